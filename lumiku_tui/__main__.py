@@ -1,0 +1,3 @@
+from lumiku_tui.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,517 @@
+"""Apply pending migrations: Prisma's lock, one transaction per migration, typed events.
+
+Order of work, so that nothing is touched before everything is known to be sound:
+connect -> check the server is writable -> take Prisma's advisory lock -> read the
+history -> refuse on an unresolved failure (P3009) -> plan every pending migration
+(split, classify, refuse unsafe shapes) -> create the history table if missing ->
+apply each migration in order.
+
+A transactional migration inserts its history row, runs its statements and marks the
+row finished inside one transaction: a crash, a kill or a lost connection leaves no
+trace, and the next run simply applies it again. A failing SQL statement rolls the
+transaction back and then writes a failed row the way Prisma does, so Prisma and this
+tool both refuse to go on until the failure is resolved. Lock and statement timeouts,
+cancellation and a lost connection are not the migration's fault: they are rolled back
+and not recorded, so a plain re-run retries them.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import psycopg
+from psycopg import errors as pgerrors
+from psycopg import sql
+
+from lumiku_tui import history, locks
+from lumiku_tui.errors import DeployBlocked, LockTimeout, PlanError
+from lumiku_tui.events import (
+    BlockedByLock,
+    DeployFinished,
+    DeployPlanned,
+    EventSink,
+    LockAcquired,
+    LockWaiting,
+    MigrationFailed,
+    MigrationFinished,
+    MigrationStarted,
+    Notice,
+    Session,
+    StatementFinished,
+    StatementStarted,
+    ignore,
+)
+from lumiku_tui.redact import redact
+from lumiku_tui.server import require_writable, server_facts
+from lumiku_tui.sqltext import MigrationPlan, Statement, plan_migration
+from lumiku_tui.status import MigrationStatus, State, classify
+
+if TYPE_CHECKING:
+    from lumiku_tui.source import MigrationsFolder
+    from lumiku_tui.target import Target
+
+#: A DDL statement queued behind a long transaction blocks every later query on the table;
+#: failing fast and retrying is kinder to a live database than waiting.
+DEFAULT_LOCK_TIMEOUT_S = 5.0
+#: Bounds how long one statement may hold its locks.
+DEFAULT_STATEMENT_TIMEOUT_S = 600.0
+#: A statement that waits this long for a lock has its blockers looked up and reported.
+_BLOCKER_CHECK_AFTER_S = 0.5
+
+
+@dataclass(frozen=True)
+class DeployOptions:
+    lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S  # 0 disables
+    statement_timeout_s: float = DEFAULT_STATEMENT_TIMEOUT_S  # 0 disables
+    advisory_lock_wait_s: float = locks.PRISMA_LOCK_WAIT_S
+    #: The names the operator approved; the deploy refuses if the pending list changed since.
+    approved: tuple[str, ...] | None = None
+    #: Apply migrations up to and including this one only (the demo's "report state").
+    until: str | None = None
+
+
+@dataclass(frozen=True)
+class AppliedMigration:
+    name: str
+    duration_ms: float
+    statements: int
+
+
+@dataclass
+class DeployResult:
+    target: str
+    applied: list[AppliedMigration] = field(default_factory=list)
+    failure: MigrationFailed | None = None
+    lock_waited_ms: int = 0
+    duration_ms: float = 0.0
+    cancelled: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.failure is None and not self.cancelled
+
+
+class _Cancelled(Exception):
+    pass
+
+
+class Deployment:
+    """One deploy run. `run()` blocks; `cancel()` may be called from another thread."""
+
+    def __init__(
+        self,
+        target: "Target",
+        folder: "MigrationsFolder",
+        options: DeployOptions | None = None,
+        on_event: EventSink = ignore,
+    ) -> None:
+        self.target = target
+        self.folder = folder
+        self.options = options or DeployOptions()
+        self.emit = on_event
+        self._cancel = threading.Event()
+        self._conn: psycopg.Connection | None = None
+        self._running_statement = threading.Event()
+        self._current: Statement | None = None
+
+    # -- control from another thread ------------------------------------------------------
+
+    def cancel(self) -> None:
+        """Stop after rolling back the current migration. Safe from any thread or a signal handler."""
+        self._cancel.set()
+        conn = self._conn
+        if conn is not None and self._running_statement.is_set():
+            try:
+                conn.cancel_safe(timeout=3.0)
+            except Exception:  # the connection may be gone already; the rollback happens server-side
+                pass
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    # -- the run ------------------------------------------------------------------------
+
+    def plan(self, conn: psycopg.Connection) -> tuple[list[MigrationStatus], list[MigrationPlan]]:
+        """Read the history under the lock and plan what will run. Touches nothing."""
+        rows = history.read_rows(conn, self.target.schema)
+        statuses = classify(self.folder, rows)
+        failed = [s for s in statuses if s.state is State.FAILED]
+        if failed:
+            names = [s.name for s in failed]
+            first = failed[0]
+            started = f" started at {first.started_at:%Y-%m-%d %H:%M:%S %Z}" if first.started_at else ""
+            raise DeployBlocked(
+                f"The migration `{first.name}`{started} failed and is not resolved; no migration was applied.",
+                failed=names,
+                why="Prisma (P3009) and lumiku-tui refuse to apply new migrations while a failed one is "
+                "recorded: the database may hold part of it.",
+                hint=f"Check what `{first.name}` left behind, then either fix the database by hand and run "
+                f"`lumiku-tui resolve --applied {first.name}`, or make sure nothing of it remains and run "
+                f"`lumiku-tui resolve --rolled-back {first.name}` (it will be applied again on the next deploy).",
+            )
+        pending = [s for s in statuses if s.state.will_apply]
+        if self.options.until is not None:
+            pending = [s for s in pending if s.name <= self.options.until]
+        approved = self.options.approved
+        if approved is not None and pending and tuple(s.name for s in pending) != tuple(approved):
+            raise PlanError(
+                "The pending migrations changed since they were approved; nothing was applied.",
+                why="Approved: " + (", ".join(approved) or "none") + ". Pending now: "
+                + ", ".join(s.name for s in pending) + ".",
+                hint="Run the deploy again and review the new list.",
+            )
+        plans = [plan_migration(s.local) for s in pending if s.local is not None]
+        applied_names = [s.name for s in statuses if s.state in (State.APPLIED, State.MODIFIED)]
+        if plans and applied_names:
+            latest = max(applied_names)
+            older = [p.name for p in plans if p.name < latest]
+            if older:
+                self.emit(Notice(
+                    f"{', '.join(older)} sort(s) before `{latest}`, which is already applied: they were probably "
+                    "merged from another branch. They will be applied now, as Prisma would; check that they do "
+                    "not depend on being applied before it."
+                ))
+        for status in statuses:
+            if status.state is State.MODIFIED:
+                self.emit(Notice(f"`{status.name}` was changed after it was applied (checksum differs); "
+                                 "the change is not applied. Revert the file, or create a new migration."))
+            elif status.state is State.MISSING_LOCALLY:
+                self.emit(Notice(f"`{status.name}` is recorded in the database but missing from {self.folder.path}."))
+        for p in plans:
+            if p.migration.has_bom:
+                self.emit(Notice(f"`{p.name}` starts with a UTF-8 byte-order mark; it is skipped when running."))
+        return statuses, plans
+
+    def run(self) -> DeployResult:
+        started = time.perf_counter()
+        result = DeployResult(self.target.display)
+        conn = self.target.connect("deploy")
+        self._conn = conn
+        watcher: _BlockerWatcher | None = None
+        locked = False
+        try:
+            facts = server_facts(conn)
+            require_writable(facts, self.target)
+            result.lock_waited_ms = self._acquire_lock(conn)
+            locked = True
+            _statuses, plans = self.plan(conn)
+            self.emit(DeployPlanned(self.target.display, tuple(p.name for p in plans),
+                                    sum(len(p.statements) for p in plans)))
+            if plans:
+                if history.ensure_table(conn, self.target.schema):
+                    self.emit(Notice(f"Created the history table {self.target.schema}._prisma_migrations."))
+                watcher = _BlockerWatcher(self.target, facts.pid, self.emit)
+            for position, plan in enumerate(plans, start=1):
+                if self.cancelled:
+                    result.cancelled = True
+                    break
+                outcome = self._apply(conn, plan, position, len(plans), watcher)
+                if isinstance(outcome, MigrationFailed):
+                    result.failure = outcome
+                    result.cancelled = outcome.reason == "cancelled"
+                    break
+                result.applied.append(outcome)
+        finally:
+            if watcher is not None:
+                watcher.close()
+            if locked and not conn.broken:
+                try:
+                    locks.advisory_unlock(conn)
+                except psycopg.Error:
+                    pass
+            conn.close()
+            self._conn = None
+        result.duration_ms = (time.perf_counter() - started) * 1000
+        self.emit(DeployFinished(tuple(a.name for a in result.applied),
+                                 result.failure.name if result.failure else None, result.duration_ms))
+        return result
+
+    def _acquire_lock(self, conn: psycopg.Connection) -> int:
+        started = time.perf_counter()
+        limit = self.options.advisory_lock_wait_s
+        last_report = -1.0
+        while True:
+            if locks.try_advisory_lock(conn):
+                waited = int((time.perf_counter() - started) * 1000)
+                self.emit(LockAcquired(waited))
+                return waited
+            waited_s = time.perf_counter() - started
+            holders = locks.advisory_lock_holders(conn)
+            if waited_s - last_report >= 1.0 or last_report < 0:
+                last_report = waited_s
+                self.emit(LockWaiting(int(waited_s * 1000), int(limit * 1000), holders))
+            if waited_s >= limit or self.cancelled:
+                described = "; ".join(h.describe() for h in holders) or "a session that has since gone"
+                raise LockTimeout(
+                    f"Another migration run holds Prisma's migration lock (advisory lock {locks.ADVISORY_LOCK_KEY}); "
+                    f"gave up after {waited_s:.0f} s. Nothing was applied.",
+                    why=f"Held by {described}.",
+                    hint="Wait for that `prisma migrate` or lumiku-tui run to finish and try again. If it is stuck, "
+                    "the wizard's lock screen (or `lumiku-tui doctor`) shows it and can end that session.",
+                )
+            time.sleep(0.2)
+
+    def _set_timeouts(self, conn: psycopg.Connection, *, local: bool) -> None:
+        scope = sql.SQL("LOCAL " if local else "")
+        for name, seconds in (("lock_timeout", self.options.lock_timeout_s),
+                              ("statement_timeout", self.options.statement_timeout_s)):
+            conn.execute(sql.SQL("SET {}{} = {}").format(scope, sql.Identifier(name),
+                                                         sql.Literal(str(int(seconds * 1000)))))
+
+    def _apply(
+        self,
+        conn: psycopg.Connection,
+        plan: MigrationPlan,
+        position: int,
+        total: int,
+        watcher: "_BlockerWatcher | None",
+    ) -> AppliedMigration | MigrationFailed:
+        migration = plan.migration
+        schema = self.target.schema
+        self.emit(MigrationStarted(plan.name, position, total, len(plan.statements), plan.transactional))
+        started = time.perf_counter()
+        self._current = None
+        row_id = history.new_id()
+        try:
+            if plan.transactional:
+                with conn.transaction():
+                    self._set_timeouts(conn, local=True)
+                    history.insert_started(conn, schema, row_id, plan.name, migration.checksum)
+                    self._run_statements(conn, plan, watcher)
+                    history.record_success(conn, schema, row_id)
+            else:
+                # Committed before the statement runs, as Prisma does: if this run dies, the row
+                # shows the migration as failed, which is the truth for a half-built CONCURRENTLY index.
+                history.insert_started(conn, schema, row_id, plan.name, migration.checksum)
+                self._set_timeouts(conn, local=False)
+                self._run_statements(conn, plan, watcher)
+                history.record_success(conn, schema, row_id)
+            # A plain SET inside a script would otherwise leak into the next migration.
+            conn.execute("RESET ALL")
+        except _Cancelled:
+            return self._failed(conn, plan, None, None, started, "cancelled", row_id, watcher)
+        except psycopg.Error as exc:
+            return self._failed(conn, plan, self._current, exc, started, None, row_id, watcher)
+        duration = (time.perf_counter() - started) * 1000
+        self.emit(MigrationFinished(plan.name, duration, len(plan.statements)))
+        return AppliedMigration(plan.name, duration, len(plan.statements))
+
+    def _run_statements(
+        self, conn: psycopg.Connection, plan: MigrationPlan, watcher: "_BlockerWatcher | None"
+    ) -> None:
+        count = len(plan.statements)
+        for position, stmt in enumerate(plan.statements, start=1):
+            if self.cancelled:
+                raise _Cancelled()
+            self._current = stmt
+            self.emit(StatementStarted(plan.name, stmt.index, position, count, stmt.line, stmt.summary))
+            t0 = time.perf_counter()
+            if watcher is not None:
+                watcher.watch(plan.name, stmt.index)
+            self._running_statement.set()
+            try:
+                cur = conn.execute(stmt.text)  # type: ignore[arg-type]  # migration SQL is the operator's own
+            finally:
+                self._running_statement.clear()
+                if watcher is not None:
+                    watcher.unwatch()
+            self.emit(StatementFinished(plan.name, stmt.index, position, count,
+                                        (time.perf_counter() - t0) * 1000, cur.rowcount))
+        self._current = None
+
+    def _failed(
+        self,
+        conn: psycopg.Connection,
+        plan: MigrationPlan,
+        stmt: Statement | None,
+        exc: psycopg.Error | None,
+        started: float,
+        reason: str | None,
+        row_id: str,
+        watcher: "_BlockerWatcher | None",
+    ) -> MigrationFailed:
+        duration = (time.perf_counter() - started) * 1000
+        diag = exc.diag if exc is not None else None
+        sqlstate = (exc.sqlstate or "") if exc is not None else ""
+        if reason is None:
+            reason = _reason(exc, conn, self.cancelled)
+        message = redact((diag.message_primary if diag and diag.message_primary else str(exc or "")).strip())
+        position = None
+        if diag and diag.statement_position:
+            try:
+                position = int(diag.statement_position)
+            except ValueError:
+                position = None
+        location = stmt.location(position) if stmt is not None else None
+        line = location[0] if location else (stmt.line if stmt else None)
+        column = location[1] if location else None
+        blockers = watcher.last_blockers if watcher is not None else ()
+        recorded = False
+        rolled_back = plan.transactional or (stmt is None and reason == "cancelled")
+        if reason == "sql_error" or not plan.transactional:
+            logs = failure_logs(plan.name, stmt, exc, line, column, reason)
+            recorded = self._record_failure(conn, plan, row_id, logs)
+        if reason == "sql_error":
+            next_step = (
+                f"Fix the statement in {plan.name}/migration.sql and run `lumiku-tui resolve --rolled-back "
+                f"{plan.name}` then deploy again; or, if you applied the change by hand, `lumiku-tui resolve "
+                f"--applied {plan.name}`."
+                if plan.transactional
+                else f"This migration ran outside a transaction and may have left something behind (for an index "
+                f"built CONCURRENTLY: an INVALID index). Drop what it left, then `lumiku-tui resolve --rolled-back "
+                f"{plan.name}` and deploy again."
+            )
+        elif reason == "lock_timeout":
+            who = "; ".join(b.describe() for b in blockers) or "another session"
+            message = f"{message} (lock_timeout {self.options.lock_timeout_s:g} s; held by {who})"
+            next_step = ("Nothing was recorded: run the deploy again when the table is free (a quieter moment), "
+                         "or raise --lock-timeout.")
+        elif reason == "statement_timeout":
+            next_step = ("Nothing was recorded: run the deploy again with a larger --statement-timeout, "
+                         "or at a quieter moment.")
+        elif reason == "cancelled":
+            next_step = "Cancelled by the operator. Nothing of this migration was kept; deploy again to apply it."
+        else:
+            next_step = ("The connection was lost; PostgreSQL rolled this migration back and nothing was recorded. "
+                         "Check the server and run the deploy again: it resumes with this migration.")
+        if not plan.transactional and reason != "sql_error":
+            next_step = (f"{plan.name} ran outside a transaction and is recorded as failed. Check for a "
+                         f"half-built object, then `lumiku-tui resolve --rolled-back {plan.name}`.")
+        event = MigrationFailed(
+            name=plan.name,
+            statement_index=stmt.index if stmt else None,
+            line=line,
+            column=column,
+            statement=redact(stmt.text) if stmt else "",
+            sqlstate=sqlstate,
+            message=message or reason,
+            detail=redact(diag.message_detail or "") if diag else "",
+            hint=redact(diag.message_hint or "") if diag else "",
+            duration_ms=duration,
+            reason=reason,
+            rolled_back=rolled_back,
+            recorded_failed=recorded,
+            next_step=next_step,
+            blockers=blockers,
+        )
+        self.emit(event)
+        return event
+
+    def _record_failure(self, conn: psycopg.Connection, plan: MigrationPlan, row_id: str, logs: str) -> bool:
+        fresh = None
+        try:
+            if conn.broken or conn.closed:
+                conn = fresh = self.target.connect("deploy")
+            if plan.transactional:
+                history.insert_failed(conn, self.target.schema, plan.name, plan.migration.checksum, logs)
+            else:
+                history.record_failure(conn, self.target.schema, row_id, logs)
+            return True
+        except Exception:
+            return False
+        finally:
+            if fresh is not None:
+                fresh.close()
+
+
+def _reason(exc: psycopg.Error | None, conn: psycopg.Connection, cancelled: bool) -> str:
+    if conn.broken or conn.closed:
+        return "connection_lost"
+    if isinstance(exc, pgerrors.LockNotAvailable):
+        return "lock_timeout"
+    if isinstance(exc, pgerrors.QueryCanceled):
+        return "cancelled" if cancelled else "statement_timeout"
+    if isinstance(exc, (pgerrors.AdminShutdown, pgerrors.CrashShutdown, pgerrors.CannotConnectNow)):
+        return "connection_lost"
+    if isinstance(exc, psycopg.OperationalError) and not exc.sqlstate:
+        return "connection_lost"
+    return "sql_error"
+
+
+def failure_logs(
+    name: str, stmt: Statement | None, exc: psycopg.Error | None, line: int | None, column: int | None, reason: str
+) -> str:
+    """The text stored in `_prisma_migrations.logs`, laid out like Prisma's own failure logs."""
+    diag = exc.diag if exc is not None else None
+    parts = []
+    if exc is not None and exc.sqlstate:
+        parts.append(f"Database error code: {exc.sqlstate}\n")
+    lines = [f"{(diag.severity if diag and diag.severity else 'ERROR')}: "
+             f"{(diag.message_primary if diag and diag.message_primary else str(exc or reason))}"]
+    if diag and diag.message_detail:
+        lines.append(f"DETAIL: {diag.message_detail}")
+    if diag and diag.message_hint:
+        lines.append(f"HINT: {diag.message_hint}")
+    parts.append("Database error:\n" + "\n".join(lines) + "\n")
+    if stmt is not None:
+        where = f"line {line}" + (f", column {column}" if column else "")
+        parts.append(f"Failed statement {stmt.index} of migration `{name}` ({where}):\n{stmt.text}\n")
+    parts.append(f"Recorded by lumiku-tui ({reason}).")
+    return redact("\n".join(parts))
+
+
+class _BlockerWatcher:
+    """Looks up, from a second connection, who blocks a statement that waits for a lock."""
+
+    def __init__(self, target: "Target", pid: int, emit: EventSink) -> None:
+        self._target = target
+        self._pid = pid
+        self._emit = emit
+        self._conn: psycopg.Connection | None = None
+        self._current: tuple[str, int, float] | None = None
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self.last_blockers: tuple[Session, ...] = ()
+        self._thread = threading.Thread(target=self._loop, name="lumiku-blocker-watch", daemon=True)
+        self._thread.start()
+
+    def watch(self, migration: str, index: int) -> None:
+        with self._lock:
+            self._current = (migration, index, time.perf_counter())
+            self.last_blockers = ()
+        self._wake.set()
+
+    def unwatch(self) -> None:
+        with self._lock:
+            self._current = None
+
+    def close(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout=2)
+        if self._conn is not None:
+            self._conn.close()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(timeout=0.25)
+            self._wake.clear()
+            with self._lock:
+                current = self._current
+            if current is None:
+                continue
+            migration, index, since = current
+            waited = time.perf_counter() - since
+            if waited < _BLOCKER_CHECK_AFTER_S:
+                time.sleep(min(0.1, _BLOCKER_CHECK_AFTER_S - waited))
+                self._wake.set()
+                continue
+            try:
+                if self._conn is None:
+                    self._conn = self._target.connect("observe")
+                blockers = locks.blockers_of(self._conn, self._pid)
+            except Exception:
+                continue
+            with self._lock:
+                still = self._current == current
+                if still and blockers:
+                    self.last_blockers = blockers
+            if still and blockers:
+                self._emit(BlockedByLock(migration, index, int(waited * 1000), blockers))
+            self._stop.wait(0.5)
+            self._wake.set()

@@ -1,0 +1,66 @@
+"""Prisma's advisory lock and the sessions that hold locks we wait for."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from lumiku_tui.events import Session
+from lumiku_tui.redact import redact
+
+if TYPE_CHECKING:
+    import psycopg
+
+#: The key `prisma migrate` takes with pg_advisory_lock, so deploys serialize with Prisma's.
+ADVISORY_LOCK_KEY = 72707369
+#: How long Prisma waits for that lock before giving up.
+PRISMA_LOCK_WAIT_S = 10.0
+
+_SESSION_COLUMNS = """a.pid, coalesce(a.application_name, ''), coalesce(a.usename::text, ''),
+       coalesce(host(a.client_addr), ''), coalesce(a.state, ''), a.backend_start, a.state_change,
+       left(coalesce(a.query, ''), 300)"""
+
+
+def _sessions(rows) -> tuple[Session, ...]:  # type: ignore[no-untyped-def]
+    return tuple(
+        Session(pid, app, user, client, state, started, changed, redact(" ".join(query.split())), *rest)
+        for pid, app, user, client, state, started, changed, query, *rest in rows
+    )
+
+
+def advisory_lock_holders(conn: "psycopg.Connection") -> tuple[Session, ...]:
+    """Sessions holding Prisma's migration lock in the current database."""
+    # A bigint key is split over classid (high 32 bits) and objid (low 32 bits), objsubid 1.
+    rows = conn.execute(
+        f"""SELECT {_SESSION_COLUMNS}, l.mode
+        FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+        WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+          AND l.classid = %s AND l.objid = %s
+          AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())""",
+        (ADVISORY_LOCK_KEY >> 32, ADVISORY_LOCK_KEY & 0xFFFFFFFF),
+    ).fetchall()
+    return _sessions(rows)
+
+
+def blockers_of(conn: "psycopg.Connection", pid: int) -> tuple[Session, ...]:
+    """Sessions holding a lock that backend `pid` waits for."""
+    rows = conn.execute(
+        f"""SELECT {_SESSION_COLUMNS}
+        FROM pg_stat_activity a WHERE a.pid = ANY (pg_blocking_pids(%s)) ORDER BY a.pid""",
+        (pid,),
+    ).fetchall()
+    return _sessions(rows)
+
+
+def try_advisory_lock(conn: "psycopg.Connection") -> bool:
+    row = conn.execute("SELECT pg_try_advisory_lock(%s)", (ADVISORY_LOCK_KEY,)).fetchone()
+    return bool(row and row[0])
+
+
+def advisory_unlock(conn: "psycopg.Connection") -> None:
+    conn.execute("SELECT pg_advisory_unlock(%s)", (ADVISORY_LOCK_KEY,))
+
+
+def terminate_backend(conn: "psycopg.Connection", pid: int) -> bool:
+    """End another session (its open transaction rolls back). Only after the operator confirms."""
+    row = conn.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone()
+    return bool(row and row[0])

@@ -1,0 +1,165 @@
+"""The migrations folder: discovery, order, checksums, the lock file.
+
+Mirrors Prisma's schema engine: one sub-folder per migration holding `migration.sql`,
+ordered by folder name; the checksum is the SHA-256 of the script's bytes, and an
+applied checksum still matches after a CRLF/LF conversion or when it was written by an
+old Prisma that dropped the leading zero of each byte's hex.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+from lumiku_tui.errors import SourceError
+
+SCRIPT_NAME = "migration.sql"
+LOCK_FILE = "migration_lock.toml"
+SEARCHED_FOLDERS = ("prisma/migrations", "backend/prisma/migrations", "migrations")
+_BOM = "\ufeff"
+
+
+def checksum(script: bytes) -> str:
+    return hashlib.sha256(script).hexdigest()
+
+
+def _legacy_checksum(script: bytes) -> str:
+    # Old Prisma versions formatted each byte with {:x}, dropping leading zeros.
+    return "".join(format(byte, "x") for byte in hashlib.sha256(script).digest())
+
+
+def checksum_matches(script: bytes, recorded: str) -> bool:
+    """Whether a recorded checksum belongs to this script, as Prisma decides it."""
+    recorded = recorded.strip().lower()
+    variants = [script]
+    if b"\r\n" in script:
+        variants.append(script.replace(b"\r\n", b"\n"))
+    elif b"\n" in script:
+        variants.append(script.replace(b"\n", b"\r\n"))
+    for variant in variants:
+        if checksum(variant) == recorded or _legacy_checksum(variant) == recorded:
+            return True
+    return False
+
+
+@dataclass(frozen=True)
+class LocalMigration:
+    name: str
+    path: Path
+    raw: bytes = field(repr=False)
+
+    @cached_property
+    def checksum(self) -> str:
+        return checksum(self.raw)
+
+    @cached_property
+    def script(self) -> str:
+        """The SQL to run: decoded, without a byte-order mark (PostgreSQL rejects one)."""
+        text = self.raw.decode("utf-8")
+        return text[1:] if text.startswith(_BOM) else text
+
+    @property
+    def has_bom(self) -> bool:
+        return self.raw.startswith(b"\xef\xbb\xbf")
+
+    def matches(self, recorded_checksum: str) -> bool:
+        return checksum_matches(self.raw, recorded_checksum)
+
+
+@dataclass(frozen=True)
+class MigrationsFolder:
+    path: Path
+    how_found: str
+    migrations: tuple[LocalMigration, ...]
+    provider: str | None
+
+    def by_name(self) -> dict[str, LocalMigration]:
+        return {m.name: m for m in self.migrations}
+
+
+def find_migrations_dir(explicit: str | Path | None = None, *, cwd: Path | None = None) -> tuple[Path, str]:
+    """The folder to use and how it was chosen (shown to the operator)."""
+    cwd = Path.cwd() if cwd is None else cwd
+    if explicit is not None:
+        path = Path(explicit)
+        if not path.is_dir():
+            raise SourceError(
+                f"The migrations folder {path} does not exist.",
+                hint="Pass --migrations with the path to prisma/migrations.",
+            )
+        return path, "--migrations"
+    for candidate in SEARCHED_FOLDERS:
+        path = cwd / candidate
+        if path.is_dir():
+            return path, f"found {candidate} in {cwd}"
+    raise SourceError(
+        f"No migrations folder found in {cwd}.",
+        why="Looked for " + ", ".join(SEARCHED_FOLDERS) + ".",
+        hint="Run from the app folder (in the report: /app/backend) or pass --migrations PATH.",
+    )
+
+
+_PROVIDER = re.compile(r'^\s*provider\s*=\s*"([^"]*)"', re.MULTILINE)
+
+
+def read_provider(folder: Path) -> str | None:
+    lock = folder / LOCK_FILE
+    if not lock.is_file():
+        return None
+    match = _PROVIDER.search(lock.read_text(encoding="utf-8", errors="replace"))
+    return match.group(1) if match else None
+
+
+def load_folder(path: Path, how_found: str = "--migrations") -> MigrationsFolder:
+    provider = read_provider(path)
+    if provider is not None and provider not in ("postgresql", "postgres"):
+        raise SourceError(
+            f"{path / LOCK_FILE} says the migrations were written for `{provider}`, not PostgreSQL.",
+            why="Prisma refuses to apply a history made for another database (P3019), and so does lumiku-tui.",
+            hint="Point --migrations at the PostgreSQL history, or regenerate the history for postgresql.",
+        )
+    migrations: list[LocalMigration] = []
+    for entry in sorted(path.iterdir(), key=lambda p: p.name):
+        if not entry.is_dir() or entry.name.startswith("."):
+            continue
+        script_path = entry / SCRIPT_NAME
+        if not script_path.is_file():
+            raise SourceError(
+                f"The migration folder {entry.name} has no {SCRIPT_NAME}.",
+                why=f"Every folder in {path} is a migration to Prisma; {entry} holds "
+                + (", ".join(sorted(p.name for p in entry.iterdir())) or "nothing") + ".",
+                hint=f"Restore {entry.name}/{SCRIPT_NAME} from version control, or remove the stray folder.",
+            )
+        raw = script_path.read_bytes()
+        migration = LocalMigration(entry.name, script_path, raw)
+        try:
+            text = migration.script
+        except UnicodeDecodeError as exc:
+            line = raw[: exc.start].count(b"\n") + 1
+            raise SourceError(
+                f"{entry.name}/{SCRIPT_NAME} is not valid UTF-8 (byte {exc.start}, line {line}).",
+                why="Prisma reads migration scripts as UTF-8 and would refuse this file too.",
+                hint="Re-save the file as UTF-8 (for example `iconv -f latin1 -t utf-8`).",
+            ) from None
+        if not text.strip():
+            raise SourceError(
+                f"{entry.name}/{SCRIPT_NAME} is empty.",
+                why="An empty migration would be recorded as applied while changing nothing; that is "
+                "almost always a file lost in a merge.",
+                hint="Restore its contents, or write `-- intentionally empty` in it to apply it as a no-op.",
+            )
+        migrations.append(migration)
+    return MigrationsFolder(path=path, how_found=how_found, migrations=tuple(migrations), provider=provider)
+
+
+def shipped_migrations_dir() -> Path:
+    """The Lumiku history that travels with the package (for the demo)."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "_shipped_migrations", here.parent / "migrations"):
+        if candidate.is_dir():
+            return candidate
+    raise SourceError("The shipped demo migrations are missing from this installation.",
+                      hint="Reinstall lumiku-tui.")

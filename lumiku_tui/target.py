@@ -1,0 +1,369 @@
+"""Where the database is: URL discovery, Prisma URL parameters, masking, connecting.
+
+Prisma's connection strings carry parameters of its own (`schema`, `connection_limit`,
+`pgbouncer`, ...) that libpq rejects. They are translated or dropped here, once, and
+the rest passes to libpq untouched. The password is registered with `redact` the
+moment a URL is read, and every display of the target is the masked form.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Mapping
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
+
+from lumiku_tui.errors import TargetError
+from lumiku_tui.redact import MASK, redact, register_secret
+
+if TYPE_CHECKING:
+    import psycopg
+
+DEFAULT_SCHEMA = "public"
+DEFAULT_CONNECT_TIMEOUT_S = 10
+
+# Prisma-only parameters: what each means to Prisma and what we do with it.
+_PRISMA_POOL_PARAMS = {
+    "connection_limit": "pool size of Prisma Client; one connection is used here",
+    "pool_timeout": "Prisma Client pool wait; not used here",
+    "statement_cache_size": "Prisma Client prepared statement cache; not used here",
+    "max_connection_lifetime": "Prisma Client pool setting; not used here",
+    "max_idle_connection_lifetime": "Prisma Client pool setting; not used here",
+}
+_SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+_SECRET_PARAMS = {"password", "sslpassword"}
+
+
+def _libpq_keywords() -> frozenset[str]:
+    from psycopg import pq
+
+    return frozenset(d.keyword.decode() for d in pq.Conninfo.get_defaults())
+
+
+@dataclass(frozen=True)
+class Target:
+    """A database to migrate. `display` is the only form that may be shown."""
+
+    display: str
+    origin: str
+    schema: str
+    host: str
+    port: str
+    dbname: str
+    user: str
+    pooler: bool = False
+    notes: tuple[str, ...] = ()
+    _conninfo: str = field(default="", repr=False)
+    _params: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+
+    def __repr__(self) -> str:  # never the conninfo
+        return f"Target({self.display!r}, origin={self.origin!r})"
+
+    def connect(self, purpose: str = "observe", *, autocommit: bool = True) -> "psycopg.Connection":
+        """Open a connection with search_path set to the target schema, as Prisma does."""
+        import psycopg
+
+        params = dict(self._params)
+        params.setdefault("application_name", f"lumiku-tui {purpose}")
+        try:
+            conn = psycopg.connect(self._conninfo, autocommit=autocommit, **params)
+        except psycopg.Error as exc:
+            raise connection_error(self, exc) from None
+        return conn
+
+    def with_database(self, dbname: str) -> "Target":
+        """The same server and credentials, another database (demo, copies, tests)."""
+        parts = urlsplit(self._conninfo)
+        conninfo = parts._replace(path="/" + quote(dbname)).geturl()
+        display = urlsplit(self.display)._replace(path="/" + quote(dbname)).geturl()
+        return Target(
+            display=display, origin=self.origin, schema=self.schema, host=self.host, port=self.port,
+            dbname=dbname, user=self.user, pooler=self.pooler, notes=self.notes,
+            _conninfo=conninfo, _params=self._params,
+        )
+
+
+def mask_url(url: str) -> str:
+    """The URL with its password (and any secret parameter) replaced by ***."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return MASK
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, _, hostport = netloc.rpartition("@")
+        if ":" in userinfo:
+            user = userinfo.split(":", 1)[0]
+            netloc = f"{user}:{MASK}@{hostport}"
+    query = parts.query
+    if query:
+        pairs = [(k, MASK if k in _SECRET_PARAMS else v) for k, v in parse_qsl(query, keep_blank_values=True)]
+        query = urlencode(pairs, safe="/:,")
+    return redact(parts._replace(netloc=netloc, query=query).geturl())
+
+
+def parse_database_url(url: str, *, origin: str = "--database-url") -> Target:
+    """Turn a Prisma DATABASE_URL into a libpq connection the way Prisma reads it."""
+    url = url.strip()
+    if not url:
+        raise TargetError(
+            f"The database URL from {origin} is empty.",
+            hint="Set DATABASE_URL to postgresql://USER:PASSWORD@HOST:5432/DATABASE.",
+        )
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+        port_num = parts.port  # validates the port
+    except ValueError as exc:
+        raise TargetError(
+            f"The database URL from {origin} is not a valid URL.",
+            why=redact(str(exc)),
+            hint="Check the host and port part; characters such as @ : / # ? in the password must be "
+            "percent-encoded (%40 %3A %2F %23 %3F).",
+        ) from None
+    if password:
+        register_secret(password)
+        register_secret(unquote(password))
+    if parts.scheme not in ("postgresql", "postgres"):
+        shown = parts.scheme or url.split(":", 1)[0][:20]
+        raise TargetError(
+            f"The database URL from {origin} is not a PostgreSQL URL (scheme `{redact(shown)}`).",
+            hint="lumiku-tui migrates PostgreSQL only; the URL must start with postgresql:// or postgres://.",
+        )
+
+    known = _libpq_keywords()
+    schema = DEFAULT_SCHEMA
+    notes: list[str] = []
+    pooler = False
+    kept: list[tuple[str, str]] = []
+    extra: dict[str, str] = {}
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        if key == "schema":
+            schema = value or DEFAULT_SCHEMA
+        elif key in _PRISMA_POOL_PARAMS:
+            notes.append(f"`{key}` is a Prisma Client setting ({_PRISMA_POOL_PARAMS[key]}).")
+        elif key == "pgbouncer":
+            pooler = value.lower() == "true"
+            if pooler:
+                notes.append(
+                    "`pgbouncer=true`: this URL goes through a transaction-mode pooler, which breaks "
+                    "session advisory locks. Point DIRECT_URL at the database itself for migrations."
+                )
+        elif key == "socket_timeout":
+            # Prisma aborts a read after N seconds; libpq's nearest equivalent is the TCP user timeout.
+            seconds = _positive_number(key, value, origin)
+            extra["tcp_user_timeout"] = str(int(seconds * 1000))
+        elif key == "sslaccept":
+            if value == "accept_invalid_certs":
+                notes.append("`sslaccept=accept_invalid_certs`: the server certificate is not verified.")
+                extra["sslmode"] = "require"
+            elif value != "strict":
+                raise TargetError(
+                    f"`sslaccept={value}` in the database URL is not a value Prisma knows.",
+                    hint="Use sslaccept=strict or sslaccept=accept_invalid_certs.",
+                )
+        elif key == "sslcert":
+            # Prisma's sslcert is the CA certificate that signs the server's; libpq calls that sslrootcert.
+            extra["sslrootcert"] = value
+        elif key in ("sslidentity", "sslpassword"):
+            if value:
+                register_secret(value)
+            notes.append(
+                f"`{key}` (a PKCS#12 client identity) is not supported; use libpq's sslcert/sslkey PEM files."
+            )
+        elif key == "sslmode":
+            if value not in _SSLMODES:
+                raise TargetError(
+                    f"`sslmode={value}` in the database URL is not a valid sslmode.",
+                    hint="Use one of: " + ", ".join(_SSLMODES) + ".",
+                )
+            kept.append((key, value))
+        elif key in known:
+            if key == "password":
+                register_secret(value)
+            kept.append((key, value))
+        else:
+            close = difflib.get_close_matches(key, sorted(known | {"schema", "pgbouncer", "sslaccept"}), n=1)
+            raise TargetError(
+                f"Unknown parameter `{key}` in the database URL from {origin}.",
+                why="Neither PostgreSQL (libpq) nor Prisma knows it; ignoring it could silently drop a "
+                "setting such as TLS.",
+                hint=(f"Did you mean `{close[0]}`? " if close else "") + "Remove or correct it.",
+            )
+    kept_keys = {k for k, _ in kept}
+    if "sslmode" in extra and "sslmode" in kept_keys:
+        extra.pop("sslmode")
+    if "connect_timeout" not in kept_keys:
+        extra["connect_timeout"] = str(DEFAULT_CONNECT_TIMEOUT_S)
+    # search_path is given at connection start, so RESET ALL returns to it.
+    options = dict(kept).get("options", "")
+    kept = [(k, v) for k, v in kept if k != "options"]
+    search_path = '"' + schema.replace('"', '""') + '"'
+    options = (options + " " if options else "") + "-c search_path=" + search_path.replace(" ", "\\ ")
+    extra["options"] = options
+
+    conninfo = parts._replace(scheme="postgresql", query=urlencode(kept), fragment="").geturl()
+    display_pairs = [("schema", schema)] if schema != DEFAULT_SCHEMA else []
+    display = mask_url(parts._replace(scheme="postgresql", query=urlencode(display_pairs), fragment="").geturl())
+    host = parts.hostname or dict(kept).get("host", "") or "localhost"
+    if port_num == 6543 or "pooler" in (parts.hostname or ""):
+        pooler = True
+        if not any("pooler" in n for n in notes):
+            notes.append(
+                "This host/port looks like a connection pooler (port 6543 or a `pooler` host name); "
+                "migrations should use a direct connection (DIRECT_URL)."
+            )
+    return Target(
+        display=display,
+        origin=origin,
+        schema=schema,
+        host=host,
+        port=str(port_num or 5432),
+        dbname=unquote(parts.path.lstrip("/")) or (parts.username or ""),
+        user=unquote(parts.username or ""),
+        pooler=pooler,
+        notes=tuple(notes),
+        _conninfo=conninfo,
+        _params=tuple(extra.items()),
+    )
+
+
+def _positive_number(key: str, value: str, origin: str) -> float:
+    try:
+        number = float(value)
+        if number <= 0:
+            raise ValueError
+    except ValueError:
+        raise TargetError(
+            f"`{key}={value}` in the database URL from {origin} is not a positive number of seconds."
+        ) from None
+    return number
+
+
+# --- where the URL comes from -------------------------------------------------------------
+
+_ENV_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$")
+_INTERPOLATION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def read_env_file(path: Path, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Parse a dotenv file the way Prisma's dotenv + dotenv-expand read it."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, str] = {}
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError):
+        return values
+    for line in text.splitlines():
+        match = _ENV_LINE.match(line)
+        if not match:
+            continue
+        key, raw = match.groups()
+        raw = raw.strip()
+        if raw[:1] in ("'", '"') and raw[-1:] == raw[:1] and len(raw) >= 2:
+            value = raw[1:-1]
+            if raw[0] == '"':
+                value = value.replace("\\n", "\n")
+        else:
+            value = raw.split(" #", 1)[0].strip()
+        if raw[:1] != "'":
+            value = _INTERPOLATION.sub(lambda m: values.get(m.group(1), environ.get(m.group(1), "")), value)
+        values[key] = value
+    return values
+
+
+def env_file_candidates(cwd: Path, migrations_dir: Path | None) -> list[Path]:
+    """`.env` in the working directory, then beside the schema (prisma/.env) and its project root."""
+    candidates = [cwd / ".env"]
+    if migrations_dir is not None:
+        schema_dir = migrations_dir.resolve().parent
+        candidates += [schema_dir / ".env", schema_dir.parent / ".env"]
+    seen: list[Path] = []
+    for path in candidates:
+        if path not in seen:
+            seen.append(path)
+    return seen
+
+
+def resolve_target(
+    database_url: str | None = None,
+    *,
+    migrations_dir: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> Target:
+    """Find the database URL: the flag, else the environment, else a .env file.
+
+    DIRECT_URL wins over DATABASE_URL where both are set: Prisma's `directUrl` exists so
+    that migrations bypass a transaction-mode pooler.
+    """
+    environ = os.environ if environ is None else environ
+    cwd = Path.cwd() if cwd is None else cwd
+    if database_url:
+        return parse_database_url(database_url, origin="--database-url")
+    for name in ("DIRECT_URL", "DATABASE_URL"):
+        if environ.get(name):
+            return parse_database_url(environ[name], origin=f"environment variable {name}")
+    for path in env_file_candidates(cwd, migrations_dir):
+        values = read_env_file(path, environ)
+        for name in ("DIRECT_URL", "DATABASE_URL"):
+            if values.get(name):
+                return parse_database_url(values[name], origin=f"{name} in {path}")
+    raise TargetError(
+        "No database URL was given.",
+        why="Looked for --database-url, the DIRECT_URL and DATABASE_URL environment variables, and .env "
+        "files in " + ", ".join(str(p) for p in env_file_candidates(cwd, migrations_dir)) + ".",
+        hint="Run inside the app container where DATABASE_URL is set, or pass "
+        "--database-url postgresql://USER:PASSWORD@HOST:5432/DATABASE.",
+    )
+
+
+# --- turning libpq failures into next steps --------------------------------------------------
+
+_CONNECT_HINTS: tuple[tuple[str, str, str], ...] = (
+    ("password authentication failed", "The server rejected the password for user {user}.",
+     "Check the password in DATABASE_URL (in Coolify: the app's environment variables). Special characters "
+     "in it must be percent-encoded."),
+    ("no password supplied", "The server asks for a password and the URL has none.",
+     "Add the password to the URL: postgresql://USER:PASSWORD@HOST/DB."),
+    ("could not translate host name", "The host name {host} does not resolve.",
+     "Check the host part of the URL; inside Coolify use the database service's internal host name."),
+    ("Name or service not known", "The host name {host} does not resolve.",
+     "Check the host part of the URL; inside Coolify use the database service's internal host name."),
+    ("Connection refused", "Nothing accepts connections on {host}:{port}.",
+     "Check that the PostgreSQL service is running and that the port is right."),
+    ("timeout expired", "No answer from {host}:{port} within the connect timeout.",
+     "The host may be unreachable from here (firewall, wrong network); check it from this container."),
+    ("does not exist", "{detail}",
+     "Check the database and user names in the URL, or create the database first."),
+    ("no pg_hba.conf entry", "The server does not accept connections from this client with these settings.",
+     "Ask for this host/user/database to be allowed in pg_hba.conf, or try sslmode=require."),
+    ("SSL", "The TLS negotiation failed.",
+     "Check sslmode: use sslmode=require for servers that need TLS, sslmode=disable for ones without it."),
+    ("too many connections", "The server has no free connection slots.",
+     "Wait for connections to close, or raise max_connections; a pooler does not help migrations."),
+    ("the database system is", "The server is starting up, shutting down or in recovery.",
+     "Wait for it to be ready and try again."),
+)
+
+
+def connection_error(target: Target, exc: Exception) -> TargetError:
+    message = redact(str(exc)).strip()
+    first_line = message.splitlines()[-1] if message else "unknown error"
+    for needle, what, hint in _CONNECT_HINTS:
+        if needle in message:
+            detail = first_line.split("FATAL:", 1)[-1].strip()
+            return TargetError(
+                "Cannot connect to " + target.display + ": "
+                + what.format(user=target.user, host=target.host, port=target.port, detail=detail),
+                why=message,
+                hint=hint,
+            )
+    return TargetError(
+        f"Cannot connect to {target.display}.",
+        why=message,
+        hint="Run `lumiku-tui doctor` to test each step of the connection.",
+    )

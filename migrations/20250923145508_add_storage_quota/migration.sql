@@ -1,0 +1,3 @@
+-- AlterTable
+ALTER TABLE "users" ADD COLUMN     "storageQuota" BIGINT NOT NULL DEFAULT 524288000,
+ADD COLUMN     "storageUsed" BIGINT NOT NULL DEFAULT 0;
