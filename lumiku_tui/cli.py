@@ -404,6 +404,24 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--rolled-back", metavar="NAME", help="record the failed NAME as rolled back")
     p.add_argument("--json", action="store_true")
 
+    p = sub.add_parser("lint", parents=[common(True)],
+                       help="safety findings for the pending migrations, read against the live database")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+
+    p = sub.add_parser("verify", parents=[common(True)],
+                       help="check that the objects the applied migrations create exist as written")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+    p.add_argument("--migration", metavar="NAME", action="append",
+                   help="verify this migration (repeatable; default: every applied migration)")
+
+    p = sub.add_parser("health", help="GET the app's health endpoint (--health-url or HEALTH_URL)")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+    p.add_argument("url", nargs="?", help="the URL (default: --health-url / HEALTH_URL)")
+
+    p = sub.add_parser("doctor", parents=[common(True)],
+                       help="diagnose the connection step by step, and any failed migration or held lock")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+
     p = sub.add_parser("demo", help="start an embedded PostgreSQL in the report's state and open the wizard")
     p.add_argument("--serve", action="store_true",
                    help="print the demo DATABASE_URL and keep the server up until SIGINT/SIGTERM")
@@ -415,6 +433,14 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Out], int]] = {
     "deploy": cmd_deploy,
     "resolve": cmd_resolve,
     "demo": cmd_demo,
+}
+#: Commands whose code lives beside the engine module they drive; imported only when run.
+#: Each module exposes `run_cli(args, out) -> int`.
+LAZY_COMMANDS = {
+    "lint": "lumiku_tui.lint",
+    "verify": "lumiku_tui.verify",
+    "health": "lumiku_tui.health",
+    "doctor": "lumiku_tui.diagnose",
 }
 
 
@@ -430,6 +456,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command is None:
             return _wizard(args, out)
+        if args.command in LAZY_COMMANDS:
+            import importlib
+
+            module = importlib.import_module(LAZY_COMMANDS[args.command])
+            return int(module.run_cli(args, out))
         return COMMANDS[args.command](args, out)
     except LumikuError as err:
         out.error(err)
