@@ -376,7 +376,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Exit codes: 0 ok / up to date; 1 pending, failed or a migration failed; 2 bad input, cannot "
         "connect or not approved. The single-file binary does not include the embedded demo server: there, "
         "`demo` needs LUMIKU_PG_BIN (a folder holding initdb, pg_ctl and postgres), or use "
-        "`pipx run 'lumiku-tui[demo]' demo`.",
+        "`pipx run --spec 'lumiku-tui[demo]' lumiku-tui demo`.",
     )
     parser.add_argument("--version", action="version", version=f"lumiku-tui {__version__}")
     parser.add_argument("--health-url", metavar="URL", default=os.environ.get("HEALTH_URL"),
