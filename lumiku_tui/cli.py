@@ -24,7 +24,8 @@ EXIT_USAGE = 2  # bad input, cannot connect, not approved
 class Out:
     """Writes lines for a person (with colour on a terminal unless NO_COLOR) or JSON lines."""
 
-    def __init__(self, stream: TextIO = sys.stdout, *, json_mode: bool = False) -> None:
+    def __init__(self, stream: TextIO | None = None, *, json_mode: bool = False) -> None:
+        stream = stream or sys.stdout
         self.stream = stream
         self.json_mode = json_mode
         self.colour = stream.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"

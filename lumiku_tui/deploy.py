@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING
 
 import psycopg
 from psycopg import errors as pgerrors
-from psycopg import sql
 
 from lumiku_tui import history, locks
 from lumiku_tui.errors import DeployBlocked, LockTimeout, PlanError
@@ -46,6 +45,7 @@ from lumiku_tui.events import (
 )
 from lumiku_tui.redact import redact
 from lumiku_tui.server import require_writable, server_facts
+from lumiku_tui.source import prisma_sort_key
 from lumiku_tui.sqltext import MigrationPlan, Statement, plan_migration
 from lumiku_tui.status import MigrationStatus, State, classify
 
@@ -137,8 +137,20 @@ class Deployment:
 
     def plan(self, conn: psycopg.Connection) -> tuple[list[MigrationStatus], list[MigrationPlan]]:
         """Read the history under the lock and plan what will run. Touches nothing."""
-        rows = history.read_rows(conn, self.target.schema)
+        has_table = history.table_exists(conn, self.target.schema)
+        rows = history.read_rows(conn, self.target.schema, known_to_exist=True) if has_table else []
         statuses = classify(self.folder, rows)
+        if not has_table and self.folder.migrations:
+            tables = history.other_tables(conn, self.target.schema)
+            if tables:
+                raise PlanError(
+                    f"Schema `{self.target.schema}` already holds tables ({', '.join(tables[:5])}"
+                    f"{', ...' if len(tables) > 5 else ''}) but no migration history; nothing was applied.",
+                    why="Prisma refuses this too (P3005): applying the whole history onto an existing schema would "
+                    "fail or duplicate it. The database has to be baselined first.",
+                    hint="For each migration the database already reflects, run `lumiku-tui resolve --applied NAME` "
+                    "(oldest first); then deploy applies only the rest.",
+                )
         failed = [s for s in statuses if s.state is State.FAILED]
         if failed:
             names = [s.name for s in failed]
@@ -155,7 +167,8 @@ class Deployment:
             )
         pending = [s for s in statuses if s.state.will_apply]
         if self.options.until is not None:
-            pending = [s for s in pending if s.name <= self.options.until]
+            until = prisma_sort_key(self.options.until)
+            pending = [s for s in pending if prisma_sort_key(s.name) <= until]
         approved = self.options.approved
         if approved is not None and pending and tuple(s.name for s in pending) != tuple(approved):
             raise PlanError(
@@ -167,8 +180,8 @@ class Deployment:
         plans = [plan_migration(s.local) for s in pending if s.local is not None]
         applied_names = [s.name for s in statuses if s.state in (State.APPLIED, State.MODIFIED)]
         if plans and applied_names:
-            latest = max(applied_names)
-            older = [p.name for p in plans if p.name < latest]
+            latest = max(applied_names, key=prisma_sort_key)
+            older = [p.name for p in plans if prisma_sort_key(p.name) < prisma_sort_key(latest)]
             if older:
                 self.emit(Notice(
                     f"{', '.join(older)} sort(s) before `{latest}`, which is already applied: they were probably "
@@ -256,11 +269,12 @@ class Deployment:
             time.sleep(0.2)
 
     def _set_timeouts(self, conn: psycopg.Connection, *, local: bool) -> None:
-        scope = sql.SQL("LOCAL " if local else "")
-        for name, seconds in (("lock_timeout", self.options.lock_timeout_s),
-                              ("statement_timeout", self.options.statement_timeout_s)):
-            conn.execute(sql.SQL("SET {}{} = {}").format(scope, sql.Identifier(name),
-                                                         sql.Literal(str(int(seconds * 1000)))))
+        # One round trip for both settings; `local` scopes them to the migration's transaction.
+        conn.execute(
+            "SELECT set_config('lock_timeout', %s, %s), set_config('statement_timeout', %s, %s)",
+            (f"{int(self.options.lock_timeout_s * 1000)}", local,
+             f"{int(self.options.statement_timeout_s * 1000)}", local),
+        )
 
     def _apply(
         self,
@@ -435,23 +449,27 @@ def _reason(exc: psycopg.Error | None, conn: psycopg.Connection, cancelled: bool
 def failure_logs(
     name: str, stmt: Statement | None, exc: psycopg.Error | None, line: int | None, column: int | None, reason: str
 ) -> str:
-    """The text stored in `_prisma_migrations.logs`, laid out like Prisma's own failure logs."""
+    """The text stored in `_prisma_migrations.logs`, laid out like Prisma's P3018 failure logs."""
     diag = exc.diag if exc is not None else None
-    parts = []
-    if exc is not None and exc.sqlstate:
-        parts.append(f"Database error code: {exc.sqlstate}\n")
-    lines = [f"{(diag.severity if diag and diag.severity else 'ERROR')}: "
+    error = [f"{(diag.severity if diag and diag.severity else 'ERROR')}: "
              f"{(diag.message_primary if diag and diag.message_primary else str(exc or reason))}"]
     if diag and diag.message_detail:
-        lines.append(f"DETAIL: {diag.message_detail}")
+        error.append(f"DETAIL: {diag.message_detail}")
     if diag and diag.message_hint:
-        lines.append(f"HINT: {diag.message_hint}")
-    parts.append("Database error:\n" + "\n".join(lines) + "\n")
+        error.append(f"HINT: {diag.message_hint}")
+    parts = [
+        "A migration failed to apply. New migrations cannot be applied before the error is recovered from. "
+        "Read more about how to resolve migration issues in a production database: "
+        "https://pris.ly/d/migrate-resolve",
+        f"Migration name: {name}",
+        f"Database error code: {(exc.sqlstate if exc is not None and exc.sqlstate else 'none')}",
+        "Database error:\n" + "\n".join(error),
+    ]
     if stmt is not None:
-        where = f"line {line}" + (f", column {column}" if column else "")
-        parts.append(f"Failed statement {stmt.index} of migration `{name}` ({where}):\n{stmt.text}\n")
-    parts.append(f"Recorded by lumiku-tui ({reason}).")
-    return redact("\n".join(parts))
+        where = f"statement {stmt.index}, line {line}" + (f", column {column}" if column else "")
+        parts.append(f"Position:\n{where}\n{stmt.text}")
+    parts.append(f"(recorded by lumiku-tui: {reason})")
+    return redact("\n\n".join(parts) + "\n")
 
 
 class _BlockerWatcher:

@@ -90,9 +90,9 @@ def ensure_table(conn: "psycopg.Connection", schema: str) -> bool:
     return created
 
 
-def read_rows(conn: "psycopg.Connection", schema: str) -> list[HistoryRow]:
+def read_rows(conn: "psycopg.Connection", schema: str, *, known_to_exist: bool = False) -> list[HistoryRow]:
     """All rows, oldest first, the order Prisma loads them in. Empty when there is no table."""
-    if not table_exists(conn, schema):
+    if not known_to_exist and not table_exists(conn, schema):
         return []
     cur = conn.execute(
         sql.SQL(
@@ -101,6 +101,16 @@ def read_rows(conn: "psycopg.Connection", schema: str) -> list[HistoryRow]:
         ).format(_table(schema))
     )
     return [HistoryRow(*row) for row in cur.fetchall()]
+
+
+def other_tables(conn: "psycopg.Connection", schema: str) -> list[str]:
+    """Tables in the schema besides the history table (Prisma's P3005 check)."""
+    rows = conn.execute(
+        """SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+           WHERE n.nspname = %s AND c.relkind IN ('r', 'p') AND c.relname <> %s ORDER BY 1 LIMIT 6""",
+        (schema, TABLE),
+    ).fetchall()
+    return [r[0] for r in rows]
 
 
 def new_id() -> str:
@@ -145,12 +155,12 @@ def insert_failed(conn: "psycopg.Connection", schema: str, name: str, checksum: 
 
 
 def insert_applied(conn: "psycopg.Connection", schema: str, name: str, checksum: str) -> str:
-    """What `prisma migrate resolve --applied` writes."""
+    """What `prisma migrate resolve --applied` writes: empty logs, started = finished, no steps."""
     row_id = new_id()
     conn.execute(
         sql.SQL(
-            "INSERT INTO {} (id, checksum, started_at, finished_at, migration_name, applied_steps_count) "
-            "VALUES (%s, %s, now(), now(), %s, 0)"
+            "INSERT INTO {} (id, checksum, logs, started_at, finished_at, migration_name, applied_steps_count) "
+            "VALUES (%s, %s, '', now(), now(), %s, 0)"
         ).format(_table(schema)),
         (row_id, checksum, name),
     )

@@ -51,7 +51,7 @@ def resolve_applied(target: "Target", folder: "MigrationsFolder", name: str) -> 
         history.ensure_table(conn, target.schema)
         with conn.transaction():
             rows = [r for r in history.read_rows(conn, target.schema) if r.migration_name == name]
-            if any(r.is_applied for r in rows):
+            if any(r.finished_at is not None for r in rows):
                 raise ResolveError(
                     f"Migration `{name}` is already recorded as applied; nothing was changed.",
                     why="Prisma refuses this too (P3008).",
@@ -70,14 +70,24 @@ def resolve_rolled_back(target: "Target", folder: "MigrationsFolder", name: str)
     with target.connect("resolve") as conn:
         require_writable(server_facts(conn), target)
         _locked(conn, target)
+        if not history.table_exists(conn, target.schema):
+            raise ResolveError(
+                f"Migration `{name}` cannot be rolled back: {target.display} has no migration history table.",
+                hint="Check the URL and the ?schema= parameter; `lumiku-tui status` shows what it sees.",
+            )
         with conn.transaction():
             rows = [r for r in history.read_rows(conn, target.schema) if r.migration_name == name]
             failed = [r for r in rows if r.is_failed]
-            if not failed:
-                state = ("applied" if any(r.is_applied for r in rows)
-                         else "rolled back already" if rows else "not in the history at all")
+            if not rows:
                 raise ResolveError(
-                    f"Migration `{name}` cannot be marked rolled back: it is not in a failed state ({state}).",
+                    f"Migration `{name}` cannot be rolled back: it was never applied to this database.",
+                    why="Prisma refuses this too (P3011).",
+                    hint="Pass the whole folder name (e.g. 20201207184859_initial_migration); "
+                    "`lumiku-tui status` lists them.",
+                )
+            if not failed and any(r.finished_at is not None for r in rows if r.rolled_back_at is None):
+                raise ResolveError(
+                    f"Migration `{name}` cannot be marked rolled back: it is not in a failed state (it is applied).",
                     why="Prisma refuses this too (P3012); only a failed attempt can be rolled back.",
                     hint="Run `lumiku-tui status` to see which migration failed.",
                 )

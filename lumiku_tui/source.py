@@ -22,6 +22,37 @@ SEARCHED_FOLDERS = ("prisma/migrations", "backend/prisma/migrations", "migration
 _BOM = "\ufeff"
 
 
+# Prisma's CLI orders migration folders with JavaScript's localeCompare (ICU root collation),
+# not byte order: punctuation sorts before digits, digits before letters, and letters compare
+# case-insensitively first (lower case first on a tie).
+_PUNCTUATION_ORDER = "_-,;:!?.'\"()[]{}@*/\\&#%`^+<=>|~$"
+
+
+def prisma_sort_key(name: str) -> tuple[tuple[tuple[int, int], ...], tuple[str, ...], tuple[int, ...]]:
+    """Primary (character class and base letter), secondary (accents), tertiary (case) levels."""
+    import unicodedata
+
+    primary: list[tuple[int, int]] = []
+    secondary: list[str] = []
+    tertiary: list[int] = []
+    for char in name:
+        base = unicodedata.normalize("NFD", char)
+        letter, accents = base[0], base[1:]
+        if char.isspace():
+            primary.append((0, ord(char)))
+        elif char in _PUNCTUATION_ORDER:
+            primary.append((1, _PUNCTUATION_ORDER.index(char)))
+        elif char.isdigit():
+            primary.append((3, int(char) if char.isascii() else ord(char)))
+        elif letter.isalpha():
+            primary.append((4, ord(letter.lower())))
+        else:
+            primary.append((2, ord(char)))
+        secondary.append(accents)
+        tertiary.append(1 if char.isupper() else 0)
+    return tuple(primary), tuple(secondary), tuple(tertiary)
+
+
 def checksum(script: bytes) -> str:
     return hashlib.sha256(script).hexdigest()
 
@@ -32,15 +63,15 @@ def _legacy_checksum(script: bytes) -> str:
 
 
 def checksum_matches(script: bytes, recorded: str) -> bool:
-    """Whether a recorded checksum belongs to this script, as Prisma decides it."""
-    recorded = recorded.strip().lower()
-    variants = [script]
-    if b"\r\n" in script:
-        variants.append(script.replace(b"\r\n", b"\n"))
-    elif b"\n" in script:
-        variants.append(script.replace(b"\n", b"\r\n"))
-    for variant in variants:
-        if checksum(variant) == recorded or _legacy_checksum(variant) == recorded:
+    """Whether a recorded checksum belongs to this script, as Prisma decides it.
+
+    The script as it is, with CRLF turned to LF and with LF turned to CRLF are all tried;
+    a recorded value that is not 64 characters long is an old unpadded one.
+    """
+    legacy = bool(recorded) and len(recorded) != 64
+    as_lf = script.replace(b"\r\n", b"\n")
+    for variant in (script, as_lf, as_lf.replace(b"\n", b"\r\n")):
+        if (_legacy_checksum(variant) if legacy else checksum(variant)) == recorded:
             return True
     return False
 
@@ -122,7 +153,7 @@ def load_folder(path: Path, how_found: str = "--migrations") -> MigrationsFolder
             hint="Point --migrations at the PostgreSQL history, or regenerate the history for postgresql.",
         )
     migrations: list[LocalMigration] = []
-    for entry in sorted(path.iterdir(), key=lambda p: p.name):
+    for entry in sorted(path.iterdir(), key=lambda p: prisma_sort_key(p.name)):
         if not entry.is_dir() or entry.name.startswith("."):
             continue
         script_path = entry / SCRIPT_NAME

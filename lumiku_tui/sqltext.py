@@ -24,6 +24,8 @@ class Kind(StrEnum):
     ROLLBACK = "rollback"
     SAVEPOINT = "savepoint"
     NO_TRANSACTION = "no_transaction"
+    PSQL_META = "psql_meta"  # \connect, \i ...: psql's, not PostgreSQL's
+    COPY_STDIN = "copy_stdin"  # needs data on the client's standard input
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,8 @@ def _keywords(text: str, limit: int = 12) -> tuple[str, ...]:
             words.append("?")
         elif token == "(":
             words.append("(")
+        elif token == "\\" and not words:
+            words.append("\\")
         if len(words) >= limit:
             break
     return tuple(words)
@@ -84,6 +88,10 @@ def _keywords(text: str, limit: int = 12) -> tuple[str, ...]:
 
 def classify(keywords: tuple[str, ...]) -> Kind:
     first = keywords[0] if keywords else ""
+    if first == "\\":
+        return Kind.PSQL_META
+    if first == "COPY" and "FROM" in keywords and "STDIN" in keywords:
+        return Kind.COPY_STDIN
     second = keywords[1] if len(keywords) > 1 else ""
     if first in ("BEGIN", "START"):
         return Kind.BEGIN
@@ -160,6 +168,25 @@ def plan_migration(migration: LocalMigration) -> MigrationPlan:
     if body and body[0].kind is Kind.BEGIN and body[-1].kind is Kind.COMMIT:
         body = body[1:-1]
         wrapped = True
+    for stmt in statements:
+        if stmt.kind is Kind.PSQL_META:
+            command = _strip_leading_comments(stmt.text).split(None, 1)[0]
+            raise PlanError(
+                f"{name}: line {stmt.line} holds `{command}`, a psql meta-command, not SQL.",
+                why="Migrations run through a database driver, as with Prisma; only psql understands "
+                "backslash commands. Nothing was applied.",
+                hint="Remove the line (connect to the right database through the URL instead), or turn it "
+                "into plain SQL.",
+            )
+        if stmt.kind is Kind.COPY_STDIN:
+            raise PlanError(
+                f"{name}: statement {stmt.index} (line {stmt.line}) is `{stmt.summary}`, which reads rows "
+                "from the client's standard input.",
+                why="A migration file has no standard input to read from (Prisma cannot run it either). "
+                "Nothing was applied.",
+                hint="Load the data with INSERT ... VALUES statements, or run the COPY with psql outside "
+                "the migration.",
+            )
     for stmt in body:
         if stmt.kind in (Kind.BEGIN, Kind.COMMIT, Kind.ROLLBACK):
             raise PlanError(

@@ -16,7 +16,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from lumiku_tui.history import HistoryRow, read_rows
-from lumiku_tui.source import LocalMigration, MigrationsFolder
+from lumiku_tui.source import LocalMigration, MigrationsFolder, prisma_sort_key
 
 if TYPE_CHECKING:
     from lumiku_tui.target import Target
@@ -95,7 +95,7 @@ def classify(folder: MigrationsFolder, rows: list[HistoryRow]) -> tuple[Migratio
     for row in rows:
         rows_by_name.setdefault(row.migration_name, []).append(row)
     local_by_name = folder.by_name()
-    names = sorted(set(local_by_name) | set(rows_by_name))
+    names = sorted(set(local_by_name) | set(rows_by_name), key=prisma_sort_key)
     result: list[MigrationStatus] = []
     for name in names:
         local = local_by_name.get(name)
@@ -134,7 +134,7 @@ def read_status(target: "Target", folder: MigrationsFolder, conn=None) -> Status
         conn = target.connect("status")
     try:
         exists = table_exists(conn, target.schema)
-        rows = read_rows(conn, target.schema) if exists else []
+        rows = read_rows(conn, target.schema, known_to_exist=True) if exists else []
     finally:
         if own:
             conn.close()

@@ -186,13 +186,16 @@ def parse_database_url(url: str, *, origin: str = "--database-url") -> Target:
                 register_secret(value)
             kept.append((key, value))
         else:
-            close = difflib.get_close_matches(key, sorted(known | {"schema", "pgbouncer", "sslaccept"}), n=1)
-            raise TargetError(
-                f"Unknown parameter `{key}` in the database URL from {origin}.",
-                why="Neither PostgreSQL (libpq) nor Prisma knows it; ignoring it could silently drop a "
-                "setting such as TLS.",
-                hint=(f"Did you mean `{close[0]}`? " if close else "") + "Remove or correct it.",
-            )
+            names = sorted(known | {"schema", "pgbouncer", "sslaccept", "socket_timeout", *_PRISMA_POOL_PARAMS})
+            close = difflib.get_close_matches(key, names, n=1, cutoff=0.75)
+            if close:
+                # A misspelt setting (sslmdoe=require) must not be dropped silently: it may be TLS.
+                raise TargetError(
+                    f"Unknown parameter `{key}` in the database URL from {origin}.",
+                    why="Neither PostgreSQL (libpq) nor Prisma knows it, and it looks like a misspelling.",
+                    hint=f"Did you mean `{close[0]}`? Correct it in the URL.",
+                )
+            notes.append(f"Unknown URL parameter `{key}` is ignored, as Prisma ignores it.")
     kept_keys = {k for k, _ in kept}
     if "sslmode" in extra and "sslmode" in kept_keys:
         extra.pop("sslmode")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import os
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -45,16 +45,17 @@ def pg_server() -> Iterator[EmbeddedPostgres]:
 class Database:
     """A fresh database owned by the app role; `url` carries the (secret) password."""
 
-    server: EmbeddedPostgres
+    server: EmbeddedPostgres = field(repr=False)
     name: str
-    url: str
+    url: str = field(repr=False)  # holds the password: kept out of failure reports
 
     @property
     def target(self) -> Target:
         return parse_database_url(self.url, origin="test")
 
     def connect(self, **kwargs: object) -> psycopg.Connection:
-        return psycopg.connect(self.url, autocommit=True, **kwargs)  # type: ignore[arg-type]
+        kwargs.setdefault("autocommit", True)
+        return psycopg.connect(self.url, **kwargs)  # type: ignore[arg-type]
 
     def admin(self) -> psycopg.Connection:
         """A superuser connection to this database (for faults the app role may not cause)."""
