@@ -166,7 +166,7 @@ class Expectations:
 
     # -- replay -----------------------------------------------------------------------
 
-    def replay(self, migration: "LocalMigration") -> None:
+    def replay(self, migration: "LocalMigration | SqlScript") -> None:
         import pglast
 
         for stmt in split_statements(migration.script):
@@ -388,7 +388,15 @@ def _default_constraint_name(table: str, kind: str, columns: tuple[str, ...]) ->
     return name if len(name) <= 63 else None
 
 
-def expectations_of(migrations: Iterable["LocalMigration"], schema: str = "public") -> Expectations:
+@dataclass(frozen=True)
+class SqlScript:
+    """A piece of SQL to read expectations from, attributed to a migration (e.g. one failing statement)."""
+
+    name: str
+    script: str
+
+
+def expectations_of(migrations: Iterable["LocalMigration | SqlScript"], schema: str = "public") -> Expectations:
     expected = Expectations(default_schema=schema)
     for migration in migrations:
         expected.replay(migration)
