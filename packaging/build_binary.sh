@@ -59,6 +59,9 @@ mkdir -p "$src"
 "$venv_python" -m pip check
 
 echo "==> PyInstaller one-file build"
+# From the build folder: run from the repository, the source tree (without the shipped
+# migrations) would shadow the installed package when the hooks look for data files.
+cd "$build_dir"
 "$venv_python" -m PyInstaller --noconfirm --clean --log-level WARN \
     --workpath "$build_dir/work" --distpath "$dist_dir" \
     "$repo/packaging/lumiku-tui.spec"
