@@ -368,7 +368,7 @@ class _ParsedLogs:
 def parse_failure_logs(logs: str) -> _ParsedLogs:
     """Read `_prisma_migrations.logs` as lumiku-tui or Prisma writes it. Tolerant of either."""
     text = logs or ""
-    lumiku = "Recorded by lumiku-tui" in text
+    lumiku = "recorded by lumiku-tui" in text.lower()
 
     def first(*patterns: str) -> str:
         for pattern in patterns:
@@ -383,11 +383,17 @@ def parse_failure_logs(logs: str) -> _ParsedLogs:
                     r'message:\s*"((?:[^"\\]|\\.)*)"', r"^db error:\s*(?:ERROR:\s*)?(.+)$")
     detail = first(r"^DETAIL:\s*(.+)$", r'detail:\s*Some\("((?:[^"\\]|\\.)*)"\)')
     hint = first(r"^HINT:\s*(.+)$", r'hint:\s*Some\("((?:[^"\\]|\\.)*)"\)')
-    index = first(r"Failed statement (\d+) of migration")
-    line = first(r"Failed statement \d+ of migration `[^`]*` \(line (\d+)")
-    column = first(r"Failed statement \d+ of migration `[^`]*` \(line \d+, column (\d+)\)")
+    # lumiku-tui: "Position:\nstatement 3, line 12, column 5" (older: "Failed statement 3 of migration `x` (line 12...").
+    index = first(r"^statement (\d+), line \d+", r"Failed statement (\d+) of migration")
+    line = first(r"^statement \d+, line (\d+)", r"Failed statement \d+ of migration `[^`]*` \(line (\d+)")
+    column = first(r"^statement \d+, line \d+, column (\d+)",
+                   r"Failed statement \d+ of migration `[^`]*` \(line \d+, column (\d+)\)")
     position = first(r"position:\s*Some\(Original\((\d+)\)\)")
-    reason = first(r"Recorded by lumiku-tui \((\w+)\)")
+    # Prisma's code frame marks the failing line in red: "\x1b[1m 11\x1b[1;31m CREATE TABLE ...".
+    frame_line = first(r"\x1b\[1m\s*(\d+)\x1b\[1;31m")
+    if not line and frame_line:
+        line = frame_line
+    reason = first(r"\(recorded by lumiku-tui: (\w+)\)", r"Recorded by lumiku-tui \((\w+)\)")
     return _ParsedLogs(
         sqlstate=sqlstate, message=message.replace('\\"', '"'), detail=detail.replace('\\"', '"'),
         hint=hint.replace('\\"', '"'), statement_index=int(index) if index else None,
@@ -467,6 +473,10 @@ def diagnose_failure(
                         index = stmt.index
                         location = stmt.location(in_stmt)
                         line, column = location if location else (stmt.line, None)
+                if index is None and line is not None:
+                    at_line = [st for st in statements if st.text_line <= line]
+                    if at_line:
+                        index = at_line[-1].index
                 if index is not None and 1 <= index <= len(statements):
                     statement_text = statements[index - 1].text
                     line = line or statements[index - 1].line
