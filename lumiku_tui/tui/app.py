@@ -1,0 +1,152 @@
+"""The deployment wizard: overview → preview → approval → applying → verification → health → checklist.
+
+`run_wizard(args, demo=...)` is what `lumiku-tui` and `lumiku-tui demo` call. The app
+holds one `WizardContext`; each screen reads it, and workers fill it with engine results.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import Any
+
+from textual.app import App
+from textual.binding import Binding
+
+from lumiku_tui.errors import LumikuError
+from lumiku_tui.tui.context import Presentation, WizardContext
+
+
+class WizardApp(App[int]):
+    CSS_PATH = "app.tcss"
+    TITLE = "lumiku-tui"
+    BINDINGS = [Binding("ctrl+q", "quit", "Quit", show=True, priority=True)]
+
+    def __init__(self, ctx: WizardContext) -> None:
+        super().__init__()
+        self.ctx = ctx
+        if ctx.demo:
+            self.title = "lumiku-tui · demo"
+
+    def on_mount(self) -> None:
+        from lumiku_tui.tui.screens.overview import OverviewScreen
+
+        self.push_screen(OverviewScreen())
+
+    # -- the deployment session (checklist state, saved between runs) --------------------------
+
+    @property
+    def session(self) -> Any:
+        ctx = self.ctx
+        if ctx.session is None and ctx.target is not None:
+            from lumiku_tui.report import DeploymentSession, default_state_dir
+
+            state_dir = ctx.state_dir or default_state_dir()
+            ctx.session = DeploymentSession.load_or_new(state_dir, ctx.target.display, ctx.target.dbname)
+        return ctx.session
+
+    def saved_session_has_progress(self) -> bool:
+        try:
+            session = self.session
+        except (LumikuError, OSError):
+            return False
+        return bool(session is not None and (session.applied or session.deployed_at))
+
+    def start_deploy(self, approved: tuple[str, ...]) -> None:
+        """The operator approved: record who and when, then apply exactly these migrations."""
+        from lumiku_tui.report import operator_name
+        from lumiku_tui.tui.screens.applying import ApplyingScreen
+        from lumiku_tui.tui.screens.overview import OverviewScreen
+
+        ctx = self.ctx
+        ctx.approved = approved
+        ctx.approved_by = operator_name()
+        ctx.approved_at = ctx.presentation.now()
+        session = self.session
+        if session is not None:
+            session.plan(approved)
+            session.record_approval(ctx.approved_by)
+        while not isinstance(self.screen, OverviewScreen) and len(self.screen_stack) > 2:
+            self.pop_screen()
+        self.push_screen(ApplyingScreen(approved))
+
+    def record_deploy(self, result: Any) -> None:
+        session = self.session
+        if session is not None:
+            session.record_deploy(result)
+
+    def open_checklist(self) -> None:
+        from lumiku_tui.tui.screens.checklist import ChecklistScreen
+
+        self.push_screen(ChecklistScreen())
+
+    # -- quitting -----------------------------------------------------------------------------
+
+    async def action_quit(self) -> None:
+        if not self.ctx.deploying:
+            self.exit(0)
+            return
+        from lumiku_tui.tui.screens.base import ConfirmModal
+
+        def decided(quit_now: bool | None) -> None:
+            if quit_now:
+                self._cancel_and_exit()
+
+        self.push_screen(
+            ConfirmModal("A migration is running. Quit anyway?",
+                         "Quitting cancels the deploy: the migration in progress is rolled back; migrations "
+                         "already applied stay applied.", yes="y = cancel and quit", no="n / Esc = keep going"),
+            decided,
+        )
+
+    def _cancel_and_exit(self) -> None:
+        from lumiku_tui.tui.screens.applying import ApplyingScreen
+
+        for screen in self.screen_stack:
+            if isinstance(screen, ApplyingScreen) and screen.deployment is not None:
+                screen.deployment.cancel()
+        self.exit(130)
+
+
+def build_context(args: argparse.Namespace, *, demo: bool, presentation: Presentation | None = None,
+                  state_dir: Path | None = None, record_dir: Path | None = None) -> WizardContext:
+    """Resolve the target and folder the way the CLI does; an error becomes the overview's first message."""
+    from lumiku_tui.cli import _load
+
+    target = folder = None
+    error: LumikuError | None = None
+    try:
+        target, folder = _load(args)
+    except LumikuError as err:
+        error = err
+        try:  # the folder alone may still be readable, so the overview can list it
+            from lumiku_tui.source import find_migrations_dir, load_folder
+
+            path, how = find_migrations_dir(args.migrations)
+            folder = load_folder(path, how)
+        except LumikuError:
+            folder = None
+    health_url = getattr(args, "health_url", None) or os.environ.get("HEALTH_URL")
+    ctx = WizardContext(
+        target=target,
+        folder=folder,
+        load_error=error,
+        database_url=getattr(args, "database_url", None),
+        migrations_dir=Path(args.migrations) if getattr(args, "migrations", None) else None,
+        health_url=health_url,
+        demo=demo,
+        state_dir=state_dir,
+        presentation=presentation or Presentation(),
+    )
+    if record_dir is not None:
+        ctx.record_dir = record_dir
+    return ctx
+
+
+def run_wizard(args: argparse.Namespace, *, demo: bool) -> int:
+    ctx = build_context(args, demo=demo)
+    result = WizardApp(ctx).run()
+    if ctx.record_path is not None:
+        print(f"Deployment record written to {ctx.record_path}")
+    return int(result or 0)

@@ -1,0 +1,123 @@
+"""What the wizard's screens share: the target, the folder, and what each step produced.
+
+Nothing here imports Textual, so the flow's state can be built and inspected in tests
+and reused by another front end.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+from lumiku_tui.redact import redact
+
+if TYPE_CHECKING:
+    from lumiku_tui.deploy import DeployResult
+    from lumiku_tui.errors import LumikuError
+    from lumiku_tui.source import MigrationsFolder
+    from lumiku_tui.target import Target
+
+
+_DURATION = re.compile(r"\b\d+(?:\.\d+)? ms\b")
+_TIMESTAMP = re.compile(r"\b\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:\+00:00| UTC|Z)?")
+_PID = re.compile(r"\bpid \d+\b")
+
+
+def _utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True)
+class Presentation:
+    """How volatile values are drawn. Snapshots and screenshots pin them so images are stable."""
+
+    #: Shown instead of the target's own display string (it carries a random demo port).
+    target_display: str | None = None
+    now: Callable[[], datetime] = _utc_now
+    #: Durations drawn as a placeholder instead of measured values.
+    fixed_durations: bool = False
+    #: (prefix, shown-as) pairs for paths such as temporary folders.
+    path_aliases: tuple[tuple[str, str], ...] = ()
+    #: Process ids and session start times of other sessions drawn as placeholders.
+    fixed_sessions: bool = False
+    #: Timestamps inside free text (evidence, records) drawn as placeholders.
+    fixed_times: bool = False
+
+    def duration(self, ms: float | None) -> str:
+        if ms is None:
+            return ""
+        if self.fixed_durations:
+            return "-- ms"
+        if ms >= 10_000:
+            return f"{ms / 1000:.1f} s"
+        return f"{ms:.0f} ms" if ms >= 10 else f"{ms:.1f} ms"
+
+    def path(self, path: Path | str) -> str:
+        text = str(path)
+        for prefix, alias in self.path_aliases:
+            if text.startswith(prefix):
+                return alias + text[len(prefix):]
+        return redact(text)
+
+    def text(self, value: str) -> str:
+        """Free text (messages, session descriptions) with any aliased path replaced and secrets masked."""
+        for prefix, alias in self.path_aliases:
+            value = value.replace(prefix, alias)
+        if self.fixed_durations:
+            value = _DURATION.sub("-- ms", value)
+        if self.fixed_times:
+            value = _TIMESTAMP.sub("YYYY-MM-DD hh:mm:ss", value)
+        if self.fixed_sessions:
+            value = _PID.sub("pid -----", value)
+        return redact(value)
+
+
+def default_record_dir() -> Path:
+    override = os.environ.get("LUMIKU_RECORD_DIR")
+    return Path(override) if override else Path.cwd()
+
+
+@dataclass
+class WizardContext:
+    """Everything the steps hand on to each other. Screens read it; workers fill it."""
+
+    target: "Target | None"
+    folder: "MigrationsFolder | None"
+    load_error: "LumikuError | None" = None
+    database_url: str | None = None
+    migrations_dir: Path | None = None
+    health_url: str | None = None
+    demo: bool = False
+    state_dir: Path | None = None
+    record_dir: Path = field(default_factory=default_record_dir)
+    presentation: Presentation = field(default_factory=Presentation)
+    # Filled as the flow advances.
+    status: Any = None  # lumiku_tui.status.StatusReport
+    lint: Any = None  # lumiku_tui.lint.LintReport, when that module is available
+    approved: tuple[str, ...] = ()
+    approved_by: str | None = None
+    approved_at: datetime | None = None
+    result: "DeployResult | None" = None
+    session: Any = None  # lumiku_tui.report.DeploymentSession
+    checks: list[Any] = field(default_factory=list)
+    health: Any = None
+    record_path: Path | None = None
+    #: A migration is being applied right now (quitting asks first).
+    deploying: bool = False
+
+    @property
+    def display(self) -> str:
+        """The only form of the target that may be drawn."""
+        if self.presentation.target_display:
+            return self.presentation.target_display
+        if self.target is not None:
+            return self.target.display
+        return "(no database)"
+
+    @property
+    def dbname(self) -> str:
+        return self.target.dbname if self.target is not None else ""

@@ -1,0 +1,254 @@
+"""Step 4: the deploy, live. The engine runs in a worker thread; its events are drawn here."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.widgets import Label, ProgressBar, RichLog, Static
+
+from lumiku_tui import events as ev
+from lumiku_tui.deploy import DeployOptions, DeployResult, Deployment
+from lumiku_tui.errors import LockTimeout, LumikuError
+from lumiku_tui.tui.screens.base import ConfirmModal, WizardScreen
+
+
+class ApplyingScreen(WizardScreen):
+    SUB_TITLE = "4/7 Applying"
+    BINDINGS = [
+        Binding("c", "cancel_deploy", "Cancel deploy"),
+        Binding("enter", "next", "Verify", priority=True),
+        Binding("t", "troubleshoot_failure", "Troubleshoot"),
+        Binding("o", "overview", "Overview"),
+    ]
+
+    def __init__(self, approved: tuple[str, ...], options: DeployOptions | None = None) -> None:
+        super().__init__()
+        self.approved = approved
+        self.options = options or DeployOptions(approved=approved)
+        self.deployment: Deployment | None = None
+        self.running = False
+        self.finished = False
+        self.result: DeployResult | None = None
+        self.failure: ev.MigrationFailed | None = None
+        self.error: LumikuError | None = None
+        self.cancel_requested = False
+        self.statement_started: float | None = None
+        self.current_text = ""
+        self.events_seen = 0
+
+    def compose(self) -> ComposeResult:
+        yield from self.header()
+        yield Static(f"Applying {len(self.approved)} migration(s) to {self.ctx.display}", id="apply-title",
+                     markup=False)
+        with Horizontal(classes="bar-row"):
+            yield Label("Overall   ", classes="bar-label")
+            yield ProgressBar(total=None, show_eta=False, id="overall")
+        with Horizontal(classes="bar-row"):
+            yield Label("Migration ", classes="bar-label", id="migration-label")
+            yield ProgressBar(total=None, show_eta=False, id="migration")
+        yield Static("Connecting and taking Prisma's migration lock…", id="current", markup=False)
+        yield Static("", id="lock-banner", classes="banner error hidden", markup=False)
+        yield RichLog(id="apply-log", wrap=True, markup=False, highlight=False, min_width=20, max_lines=5000)
+        yield from self.footer()
+
+    def on_mount(self) -> None:
+        self.set_interval(0.2, self._tick)
+        self.running = True
+        self.ctx.deploying = True
+        self.refresh_bindings()
+        self._deploy()
+
+    # -- the worker ---------------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="deploy")
+    def _deploy(self) -> None:
+        ctx = self.ctx
+        assert ctx.target is not None and ctx.folder is not None
+        self.deployment = Deployment(ctx.target, ctx.folder, self.options, on_event=self._from_engine)
+        if self.cancel_requested:
+            self.deployment.cancel()
+        try:
+            result = self.deployment.run()
+        except LumikuError as err:
+            self.call_ui(self._engine_refused, err)
+            return
+        except Exception as exc:  # an unexpected engine error must still end the screen's running state
+            self.call_ui(self._engine_refused, LumikuError(f"The deploy stopped: {exc}",
+                                                           hint="Check the log above, then the overview."))
+            return
+        self.call_ui(self._done, result)
+
+    def _from_engine(self, event: ev.Event) -> None:
+        self.call_ui(self.show_event, event)
+
+    # -- drawing events -----------------------------------------------------------------------
+
+    def _log(self, text: str | Text) -> None:
+        shown = Text(self.ctx.presentation.text(text)) if isinstance(text, str) else text
+        self.query_one("#apply-log", RichLog).write(shown)
+
+    def show_event(self, event: ev.Event) -> None:
+        self.events_seen += 1
+        present = self.ctx.presentation
+        banner = self.query_one("#lock-banner", Static)
+        if isinstance(event, ev.LockWaiting):
+            who = "; ".join(self._session(h) for h in event.holders) or "another session"
+            banner.update(f"Waiting for Prisma's migration lock ({event.waited_ms // 1000}/"
+                          f"{event.limit_ms // 1000} s), held by {who}")
+            banner.remove_class("hidden")
+        elif isinstance(event, ev.LockAcquired):
+            banner.add_class("hidden")
+            self._log("Took Prisma's migration lock.")
+        elif isinstance(event, ev.DeployPlanned):
+            self.query_one("#overall", ProgressBar).update(total=max(event.statements, 1), progress=0)
+            self._log(f"Plan: {len(event.migrations)} migration(s), {event.statements} statement(s).")
+        elif isinstance(event, ev.MigrationStarted):
+            how = "one transaction" if event.transactional else "outside a transaction"
+            self.query_one("#migration-label", Label).update(f"[{event.position}/{event.total}]     ")
+            self.query_one("#migration", ProgressBar).update(total=max(event.statements, 1), progress=0)
+            self._log(Text.assemble((f"[{event.position}/{event.total}] {event.name}", "bold"),
+                                    f"  {event.statements} statement(s), {how}"))
+        elif isinstance(event, ev.StatementStarted):
+            self.statement_started = time.monotonic()
+            self.current_text = f"Statement {event.index} (line {event.line}): {event.summary}"
+            banner.add_class("hidden")
+            self._tick()
+        elif isinstance(event, ev.StatementFinished):
+            self.statement_started = None
+            self.query_one("#overall", ProgressBar).advance(1)
+            self.query_one("#migration", ProgressBar).advance(1)
+            self._log(Text.assemble(f"  {event.position:>4}/{event.count} statement {event.index:<4} ",
+                                    (present.duration(event.duration_ms), "dim")))
+        elif isinstance(event, ev.BlockedByLock):
+            who = "; ".join(self._session(b) for b in event.blockers)
+            banner.update(f"Statement {event.index} waits {event.waited_ms / 1000:.1f} s for a table lock held by "
+                          f"{who}")
+            banner.remove_class("hidden")
+        elif isinstance(event, ev.MigrationFinished):
+            self._log(Text(f"  ✓ applied in {present.duration(event.duration_ms)}", style="green"))
+        elif isinstance(event, ev.MigrationFailed):
+            self.failure = event
+            where = f" at statement {event.statement_index} (line {event.line})" if event.statement_index else ""
+            self._log(Text(f"  ✗ {event.name} failed{where}: {present.text(event.message)}", style="bold red"))
+            if event.rolled_back:
+                self._log("    Rolled back: nothing of this migration was kept.")
+        elif isinstance(event, ev.Notice):
+            self._log(Text(f"note: {present.text(event.message)}", style="yellow"))
+
+    def _session(self, session: ev.Session) -> str:
+        if self.ctx.presentation.fixed_sessions:
+            return f"pid ----- ({session.application_name or 'an unnamed client'}, user {session.user})"
+        return self.ctx.presentation.text(session.describe())
+
+    def _tick(self) -> None:
+        current = self.query_one("#current", Static)
+        if self.finished:
+            return
+        if self.statement_started is not None:
+            elapsed = (time.monotonic() - self.statement_started) * 1000
+            current.update(f"▶ {self.current_text}  {self.ctx.presentation.duration(elapsed)}")
+        elif self.current_text:
+            current.update(f"  {self.current_text}")
+
+    def _stopped(self) -> None:
+        self.running = False
+        self.finished = True
+        self.ctx.deploying = False
+        self.refresh_bindings()
+
+    def _done(self, result: DeployResult) -> None:
+        self.result = result
+        self.ctx.result = result
+        self._stopped()
+        self.wizard.record_deploy(result)
+        current = self.query_one("#current", Static)
+        if result.ok:
+            current.update(Text(f"✓ Applied {len(result.applied)} migration(s) in "
+                                f"{self.ctx.presentation.duration(result.duration_ms)}. "
+                                "Press Enter to verify.", style="bold green"))
+            current.set_classes("banner ok")
+        elif result.cancelled:
+            current.update(Text(f"Cancelled: the migration in progress was rolled back; {len(result.applied)} "
+                                "migration(s) before it stay applied. Press o for the overview.", style="yellow"))
+            current.set_classes("banner attention")
+        else:
+            failure = result.failure
+            name = failure.name if failure else "a migration"
+            current.update(Text(f"✗ {name} failed; it was rolled back. Press t to see why and what to do.",
+                                style="bold red"))
+            current.set_classes("banner error")
+
+    def _engine_refused(self, err: LumikuError) -> None:
+        self.error = err
+        self._stopped()
+        self.query_one("#lock-banner", Static).add_class("hidden")
+        text = err.what + (f"\n{err.why}" if err.why else "") + (f"\nNext step: {err.hint}" if err.hint else "")
+        current = self.query_one("#current", Static)
+        current.update(Text(self.ctx.presentation.text(text), style="bold red"))
+        current.set_classes("banner error")
+
+    # -- keys ---------------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "cancel_deploy":
+            return self.running
+        if action == "next":
+            return bool(self.finished and self.result is not None and self.result.ok)
+        if action == "troubleshoot_failure":
+            return bool(self.finished and (self.failure is not None or self.error is not None))
+        if action == "overview":
+            return self.finished
+        return True
+
+    def action_cancel_deploy(self) -> None:
+        if not self.running:
+            return
+        self.app.push_screen(
+            ConfirmModal("Cancel the deploy?",
+                         "The migration in progress is rolled back; migrations already applied stay applied.",
+                         yes="y = cancel the deploy", no="n / Esc = keep going"),
+            self._cancel_confirmed,
+        )
+
+    def _cancel_confirmed(self, confirmed: bool | None) -> None:
+        if not confirmed or not self.running:
+            return
+        self.cancel_requested = True
+        self._log(Text("Cancelling: rolling back the migration in progress…", style="yellow"))
+        deployment = self.deployment
+        if deployment is not None:
+            # cancel() may wait on the server for a moment; the UI must not.
+            threading.Thread(target=deployment.cancel, name="lumiku-cancel", daemon=True).start()
+
+    def action_next(self) -> None:
+        if self.result is not None and self.result.ok:
+            from lumiku_tui.tui.screens.verification import VerificationScreen
+
+            self.app.switch_screen(VerificationScreen(tuple(a.name for a in self.result.applied)))
+
+    def action_troubleshoot_failure(self) -> None:
+        from lumiku_tui.tui.screens import troubleshoot
+
+        if self.failure is not None:
+            self.app.push_screen(troubleshoot.FailureScreen(failure=self.failure))
+        elif isinstance(self.error, LockTimeout):
+            self.app.push_screen(troubleshoot.LockScreen())
+        elif self.error is not None:
+            from lumiku_tui.errors import DeployBlocked, TargetError
+
+            if isinstance(self.error, DeployBlocked) and self.error.failed:
+                self.app.push_screen(troubleshoot.FailureScreen(name=self.error.failed[0]))
+            elif isinstance(self.error, TargetError):
+                self.app.push_screen(troubleshoot.ConnectScreen())
+            else:
+                self.app.push_screen(troubleshoot.TroubleshootMenu())
+
+    def action_overview(self) -> None:
+        if self.finished:
+            self.app.pop_screen()

@@ -1,0 +1,132 @@
+"""Step 3: the approval gate. Nothing is applied before the database name is typed here."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.widgets import Input, Static
+
+from lumiku_tui.errors import LumikuError
+from lumiku_tui.sqltext import Statement, split_statements
+from lumiku_tui.tui.screens.base import ConfirmModal, WizardScreen
+from lumiku_tui.tui.screens.preview import finding_text
+
+
+class ApprovalScreen(WizardScreen):
+    SUB_TITLE = "3/7 Approve"
+    BINDINGS = [Binding("escape", "back", "Back")]
+
+    def __init__(self, pending: list[str], statements: dict[str, list[Statement]]) -> None:
+        super().__init__()
+        self.pending = list(pending)
+        self.counts = {name: len(found) for name, found in statements.items()}
+
+    def compose(self) -> ComposeResult:
+        yield from self.header()
+        with VerticalScroll(id="approval-summary"):
+            yield Static(id="approval-plan", markup=False)
+            yield Static(id="approval-findings", markup=False)
+        yield Static(id="approval-prompt", markup=False)
+        yield Input(placeholder="database name", id="approval-input")
+        yield Static("", id="approval-message", markup=False)
+        yield from self.footer()
+
+    def on_mount(self) -> None:
+        self._render_plan()
+        self._render_findings()
+        self.query_one("#approval-prompt", Static).update(
+            Text.assemble("Type the database name ", (self.ctx.dbname, "bold"),
+                          " and press Enter to apply. Esc goes back; nothing has been applied."))
+        self.query_one(Input).focus()
+        if len(self.counts) < len(self.pending):
+            self._count()
+
+    @work(thread=True, group="approval-count")
+    def _count(self) -> None:
+        folder = self.ctx.folder
+        if folder is None:
+            return
+        counts = {}
+        for name in self.pending:
+            if name not in self.counts:
+                try:
+                    counts[name] = len(split_statements(folder.by_name()[name].script))
+                except LumikuError:
+                    counts[name] = 0
+        self.call_ui(self._counted, counts)
+
+    def _counted(self, counts: dict[str, int]) -> None:
+        self.counts.update(counts)
+        self._render_plan()
+
+    def _render_plan(self) -> None:
+        total = sum(self.counts.values()) if len(self.counts) == len(self.pending) else None
+        text = Text()
+        text.append("Target      ", style="bold")
+        text.append(self.ctx.display + "\n")
+        text.append("Apply       ", style="bold")
+        text.append(f"{len(self.pending)} migration(s), "
+                    + (f"{total} statement(s)" if total is not None else "counting statements…")
+                    + ", each in its own transaction\n")
+        for name in self.pending:
+            count = self.counts.get(name)
+            text.append(f"  {name}", style="yellow")
+            text.append(f"  {count} stmts\n" if count is not None else "\n", style="dim")
+        self.query_one("#approval-plan", Static).update(text)
+
+    def _findings(self) -> tuple[list, list]:  # type: ignore[type-arg]
+        report = self.ctx.lint
+        if report is None:
+            return [], []
+        return list(report.errors), list(report.warnings)
+
+    def _render_findings(self) -> None:
+        errors, warnings = self._findings()
+        text = Text()
+        if self.ctx.lint is None:
+            text.append("Safety findings: not available (the safety check did not run).", style="dim")
+        elif not errors and not warnings:
+            text.append("Safety findings: none need attention.", style="green")
+        else:
+            text.append("Needs attention: ", style="bold")
+            text.append(f"{len(errors)} error(s)", style="bold red" if errors else "")
+            text.append(f", {len(warnings)} warning(s)\n", style="yellow" if warnings else "")
+            for finding in [*errors, *warnings][:6]:
+                text.append(f"{finding.migration} #{finding.statement}: ", style="dim")
+                text.append_text(finding_text(finding))
+                text.append("\n")
+        self.query_one("#approval-findings", Static).update(text)
+
+    @on(Input.Submitted, "#approval-input")
+    def _submitted(self, event: Input.Submitted) -> None:
+        typed = event.value.strip()
+        message = self.query_one("#approval-message", Static)
+        if typed != self.ctx.dbname:
+            shown = typed if len(typed) <= 40 else typed[:37] + "..."
+            message.update(Text(f"✗ `{shown}` is not the database name ({self.ctx.dbname}). Nothing was applied.",
+                                style="bold red"))
+            event.input.value = ""
+            return
+        errors, _warnings = self._findings()
+        if errors:
+            self.app.push_screen(
+                ConfirmModal(f"{len(errors)} finding(s) are errors: these statements will fail or lose data.",
+                             "Apply anyway? Only if you have read each one and accept it.",
+                             yes="y = apply anyway", no="n / Esc = go back"),
+                self._confirmed_errors,
+            )
+            return
+        self.wizard.start_deploy(tuple(self.pending))
+
+    def _confirmed_errors(self, accepted: bool | None) -> None:
+        if accepted:
+            self.wizard.start_deploy(tuple(self.pending))
+        else:
+            self.query_one("#approval-message", Static).update(
+                Text("Not approved: nothing was applied.", style="yellow"))
+
+    def action_back(self) -> None:
+        self.app.pop_screen()

@@ -1,0 +1,190 @@
+"""Step 1: the target, the folder, every migration's state, and what blocks a deploy."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.widgets import DataTable, Static
+
+from lumiku_tui.status import State
+from lumiku_tui.tui.facts import Overview, gather_overview
+from lumiku_tui.tui.screens.base import WizardScreen
+
+_STATE_LOOK = {
+    State.APPLIED: ("applied", "green"),
+    State.PENDING: ("● pending", "bold yellow"),
+    State.FAILED: ("✗ FAILED", "bold red"),
+    State.ROLLED_BACK: ("● rolled back", "yellow"),
+    State.MODIFIED: ("! MODIFIED", "bold magenta"),
+    State.MISSING_LOCALLY: ("! missing here", "magenta"),
+}
+
+
+class OverviewScreen(WizardScreen):
+    SUB_TITLE = "1/7 Overview"
+    BINDINGS = [
+        Binding("enter", "preview", "Preview", priority=True),
+        Binding("t", "troubleshoot_blocker", "Troubleshoot"),
+        Binding("c", "resume", "Checklist"),
+        Binding("r", "refresh", "Refresh"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.overview: Overview | None = None
+
+    def compose(self) -> ComposeResult:
+        yield from self.header()
+        with Vertical(id="overview-facts", classes="facts"):
+            yield Static(id="target-line", markup=False)
+            yield Static(id="server-line", markup=False)
+            yield Static(id="folder-line", markup=False)
+        yield Static("Reading the database…", id="overview-banner", classes="banner info", markup=False)
+        table: DataTable[Text] = DataTable(id="migrations", cursor_type="row", zebra_stripes=False)
+        yield table
+        yield from self.footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#migrations", DataTable)
+        table.add_columns("State", "Migration", "Applied at")
+        ctx = self.ctx
+        self.query_one("#target-line", Static).update(f"Target      {ctx.display}")
+        if ctx.folder is not None:
+            self.query_one("#folder-line", Static).update(
+                f"Migrations  {ctx.presentation.path(ctx.folder.path)} ({len(ctx.folder.migrations)} migrations)")
+        if ctx.target is None or ctx.folder is None:
+            self._show_load_error()
+            return
+        self.action_refresh()
+
+    def _show_load_error(self) -> None:
+        err = self.ctx.load_error
+        banner = self.query_one("#overview-banner", Static)
+        text = err.what if err else "No database to work on."
+        if err and err.why:
+            text += f"\n{err.why}"
+        if err and err.hint:
+            text += f"\nNext step: {err.hint}"
+        text += "\nPress t to run the connection check step by step."
+        banner.update(text)
+        banner.set_classes("banner error")
+        self.query_one("#server-line", Static).update("Server      not reached")
+        self.refresh_bindings()
+
+    def action_refresh(self) -> None:
+        if self.ctx.target is None:
+            return
+        banner = self.query_one("#overview-banner", Static)
+        banner.update("Reading the database…")
+        banner.set_classes("banner info")
+        self._gather()
+
+    @work(thread=True, exclusive=True, group="overview")
+    def _gather(self) -> None:
+        ctx = self.ctx
+        assert ctx.target is not None and ctx.folder is not None
+        overview = gather_overview(ctx.target, ctx.folder)
+        self.call_ui(self._show, overview)
+
+    def _show(self, overview: Overview) -> None:
+        self.overview = overview
+        self.ctx.status = overview.status
+        facts = overview.facts
+        server = self.query_one("#server-line", Static)
+        if facts is not None:
+            role = "read-only replica" if facts.in_recovery else ("read-only" if facts.read_only else "writable")
+            pooler = " · pooler (transaction mode)" if self.ctx.target and self.ctx.target.pooler else ""
+            server.update(f"Server      PostgreSQL {facts.version} · db {facts.database} · schema "
+                          f"{self.ctx.target.schema if self.ctx.target else 'public'} · {role}{pooler}")
+        else:
+            server.update("Server      not reached")
+        table = self.query_one("#migrations", DataTable)
+        table.clear()
+        first_attention = last_attention = None
+        if overview.status is not None:
+            for row_number, m in enumerate(overview.status.migrations):
+                label, style = _STATE_LOOK[m.state]
+                when = m.finished_at or m.started_at
+                stamp = f"{when:%Y-%m-%d %H:%M}" if when else ""
+                name_style = style if m.state is not State.APPLIED else ""
+                table.add_row(Text(label, style=style), Text(m.name, style=name_style), Text(stamp, style="dim"),
+                              key=m.name)
+                if m.state is not State.APPLIED:
+                    last_attention = row_number
+                    if first_attention is None:
+                        first_attention = row_number
+        if first_attention is not None and last_attention is not None:
+            # Bring every row that needs attention into view, then rest the cursor on the first.
+            table.move_cursor(row=last_attention, animate=False)
+            table.move_cursor(row=first_attention, animate=False)
+        self._update_banner(overview)
+        self.refresh_bindings()
+        table.focus()
+
+    def _update_banner(self, overview: Overview) -> None:
+        banner = self.query_one("#overview-banner", Static)
+        lines: list[str] = []
+        if overview.error is not None:
+            err = overview.error
+            lines.append(f"✗ Cannot connect: {err.what}")
+            if err.hint:
+                lines.append(f"Next step: {err.hint}")
+            lines.append("Press t to find the failing step.")
+            banner.set_classes("banner error")
+        elif overview.blockers:
+            lines.extend(f"✗ {b.message}" for b in overview.blockers)
+            lines.append("Deploy is blocked. Press t to see why and what to do.")
+            banner.set_classes("banner error")
+        elif overview.pending:
+            lines.append(f"{len(overview.pending)} migration(s) pending. Press Enter to preview them; nothing is "
+                         "applied before you approve.")
+            banner.set_classes("banner attention")
+        else:
+            lines.append("✓ The database is up to date with the migrations folder. Nothing to apply.")
+            banner.set_classes("banner ok")
+        lines.extend(f"! {w}" for w in overview.warnings)
+        banner.update("\n".join(lines))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        overview = self.overview
+        if action == "preview":
+            return True if overview is not None and overview.can_deploy else None
+        if action == "troubleshoot_blocker":
+            return True if (self.ctx.target is None or (overview is not None and overview.blockers)) else None
+        if action == "resume":
+            return True if self.wizard.saved_session_has_progress() else False
+        return True
+
+    def action_preview(self) -> None:
+        if self.overview is None or not self.overview.can_deploy:
+            return
+        from lumiku_tui.tui.screens.preview import PreviewScreen
+
+        self.app.push_screen(PreviewScreen(self.overview.pending))
+
+    def action_troubleshoot_blocker(self) -> None:
+        from lumiku_tui.tui.screens import troubleshoot
+
+        overview = self.overview
+        if self.ctx.target is None or (overview is not None and overview.error is not None):
+            self.app.push_screen(troubleshoot.ConnectScreen())
+            return
+        if overview is None or not overview.blockers:
+            return
+        blocker = overview.blockers[0]
+        if blocker.kind == "failed" and blocker.migration:
+            self.app.push_screen(troubleshoot.FailureScreen(name=blocker.migration))
+        elif blocker.kind == "lock":
+            self.app.push_screen(troubleshoot.LockScreen())
+        else:
+            self.app.push_screen(troubleshoot.ConnectScreen())
+
+    def action_resume(self) -> None:
+        self.wizard.open_checklist()
+
+    def on_screen_resume(self) -> None:
+        if self.overview is not None and self.ctx.target is not None:
+            self.action_refresh()

@@ -1,0 +1,197 @@
+"""Step 2: the pending migrations and their SQL, statement by statement, with safety findings."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import OptionList, Static
+from textual.widgets.option_list import Option
+
+from lumiku_tui.errors import LumikuError
+from lumiku_tui.sqltext import Statement, split_statements
+from lumiku_tui.tui.facts import findings_for, lint_report
+from lumiku_tui.tui.screens.base import WizardScreen
+from lumiku_tui.tui.widgets.sql_view import SqlView
+
+_SEVERITY_LOOK = {"error": ("✗ error", "bold red"), "warning": ("! warning", "yellow"), "info": ("i info", "cyan")}
+
+
+def finding_text(finding) -> Text:  # type: ignore[no-untyped-def]
+    label, style = _SEVERITY_LOOK.get(finding.severity, (finding.severity, ""))
+    text = Text()
+    text.append(f"{label} ", style=style)
+    text.append(finding.message)
+    if finding.lock:
+        text.append(f"  [{finding.lock}]", style="dim")
+    text.append(f"\n  → {finding.safe_alternative}", style="dim")
+    return text
+
+
+class PreviewScreen(WizardScreen):
+    SUB_TITLE = "2/7 Preview"
+    BINDINGS = [
+        Binding("enter", "approve", "Approve…", priority=True),
+        Binding("n", "next_statement", "Next stmt"),
+        Binding("p", "previous_statement", "Prev stmt"),
+        Binding("escape", "back", "Back"),
+    ]
+
+    def __init__(self, pending: list[str]) -> None:
+        super().__init__()
+        self.pending = list(pending)
+        self.statements: dict[str, list[Statement]] = {}
+        self.split_errors: dict[str, str] = {}
+        self.lint_done = False
+        self.selected: str | None = None
+
+    def compose(self) -> ComposeResult:
+        yield from self.header()
+        yield OptionList(*[Option(self._label(name), id=name) for name in self.pending], id="pending")
+        yield SqlView(id="sql")
+        yield Static(id="statement-info", markup=False)
+        yield from self.footer()
+
+    def _label(self, name: str) -> Text:
+        text = Text(name, style="bold")
+        if name in self.statements:
+            text.append(f"  {len(self.statements[name])} stmts", style="dim")
+        elif name in self.split_errors:
+            text.append("  cannot be split", style="red")
+        else:
+            text.append("  reading…", style="dim")
+        found = findings_for(self.ctx.lint, name)
+        errors = sum(1 for f in found if f.severity == "error")
+        warnings = sum(1 for f in found if f.severity == "warning")
+        if errors:
+            text.append(f"  {errors} error(s)", style="bold red")
+        if warnings:
+            text.append(f"  {warnings} warning(s)", style="yellow")
+        if self.lint_done and not found and self.ctx.lint is not None:
+            text.append("  no findings", style="green")
+        return text
+
+    def on_mount(self) -> None:
+        options = self.query_one("#pending", OptionList)
+        options.styles.height = min(len(self.pending), 5)
+        options.highlighted = 0
+        options.focus()
+        self._split_all()
+        self._lint()
+
+    @on(OptionList.OptionHighlighted, "#pending")
+    def _selected(self, event: OptionList.OptionHighlighted) -> None:
+        name = event.option.id
+        if name is None or name == self.selected or self.ctx.folder is None:
+            return
+        self.selected = name
+        migration = self.ctx.folder.by_name()[name]
+        self.query_one(SqlView).load(migration.script, self.statements.get(name))
+        self._describe()
+
+    @work(thread=True, group="preview-split")
+    def _split_all(self) -> None:
+        folder = self.ctx.folder
+        if folder is None:
+            return
+        by_name = folder.by_name()
+        for name in self.pending:
+            try:
+                statements = split_statements(by_name[name].script)
+            except LumikuError as err:
+                self.call_ui(self._split_failed, name, str(err))
+                continue
+            self.call_ui(self._statements_ready, name, statements)
+
+    def _statements_ready(self, name: str, statements: list[Statement]) -> None:
+        self.statements[name] = statements
+        self._relabel(name)
+        if name == self.selected:
+            self.query_one(SqlView).set_statements(statements)
+            self._describe()
+
+    def _split_failed(self, name: str, message: str) -> None:
+        self.split_errors[name] = message
+        self._relabel(name)
+        if name == self.selected:
+            self._describe()
+
+    @work(thread=True, group="preview-lint")
+    def _lint(self) -> None:
+        ctx = self.ctx
+        if ctx.target is None or ctx.folder is None:
+            return
+        try:
+            report = lint_report(ctx.target, ctx.folder)
+        except LumikuError as err:
+            self.call_ui(self.notify, err.what, severity="warning")
+            report = None
+        self.call_ui(self._lint_ready, report)
+
+    def _lint_ready(self, report) -> None:  # type: ignore[no-untyped-def]
+        self.ctx.lint = report
+        self.lint_done = True
+        for name in self.pending:
+            self._relabel(name)
+        self._describe()
+
+    def _relabel(self, name: str) -> None:
+        options = self.query_one("#pending", OptionList)
+        try:
+            options.replace_option_prompt(name, self._label(name))
+        except Exception:  # the option list may be rebuilding; the next update repaints it
+            pass
+
+    @on(SqlView.StatementChanged)
+    def _statement_changed(self, _event: SqlView.StatementChanged) -> None:
+        self._describe()
+
+    def _describe(self) -> None:
+        info = self.query_one("#statement-info", Static)
+        name = self.selected
+        if name is None:
+            return
+        if name in self.split_errors:
+            info.update(Text(self.split_errors[name], style="red"))
+            return
+        view = self.query_one(SqlView)
+        statement = view.current_statement
+        if statement is None:
+            info.update(Text(f"{name}: finding statement boundaries…  (scroll freely meanwhile)", style="dim"))
+            return
+        total = len(view.statements)
+        text = Text()
+        text.append(f"Statement {statement.index}/{total}", style="bold")
+        text.append(f" · line {statement.line} · ")
+        text.append(statement.summary[:120])
+        found = findings_for(self.ctx.lint, name, statement.index)
+        if found:
+            for finding in found[:2]:
+                text.append("\n")
+                text.append_text(finding_text(finding))
+            if len(found) > 2:
+                text.append(f"\n  …and {len(found) - 2} more finding(s)", style="dim")
+        elif self.ctx.lint is not None:
+            text.append("\nNo safety findings for this statement.", style="green")
+        elif not self.lint_done:
+            text.append("\nChecking safety against the live database…", style="dim")
+        info.update(text)
+
+    def action_next_statement(self) -> None:
+        self.query_one(SqlView).next_statement()
+
+    def action_previous_statement(self) -> None:
+        self.query_one(SqlView).previous_statement()
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    def action_approve(self) -> None:
+        from lumiku_tui.tui.screens.approval import ApprovalScreen
+
+        if self.split_errors:
+            name = next(iter(self.split_errors))
+            self.notify(f"{name} cannot be split into statements; fix it before deploying.", severity="error")
+            return
+        self.app.push_screen(ApprovalScreen(self.pending, self.statements))

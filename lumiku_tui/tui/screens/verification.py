@@ -1,0 +1,125 @@
+"""Step 5: what the applied migrations should have created, expected vs found in the live catalog."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import DataTable, Static
+
+from lumiku_tui.errors import LumikuError
+from lumiku_tui.tui.screens.base import WizardScreen
+
+#: The columns the runbook checks by hand; they are marked in the table so the operator sees them.
+_RUNBOOK_COLUMNS = {'avatar_generations."avatarId"', 'avatar_generations."projectId"',
+                    'pose_generations."generationType"'}
+
+
+class VerificationScreen(WizardScreen):
+    SUB_TITLE = "5/7 Verify"
+    BINDINGS = [
+        Binding("enter", "next", "Health check", priority=True),
+        Binding("f", "only_failures", "Failures only"),
+        Binding("r", "rerun", "Re-check"),
+        Binding("escape", "back", "Overview"),
+    ]
+
+    def __init__(self, names: tuple[str, ...]) -> None:
+        super().__init__()
+        self.names = names
+        self.checks: list = []  # type: ignore[type-arg]
+        self.only_failures = False
+        self.done = False
+
+    def compose(self) -> ComposeResult:
+        yield from self.header()
+        yield Static("Reading the catalog…", id="verify-summary", classes="banner info", markup=False)
+        yield DataTable(id="checks", cursor_type="row")
+        yield from self.footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#checks", DataTable)
+        # Fixed widths keep expected and found on screen at 80 columns; long names are cut, not wrapped.
+        for label, width in (("", 1), ("Kind", 10), ("Object", 28), ("Expected", 15), ("Found", 15)):
+            table.add_column(label, width=width)
+        self._verify()
+
+    @work(thread=True, exclusive=True, group="verify")
+    def _verify(self) -> None:
+        ctx = self.ctx
+        try:
+            from lumiku_tui.verify import verify_migrations
+
+            assert ctx.target is not None and ctx.folder is not None
+            checks = verify_migrations(ctx.target, ctx.folder, list(self.names) or None)
+        except LumikuError as err:
+            self.call_ui(self._failed, err)
+            return
+        self.call_ui(self._show, checks)
+
+    def _failed(self, err: LumikuError) -> None:
+        summary = self.query_one("#verify-summary", Static)
+        summary.update(f"✗ Verification could not run: {err.what}" + (f"\nNext step: {err.hint}" if err.hint else ""))
+        summary.set_classes("banner error")
+        self.done = True
+        self.refresh_bindings()
+
+    def _show(self, checks: list) -> None:  # type: ignore[type-arg]
+        self.checks = checks
+        self.ctx.checks = checks
+        session = self.wizard.session
+        if session is not None:
+            session.record_checks(checks)
+        self.done = True
+        self._fill()
+        failed = [c for c in checks if not c.ok]
+        runbook = [c for c in checks if c.kind == "column" and c.object in _RUNBOOK_COLUMNS]
+        summary = self.query_one("#verify-summary", Static)
+        text = f"{len(checks) - len(failed)} of {len(checks)} checks passed"
+        text += f" for {len(self.names)} migration(s)" if self.names else ""
+        if runbook:
+            text += f"; the runbook's {len(runbook)} columns: " + ", ".join(
+                ("✓ " if c.ok else "✗ ") + c.object.split(".", 1)[1].strip('"') for c in runbook)
+        text += "." + (" Press Enter for the health check." if not failed else
+                       " Failing rows are at the top (f shows only them).")
+        summary.update(text)
+        summary.set_classes("banner ok" if not failed else "banner error")
+        self.refresh_bindings()
+
+    def _fill(self) -> None:
+        table = self.query_one("#checks", DataTable)
+        table.clear()
+        rows = sorted(self.checks, key=lambda c: c.ok)  # failures first, otherwise in migration order
+        for check in rows:
+            if self.only_failures and check.ok:
+                continue
+            mark = Text("✓", style="green") if check.ok else Text("✗", style="bold red")
+            marked = check.kind == "column" and check.object in _RUNBOOK_COLUMNS
+            obj = Text(check.object, style="bold" if marked else "")
+            found = Text(check.found, style="" if check.ok else "bold red")
+            table.add_row(mark, check.kind, obj, check.expected, found)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("next", "only_failures", "rerun"):
+            return True if self.done else None
+        return True
+
+    def action_only_failures(self) -> None:
+        self.only_failures = not self.only_failures
+        self._fill()
+
+    def action_rerun(self) -> None:
+        self.done = False
+        self.refresh_bindings()
+        self._verify()
+
+    def action_next(self) -> None:
+        if not self.done:
+            return
+        from lumiku_tui.tui.screens.health import HealthScreen
+
+        self.app.push_screen(HealthScreen())
+
+    def action_back(self) -> None:
+        self.app.pop_screen()

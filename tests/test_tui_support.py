@@ -1,0 +1,40 @@
+"""Helpers shared by the wizard's tests (no tests here): start the app, wait, read the screen."""
+
+from __future__ import annotations
+
+import argparse
+import io
+from pathlib import Path
+from typing import Callable
+
+from rich.console import Console
+
+from lumiku_tui.tui.app import WizardApp, build_context
+from lumiku_tui.tui.context import Presentation
+
+
+def screen_text(app: WizardApp) -> str:
+    """What the terminal shows now, as plain text (the same render a screenshot takes)."""
+    width, height = app.size
+    console = Console(width=width, height=height, file=io.StringIO(), force_terminal=True, color_system=None,
+                      record=True, legacy_windows=False, safe_box=False)
+    console.print(app.screen._compositor.render_update(full=True, screen_stack=app._background_screens))
+    return console.export_text()
+
+
+async def wait_until(pilot, predicate: Callable[[], object], what: str = "the condition", steps: int = 400) -> None:  # type: ignore[no-untyped-def]
+    """Let the app run (workers, timers) until `predicate()` holds; fails the test if it never does."""
+    for _ in range(steps):
+        if predicate():
+            return
+        await pilot.pause(0.05)
+    raise AssertionError(f"the wizard never reached {what}; the screen shows:\n{screen_text(pilot.app)}")
+
+
+def make_app(database_url: str | None, migrations: Path | str | None, tmp_path: Path, *, health_url: str | None = None,
+             presentation: Presentation | None = None, demo: bool = True) -> WizardApp:
+    args = argparse.Namespace(database_url=database_url, migrations=str(migrations) if migrations else None,
+                              health_url=health_url)
+    ctx = build_context(args, demo=demo, presentation=presentation, state_dir=tmp_path / "state",
+                        record_dir=tmp_path / "records")
+    return WizardApp(ctx)
