@@ -1,0 +1,168 @@
+"""verify: what the migrations' SQL says should exist, against the live catalog."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from lumiku_tui.demo import REPORT_PENDING
+from lumiku_tui.deploy import Deployment
+from lumiku_tui.errors import LumikuError
+from lumiku_tui.source import load_folder
+from lumiku_tui.verify import verify_migrations
+from tests.conftest import APP_PASSWORD, SHIPPED_MIGRATIONS
+
+REPORT_COLUMNS = {
+    'avatar_generations."avatarId"': "text NULL",
+    'avatar_generations."projectId"': "text NOT NULL",
+    'pose_generations."generationType"': "text NOT NULL",
+}
+
+
+def _rows(checks):
+    return {(c.kind, c.object): c for c in checks}
+
+
+@pytest.fixture
+def deployed_demo(demo_db):
+    folder = load_folder(SHIPPED_MIGRATIONS)
+    result = Deployment(demo_db.target, folder).run()
+    assert result.ok and tuple(a.name for a in result.applied) == REPORT_PENDING
+    return demo_db, folder
+
+
+def test_demo_after_deploy_proves_the_reports_three_columns(deployed_demo):
+    db, folder = deployed_demo
+    checks = verify_migrations(db.target, folder, list(REPORT_PENDING))
+    rows = _rows(checks)
+    for column, definition in REPORT_COLUMNS.items():
+        check = rows[("column", column)]
+        assert (check.expected, check.found, check.ok) == (definition, definition, True)
+        assert check.migration == "20251014_add_avatar_creator_complete"
+    history = [c for c in checks if c.kind == "history"]
+    assert [c.object for c in history] == list(REPORT_PENDING)
+    assert all(c.ok and c.found.startswith("applied") for c in history)
+    assert all(c.ok for c in checks), [c for c in checks if not c.ok]
+    assert {c.kind for c in checks} == {"history", "table", "column", "index", "constraint"}
+    index = rows[("index", '"generated_poses_generationId_variationKey_idx"')]
+    assert index.found == 'index on generated_poses ("generationId", "variationKey")'
+
+
+def test_a_column_dropped_behind_the_tools_back_fails(deployed_demo, run_cli):
+    db, folder = deployed_demo
+    with db.connect() as conn:
+        conn.execute('ALTER TABLE avatar_generations DROP COLUMN "avatarId"')
+    checks = verify_migrations(db.target, folder, ["20251014_add_avatar_creator_complete"])
+    check = _rows(checks)[("column", 'avatar_generations."avatarId"')]
+    assert not check.ok
+    assert check.found == "missing" and check.expected == "text NULL"
+    # Dropping the column also dropped its foreign key and index; those are reported, not hidden.
+    failing = {c.object for c in checks if not c.ok}
+    assert 'avatar_generations."avatar_generations_avatarId_fkey"' in failing
+    assert '"avatar_generations_avatarId_idx"' in failing
+    code, out, _ = run_cli("verify", "--database-url", db.url, "--migrations", str(folder.path),
+                           "--migration", "20251014_add_avatar_creator_complete")
+    assert code == 1
+    assert 'FAIL column     avatar_generations."avatarId"' in out
+    assert "expected text NULL, found missing" in out
+    assert APP_PASSWORD not in out
+
+
+def test_every_applied_migration_by_default_and_json(deployed_demo, run_cli):
+    db, folder = deployed_demo
+    code, out, _ = run_cli("verify", "--json", "--database-url", db.url, "--migrations", str(folder.path))
+    data = json.loads(out)
+    assert code == 0 and data["ok"] is True
+    assert len({c["migration"] for c in data["checks"]}) == len(folder.migrations)
+    assert APP_PASSWORD not in out
+
+
+def test_later_statements_override_earlier_ones(db, migrations):
+    folder = load_folder(migrations({
+        "20240101000000_init": """
+            CREATE TYPE "Role" AS ENUM ('USER', 'ADMIN');
+            CREATE TABLE "users" (
+                "id" SERIAL NOT NULL,
+                "email" VARCHAR(255),
+                "nickname" TEXT,
+                "role" "Role" NOT NULL DEFAULT 'USER',
+                "roles" "Role"[],
+                "balance" DECIMAL(65,30) NOT NULL DEFAULT 0,
+                "score" DOUBLE PRECISION,
+                "big" BIGINT,
+                "meta" JSONB,
+                "active" BOOLEAN NOT NULL DEFAULT true,
+                "createdAt" TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
+                "seenAt" TIMESTAMPTZ,
+                CONSTRAINT "users_pkey" PRIMARY KEY ("id")
+            );
+            CREATE INDEX "users_nickname_idx" ON "users"("nickname");
+        """,
+        "20240102000000_tighten": """
+            ALTER TABLE "users" ALTER COLUMN "email" SET NOT NULL;
+            ALTER TABLE "users" DROP COLUMN "nickname";
+            ALTER TABLE "users" RENAME COLUMN "score" TO "rating";
+            ALTER TYPE "Role" ADD VALUE 'OWNER' BEFORE 'ADMIN';
+            CREATE UNIQUE INDEX "users_email_key" ON "users"("email");
+        """,
+    }))
+    assert Deployment(db.target, folder).run().ok
+    checks = verify_migrations(db.target, folder)
+    assert all(c.ok for c in checks), [c for c in checks if not c.ok]
+    rows = _rows(checks)
+    assert rows[("column", "users.email")].found == "character varying(255) NOT NULL"
+    assert rows[("column", "users.email")].migration == "20240102000000_tighten"
+    assert rows[("column", "users.id")].found == "integer NOT NULL"
+    assert rows[("column", "users.role")].found == '"Role" NOT NULL'
+    assert rows[("column", "users.roles")].found == '"Role"[] NULL'
+    assert rows[("column", "users.balance")].found == "numeric(65,30) NOT NULL"
+    assert rows[("column", 'users."createdAt"')].found == "timestamp(3) without time zone NOT NULL"
+    assert rows[("column", 'users."seenAt"')].found == "timestamp with time zone NULL"
+    assert rows[("column", "users.rating")].found == "double precision NULL"
+    assert rows[("enum", '"Role"')].found == "enum ('USER', 'OWNER', 'ADMIN')"
+    assert ("column", "users.nickname") not in rows  # dropped: no longer expected
+    assert ("index", '"users_nickname_idx"') not in rows  # went with its column
+    assert rows[("index", "users_email_key")].found == "unique index on users (email)"
+
+
+def test_if_not_exists_hiding_a_different_table_is_caught(db, migrations):
+    folder = load_folder(migrations({"20240101000000_base": 'CREATE TABLE "other" ("id" TEXT);'}))
+    assert Deployment(db.target, folder).run().ok
+    with db.connect() as conn:
+        conn.execute('CREATE TABLE "projects" ("id" INTEGER, "title" TEXT)')  # made by hand earlier
+    folder = load_folder(migrations({
+        "20240102000000_projects": 'CREATE TABLE IF NOT EXISTS "projects" ("id" TEXT NOT NULL, "name" TEXT NOT NULL,'
+                                   ' CONSTRAINT "projects_pkey" PRIMARY KEY ("id"));',
+    }))
+    assert Deployment(db.target, folder).run().ok  # PostgreSQL skipped the statement with a notice
+    rows = _rows(verify_migrations(db.target, folder, ["20240102000000_projects"]))
+    assert rows[("table", "projects")].ok
+    assert (rows[("column", "projects.id")].found, rows[("column", "projects.id")].ok) == ("integer NULL", False)
+    assert rows[("column", "projects.name")].found == "missing"
+    assert rows[("constraint", "projects.projects_pkey")].found == "missing"
+    assert rows[("history", "20240102000000_projects")].ok
+
+
+def test_a_changed_index_and_a_pending_migration_fail(db, migrations):
+    folder = load_folder(migrations({
+        "20240101000000_init": 'CREATE TABLE "t" ("id" TEXT NOT NULL, "a" TEXT, "b" TEXT);\n'
+                               'CREATE UNIQUE INDEX "t_a_key" ON "t"("a");',
+    }))
+    assert Deployment(db.target, folder).run().ok
+    with db.connect() as conn:
+        conn.execute('DROP INDEX "t_a_key"; CREATE INDEX "t_a_key" ON "t"("a", "b")')
+    folder = load_folder(migrations({"20240102000000_more": 'ALTER TABLE "t" ADD COLUMN "c" TEXT;'}))
+    rows = _rows(verify_migrations(db.target, folder, ["20240101000000_init", "20240102000000_more"]))
+    index = rows[("index", "t_a_key")]
+    assert not index.ok
+    assert (index.expected, index.found) == ("unique index on t (a)", "index on t (a, b)")
+    pending = rows[("history", "20240102000000_more")]
+    assert not pending.ok and pending.found.startswith("pending")
+    assert rows[("column", "t.c")].found == "missing"
+
+
+def test_an_unknown_migration_name_is_a_clear_error(db, migrations):
+    folder = load_folder(migrations({"20240101000000_init": 'CREATE TABLE "t" ("id" TEXT);'}))
+    with pytest.raises(LumikuError, match="No migration named 20990101_nope"):
+        verify_migrations(db.target, folder, ["20990101_nope"])
