@@ -10,19 +10,23 @@ from textual.containers import VerticalScroll
 from textual.widgets import Input, Static
 
 from lumiku_tui.errors import LumikuError
-from lumiku_tui.sqltext import Statement, split_statements
+from lumiku_tui.sqltext import plan_migration
 from lumiku_tui.tui.screens.base import ConfirmModal, WizardScreen
 from lumiku_tui.tui.screens.preview import finding_text
 
 
 class ApprovalScreen(WizardScreen):
     SUB_TITLE = "3/7 Approve"
-    BINDINGS = [Binding("escape", "back", "Back")]
+    BINDINGS = [
+        Binding("escape", "back", "Back"),
+        Binding("pagedown", "scroll_summary(1)", "Scroll", key_display="PgDn/PgUp"),
+        Binding("pageup", "scroll_summary(-1)", "Scroll", show=False),
+    ]
 
-    def __init__(self, pending: list[str], statements: dict[str, list[Statement]]) -> None:
+    def __init__(self, pending: list[str], run_counts: dict[str, int]) -> None:
         super().__init__()
         self.pending = list(pending)
-        self.counts = {name: len(found) for name, found in statements.items()}
+        self.counts = dict(run_counts)
 
     def compose(self) -> ComposeResult:
         yield from self.header()
@@ -53,7 +57,7 @@ class ApprovalScreen(WizardScreen):
         for name in self.pending:
             if name not in self.counts:
                 try:
-                    counts[name] = len(split_statements(folder.by_name()[name].script))
+                    counts[name] = len(plan_migration(folder.by_name()[name]).statements)
                 except LumikuError:
                     counts[name] = 0
         self.call_ui(self._counted, counts)
@@ -93,10 +97,21 @@ class ApprovalScreen(WizardScreen):
         else:
             text.append("Needs attention: ", style="bold")
             text.append(f"{len(errors)} error(s)", style="bold red" if errors else "")
-            text.append(f", {len(warnings)} warning(s)\n", style="yellow" if warnings else "")
-            for finding in [*errors, *warnings][:6]:
+            text.append(f", {len(warnings)} warning(s)", style="yellow" if warnings else "")
+            text.append(" (details in the preview)\n", style="dim")
+            for finding in errors:
                 text.append(f"{finding.migration} #{finding.statement}: ", style="dim")
                 text.append_text(finding_text(finding))
+                text.append("\n")
+            by_rule: dict[str, list] = {}  # type: ignore[type-arg]
+            for finding in warnings:
+                by_rule.setdefault(finding.rule, []).append(finding)
+            width = max(20, self.size.width - 4)
+            for rule, found in by_rule.items():
+                line = Text(f"! {rule} ×{len(found)}: ", style="yellow")
+                line.append(" ".join(found[0].message.split()), style="")
+                line.truncate(width, overflow="ellipsis")
+                text.append_text(line)
                 text.append("\n")
         self.query_one("#approval-findings", Static).update(text)
 
@@ -127,6 +142,13 @@ class ApprovalScreen(WizardScreen):
         else:
             self.query_one("#approval-message", Static).update(
                 Text("Not approved: nothing was applied.", style="yellow"))
+
+    def action_scroll_summary(self, direction: int) -> None:
+        summary = self.query_one("#approval-summary", VerticalScroll)
+        if direction > 0:
+            summary.scroll_page_down(animate=False)
+        else:
+            summary.scroll_page_up(animate=False)
 
     def action_back(self) -> None:
         self.app.pop_screen()

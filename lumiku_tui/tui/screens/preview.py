@@ -10,7 +10,7 @@ from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from lumiku_tui.errors import LumikuError
-from lumiku_tui.sqltext import Statement, split_statements
+from lumiku_tui.sqltext import Kind, Statement, plan_migration, split_statements
 from lumiku_tui.tui.facts import findings_for, lint_report
 from lumiku_tui.tui.screens.base import WizardScreen
 from lumiku_tui.tui.widgets.sql_view import SqlView
@@ -42,7 +42,11 @@ class PreviewScreen(WizardScreen):
         super().__init__()
         self.pending = list(pending)
         self.statements: dict[str, list[Statement]] = {}
+        #: How many statements the deploy will send (the script's own BEGIN/COMMIT are not sent).
+        self.run_counts: dict[str, int] = {}
         self.split_errors: dict[str, str] = {}
+        #: Migrations the engine would refuse to run as written (PlanError), with its words.
+        self.plan_errors: dict[str, str] = {}
         self.lint_done = False
         self.selected: str | None = None
 
@@ -55,8 +59,10 @@ class PreviewScreen(WizardScreen):
 
     def _label(self, name: str) -> Text:
         text = Text(name, style="bold")
-        if name in self.statements:
-            text.append(f"  {len(self.statements[name])} stmts", style="dim")
+        if name in self.plan_errors:
+            text.append("  cannot run as written", style="bold red")
+        elif name in self.statements:
+            text.append(f"  {self.run_counts.get(name, len(self.statements[name]))} stmts", style="dim")
         elif name in self.split_errors:
             text.append("  cannot be split", style="red")
         else:
@@ -97,15 +103,25 @@ class PreviewScreen(WizardScreen):
             return
         by_name = folder.by_name()
         for name in self.pending:
+            migration = by_name[name]
             try:
-                statements = split_statements(by_name[name].script)
+                plan = plan_migration(migration)
             except LumikuError as err:
-                self.call_ui(self._split_failed, name, str(err))
+                try:
+                    statements = split_statements(migration.script)
+                except LumikuError as split_err:
+                    self.call_ui(self._split_failed, name, str(split_err))
+                    continue
+                self.call_ui(self._statements_ready, name, statements, len(statements), str(err))
                 continue
-            self.call_ui(self._statements_ready, name, statements)
+            self.call_ui(self._statements_ready, name, list(plan.all_statements), len(plan.statements), None)
 
-    def _statements_ready(self, name: str, statements: list[Statement]) -> None:
+    def _statements_ready(self, name: str, statements: list[Statement], run_count: int,
+                          plan_error: str | None) -> None:
         self.statements[name] = statements
+        self.run_counts[name] = run_count
+        if plan_error:
+            self.plan_errors[name] = plan_error
         self._relabel(name)
         if name == self.selected:
             self.query_one(SqlView).set_statements(statements)
@@ -161,11 +177,20 @@ class PreviewScreen(WizardScreen):
             info.update(Text(f"{name}: finding statement boundaries…  (scroll freely meanwhile)", style="dim"))
             return
         total = len(view.statements)
+        width = max(20, self.size.width - 2)
+        head = Text(f"Statement {statement.index}/{total}", style="bold")
+        head.append(f" · line {statement.line} · ", style="")
+        head.append(" ".join(statement.summary.split()))
+        head.truncate(width, overflow="ellipsis")
         text = Text()
-        text.append(f"Statement {statement.index}/{total}", style="bold")
-        text.append(f" · line {statement.line} · ")
-        text.append(statement.summary[:120])
+        text.append_text(head)
+        if name in self.plan_errors:
+            text.append("\n")
+            text.append(self.plan_errors[name], style="bold red")
         found = findings_for(self.ctx.lint, name, statement.index)
+        if statement.kind in (Kind.BEGIN, Kind.COMMIT) and name not in self.plan_errors:
+            text.append("\nThe script's own transaction control: not sent; the migration runs in one transaction "
+                        "of lumiku-tui's.", style="dim")
         if found:
             for finding in found[:2]:
                 text.append("\n")
@@ -190,8 +215,10 @@ class PreviewScreen(WizardScreen):
     def action_approve(self) -> None:
         from lumiku_tui.tui.screens.approval import ApprovalScreen
 
-        if self.split_errors:
-            name = next(iter(self.split_errors))
-            self.notify(f"{name} cannot be split into statements; fix it before deploying.", severity="error")
+        refused = {**self.split_errors, **self.plan_errors}
+        if refused:
+            name = next(iter(refused))
+            self.notify(f"{name} cannot run as written; fix it before deploying. {refused[name]}",
+                        severity="error", timeout=10)
             return
-        self.app.push_screen(ApprovalScreen(self.pending, self.statements))
+        self.app.push_screen(ApprovalScreen(self.pending, dict(self.run_counts)))

@@ -95,7 +95,7 @@ class ConnectScreen(WizardScreen):
 
         ctx = self.ctx
         steps = diagnose_connection(ctx.database_url, migrations_dir=ctx.migrations_dir or
-                                    (ctx.folder.path if ctx.folder else None))
+                                    (ctx.folder.path if ctx.folder else None), target=ctx.target)
         self.call_ui(self._show, steps)
 
     def _show(self, steps: list[Any]) -> None:
@@ -216,22 +216,36 @@ class FailureScreen(WizardScreen):
         else:
             text.append("may hold part of this migration (it ran outside a transaction); check before resolving.\n",
                         style="yellow")
-        if d.kind == "already_exists" and d.existing_object is not None:
-            text.append("\nThe object already exists\n", style="bold")
-            for line in _describe_value(d.existing_object):
-                text.append(f"  {present.text(line)}\n")
-        if d.kind == "foreign_key" and d.orphans is not None:
-            text.append("\nOrphaned rows (nothing is deleted; review them first)\n", style="bold")
-            for line in _describe_value(d.orphans):
-                text.append(f"  {present.text(line)}\n")
-        if d.kind == "lock":
-            text.append("\nA table lock was not granted in time; see who held it with F1 → migration lock.\n",
-                        style="yellow")
+        if d.summary:
+            text.append(f"\n{present.text(d.summary)}\n", style="bold")
+        existing = d.existing_object
+        if existing is not None:
+            text.append(f"\nThe {existing.kind} {existing.name} already exists\n", style="bold")
+            text.append(f"  found:  {present.text(existing.found)}\n")
+            text.append(f"  wanted: {present.text(existing.wanted)}\n")
+            verdict = {True: ("matches what the migration wants", "green"),
+                       False: ("does NOT match what the migration wants", "bold red"),
+                       None: ("cannot tell whether it matches", "yellow")}[existing.matches]
+            text.append(f"  → it {verdict[0]}. {present.text(existing.explanation)}\n", style=verdict[1])
+        rows = d.orphans if d.orphans is not None else getattr(d, "bad_rows", None)
+        if rows is not None:
+            heading = "Orphaned rows" if d.orphans is not None else "Rows in the way"
+            count = "could not be counted" if rows.count is None else f"{rows.count} row(s)"
+            text.append(f"\n{heading} in {rows.table}: {count} (nothing is deleted)\n", style="bold")
+            text.append(f"  {present.text(rows.explanation)}\n")
+            text.append("  Find them with:\n", style="dim")
+            text.append(f"  {rows.query}\n", style="cyan")
+        for blocker in getattr(d, "blockers", ()):
+            text.append(f"\nHeld by {self._session(blocker)}\n", style="yellow")
         if d.choices:
             text.append("\nWhat you can do\n", style="bold")
             for choice in d.choices:
                 text.append(f"• {present.text(choice)}\n")
         self.query_one("#failure-text", Static).update(text)
+
+    def _session(self, session: Session) -> str:
+        text = session.describe()
+        return self.ctx.presentation.text(text)
 
     def action_back(self) -> None:
         self.app.pop_screen()
