@@ -3,6 +3,7 @@
 #
 #   packaging/build_binary.sh            # -> dist/lumiku-tui
 #   PYTHON=python3.11 packaging/build_binary.sh
+#   LUMIKU_BUILD_REF=v0.1.0 packaging/build_binary.sh   # a committed version, not the working tree
 #
 # Reproducible: every input is pinned (requirements-*.txt, wheels only), the timestamps
 # come from SOURCE_DATE_EPOCH (default: the last commit's time), PYTHONHASHSEED=0, and the
@@ -30,7 +31,8 @@ if [ "$("$python" -c 'import sysconfig; print(sysconfig.get_config_var("Py_ENABL
     exit 2
 fi
 
-export SOURCE_DATE_EPOCH="${SOURCE_DATE_EPOCH:-$(git -C "$repo" log -1 --format=%ct 2>/dev/null || echo 1767225600)}"
+build_ref="${LUMIKU_BUILD_REF:-}"
+export SOURCE_DATE_EPOCH="${SOURCE_DATE_EPOCH:-$(git -C "$repo" log -1 --format=%ct ${build_ref:+"$build_ref"} 2>/dev/null || echo 1767225600)}"
 export PYTHONHASHSEED=0
 export PYTHONDONTWRITEBYTECODE=1
 export PIP_DISABLE_PIP_VERSION_CHECK=1
@@ -49,12 +51,18 @@ echo "==> pinned build tools and runtime dependencies (wheels only)"
     -r "$repo/packaging/requirements-build.txt" \
     -r "$repo/packaging/requirements-runtime.txt"
 
-echo "==> lumiku-tui from $repo (a regular install: the wheel places the shipped migrations)"
-# A copy of the tree, so a build never writes into the working tree and sees one snapshot of it.
+# A copy of the sources, so a build never writes into the working tree and sees one snapshot of it.
 src="$build_dir/src"
 mkdir -p "$src"
-(cd "$repo" && tar -cf - --exclude=./build --exclude=./dist --exclude=./.git --exclude='*.pyc' \
-    --exclude=__pycache__ pyproject.toml README.md lumiku_tui migrations) | tar -xf - -C "$src"
+shipped=(pyproject.toml README.md lumiku_tui migrations)
+if [ -n "$build_ref" ]; then
+    echo "==> lumiku-tui at $build_ref ($(git -C "$repo" rev-parse --short "$build_ref"))"
+    git -C "$repo" archive "$build_ref" "${shipped[@]}" | tar -xf - -C "$src"
+else
+    echo "==> lumiku-tui from the working tree $repo"
+    (cd "$repo" && tar -cf - --exclude='*.pyc' --exclude=__pycache__ "${shipped[@]}") | tar -xf - -C "$src"
+fi
+# A regular (not editable) install: the wheel places the shipped migrations at lumiku_tui/_shipped_migrations.
 "$venv_python" -m pip install --quiet --no-deps --no-build-isolation "$src"
 "$venv_python" -m pip check
 
