@@ -364,3 +364,77 @@ class FreezableProxy:
                     peer[sock].sendall(data)  # type: ignore[index]
         finally:
             selector.close()
+
+
+# --- the wizard under a pseudo-terminal -----------------------------------------------------------
+
+_ANSI = __import__("re").compile(r"\x1b(?:\[[0-9;?<>=]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[()][0-9A-Za-z]|[=>78DEHMNOPZc])")
+
+
+class WizardProcess:
+    """`python -m lumiku_tui` (the wizard) on a pseudo-terminal: keys in, screen text out."""
+
+    def __init__(self, args: list[str], state_dir: Path) -> None:
+        import fcntl
+        import struct
+        import termios
+
+        master, slave = os.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 140, 0, 0))
+        env = {**os.environ, "TERM": "xterm-256color", "LUMIKU_STATE_DIR": str(state_dir), "COLUMNS": "140",
+               "LINES": "40"}
+        for name in ("DATABASE_URL", "DIRECT_URL", "NO_COLOR"):
+            env.pop(name, None)
+        self.proc = subprocess.Popen([sys.executable, "-m", "lumiku_tui", *args], stdin=slave, stdout=slave,
+                                     stderr=slave, env=env, start_new_session=True, cwd=str(state_dir))
+        os.close(slave)
+        self._master = master
+        self._screen = bytearray()
+        self._lock = threading.Lock()
+        self._reader = threading.Thread(target=self._read, daemon=True, name="wizard-pty")
+        self._reader.start()
+
+    @classmethod
+    def start(cls, url: str, folder: Path, state_dir: Path) -> "WizardProcess":
+        return cls(["--database-url", url, "--migrations", str(folder)], state_dir)
+
+    def _read(self) -> None:
+        while True:
+            try:
+                data = os.read(self._master, 65536)
+            except OSError:
+                return
+            if not data:
+                return
+            with self._lock:
+                self._screen += data
+
+    def text(self) -> str:
+        """Everything drawn so far, escape sequences removed (words drawn in one go stay whole)."""
+        with self._lock:
+            raw = bytes(self._screen).decode(errors="replace")
+        return _ANSI.sub("", raw)
+
+    def drawn_since(self, mark: int) -> str:
+        with self._lock:
+            raw = bytes(self._screen[mark:]).decode(errors="replace")
+        return _ANSI.sub("", raw)
+
+    def mark(self) -> int:
+        with self._lock:
+            return len(self._screen)
+
+    def wait_for_text(self, needle: str, timeout: float = 30.0, since: int = 0) -> None:
+        wait_for(lambda: needle in self.drawn_since(since), f"the wizard to show {needle!r}", timeout)
+
+    def press(self, keys: str) -> None:
+        os.write(self._master, keys.encode())
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        try:
+            os.close(self._master)
+        except OSError:
+            pass
