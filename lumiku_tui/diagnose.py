@@ -314,6 +314,8 @@ class FailureDiagnosis:
     bad_rows: BadRows | None = None  # for not_null and unique (and the orphans again for foreign_key)
     blockers: tuple[Session, ...] = ()  # for lock: who held the table
     source: str = "event"  # "event" | "lumiku-tui log" | "prisma log"
+    statement_line: int | None = None  # the file line where `statement` starts (to number its lines)
+    error_offset: int | None = None  # 0-based index in `statement` where PostgreSQL points (for highlighting)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -485,6 +487,14 @@ def diagnose_failure(
                 except LumikuError:
                     unchanged = False
         local = local_by_name.get(name)
+        statement_line = error_offset = None
+        if local is not None and index is not None:
+            statements = split_statements(local.script)
+            if 1 <= index <= len(statements):
+                stmt = statements[index - 1]
+                statement_text = statement_text or stmt.text
+                statement_line = stmt.text_line
+                error_offset = _offset_in(stmt, line, column)
         kind = _kind(sqlstate, reason)
         if not statement_text and local is not None and kind == "already_exists":
             guessed = _statement_naming(split_statements(local.script), _quoted_names(message))
@@ -510,8 +520,27 @@ def diagnose_failure(
         sqlstate=sqlstate, message=redact(message), detail=redact(detail), hint=redact(hint),
         database_unchanged=unchanged, kind=kind, existing_object=existing, orphans=orphans, choices=choices,
         summary=redact(summary), recorded_failed=recorded, bad_rows=bad_rows, blockers=tuple(blockers),
-        source=source,
+        source=source, statement_line=statement_line, error_offset=error_offset,
     )
+
+
+def _offset_in(stmt: "Statement", line: int | None, column: int | None) -> int | None:
+    """0-based index in the statement's text of the error position (the inverse of Statement.location)."""
+    if line is None or column is None:
+        return None
+    relative = line - stmt.text_line
+    if relative < 0:
+        return None
+    if relative == 0:
+        offset = column - stmt.text_column
+    else:
+        newline = -1
+        for _ in range(relative):
+            newline = stmt.text.find("\n", newline + 1)
+            if newline < 0:
+                return None
+        offset = newline + column
+    return offset if 0 <= offset < len(stmt.text) else None
 
 
 def _quoted_names(message: str) -> list[str]:

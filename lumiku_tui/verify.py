@@ -361,6 +361,23 @@ class Expectations:
                 index = self.indexes.pop(key)
                 index.owner = owner
                 self.indexes[(key[0], node.newname)] = index
+        elif node.renameType == ObjectType.OBJECT_TYPE:
+            # Prisma removes an enum value by building "X_new", moving columns to it, then renaming it to X.
+            names = [s.sval for s in node.object] if isinstance(node.object, tuple) else []
+            if not names:
+                return
+            key = (names[0], names[1]) if len(names) == 2 else (self.default_schema, names[-1])
+            new_key = (key[0], node.newname)
+            if key in self.enums:
+                values, _ = self.enums.pop(key)
+                self.enums[new_key] = (values, owner)
+            old_text = _type_text(key, self.default_schema)
+            new_text = _type_text(new_key, self.default_schema)
+            for table in self.tables.values():
+                for col in table.columns.values():
+                    if col.type in (old_text, old_text + "[]"):
+                        col.type = new_text + col.type[len(old_text):]
+                        col.owner = owner
         elif node.renameType == ObjectType.OBJECT_TABCONSTRAINT:
             key = self._rel(node.relation)
             con = self.constraints.pop((key[0], key[1], node.subname), None)
@@ -377,6 +394,11 @@ class Expectations:
         for key in [k for k, i in self.indexes.items() if k[0] == table_key[0] and i.table == table_key[1]
                     and (column is None or (i.columns is not None and column in i.columns))]:
             del self.indexes[key]
+
+
+def _type_text(key: tuple[str, str], default_schema: str) -> str:
+    schema, name = key
+    return (quote_ident(schema) + "." if schema != default_schema else "") + quote_ident(name)
 
 
 def _default_constraint_name(table: str, kind: str, columns: tuple[str, ...]) -> str | None:

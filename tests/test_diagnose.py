@@ -353,3 +353,16 @@ def test_doctor_cannot_connect_exits_1_with_the_fix(run_cli, migrations):
     assert "FAIL Host resolves" in out
     assert "Fix:" in out
     assert "pw-xyz" not in out
+
+
+def test_the_error_position_points_into_the_failing_statement(db, migrations):
+    script = 'CREATE TABLE "t" ("id" TEXT, "name" TEXT);\n\n-- fill names\nUPDATE "t"\n   SET "name" = nosuchcol;\n'
+    folder, result = _deploy(db, migrations, {"20240101000000_init": script})
+    assert result.failure is not None and result.failure.sqlstate == "42703"
+    for diagnosis in (diagnose_failure(db.target, folder, result.failure), diagnose_failure(db.target, folder)):
+        assert diagnosis.kind == "other"
+        assert diagnosis.statement_index == 2
+        assert diagnosis.line == 5
+        assert diagnosis.statement[diagnosis.error_offset:].startswith("nosuchcol")
+        assert diagnosis.statement_line == 3  # the statement's text starts with its comment
+        assert diagnosis.statement.splitlines()[0] == script.splitlines()[diagnosis.statement_line - 1]

@@ -166,3 +166,29 @@ def test_an_unknown_migration_name_is_a_clear_error(db, migrations):
     folder = load_folder(migrations({"20240101000000_init": 'CREATE TABLE "t" ("id" TEXT);'}))
     with pytest.raises(LumikuError, match="No migration named 20990101_nope"):
         verify_migrations(db.target, folder, ["20990101_nope"])
+
+
+def test_prismas_enum_rebuild_pattern_is_followed(db, migrations):
+    folder = load_folder(migrations({
+        "20240101000000_init": """CREATE TYPE "Status" AS ENUM ('A', 'B', 'C');
+            CREATE TABLE "jobs" ("id" TEXT NOT NULL, "status" "Status" NOT NULL DEFAULT 'A', "tags" "Status"[]);""",
+        # What `prisma migrate dev` writes when an enum value is removed.
+        "20240102000000_drop_b": """BEGIN;
+            CREATE TYPE "Status_new" AS ENUM ('A', 'C');
+            ALTER TABLE "jobs" ALTER COLUMN "status" DROP DEFAULT;
+            ALTER TABLE "jobs" ALTER COLUMN "status" TYPE "Status_new" USING ("status"::text::"Status_new");
+            ALTER TABLE "jobs" ALTER COLUMN "tags" TYPE "Status_new"[] USING ("tags"::text::"Status_new"[]);
+            ALTER TYPE "Status" RENAME TO "Status_old";
+            ALTER TYPE "Status_new" RENAME TO "Status";
+            DROP TYPE "Status_old";
+            ALTER TABLE "jobs" ALTER COLUMN "status" SET DEFAULT 'A';
+            COMMIT;""",
+    }))
+    assert Deployment(db.target, folder).run().ok
+    checks = verify_migrations(db.target, folder, ["20240102000000_drop_b"])
+    assert all(c.ok for c in checks), [c for c in checks if not c.ok]
+    rows = _rows(checks)
+    assert rows[("enum", '"Status"')].found == "enum ('A', 'C')"
+    assert rows[("column", "jobs.status")].found == '"Status" NOT NULL'
+    assert rows[("column", "jobs.tags")].found == '"Status"[] NULL'
+    assert ("enum", '"Status_new"') not in rows and ("enum", '"Status_old"') not in rows
