@@ -35,6 +35,8 @@ class OverviewScreen(WizardScreen):
     def __init__(self) -> None:
         super().__init__()
         self.overview: Overview | None = None
+        #: The facts are drawn and the rows needing attention are in view.
+        self.ready = False
 
     def compose(self) -> ComposeResult:
         yield from self.header()
@@ -90,6 +92,7 @@ class OverviewScreen(WizardScreen):
         self.call_ui(self._show, overview)
 
     def _show(self, overview: Overview) -> None:
+        self.ready = False
         self.overview = overview
         self.ctx.status = overview.status
         facts = overview.facts
@@ -117,9 +120,17 @@ class OverviewScreen(WizardScreen):
                     if first_attention is None:
                         first_attention = row_number
         if first_attention is not None and last_attention is not None:
-            # Bring every row that needs attention into view, then rest the cursor on the first.
-            table.move_cursor(row=last_attention, animate=False)
-            table.move_cursor(row=first_attention, animate=False)
+            # Bring every row that needs attention into view, then rest the cursor on the first
+            # (after the refresh, when the new rows have a size to scroll to).
+            def show_attention() -> None:
+                table.move_cursor(row=last_attention, animate=False, scroll=True)
+                table.scroll_to(y=max(0, last_attention - table.size.height + 3), animate=False, immediate=True)
+                table.move_cursor(row=first_attention, animate=False, scroll=False)
+                self.ready = True
+
+            self.call_after_refresh(show_attention)
+        else:
+            self.ready = True
         self._update_banner(overview)
         self.refresh_bindings()
         table.focus()

@@ -141,7 +141,11 @@ class PreviewScreen(WizardScreen):
         try:
             report = lint_report(ctx.target, ctx.folder)
         except LumikuError as err:
-            self.call_ui(self.notify, err.what, severity="warning")
+            self.call_ui(self.notify, f"The safety check did not run: {err.what}", severity="warning")
+            report = None
+        except Exception as exc:  # e.g. a catalog query cancelled while a table is locked
+            self.call_ui(self.notify, f"The safety check did not run: {ctx.presentation.text(str(exc))}",
+                         severity="warning", timeout=10)
             report = None
         self.call_ui(self._lint_ready, report)
 

@@ -77,12 +77,12 @@ class VerificationScreen(WizardScreen):
         runbook = [c for c in checks if c.kind == "column" and c.object in _RUNBOOK_COLUMNS]
         summary = self.query_one("#verify-summary", Static)
         text = f"{len(checks) - len(failed)} of {len(checks)} checks passed"
-        text += f" for {len(self.names)} migration(s)" if self.names else ""
+        text += f" for {len(self.names)} migration(s)." if self.names else "."
         if runbook:
-            text += f"; the runbook's {len(runbook)} columns: " + ", ".join(
+            text += "\nThe runbook's columns: " + "  ".join(
                 ("✓ " if c.ok else "✗ ") + c.object.split(".", 1)[1].strip('"') for c in runbook)
-        text += "." + (" Press Enter for the health check." if not failed else
-                       " Failing rows are at the top (f shows only them).")
+        text += ("\nPress Enter for the health check." if not failed else
+                 "\nFailing rows are at the top (f shows only them).")
         summary.update(text)
         summary.set_classes("banner ok" if not failed else "banner error")
         self.refresh_bindings()
