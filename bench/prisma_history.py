@@ -245,7 +245,7 @@ class _Builder:
 
     def seed(self, table: Table, rows: int) -> None:
         cols = [c for c in table.columns if c.not_null or c.enum]
-        if table.has_unique or any(c.literal == "NULL" and c.not_null for c in cols):
+        if table.has_rows or table.has_unique or any(c.literal == "NULL" and c.not_null for c in cols):
             return
         names = ", ".join(f'"{c.name}"' for c in cols)
         values = ", ".join(c.literal if not c.enum else f"{c.literal}::\"{c.enum}\"" for c in cols)

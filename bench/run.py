@@ -90,6 +90,7 @@ class Lab:
 
     def __init__(self, work: Path) -> None:
         self.work = work
+        _compile_package()
         (work / "pg").mkdir(parents=True, exist_ok=True)  # EmbeddedPostgres expects its base folder to exist
         self.server = EmbeddedPostgres(base_dir=work / "pg").start()
         self.password = secrets.token_urlsafe(16)
@@ -124,13 +125,29 @@ class Lab:
         conninfo = f"host=127.0.0.1 port={self.server.port} user={APP_ROLE} dbname={dbname}"
         return [str(self.psql), "-X", "-q", "-v", "ON_ERROR_STOP=1", *args, conninfo], env
 
-    def lumiku_env(self) -> dict[str, str]:
+    def lumiku_env(self, dbname: str | None = None) -> dict[str, str]:
+        """The URL goes in DATABASE_URL, as in the app's container: never on a command line a report shows."""
         env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DIRECT_URL")}
         env["NO_COLOR"] = "1"
+        if dbname is not None:
+            env["DATABASE_URL"] = self.url(dbname)
         return env
 
     def stop(self) -> None:
         self.server.stop()
+
+
+def _compile_package() -> None:
+    """Byte-compile lumiku_tui as an install does, so no figure pays for compiling sources.
+
+    A checkout run with PYTHONDONTWRITEBYTECODE (or edited since its last run) would
+    otherwise compile every module on every start.
+    """
+    import compileall
+
+    import lumiku_tui
+
+    compileall.compile_dir(str(Path(lumiku_tui.__file__).parent), quiet=1)
 
 
 def _user_relations(lab: Lab, dbname: str) -> int:
@@ -162,8 +179,8 @@ def bench_deploy(lab: Lab, migrations: int, reps: int) -> Figure:
 
     def run_ours(rep: int) -> None:
         db = lab.fresh_db(f"bench_deploy_ours_{rep}")
-        cmd = [*lab.lumiku, "deploy", "--yes", "--quiet", "--database-url", lab.url(db), "--migrations", str(folder)]
-        require_ok(ours.add(run_process(cmd, env=lab.lumiku_env())), "lumiku-tui deploy")
+        cmd = [*lab.lumiku, "deploy", "--yes", "--quiet", "--migrations", str(folder)]
+        require_ok(ours.add(run_process(cmd, env=lab.lumiku_env(db))), "lumiku-tui deploy")
         checked.setdefault("ours", _user_relations(lab, db))
         lab.drop_db(db)
 
@@ -253,9 +270,8 @@ def bench_status(lab: Lab, migrations: int, reps: int, *, with_prisma: bool) -> 
     recorded = _record_applied(lab, db, folder)
     url = lab.url(db)
     results: list[Figure | Skipped] = []
-    for json_mode in (False, True):
-        cmd = [*lab.lumiku, "status", "--database-url", url, "--migrations", str(folder)]
-        require_ok(run_process(cmd, env=lab.lumiku_env()), "lumiku-tui status (warm-up)")
+    cmd = [*lab.lumiku, "status", "--migrations", str(folder)]
+    require_ok(run_process(cmd, env=lab.lumiku_env(db)), "lumiku-tui status (warm-up)")
     reason = prisma_ready() if with_prisma else "--skip-prisma given"
     if reason:
         results.append(Skipped("status", f"`prisma migrate status` comparison: {reason}"))
@@ -264,8 +280,7 @@ def bench_status(lab: Lab, migrations: int, reps: int, *, with_prisma: bool) -> 
     scratch = lab.work / "prisma_scratch"
 
     def run_ours(_rep: int) -> None:
-        cmd = [*lab.lumiku, "status", "--database-url", url, "--migrations", str(folder)]
-        run = require_ok(ours.add(run_process(cmd, env=lab.lumiku_env())), "lumiku-tui status")
+        run = require_ok(ours.add(run_process(cmd, env=lab.lumiku_env(db))), "lumiku-tui status")
         if "up to date" not in run.stdout:
             raise BenchFailure("lumiku-tui status did not find the database up to date:\n" + run.stdout[-800:])
 
@@ -330,18 +345,18 @@ def bench_startup(lab: Lab, reps: int) -> tuple[list[Figure], list[str]]:
     _record_applied(lab, db, folder)
     commands = {
         "--help": [*lab.lumiku, "--help"],
-        "status --json": [*lab.lumiku, "status", "--json", "--database-url", lab.url(db), "--migrations", str(folder)],
+        "status --json": [*lab.lumiku, "status", "--json", "--migrations", str(folder)],
     }
     bare = [sys.executable, "-c", "pass"]
     figures: list[Figure] = []
     notes: list[str] = []
     for label, cmd in commands.items():
         ours, base = Samples(label), Samples("python")
-        alternate(reps, lambda _r: ours.add(require_ok(run_process(cmd, env=lab.lumiku_env()), label)) and None,
+        alternate(reps, lambda _r: ours.add(require_ok(run_process(cmd, env=lab.lumiku_env(db)), label)) and None,
                   lambda _r: base.add(require_ok(run_process(bare), "python -c pass")) and None)
         profiled = [sys.executable, "-X", "importtime", *cmd] if cmd[0] != sys.executable else \
             [sys.executable, "-X", "importtime", *cmd[1:]]
-        imports = parse_importtime(require_ok(run_process(profiled, env=lab.lumiku_env()), label).stderr)
+        imports = parse_importtime(require_ok(run_process(profiled, env=lab.lumiku_env(db)), label).stderr)
         bare_imports = parse_importtime(run_process([sys.executable, "-X", "importtime", "-c", "pass"]).stderr)
         heavy = ", ".join(f"{name} {ms:.0f} ms" for name, ms in imports.heaviest)
         figures.append(Figure(
@@ -381,8 +396,8 @@ def bench_wizard(lab: Lab, migrations: int, reps: int, preview_mib: float) -> li
     import json
 
     def probe_run(mode: str, *extra: str) -> tuple[ProcessRun, dict[str, float]]:
-        cmd = [sys.executable, str(probe), mode, "--database-url", lab.url(db), "--migrations", str(folder), *extra]
-        run = require_ok(run_process(cmd, env=lab.lumiku_env()), f"wizard probe {mode}")
+        cmd = [sys.executable, str(probe), mode, "--migrations", str(folder), *extra]
+        run = require_ok(run_process(cmd, env=lab.lumiku_env(db)), f"wizard probe {mode}")
         return run, json.loads(run.stdout.strip().splitlines()[-1])
 
     ours, base = Samples("overview"), Samples("baseline")
@@ -465,20 +480,19 @@ def profile(lab: Lab, migrations: int) -> list[str]:
     folder = lab.work / "profile_history"
     write_history(folder, migrations)
     written = []
-    db = lab.fresh_db("bench_profile")
     jobs = {
-        "deploy": ["deploy", "--yes", "--quiet", "--database-url", lab.url(db), "--migrations", str(folder)],
-        "status": ["status", "--database-url", lab.url(db), "--migrations", str(folder)],
+        "deploy": ["deploy", "--yes", "--quiet", "--migrations", str(folder)],
+        "status": ["status", "--migrations", str(folder)],
     }
-    for name, args in jobs.items():
-        for renderer, suffix in (("text", "txt"), ("html", "html")):
+    for renderer, suffix in (("text", "txt"), ("html", "html")):
+        # Each deploy profile gets an empty database of its own; status then reads the one just deployed.
+        db = lab.fresh_db(f"bench_profile_{suffix}")
+        for name, args in jobs.items():
             out = PROFILE_DIR / f"{name}.{suffix}"
             cmd = [sys.executable, "-m", "pyinstrument", "-i", "0.0005", "-r", renderer, "-o", str(out),
                    "-m", "lumiku_tui", *args]
-            if renderer == "html" and name == "deploy":
-                # A second deploy would find nothing to apply; profile it into a fresh database.
-                cmd[cmd.index("--database-url") + 1] = lab.url(lab.fresh_db("bench_profile_html"))
-            require_ok(run_process(cmd, env=lab.lumiku_env()), f"pyinstrument {name}")
+            require_ok(run_process(cmd, env=lab.lumiku_env(db)), f"pyinstrument {name}")
+            out.write_text(redact(out.read_text()))
             written.append(str(out.relative_to(REPO)))
     return written
 
