@@ -869,6 +869,7 @@ def run_cli(args: "argparse.Namespace", out: Any) -> int:
     connected = all(s.ok for s in steps)
     failures: list[FailureDiagnosis] = []
     holders: tuple[Session, ...] = ()
+    counts = {}
     if connected:
         from lumiku_tui.target import resolve_target
 
@@ -878,6 +879,9 @@ def run_cli(args: "argparse.Namespace", out: Any) -> int:
             from lumiku_tui.status import State, read_status
 
             report = read_status(target, folder)
+            counts: dict[str, int] = {}
+            for status in report.migrations:
+                counts[status.state.value] = counts.get(status.state.value, 0) + 1
             for status in report.migrations:
                 if status.state is State.FAILED:
                     failures.append(diagnose_failure(target, folder, name=status.name))
@@ -887,6 +891,7 @@ def run_cli(args: "argparse.Namespace", out: Any) -> int:
             "ok": healthy,
             "connection": [s.to_dict() for s in steps],
             "migrations_folder": folder_problem.to_dict() if folder_problem else (str(folder.path) if folder else None),
+            "migration_states": counts,
             "failed_migrations": [f.to_dict() for f in failures],
             "advisory_lock_holders": [{**asdict(h), "backend_start": h.backend_start.isoformat()
                                        if h.backend_start else None,
@@ -917,6 +922,12 @@ def run_cli(args: "argparse.Namespace", out: Any) -> int:
         else:
             out.line("  free")
         if folder is not None:
+            out.line()
+            out.line(out.style("Migrations", "1"))
+            out.line("  " + (", ".join(f"{n} {state.replace('_', ' ')}" for state, n in sorted(counts.items()))
+                             or "none in the folder"))
+            if counts.get("pending") or counts.get("rolled_back"):
+                out.line("  (pending migrations are not a fault: `lumiku-tui deploy` or the wizard applies them)")
             out.line()
             out.line(out.style("Failed migrations", "1"))
             if not failures:

@@ -58,14 +58,17 @@ class ChecklistItem:
 
 
 def default_checklist(new_migrations: int | None = None) -> list[ChecklistItem]:
-    count = f"all {new_migrations}" if new_migrations else "all the"
+    if new_migrations == 1:
+        count = "the 1 new migration"
+    else:
+        count = f"all {new_migrations} new migrations" if new_migrations else "all the new migrations"
     items = [
         ChecklistItem("all_applied", "All pending migrations applied successfully", True),
         ChecklistItem("no_errors", "No migration errors in output", True),
     ]
     items += [ChecklistItem(key, f"`{table}.{column}` column exists", True) for key, table, column in REPORT_COLUMNS]
     items += [
-        ChecklistItem("history_rows", f"`_prisma_migrations` table shows {count} new migrations", True),
+        ChecklistItem("history_rows", f"`_prisma_migrations` table shows {count}", True),
         ChecklistItem("health_200", "Application health endpoint returns 200 OK", True),
     ]
     items += [ChecklistItem(key, label, False) for key, label in MANUAL_ITEMS]

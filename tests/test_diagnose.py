@@ -341,6 +341,7 @@ def test_doctor_reports_a_failed_migration_and_the_lock_holder(db, migrations, r
 
     data = json.loads(out_json)
     assert code_json == 1 and data["ok"] is False
+    assert data["migration_states"] == {"applied": 1, "failed": 1}
     assert data["failed_migrations"][0]["kind"] == "already_exists"
     assert data["advisory_lock_holders"][0]["application_name"] == "other-deploy"
 
