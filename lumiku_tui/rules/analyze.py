@@ -15,7 +15,8 @@ from pglast import ast, enums
 from psycopg import sql
 
 from lumiku_tui.rules.model import Finding
-from lumiku_tui.rules.schema import Content, SimColumn, SimSchema, SimTable, rewrites
+from lumiku_tui.rules.schema import ALIASES as _TYPE_NAMES
+from lumiku_tui.rules.schema import Content, SimColumn, SimSchema, SimTable, normalize_type, rewrites
 
 AT = enums.AlterTableType
 CT = enums.ConstrType
@@ -76,6 +77,7 @@ def _type_text(type_name: ast.TypeName | None) -> str:
         return "unknown"
     names = [n for n in _names(type_name.names) if n != "pg_catalog"]
     base = ".".join(names)
+    base = _TYPE_NAMES.get(base, base)
     mods = []
     for mod in type_name.typmods or ():
         val = getattr(mod, "val", None)
@@ -428,8 +430,6 @@ class Analyzer:
             if if_not_exists:
                 existing = table.columns[name]
                 wanted = _type_text(column.typeName)
-                from lumiku_tui.rules.schema import normalize_type
-
                 if existing.type and normalize_type(existing.type)[:1] != normalize_type(wanted)[:1]:
                     self.add("exists-skipped", "warning",
                              f"Column {table.name}.{name} already exists as {existing.type}, not {wanted}: IF NOT "
@@ -447,7 +447,7 @@ class Analyzer:
         default = next((c for c in constraints if c.contype == CT.CONSTR_DEFAULT), None)
         identity = any(c.contype in (CT.CONSTR_IDENTITY, CT.CONSTR_GENERATED) for c in constraints)
         type_text = _type_text(column.typeName)
-        serial = type_text.lower() in _SERIAL_TYPES
+        serial = bool(column.typeName) and _names(column.typeName.names)[-1].lower() in _SERIAL_TYPES
         not_null = bool(column.is_not_null) or any(c.contype in (CT.CONSTR_NOTNULL, CT.CONSTR_PRIMARY)
                                                    for c in constraints)
         volatile = sorted(_funcs_in(default.raw_expr) & VOLATILE_FUNCTIONS) if default is not None else []

@@ -154,7 +154,7 @@ class SimSchema:
 
 # --- column types: which changes rewrite the table ------------------------------------------------
 
-_ALIASES = {
+ALIASES = {
     "int": "integer", "int4": "integer", "int8": "bigint", "int2": "smallint", "varchar": "character varying",
     "bpchar": "character", "char": "character", "bool": "boolean", "float8": "double precision",
     "float4": "real", "float": "double precision", "decimal": "numeric", "timestamp": "timestamp without time zone",
@@ -180,8 +180,8 @@ def normalize_type(text: str) -> tuple[str, tuple[int, ...], bool]:
     text = " ".join(text.replace('"', "").split())
     text = text.removeprefix("pg_catalog.")
     if text in ("timestamp", "time") or text.startswith(("timestamp ", "time ")):
-        text = _ALIASES.get(text, text)
-    return _ALIASES.get(text, text), mods, array
+        text = ALIASES.get(text, text)
+    return ALIASES.get(text, text), mods, array
 
 
 _GROWABLE = {"character varying", "bit varying"}
