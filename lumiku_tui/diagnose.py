@@ -562,12 +562,14 @@ def _statement_naming(statements: Sequence["Statement"], names: list[str]) -> "S
 def _summary(kind: str, message: str, existing: ExistingObject | None, bad_rows: BadRows | None,
              blockers: Sequence[Session]) -> str:
     if kind == "already_exists" and existing is not None:
-        return f"the {existing.kind} {existing.name} already exists; {existing.explanation}"
+        verdict = {True: "with the definition the statement wants", False: "but it differs from what the "
+                   "statement wants", None: "(whether it matches cannot be told)"}[existing.matches]
+        return f"The {existing.kind} {existing.name} already exists {verdict}."
     if kind in ("foreign_key", "not_null", "unique") and bad_rows is not None:
         return bad_rows.explanation
     if kind == "lock":
         who = "; ".join(b.describe() for b in blockers) or "another session"
-        return f"a table lock was not granted in time; held by {who}"
+        return f"A table lock was not granted in time; held by {who}."
     return message
 
 
@@ -630,23 +632,21 @@ def _existing_object(conn: "psycopg.Connection", schema: str, migration: str, me
             kind = row[0]
     if not statement:
         return ExistingObject(kind, label, "exists", "unknown", None,
-                              "the failing statement is not known, so whether it matches cannot be told")
+                              "The failing statement is not known, so it cannot be compared.")
     expected = expectations_of([SqlScript(migration, statement)], schema)
     checks = compare(expected, conn, {migration})
     relevant = [c for c in checks if _is_about(c, kind, names)] or checks
     if not relevant:
         return ExistingObject(kind, label, "exists", statement.strip().splitlines()[0][:120], None,
-                              "lumiku-tui cannot compare this kind of object; inspect it by hand")
+                              "lumiku-tui cannot compare this kind of object; inspect it by hand.")
     mismatched = [c for c in relevant if not c.ok]
     if not mismatched:
         found = "; ".join(f"{c.object} {c.found}" for c in relevant[:4])
-        return ExistingObject(kind, label, found, found, True,
-                              "it matches what the statement wants (" + found + ")")
+        return ExistingObject(kind, label, found, found, True, f"Same definition: {found}.")
     found = "; ".join(f"{c.object}: {c.found}" for c in mismatched[:4])
     wanted = "; ".join(f"{c.object}: {c.expected}" for c in mismatched[:4])
-    return ExistingObject(kind, label, found, wanted, False,
-                          "it differs from what the statement wants: " + "; ".join(
-                              f"{c.object} is {c.found}, wanted {c.expected}" for c in mismatched[:4]))
+    return ExistingObject(kind, label, found, wanted, False, "Differs: " + "; ".join(
+        f"{c.object} is {c.found}, the statement wants {c.expected}" for c in mismatched[:4]) + ".")
 
 
 def _is_about(check: Any, kind: str, names: list[str]) -> bool:

@@ -169,7 +169,12 @@ class Expectations:
     def replay(self, migration: "LocalMigration | SqlScript") -> None:
         import pglast
 
-        for stmt in split_statements(migration.script):
+        try:
+            statements = split_statements(migration.script)
+        except LumikuError:
+            self.unparsed.append((migration.name, 0))
+            return
+        for stmt in statements:
             try:
                 parsed = pglast.parse_sql(stmt.text)
             except Exception:  # a statement PostgreSQL's parser rejects created nothing either
