@@ -167,7 +167,7 @@ def _locks_held_until_commit(findings: list[Finding], parsed: list[list[_Parsed]
         if not first_lock:
             continue
         start = min(first_lock.values())
-        slow = sorted({f.statement for f in items if f.rule in _SLOW_RULES and f.statement >= start})
+        slow = sorted({f.statement for f in items if f.rule in _SLOW_RULES and f.statement > start})
         if not slow:
             continue
         tables = ", ".join(f"{t} (from statement {n})" for t, n in sorted(first_lock.items(), key=lambda x: x[1]))
@@ -175,7 +175,7 @@ def _locks_held_until_commit(findings: list[Finding], parsed: list[list[_Parsed]
         extra.append(Finding(
             migration, start, "locks-held-until-commit", "warning",
             f"ACCESS EXCLUSIVE on {tables} is held until this migration commits: the app can neither read nor write "
-            f"those tables while statements {shown} scan, backfill or build indexes.",
+            f"those tables while statement{'s' if len(slow) > 1 else ''} {shown} scan, backfill or build indexes.",
             None, "Split the migration: short metadata-only changes in one; backfills, validations and index builds "
             "(CONCURRENTLY) in their own migrations.", "ACCESS EXCLUSIVE"))
     return extra

@@ -467,7 +467,7 @@ class Analyzer:
                          ACCESS_EXCLUSIVE)
         if volatile or serial or identity:
             why = (f"ADD COLUMN {name} with a volatile default ({', '.join(volatile)}())" if volatile
-                   else f"ADD COLUMN {name} {'as ' + type_text if serial else 'GENERATED/IDENTITY'}")
+                   else f"ADD COLUMN {name} {'as ' + _names(column.typeName.names)[-1] if serial else 'GENERATED/IDENTITY'}")
             self._rewrite(table, why, safe=f"Add {name} without a default (or with a constant one), set the "
                           "default afterwards, and backfill existing rows in batches.")
         content = Content.DEFAULT if (default is not None or serial or identity) else Content.NULL

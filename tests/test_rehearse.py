@@ -1,0 +1,178 @@
+"""The rehearsal: every pending migration in one transaction that is always rolled back."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+from lumiku_tui.embedded import postgres_bin_dir
+from lumiku_tui.events import Event, StatementFinished
+from lumiku_tui.rehearse import rehearse, rehearse_on_copy
+from lumiku_tui.source import load_folder
+from tests.conftest import APP_PASSWORD, APP_ROLE, SHIPPED_MIGRATIONS, Database
+
+
+def snapshot(db: Database) -> tuple[str, list[tuple], list[tuple]]:
+    """Everything a rehearsal must leave untouched: the schema as pg_dump prints it, the history, the sequences."""
+    env = dict(os.environ, PGPASSWORD=APP_PASSWORD)
+    dump = subprocess.run(
+        [str(postgres_bin_dir() / "pg_dump"), "--schema-only", "--dbname",
+         f"host=127.0.0.1 port={db.server.port} user={APP_ROLE} dbname={db.name}"],
+        env=env, capture_output=True, text=True, check=True,
+    ).stdout
+    # pg_dump 17.6+ brackets its output with a random \restrict key; everything else is deterministic.
+    schema = "\n".join(line for line in dump.splitlines() if not line.startswith(("\\restrict", "\\unrestrict")))
+    exists = db.query("SELECT to_regclass('_prisma_migrations') IS NOT NULL")[0][0]
+    history = db.query("SELECT * FROM _prisma_migrations ORDER BY id") if exists else []
+    sequences = db.query("SELECT schemaname, sequencename, last_value FROM pg_sequences ORDER BY 1, 2")
+    return schema, history, sequences
+
+
+def test_demo_rehearsal_passes_and_changes_nothing(demo_db: Database) -> None:
+    before = snapshot(demo_db)
+    result = rehearse(demo_db.target, load_folder(SHIPPED_MIGRATIONS))
+    assert result.ok and not result.lock_blocked
+    assert [m.name for m in result.migrations] == [
+        "20251014_add_avatar_creator_complete", "20251015_add_recovery_indexes",
+        "20251015_add_variation_key_to_generated_pose", "20251016_p2_performance_indexes"]
+    assert all(m.duration_ms > 0 for m in result.migrations)
+    assert snapshot(demo_db) == before
+    assert "Nothing was kept" in "\n".join(result.describe())
+
+
+def test_failing_migration_is_named_and_nothing_persists(db: Database, migrations: Callable[..., Path]) -> None:
+    db.query("CREATE TABLE t (id int PRIMARY KEY, a int); INSERT INTO t VALUES (1, 1), (2, NULL);"
+             "CREATE SEQUENCE s;")
+    folder = load_folder(migrations({
+        "20250101000000_ok": "ALTER TABLE t ADD COLUMN b text;\nCREATE TABLE n (id serial PRIMARY KEY);",
+        "20250102000000_bad": "ALTER TABLE t ADD COLUMN c int;\n\nALTER TABLE t ALTER COLUMN a SET NOT NULL;",
+        "20250103000000_later": "CREATE INDEX t_b_idx ON t (b);",
+    }))
+    before = snapshot(db)
+    result = rehearse(db.target, folder)
+    assert not result.ok
+    ok, bad, later = result.migrations
+    assert ok.ok and later.ok
+    assert not bad.ok and bad.statement_index == 2 and bad.line == 3 and bad.sqlstate == "23502"
+    assert "contains null values" in (bad.error or "")
+    assert any("stops at the first failing migration" in n for n in result.notes)
+    assert snapshot(db) == before
+    data = result.to_dict()
+    assert [(m["name"], m["ok"]) for m in data["migrations"]] == [
+        ("20250101000000_ok", True), ("20250102000000_bad", False), ("20250103000000_later", True)]
+    assert {"name", "ok", "error", "duration_ms"} <= set(data["migrations"][1])
+
+
+def test_history_table_created_only_inside_the_rehearsal(db: Database, migrations: Callable[..., Path]) -> None:
+    folder = load_folder(migrations({"20250101000000_a": "CREATE TABLE a (id int);"}))
+    result = rehearse(db.target, folder)
+    assert result.ok and any("does not exist yet" in n for n in result.notes)
+    assert db.query("SELECT to_regclass('_prisma_migrations'), to_regclass('a')") == [(None, None)]
+
+
+def test_concurrently_is_reported_as_not_rehearsed(db: Database, migrations: Callable[..., Path]) -> None:
+    db.query("CREATE TABLE t (id int, a int)")
+    folder = load_folder(migrations({
+        "20250101000000_idx": "CREATE INDEX CONCURRENTLY IF NOT EXISTS t_a_idx ON t (a);",
+        "20250102000000_col": "ALTER TABLE t ADD COLUMN b int;",
+    }))
+    result = rehearse(db.target, folder)
+    idx, col = result.migrations
+    assert not idx.rehearsed and "cannot run inside a transaction" in (idx.skipped or "") and idx.ok
+    assert col.rehearsed and col.ok
+    assert "not rehearsed" in "\n".join(result.describe())
+    assert db.query("SELECT count(*) FROM pg_indexes WHERE indexname = 't_a_idx'") == [(0,)]
+
+
+def test_sequences_that_advance_are_reported(db: Database, migrations: Callable[..., Path]) -> None:
+    db.query("CREATE TABLE t (id serial PRIMARY KEY, a int); INSERT INTO t (a) VALUES (1);")
+    folder = load_folder(migrations({"20250101000000_seed": "INSERT INTO t (a) VALUES (2), (3);"}))
+    result = rehearse(db.target, folder)
+    assert result.ok
+    assert result.advanced_sequences == ("public.t_id_seq (1 -> 3)",)
+    assert any("cannot roll back sequences" in n for n in result.notes)
+    assert db.query("SELECT count(*) FROM t") == [(1,)]
+
+
+def test_no_sequence_note_when_none_advanced(db: Database, migrations: Callable[..., Path]) -> None:
+    db.query("CREATE TABLE t (id serial PRIMARY KEY)")
+    result = rehearse(db.target, load_folder(migrations({"20250101000000_a": "ALTER TABLE t ADD COLUMN b int;"})))
+    assert result.advanced_sequences == () and not any("sequences" in n for n in result.notes)
+
+
+def test_a_busy_table_names_the_blocker_and_the_copy_rehearses(db: Database, migrations: Callable[..., Path]) -> None:
+    db.query("CREATE TABLE users (id int PRIMARY KEY); INSERT INTO users VALUES (1);")
+    folder = load_folder(migrations({"20250101000000_col": "ALTER TABLE users ADD COLUMN plan text;"}))
+    before = snapshot(db)
+    with db.connect(application_name="busy app") as app:
+        app.execute("BEGIN")
+        app.execute("SELECT * FROM users")  # an open transaction holding ACCESS SHARE on users
+        app_pid = app.info.backend_pid
+        result = rehearse(db.target, folder, lock_timeout_s=1.0)
+        [blocked] = result.migrations
+        assert result.lock_blocked and not result.ok
+        assert blocked.sqlstate == "55P03" and "users" in (blocked.waiting_for or "")
+        assert [b.pid for b in blocked.blockers] == [app_pid]
+        assert "busy app" in (blocked.error or "") and "users" in (blocked.error or "")
+        assert "rehearse on a schema-only copy" in "\n".join(result.describe())
+        copy = rehearse_on_copy(db.target, folder)
+        app.execute("ROLLBACK")
+    assert copy.ok and copy.on_copy and [m.name for m in copy.migrations] == ["20250101000000_col"]
+    assert "without data" in copy.notes[0]
+    assert snapshot(db) == before
+
+
+def test_copy_keeps_history_so_applied_migrations_stay_applied(db: Database, migrations: Callable[..., Path],
+                                                                run_cli: Callable[..., tuple[int, str, str]]) -> None:
+    path = migrations({"20250101000000_a": "CREATE TABLE a (id int);"})
+    assert run_cli("deploy", "--yes", "--database-url", db.url, "--migrations", str(path))[0] == 0
+    migrations({"20250102000000_b": "ALTER TABLE a ADD COLUMN b int NOT NULL;"})
+    copy = rehearse_on_copy(db.target, load_folder(path))
+    assert [m.name for m in copy.migrations] == ["20250102000000_b"] and copy.ok
+
+
+def test_interrupt_rolls_everything_back(db: Database, migrations: Callable[..., Path]) -> None:
+    db.query("CREATE TABLE t (id int)")
+    folder = load_folder(migrations({"20250101000000_a": "ALTER TABLE t ADD COLUMN b int;\nCREATE TABLE u (id int);"}))
+    before = snapshot(db)
+
+    def interrupt(event: Event) -> None:
+        if isinstance(event, StatementFinished) and event.index == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        rehearse(db.target, folder, on_event=interrupt)
+    assert snapshot(db) == before
+    # The session is gone, so no lock is left behind: a real deploy can take Prisma's lock at once.
+    with db.connect() as conn:
+        assert conn.execute("SELECT pg_try_advisory_lock(72707369)").fetchone() == (True,)
+
+
+def test_dry_run_cli(db: Database, migrations: Callable[..., Path], run_cli: Callable[..., tuple[int, str, str]]) -> None:
+    db.query("CREATE TABLE t (id int); INSERT INTO t VALUES (1);")
+    path = migrations({"20250101000000_req": "ALTER TABLE t ADD COLUMN c int NOT NULL;"})
+    before = snapshot(db)
+    code, out, err = run_cli("deploy", "--dry-run", "--json", "--database-url", db.url, "--migrations", str(path))
+    assert code == 1, err
+    [migration] = json.loads(out)["migrations"]
+    assert migration["name"] == "20250101000000_req" and migration["ok"] is False
+    assert "contains null values" in migration["error"]
+    code, out, err = run_cli("deploy", "--dry-run", "--database-url", db.url, "--migrations", str(path))
+    assert code == 1 and "would FAIL at statement 1" in out
+    assert APP_PASSWORD not in out + err
+    assert snapshot(db) == before
+
+
+def test_rehearsal_refuses_while_a_deploy_holds_prismas_lock(db: Database, migrations: Callable[..., Path],
+                                                                   run_cli: Callable[..., tuple[int, str, str]]) -> None:
+    path = migrations({"20250101000000_a": "CREATE TABLE a (id int);"})
+    with db.connect() as other:
+        other.execute("SELECT pg_advisory_lock(72707369)")
+        code, _, err = run_cli("deploy", "--dry-run", "--database-url", db.url, "--migrations", str(path))
+    assert code == 1 and "migration lock" in err
+
