@@ -158,6 +158,39 @@ def test_reads_database_url_from_the_environment_in_the_app_folder(
     assert_no_password(result.stdout, result.stderr)
 
 
+def test_sigterm_reaches_the_program_and_rolls_back_the_migration_in_progress(
+        binary: Path, db: Database, migrations, tmp_path: Path) -> None:
+    """The one-file launcher runs the program as a child process; a stop signal must get through to it."""
+    slow = "20240103000000_slow_backfill"
+    folder = migrations({INIT: SCRIPTS[INIT],
+                         slow: 'ALTER TABLE "Avatar" ADD COLUMN "style" TEXT;\nSELECT pg_sleep(30);\n'})
+    proc = subprocess.Popen(
+        [str(binary), "deploy", "--yes", "--database-url", db.url, "--migrations", str(folder)], cwd=tmp_path,
+        env={"PATH": NO_PYTHON_PATH}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    seen = ""
+    try:
+        deadline = time.monotonic() + RUN_TIMEOUT_S
+        while f"[2/2] {slow}" not in seen and time.monotonic() < deadline:
+            line = proc.stdout.readline()  # type: ignore[union-attr]
+            if not line:
+                break
+            seen += line
+        assert f"[2/2] {slow}" in seen, seen + proc.stderr.read()  # type: ignore[union-attr]
+        time.sleep(0.5)  # into pg_sleep
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=RUN_TIMEOUT_S)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 128 + signal.SIGTERM, seen + out + err
+    assert "Interrupted by SIGTERM" in out
+    assert [(name, finished) for name, finished, *_ in db.history()] == [(INIT, True)]
+    columns = db.query("SELECT column_name FROM information_schema.columns WHERE table_name = 'Avatar'")
+    assert "style" not in {c for (c,) in columns}, "the interrupted migration left its column behind"
+
+
 class _HealthEndpoint(BaseHTTPRequestHandler):
     requests: list[str] = []
 
