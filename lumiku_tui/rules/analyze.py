@@ -249,7 +249,7 @@ class Analyzer:
 
     def _parent_lock(self, pktable: ast.RangeVar, child: str) -> None:
         parent = self.rangevar(pktable)
-        if parent.created or not parent.exists:
+        if parent.created or parent.exists is False:
             return
         self.add("lock", "info",
                  f"The foreign key from {child} takes {SHARE_ROW_EXCLUSIVE} on the referenced table "
@@ -302,7 +302,11 @@ class Analyzer:
                          "continue; if it fails it leaves an INVALID index to drop before retrying.", table.name,
                          "Nothing to change; after a failure run DROP INDEX CONCURRENTLY on the invalid index.",
                          SHARE_UPDATE_EXCLUSIVE)
-        elif not table.created:
+        elif table.created:
+            self.add("index-without-concurrently", "info",
+                     f"CREATE {kind} on {table.describe()}: its {SHARE} lock blocks nobody, the app does not use the "
+                     "table yet.", table.name, "Nothing to change.", SHARE)
+        else:
             has_rows = table.has_rows()
             if has_rows is False:
                 self.add("lock", "info",
@@ -374,9 +378,11 @@ class Analyzer:
             if lock and (strongest is None or _LOCK_RANK[lock] > _LOCK_RANK[strongest]):
                 strongest = lock
         carries_lock = any(f.lock for f in self.findings[before:] if f.table == table.name)
-        if strongest and not table.created and not carries_lock:
-            severity = "info"
-            self.add("lock", severity,
+        if strongest and table.created and not carries_lock:
+            self.add("lock", "info", f"ALTER TABLE takes {strongest} on {table.describe()}: blocks nobody, the app "
+                     "does not use the table yet.", table.name, "Nothing to change.", strongest)
+        elif strongest and not carries_lock:
+            self.add("lock", "info",
                      f"ALTER TABLE takes {strongest} on {table.describe()}: {BLOCKS[strongest]} while it runs"
                      f"{_lock_note(ctx)}; no rewrite or scan.", table.name,
                      "Nothing to change; keep the migration short so the lock is released quickly.", strongest)
@@ -452,7 +458,17 @@ class Analyzer:
                                                    for c in constraints)
         volatile = sorted(_funcs_in(default.raw_expr) & VOLATILE_FUNCTIONS) if default is not None else []
         has_rows = table.has_rows()
-        if not_null and default is None and not identity and not serial and not table.created:
+        if not_null and default is None and not identity and not serial and table.created:
+            if table.filled_at is None:
+                self.add("add-column-not-null-without-default", "info",
+                         f"ADD COLUMN {name} NOT NULL without a default on {table.describe()}: succeeds while the "
+                         "table is empty.", table.name, "Nothing to change.", ACCESS_EXCLUSIVE)
+            else:
+                self.add("add-column-not-null-without-default", "error",
+                         f"ADD COLUMN {name} NOT NULL without a default: {table.describe()}; its rows would hold NULL, "
+                         "so the statement fails.", table.name, f"Add {name} with a DEFAULT, or nullable, backfill, "
+                         "then SET NOT NULL.", ACCESS_EXCLUSIVE)
+        elif not_null and default is None and not identity and not serial:
             if has_rows:
                 count = f"{table.rows:,} rows" if table.rows_known and table.rows is not None else "rows"
                 self.add("add-column-not-null-without-default", "error",
@@ -538,12 +554,13 @@ class Analyzer:
         assert ctx is not None
         name = name or "?"
         column = table.columns.get(name)
-        if column is None:
-            if table.exists and table.columns:
-                self.add("missing-object", "error",
-                         f"SET NOT NULL: {table.name} has no column {name}; the statement will fail.", table.name,
-                         "Fix the column name, or add the column first.")
+        if column is None and table.exists and table.columns:
+            self.add("missing-object", "error",
+                     f"SET NOT NULL: {table.name} has no column {name}; the statement will fail.", table.name,
+                     "Fix the column name, or add the column first.")
             return ACCESS_EXCLUSIVE
+        if column is None:  # no catalog to ask: judge it as an existing column of unknown content
+            column = table.columns[name] = SimColumn(None, False)
         if table.created and table.filled_at is None:
             column.not_null = True
             return ACCESS_EXCLUSIVE
@@ -652,8 +669,12 @@ class Analyzer:
         if table.created:
             # A table of this batch is not used by the app yet: only the referenced table's lock matters,
             # and rows the batch put into it may still lack a match.
-            if not parent.created and parent.exists:
-                self._parent_lock(constraint.pktable, table.name)
+            parent_lock = (f"; it takes {SHARE_ROW_EXCLUSIVE} on {parent.describe()}, so writes to {parent.name} wait"
+                           f"{_lock_note(ctx)}" if not parent.created else "")
+            self.add("foreign-key-without-not-valid", "info",
+                     f"Foreign key {name} on {table.describe()}: validating it costs little{parent_lock}.",
+                     table.name, "Nothing to change for a new table; on busy referenced tables add it NOT VALID and "
+                     "VALIDATE later.", SHARE_ROW_EXCLUSIVE)
             if table.filled_at is not None and not constraint.skip_validation:
                 self._orphans(table, parent, name, child_cols, parent_cols)
             return

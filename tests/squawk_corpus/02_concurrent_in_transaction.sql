@@ -1,0 +1,3 @@
+BEGIN;
+CREATE INDEX CONCURRENTLY IF NOT EXISTS "payments_status_idx" ON "payments" ("status");
+COMMIT;

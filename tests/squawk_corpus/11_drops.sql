@@ -1,0 +1,3 @@
+ALTER TABLE "customers" DROP COLUMN "fax";
+DROP TABLE "sessions";
+DROP TABLE IF EXISTS "old_sessions";
