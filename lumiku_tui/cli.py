@@ -151,7 +151,8 @@ def _event_printer(out: Out) -> Callable[[Any], None]:
                          + f"  ({event.statements} statement(s), {how})")
             elif isinstance(event, ev.StatementFinished):
                 if not getattr(out, "quiet", False):
-                    out.line(f"      {event.position:>3}/{event.count} statement {event.index} "
+                    summary = event.summary if len(event.summary) <= 60 else event.summary[:57] + "..."
+                    out.line(f"      {event.position:>3}/{event.count}  {summary:<60} "
                              f"{out.style(f'{event.duration_ms:8.1f} ms', '2')}")
             elif isinstance(event, ev.BlockedByLock):
                 who = "; ".join(b.describe() for b in event.blockers)
@@ -246,6 +247,14 @@ def cmd_deploy(args: argparse.Namespace, out: Out) -> int:
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         result = deployment.run()
+    except LumikuError as err:
+        if not received:
+            raise
+        if out.json_mode:
+            out.error(err)
+        else:
+            out.line(out.style(f"Interrupted by {signal.Signals(received[0]).name}: {err.what}", "33"))
+        return 128 + received[0]
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -253,9 +262,15 @@ def cmd_deploy(args: argparse.Namespace, out: Out) -> int:
         sig = received[0]
         if not out.json_mode:
             name = signal.Signals(sig).name
-            out.line(out.style(f"Interrupted by {name}: the migration in progress was rolled back; "
-                               f"{len(result.applied)} migration(s) applied before it stay applied. "
-                               "Run deploy again to continue.", "33"))
+            failure = result.failure
+            if failure is not None and failure.recorded_failed:
+                out.line(out.style(f"Interrupted by {name}: {failure.name} could not be rolled back and is "
+                                   f"recorded as failed; follow the next step above. {len(result.applied)} "
+                                   "migration(s) applied before it stay applied.", "33"))
+            else:
+                out.line(out.style(f"Interrupted by {name}: the migration in progress was rolled back; "
+                                   f"{len(result.applied)} migration(s) applied before it stay applied. "
+                                   "Run deploy again to continue.", "33"))
         return 128 + sig
     if not result.applied and result.failure is None and not out.json_mode:
         out.line("Nothing to apply: the database is up to date with the migrations folder.")
@@ -356,8 +371,7 @@ def _seconds(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from lumiku_tui.deploy import DEFAULT_LOCK_TIMEOUT_S, DEFAULT_STATEMENT_TIMEOUT_S
-    from lumiku_tui.locks import PRISMA_LOCK_WAIT_S
+    from lumiku_tui.defaults import DEFAULT_LOCK_TIMEOUT_S, DEFAULT_STATEMENT_TIMEOUT_S, PRISMA_LOCK_WAIT_S
 
     def common(suppress: bool) -> argparse.ArgumentParser:
         parser = argparse.ArgumentParser(add_help=False)

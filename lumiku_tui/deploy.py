@@ -17,16 +17,24 @@ and not recorded, so a plain re-run retries them.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 import psycopg
 from psycopg import errors as pgerrors
 
 from lumiku_tui import history, locks
-from lumiku_tui.errors import DeployBlocked, LockTimeout, PlanError
+from lumiku_tui.defaults import (
+    CLIENT_CHECK_INTERVAL_S,
+    DEFAULT_LOCK_TIMEOUT_S,
+    DEFAULT_STATEMENT_TIMEOUT_S,
+    IDLE_IN_TRANSACTION_TIMEOUT_S,
+    REPLY_GRACE_S,
+)
+from lumiku_tui.errors import DeployBlocked, DeployInterrupted, LockTimeout, PlanError
 from lumiku_tui.events import (
     BlockedByLock,
     DeployFinished,
@@ -53,11 +61,6 @@ if TYPE_CHECKING:
     from lumiku_tui.source import MigrationsFolder
     from lumiku_tui.target import Target
 
-#: A DDL statement queued behind a long transaction blocks every later query on the table;
-#: failing fast and retrying is kinder to a live database than waiting.
-DEFAULT_LOCK_TIMEOUT_S = 5.0
-#: Bounds how long one statement may hold its locks.
-DEFAULT_STATEMENT_TIMEOUT_S = 600.0
 #: A statement that waits this long for a lock has its blockers looked up and reported.
 _BLOCKER_CHECK_AFTER_S = 0.5
 
@@ -116,6 +119,8 @@ class Deployment:
         self._conn: psycopg.Connection | None = None
         self._running_statement = threading.Event()
         self._current: Statement | None = None
+        self._silent_server = False
+        self._session_settings = ""
 
     # -- control from another thread ------------------------------------------------------
 
@@ -209,6 +214,8 @@ class Deployment:
         try:
             facts = server_facts(conn)
             require_writable(facts, self.target)
+            self._session_settings = _session_settings_sql(facts.version_num)
+            conn.execute(self._session_settings)
             result.lock_waited_ms = self._acquire_lock(conn)
             locked = True
             _statuses, plans = self.plan(conn)
@@ -217,7 +224,8 @@ class Deployment:
             if plans:
                 if history.ensure_table(conn, self.target.schema):
                     self.emit(Notice(f"Created the history table {self.target.schema}._prisma_migrations."))
-                watcher = _BlockerWatcher(self.target, facts.pid, self.emit)
+                watcher = _BlockerWatcher(self.target, facts.pid, self.emit, self._reply_deadline_s(),
+                                          self._give_up_on_connection)
             for position, plan in enumerate(plans, start=1):
                 if self.cancelled:
                     result.cancelled = True
@@ -257,7 +265,12 @@ class Deployment:
             if waited_s - last_report >= 1.0 or last_report < 0:
                 last_report = waited_s
                 self.emit(LockWaiting(int(waited_s * 1000), int(limit * 1000), holders))
-            if waited_s >= limit or self.cancelled:
+            if self.cancelled:
+                raise DeployInterrupted(
+                    "Interrupted while waiting for Prisma's migration lock; nothing was applied.",
+                    hint="Run the deploy again when the other migration run has finished.",
+                )
+            if waited_s >= limit:
                 described = "; ".join(h.describe() for h in holders) or "a session that has since gone"
                 raise LockTimeout(
                     f"Another migration run holds Prisma's migration lock (advisory lock {locks.ADVISORY_LOCK_KEY}); "
@@ -293,19 +306,22 @@ class Deployment:
         try:
             if plan.transactional:
                 with conn.transaction():
-                    self._set_timeouts(conn, local=True)
-                    history.insert_started(conn, schema, row_id, plan.name, migration.checksum)
+                    # The timeouts and the history row travel in one round trip.
+                    with conn.pipeline():
+                        self._set_timeouts(conn, local=True)
+                        history.insert_started(conn, schema, row_id, plan.name, migration.checksum)
                     self._run_statements(conn, plan, watcher)
                     history.record_success(conn, schema, row_id)
             else:
                 # Committed before the statement runs, as Prisma does: if this run dies, the row
                 # shows the migration as failed, which is the truth for a half-built CONCURRENTLY index.
-                history.insert_started(conn, schema, row_id, plan.name, migration.checksum)
-                self._set_timeouts(conn, local=False)
+                with conn.pipeline():
+                    history.insert_started(conn, schema, row_id, plan.name, migration.checksum)
+                    self._set_timeouts(conn, local=False)
                 self._run_statements(conn, plan, watcher)
                 history.record_success(conn, schema, row_id)
             # A plain SET inside a script would otherwise leak into the next migration.
-            conn.execute("RESET ALL")
+            conn.execute(self._session_settings)
         except _Cancelled:
             return self._failed(conn, plan, None, None, started, "cancelled", row_id, watcher)
         except psycopg.Error as exc:
@@ -318,24 +334,60 @@ class Deployment:
         self, conn: psycopg.Connection, plan: MigrationPlan, watcher: "_BlockerWatcher | None"
     ) -> None:
         count = len(plan.statements)
+        cur = conn.cursor()
+        emit = self.emit
         for position, stmt in enumerate(plan.statements, start=1):
             if self.cancelled:
                 raise _Cancelled()
             self._current = stmt
-            self.emit(StatementStarted(plan.name, stmt.index, position, count, stmt.line, stmt.summary))
+            summary = stmt.summary
+            emit(StatementStarted(plan.name, stmt.index, position, count, stmt.line, summary))
             t0 = time.perf_counter()
             if watcher is not None:
-                watcher.watch(plan.name, stmt.index)
+                watcher.watch(plan.name, stmt.index, t0)
             self._running_statement.set()
             try:
-                cur = conn.execute(stmt.text)  # type: ignore[arg-type]  # migration SQL is the operator's own
+                cur.execute(stmt.text)  # type: ignore[arg-type]  # migration SQL is the operator's own
             finally:
                 self._running_statement.clear()
                 if watcher is not None:
                     watcher.unwatch()
-            self.emit(StatementFinished(plan.name, stmt.index, position, count,
-                                        (time.perf_counter() - t0) * 1000, cur.rowcount))
+            emit(StatementFinished(plan.name, stmt.index, position, count,
+                                   (time.perf_counter() - t0) * 1000, cur.rowcount, summary))
         self._current = None
+
+    def _reply_deadline_s(self) -> float | None:
+        """How long a statement may go without any reply before the network counts as gone.
+
+        Prisma's socket_timeout, when the URL sets one; otherwise the statement timeout plus a
+        grace period (the server should have answered by then); none when both are unbounded.
+        """
+        if self.target.socket_timeout_s:
+            return self.target.socket_timeout_s
+        if self.options.statement_timeout_s:
+            return self.options.statement_timeout_s + REPLY_GRACE_S
+        return None
+
+    def _give_up_on_connection(self) -> None:
+        """Called by the watcher when the server stays silent past the deadline."""
+        self._silent_server = True
+        conn = self._conn
+        if conn is None:
+            return
+        try:
+            conn.cancel_safe(timeout=2.0)
+        except Exception:
+            pass
+        if self._running_statement.wait(0) and self._current is not None:
+            # Still blocked: cut the socket so the waiting read returns at once.
+            import socket
+
+            try:
+                sock = socket.socket(fileno=os.dup(conn.fileno()))
+                sock.shutdown(socket.SHUT_RDWR)
+                sock.close()
+            except OSError:
+                pass
 
     def _failed(
         self,
@@ -390,8 +442,12 @@ class Deployment:
         elif reason == "cancelled":
             next_step = "Cancelled by the operator. Nothing of this migration was kept; deploy again to apply it."
         else:
-            next_step = ("The connection was lost; PostgreSQL rolled this migration back and nothing was recorded. "
-                         "Check the server and run the deploy again: it resumes with this migration.")
+            if self._silent_server:
+                message = (f"no reply from the server for {self._reply_deadline_s():g} s; the connection was given "
+                           f"up ({message})")
+            next_step = ("The connection was lost; PostgreSQL rolls this migration back and nothing was recorded. "
+                         "Check the server and the network, then run the deploy again: it resumes with this "
+                         "migration.")
         if not plan.transactional and reason != "sql_error":
             next_step = (f"{plan.name} ran outside a transaction and is recorded as failed. Check for a "
                          f"half-built object, then `lumiku-tui resolve --rolled-back {plan.name}`.")
@@ -472,27 +528,45 @@ def failure_logs(
     return redact("\n\n".join(parts) + "\n")
 
 
-class _BlockerWatcher:
-    """Looks up, from a second connection, who blocks a statement that waits for a lock."""
+def _session_settings_sql(version_num: int) -> str:
+    """RESET ALL, then the deploy session's own safeguards, as one round trip.
 
-    def __init__(self, target: "Target", pid: int, emit: EventSink) -> None:
+    A vanished client must not keep Prisma's lock and table locks: the server ends a session
+    idle inside a transaction, and (PostgreSQL 14+) notices a dead client mid-statement.
+    """
+    settings = [f"SET idle_in_transaction_session_timeout = '{int(IDLE_IN_TRANSACTION_TIMEOUT_S * 1000)}ms'"]
+    if version_num >= 140000:
+        settings.append(f"SET client_connection_check_interval = '{int(CLIENT_CHECK_INTERVAL_S * 1000)}ms'")
+    return "RESET ALL; " + "; ".join(settings)
+
+
+class _BlockerWatcher:
+    """Watches the running statement from a second thread.
+
+    After a short wait it looks up, from a second connection, who blocks the statement; past
+    the reply deadline it gives up on the connection, because a silent network never errors.
+    """
+
+    def __init__(self, target: "Target", pid: int, emit: EventSink, deadline_s: float | None,
+                 on_deadline: "Callable[[], None]") -> None:
         self._target = target
         self._pid = pid
         self._emit = emit
+        self._deadline_s = deadline_s
+        self._on_deadline = on_deadline
         self._conn: psycopg.Connection | None = None
         self._current: tuple[str, int, float] | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._wake = threading.Event()
         self.last_blockers: tuple[Session, ...] = ()
-        self._thread = threading.Thread(target=self._loop, name="lumiku-blocker-watch", daemon=True)
+        self._thread = threading.Thread(target=self._loop, name="lumiku-statement-watch", daemon=True)
         self._thread.start()
 
-    def watch(self, migration: str, index: int) -> None:
+    def watch(self, migration: str, index: int, started: float) -> None:
+        # No wake-up here: most statements finish long before the first look.
         with self._lock:
-            self._current = (migration, index, time.perf_counter())
+            self._current = (migration, index, started)
             self.last_blockers = ()
-        self._wake.set()
 
     def unwatch(self) -> None:
         with self._lock:
@@ -500,36 +574,43 @@ class _BlockerWatcher:
 
     def close(self) -> None:
         self._stop.set()
-        self._wake.set()
         self._thread.join(timeout=2)
         if self._conn is not None:
             self._conn.close()
 
     def _loop(self) -> None:
-        while not self._stop.is_set():
-            self._wake.wait(timeout=0.25)
-            self._wake.clear()
+        gave_up: tuple[str, int, float] | None = None
+        next_look = 0.0
+        looking: threading.Thread | None = None
+        while not self._stop.wait(0.25):
             with self._lock:
                 current = self._current
             if current is None:
                 continue
-            migration, index, since = current
-            waited = time.perf_counter() - since
-            if waited < _BLOCKER_CHECK_AFTER_S:
-                time.sleep(min(0.1, _BLOCKER_CHECK_AFTER_S - waited))
-                self._wake.set()
+            now = time.perf_counter()
+            waited = now - current[2]
+            if self._deadline_s is not None and waited > self._deadline_s and gave_up != current:
+                gave_up = current
+                self._on_deadline()
                 continue
-            try:
-                if self._conn is None:
-                    self._conn = self._target.connect("observe")
-                blockers = locks.blockers_of(self._conn, self._pid)
-            except Exception:
+            if waited < _BLOCKER_CHECK_AFTER_S or now < next_look or (looking and looking.is_alive()):
                 continue
-            with self._lock:
-                still = self._current == current
-                if still and blockers:
-                    self.last_blockers = blockers
+            next_look = now + 2.0
+            # The lookup may block (a server that stopped answering); the deadline above must not.
+            looking = threading.Thread(target=self._look_up_blockers, args=(current,), daemon=True)
+            looking.start()
+
+    def _look_up_blockers(self, current: tuple[str, int, float]) -> None:
+        migration, index, since = current
+        try:
+            if self._conn is None:
+                self._conn = self._target.connect("observe")
+            blockers = locks.blockers_of(self._conn, self._pid)
+        except Exception:
+            return
+        with self._lock:
+            still = self._current == current
             if still and blockers:
-                self._emit(BlockedByLock(migration, index, int(waited * 1000), blockers))
-            self._stop.wait(0.5)
-            self._wake.set()
+                self.last_blockers = blockers
+        if still and blockers:
+            self._emit(BlockedByLock(migration, index, int((time.perf_counter() - since) * 1000), blockers))

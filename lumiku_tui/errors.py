@@ -83,3 +83,10 @@ class ReadOnlyTarget(LumikuError):
     """The target refuses writes (replica, or default_transaction_read_only)."""
 
     code = "read_only"
+
+
+class DeployInterrupted(LumikuError):
+    """The operator stopped the deploy before any migration started; nothing was applied."""
+
+    exit_code = 130
+    code = "interrupted"

@@ -114,6 +114,7 @@ class StatementFinished(Event):
     count: int
     duration_ms: float
     rowcount: int
+    summary: str = ""
 
 
 @dataclass(frozen=True)

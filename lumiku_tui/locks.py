@@ -12,8 +12,7 @@ if TYPE_CHECKING:
 
 #: The key `prisma migrate` takes with pg_advisory_lock, so deploys serialize with Prisma's.
 ADVISORY_LOCK_KEY = 72707369
-#: How long Prisma waits for that lock before giving up.
-PRISMA_LOCK_WAIT_S = 10.0
+from lumiku_tui.defaults import PRISMA_LOCK_WAIT_S  # noqa: E402  (re-exported)
 
 _SESSION_COLUMNS = """a.pid, coalesce(a.application_name, ''), coalesce(a.usename::text, ''),
        coalesce(host(a.client_addr), ''), coalesce(a.state, ''), a.backend_start, a.state_change,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from enum import StrEnum
 
 from lumiku_tui.errors import PlanError
@@ -39,7 +40,7 @@ class Statement:
     text_line: int  # where the text (with any leading comment) starts
     text_column: int
 
-    @property
+    @cached_property
     def summary(self) -> str:
         """One line for logs: the first words, shortened."""
         head = " ".join(_strip_leading_comments(self.text).split())
@@ -56,31 +57,83 @@ class Statement:
         return self.text_line, self.text_column + len(before)
 
 
-_LEADING = re.compile(r"\A(?:\s+|--[^\n]*(?:\n|\Z)|/\*.*?\*/)*", re.DOTALL)
-_WORD = re.compile(r'"(?:[^"]|"")*"|\'(?:[^\']|\'\')*\'|\$[A-Za-z_]*\$|[A-Za-z_][A-Za-z0-9_$]*|\S')
+_WORD = re.compile(r'"(?:[^"]|"")*"|\'(?:[^\']|\'\')*\'|\$[A-Za-z_]*\$|[A-Za-z_][A-Za-z0-9_$]*|\\|\S')
+
+
+def _leading_comments_end(text: str) -> int:
+    """Offset of the first token: skips white space, -- comments and nested /* */ comments."""
+    i, n = 0, len(text)
+    while i < n:
+        char = text[i]
+        if char.isspace():
+            i += 1
+        elif text.startswith("--", i):
+            newline = text.find("\n", i)
+            i = n if newline < 0 else newline + 1
+        elif text.startswith("/*", i):
+            depth, i = 1, i + 2
+            while i < n and depth:
+                if text.startswith("/*", i):
+                    depth, i = depth + 1, i + 2
+                elif text.startswith("*/", i):
+                    depth, i = depth - 1, i + 2
+                else:
+                    i += 1
+        else:
+            break
+    return i
 
 
 def _strip_leading_comments(text: str) -> str:
-    return text[_LEADING.match(text).end():]  # type: ignore[union-attr]
+    return text[_leading_comments_end(text):]
 
 
 def _leading_comment_lines(text: str) -> int:
-    return text[: _LEADING.match(text).end()].count("\n")  # type: ignore[union-attr]
+    return text.count("\n", 0, _leading_comments_end(text))
 
 
 def _keywords(text: str, limit: int = 12) -> tuple[str, ...]:
-    """The first bare words, upper-cased; quoted names and strings are skipped, not read."""
+    """The first bare words, upper-cased, read with PostgreSQL's scanner (comments anywhere are skipped).
+
+    Quoted names and strings stand as "?" so a table called "concurrently" is not a keyword.
+    """
+    from pglast import parser
+
+    head = _strip_leading_comments(text)[:1500]
+    try:
+        tokens = parser.scan(head)
+    except Exception:  # a prefix cut inside a string: fall back to a coarse reading
+        return _coarse_keywords(head, limit)
     words: list[str] = []
-    for match in _WORD.finditer(_strip_leading_comments(text)[:2000]):
+    for token in tokens:
+        name = token.name
+        if name in ("SQL_COMMENT", "C_COMMENT"):
+            continue
+        if name in ("SCONST", "USCONST", "BCONST", "XCONST") or (name == "IDENT" and head[token.start] == '"'):
+            words.append("?")
+        elif name == "ASCII_40":
+            words.append("(")
+        elif name == "IDENT" or token.kind != "NO_KEYWORD":
+            words.append(head[token.start:token.end + 1].upper())
+        elif not words and head[token.start] == "\\":
+            words.append("\\")
+        if len(words) >= limit:
+            break
+    if not words and head.startswith("\\"):
+        words.append("\\")
+    return tuple(words)
+
+
+def _coarse_keywords(head: str, limit: int) -> tuple[str, ...]:
+    words: list[str] = []
+    for match in _WORD.finditer(head):
         token = match.group(0)
         if token[0].isalpha() or token[0] == "_":
             words.append(token.upper())
         elif token[0] in "\"'":
             words.append("?")
-        elif token == "(":
-            words.append("(")
-        elif token == "\\" and not words:
-            words.append("\\")
+        elif token in ("(", "\\") and (token == "(" or not words):
+            words.append(token)
         if len(words) >= limit:
             break
     return tuple(words)
@@ -118,16 +171,25 @@ def classify(keywords: tuple[str, ...]) -> Kind:
     return Kind.REGULAR
 
 
-def split_statements(script: str) -> list[Statement]:
+def split_statements(script: str, name: str = "") -> list[Statement]:
     import pglast
 
     statements: list[Statement] = []
     try:
         slices = pglast.split(script, with_parser=False, only_slices=True)
     except Exception as exc:  # the scanner fails only on unterminated quotes or comments
+        message = str(exc)
+        where = ""
+        match = re.search(r"^(.*?)(?: at or near .*)?, at index (\d+)", message, re.DOTALL)
+        if match:
+            offset = int(match.group(2))
+            line = script.count("\n", 0, offset) + 1
+            column = offset - script.rfind("\n", 0, offset)
+            where = f" at line {line}, column {column}"
+            message = match.group(1).strip()
         raise PlanError(
-            "The script cannot be split into statements.",
-            why=str(exc),
+            f"{name or 'The script'}: cannot be split into statements: {message}{where}.",
+            why="Nothing was applied.",
             hint="Look for an unterminated quote, dollar quote or /* comment.",
         ) from None
     line = 1
@@ -161,8 +223,8 @@ class MigrationPlan:
 
 
 def plan_migration(migration: LocalMigration) -> MigrationPlan:
-    statements = split_statements(migration.script)
     name = migration.name
+    statements = split_statements(migration.script, f"{name}/migration.sql")
     body = list(statements)
     wrapped = False
     if body and body[0].kind is Kind.BEGIN and body[-1].kind is Kind.COMMIT:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Mapping
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
+from lumiku_tui.defaults import KEEPALIVES
 from lumiku_tui.errors import TargetError
 from lumiku_tui.redact import MASK, redact, register_secret
 
@@ -56,6 +57,8 @@ class Target:
     user: str
     pooler: bool = False
     notes: tuple[str, ...] = ()
+    #: Prisma's socket_timeout: the longest wait for a reply the operator accepts.
+    socket_timeout_s: float | None = None
     _conninfo: str = field(default="", repr=False)
     _params: tuple[tuple[str, str], ...] = field(default=(), repr=False)
 
@@ -82,7 +85,7 @@ class Target:
         return Target(
             display=display, origin=self.origin, schema=self.schema, host=self.host, port=self.port,
             dbname=dbname, user=self.user, pooler=self.pooler, notes=self.notes,
-            _conninfo=conninfo, _params=self._params,
+            socket_timeout_s=self.socket_timeout_s, _conninfo=conninfo, _params=self._params,
         )
 
 
@@ -136,6 +139,7 @@ def parse_database_url(url: str, *, origin: str = "--database-url") -> Target:
 
     known = _libpq_keywords()
     schema = DEFAULT_SCHEMA
+    socket_timeout_s: float | None = None
     notes: list[str] = []
     pooler = False
     kept: list[tuple[str, str]] = []
@@ -156,6 +160,7 @@ def parse_database_url(url: str, *, origin: str = "--database-url") -> Target:
             # Prisma aborts a read after N seconds; libpq's nearest equivalent is the TCP user timeout.
             seconds = _positive_number(key, value, origin)
             extra["tcp_user_timeout"] = str(int(seconds * 1000))
+            socket_timeout_s = seconds
         elif key == "sslaccept":
             if value == "accept_invalid_certs":
                 notes.append("`sslaccept=accept_invalid_certs`: the server certificate is not verified.")
@@ -201,6 +206,9 @@ def parse_database_url(url: str, *, origin: str = "--database-url") -> Target:
         extra.pop("sslmode")
     if "connect_timeout" not in kept_keys:
         extra["connect_timeout"] = str(DEFAULT_CONNECT_TIMEOUT_S)
+    for key, value in KEEPALIVES.items():
+        if key not in kept_keys:
+            extra.setdefault(key, value)
     # search_path is given at connection start, so RESET ALL returns to it.
     options = dict(kept).get("options", "")
     kept = [(k, v) for k, v in kept if k != "options"]
@@ -229,6 +237,7 @@ def parse_database_url(url: str, *, origin: str = "--database-url") -> Target:
         user=unquote(parts.username or ""),
         pooler=pooler,
         notes=tuple(notes),
+        socket_timeout_s=socket_timeout_s,
         _conninfo=conninfo,
         _params=tuple(extra.items()),
     )

@@ -1,0 +1,18 @@
+"""Deploy defaults, kept free of heavy imports so `--help` starts fast."""
+
+#: A DDL statement queued behind a long transaction blocks every later query on the table;
+#: failing fast and retrying is kinder to a live database than waiting.
+DEFAULT_LOCK_TIMEOUT_S = 5.0
+#: Bounds how long one statement may hold its locks.
+DEFAULT_STATEMENT_TIMEOUT_S = 600.0
+#: How long Prisma waits for its advisory lock before giving up.
+PRISMA_LOCK_WAIT_S = 10.0
+#: A deploy session that sits in an open transaction this long is ended by the server, so a
+#: client that vanished (killed, network gone) does not keep Prisma's lock and table locks.
+IDLE_IN_TRANSACTION_TIMEOUT_S = 2.0
+#: How often the server checks that the client of a running statement is still there (PG 14+).
+CLIENT_CHECK_INTERVAL_S = 1.0
+#: No reply from the server for this long beyond the statement timeout means the network is gone.
+REPLY_GRACE_S = 5.0
+#: TCP keepalives so a silent network is noticed by the operating system too.
+KEEPALIVES = {"keepalives": "1", "keepalives_idle": "10", "keepalives_interval": "5", "keepalives_count": "3"}
