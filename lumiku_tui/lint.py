@@ -167,7 +167,9 @@ def _locks_held_until_commit(findings: list[Finding], parsed: list[list[_Parsed]
         if not first_lock:
             continue
         start = min(first_lock.values())
-        slow = sorted({f.statement for f in items if f.rule in _SLOW_RULES and f.statement > start})
+        # Info-level builds are on tables of this batch (instant); a data change always reads or writes rows.
+        slow = sorted({f.statement for f in items if f.rule in _SLOW_RULES and f.statement > start
+                       and (f.severity != "info" or f.rule == "data-change")})
         if not slow:
             continue
         tables = ", ".join(f"{t} (from statement {n})" for t, n in sorted(first_lock.items(), key=lambda x: x[1]))
