@@ -1,6 +1,6 @@
 """Launch-to-overview: how long until the wizard has drawn a migration name in a terminal.
 
-    python packaging/time_to_overview.py --runs 10 --expect NAME -- dist/lumiku-tui --database-url URL ...
+    DATABASE_URL=... python packaging/time_to_overview.py --runs 10 --expect NAME -- dist/lumiku-tui --migrations DIR
 
 Runs the command under a pseudo-terminal (140x40) the given number of times and prints
 the median and the spread, in milliseconds. Nothing here imports the project.
@@ -28,8 +28,12 @@ def time_once(command: list[str], expect: bytes, limit_s: float) -> float:
     primary, secondary = pty.openpty()
     fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 140, 0, 0))
     started = time.perf_counter()
-    proc = subprocess.Popen(command, stdin=secondary, stdout=secondary, stderr=secondary,
-                            env={"PATH": "/nonexistent", "TERM": "xterm-256color"}, start_new_session=True)
+    # What a web terminal gives the program: a TERM, no Python on PATH, DATABASE_URL from the app.
+    env = {"PATH": "/nonexistent", "TERM": "xterm-256color"}
+    if os.environ.get("DATABASE_URL"):
+        env["DATABASE_URL"] = os.environ["DATABASE_URL"]
+    proc = subprocess.Popen(command, stdin=secondary, stdout=secondary, stderr=secondary, env=env,
+                            start_new_session=True)
     os.close(secondary)
     raw = b""
     try:
@@ -59,7 +63,7 @@ def main() -> None:
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     time_once(command, args.expect.encode(), args.limit)  # warm-up: page cache, pyc files
     samples = [time_once(command, args.expect.encode(), args.limit) for _ in range(args.runs)]
-    print(f"{os.path.basename(command[0])}: launch-to-overview median {statistics.median(samples):.0f} ms "
+    print(f"{command[0]}: launch-to-overview median {statistics.median(samples):.0f} ms "
           f"(min {min(samples):.0f}, max {max(samples):.0f}, {args.runs} runs)")
 
 
