@@ -672,27 +672,27 @@ def _q(name: str) -> str:
 
 
 def _parse_one(statement: str) -> Any:
-    import pglast
+    from lumiku_tui.verify import parse_nodes
 
     try:
-        parsed = pglast.parse_sql(statement)
-    except Exception:
+        nodes = parse_nodes(statement)
+    except ValueError:
         return None
-    return parsed[0].stmt if parsed else None
+    return nodes[0] if nodes else None
 
 
 def _foreign_key_in(statement: str) -> tuple[str, tuple[str, ...], str, tuple[str, ...]] | None:
     """(table, columns, referenced table, referenced columns) of an ADD FOREIGN KEY statement."""
-    from pglast.enums import ConstrType
+    from lumiku_tui.verify import names_of
 
     node = _parse_one(statement)
-    if node is None or type(node).__name__ != "AlterTableStmt":
+    if node is None or node.kind != "AlterTableStmt":
         return None
     for cmd in node.cmds or ():
-        con = getattr(cmd, "def_", None)
-        if type(con).__name__ == "Constraint" and con.contype == ConstrType.CONSTR_FOREIGN:
-            return (node.relation.relname, tuple(s.sval for s in con.fk_attrs or ()), con.pktable.relname,
-                    tuple(s.sval for s in con.pk_attrs or ()))
+        con = cmd.def_
+        if con is not None and con.kind == "Constraint" and con.contype == "CONSTR_FOREIGN":
+            return (node.relation.relname, tuple(names_of(con.fk_attrs)), con.pktable.relname,
+                    tuple(names_of(con.pk_attrs)))
     return None
 
 
@@ -782,23 +782,22 @@ def _null_rows(conn: "psycopg.Connection", schema: str, message: str, statement:
 
 
 def _duplicate_rows(conn: "psycopg.Connection", schema: str, detail: str, statement: str) -> BadRows | None:
-    from pglast.enums import ConstrType
+    from lumiku_tui.verify import names_of
 
     table: str | None = None
     columns: tuple[str, ...] = ()
     node = _parse_one(statement) if statement else None
-    if node is not None and type(node).__name__ == "IndexStmt":
+    if node is not None and node.kind == "IndexStmt":
         table = node.relation.relname
-        columns = tuple(e.name for e in node.indexParams if e.name)
-        if len(columns) != len(node.indexParams):
+        columns = tuple(e.name for e in node.indexParams or () if e.name)
+        if len(columns) != len(node.indexParams or ()):
             columns = ()
-    elif node is not None and type(node).__name__ == "AlterTableStmt":
+    elif node is not None and node.kind == "AlterTableStmt":
         table = node.relation.relname
         for cmd in node.cmds or ():
-            con = getattr(cmd, "def_", None)
-            if type(con).__name__ == "Constraint" and con.contype in (ConstrType.CONSTR_UNIQUE,
-                                                                       ConstrType.CONSTR_PRIMARY):
-                columns = tuple(s.sval for s in con.keys or ())
+            con = cmd.def_
+            if con is not None and con.kind == "Constraint" and con.contype in ("CONSTR_UNIQUE", "CONSTR_PRIMARY"):
+                columns = tuple(names_of(con.keys))
     if not columns:
         match = re.search(r"Key \((.+?)\)=", detail or "")
         if match:

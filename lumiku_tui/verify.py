@@ -67,6 +67,71 @@ def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+class Node:
+    """A parse-tree node from PostgreSQL's parser (pglast's JSON form), read by attribute.
+
+    Building pglast's Python AST costs ~15x more than reading its JSON; replaying a long
+    history is dominated by that, so the tree is kept as plain dicts. Missing fields read
+    as None (the JSON leaves out false, zero and empty values); enums are their names.
+    """
+
+    __slots__ = ("kind", "_fields")
+
+    def __init__(self, kind: str, fields: dict[str, Any]) -> None:
+        self.kind = kind
+        self._fields = fields
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return self._fields.get("def" if name == "def_" else name)
+
+    def has(self, name: str) -> bool:
+        return name in self._fields
+
+    def __repr__(self) -> str:
+        return f"<{self.kind or 'struct'} {self._fields!r}>"
+
+
+def _as_node(fields: dict[str, Any]) -> Node:
+    # The JSON spells a node of a generic field as {"TypeName": {...fields}}: the inner dict is
+    # decoded first (as an untyped Node), then named by its single capitalised key.
+    if len(fields) == 1:
+        ((key, inner),) = fields.items()
+        if key[:1].isupper() and isinstance(inner, Node) and not inner.kind:
+            inner.kind = key
+            return inner
+    return Node("", fields)
+
+
+def parse_nodes(text: str) -> list[Node]:
+    """The statements of `text` as parse trees. Raises ValueError when PostgreSQL's parser rejects it."""
+    import json
+
+    from pglast import parser
+
+    try:
+        tree = json.loads(parser.parse_sql_json(text), object_hook=_as_node)
+    except parser.ParseError as exc:
+        raise ValueError(str(exc)) from None
+    return [raw.stmt for raw in tree.stmts or () if raw.stmt is not None]
+
+
+def names_of(node: Any) -> list[str]:
+    """The dotted name a node spells: a List of Strings, a TypeName, a tuple of Strings or one String."""
+    if node is None:
+        return []
+    if isinstance(node, (list, tuple)):
+        return [part.sval for part in node if isinstance(part, Node) and part.kind == "String"]
+    if node.kind == "List":
+        return names_of(node.items)
+    if node.kind == "TypeName":
+        return names_of(node.names)
+    if node.kind == "String":
+        return [node.sval]
+    return []
+
+
 #: Internal or alias type names -> what format_type() prints.
 _TYPE_NAMES = {
     "int4": "integer", "int": "integer", "integer": "integer", "serial": "integer", "serial4": "integer",
@@ -82,13 +147,14 @@ _TIME_TYPES = {"timestamp": "without time zone", "time": "without time zone",
 
 
 def format_type(type_name: Any, schema: str = "public") -> str:
-    """A pglast TypeName as PostgreSQL's format_type() would print the column's type."""
+    """A TypeName node as PostgreSQL's format_type() would print the column's type."""
     names = [n.sval for n in type_name.names]
     if len(names) == 2 and names[0] == "pg_catalog":
         names = names[1:]
     mods: list[str] = []
     for mod in type_name.typmods or ():
-        value = getattr(getattr(mod, "val", None), "ival", None)
+        # An integer constant; the JSON leaves out a zero value ({"ival": {}}).
+        value = (mod.ival.ival or 0) if mod.kind == "A_Const" and mod.has("ival") else None
         mods.append(str(value) if value is not None else "?")
     base = names[-1]
     if len(names) == 1 and (base in _TYPE_NAMES or base in _TIME_TYPES or base in _BUILTIN):
@@ -167,59 +233,58 @@ class Expectations:
     # -- replay -----------------------------------------------------------------------
 
     def replay(self, migration: "LocalMigration | SqlScript") -> None:
-        import pglast
+        try:
+            nodes = parse_nodes(migration.script)
+        except ValueError:
+            nodes = self._parse_each(migration)
+        for node in nodes:
+            self._apply(node, migration.name)
 
+    def _parse_each(self, migration: "LocalMigration | SqlScript") -> list[Node]:
+        """Statement by statement, so one the parser rejects does not hide the others."""
         try:
             statements = split_statements(migration.script)
         except LumikuError:
             self.unparsed.append((migration.name, 0))
-            return
+            return []
+        nodes: list[Node] = []
         for stmt in statements:
             try:
-                parsed = pglast.parse_sql(stmt.text)
-            except Exception:  # a statement PostgreSQL's parser rejects created nothing either
+                nodes += parse_nodes(stmt.text)
+            except ValueError:  # a statement PostgreSQL's parser rejects created nothing either
                 self.unparsed.append((migration.name, stmt.index))
-                continue
-            for raw in parsed:
-                self._apply(raw.stmt, migration.name)
+        return nodes
 
     def _rel(self, rangevar: Any) -> tuple[str, str]:
         return (rangevar.schemaname or self.default_schema, rangevar.relname)
 
     def _apply(self, node: Any, owner: str) -> None:
-        kind = type(node).__name__
-        handler = getattr(self, f"_on_{kind}", None)
+        handler = getattr(self, f"_on_{node.kind}", None)
         if handler is not None:
             handler(node, owner)
 
     def _on_CreateStmt(self, node: Any, owner: str) -> None:
-        from pglast.enums import ConstrType
-
         key = self._rel(node.relation)
         if node.if_not_exists and key in self.tables:
             return  # PostgreSQL skips it: the earlier definition stands
         table = _Table(owner)
         self.tables[key] = table
         for element in node.tableElts or ():
-            if type(element).__name__ == "ColumnDef":
+            if element.kind == "ColumnDef":
                 not_null = bool(element.is_not_null)
                 for con in element.constraints or ():
-                    if con.contype in (ConstrType.CONSTR_NOTNULL, ConstrType.CONSTR_PRIMARY):
+                    if con.contype in ("CONSTR_NOTNULL", "CONSTR_PRIMARY"):
                         not_null = True
-                    if con.contype in (ConstrType.CONSTR_PRIMARY, ConstrType.CONSTR_UNIQUE,
-                                       ConstrType.CONSTR_FOREIGN):
+                    if con.contype in ("CONSTR_PRIMARY", "CONSTR_UNIQUE", "CONSTR_FOREIGN"):
                         self._add_constraint(key, con, owner, (element.colname,))
                 table.columns[element.colname] = _Column(format_type(element.typeName, self.default_schema),
                                                          not_null, owner)
-            elif type(element).__name__ == "Constraint":
+            elif element.kind == "Constraint":
                 self._add_constraint(key, element, owner, ())
 
     def _add_constraint(self, table_key: tuple[str, str], con: Any, owner: str, inline: tuple[str, ...]) -> None:
-        from pglast.enums import ConstrType
-
-        kinds = {ConstrType.CONSTR_PRIMARY: "PRIMARY KEY", ConstrType.CONSTR_FOREIGN: "FOREIGN KEY",
-                 ConstrType.CONSTR_UNIQUE: "UNIQUE", ConstrType.CONSTR_CHECK: "CHECK",
-                 ConstrType.CONSTR_EXCLUSION: "EXCLUDE"}
+        kinds = {"CONSTR_PRIMARY": "PRIMARY KEY", "CONSTR_FOREIGN": "FOREIGN KEY", "CONSTR_UNIQUE": "UNIQUE",
+                 "CONSTR_CHECK": "CHECK", "CONSTR_EXCLUSION": "EXCLUDE"}
         kind = kinds.get(con.contype)
         if kind is None:
             return
@@ -242,14 +307,11 @@ class Expectations:
         self.constraints[(schema, table, name)] = _Constraint(table, kind, columns, references, owner)
 
     def _on_AlterTableStmt(self, node: Any, owner: str) -> None:
-        from pglast.enums import AlterTableType as T
-        from pglast.enums import ConstrType
-
         key = self._rel(node.relation)
         table = self.tables.get(key)
         for cmd in node.cmds or ():
             sub = cmd.subtype
-            if sub == T.AT_AddColumn:
+            if sub == "AT_AddColumn":
                 column = cmd.def_
                 if table is None:
                     table = self.tables[key] = _Table(owner="")  # created before what we can see
@@ -257,33 +319,32 @@ class Expectations:
                     continue
                 not_null = bool(column.is_not_null)
                 for con in column.constraints or ():
-                    if con.contype in (ConstrType.CONSTR_NOTNULL, ConstrType.CONSTR_PRIMARY):
+                    if con.contype in ("CONSTR_NOTNULL", "CONSTR_PRIMARY"):
                         not_null = True
-                    if con.contype in (ConstrType.CONSTR_PRIMARY, ConstrType.CONSTR_UNIQUE,
-                                       ConstrType.CONSTR_FOREIGN):
+                    if con.contype in ("CONSTR_PRIMARY", "CONSTR_UNIQUE", "CONSTR_FOREIGN"):
                         self._add_constraint(key, con, owner, (column.colname,))
                 table.columns[column.colname] = _Column(format_type(column.typeName, self.default_schema),
                                                         not_null, owner)
-            elif sub in (T.AT_SetNotNull, T.AT_DropNotNull, T.AT_AlterColumnType):
+            elif sub in ("AT_SetNotNull", "AT_DropNotNull", "AT_AlterColumnType"):
                 if table is None:
                     table = self.tables[key] = _Table(owner="")
                 col = table.columns.get(cmd.name) or _Column(None, None, owner)
                 col.owner = owner
-                if sub == T.AT_SetNotNull:
+                if sub == "AT_SetNotNull":
                     col.not_null = True
-                elif sub == T.AT_DropNotNull:
+                elif sub == "AT_DropNotNull":
                     col.not_null = False
                 else:
                     col.type = format_type(cmd.def_.typeName, self.default_schema)
                 table.columns[cmd.name] = col
-            elif sub == T.AT_DropColumn:
+            elif sub == "AT_DropColumn":
                 if table is not None:
                     table.columns.pop(cmd.name, None)
                 self._drop_constraints_on(key, column=cmd.name)
                 self._drop_indexes_on(key, column=cmd.name)
-            elif sub == T.AT_AddConstraint:
+            elif sub == "AT_AddConstraint":
                 self._add_constraint(key, cmd.def_, owner, ())
-            elif sub == T.AT_DropConstraint:
+            elif sub == "AT_DropConstraint":
                 self.constraints.pop((key[0], key[1], cmd.name), None)
                 self.indexes.pop((key[0], cmd.name), None)
 
@@ -300,12 +361,12 @@ class Expectations:
         self.indexes[(schema, name)] = _Index(table, bool(node.unique), columns, owner)
 
     def _on_CreateEnumStmt(self, node: Any, owner: str) -> None:
-        names = [s.sval for s in node.typeName]
+        names = names_of(node.typeName)
         key = (names[0], names[1]) if len(names) == 2 else (self.default_schema, names[0])
         self.enums[key] = ([s.sval for s in node.vals], owner)
 
     def _on_AlterEnumStmt(self, node: Any, owner: str) -> None:
-        names = [s.sval for s in node.typeName]
+        names = names_of(node.typeName)
         key = (names[0], names[1]) if len(names) == 2 else (self.default_schema, names[0])
         if key not in self.enums or not node.newVal:
             return
@@ -321,27 +382,22 @@ class Expectations:
         self.enums[key] = (values, owner)
 
     def _on_DropStmt(self, node: Any, owner: str) -> None:
-        from pglast.enums import ObjectType
-
         for obj in node.objects or ():
-            parts = [s.sval for s in obj] if isinstance(obj, tuple) else [s.sval for s in obj.names] if hasattr(
-                obj, "names") else []
+            parts = names_of(obj)
             if not parts:
                 continue
             key = (parts[0], parts[1]) if len(parts) == 2 else (self.default_schema, parts[-1])
-            if node.removeType == ObjectType.OBJECT_TABLE:
+            if node.removeType == "OBJECT_TABLE":
                 self.tables.pop(key, None)
                 self._drop_constraints_on(key)
                 self._drop_indexes_on(key)
-            elif node.removeType == ObjectType.OBJECT_INDEX:
+            elif node.removeType == "OBJECT_INDEX":
                 self.indexes.pop(key, None)
-            elif node.removeType == ObjectType.OBJECT_TYPE:
+            elif node.removeType == "OBJECT_TYPE":
                 self.enums.pop(key, None)
 
     def _on_RenameStmt(self, node: Any, owner: str) -> None:
-        from pglast.enums import ObjectType
-
-        if node.renameType == ObjectType.OBJECT_TABLE:
+        if node.renameType == "OBJECT_TABLE":
             key = self._rel(node.relation)
             new_key = (key[0], node.newname)
             if key in self.tables:
@@ -354,21 +410,21 @@ class Expectations:
             for index in self.indexes.values():
                 if index.table == key[1]:
                     index.table = node.newname
-        elif node.renameType == ObjectType.OBJECT_COLUMN:
+        elif node.renameType == "OBJECT_COLUMN":
             table = self.tables.get(self._rel(node.relation))
             if table is not None and node.subname in table.columns:
                 col = table.columns.pop(node.subname)
                 col.owner = owner
                 table.columns[node.newname] = col
-        elif node.renameType == ObjectType.OBJECT_INDEX:
+        elif node.renameType == "OBJECT_INDEX":
             key = self._rel(node.relation)
             if key in self.indexes:
                 index = self.indexes.pop(key)
                 index.owner = owner
                 self.indexes[(key[0], node.newname)] = index
-        elif node.renameType == ObjectType.OBJECT_TYPE:
+        elif node.renameType == "OBJECT_TYPE":
             # Prisma removes an enum value by building "X_new", moving columns to it, then renaming it to X.
-            names = [s.sval for s in node.object] if isinstance(node.object, tuple) else []
+            names = names_of(node.object)
             if not names:
                 return
             key = (names[0], names[1]) if len(names) == 2 else (self.default_schema, names[-1])
@@ -383,7 +439,7 @@ class Expectations:
                     if col.type in (old_text, old_text + "[]"):
                         col.type = new_text + col.type[len(old_text):]
                         col.owner = owner
-        elif node.renameType == ObjectType.OBJECT_TABCONSTRAINT:
+        elif node.renameType == "OBJECT_TABCONSTRAINT":
             key = self._rel(node.relation)
             con = self.constraints.pop((key[0], key[1], node.subname), None)
             if con is not None:
