@@ -133,7 +133,10 @@ def diagnose_connection(database_url: str | None = None, *, migrations_dir: Path
     try:
         conn = psycopg.connect(target._conninfo, autocommit=True, **params)
     except psycopg.Error as exc:
-        steps += _connect_failure(target, redact(str(exc)).strip())
+        for step in _connect_failure(target, redact(str(exc)).strip()):
+            # A handshake failure (a certificate, say) overrides the probe's "TLS offered".
+            steps = [s for s in steps if s.name != step.name] + [step]
+        steps.sort(key=lambda s: STEP_NAMES.index(s.name))
         return _not_reached(steps)
     with conn:
         steps.append(Step("Authentication", True, f"logged in as {target.user}", ""))

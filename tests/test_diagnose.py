@@ -367,3 +367,23 @@ def test_the_error_position_points_into_the_failing_statement(db, migrations):
         assert diagnosis.statement[diagnosis.error_offset:].startswith("nosuchcol")
         assert diagnosis.statement_line == 3  # the statement's text starts with its comment
         assert diagnosis.statement.splitlines()[0] == script.splitlines()[diagnosis.statement_line - 1]
+
+
+def test_a_concurrent_index_that_failed_left_an_invalid_index(db, migrations):
+    _deploy(db, migrations, {"20240101000000_init": PARENT_CHILD})
+    with db.connect() as conn:
+        conn.execute("INSERT INTO child (id, email) VALUES ('a', 'x@y'), ('b', 'x@y')")
+    folder, result = _deploy(db, migrations, {
+        "20240102000000_uq": 'CREATE UNIQUE INDEX CONCURRENTLY "child_email_key" ON "child"("email");',
+    })
+    assert result.failure is not None and result.failure.sqlstate == "23505"
+    diagnosis = diagnose_failure(db.target, folder)
+    assert diagnosis.kind == "unique" and diagnosis.bad_rows.count == 1
+    assert diagnosis.database_unchanged is False
+    assert "INVALID index" in diagnosis.choices[0]
+    from lumiku_tui.verify import verify_migrations
+
+    rows = {(c.kind, c.object): c for c in verify_migrations(db.target, folder, ["20240102000000_uq"])}
+    assert rows[("history", "20240102000000_uq")].found.startswith("failed")
+    index = rows[("index", "child_email_key")]
+    assert not index.ok and index.found.startswith("INVALID unique index on child (email)")
