@@ -1,19 +1,43 @@
-"""Runs inside its own process for bench/run.py: times the wizard with Textual's pilot.
+"""Times the wizard with Textual's pilot, inside a process of its own started by bench/run.py.
 
-Modes print one JSON line of in-process timings:
-  check                  exit 0 when the wizard can be benchmarked, else print why
+    python bench/wizard_probe.py MODE --migrations DIR [--spawned-at T] [--big DIR]
+
+DATABASE_URL names the database. `--spawned-at` is the parent's time.monotonic() just
+before it started this process (the same clock on Linux), so "launch" counts the
+interpreter's start and every import. Each mode prints one JSON line:
+
+  check              exit 0 when the wizard can be benchmarked, else print why
+  overview           launch -> the overview's migration table filled with states and drawn
+  overview-baseline  launch -> a bare Textual app with a DataTable of the same names drawn
+  preview            from Enter on the overview to the first screen of a large migration's
+                     preview drawn; then one page-down answered while the statements are still
+                     being split in the background
+  preview-baseline   launch -> a bare Textual TextArea holding the same file drawn
 """
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import json
+import os
 import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+SIZE = (120, 36)
+_POLL_S = 0.002
+_LIMIT_S = 120.0
 
 
 def check() -> int:
     try:
-        import lumiku_tui.tui.app  # noqa: F401
+        from lumiku_tui.tui.app import WizardApp, build_context  # noqa: F401
         from lumiku_tui.tui.screens.overview import OverviewScreen  # noqa: F401
+        from lumiku_tui.tui.screens.preview import PreviewScreen  # noqa: F401
+        from lumiku_tui.tui.widgets.sql_view import SqlView  # noqa: F401
     except ImportError as exc:
         print(f"the wizard is not ready to benchmark ({exc})")
         return 1
@@ -21,11 +45,153 @@ def check() -> int:
     return 0
 
 
+async def _until(app: Any, condition: Callable[[], bool], what: str) -> None:
+    """Poll `condition`, then wait for the screen's next paint.
+
+    Pilot's own `pause()` and `press()` wait until the whole process is idle (up to a second
+    each), which a busy background worker never is; they would time the pilot, not the app.
+    """
+    started = time.monotonic()
+    while not condition():
+        if time.monotonic() - started > _LIMIT_S:
+            raise SystemExit(f"gave up waiting for {what}")
+        await asyncio.sleep(_POLL_S)
+    painted = asyncio.Event()
+    app.screen.call_after_refresh(painted.set)
+    await painted.wait()
+
+
+def _key(app: Any, key: str) -> None:
+    """Deliver a key the way the terminal driver does: a Key event posted to the app."""
+    from textual import events
+
+    app.post_message(events.Key(key, None))
+
+
+def _wizard(migrations: Path, state: Path) -> Any:
+    from lumiku_tui.tui.app import WizardApp, build_context
+
+    args = argparse.Namespace(database_url=None, migrations=str(migrations), health_url=None)
+    return WizardApp(build_context(args, demo=False, state_dir=state, record_dir=state))
+
+
+def _overview_ready(app: Any) -> bool:
+    from lumiku_tui.tui.screens.overview import OverviewScreen
+
+    screen = app.screen
+    return isinstance(screen, OverviewScreen) and screen.ready and screen.query_one("#migrations").row_count > 0
+
+
+async def overview(args: argparse.Namespace, state: Path) -> dict[str, float]:
+    app = _wizard(args.migrations, state)
+    async with app.run_test(size=SIZE):
+        await _until(app, lambda: _overview_ready(app), "the overview")
+        drawn = time.monotonic() - args.spawned_at
+        rows = app.screen.query_one("#migrations").row_count
+    return {"drawn_s": drawn, "rows": rows}
+
+
+async def overview_baseline(args: argparse.Namespace) -> dict[str, float]:
+    from textual.app import App, ComposeResult
+    from textual.widgets import DataTable, Footer, Header
+
+    names = sorted(p.name for p in args.migrations.iterdir() if (p / "migration.sql").is_file())
+
+    class Bare(App[None]):
+        def compose(self) -> ComposeResult:
+            yield Header()
+            yield DataTable(id="migrations")
+            yield Footer()
+
+        def on_mount(self) -> None:
+            table = self.query_one(DataTable)
+            table.add_columns("State", "Migration", "Applied at")
+            for name in names:
+                table.add_row("applied", name, "")
+
+    app = Bare()
+    async with app.run_test(size=SIZE):
+        await _until(app, lambda: app.query_one(DataTable).row_count == len(names), "the table")
+        drawn = time.monotonic() - args.spawned_at
+    return {"drawn_s": drawn, "rows": len(names)}
+
+
+async def preview(args: argparse.Namespace, state: Path) -> dict[str, float]:
+    from lumiku_tui.tui.screens.preview import PreviewScreen
+    from lumiku_tui.tui.widgets.sql_view import SqlView
+
+    app = _wizard(args.big, state)
+    async with app.run_test(size=SIZE):
+        await _until(app, lambda: _overview_ready(app), "the overview")
+        pressed = time.monotonic()
+        _key(app, "enter")
+
+        def first_screen() -> bool:
+            screen = app.screen
+            if not isinstance(screen, PreviewScreen):
+                return False
+            view = screen.query_one(SqlView)
+            return view.line_count > 0 and view.lexed_lines > 0
+
+        await _until(app, first_screen, "the preview's first screen")
+        drawn = time.monotonic() - pressed
+        screen = app.screen
+        view = screen.query_one(SqlView)
+        name = screen.pending[0]
+        splitting = name not in screen.statements and name not in screen.split_errors
+        view.focus()
+        before = view.scroll_offset.y
+        key_started = time.monotonic()
+        _key(app, "pagedown")
+        await _until(app, lambda: view.scroll_offset.y > before, "the page-down")
+        key = time.monotonic() - key_started
+        lexed = view.lexed_lines
+    return {"drawn_s": drawn, "key_s": key, "split_pending_at_key": splitting, "lines": view.line_count,
+            "lexed_lines": lexed}
+
+
+async def preview_baseline(args: argparse.Namespace) -> dict[str, float]:
+    from textual.app import App, ComposeResult
+    from textual.widgets import TextArea
+
+    script = next(p / "migration.sql" for p in sorted(args.big.iterdir()) if (p / "migration.sql").is_file())
+
+    class Bare(App[None]):
+        def compose(self) -> ComposeResult:
+            yield TextArea(script.read_text(), read_only=True, show_line_numbers=True)
+
+    started = time.monotonic()
+    app = Bare()
+    async with app.run_test(size=SIZE):
+        await _until(app, lambda: app.query_one(TextArea).document.line_count > 0, "the text area")
+        drawn = time.monotonic() - started
+    return {"drawn_s": drawn}
+
+
 def main(argv: list[str]) -> int:
-    if argv and argv[0] == "check":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("mode", choices=("check", "overview", "overview-baseline", "preview", "preview-baseline"))
+    parser.add_argument("--migrations", type=Path)
+    parser.add_argument("--big", type=Path)
+    parser.add_argument("--spawned-at", type=float, default=None)
+    args = parser.parse_args(argv)
+    if args.spawned_at is None:
+        args.spawned_at = time.monotonic()
+    if args.mode == "check":
         return check()
-    print("the wizard probe for this mode is not written yet")
-    return 1
+    with tempfile.TemporaryDirectory(prefix="lumiku-probe-") as state_dir:
+        state = Path(state_dir)
+        os.environ.setdefault("LUMIKU_RECORD_DIR", str(state))
+        if args.mode == "overview":
+            result = asyncio.run(overview(args, state))
+        elif args.mode == "overview-baseline":
+            result = asyncio.run(overview_baseline(args))
+        elif args.mode == "preview":
+            result = asyncio.run(preview(args, state))
+        else:
+            result = asyncio.run(preview_baseline(args))
+    print(json.dumps(result))
+    return 0
 
 
 if __name__ == "__main__":
