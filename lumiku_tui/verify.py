@@ -140,8 +140,13 @@ _TYPE_NAMES = {
     "float8": "double precision", "float4": "real", "bool": "boolean", "boolean": "boolean",
     "varchar": "character varying", "bpchar": "character", "char": "character",
     "timestamptz": "timestamp with time zone", "timetz": "time with time zone",
-    "decimal": "numeric",
+    "decimal": "numeric", "varbit": "bit varying",
 }
+#: Types format_type() prints under their own name.
+_BUILTIN = frozenset({
+    "text", "jsonb", "json", "uuid", "bytea", "date", "numeric", "interval", "inet", "cidr", "macaddr",
+    "money", "xml", "tsvector", "tsquery", "oid", "citext", "bit", "varbit", "point", "name",
+})
 _TIME_TYPES = {"timestamp": "without time zone", "time": "without time zone",
                "timestamptz": "with time zone", "timetz": "with time zone"}
 
@@ -165,6 +170,8 @@ def format_type(type_name: Any, schema: str = "public") -> str:
             text = _TYPE_NAMES.get(base, base)
             if base == "interval":
                 mods = []  # interval field restrictions print differently; the bare type is enough
+            elif base in ("numeric", "decimal") and len(mods) == 1:
+                mods.append("0")  # NUMERIC(p) is stored as NUMERIC(p,0)
             if mods:
                 text += "(" + ",".join(mods) + ")"
     else:
@@ -180,10 +187,18 @@ def format_type(type_name: Any, schema: str = "public") -> str:
     return text
 
 
-_BUILTIN = frozenset({
-    "text", "jsonb", "json", "uuid", "bytea", "date", "numeric", "interval", "inet", "cidr", "macaddr",
-    "money", "xml", "tsvector", "tsquery", "oid", "citext", "bit", "varbit", "point", "name",
-})
+_SERIALS = frozenset({"serial", "serial4", "bigserial", "serial8", "smallserial", "serial2"})
+
+
+def _implies_not_null(column: Any) -> bool:
+    """NOT NULL, PRIMARY KEY, an identity or a serial type (which PostgreSQL makes NOT NULL)."""
+    if column.is_not_null:
+        return True
+    names = names_of(column.typeName.names) if column.typeName is not None else []
+    if len(names) == 1 and names[0] in _SERIALS:
+        return True
+    return any(con.contype in ("CONSTR_NOTNULL", "CONSTR_PRIMARY", "CONSTR_IDENTITY")
+               for con in column.constraints or ())
 
 
 # --- what the SQL says should exist -------------------------------------------------------
@@ -271,10 +286,8 @@ class Expectations:
         self.tables[key] = table
         for element in node.tableElts or ():
             if element.kind == "ColumnDef":
-                not_null = bool(element.is_not_null)
+                not_null = _implies_not_null(element)
                 for con in element.constraints or ():
-                    if con.contype in ("CONSTR_NOTNULL", "CONSTR_PRIMARY"):
-                        not_null = True
                     if con.contype in ("CONSTR_PRIMARY", "CONSTR_UNIQUE", "CONSTR_FOREIGN"):
                         self._add_constraint(key, con, owner, (element.colname,))
                 table.columns[element.colname] = _Column(format_type(element.typeName, self.default_schema),
@@ -317,10 +330,8 @@ class Expectations:
                     table = self.tables[key] = _Table(owner="")  # created before what we can see
                 if cmd.missing_ok and column.colname in table.columns:
                     continue
-                not_null = bool(column.is_not_null)
+                not_null = _implies_not_null(column)
                 for con in column.constraints or ():
-                    if con.contype in ("CONSTR_NOTNULL", "CONSTR_PRIMARY"):
-                        not_null = True
                     if con.contype in ("CONSTR_PRIMARY", "CONSTR_UNIQUE", "CONSTR_FOREIGN"):
                         self._add_constraint(key, con, owner, (column.colname,))
                 table.columns[column.colname] = _Column(format_type(column.typeName, self.default_schema),
