@@ -16,7 +16,7 @@ import re
 from typing import TYPE_CHECKING, Any, Sequence
 
 from lumiku_tui.errors import PlanError
-from lumiku_tui.rules.analyze import Analyzer, StatementContext
+from lumiku_tui.rules.analyze import Analyzer, InsertSummary, StatementContext
 from lumiku_tui.rules.facts import SchemaFacts, load_facts, run_counts
 from lumiku_tui.rules.model import Finding, LintReport
 from lumiku_tui.rules.schema import SimSchema
@@ -48,7 +48,6 @@ class _Parsed:
 
 
 def _parse_migration(migration: "LocalMigration") -> tuple[list[_Parsed], list[Finding]]:
-    import pglast
     from pglast.parser import ParseError
 
     findings: list[Finding] = []
@@ -84,8 +83,7 @@ def _parse_migration(migration: "LocalMigration") -> tuple[list[_Parsed], list[F
         ctx = StatementContext(migration.name, stmt.index, len(body) - position - 1, transactional, in_block,
                                rerunnable, stmt.text)
         try:
-            nodes = tuple(raw.stmt for raw in pglast.parse_sql(stmt.text))
-            parsed.append(_Parsed(ctx, stmt, nodes, None))
+            parsed.append(_Parsed(ctx, stmt, _parse_statement(stmt), None))
         except ParseError as exc:
             message = str(exc.args[0]) if exc.args else str(exc)
             offset = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], int) else None
@@ -95,6 +93,31 @@ def _parse_migration(migration: "LocalMigration") -> tuple[list[_Parsed], list[F
                                     f"PostgreSQL's parser rejects this statement: {message}{at}.", None,
                                     "Fix the statement; the migration fails here and nothing of it is applied."))
     return parsed, findings
+
+
+#: Leading keywords of statements no rule looks at: they are only checked to parse.
+_PARSE_ONLY = frozenset({"SELECT", "COMMENT", "GRANT", "REVOKE", "ANALYZE", "EXPLAIN", "NOTIFY", "LISTEN",
+                         "DISCARD", "RESET", "SHOW", "LOCK", "SECURITY", "CHECKPOINT", "VALUES", "CALL", "COPY"})
+
+
+def _parse_statement(statement: Statement) -> tuple[Any, ...]:
+    """The parse trees the rules need. Building pglast's Python nodes is the slow part of parsing, so
+    statements no rule reads are only parsed (in C) to find syntax errors, and data inserts - the bulk
+    of a large seed migration - are summed up from pglast's JSON instead of full nodes."""
+    import json
+
+    import pglast
+    from pglast.parser import parse_sql_json
+
+    first = statement.keywords[0] if statement.keywords else ""
+    if first in _PARSE_ONLY:
+        parse_sql_json(statement.text)
+        return ()
+    if first == "INSERT":
+        stmts = json.loads(parse_sql_json(statement.text)).get("stmts", ())
+        if all("InsertStmt" in raw["stmt"] for raw in stmts):
+            return tuple(InsertSummary.from_json(raw["stmt"]["InsertStmt"]) for raw in stmts)
+    return tuple(raw.stmt for raw in pglast.parse_sql(statement.text))
 
 
 def _analyze(parsed: list[list[_Parsed]], facts: SchemaFacts, counts: dict[str, int] | None) -> Analyzer:

@@ -54,6 +54,34 @@ CONCURRENT_INDEX = ("CREATE INDEX CONCURRENTLY in a migration of its own (no oth
 
 
 @dataclass(frozen=True)
+class InsertSummary:
+    """What the rules need of an INSERT: read from pglast's JSON for bulk data, without building nodes."""
+
+    schema: str | None
+    table: str
+    values_rows: int
+    sources: tuple[tuple[str | None, str], ...]  # tables of INSERT ... SELECT ... FROM
+    on_conflict: bool
+
+    @classmethod
+    def from_json(cls, node: dict[str, Any]) -> "InsertSummary":
+        relation = node.get("relation", {})
+        select = node.get("selectStmt", {}).get("SelectStmt", {})
+        sources = tuple((f["RangeVar"].get("schemaname"), f["RangeVar"]["relname"])
+                        for f in select.get("fromClause", ()) if "RangeVar" in f)
+        return cls(relation.get("schemaname"), relation.get("relname", "?"), len(select.get("valuesLists", ())),
+                   sources, "onConflictClause" in node)
+
+    @classmethod
+    def from_node(cls, node: ast.InsertStmt) -> "InsertSummary":
+        select = node.selectStmt if isinstance(node.selectStmt, ast.SelectStmt) else None
+        sources = tuple((f.schemaname, f.relname) for f in (select.fromClause or ()) if isinstance(f, ast.RangeVar)) \
+            if select is not None else ()
+        values = len(select.valuesLists or ()) if select is not None else 0
+        return cls(node.relation.schemaname, node.relation.relname, values, sources, node.onConflictClause is not None)
+
+
+@dataclass(frozen=True)
 class StatementContext:
     migration: str
     index: int
@@ -876,24 +904,24 @@ class Analyzer:
         table.filled_at = (ctx.migration, ctx.index)
 
     def on_InsertStmt(self, node: ast.InsertStmt) -> None:
+        self.on_InsertSummary(InsertSummary.from_node(node))
+
+    def on_InsertSummary(self, node: "InsertSummary") -> None:
         ctx = self._ctx
         assert ctx is not None
-        table = self.rangevar(node.relation)
+        table = self.sim.table(self.sim.key(node.schema, node.table))
         if self.missing(table, "INSERT"):
             return
         source = ""
-        select = node.selectStmt
-        if isinstance(select, ast.SelectStmt) and select.fromClause:
-            tables = [self.rangevar(f) for f in select.fromClause if isinstance(f, ast.RangeVar)]
-            if tables:
-                source = " from " + ", ".join(t.describe() for t in tables)
-        elif isinstance(select, ast.SelectStmt) and select.valuesLists:
-            source = f" ({len(select.valuesLists)} row(s) of VALUES)"
+        if node.sources:
+            source = " from " + ", ".join(self.sim.table(self.sim.key(s, t)).describe() for s, t in node.sources)
+        elif node.values_rows:
+            source = f" ({node.values_rows} row(s) of VALUES)"
         severity = "info" if table.created else "warning"
         self.add("data-change", severity,
                  f"Data change: INSERT INTO {table.name}{source}; this migration is not schema-only.", table.name,
                  "Keep seed and backfill data in a reviewed step of its own; use ON CONFLICT DO NOTHING so a re-run "
-                 "does not fail." if node.onConflictClause is None else
+                 "does not fail." if not node.on_conflict else
                  "Keep seed and backfill data in a reviewed step of its own.", None if table.created else ROW_EXCLUSIVE)
         table.filled_at = (ctx.migration, ctx.index)
 
