@@ -425,6 +425,85 @@ def _statement_at(statements: Sequence["Statement"], position: int) -> tuple["St
     return None
 
 
+@dataclass
+class _Facts:
+    """What is known about a failure before the database is consulted."""
+
+    name: str
+    sqlstate: str
+    message: str
+    detail: str
+    hint: str
+    index: int | None
+    line: int | None
+    column: int | None
+    statement: str
+    reason: str
+    recorded: bool
+    unchanged: bool
+    blockers: tuple[Session, ...] = ()
+    source: str = "event"
+    position: int | None = None  # in the whole script (Prisma's logs)
+
+
+def _facts_from_event(failure: MigrationFailed) -> _Facts:
+    return _Facts(failure.name, failure.sqlstate, failure.message, failure.detail, failure.hint,
+                  failure.statement_index, failure.line, failure.column, failure.statement, failure.reason,
+                  failure.recorded_failed, failure.rolled_back, tuple(failure.blockers))
+
+
+def _facts_from_history(conn: "psycopg.Connection", target: "Target", folder: "MigrationsFolder",
+                        name: str | None) -> _Facts:
+    from lumiku_tui.sqltext import plan_migration
+    from lumiku_tui.status import State, read_status
+
+    report = read_status(target, folder, conn=conn)
+    failed = [m for m in report.migrations if m.state is State.FAILED and (name is None or m.name == name)]
+    if not failed:
+        raise LumikuError(
+            f"No failed migration{' named ' + name if name else ''} is recorded in {target.display}.",
+            hint="`lumiku-tui status` lists each migration's state.",
+        )
+    status = failed[0]
+    row = status.failed_row
+    parsed = parse_failure_logs(row.logs if row is not None else "")
+    unchanged = False
+    if status.local is not None:
+        try:
+            # Prisma sends a script as one query (an implicit transaction); lumiku-tui wraps it in one.
+            unchanged = plan_migration(status.local).transactional
+        except LumikuError:
+            unchanged = False  # transaction control mid-script: part of it may have committed
+    return _Facts(status.name, parsed.sqlstate, parsed.message, parsed.detail, parsed.hint,
+                  parsed.statement_index, parsed.line, parsed.column, "", parsed.reason, True, unchanged,
+                  source=parsed.source, position=parsed.position)
+
+
+def _locate(facts: _Facts, statements: Sequence["Statement"]) -> tuple[int | None, int | None]:
+    """Fill in the failing statement from what the logs say; returns (statement_line, error_offset)."""
+    if facts.index is None and facts.position is not None:
+        found = _statement_at(statements, facts.position)
+        if found is not None:
+            stmt, in_stmt = found
+            facts.index = stmt.index
+            location = stmt.location(in_stmt)
+            facts.line, facts.column = location if location else (stmt.line, None)
+    if facts.index is None and facts.line is not None:
+        before = [st for st in statements if st.text_line <= facts.line]
+        if before:
+            facts.index = before[-1].index
+    if facts.index is None and _kind(facts.sqlstate, facts.reason) == "already_exists":
+        guessed = _statement_naming(statements, _quoted_names(facts.message))
+        if guessed is not None:
+            facts.index, facts.line = guessed.index, guessed.line
+    if facts.index is None or not 1 <= facts.index <= len(statements):
+        return None, None
+    stmt = statements[facts.index - 1]
+    facts.statement = facts.statement or stmt.text
+    facts.line = facts.line or stmt.line
+    return stmt.text_line, _offset_in(stmt, facts.line, facts.column)
+
+
 def diagnose_failure(
     target: "Target",
     folder: "MigrationsFolder",
@@ -434,96 +513,40 @@ def diagnose_failure(
     conn: "psycopg.Connection | None" = None,
 ) -> FailureDiagnosis:
     """Explain a failed migration from its event, or from its failed `_prisma_migrations` row."""
-    from lumiku_tui.sqltext import plan_migration, split_statements
-    from lumiku_tui.status import State, read_status
+    from lumiku_tui.sqltext import split_statements
 
     own = conn is None
     if own:
         conn = target.connect("doctor")
     try:
-        local_by_name = folder.by_name()
-        if failure is not None:
-            name = failure.name
-            sqlstate, message, detail, hint = failure.sqlstate, failure.message, failure.detail, failure.hint
-            index, line, column, statement_text = failure.statement_index, failure.line, failure.column, failure.statement
-            reason, recorded, source = failure.reason, failure.recorded_failed, "event"
-            unchanged = failure.rolled_back
-            blockers = failure.blockers
-        else:
-            report = read_status(target, folder, conn=conn)
-            failed = [m for m in report.migrations if m.state is State.FAILED]
-            if name is not None:
-                failed = [m for m in failed if m.name == name]
-            if not failed:
-                raise LumikuError(
-                    f"No failed migration{' named ' + name if name else ''} is recorded in {target.display}.",
-                    hint="`lumiku-tui status` lists each migration's state.",
-                )
-            status = failed[0]
-            name = status.name
-            row = status.failed_row
-            parsed = parse_failure_logs(row.logs if row is not None else "")
-            sqlstate, message, detail, hint = parsed.sqlstate, parsed.message, parsed.detail, parsed.hint
-            index, line, column, statement_text = parsed.statement_index, parsed.line, parsed.column, ""
-            reason, recorded, source = parsed.reason, True, parsed.source
-            blockers = ()
-            local = local_by_name.get(name)
-            unchanged = False
-            if local is not None:
-                statements = split_statements(local.script)
-                if index is None and parsed.position is not None:
-                    found = _statement_at(statements, parsed.position)
-                    if found is not None:
-                        stmt, in_stmt = found
-                        index = stmt.index
-                        location = stmt.location(in_stmt)
-                        line, column = location if location else (stmt.line, None)
-                if index is None and line is not None:
-                    at_line = [st for st in statements if st.text_line <= line]
-                    if at_line:
-                        index = at_line[-1].index
-                if index is not None and 1 <= index <= len(statements):
-                    statement_text = statements[index - 1].text
-                    line = line or statements[index - 1].line
-                try:
-                    unchanged = plan_migration(local).transactional
-                except LumikuError:
-                    unchanged = False
-        local = local_by_name.get(name)
+        facts = _facts_from_event(failure) if failure is not None else _facts_from_history(conn, target, folder, name)
+        local = folder.by_name().get(facts.name)
         statement_line = error_offset = None
-        if local is not None and index is not None:
-            statements = split_statements(local.script)
-            if 1 <= index <= len(statements):
-                stmt = statements[index - 1]
-                statement_text = statement_text or stmt.text
-                statement_line = stmt.text_line
-                error_offset = _offset_in(stmt, line, column)
-        kind = _kind(sqlstate, reason)
-        if not statement_text and local is not None and kind == "already_exists":
-            guessed = _statement_naming(split_statements(local.script), _quoted_names(message))
-            if guessed is not None:
-                index, statement_text, line = guessed.index, guessed.text, guessed.line
+        if local is not None:
+            statement_line, error_offset = _locate(facts, split_statements(local.script))
+        kind = _kind(facts.sqlstate, facts.reason)
         existing = orphans = bad_rows = None
         if kind == "already_exists":
-            existing = _existing_object(conn, target.schema, name, message, statement_text)
+            existing = _existing_object(conn, target.schema, facts.name, facts.message, facts.statement)
         elif kind == "foreign_key":
-            orphans = _orphans(conn, target.schema, message, detail, statement_text)
+            orphans = _orphans(conn, target.schema, facts.message, facts.detail, facts.statement)
             bad_rows = orphans
         elif kind == "not_null":
-            bad_rows = _null_rows(conn, target.schema, message, statement_text)
+            bad_rows = _null_rows(conn, target.schema, facts.message, facts.statement)
         elif kind == "unique":
-            bad_rows = _duplicate_rows(conn, target.schema, detail, statement_text)
+            bad_rows = _duplicate_rows(conn, target.schema, facts.detail, facts.statement)
     finally:
         if own:
             conn.close()
-    summary = _summary(kind, message, existing, bad_rows, blockers)
-    choices = _choices(name, kind, recorded, unchanged, existing, bad_rows)
     return FailureDiagnosis(
-        migration=name, statement_index=index, statement=redact(statement_text or ""), line=line, column=column,
-        sqlstate=sqlstate, message=redact(message), detail=redact(detail), hint=redact(hint),
-        database_unchanged=unchanged, kind=kind, existing_object=existing, orphans=orphans, choices=choices,
-        summary=redact(summary), recorded_failed=recorded, bad_rows=bad_rows, blockers=tuple(blockers),
-        source=source, statement_line=statement_line, error_offset=error_offset,
+        migration=facts.name, statement_index=facts.index, statement=redact(facts.statement or ""),
+        line=facts.line, column=facts.column, sqlstate=facts.sqlstate, message=redact(facts.message),
+        detail=redact(facts.detail), hint=redact(facts.hint), database_unchanged=facts.unchanged, kind=kind,
+        existing_object=existing, orphans=orphans,
+        choices=_choices(facts.name, kind, facts.recorded, facts.unchanged, existing, bad_rows),
+        summary=redact(_summary(kind, facts.message, existing, bad_rows, facts.blockers)),
+        recorded_failed=facts.recorded, bad_rows=bad_rows, blockers=facts.blockers, source=facts.source,
+        statement_line=statement_line, error_offset=error_offset,
     )
 
 

@@ -8,6 +8,8 @@ import uuid
 
 import psycopg
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from psycopg import sql
 
 from lumiku_tui.deploy import DeployOptions, Deployment
@@ -387,3 +389,11 @@ def test_a_concurrent_index_that_failed_left_an_invalid_index(db, migrations):
     assert rows[("history", "20240102000000_uq")].found.startswith("failed")
     index = rows[("index", "child_email_key")]
     assert not index.ok and index.found.startswith("INVALID unique index on child (email)")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text())
+def test_parse_failure_logs_never_fails_on_any_text(text):
+    parsed = parse_failure_logs(text)
+    assert parsed.source in ("lumiku-tui log", "prisma log")
+    assert parsed.statement_index is None or parsed.statement_index >= 0
