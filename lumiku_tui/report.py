@@ -207,10 +207,13 @@ class DeploymentSession:
 
     def save(self) -> None:
         """Write the session atomically; secrets are masked on the way out."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # The session holds SQL and names from a production database: readable by its owner only.
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         text = redact(json.dumps(self.to_dict(), indent=2, default=str))
         tmp = self.path.with_suffix(".json.tmp")
-        tmp.write_text(text, encoding="utf-8")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
         os.replace(tmp, self.path)
 
     def discard(self) -> None:
