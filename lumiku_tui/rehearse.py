@@ -159,6 +159,12 @@ def rehearse(
 ) -> RehearsalResult:
     """Run the pending migrations inside one transaction and roll it back. Nothing persists."""
     started = time.perf_counter()
+    early_notes: list[str] = []
+    if lock_timeout_s <= 0:
+        # "Wait forever" is a deploy's choice to make, never a rehearsal's: it would queue production behind it.
+        early_notes.append(f"lock_timeout 0 (wait forever) is not allowed for a rehearsal; used "
+                           f"{DEFAULT_LOCK_TIMEOUT_S:g} s.")
+        lock_timeout_s = DEFAULT_LOCK_TIMEOUT_S
     conn = target.connect("rehearse")
     watcher: _LockWatcher | None = None
     locked = False
@@ -188,6 +194,7 @@ def rehearse(
             except psycopg.Error:
                 pass
         conn.close()
+    notes[:0] = early_notes
     if advanced:
         notes.append("PostgreSQL cannot roll back sequences: nextval() during the rehearsal advanced "
                      + ", ".join(advanced) + ". Only the next ids skip some numbers; no row was kept.")

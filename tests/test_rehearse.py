@@ -176,3 +176,14 @@ def test_rehearsal_refuses_while_a_deploy_holds_prismas_lock(db: Database, migra
         code, _, err = run_cli("deploy", "--dry-run", "--database-url", db.url, "--migrations", str(path))
     assert code == 1 and "migration lock" in err
 
+
+
+def test_a_rehearsal_never_waits_forever(db: Database, migrations: Callable[..., Path]) -> None:
+    db.query("CREATE TABLE users (id int)")
+    folder = load_folder(migrations({"20250101000000_col": "ALTER TABLE users ADD COLUMN plan text;"}))
+    with db.connect() as app:
+        app.execute("BEGIN")
+        app.execute("SELECT * FROM users")
+        result = rehearse(db.target, folder, lock_timeout_s=0)
+        app.execute("ROLLBACK")
+    assert result.lock_blocked and any("not allowed for a rehearsal" in n for n in result.notes)

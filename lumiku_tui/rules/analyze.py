@@ -206,12 +206,10 @@ class Analyzer:
 
     def statement(self, ctx: StatementContext, node: Any) -> None:
         self._ctx = ctx
-        before = len(self.findings)
         handler: Callable[[Any], None] | None = getattr(self, "on_" + type(node).__name__, None)
         if handler is not None:
             handler(node)
         self._ctx = None
-        del before
 
     # -- transaction control and settings ----------------------------------------------------
 
@@ -221,8 +219,8 @@ class Analyzer:
                                               enums.VariableSetKind.VAR_SET_CURRENT):
             return
         name = node.name or "?"
-        if name.startswith("transaction") or name == "session_authorization" and False:
-            return
+        if name.startswith("transaction"):
+            return  # SET TRANSACTION ... applies to the current transaction only
         severity = "info" if name in _SESSION_SETTINGS_OK else "warning"
         self.add("set-leaks", severity,
                  f"SET {name} (without LOCAL) lasts for the rest of the session, after this migration: a tool that "
