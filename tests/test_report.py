@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import stat
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Iterator
@@ -90,6 +91,7 @@ def test_a_full_deployment_ticks_the_automatic_items_and_writes_the_record(demo_
     assert "**Outcome:** complete" in record
     state_text = session.path.read_text()
     assert APP_PASSWORD not in state_text
+    assert stat.S_IMODE(session.path.stat().st_mode) == 0o600  # holds production SQL: owner only
 
 
 def test_closing_and_reopening_resumes(demo_db, tmp_path):
