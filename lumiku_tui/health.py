@@ -77,7 +77,7 @@ def mask_http_url(url: str) -> str:
 
 def _status_field(body: bytes, content_type: str) -> tuple[str | None, bool]:
     """The JSON body's `status` value, and whether the body was JSON at all."""
-    if "json" not in content_type.lower() and not body.lstrip()[:1] in (b"{", b"["):
+    if "json" not in content_type.lower() and body.lstrip()[:1] not in (b"{", b"["):
         return None, False
     try:
         data = json.loads(body)
@@ -99,7 +99,7 @@ def check_health(url: str | None, *, timeout_s: float = 5.0, retries: int = 3, b
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         return HealthResult(shown, False, False, None, None, None, 0,
-                            f"not an http(s) URL; give it as https://HOST/health")
+                            "not an http(s) URL; give it as https://HOST/health")
     attempts = 0
     last_error: str | None = None
     status_code: int | None = None

@@ -151,3 +151,9 @@ def test_health_cli_json_and_exit_codes(app_url, run_cli):
     assert "HTTP 404" in out and "Next step" in out
     code, out, _ = run_cli("--health-url", "", "health")
     assert code == 2 and "skipped" in out
+
+
+def test_a_url_that_is_not_http_is_refused_without_a_request():
+    result = check_health("dev.lumiku.com/health")
+    assert not result.ok and not result.skipped and result.attempts == 0
+    assert "https://HOST/health" in result.error
