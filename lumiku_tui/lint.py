@@ -200,7 +200,8 @@ def _locks_held_until_commit(findings: list[Finding], parsed: list[list[_Parsed]
         extra.append(Finding(
             migration, start, "locks-held-until-commit", "warning",
             f"ACCESS EXCLUSIVE on {tables} is held until this migration commits: the app can neither read nor write "
-            f"those tables while statement{'s' if len(slow) > 1 else ''} {shown} scan, backfill or build indexes.",
+            f"those tables while statement{'s' if len(slow) > 1 else ''} {shown} run{'' if len(slow) > 1 else 's'} "
+            "(scans, backfills, index builds).",
             None, "Split the migration: short metadata-only changes in one; backfills, validations and index builds "
             "(CONCURRENTLY) in their own migrations.", "ACCESS EXCLUSIVE"))
     return extra
@@ -254,7 +255,11 @@ def run_cli(args: argparse.Namespace, out: Any) -> int:
         findings = report.for_migration(migration.name)
         out.line(out.style(migration.name, "1") + f"  ({_count_text(findings)})")
         lines = _statement_lines(migration)
+        created = new_tables(findings)
+        quiet = [f for f in findings if f.severity == "info" and f.lock and f.table in created]
         for finding in findings:
+            if finding in quiet:
+                continue
             line = lines.get(finding.statement)
             where = f"stmt {finding.statement:>3}" + (f" line {line:>4}" if line else "")
             label = out.style(f"{finding.severity:<7}", _SEVERITY_STYLE.get(finding.severity, "0"))
@@ -263,6 +268,10 @@ def run_cli(args: argparse.Namespace, out: Any) -> int:
             out.line(f"      {finding.message}")
             if finding.severity != "info":
                 out.line(out.style(f"      instead: {finding.safe_alternative}", "2"))
+        if quiet:
+            statements = sorted({f.statement for f in quiet})
+            out.line(out.style(f"  {len(quiet)} lock(s) on tables this batch creates (statements "
+                               f"{_ranges(statements)}): their locks block nobody; --json lists them.", "2"))
         out.line()
     out.line(f"{len(pending)} pending migration(s): {_count_text(list(report.findings))}.")
     if report.errors:
@@ -277,7 +286,26 @@ def _count_text(findings: list[Finding]) -> str:
     if not findings:
         return "no findings"
     counts = {s: sum(1 for f in findings if f.severity == s) for s in ("error", "warning", "info")}
-    return ", ".join(f"{n} {s}{'s' if n != 1 else ''}" for s, n in counts.items() if n)
+    return ", ".join(f"{n} {s}{'s' if n != 1 and s != 'info' else ''}" for s, n in counts.items() if n)
+
+
+def new_tables(findings: list[Finding]) -> set[str]:
+    """Tables the findings describe as created by the pending batch (their locks block nobody)."""
+    return {f.table for f in findings
+            if f.table and f.severity == "info" and f"{f.table} (created" in f.message and "in this batch" in f.message}
+
+
+def _ranges(numbers: list[int]) -> str:
+    """[25, 26, 27, 30] -> "25-27, 30"."""
+    parts: list[str] = []
+    start = prev = numbers[0]
+    for number in numbers[1:] + [0]:
+        if number == prev + 1:
+            prev = number
+            continue
+        parts.append(f"{start}-{prev}" if prev > start else str(start))
+        start = prev = number
+    return ", ".join(parts)
 
 
 def _statement_lines(migration: "LocalMigration") -> dict[int, int]:

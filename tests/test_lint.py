@@ -93,6 +93,9 @@ def test_demo_lint_cli_json_and_exit_code(demo_db: Database, run_cli: Callable[.
     assert APP_PASSWORD not in out + err
     code, out, err = run_cli("lint", "--database-url", demo_db.url, "--migrations", str(SHIPPED_MIGRATIONS))
     assert code == 0 and "index-without-concurrently" in out and "4 pending migration(s)" in out
+    assert "stmt  17 line  233  info    lock [ACCESS EXCLUSIVE]" in out  # avatar_generations: shown in full
+    assert "lock(s) on tables this batch creates (statements 25-35, 38-48" in out
+    assert "stmt  19 line  238  info    data-change" in out
     assert APP_PASSWORD not in out + err
 
 
