@@ -8,10 +8,11 @@ old Prisma that dropped the leading zero of each byte's hex.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import os
 import re
 from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
 
 from lumiku_tui.errors import SourceError
@@ -28,29 +29,32 @@ _BOM = "\ufeff"
 _PUNCTUATION_ORDER = "_-,;:!?.'\"()[]{}@*/\\&#%`^+<=>|~$"
 
 
-def prisma_sort_key(name: str) -> tuple[tuple[tuple[int, int], ...], tuple[str, ...], tuple[int, ...]]:
-    """Primary (character class and base letter), secondary (accents), tertiary (case) levels."""
+def _char_keys(char: str) -> tuple[tuple[int, int], str, int]:
     import unicodedata
 
-    primary: list[tuple[int, int]] = []
-    secondary: list[str] = []
-    tertiary: list[int] = []
-    for char in name:
-        base = unicodedata.normalize("NFD", char)
-        letter, accents = base[0], base[1:]
-        if char.isspace():
-            primary.append((0, ord(char)))
-        elif char in _PUNCTUATION_ORDER:
-            primary.append((1, _PUNCTUATION_ORDER.index(char)))
-        elif char.isdigit():
-            primary.append((3, int(char) if char.isascii() else ord(char)))
-        elif letter.isalpha():
-            primary.append((4, ord(letter.lower())))
-        else:
-            primary.append((2, ord(char)))
-        secondary.append(accents)
-        tertiary.append(1 if char.isupper() else 0)
-    return tuple(primary), tuple(secondary), tuple(tertiary)
+    base = unicodedata.normalize("NFD", char)
+    letter, accents = base[0], base[1:]
+    if char.isspace():
+        primary = (0, ord(char))
+    elif char in _PUNCTUATION_ORDER:
+        primary = (1, _PUNCTUATION_ORDER.index(char))
+    elif char.isdigit():
+        primary = (3, int(char) if char.isascii() else ord(char))
+    elif letter.isalpha():
+        primary = (4, ord(letter.lower()))
+    else:
+        primary = (2, ord(char))
+    return primary, accents, 1 if char.isupper() else 0
+
+
+_ASCII_KEYS = {chr(code): _char_keys(chr(code)) for code in range(128)}
+
+
+@functools.lru_cache(maxsize=8192)
+def prisma_sort_key(name: str) -> tuple[tuple[tuple[int, int], ...], tuple[str, ...], tuple[int, ...]]:
+    """Primary (character class and base letter), secondary (accents), tertiary (case) levels."""
+    keys = [_ASCII_KEYS[c] for c in name] if name.isascii() else [_char_keys(c) for c in name]
+    return tuple(k[0] for k in keys), tuple(k[1] for k in keys), tuple(k[2] for k in keys)
 
 
 def checksum(script: bytes) -> str:
@@ -78,25 +82,28 @@ def checksum_matches(script: bytes, recorded: str) -> bool:
 
 @dataclass(frozen=True)
 class LocalMigration:
+    """One migration folder's script. Construction fails with UnicodeDecodeError on non-UTF-8 bytes."""
+
     name: str
     path: Path
     raw: bytes = field(repr=False)
+    #: The SQL to run: decoded, without a byte-order mark (PostgreSQL rejects one).
+    script: str = field(init=False, repr=False, compare=False)
+    #: Prisma's checksum: of the raw bytes, byte-order mark included.
+    checksum: str = field(init=False, compare=False)
 
-    @cached_property
-    def checksum(self) -> str:
-        return checksum(self.raw)
-
-    @cached_property
-    def script(self) -> str:
-        """The SQL to run: decoded, without a byte-order mark (PostgreSQL rejects one)."""
+    def __post_init__(self) -> None:
         text = self.raw.decode("utf-8")
-        return text[1:] if text.startswith(_BOM) else text
+        object.__setattr__(self, "script", text[1:] if text.startswith(_BOM) else text)
+        object.__setattr__(self, "checksum", checksum(self.raw))
 
     @property
     def has_bom(self) -> bool:
         return self.raw.startswith(b"\xef\xbb\xbf")
 
     def matches(self, recorded_checksum: str) -> bool:
+        if recorded_checksum == self.checksum:
+            return True
         return checksum_matches(self.raw, recorded_checksum)
 
 
@@ -153,31 +160,45 @@ def load_folder(path: Path, how_found: str = "--migrations") -> MigrationsFolder
             hint="Point --migrations at the PostgreSQL history, or regenerate the history for postgresql.",
         )
     migrations: list[LocalMigration] = []
-    for entry in sorted(path.iterdir(), key=lambda p: prisma_sort_key(p.name)):
-        if not entry.is_dir() or entry.name.startswith("."):
-            continue
-        script_path = entry / SCRIPT_NAME
-        if not script_path.is_file():
+    with os.scandir(path) as listing:
+        names = [e.name for e in listing if e.is_dir() and not e.name.startswith(".")]
+    root = str(path)
+    for name in sorted(names, key=prisma_sort_key):
+        script_file = os.path.join(root, name, SCRIPT_NAME)
+        try:
+            with open(script_file, "rb") as handle:
+                raw = handle.read()
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            raw = None
+        if raw is None:
+            entry = path / name
             raise SourceError(
                 f"The migration folder {entry.name} has no {SCRIPT_NAME}.",
                 why=f"Every folder in {path} is a migration to Prisma; {entry} holds "
                 + (", ".join(sorted(p.name for p in entry.iterdir())) or "nothing") + ".",
                 hint=f"Restore {entry.name}/{SCRIPT_NAME} from version control, or remove the stray folder.",
             )
-        raw = script_path.read_bytes()
-        migration = LocalMigration(entry.name, script_path, raw)
         try:
-            text = migration.script
+            migration = LocalMigration(name, Path(script_file), raw)
         except UnicodeDecodeError as exc:
             line = raw[: exc.start].count(b"\n") + 1
             raise SourceError(
-                f"{entry.name}/{SCRIPT_NAME} is not valid UTF-8 (byte {exc.start}, line {line}).",
+                f"{name}/{SCRIPT_NAME} is not valid UTF-8 (byte {exc.start}, line {line}).",
                 why="Prisma reads migration scripts as UTF-8 and would refuse this file too.",
                 hint="Re-save the file as UTF-8 (for example `iconv -f latin1 -t utf-8`).",
             ) from None
-        if not text.strip():
+        nul = raw.find(b"\x00")
+        if nul >= 0:
+            line = raw.count(b"\n", 0, nul) + 1
             raise SourceError(
-                f"{entry.name}/{SCRIPT_NAME} is empty.",
+                f"{name}/{SCRIPT_NAME} holds a NUL byte (line {line}).",
+                why="PostgreSQL cannot take a NUL character in SQL text, and its scanner would stop there, "
+                "silently dropping the rest of the script.",
+                hint="Remove the NUL byte (it usually comes from a paste of binary data).",
+            )
+        if not migration.script.strip():
+            raise SourceError(
+                f"{name}/{SCRIPT_NAME} is empty.",
                 why="An empty migration would be recorded as applied while changing nothing; that is "
                 "almost always a file lost in a merge.",
                 hint="Restore its contents, or write `-- intentionally empty` in it to apply it as a no-op.",
