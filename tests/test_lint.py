@@ -251,6 +251,19 @@ def test_foreign_key_orphans_are_counted(lint: Callable[..., LintReport]) -> Non
     assert finding.severity == "error" and "2 row(s) of c" in finding.message
 
 
+def test_check_constraint_without_not_valid(lint: Callable[..., LintReport]) -> None:
+    report = lint(ROWS3, {"20250101000000_a": "ALTER TABLE t ADD CONSTRAINT t_a_pos CHECK (a > 0);",
+                          "20250102000000_b": "ALTER TABLE t ADD CONSTRAINT t_id_pos CHECK (id > 0) NOT VALID;"})
+    [finding] = only(report, "check-constraint-without-not-valid")
+    assert finding.migration == "20250101000000_a" and "3 rows" in finding.message
+
+
+def test_unique_constraint_using_an_existing_index_builds_nothing(lint: Callable[..., LintReport]) -> None:
+    setup = ROWS3 + "CREATE UNIQUE INDEX t_a_idx ON t (a);"
+    report = lint(setup, "ALTER TABLE t ADD CONSTRAINT t_a_key UNIQUE USING INDEX t_a_idx;")
+    assert not only(report, "constraint-builds-index") and not report.errors
+
+
 # --- rewrites, renames, drops -----------------------------------------------------------------------
 
 
@@ -289,6 +302,26 @@ def test_drops_lose_data_only_when_there_is_data(lint: Callable[..., LintReport]
 def test_drops_of_empty_tables_are_warnings(lint: Callable[..., LintReport]) -> None:
     report = lint(EMPTY, "ALTER TABLE t DROP COLUMN IF EXISTS b;")
     assert not report.errors and only(report, "drop-column")[0].severity == "warning"
+
+
+def test_truncate_loses_rows(lint: Callable[..., LintReport]) -> None:
+    assert only(lint(ROWS3, "TRUNCATE t;"), "truncate")[0].severity == "error"
+
+
+def test_truncate_of_an_empty_table_is_a_warning(lint: Callable[..., LintReport]) -> None:
+    assert only(lint(EMPTY, "TRUNCATE t;"), "truncate")[0].severity == "warning"
+
+
+def test_locks_held_while_later_statements_work(lint: Callable[..., LintReport]) -> None:
+    together = lint(ROWS3, "ALTER TABLE t ADD COLUMN IF NOT EXISTS c int;\nCREATE INDEX IF NOT EXISTS t_a_idx ON t (a);")
+    [held] = only(together, "locks-held-until-commit")
+    assert held.statement == 1 and "t (from statement 1)" in held.message and "statement 2 runs" in held.message
+
+
+def test_no_locks_held_across_separate_migrations(lint: Callable[..., LintReport]) -> None:
+    apart = lint(ROWS3, {"20250101000000_a": "ALTER TABLE t ADD COLUMN IF NOT EXISTS c int;",
+                         "20250102000000_b": "CREATE INDEX IF NOT EXISTS t_a_idx ON t (a);"})
+    assert not only(apart, "locks-held-until-commit")
 
 
 # --- data changes -----------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterable
 
+from psycopg import errors as pgerrors
 from psycopg import sql
 
 if TYPE_CHECKING:
@@ -117,8 +118,7 @@ def load_facts(conn: "psycopg.Connection", schema: str, table_names: Iterable[st
 def _exact_counts(conn: "psycopg.Connection", facts: SchemaFacts) -> None:
     small = [
         t for t in facts.tables.values()
-        if (t.rows is not None and t.rows <= EXACT_COUNT_MAX_ROWS and t.size_bytes <= EXACT_COUNT_MAX_BYTES * 4)
-        or (t.rows is None and t.size_bytes <= EXACT_COUNT_MAX_BYTES)
+        if (t.rows is None or t.rows <= EXACT_COUNT_MAX_ROWS) and t.size_bytes <= EXACT_COUNT_MAX_BYTES
     ]
     if not small:
         return
@@ -143,7 +143,9 @@ def run_counts(conn: "psycopg.Connection", queries: dict[str, sql.Composable]) -
                 for position, count in conn.execute(union):
                     results[keys[position]] = int(count)
             return results
-        except Exception:  # one bad query (a type mismatch, a timeout) must not lose the others
+        except pgerrors.QueryCanceled:
+            return results  # the live database is busier than the estimates said: leave the counts out
+        except Exception:  # one bad query (a type mismatch) must not lose the others
             pass
         for key in keys:
             try:
@@ -151,6 +153,8 @@ def run_counts(conn: "psycopg.Connection", queries: dict[str, sql.Composable]) -
                     row = conn.execute(queries[key]).fetchone()
                     if row is not None:
                         results[key] = int(row[0])
+            except pgerrors.QueryCanceled:
+                break
             except Exception:
                 continue
     return results
