@@ -141,8 +141,9 @@ class RehearsalResult:
                      + (" (the copy is deleted)." if self.on_copy else "."))
         lines.extend(f"Note: {note}" for note in self.notes)
         if self.lock_blocked and not self.on_copy:
-            lines.append("Next step: rehearse when the table is free, end the blocking session, or rehearse on a "
-                         "schema-only copy of the target (rehearse_on_copy; the wizard's rehearse screen offers it).")
+            lines.append("Next step: rehearse again when the table is free, or end the blocking session; or rehearse "
+                         "on a schema-only copy of the target in a throwaway PostgreSQL, which nothing can block "
+                         "(it cannot show failures that depend on rows).")
         elif not self.ok:
             lines.append("Next step: fix the failing statement before deploying; `lumiku-tui lint` shows why it "
                          "fails against the live data.")

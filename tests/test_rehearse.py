@@ -119,7 +119,7 @@ def test_a_busy_table_names_the_blocker_and_the_copy_rehearses(db: Database, mig
         assert blocked.sqlstate == "55P03" and "users" in (blocked.waiting_for or "")
         assert [b.pid for b in blocked.blockers] == [app_pid]
         assert "busy app" in (blocked.error or "") and "users" in (blocked.error or "")
-        assert "rehearse on a schema-only copy" in "\n".join(result.describe())
+        assert "on a schema-only copy of the target" in "\n".join(result.describe())
         copy = rehearse_on_copy(db.target, folder)
         app.execute("ROLLBACK")
     assert copy.ok and copy.on_copy and [m.name for m in copy.migrations] == ["20250101000000_col"]
@@ -178,7 +178,11 @@ def test_rehearsal_refuses_while_a_deploy_holds_prismas_lock(db: Database, migra
 
 
 
-def test_a_rehearsal_never_waits_forever(db: Database, migrations: Callable[..., Path]) -> None:
+def test_a_rehearsal_never_waits_forever(db: Database, migrations: Callable[..., Path],
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from lumiku_tui import rehearse as rehearse_module
+
+    monkeypatch.setattr(rehearse_module, "DEFAULT_LOCK_TIMEOUT_S", 0.5)
     db.query("CREATE TABLE users (id int)")
     folder = load_folder(migrations({"20250101000000_col": "ALTER TABLE users ADD COLUMN plan text;"}))
     with db.connect() as app:
