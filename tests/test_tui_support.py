@@ -26,6 +26,7 @@ async def wait_until(pilot, predicate: Callable[[], object], what: str = "the co
     """Let the app run (workers, timers) until `predicate()` holds; fails the test if it never does."""
     for _ in range(steps):
         if predicate():
+            await pilot.pause()  # let the screen repaint what the state change asked for
             return
         await pilot.pause(0.05)
     raise AssertionError(f"the wizard never reached {what}; the screen shows:\n{screen_text(pilot.app)}")

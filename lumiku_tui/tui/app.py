@@ -16,6 +16,7 @@ from textual.binding import Binding
 
 from lumiku_tui.errors import LumikuError
 from lumiku_tui.tui.context import Presentation, WizardContext
+from lumiku_tui.tui.offload import Offloader
 
 
 class WizardApp(App[int]):
@@ -26,6 +27,7 @@ class WizardApp(App[int]):
     def __init__(self, ctx: WizardContext) -> None:
         super().__init__()
         self.ctx = ctx
+        self.offloader = Offloader()
         if ctx.demo:
             self.title = "lumiku-tui · demo"
 
@@ -33,6 +35,9 @@ class WizardApp(App[int]):
         from lumiku_tui.tui.screens.overview import OverviewScreen
 
         self.push_screen(OverviewScreen())
+
+    def on_unmount(self) -> None:
+        self.offloader.close()
 
     # -- the deployment session (checklist state, saved between runs) --------------------------
 

@@ -41,7 +41,7 @@ class WizardScreen(Screen[Any]):
         """From a worker thread: run `callback` on the UI thread, unless the app is gone."""
         try:
             self.app.call_from_thread(callback, *args)
-        except RuntimeError:  # the app closed while the worker was finishing
+        except Exception:  # the app closed while the work was finishing; nobody is left to tell
             pass
 
 

@@ -75,6 +75,7 @@ class OverviewScreen(WizardScreen):
         banner.set_classes("banner error")
         self.query_one("#server-line", Static).update("Server      not reached")
         self.refresh_bindings()
+        self.ready = True
 
     def action_refresh(self) -> None:
         if self.ctx.target is None:
@@ -119,21 +120,20 @@ class OverviewScreen(WizardScreen):
                     last_attention = row_number
                     if first_attention is None:
                         first_attention = row_number
-        if first_attention is not None and last_attention is not None:
-            # Bring every row that needs attention into view, then rest the cursor on the first
-            # (after the refresh, when the new rows have a size to scroll to).
-            def show_attention() -> None:
-                table.move_cursor(row=last_attention, animate=False, scroll=True)
-                table.scroll_to(y=max(0, last_attention - table.size.height + 3), animate=False, immediate=True)
-                table.move_cursor(row=first_attention, animate=False, scroll=False)
-                self.ready = True
-
-            self.call_after_refresh(show_attention)
-        else:
-            self.ready = True
         self._update_banner(overview)
         self.refresh_bindings()
         table.focus()
+        # After the refresh, when the new rows have a size to scroll to.
+        self.call_after_refresh(self._settle, first_attention, last_attention)
+
+    def _settle(self, first_attention: int | None, last_attention: int | None) -> None:
+        """Bring every row that needs attention into view, then rest the cursor on the first."""
+        table = self.query_one("#migrations", DataTable)
+        if first_attention is not None and last_attention is not None:
+            table.move_cursor(row=last_attention, animate=False, scroll=True)
+            table.scroll_to(y=max(0, last_attention - table.size.height + 3), animate=False, immediate=True)
+            table.move_cursor(row=first_attention, animate=False, scroll=False)
+        self.ready = True
 
     def _update_banner(self, overview: Overview) -> None:
         banner = self.query_one("#overview-banner", Static)

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from lumiku_tui.errors import LumikuError
-from lumiku_tui.sqltext import Kind, Statement, plan_migration, split_statements
-from lumiku_tui.tui.facts import findings_for, lint_report
+from lumiku_tui.sqltext import Kind, Statement
+from lumiku_tui.tui.facts import findings_for
+from lumiku_tui.tui.offload import CHILD_THRESHOLD_BYTES
 from lumiku_tui.tui.screens.base import WizardScreen
 from lumiku_tui.tui.widgets.sql_view import SqlView
 
@@ -96,25 +97,22 @@ class PreviewScreen(WizardScreen):
         self.query_one(SqlView).load(migration.script, self.statements.get(name))
         self._describe()
 
-    @work(thread=True, group="preview-split")
     def _split_all(self) -> None:
         folder = self.ctx.folder
         if folder is None:
             return
         by_name = folder.by_name()
         for name in self.pending:
-            migration = by_name[name]
-            try:
-                plan = plan_migration(migration)
-            except LumikuError as err:
-                try:
-                    statements = split_statements(migration.script)
-                except LumikuError as split_err:
-                    self.call_ui(self._split_failed, name, str(split_err))
-                    continue
-                self.call_ui(self._statements_ready, name, statements, len(statements), str(err))
-                continue
-            self.call_ui(self._statements_ready, name, list(plan.all_statements), len(plan.statements), None)
+            self.wizard.offloader.run(
+                "plan", (by_name[name],),
+                lambda planned: self.call_ui(self._statements_ready, *planned),
+                lambda exc, name=name: self.call_ui(self._split_failed, name, self._error_text(exc)),
+                child=len(by_name[name].raw) > CHILD_THRESHOLD_BYTES,
+            )
+
+    def _error_text(self, exc: BaseException) -> str:
+        text = str(exc) if isinstance(exc, LumikuError) else f"{type(exc).__name__}: {exc}"
+        return self.ctx.presentation.text(text)
 
     def _statements_ready(self, name: str, statements: list[Statement], run_count: int,
                           plan_error: str | None) -> None:
@@ -133,21 +131,22 @@ class PreviewScreen(WizardScreen):
         if name == self.selected:
             self._describe()
 
-    @work(thread=True, group="preview-lint")
     def _lint(self) -> None:
         ctx = self.ctx
         if ctx.target is None or ctx.folder is None:
             return
-        try:
-            report = lint_report(ctx.target, ctx.folder)
-        except LumikuError as err:
-            self.call_ui(self.notify, f"The safety check did not run: {err.what}", severity="warning")
-            report = None
-        except Exception as exc:  # e.g. a catalog query cancelled while a table is locked
-            self.call_ui(self.notify, f"The safety check did not run: {ctx.presentation.text(str(exc))}",
-                         severity="warning", timeout=10)
-            report = None
-        self.call_ui(self._lint_ready, report)
+        by_name = ctx.folder.by_name()
+        size = sum(len(by_name[name].raw) for name in self.pending if name in by_name)
+        self.wizard.offloader.run("lint", (ctx.target, ctx.folder),
+                                  lambda report: self.call_ui(self._lint_ready, report),
+                                  lambda exc: self.call_ui(self._lint_failed, exc),
+                                  child=size > CHILD_THRESHOLD_BYTES)
+
+    def _lint_failed(self, exc: BaseException) -> None:
+        what = exc.what if isinstance(exc, LumikuError) else f"{type(exc).__name__}: {exc}"
+        self.notify(f"The safety check did not run: {self.ctx.presentation.text(what)}", severity="warning",
+                    timeout=10)
+        self._lint_ready(None)
 
     def _lint_ready(self, report) -> None:  # type: ignore[no-untyped-def]
         self.ctx.lint = report

@@ -138,7 +138,11 @@ class FailureScreen(WizardScreen):
     """A failed migration: the statement with the error position, the error, the database state, the choices."""
 
     SUB_TITLE = "Troubleshooting · failed migration"
-    BINDINGS = [Binding("escape", "back", "Back")]
+    BINDINGS = [
+        Binding("escape", "back", "Back"),
+        Binding("pagedown", "scroll_body(1)", "Scroll", key_display="PgDn/PgUp"),
+        Binding("pageup", "scroll_body(-1)", "Scroll", show=False),
+    ]
 
     def __init__(self, *, failure: MigrationFailed | None = None, name: str | None = None) -> None:
         super().__init__()
@@ -156,7 +160,15 @@ class FailureScreen(WizardScreen):
         yield from self.footer()
 
     def on_mount(self) -> None:
+        self.query_one("#failure-body", VerticalScroll).focus()
         self._diagnose()
+
+    def action_scroll_body(self, direction: int) -> None:
+        body = self.query_one("#failure-body", VerticalScroll)
+        if direction > 0:
+            body.scroll_page_down(animate=False)
+        else:
+            body.scroll_page_up(animate=False)
 
     @work(thread=True, exclusive=True, group="diagnose-failure")
     def _diagnose(self) -> None:
@@ -192,9 +204,11 @@ class FailureScreen(WizardScreen):
                 if local is not None:
                     view.load(local.script, mark=(d.line, d.column))
                     view.goto_line(d.line)
+                    view.styles.height = min(8, view.line_count + 1)
                     mark = True
             if mark is None:
                 view.load(d.statement, mark=(first_line, None))
+                view.styles.height = min(8, view.line_count + 1)
         else:
             view.display = False
         text = Text()
@@ -232,7 +246,8 @@ class FailureScreen(WizardScreen):
             heading = "Orphaned rows" if d.orphans is not None else "Rows in the way"
             count = "could not be counted" if rows.count is None else f"{rows.count} row(s)"
             text.append(f"\n{heading} in {rows.table}: {count} (nothing is deleted)\n", style="bold")
-            text.append(f"  {present.text(rows.explanation)}\n")
+            if rows.explanation and rows.explanation != d.summary:
+                text.append(f"  {present.text(rows.explanation)}\n")
             text.append("  Find them with:\n", style="dim")
             text.append(f"  {rows.query}\n", style="cyan")
         for blocker in getattr(d, "blockers", ()):

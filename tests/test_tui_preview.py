@@ -1,0 +1,111 @@
+"""The preview: statement navigation, findings per statement, and a 10 MB migration that opens at once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lumiku_tui.tui.screens.overview import OverviewScreen
+from lumiku_tui.tui.screens.preview import PreviewScreen
+from lumiku_tui.tui.widgets.sql_view import SqlView
+
+from .conftest import SHIPPED_MIGRATIONS
+from .test_tui_flow import _to_overview
+from .test_tui_support import make_app, screen_text, wait_until
+
+SIZE = (80, 24)
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def _big_script(target_bytes: int = 10 * 1024 * 1024, rows_per_statement: int = 500) -> str:
+    """A data import as multi-row INSERTs (how large migrations usually look), with semicolons in strings."""
+    head = "-- A data import far larger than any schema change\nCREATE TABLE big_import (id int PRIMARY KEY, " \
+           "label text, payload jsonb);\n"
+    parts = [head]
+    size = len(head)
+    n = 0
+    while size < target_bytes:
+        rows = []
+        for _ in range(rows_per_statement):
+            n += 1
+            rows.append(f"    ({n}, 'label {n}; with a semicolon', '{{\"k\": {n}}}')")
+        statement = "INSERT INTO big_import (id, label, payload) VALUES\n" + ",\n".join(rows) + ";\n"
+        parts.append(statement)
+        size += len(statement)
+    parts.append("CREATE INDEX big_import_label_idx ON big_import (label);\n")
+    return "".join(parts)
+
+
+async def test_ten_megabyte_migration_opens_at_once_and_answers_keys(db, migrations, tmp_path: Path) -> None:
+    script = _big_script()
+    assert len(script.encode()) >= 10 * 1024 * 1024
+    lines = script.count("\n") + 1
+    statements = script.count(";\n")
+    folder = migrations({"20250101000000_big_import": script})
+    app = make_app(db.url, folder, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await _to_overview(pilot, app)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, PreviewScreen), "the preview")
+        view = app.screen.query_one(SqlView)
+        await wait_until(pilot, lambda: view.line_count == lines, "the script in the view")
+        assert "CREATE TABLE big_import" in screen_text(app)
+
+        # Keys are answered while the statement boundaries are still being computed in a worker.
+        await pilot.press("tab")
+        await pilot.press("end")
+        await pilot.pause()
+        assert view.scroll_offset.y > lines - SIZE[1]
+        assert "big_import_label_idx" in screen_text(app)
+        await pilot.press("home", "pagedown", "pagedown")
+        await pilot.pause()
+        assert 0 < view.scroll_offset.y < 100
+        # Only what was on screen was highlighted, not the whole file.
+        assert 0 < view.lexed_lines < 2_000
+
+        await wait_until(pilot, lambda: len(view.statements) == statements, "the statement boundaries")
+        await pilot.press("n", "n", "n")
+        await pilot.pause()
+        assert view.current_statement is not None and view.current_statement.index == 4
+        assert "Statement 4/" in screen_text(app)
+        assert view.lexed_lines < 5_000
+
+
+async def test_statements_step_with_their_findings_and_escape_returns(demo_db, tmp_path: Path) -> None:
+    app = make_app(demo_db.url, SHIPPED_MIGRATIONS, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await _to_overview(pilot, app)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, PreviewScreen) and app.screen.lint_done
+                         and app.screen.query_one(SqlView).statements, "the planned preview")
+        preview = app.screen
+        text = screen_text(app)
+        assert "20251014_add_avatar_creator_complete  64 stmts" in text
+        assert "Statement 1/66 · line 18 · BEGIN" in text
+        assert "not sent; the migration runs in one transaction" in " ".join(text.split())
+        view = preview.query_one(SqlView)
+        # Walk to the first statement that carries a safety finding and see it explained.
+        flagged = next(s for s in view.statements if s.index > 2
+                       and app.ctx.lint.for_statement("20251014_add_avatar_creator_complete", s.index))
+        for _ in range(flagged.index - 1):
+            await pilot.press("n")
+        await pilot.pause()
+        text = screen_text(app)
+        assert f"Statement {flagged.index}/66" in text
+        finding = app.ctx.lint.for_statement("20251014_add_avatar_creator_complete", flagged.index)[0]
+        assert finding.message[:30] in " ".join(text.split())
+        await pilot.press("p")
+        await pilot.pause()
+        assert view.current_statement.index == flagged.index - 1
+
+        await pilot.press("down")  # the next pending migration
+        await wait_until(pilot, lambda: preview.selected == "20251015_add_recovery_indexes", "the second migration")
+        await wait_until(pilot, lambda: "CREATE INDEX" in screen_text(app), "its SQL")
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: isinstance(app.screen, OverviewScreen), "the overview")
