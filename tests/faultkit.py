@@ -142,15 +142,22 @@ def assert_invariant(db: Database, history: MarkedHistory, schema: str = "public
     return state
 
 
-def assert_rerun_completes(db: Database, history: MarkedHistory, *extra: str) -> "Finished":
-    """A plain re-run as an operator would type it finishes the work without any repair."""
+def assert_rerun_completes(db: Database, history: MarkedHistory, *, lock_wait_s: float | None = None) -> None:
+    """A plain re-run, as the CLI's `deploy --yes` runs it, finishes the work without any repair.
+
+    It runs in this process (the engine the CLI drives, with the CLI's defaults): the faulted
+    run was a separate process, and a second interpreter start per test would double the suite's time.
+    """
+    from lumiku_tui.deploy import DeployOptions, Deployment
+    from lumiku_tui.source import load_folder
+
     set_slowness(db, 0)
-    finished = DeployProcess.start(db.url, history.path, *extra).finish()
-    assert finished.code == 0, f"re-run failed:\n{finished.output}"
+    options = DeployOptions() if lock_wait_s is None else DeployOptions(advisory_lock_wait_s=lock_wait_s)
+    result = Deployment(db.target, load_folder(history.path), options).run()
+    assert result.ok, f"re-run failed: {result.failure}"
     state = assert_invariant(db, history)
     assert state.applied == set(history.marks), f"re-run left pending: {sorted(set(history.marks) - state.applied)}"
     assert not state.failed, f"re-run left failed rows: {state.failed}"
-    return finished
 
 
 def assert_no_secret(*texts: str) -> None:

@@ -208,8 +208,6 @@ def test_psql_meta_command_is_refused_naming_the_line(db, migrations, run_cli, m
     _assert_untouched(db)
 
 
-@pytest.mark.xfail(strict=True, reason="engine defect B1: the split error names neither the migration nor the line: "
-                   "'The script cannot be split into statements.' with pglast's 'at index 40'")
 def test_unterminated_dollar_quote_is_refused_before_anything_runs(db, migrations, run_cli):
     script = 'CREATE TABLE "mark_second" (id int);\nDO $$ BEGIN PERFORM 1; END;\n'
     folder = migrations({**GOOD, SECOND: script})
@@ -349,4 +347,49 @@ def test_deploy_with_bad_url_touches_nothing(db, migrations, run_cli):
     code, out, err = _deploy(run_cli, db, folder, "--database-url", db.url_with(sslmode="sometimes"))
     assert code == 2
     assert read_state(db, _history(folder, GOOD_NAME)).rows_per_name == {}
+    _assert_untouched(db)
+
+
+def test_password_given_as_a_query_parameter_is_masked_everywhere(db, migrations, run_cli):
+    folder = migrations(GOOD)
+    from urllib.parse import quote
+
+    url = (f"postgresql://{APP_ROLE}@127.0.0.1:{db.server.port}/{db.name}"
+           f"?password={quote(APP_PASSWORD, safe='')}&sslmdoe=disable")
+    code, out, err = _status(run_cli, url, folder)
+    assert code == 2
+    assert "Unknown parameter `sslmdoe`" in err
+    code, out, err = _status(run_cli, url.replace("&sslmdoe=disable", ""), folder)
+    assert code == 1, out + err  # connects, one pending
+    assert f"postgresql://{APP_ROLE}@127.0.0.1:{db.server.port}/{db.name}" in out
+
+
+def test_stray_files_beside_the_migrations_are_ignored_like_prisma(db, migrations, run_cli):
+    folder = migrations(GOOD)
+    (folder / "README.md").write_text("how we migrate\n")
+    (folder / ".DS_Store").write_bytes(b"\x00\x01")
+    code, out, err = _deploy(run_cli, db, folder)
+    assert code == 0, out + err
+    assert_invariant(db, _history(folder, GOOD_NAME))
+
+
+def test_nul_byte_in_a_script_is_refused_before_anything_runs(db, migrations, run_cli):
+    # The NUL hides in a comment; the statement after it must not be silently lost.
+    script = b'CREATE TABLE "mark_second" (id text);\n-- pasted from a binary \x00 dump\nCREATE TABLE "after_nul" (id int);\n'
+    folder = migrations({**GOOD, SECOND: script})
+    code, out, err = _deploy(run_cli, db, folder)
+    with db.admin() as admin:
+        silently_dropped = admin.execute("SELECT to_regclass('public.mark_second') IS NOT NULL "
+                                         "AND to_regclass('public.after_nul') IS NULL").fetchone() == (True,)
+    assert not silently_dropped, "the statement after the NUL byte was dropped and the migration recorded applied"
+    assert code == 2, out + err
+    assert f"{SECOND}/migration.sql" in err and "line 2" in err and "NUL" in err
+    _assert_untouched(db)
+
+
+def test_migrations_folder_that_does_not_exist(db, tmp_path, run_cli):
+    code, out, err = _deploy(run_cli, db, tmp_path / "prisma" / "migrashuns")
+    assert code == 2
+    assert f"error: The migrations folder {tmp_path / 'prisma' / 'migrashuns'} does not exist." in err
+    assert "Next step: Pass --migrations with the path to prisma/migrations." in err
     _assert_untouched(db)

@@ -86,9 +86,6 @@ def test_server_restarted_mid_deploy(pg_server, db, migrations):
 # --- the process dies or is interrupted -----------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="engine defect F3: after SIGKILL the server keeps running the orphaned "
-                   "statement (and holds Prisma's advisory lock and the table locks) until it ends; the deploy "
-                   "session should SET client_connection_check_interval so the server notices the client is gone")
 def test_sigkill_mid_migration_leaves_nothing_half_applied(db, migrations):
     history = _slow_history(db, migrations)
     proc = DeployProcess.start(db.url, history.path)
@@ -99,7 +96,7 @@ def test_sigkill_mid_migration_leaves_nothing_half_applied(db, migrations):
     try:
         # The operator re-runs at once: the killed client's statement must not keep holding the locks
         # (a 5 s wait instead of Prisma's 10 s keeps the suite quick; the orphan would sleep for a minute).
-        assert_rerun_completes(db, history, "--lock-wait", "5")
+        assert_rerun_completes(db, history, lock_wait_s=5)
     finally:
         _end_stray_backends(db)
 
@@ -152,9 +149,6 @@ def test_cancel_from_another_thread_in_process(db, migrations):
 # --- the network stops answering ---------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="engine defect F1: a peer that stops answering (no reset) hangs the deploy; "
-                   "Prisma's socket_timeout is mapped to tcp_user_timeout, which never fires while the client "
-                   "only waits for a reply, and there is no client-side deadline")
 def test_connection_cut_by_silent_proxy_gives_up_within_socket_timeout(pg_server, db, migrations):
     history = _slow_history(db, migrations)
     proxy = FreezableProxy(pg_server.port)
@@ -172,9 +166,6 @@ def test_connection_cut_by_silent_proxy_gives_up_within_socket_timeout(pg_server
         _end_stray_backends(db)
 
 
-@pytest.mark.xfail(strict=True, reason="engine defect F2: after the client vanished behind a silent network, its "
-                   "session keeps Prisma's advisory lock; the deploy session sets no idle_in_transaction_session_timeout "
-                   "(or idle_session_timeout), so a re-run waits for the lock and gives up")
 def test_rerun_after_silent_network_cut_does_not_wait_for_the_orphaned_session(pg_server, db, migrations):
     history = _slow_history(db, migrations)
     proxy = FreezableProxy(pg_server.port)
@@ -183,7 +174,7 @@ def test_rerun_after_silent_network_cut_does_not_wait_for_the_orphaned_session(p
         wait_until_running(db, process=proc)
         proxy.freeze()  # the statement times out on the server; its reply never reaches the client
         proc.kill()  # the operator gives up on the hung terminal; the proxy keeps the server's socket open
-        assert_rerun_completes(db, history, "--lock-wait", "5")
+        assert_rerun_completes(db, history, lock_wait_s=5)
     finally:
         proc.kill()
         proxy.close()
@@ -230,7 +221,7 @@ def test_lock_timeout_names_the_blocker_and_rerun_succeeds_after_release(db, mig
     blocker = psycopg.connect(db.url, application_name="nightly-report")
     try:
         blocker.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table)))  # holds ACCESS SHARE
-        finished = DeployProcess.start(db.url, history.path, "--lock-timeout", "1.5").finish()
+        finished = DeployProcess.start(db.url, history.path, "--lock-timeout", "1").finish()
         assert finished.code == 1, finished.output
         assert "lock timeout" in finished.output
         assert "nightly-report" in finished.output, "the message must name the session holding the lock"
@@ -429,9 +420,6 @@ def test_failed_sql_statement_is_recorded_and_needs_resolve(db, migrations):
     assert_rerun_completes(db, history)
 
 
-@pytest.mark.xfail(strict=True, reason="engine defect F4: an interrupt during the advisory-lock wait is reported "
-                   "as 'Another migration run holds Prisma's migration lock ... gave up after 0 s', exit 1, "
-                   "instead of the interrupt message and 130/143")
 @pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"])
 def test_interrupt_while_waiting_for_prisma_lock_exits_as_interrupted(db, migrations, signum, code):
     history = marked_history(migrations, 2)
@@ -456,7 +444,7 @@ def test_interrupt_while_waiting_for_prisma_lock_exits_as_interrupted(db, migrat
 def test_racing_real_prisma_migrate_deploy_applies_each_migration_once(db, migrations, tmp_path, first):
     from tests.prisma_cli.prisma_runner import run_prisma
 
-    set_slowness(db, 0.4)  # each migration holds the lock a while, so the second run arrives mid-deploy
+    set_slowness(db, 0.3)  # each migration holds the lock a while, so the second run arrives mid-deploy
     history = marked_history(migrations, 5, slow=range(1, 6))
     prisma_result: list[object] = []
     prisma = threading.Thread(target=lambda: prisma_result.append(
@@ -481,9 +469,6 @@ def test_racing_real_prisma_migrate_deploy_applies_each_migration_once(db, migra
     assert all(count == 1 for count in state.rows_per_name.values()), state.rows_per_name
 
 
-@pytest.mark.xfail(strict=True, reason="engine defect F5: after an interrupted migration that ran outside a "
-                   "transaction, the CLI's interrupt line says 'the migration in progress was rolled back ... Run "
-                   "deploy again to continue', contradicting the recorded failure it just printed")
 def test_interrupted_concurrent_index_is_recorded_failed_and_says_what_was_left(db, migrations):
     """A migration outside a transaction cannot be rolled back: the truth is a failed row and a next step."""
     history = marked_history(migrations, 1)
@@ -527,3 +512,21 @@ def test_interrupted_concurrent_index_is_recorded_failed_and_says_what_was_left(
     assert "the migration in progress was rolled back" not in finished.output, \
         "nothing was rolled back: the half-built index is still there"
     assert "Run deploy again to continue" not in finished.output, "a plain deploy is refused until resolved"
+
+
+def test_statement_timeout_while_waiting_for_a_table_lock_names_the_blocker(db, migrations):
+    """With lock_timeout off (0), the statement timeout ends the wait: the operator still needs to know who."""
+    first = marked_history(migrations, 1)
+    assert DeployProcess.start(db.url, first.path).finish().code == 0
+    table = first.marks[first.names[0]]
+    migrations({"20240101000002_alter": f'ALTER TABLE "{table}" ADD COLUMN "note" TEXT;\n'}, folder=first.path)
+    blocker = psycopg.connect(db.url, application_name="nightly-report")
+    try:
+        blocker.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table)))
+        finished = DeployProcess.start(db.url, first.path, "--lock-timeout", "0", "--statement-timeout", "1").finish()
+    finally:
+        blocker.close()
+    assert finished.code == 1, finished.output
+    assert "statement timeout" in finished.output
+    assert "Nothing was recorded" in finished.output
+    assert "nightly-report" in finished.output, "the wait was for a lock: the message must name who held it"

@@ -144,9 +144,6 @@ _NESTED = Script(
 )
 
 
-@pytest.mark.xfail(strict=True, reason="engine defect S1: sqltext._LEADING does not know that PostgreSQL block "
-                   "comments nest, so a statement after `/* a /* b */ c */` gets the comment's words as its "
-                   "keywords (wrong kind, summary and line)")
 @settings(max_examples=120, deadline=None)
 @example(script=_NESTED)
 @given(script=scripts())
