@@ -32,9 +32,9 @@ if str(REPO) not in sys.path:
 
 import psycopg  # noqa: E402
 
+from bench.lab import Lab, psql_script  # noqa: E402
 from bench.measure import require_ok, run_process  # noqa: E402
 from bench.prisma_history import write_history  # noqa: E402
-from bench.run import Lab, psql_script  # noqa: E402
 from lumiku_tui import history  # noqa: E402
 from lumiku_tui.source import load_folder  # noqa: E402
 from lumiku_tui.sqltext import MigrationPlan, plan_migration  # noqa: E402

@@ -17,6 +17,7 @@ from typing import Callable, Mapping, Sequence
 class ProcessRun:
     wall_s: float
     peak_rss_mib: float  # of the process and the descendants it waited for (Linux ru_maxrss)
+    cpu_s: float  # user + system time of the process and its waited-for descendants
     returncode: int
     stdout: str
     stderr: str
@@ -39,7 +40,7 @@ def run_process(cmd: Sequence[str], *, env: Mapping[str, str] | None = None, cwd
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, tempfile.TemporaryFile() as inp, \
             tempfile.NamedTemporaryFile(prefix="bench-rss-") as rss:
         if _GNU_TIME:
-            cmd = [_GNU_TIME, "-f", "%M", "-o", rss.name, *cmd]
+            cmd = [_GNU_TIME, "-f", "%U %S %M", "-o", rss.name, *cmd]
         if stdin_text is not None:
             inp.write(stdin_text.encode())
             inp.seek(0)
@@ -52,12 +53,16 @@ def run_process(cmd: Sequence[str], *, env: Mapping[str, str] | None = None, cwd
         wall = time.perf_counter() - started
         proc.returncode = os.waitstatus_to_exitcode(status)
         peak_kib = usage.ru_maxrss
+        cpu = usage.ru_utime + usage.ru_stime
         if _GNU_TIME:
-            reported = Path(rss.name).read_text().split()
-            peak_kib = int(reported[-1]) if reported and reported[-1].isdigit() else peak_kib
+            # The last line holds the figures; a line before it may say the command failed.
+            reported = Path(rss.name).read_text().strip().splitlines()[-1:]
+            fields = reported[0].split() if reported else []
+            if len(fields) == 3 and fields[2].isdigit():
+                cpu, peak_kib = float(fields[0]) + float(fields[1]), int(fields[2])
         out.seek(0)
         err.seek(0)
-        return ProcessRun(wall, peak_kib / 1024, proc.returncode, out.read().decode(errors="replace"),
+        return ProcessRun(wall, peak_kib / 1024, cpu, proc.returncode, out.read().decode(errors="replace"),
                           err.read().decode(errors="replace"))
 
 
@@ -86,6 +91,10 @@ class Samples:
     @property
     def peak_mib(self) -> float:
         return max(r.peak_rss_mib for r in self.runs)
+
+    @property
+    def median_cpu_s(self) -> float:
+        return statistics.median(r.cpu_s for r in self.runs)
 
     @property
     def spread(self) -> str:

@@ -180,7 +180,8 @@ class _Builder:
                 table.columns.append(col)
                 fks.append((col, parent))
         body = ",\n".join(f"    {c.ddl()}" for c in table.columns)
-        self.emit("CreateTable", f'CREATE TABLE "{name}" (\n{body},\n\n    CONSTRAINT "{name}_pkey" PRIMARY KEY ("id")\n);')
+        self.emit("CreateTable",
+                  f'CREATE TABLE "{name}" (\n{body},\n\n    CONSTRAINT "{name}_pkey" PRIMARY KEY ("id")\n);')
         self.tables[name] = table
         for col, _parent in fks:
             self.create_index(table, col.name)

@@ -1,0 +1,125 @@
+"""lumiku-tui against its peers: deploy vs psql, status vs `prisma migrate status`."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from bench.figures import Figure, Skipped
+from bench.lab import Lab, psql_script, record_applied, user_relations
+from bench.measure import BenchFailure, ProcessRun, Samples, alternate, require_ok, run_process
+from bench.prisma_history import write_history
+from lumiku_tui.redact import redact
+
+
+def bench_deploy(lab: Lab, migrations: int, reps: int) -> Figure:
+    folder = lab.work / "deploy_history"
+    stats = write_history(folder, migrations)
+    script = psql_script(folder, lab.work / "apply_all.psql")
+    ours, theirs = Samples("lumiku-tui"), Samples("psql")
+    checked: dict[str, int] = {}
+
+    def run_ours(rep: int) -> None:
+        db = lab.fresh_db(f"bench_deploy_ours_{rep}")
+        cmd = [*lab.lumiku, "deploy", "--yes", "--quiet", "--migrations", str(folder)]
+        require_ok(ours.add(run_process(cmd, env=lab.lumiku_env(db))), "lumiku-tui deploy")
+        checked.setdefault("ours", user_relations(lab, db))
+        lab.drop_db(db)
+
+    def run_psql(rep: int) -> None:
+        db = lab.fresh_db(f"bench_deploy_psql_{rep}")
+        cmd, env = lab.psql_cmd(db, "-f", str(script))
+        require_ok(theirs.add(run_process(cmd, env=env)), "psql")
+        checked.setdefault("psql", user_relations(lab, db))
+        lab.drop_db(db)
+
+    alternate(reps, run_ours, run_psql)
+    if checked["ours"] != checked["psql"]:
+        raise BenchFailure(f"deploy and psql built different schemas: {checked['ours']} vs {checked['psql']} "
+                           "relations")
+    return Figure(
+        "deploy", "`lumiku-tui deploy --yes --quiet`", ours.median_s, ours.peak_mib,
+        "`psql -f` (one transaction per migration, one session)", theirs.median_s, theirs.peak_mib,
+        "<= 1.15x", 1.15,
+        detail=f"{stats.migrations} migrations, {stats.statements} statements, {stats.bytes / 1024:.0f} KiB of SQL "
+        f"into an empty database; {checked['ours']} relations built; client CPU (user+sys, median): lumiku-tui "
+        f"{ours.median_cpu_s:.2f} s, psql {theirs.median_cpu_s:.2f} s",
+        spread=f"lumiku-tui {ours.spread}; psql {theirs.spread}",
+    )
+
+
+def _prisma_run(args: list[str], url: str, folder: Path, scratch: Path) -> ProcessRun:
+    """`run_prisma` from the test harness, with its one child process measured like every other."""
+    from unittest import mock
+
+    from tests.prisma_cli import prisma_runner
+
+    measured: list[ProcessRun] = []
+
+    class _MeasuredSubprocess:
+        DEVNULL = subprocess.DEVNULL
+        CompletedProcess = subprocess.CompletedProcess
+
+        @staticmethod
+        def run(cmd, *, cwd, env, stdin, capture_output, text, timeout):  # type: ignore[no-untyped-def]
+            run = run_process(cmd, env=env, cwd=Path(cwd))
+            measured.append(run)
+            return subprocess.CompletedProcess(cmd, run.returncode, run.stdout, run.stderr)
+
+    with mock.patch.object(prisma_runner, "subprocess", _MeasuredSubprocess):
+        prisma_runner.run_prisma(args, url, folder, scratch)
+    return measured[0]
+
+
+def prisma_ready() -> str | None:
+    """None when the pinned Prisma CLI can run, else why not."""
+    try:
+        from tests.prisma_cli.prisma_runner import prisma_available
+    except ImportError:
+        return "tests/prisma_cli is not in this checkout"
+    if not prisma_available():
+        return ("Node or the pinned Prisma CLI is missing: install Node, then "
+                "`cd tests/prisma_cli && npm ci --ignore-scripts --no-audit --no-fund`")
+    return None
+
+
+def bench_status(lab: Lab, migrations: int, reps: int, *, with_prisma: bool) -> list[Figure | Skipped]:
+    folder = lab.work / "status_history"
+    write_history(folder, migrations, seed=1000)
+    db = lab.fresh_db("bench_status")
+    recorded = record_applied(lab, db, folder)
+    url = lab.url(db)
+    results: list[Figure | Skipped] = []
+    cmd = [*lab.lumiku, "status", "--migrations", str(folder)]
+    require_ok(run_process(cmd, env=lab.lumiku_env(db)), "lumiku-tui status (warm-up)")
+    reason = prisma_ready() if with_prisma else "--skip-prisma given"
+    if reason:
+        results.append(Skipped("status", f"`prisma migrate status` comparison: {reason}"))
+        return results
+    ours, theirs = Samples("lumiku-tui"), Samples("prisma")
+    scratch = lab.work / "prisma_scratch"
+
+    def run_ours(_rep: int) -> None:
+        run = require_ok(ours.add(run_process(cmd, env=lab.lumiku_env(db))), "lumiku-tui status")
+        if "up to date" not in run.stdout:
+            raise BenchFailure("lumiku-tui status did not find the database up to date:\n" + run.stdout[-800:])
+
+    def run_prisma(_rep: int) -> None:
+        run = require_ok(theirs.add(_prisma_run(["migrate", "status"], url, folder, scratch)),
+                         "prisma migrate status")
+        if "up to date" not in run.stdout:
+            raise BenchFailure("prisma migrate status did not find the database up to date:\n"
+                               + redact(run.stdout[-800:] + run.stderr[-800:]))
+
+    run_prisma(-1)  # Node's first start pays for filling the disk cache; not a figure
+    theirs.runs.clear()
+    alternate(reps, run_ours, run_prisma)
+    results.append(Figure(
+        "status", "`lumiku-tui status`", ours.median_s, ours.peak_mib,
+        "`prisma migrate status` (Prisma 6.19, pinned)", theirs.median_s, theirs.peak_mib,
+        "< 1/6 (0.167x)", 1 / 6,
+        detail=f"{recorded} migrations, all applied; client CPU (median): lumiku-tui {ours.median_cpu_s:.2f} s, "
+        f"prisma {theirs.median_cpu_s:.2f} s",
+        spread=f"lumiku-tui {ours.spread}; prisma {theirs.spread}",
+    ))
+    return results
