@@ -530,3 +530,30 @@ def test_statement_timeout_while_waiting_for_a_table_lock_names_the_blocker(db, 
     assert "statement timeout" in finished.output
     assert "Nothing was recorded" in finished.output
     assert "nightly-report" in finished.output, "the wait was for a lock: the message must name who held it"
+
+
+@pytest.mark.xfail(strict=True, reason="engine defect F6: events are emitted on the deploy thread inside the "
+                   "migration's transaction; a front end that stalls > 2 s leaves the session idle in transaction "
+                   "and idle_in_transaction_session_timeout (2 s) kills it: connection_lost mid-migration")
+def test_front_end_that_stalls_between_statements_does_not_fail_the_migration(db, migrations):
+    """A terminal paused with Ctrl-S, or a UI thread busy drawing, stops the event sink for a while.
+
+    The server-side guard against vanished clients (idle_in_transaction_session_timeout) must not
+    mistake a slow front end for a dead one and end the deploy session mid-migration.
+    """
+    import time
+
+    from lumiku_tui.events import StatementFinished
+
+    history = marked_history(migrations, 2)
+    stalled: list[str] = []
+
+    def slow_front_end(event: object) -> None:
+        if isinstance(event, StatementFinished) and not stalled:
+            stalled.append(event.migration if hasattr(event, "migration") else "")
+            time.sleep(3.0)  # the fault itself: the sink does not return for 3 s
+
+    result = Deployment(db.target, load_folder(history.path), DeployOptions(), slow_front_end).run()
+    assert stalled, "the front end was never called"
+    assert result.ok, f"a slow front end failed the deploy: {result.failure}"
+    assert assert_invariant(db, history).applied == set(history.marks)
