@@ -276,6 +276,37 @@ class ExistingObject:
 
 
 @dataclass(frozen=True)
+class MigrationPresence:
+    """How much of what a migration creates is already in the database (for an "already exists")."""
+
+    present: int  # objects the migration creates that exist and match
+    total: int  # objects the migration creates, as far as its SQL says
+    differing: tuple[str, ...]  # "object: found X, wants Y" for the ones that exist but differ
+    missing: tuple[str, ...]  # objects not there at all
+    unverifiable_statements: int  # data changes and code (INSERT, UPDATE, DO ...) that cannot be checked
+
+    @property
+    def complete(self) -> bool:
+        return self.total > 0 and self.present == self.total
+
+    def describe(self) -> str:
+        text = f"{self.present} of the {self.total} objects {'this migration creates' if self.total else ''}"
+        text = text.strip() + " already exist as it wants them"
+        if self.differing:
+            text += f"; {len(self.differing)} differ ({'; '.join(self.differing[:3])})"
+        if self.missing:
+            text += f"; {len(self.missing)} are missing ({', '.join(self.missing[:3])}"
+            text += ", ...)" if len(self.missing) > 3 else ")"
+        if self.unverifiable_statements:
+            text += (f"; {self.unverifiable_statements} data or code statement(s) cannot be checked from the "
+                     "catalog")
+        return text + "."
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "complete": self.complete}
+
+
+@dataclass(frozen=True)
 class BadRows:
     """Rows that stop a constraint from being added; `query` lists them (read-only)."""
 
@@ -319,9 +350,12 @@ class FailureDiagnosis:
     source: str = "event"  # "event" | "lumiku-tui log" | "prisma log"
     statement_line: int | None = None  # the file line where `statement` starts (to number its lines)
     error_offset: int | None = None  # 0-based index in `statement` where PostgreSQL points (for highlighting)
+    presence: MigrationPresence | None = None  # for already_exists: is the whole migration already there?
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
+        if self.presence is not None:
+            data["presence"] = self.presence.to_dict()
         for b in data["blockers"]:
             for key in ("backend_start", "state_change"):
                 if b.get(key) is not None:
@@ -346,6 +380,8 @@ class FailureDiagnosis:
         if self.existing_object is not None:
             lines.append(f"  Existing {self.existing_object.kind} {self.existing_object.name}: "
                          f"{self.existing_object.explanation}")
+        if self.presence is not None:
+            lines.append(f"  In the database already: {self.presence.describe()}")
         if self.bad_rows is not None:
             lines.append(f"  {self.bad_rows.explanation}")
             lines.append(f"  Query: {self.bad_rows.query}")
@@ -526,8 +562,11 @@ def diagnose_failure(
             statement_line, error_offset = _locate(facts, split_statements(local.script))
         kind = _kind(facts.sqlstate, facts.reason)
         existing = orphans = bad_rows = None
+        presence = None
         if kind == "already_exists":
             existing = _existing_object(conn, target.schema, facts.name, facts.message, facts.statement)
+            if local is not None:
+                presence = _presence(conn, target.schema, facts.name, local.script)
         elif kind == "foreign_key":
             orphans = _orphans(conn, target.schema, facts.message, facts.detail, facts.statement)
             bad_rows = orphans
@@ -543,10 +582,10 @@ def diagnose_failure(
         line=facts.line, column=facts.column, sqlstate=facts.sqlstate, message=redact(facts.message),
         detail=redact(facts.detail), hint=redact(facts.hint), database_unchanged=facts.unchanged, kind=kind,
         existing_object=existing, orphans=orphans,
-        choices=_choices(facts.name, kind, facts.recorded, facts.unchanged, existing, bad_rows),
+        choices=_choices(facts.name, kind, facts.recorded, facts.unchanged, existing, bad_rows, presence),
         summary=redact(_summary(kind, facts.message, existing, bad_rows, facts.blockers)),
         recorded_failed=facts.recorded, bad_rows=bad_rows, blockers=facts.blockers, source=facts.source,
-        statement_line=statement_line, error_offset=error_offset,
+        statement_line=statement_line, error_offset=error_offset, presence=presence,
     )
 
 
@@ -600,7 +639,7 @@ def _summary(kind: str, message: str, existing: ExistingObject | None, bad_rows:
 
 
 def _choices(name: str, kind: str, recorded: bool, unchanged: bool, existing: ExistingObject | None,
-             bad_rows: BadRows | None) -> tuple[str, ...]:
+             bad_rows: BadRows | None, presence: "MigrationPresence | None" = None) -> tuple[str, ...]:
     retry = (f"Fix {name}/migration.sql, then `lumiku-tui resolve --rolled-back {name}` and deploy again: the "
              "failed _prisma_migrations row gets rolled_back_at set (kept as history) and the next deploy runs "
              "the fixed file and writes a new row.")
@@ -613,6 +652,12 @@ def _choices(name: str, kind: str, recorded: bool, unchanged: bool, existing: Ex
             "it again (at a quieter moment, or with a larger --lock-timeout).",
         )
     choices: list[str] = []
+    if presence is not None and presence.complete:
+        # Typically the script was run by hand (psql) before the deploy: recording it is all that is left.
+        choices.append(f"Everything {name} creates is already in the database as it wants it ({presence.total} "
+                       f"objects): `lumiku-tui resolve --applied {name}` records it as applied without running it"
+                       + (f"; first check its {presence.unverifiable_statements} data/code statement(s) by hand."
+                          if presence.unverifiable_statements else "."))
     if kind == "already_exists" and existing is not None:
         if existing.matches:
             choices.append(f"The existing {existing.kind} already matches: make that statement idempotent "
@@ -631,6 +676,28 @@ def _choices(name: str, kind: str, recorded: bool, unchanged: bool, existing: Ex
         choices.insert(0, f"{name} ran outside a transaction and may have left part of its work behind (for an "
                        "index built CONCURRENTLY, an INVALID index): inspect and drop it before retrying.")
     return tuple(choices)
+
+
+_DATA_OR_CODE = frozenset({"INSERT", "UPDATE", "DELETE", "MERGE", "DO", "COPY", "SELECT", "TRUNCATE", "CALL"})
+
+
+def _presence(conn: "psycopg.Connection", schema: str, migration: str, script: str) -> MigrationPresence:
+    from lumiku_tui.sqltext import split_statements
+    from lumiku_tui.verify import SqlScript, compare, expectations_of
+
+    checks = compare(expectations_of([SqlScript(migration, script)], schema), conn, {migration})
+    try:
+        data_or_code = sum(1 for st in split_statements(script) if st.keywords and st.keywords[0] in _DATA_OR_CODE)
+    except LumikuError:
+        data_or_code = 0
+    return MigrationPresence(
+        present=sum(1 for c in checks if c.ok),
+        total=len(checks),
+        differing=tuple(f"{c.object}: found {c.found}, wants {c.expected}" for c in checks
+                        if not c.ok and c.found != "missing"),
+        missing=tuple(c.object for c in checks if c.found == "missing"),
+        unverifiable_statements=data_or_code,
+    )
 
 
 def _existing_object(conn: "psycopg.Connection", schema: str, migration: str, message: str,

@@ -397,3 +397,37 @@ def test_parse_failure_logs_never_fails_on_any_text(text):
     parsed = parse_failure_logs(text)
     assert parsed.source in ("lumiku-tui log", "prisma log")
     assert parsed.statement_index is None or parsed.statement_index >= 0
+
+
+def test_a_migration_run_by_hand_before_the_deploy_is_recognised_as_complete(demo_db):
+    """The report's own trap: the script ran in psql, then `migrate deploy` fails on its foreign keys."""
+    from tests.conftest import SHIPPED_MIGRATIONS
+
+    folder = load_folder(SHIPPED_MIGRATIONS)
+    name = "20251014_add_avatar_creator_complete"
+    with demo_db.connect() as conn:
+        conn.execute(folder.by_name()[name].script)
+    result = Deployment(demo_db.target, folder).run()
+    assert result.failure is not None and result.failure.name == name
+    assert result.failure.sqlstate == "42710"  # the first ADD CONSTRAINT: no IF NOT EXISTS for constraints
+    diagnosis = diagnose_failure(demo_db.target, folder)
+    assert diagnosis.existing_object.kind == "constraint" and diagnosis.existing_object.matches is True
+    presence = diagnosis.presence
+    assert presence is not None and presence.complete
+    assert presence.total > 100 and presence.missing == () and presence.differing == ()
+    assert presence.unverifiable_statements == 2  # the backfill INSERT and UPDATE
+    assert f"resolve --applied {name}" in diagnosis.choices[0]
+    assert "2 data/code statement(s)" in diagnosis.choices[0]
+    assert any("In the database already:" in line for line in diagnosis.describe())
+
+
+def test_a_partly_present_migration_is_not_offered_as_complete(db, migrations):
+    _deploy(db, migrations, {"20240101000000_base": 'CREATE TABLE "other" ("id" TEXT);'})
+    with db.connect() as conn:
+        conn.execute('CREATE TABLE "parent" ("id" TEXT NOT NULL, CONSTRAINT "parent_pkey" PRIMARY KEY ("id"))')
+    folder, result = _deploy(db, migrations, {"20240102000000_init": PARENT_CHILD})
+    diagnosis = diagnose_failure(db.target, folder, result.failure)
+    assert diagnosis.existing_object.matches is True
+    assert not diagnosis.presence.complete
+    assert "child" in diagnosis.presence.missing
+    assert not any("--applied" in c and "Everything" in c for c in diagnosis.choices)
