@@ -19,6 +19,15 @@ python="${PYTHON:-python3}"
 # The URL travels in the environment, so it never appears on a command line or in hyperfine's output.
 export DATABASE_URL
 echo "binary: $(stat -c %s "$binary") bytes; $(nproc) cores; $(uname -sr)"
+# Timing a refused connection would measure nothing: both must reach the database first.
+for tool in "$binary" "$installed"; do
+    code=0
+    "$tool" status --migrations "$migrations" > /dev/null || code=$?
+    if [ "$code" -ge 2 ]; then
+        echo "error: $tool status exits $code: fix the database or DATABASE_URL first." >&2
+        exit 2
+    fi
+done
 hyperfine -N --warmup 3 --runs "$runs" --style basic \
     -n "binary --version" "$binary --version" \
     -n "pip --version" "$installed --version"
