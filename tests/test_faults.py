@@ -557,3 +557,25 @@ def test_front_end_that_stalls_between_statements_does_not_fail_the_migration(db
     assert stalled, "the front end was never called"
     assert result.ok, f"a slow front end failed the deploy: {result.failure}"
     assert assert_invariant(db, history).applied == set(history.marks)
+
+
+@pytest.mark.xfail(strict=True, reason="engine defect F7: a connection lost outside a migration (advisory-lock wait, "
+                   "history read, planning) escapes as a raw psycopg traceback (AdminShutdown) instead of an error "
+                   "with a next step")
+def test_backend_terminated_while_waiting_for_prisma_lock_is_a_clear_error(db, migrations):
+    history = marked_history(migrations, 2)
+    holder = _hold_prisma_lock(db)
+    try:
+        proc = DeployProcess.start(db.url, history.path, "--lock-wait", "30")
+        wait_for(lambda: "prisma-migrate-deploy" in proc.output_so_far(), "the holder to be reported", process=proc)
+        with db.admin() as admin:
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s "
+                          "AND application_name LIKE 'lumiku-tui%%'", (db.name,))
+        finished = proc.finish(timeout=15)
+    finally:
+        holder.close()
+    assert finished.code in (1, 2), finished.output
+    assert "Traceback" not in finished.output, finished.output
+    assert "error:" in finished.err and "Next step:" in finished.err
+    assert not read_state(db, history).rows_per_name
+    assert_rerun_completes(db, history)
