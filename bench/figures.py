@@ -114,6 +114,10 @@ def write_doc(results: list[Figure | Skipped], notes: list[str], command: str, l
         "`BEGIN; \\i migration.sql; COMMIT;` per migration with `ON_ERROR_STOP=1`. Both connect over TCP with "
         "password authentication as the same unprivileged role. psql keeps no history; lumiku-tui also takes "
         "Prisma's advisory lock, checks the server, plans every migration first and writes `_prisma_migrations`.",
+        "- **deploy (N ms round trip)**: the same comparison with both clients connecting through "
+        "`bench/latency_proxy.py`, which delays every byte by half the round trip in each direction (the "
+        "round trip shown is measured with `SELECT 1` through it). A client that waits for each statement pays "
+        "one round trip per statement; one that pipelines pays it per batch.",
         "- **status**: 1,000 migrations recorded as applied (the rows `prisma migrate deploy` writes); "
         "`lumiku-tui status` against `prisma migrate status` from the pinned CLI in `tests/prisma_cli` (Node; "
         "WebAssembly schema engine with the pg driver adapter). One Prisma run before timing warms the disk cache.",

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import secrets
+import statistics
+import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
+from typing import Iterator
+from urllib.parse import quote
 
 import psycopg
 from psycopg import sql
@@ -35,6 +41,8 @@ class Lab:
             self.server_version = conn.execute("SHOW server_version").fetchone()[0]  # type: ignore[index]
         self.psql = postgres_bin_dir() / "psql"
         self.load_at_start = load_average()
+        #: Where clients connect: the server itself, or a latency proxy in front of it.
+        self.client_port = self.server.port
         console_script = Path(sys.executable).parent / "lumiku-tui"
         self.lumiku = [str(console_script)] if console_script.exists() else [sys.executable, "-m", "lumiku_tui"]
 
@@ -53,11 +61,11 @@ class Lab:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
     def url(self, dbname: str) -> str:
-        return self.server.url(dbname, user=APP_ROLE, password=self.password)
+        return f"postgresql://{APP_ROLE}:{quote(self.password, safe='')}@127.0.0.1:{self.client_port}/{quote(dbname)}"
 
     def psql_cmd(self, dbname: str, *args: str) -> tuple[list[str], dict[str, str]]:
         env = {**os.environ, "PGPASSWORD": self.password, "PGCONNECT_TIMEOUT": "10"}
-        conninfo = f"host=127.0.0.1 port={self.server.port} user={APP_ROLE} dbname={dbname}"
+        conninfo = f"host=127.0.0.1 port={self.client_port} user={APP_ROLE} dbname={dbname}"
         return [str(self.psql), "-X", "-q", "-v", "ON_ERROR_STOP=1", *args, conninfo], env
 
     def lumiku_env(self, dbname: str | None = None) -> dict[str, str]:
@@ -67,6 +75,32 @@ class Lab:
         if dbname is not None:
             env["DATABASE_URL"] = self.url(dbname)
         return env
+
+    @contextlib.contextmanager
+    def network(self, rtt_ms: float) -> Iterator[float]:
+        """Clients reach the server through a proxy adding `rtt_ms` per round trip; yields the RTT measured."""
+        proxy = Path(__file__).resolve().parent / "latency_proxy.py"
+        proc = subprocess.Popen([sys.executable, str(proxy), "--target", f"127.0.0.1:{self.server.port}",
+                                 "--one-way-ms", str(rtt_ms / 2)], stdout=subprocess.PIPE, text=True)
+        try:
+            assert proc.stdout is not None
+            self.client_port = int(proc.stdout.readline())
+            yield self._round_trip_ms()
+        finally:
+            self.client_port = self.server.port
+            proc.terminate()
+            proc.wait(timeout=10)
+
+    def _round_trip_ms(self) -> float:
+        db = self.fresh_db("bench_rtt")
+        with psycopg.connect(self.url(db), autocommit=True) as conn:
+            samples = []
+            for _ in range(30):
+                started = time.perf_counter()
+                conn.execute("SELECT 1")
+                samples.append((time.perf_counter() - started) * 1000)
+        self.drop_db(db)
+        return statistics.median(samples)
 
     def stop(self) -> None:
         self.server.stop()

@@ -12,7 +12,8 @@ from bench.prisma_history import write_history
 from lumiku_tui.redact import redact
 
 
-def bench_deploy(lab: Lab, migrations: int, reps: int) -> Figure:
+def bench_deploy(lab: Lab, migrations: int, reps: int, *, link: str = "") -> Figure:
+    """`link` names the network both sides go through when it is not plain localhost."""
     folder = lab.work / "deploy_history"
     stats = write_history(folder, migrations)
     script = psql_script(folder, lab.work / "apply_all.psql")
@@ -38,7 +39,7 @@ def bench_deploy(lab: Lab, migrations: int, reps: int) -> Figure:
         raise BenchFailure(f"deploy and psql built different schemas: {checked['ours']} vs {checked['psql']} "
                            "relations")
     return Figure(
-        "deploy", "`lumiku-tui deploy --yes --quiet`", ours.median_s, ours.peak_mib,
+        f"deploy{link and ' (' + link + ')'}", "`lumiku-tui deploy --yes --quiet`", ours.median_s, ours.peak_mib,
         "`psql -f` (one transaction per migration, one session)", theirs.median_s, theirs.peak_mib,
         "<= 1.15x", 1.15,
         detail=f"{stats.migrations} migrations, {stats.statements} statements, {stats.bytes / 1024:.0f} KiB of SQL "

@@ -44,6 +44,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--deploy-migrations", type=int, help="migrations in the deploy history (default 300)")
     parser.add_argument("--status-migrations", type=int, help="migrations in the status history (default 1000)")
     parser.add_argument("--preview-mib", type=float, default=10.0, help="size of the previewed migration")
+    parser.add_argument("--rtt-ms", type=float, default=1.0,
+                        help="also time deploy vs psql through a proxy adding this round-trip time (0 = skip; "
+                        "skipped with --quick)")
     parser.add_argument("--skip-prisma", action="store_true", help="do not run the Prisma CLI comparison")
     parser.add_argument("--profile", action="store_true", help="also write pyinstrument reports to bench/out/")
     args = parser.parse_args(argv)
@@ -66,6 +69,10 @@ def main(argv: list[str] | None = None) -> int:
                   f"{lab.load_at_start}", flush=True)
             if "deploy" in only:
                 results.append(show(bench_deploy(lab, deploy_n, reps)))
+                if args.rtt_ms and not args.quick:
+                    with lab.network(args.rtt_ms) as measured_ms:
+                        link = f"{measured_ms:.1f} ms round trip"
+                        results.append(show(bench_deploy(lab, deploy_n, min(reps, 3), link=link)))
             if "status" in only:
                 results += [show(r) for r in bench_status(lab, status_n, reps, with_prisma=not args.skip_prisma)]
             if "startup" in only:
