@@ -15,6 +15,7 @@ rehearsal compares every sequence before and after and says which moved.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import tempfile
 import threading
@@ -51,8 +52,9 @@ if TYPE_CHECKING:
 
 #: A rehearsal must never hold the application up: it gives up on a busy table quickly.
 DEFAULT_LOCK_TIMEOUT_S = 2.0
-#: Bounds how long one rehearsed statement may hold the locks it got.
-DEFAULT_STATEMENT_TIMEOUT_S = 60.0
+#: Once granted, a lock is held while the statement runs (an index build blocks writes for its whole
+#: duration, on the live database, exactly as the deploy will); this caps what a rehearsal may cost.
+DEFAULT_STATEMENT_TIMEOUT_S = 15.0
 _SAVEPOINT = "lumiku_rehearsal"
 _WATCH_AFTER_S = 0.3
 
@@ -182,7 +184,7 @@ def rehearse(
         locked = True
         plans, failures, pending_names = _plan(conn, target, folder, on_event)
         before = _sequence_values(conn)
-        watcher = _LockWatcher(target, facts.pid, on_event)
+        watcher = _LockWatcher(target, facts.pid, on_event, check_after_s=min(_WATCH_AFTER_S, lock_timeout_s / 3))
         results, notes = _run(conn, target, plans, failures, pending_names, lock_timeout_s, statement_timeout_s,
                               watcher, on_event)
         advanced = _advanced(before, _sequence_values(conn)) if not conn.broken else ()
@@ -316,7 +318,9 @@ def _failure(plan: MigrationPlan, stmt: Statement | None, exc: psycopg.Error, du
         who = "; ".join(b.describe() for b in blockers) or "another session (gone by the time it was looked up)"
         message = f"could not get a lock on {table} within the lock_timeout; held by {who}"
     elif isinstance(exc, pgerrors.QueryCanceled):
-        message = f"{message}: the statement ran longer than the rehearsal's statement_timeout"
+        message = (f"{message}: the statement ran longer than the rehearsal's statement_timeout, and was stopped so "
+                   "that it would not hold its locks on the live tables any longer; the deploy will take at least as "
+                   "long")
     return RehearsedMigration(plan.name, False, message, duration, stmt.index if stmt else None, exc.sqlstate or "",
                               blockers if isinstance(exc, pgerrors.LockNotAvailable) else (), line=line,
                               waiting_for=waiting_for if isinstance(exc, pgerrors.LockNotAvailable) else None)
@@ -351,10 +355,16 @@ def _advanced(before: dict[str, int | None], after: dict[str, int | None]) -> tu
     return tuple(sorted(moved))
 
 
+def _mode_name(mode: str) -> str:
+    """pg_locks' `AccessExclusiveLock` as the documentation and the findings write it: ACCESS EXCLUSIVE."""
+    return re.sub(r"(?<!^)(?=[A-Z])", " ", mode.removesuffix("Lock")).upper()
+
+
 class _LockWatcher:
     """From a second session: which table a waiting rehearsal statement wants, and who holds it."""
 
-    def __init__(self, target: "Target", pid: int, emit: EventSink) -> None:
+    def __init__(self, target: "Target", pid: int, emit: EventSink, *, check_after_s: float = _WATCH_AFTER_S) -> None:
+        self._check_after_s = check_after_s
         self._target = target
         self._pid = pid
         self._emit = emit
@@ -393,8 +403,8 @@ class _LockWatcher:
             if current is None:
                 continue
             waited = time.perf_counter() - current[2]
-            if waited < _WATCH_AFTER_S:
-                self._stop.wait(_WATCH_AFTER_S - waited)
+            if waited < self._check_after_s:
+                self._stop.wait(self._check_after_s - waited)
                 self._wake.set()
                 continue
             try:
@@ -410,7 +420,7 @@ class _LockWatcher:
                 continue
             with self._lock:
                 if self._current == current and row:
-                    self.last = (f"{row[0]} ({row[1]})", blockers)
+                    self.last = (f"{row[0]} ({_mode_name(row[1])})", blockers)
             if row and blockers:
                 self._emit(BlockedByLock(current[0], current[1], int(waited * 1000), blockers))
             self._stop.wait(0.2)

@@ -116,7 +116,7 @@ def test_a_busy_table_names_the_blocker_and_the_copy_rehearses(db: Database, mig
         result = rehearse(db.target, folder, lock_timeout_s=1.0)
         [blocked] = result.migrations
         assert result.lock_blocked and not result.ok
-        assert blocked.sqlstate == "55P03" and "users" in (blocked.waiting_for or "")
+        assert blocked.sqlstate == "55P03" and blocked.waiting_for == "users (ACCESS EXCLUSIVE)"
         assert [b.pid for b in blocked.blockers] == [app_pid]
         assert "busy app" in (blocked.error or "") and "users" in (blocked.error or "")
         assert "on a schema-only copy of the target" in "\n".join(result.describe())
@@ -191,3 +191,13 @@ def test_a_rehearsal_never_waits_forever(db: Database, migrations: Callable[...,
         result = rehearse(db.target, folder, lock_timeout_s=0)
         app.execute("ROLLBACK")
     assert result.lock_blocked and any("not allowed for a rehearsal" in n for n in result.notes)
+
+
+def test_a_slow_statement_is_stopped_not_left_holding_locks(db: Database, migrations: Callable[..., Path]) -> None:
+    db.query("CREATE TABLE t (id int)")
+    folder = load_folder(migrations({"20250101000000_slow": "ALTER TABLE t ADD COLUMN b int;\nSELECT pg_sleep(5);"}))
+    result = rehearse(db.target, folder, statement_timeout_s=0.3)
+    [slow] = result.migrations
+    assert not slow.ok and slow.statement_index == 2 and slow.sqlstate == "57014"
+    assert "statement_timeout" in (slow.error or "")
+    assert db.query("SELECT count(*) FROM information_schema.columns WHERE table_name = 't'") == [(1,)]
