@@ -430,10 +430,8 @@ def parse_failure_logs(logs: str) -> _ParsedLogs:
     column = first(r"^statement \d+, line \d+, column (\d+)",
                    r"Failed statement \d+ of migration `[^`]*` \(line \d+, column (\d+)\)")
     position = first(r"position:\s*Some\(Original\((\d+)\)\)")
-    # Prisma's code frame marks the failing line in red: "\x1b[1m 11\x1b[1;31m CREATE TABLE ...".
-    frame_line = first(r"\x1b\[1m\s*(\d+)\x1b\[1;31m")
-    if not line and frame_line:
-        line = frame_line
+    if not line:
+        line = _code_frame_line(text)
     reason = first(r"\(recorded by lumiku-tui: (\w+)\)", r"Recorded by lumiku-tui \((\w+)\)")
     return _ParsedLogs(
         sqlstate=sqlstate, message=message.replace('\\"', '"'), detail=detail.replace('\\"', '"'),
@@ -442,6 +440,18 @@ def parse_failure_logs(logs: str) -> _ParsedLogs:
         position=int(position) if position else None, reason=reason or ("sql_error" if sqlstate else "unknown"),
         source="lumiku-tui log" if lumiku else "prisma log",
     )
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _code_frame_line(text: str) -> str:
+    """The script line Prisma's "Position:" code frame points at: the last numbered line it shows."""
+    match = re.search(r"^Position:[ \t]*\n(.*?)(?:\n[ \t]*\n|\Z)", text, re.MULTILINE | re.DOTALL)
+    if not match:
+        return ""
+    numbers = re.findall(r"^\s*(\d+)(?:\s|$)", _ANSI.sub("", match.group(1)), re.MULTILINE)
+    return numbers[-1] if numbers else ""
 
 
 def _kind(sqlstate: str, reason: str) -> str:

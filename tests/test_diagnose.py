@@ -431,3 +431,23 @@ def test_a_partly_present_migration_is_not_offered_as_complete(db, migrations):
     assert not diagnosis.presence.complete
     assert "child" in diagnosis.presence.missing
     assert not any("--applied" in c and "Everything" in c for c in diagnosis.choices)
+
+
+@pytest.mark.parametrize("frame", [
+    "Position:\n  2 -- CreateTable\n  3 CREATE TABLE \"parent\" (\"id\" TEXT);\n\n",
+    "Position:\n\x1b[1m  2\x1b[0m -- CreateTable\n\x1b[1m  3\x1b[1;31m CREATE TABLE \"parent\" (\"id\" TEXT);\x1b[0m\n\n",
+])
+def test_prismas_code_frame_locates_the_statement(db, migrations, frame):
+    script = 'CREATE TABLE "other" ("id" TEXT);\n-- CreateTable\nCREATE TABLE "parent" ("id" TEXT);\n'
+    folder = load_folder(migrations({"20240101000000_init": script}))
+    logs = ("Migration name: 20240101000000_init\n\nDatabase error code: 42P07\n\nDatabase error:\n"
+            'ERROR: relation "parent" already exists\n\n' + frame)
+    with db.connect() as conn:
+        conn.execute('CREATE TABLE "parent" ("id" TEXT)')
+        from lumiku_tui import history
+
+        history.ensure_table(conn, "public")
+        history.insert_failed(conn, "public", "20240101000000_init", folder.migrations[0].checksum, logs)
+    diagnosis = diagnose_failure(db.target, folder)
+    assert diagnosis.line == 3 and diagnosis.statement_index == 2
+    assert diagnosis.existing_object.matches is True
