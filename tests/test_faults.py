@@ -579,3 +579,19 @@ def test_backend_terminated_while_waiting_for_prisma_lock_is_a_clear_error(db, m
     assert "error:" in finished.err and "Next step:" in finished.err
     assert not read_state(db, history).rows_per_name
     assert_rerun_completes(db, history)
+
+
+def test_json_output_stays_machine_readable_through_an_interrupt(db, migrations):
+    import json
+
+    history = _slow_history(db, migrations)
+    proc = DeployProcess.start(db.url, history.path, "--json")
+    wait_until_running(db, process=proc)
+    proc.signal(signal.SIGTERM)
+    finished = proc.finish()
+    assert finished.code == 143, finished.output
+    events = [json.loads(line) for line in finished.out.splitlines() if line.strip()]  # every line is JSON
+    failed = [e for e in events if e["event"] == "migration_failed"]
+    assert [(f["name"], f["reason"], f["rolled_back"]) for f in failed] == [(history.names[1], "cancelled", True)]
+    assert any(e["event"] == "migration_finished" and e["name"] == history.names[0] for e in events)
+    assert_invariant(db, history)
