@@ -9,6 +9,7 @@ from typing import Callable
 import pytest
 
 from lumiku_tui.lint import LintReport, lint_migrations, lint_pending
+from lumiku_tui.rehearse import rehearse
 from lumiku_tui.rules import facts as facts_module
 from lumiku_tui.source import load_folder
 from tests.conftest import APP_PASSWORD, SHIPPED_MIGRATIONS, Database
@@ -82,6 +83,24 @@ def test_demo_shows_the_reports_real_risks(demo_db: Database) -> None:
     assert "users (from statement 12)" in held.message and "36" in held.message
     recovery = report.for_migration("20251015_add_recovery_indexes")
     assert {f.rule for f in recovery} == {"index-without-concurrently"} and len(recovery) == 5
+
+
+def test_a_rerun_after_a_partial_apply_fails_on_the_foreign_keys(demo_db: Database) -> None:
+    """The report's troubleshooting says IF NOT EXISTS makes a re-run skip what exists. Its ADD CONSTRAINTs
+    have no such guard: once the script ran by hand (history not written), deploying it again fails."""
+    script = (SHIPPED_MIGRATIONS / AVATAR / "migration.sql").read_text()
+    with demo_db.connect() as conn:
+        conn.execute(script.encode())  # type: ignore[arg-type]  # applied by hand, as in the report's terminal
+    report = lint_pending(demo_db.target, load_folder(SHIPPED_MIGRATIONS))
+    errors = [f for f in report.errors if f.migration == AVATAR]
+    assert len(errors) == 16 and {f.rule for f in errors} == {"already-exists"}
+    assert "avatar_projects_userId_fkey already exists" in errors[0].message
+    skipped = [f for f in report.for_migration(AVATAR) if f.rule == "exists-skipped"]
+    assert len(skipped) >= 10 and all(f.severity == "info" for f in skipped)
+    # The rehearsal agrees: it fails at the first of those statements.
+    rehearsal = rehearse(demo_db.target, load_folder(SHIPPED_MIGRATIONS))
+    failed = rehearsal.migrations[0]
+    assert not failed.ok and failed.statement_index == errors[0].statement and failed.sqlstate == "42710"
 
 
 def test_demo_lint_cli_json_and_exit_code(demo_db: Database, run_cli: Callable[..., tuple[int, str, str]]) -> None:
