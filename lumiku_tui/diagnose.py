@@ -40,6 +40,12 @@ NETWORK_TIMEOUT_S = 5.0
 _SSL_REQUEST = struct.pack("!ii", 8, 80877103)
 
 
+class DiagnoseError(LumikuError):
+    """Nothing to diagnose, or a troubleshooting action the server refused."""
+
+    code = "diagnose"
+
+
 # --- connection -----------------------------------------------------------------------------
 
 
@@ -506,7 +512,7 @@ def _facts_from_history(conn: "psycopg.Connection", target: "Target", folder: "M
     report = read_status(target, folder, conn=conn)
     failed = [m for m in report.migrations if m.state is State.FAILED and (name is None or m.name == name)]
     if not failed:
-        raise LumikuError(
+        raise DiagnoseError(
             f"No failed migration{' named ' + name if name else ''} is recorded in {target.display}.",
             hint="`lumiku-tui status` lists each migration's state.",
         )
@@ -941,12 +947,12 @@ def end_session(target: "Target", pid: int) -> bool:
         assert row is not None
         own, exists = row
         if not exists:
-            raise LumikuError(f"No session with pid {pid} is connected to {target.dbname}.",
+            raise DiagnoseError(f"No session with pid {pid} is connected to {target.dbname}.",
                               hint="It may have ended already; look at the lock holders again.")
         try:
             return locks.terminate_backend(conn, pid)
         except psycopg.errors.InsufficientPrivilege as exc:
-            raise LumikuError(
+            raise DiagnoseError(
                 f"{target.user} may not end session {pid}.",
                 why=redact(exc.diag.message_primary or str(exc)),
                 hint=f"Ask an administrator to run SELECT pg_terminate_backend({pid}); or grant "

@@ -45,6 +45,12 @@ MANUAL_ITEMS = (
 )
 
 
+class ChecklistError(LumikuError):
+    """The checklist was asked for something it does not allow."""
+
+    code = "checklist"
+
+
 @dataclass
 class ChecklistItem:
     key: str
@@ -254,14 +260,14 @@ class DeploymentSession:
         for item in self.checklist:
             if item.key == key:
                 return item
-        raise LumikuError(f"No checklist item `{key}`.",
+        raise ChecklistError(f"No checklist item `{key}`.",
                           hint="Use one of: " + ", ".join(i.key for i in self.checklist) + ".")
 
     def toggle(self, key: str) -> None:
         """Tick or untick a manual item."""
         item = self.item(key)
         if item.automatic:
-            raise LumikuError(
+            raise ChecklistError(
                 f"“{item.label}” is proven by the program and cannot be ticked by hand.",
                 why=item.evidence or "Its evidence has not been collected yet.",
                 hint="Run the step that measures it (deploy, verify or health check).",

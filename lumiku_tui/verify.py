@@ -29,6 +29,12 @@ MISSING = "missing"
 KINDS = ("table", "column", "index", "constraint", "enum", "history")
 
 
+class VerifyError(LumikuError):
+    """Verification was asked for something that does not exist."""
+
+    code = "verify"
+
+
 @dataclass(frozen=True)
 class Check:
     migration: str
@@ -712,7 +718,7 @@ def verify_migrations(
             names = applied
         unknown = [n for n in names if n not in statuses and n not in folder.by_name()]
         if unknown:
-            raise LumikuError(
+            raise VerifyError(
                 f"No migration named {', '.join(unknown)} in {folder.path}.",
                 hint="Use a folder name as `lumiku-tui status` lists it.",
             )
