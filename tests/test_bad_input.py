@@ -406,3 +406,12 @@ def test_copy_to_stdout_is_refused_before_anything_runs(db, migrations, run_cli)
     assert code == 2, out + err
     assert f"{SECOND}: statement 2 (line 2)" in err and "COPY" in err
     _assert_untouched(db)
+
+
+def test_percent_signs_and_placeholders_in_sql_are_sent_verbatim(db, migrations, run_cli):
+    script = ('CREATE TABLE "mark_second" (v text);\n'
+              "INSERT INTO \"mark_second\" VALUES ('100%'), ('%s'), ('%(name)s'), ('$1'), ('%%');\n")
+    folder = migrations({**GOOD, SECOND: script})
+    code, out, err = _deploy(run_cli, db, folder)
+    assert code == 0, out + err
+    assert db.query('SELECT v FROM "mark_second"') == [("100%",), ("%s",), ("%(name)s",), ("$1",), ("%%",)]

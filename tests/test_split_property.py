@@ -41,7 +41,15 @@ def _e_string(text: str) -> str:
 @st.composite
 def statements(draw: st.DrawFn) -> Fragment:
     text = draw(payloads)
-    kind = draw(st.sampled_from(["std", "estring", "dollar", "ident", "do", "concat"]))
+    kind = draw(st.sampled_from(["std", "estring", "dollar", "ident", "do", "concat", "unicode", "nested"]))
+    if kind == "unicode":
+        # U&'' strings: a backslash starts an escape (\0061 is 'a'), so a literal one is doubled.
+        escaped = text.replace("\\", "\\\\").replace("'", "''")
+        return Fragment(f"INSERT INTO probe (v) VALUES (U&'{escaped}' || U&'\\0061')", text + "a")
+    if kind == "nested":
+        body = text.replace("$", "")
+        inner = f"INSERT INTO probe (v) VALUES ({_std_string(body)})"
+        return Fragment(f"DO $outer$\nBEGIN\n    EXECUTE $inner${inner}$inner$;\nEND\n$outer$", body)
     if kind == "std":
         # Backslashes are ordinary characters in a standard string: '\' is one backslash.
         return Fragment(f"INSERT INTO probe (v) VALUES ({_std_string(text)})", text)
@@ -166,12 +174,14 @@ _SYNTAX_ERRORS = {
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(script=scripts(), garbage=st.sampled_from(list(_SYNTAX_ERRORS)))
-def test_syntax_error_position_maps_to_the_right_line_and_column(conn, script, garbage):
+@given(script=scripts(), garbage=st.sampled_from(list(_SYNTAX_ERRORS)), crlf=st.booleans())
+def test_syntax_error_position_maps_to_the_right_line_and_column(conn, script, garbage, crlf):
     """The line and column shown for a syntax error are where PostgreSQL points, in the file."""
     bad, culprit = garbage, _SYNTAX_ERRORS[garbage]
-    text = script.text + "\n" + bad + ";\n"
-    error_offset = len(script.text) + 1 + culprit
+    newline = "\r\n" if crlf else "\n"  # a file saved on Windows: the \r belongs to the line before
+    prefix = script.text.replace("\n", newline) + newline
+    text = prefix + bad.replace("\n", newline) + ";" + newline
+    error_offset = len(prefix) + len(bad[:culprit].replace("\n", newline))
     pieces = split_statements(text)
     assert len(pieces) == len(script.fragments) + 1
     last = pieces[-1]
