@@ -595,3 +595,23 @@ def test_json_output_stays_machine_readable_through_an_interrupt(db, migrations)
     assert [(f["name"], f["reason"], f["rolled_back"]) for f in failed] == [(history.names[1], "cancelled", True)]
     assert any(e["event"] == "migration_finished" and e["name"] == history.names[0] for e in events)
     assert_invariant(db, history)
+
+
+@pytest.mark.xfail(strict=True, reason="engine defect F8: any QueryCanceled not requested by us is reported as a "
+                   "statement timeout with the advice to raise --statement-timeout, also when another session "
+                   "cancelled the statement (pg_cancel_backend: 'due to user request')")
+def test_statement_cancelled_by_another_session_is_not_called_a_timeout(db, migrations):
+    """A DBA's pg_cancel_backend is neither a statement timeout nor the migration's fault."""
+    history = _slow_history(db, migrations)
+    proc = DeployProcess.start(db.url, history.path)
+    pid = wait_until_running(db, process=proc)
+    with db.admin() as admin:
+        assert admin.execute("SELECT pg_cancel_backend(%s)", (pid,)).fetchone() == (True,)
+    finished = proc.finish()
+    assert finished.code == 1, finished.output
+    assert "canceling statement due to user request" in finished.output
+    assert "--statement-timeout" not in finished.output, "it was not a timeout: raising it would not help"
+    state = assert_invariant(db, history)
+    assert state.applied == {history.names[0]}
+    assert not state.failed, "a cancel from outside is not the migration's fault and must not need resolve"
+    assert_rerun_completes(db, history)
