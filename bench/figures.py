@@ -120,7 +120,9 @@ def write_doc(results: list[Figure | Skipped], notes: list[str], command: str, l
         "one round trip per statement; one that pipelines pays it per batch.",
         "- **status**: 1,000 migrations recorded as applied (the rows `prisma migrate deploy` writes); "
         "`lumiku-tui status` against `prisma migrate status` from the pinned CLI in `tests/prisma_cli` (Node; "
-        "WebAssembly schema engine with the pg driver adapter). One Prisma run before timing warms the disk cache.",
+        "WebAssembly schema engine with the pg driver adapter, as the test oracle runs it; Prisma's native engine "
+        "binary, which a production `npx prisma` downloads, may be faster or slower and is not measured here). One "
+        "Prisma run before timing warms the disk cache.",
         "- **start-up**: `lumiku-tui --help` and `lumiku-tui status --json` against `python -c pass`; import cost "
         "from `python -X importtime`, which also proves the headless path never imports Textual.",
         "- **wizard**: Textual's pilot (`App.run_test()`), timed inside the process from the app's start until the "

@@ -72,6 +72,17 @@ def _prisma_run(args: list[str], url: str, folder: Path, scratch: Path) -> Proce
     return measured[0]
 
 
+def _prisma_version() -> str:
+    import json
+
+    from tests.prisma_cli.prisma_runner import HERE
+
+    try:
+        return json.loads((HERE / "package.json").read_text())["dependencies"]["prisma"]
+    except (OSError, KeyError, ValueError):
+        return "?"
+
+
 def prisma_ready() -> str | None:
     """None when the pinned Prisma CLI can run, else why not."""
     try:
@@ -117,7 +128,7 @@ def bench_status(lab: Lab, migrations: int, reps: int, *, with_prisma: bool) -> 
     alternate(reps, run_ours, run_prisma)
     results.append(Figure(
         "status", "`lumiku-tui status`", ours.median_s, ours.peak_mib,
-        "`prisma migrate status` (Prisma 6.19, pinned)", theirs.median_s, theirs.peak_mib,
+        f"`prisma migrate status` (Prisma {_prisma_version()}, pinned)", theirs.median_s, theirs.peak_mib,
         "< 1/6 (0.167x)", 1 / 6,
         detail=f"{recorded} migrations, all applied; client CPU (median): lumiku-tui {ours.median_cpu_s:.2f} s, "
         f"prisma {theirs.median_cpu_s:.2f} s",
