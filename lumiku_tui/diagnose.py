@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 import socket
 import struct
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 from urllib.parse import parse_qsl, urlsplit
@@ -170,7 +170,8 @@ def _tls_step(host: str, port: int, sslmode: str) -> Step:
     if sslmode == "disable":
         detail = "not used (sslmode=disable)" + ("; the server offers it" if offers else "")
     else:
-        detail = f"sslmode={sslmode}; the server " + ("offers TLS" if offers else "does not offer TLS (plain connection)")
+        offered = "offers TLS" if offers else "does not offer TLS (plain connection)"
+        detail = f"sslmode={sslmode}; the server {offered}"
     return Step("TLS", True, detail, "")
 
 
@@ -212,7 +213,7 @@ def _connect_failure(target: "Target", message: str) -> list[Step]:
 def _privileges_step(conn: "psycopg.Connection", target: "Target") -> Step:
     from lumiku_tui.history import TABLE
 
-    schema, user = target.schema, target.user
+    schema = target.schema
     row = conn.execute(
         """SELECT current_user,
                   EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = %(schema)s),
@@ -430,7 +431,8 @@ def parse_failure_logs(logs: str) -> _ParsedLogs:
                     r'message:\s*"((?:[^"\\]|\\.)*)"', r"^db error:\s*(?:ERROR:\s*)?(.+)$")
     detail = first(r"^DETAIL:\s*(.+)$", r'detail:\s*Some\("((?:[^"\\]|\\.)*)"\)')
     hint = first(r"^HINT:\s*(.+)$", r'hint:\s*Some\("((?:[^"\\]|\\.)*)"\)')
-    # lumiku-tui: "Position:\nstatement 3, line 12, column 5" (older: "Failed statement 3 of migration `x` (line 12...").
+    # lumiku-tui: "Position:\nstatement 3, line 12, column 5"
+    # (older: "Failed statement 3 of migration `x` (line 12, ...").
     index = first(r"^statement (\d+), line \d+", r"Failed statement (\d+) of migration")
     line = first(r"^statement \d+, line (\d+)", r"Failed statement \d+ of migration `[^`]*` \(line (\d+)")
     column = first(r"^statement \d+, line \d+, column (\d+)",
@@ -683,7 +685,7 @@ def _choices(name: str, kind: str, recorded: bool, unchanged: bool, existing: Ex
             choices.append(f"The existing {existing.kind} differs from what {name} wants: decide which is right; "
                            "change the database or the file to agree, then retry as below.")
     elif kind in ("foreign_key", "not_null", "unique") and bad_rows is not None:
-        choices.append(f"Inspect the offending rows with the query shown (it only reads); fix or remove them "
+        choices.append("Inspect the offending rows with the query shown (it only reads); fix or remove them "
                        "in a separate, reviewed step (or add the data fix to the migration), then retry as below. "
                        "lumiku-tui never deletes them for you.")
     choices.append(retry)
@@ -850,8 +852,9 @@ def _orphans(conn: "psycopg.Connection", schema: str, message: str, detail: str,
     child = f"{_q(schema)}.{_q(table)}"
     parent = f"{_q(schema)}.{_q(ref_table)}"
     not_null = " AND ".join(f"c.{_q(col)} IS NOT NULL" for col in columns)
-    joined = " AND ".join(f"p.{_q(rc)} = c.{_q(col)}" for col, rc in zip(columns, ref_columns))
-    query = f"SELECT c.* FROM {child} AS c WHERE {not_null} AND NOT EXISTS (SELECT 1 FROM {parent} AS p WHERE {joined})"
+    joined = " AND ".join(f"p.{_q(rc)} = c.{_q(col)}" for col, rc in zip(columns, ref_columns, strict=False))
+    query = (f"SELECT c.* FROM {child} AS c WHERE {not_null} "
+             f"AND NOT EXISTS (SELECT 1 FROM {parent} AS p WHERE {joined})")
     count = _count(conn, query)
     cols = ", ".join(columns)
     what = f"{count} row(s)" if count is not None else "Some rows"

@@ -403,7 +403,8 @@ class DeploymentSession:
                 lines.append(f"- **Detail:** {f.detail}")
             if f.hint:
                 lines.append(f"- **Hint:** {f.hint}")
-            lines.append(f"- **Database state:** {'rolled back, nothing of it kept' if f.rolled_back else 'may hold part of it'}")
+            state = "rolled back, nothing of it kept" if f.rolled_back else "may hold part of it"
+            lines.append(f"- **Database state:** {state}")
             if f.next_step:
                 lines.append(f"- **Next step:** {f.next_step}")
             if f.statement:

@@ -280,11 +280,11 @@ class Expectations:
         return (rangevar.schemaname or self.default_schema, rangevar.relname)
 
     def _apply(self, node: Any, owner: str) -> None:
-        handler = getattr(self, f"_on_{node.kind}", None)
+        handler = _HANDLERS.get(node.kind)
         if handler is not None:
-            handler(node, owner)
+            getattr(self, handler)(node, owner)
 
-    def _on_CreateStmt(self, node: Any, owner: str) -> None:
+    def _create_table(self, node: Any, owner: str) -> None:
         key = self._rel(node.relation)
         if node.if_not_exists and key in self.tables:
             return  # PostgreSQL skips it: the earlier definition stands
@@ -325,7 +325,7 @@ class Expectations:
                     existing.columns[column].not_null = True
         self.constraints[(schema, table, name)] = _Constraint(table, kind, columns, references, owner)
 
-    def _on_AlterTableStmt(self, node: Any, owner: str) -> None:
+    def _alter_table(self, node: Any, owner: str) -> None:
         key = self._rel(node.relation)
         table = self.tables.get(key)
         for cmd in node.cmds or ():
@@ -365,7 +365,7 @@ class Expectations:
                 self.constraints.pop((key[0], key[1], cmd.name), None)
                 self.indexes.pop((key[0], cmd.name), None)
 
-    def _on_IndexStmt(self, node: Any, owner: str) -> None:
+    def _create_index(self, node: Any, owner: str) -> None:
         schema, table = self._rel(node.relation)
         name = node.idxname
         if name is None:
@@ -377,12 +377,12 @@ class Expectations:
             columns = None
         self.indexes[(schema, name)] = _Index(table, bool(node.unique), columns, owner)
 
-    def _on_CreateEnumStmt(self, node: Any, owner: str) -> None:
+    def _create_enum(self, node: Any, owner: str) -> None:
         names = names_of(node.typeName)
         key = (names[0], names[1]) if len(names) == 2 else (self.default_schema, names[0])
         self.enums[key] = ([s.sval for s in node.vals], owner)
 
-    def _on_AlterEnumStmt(self, node: Any, owner: str) -> None:
+    def _alter_enum(self, node: Any, owner: str) -> None:
         names = names_of(node.typeName)
         key = (names[0], names[1]) if len(names) == 2 else (self.default_schema, names[0])
         if key not in self.enums or not node.newVal:
@@ -398,7 +398,7 @@ class Expectations:
                 values = values + [node.newVal]
         self.enums[key] = (values, owner)
 
-    def _on_DropStmt(self, node: Any, owner: str) -> None:
+    def _drop(self, node: Any, owner: str) -> None:
         for obj in node.objects or ():
             parts = names_of(obj)
             if not parts:
@@ -413,7 +413,7 @@ class Expectations:
             elif node.removeType == "OBJECT_TYPE":
                 self.enums.pop(key, None)
 
-    def _on_RenameStmt(self, node: Any, owner: str) -> None:
+    def _rename(self, node: Any, owner: str) -> None:
         if node.renameType == "OBJECT_TABLE":
             key = self._rel(node.relation)
             new_key = (key[0], node.newname)
@@ -472,6 +472,13 @@ class Expectations:
         for key in [k for k, i in self.indexes.items() if k[0] == table_key[0] and i.table == table_key[1]
                     and (column is None or (i.columns is not None and column in i.columns))]:
             del self.indexes[key]
+
+
+#: Statement kinds that create, change or drop what verify checks; the rest (data, code, grants) is skipped.
+_HANDLERS = {
+    "CreateStmt": "_create_table", "AlterTableStmt": "_alter_table", "IndexStmt": "_create_index",
+    "CreateEnumStmt": "_create_enum", "AlterEnumStmt": "_alter_enum", "DropStmt": "_drop", "RenameStmt": "_rename",
+}
 
 
 def _type_text(key: tuple[str, str], default_schema: str) -> str:

@@ -435,7 +435,8 @@ def test_a_partly_present_migration_is_not_offered_as_complete(db, migrations):
 
 @pytest.mark.parametrize("frame", [
     "Position:\n  2 -- CreateTable\n  3 CREATE TABLE \"parent\" (\"id\" TEXT);\n\n",
-    "Position:\n\x1b[1m  2\x1b[0m -- CreateTable\n\x1b[1m  3\x1b[1;31m CREATE TABLE \"parent\" (\"id\" TEXT);\x1b[0m\n\n",
+    "Position:\n\x1b[1m  2\x1b[0m -- CreateTable\n"
+    "\x1b[1m  3\x1b[1;31m CREATE TABLE \"parent\" (\"id\" TEXT);\x1b[0m\n\n",
 ])
 def test_prismas_code_frame_locates_the_statement(db, migrations, frame):
     script = 'CREATE TABLE "other" ("id" TEXT);\n-- CreateTable\nCREATE TABLE "parent" ("id" TEXT);\n'
