@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 _DURATION = re.compile(r"\b\d+(?:\.\d+)? ms\b")
 _TIMESTAMP = re.compile(r"\b\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:\+00:00| UTC|Z)?")
 _PID = re.compile(r"\bpid \d+\b")
+_COMPACT_STAMP = re.compile(r"\d{8}T\d{6}Z")
 
 
 def _utc_now() -> datetime:
@@ -56,11 +57,19 @@ class Presentation:
             return f"{ms / 1000:.1f} s"
         return f"{ms:.0f} ms" if ms >= 10 else f"{ms:.1f} ms"
 
+    @property
+    def still(self) -> bool:
+        """Nothing blinks or ticks (stable images)."""
+        return self.fixed_durations or self.fixed_times
+
     def path(self, path: Path | str) -> str:
         text = str(path)
         for prefix, alias in self.path_aliases:
             if text.startswith(prefix):
-                return alias + text[len(prefix):]
+                text = alias + text[len(prefix):]
+                break
+        if self.fixed_times:
+            text = _COMPACT_STAMP.sub("YYYYMMDDThhmmssZ", text)
         return redact(text)
 
     def text(self, value: str) -> str:

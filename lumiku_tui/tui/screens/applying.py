@@ -41,6 +41,7 @@ class ApplyingScreen(WizardScreen):
         self.statement_started: float | None = None
         self.current_text = ""
         self.events_seen = 0
+        self.summaries: dict[tuple[str, int], str] = {}
 
     def compose(self) -> ComposeResult:
         yield from self.header()
@@ -117,14 +118,19 @@ class ApplyingScreen(WizardScreen):
         elif isinstance(event, ev.StatementStarted):
             self.statement_started = time.monotonic()
             self.current_text = f"Statement {event.index} (line {event.line}): {event.summary}"
+            self.summaries[(event.migration, event.index)] = event.summary
             banner.add_class("hidden")
             self._tick()
         elif isinstance(event, ev.StatementFinished):
             self.statement_started = None
             self.query_one("#overall", ProgressBar).advance(1)
             self.query_one("#migration", ProgressBar).advance(1)
-            self._log(Text.assemble(f"  {event.position:>4}/{event.count} statement {event.index:<4} ",
-                                    (present.duration(event.duration_ms), "dim")))
+            summary = self.summaries.pop((event.migration, event.index), "")
+            line = Text(f"  {event.position:>3}/{event.count} #{event.index:<3} ")
+            line.append(f"{present.duration(event.duration_ms):>8}  ", style="dim")
+            line.append(" ".join(summary.split()))
+            line.truncate(max(20, self.size.width - 4), overflow="ellipsis")
+            self._log(line)
         elif isinstance(event, ev.BlockedByLock):
             who = "; ".join(self._session(b) for b in event.blockers)
             banner.update(f"Statement {event.index} waits {event.waited_ms / 1000:.1f} s for a table lock held by "

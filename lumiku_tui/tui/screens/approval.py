@@ -44,7 +44,9 @@ class ApprovalScreen(WizardScreen):
         self.query_one("#approval-prompt", Static).update(
             Text.assemble("Type the database name ", (self.ctx.dbname, "bold"),
                           " and press Enter to apply. Esc goes back; nothing has been applied."))
-        self.query_one(Input).focus()
+        field = self.query_one(Input)
+        field.cursor_blink = not self.ctx.presentation.still
+        field.focus()
         if len(self.counts) < len(self.pending):
             self._count()
 

@@ -66,8 +66,11 @@ class HealthScreen(WizardScreen):
                            "to check the app by hand instead.")
             summary.set_classes("banner attention")
         else:
-            verdict = "✓ healthy" if result.ok else "✗ NOT healthy"
-            summary.update(f"{verdict}: {present.text(result.describe())}")
+            if result.ok:
+                summary.update(f"✓ The app answers healthy: HTTP {result.status_code}"
+                               + (f', status "{result.status_field}"' if result.status_field is not None else ""))
+            else:
+                summary.update(f"✗ NOT healthy: {present.text(result.describe())}")
             summary.set_classes("banner ok" if result.ok else "banner error")
             rows = [
                 ("URL", present.text(result.url or "")),

@@ -112,7 +112,7 @@ class OverviewScreen(WizardScreen):
             for row_number, m in enumerate(overview.status.migrations):
                 label, style = _STATE_LOOK[m.state]
                 when = m.finished_at or m.started_at
-                stamp = f"{when:%Y-%m-%d %H:%M}" if when else ""
+                stamp = self.ctx.presentation.text(f"{when:%Y-%m-%d %H:%M}") if when else ""
                 name_style = style if m.state is not State.APPLIED else ""
                 table.add_row(Text(label, style=style), Text(m.name, style=name_style), Text(stamp, style="dim"),
                               key=m.name)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rich.text import Text
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
@@ -29,6 +29,7 @@ class VerificationScreen(WizardScreen):
         super().__init__()
         self.names = names
         self.checks: list = []  # type: ignore[type-arg]
+        self.shown: list = []  # type: ignore[type-arg]
         self.only_failures = False
         self.done = False
 
@@ -36,12 +37,13 @@ class VerificationScreen(WizardScreen):
         yield from self.header()
         yield Static("Reading the catalog…", id="verify-summary", classes="banner info", markup=False)
         yield DataTable(id="checks", cursor_type="row")
+        yield Static(id="check-detail", markup=False)
         yield from self.footer()
 
     def on_mount(self) -> None:
         table = self.query_one("#checks", DataTable)
         # Fixed widths keep expected and found on screen at 80 columns; long names are cut, not wrapped.
-        for label, width in (("", 1), ("Kind", 10), ("Object", 28), ("Expected", 15), ("Found", 15)):
+        for label, width in (("", 1), ("Kind", 8), ("Object", 28), ("Expected", 15), ("Found", 15)):
             table.add_column(label, width=width)
         self._verify()
 
@@ -90,15 +92,37 @@ class VerificationScreen(WizardScreen):
     def _fill(self) -> None:
         table = self.query_one("#checks", DataTable)
         table.clear()
-        rows = sorted(self.checks, key=lambda c: c.ok)  # failures first, otherwise in migration order
-        for check in rows:
-            if self.only_failures and check.ok:
-                continue
+        present = self.ctx.presentation.text
+        self.shown = [c for c in sorted(self.checks, key=lambda c: c.ok)  # failures first, then in order
+                      if not (self.only_failures and c.ok)]
+        for check in self.shown:
             mark = Text("✓", style="green") if check.ok else Text("✗", style="bold red")
             marked = check.kind == "column" and check.object in _RUNBOOK_COLUMNS
             obj = Text(check.object, style="bold" if marked else "")
-            found = Text(check.found, style="" if check.ok else "bold red")
-            table.add_row(mark, check.kind, obj, check.expected, found)
+            found = Text(present(check.found), style="" if check.ok else "bold red")
+            table.add_row(mark, check.kind, obj, present(check.expected), found)
+        self._detail()
+
+    @on(DataTable.RowHighlighted, "#checks")
+    def _highlighted(self, _event: DataTable.RowHighlighted) -> None:
+        self._detail()
+
+    def _detail(self) -> None:
+        """The highlighted row in full: the table cuts long names and types to fit 80 columns."""
+        row = self.query_one("#checks", DataTable).cursor_row
+        panel = self.query_one("#check-detail", Static)
+        if not (0 <= row < len(self.shown)):
+            panel.update("")
+            return
+        check = self.shown[row]
+        present = self.ctx.presentation.text
+        text = Text()
+        text.append(f"{check.kind} {check.object}", style="bold")
+        if check.kind != "history":
+            text.append(f"  ({check.migration})", style="dim")
+        text.append(f"\nexpected  {present(check.expected)}\nfound     ")
+        text.append(present(check.found), style="green" if check.ok else "bold red")
+        panel.update(text)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("next", "only_failures", "rerun"):
