@@ -601,7 +601,7 @@ def diagnose_failure(
         detail=redact(facts.detail), hint=redact(facts.hint), database_unchanged=facts.unchanged, kind=kind,
         existing_object=existing, orphans=orphans,
         choices=_choices(facts.name, kind, facts.recorded, facts.unchanged, existing, bad_rows, presence),
-        summary=redact(_summary(kind, facts.message, existing, bad_rows, facts.blockers)),
+        summary=redact(_summary(kind, facts.sqlstate, facts.message, existing, bad_rows, facts.blockers)),
         recorded_failed=facts.recorded, bad_rows=bad_rows, blockers=facts.blockers, source=facts.source,
         statement_line=statement_line, error_offset=error_offset, presence=presence,
     )
@@ -642,7 +642,7 @@ def _statement_naming(statements: Sequence["Statement"], names: list[str]) -> "S
     return None
 
 
-def _summary(kind: str, message: str, existing: ExistingObject | None, bad_rows: BadRows | None,
+def _summary(kind: str, sqlstate: str, message: str, existing: ExistingObject | None, bad_rows: BadRows | None,
              blockers: Sequence[Session]) -> str:
     if kind == "already_exists" and existing is not None:
         verdict = {True: "with the definition the statement wants", False: "but it differs from what the "
@@ -653,7 +653,34 @@ def _summary(kind: str, message: str, existing: ExistingObject | None, bad_rows:
     if kind == "lock":
         who = "; ".join(b.describe() for b in blockers) or "another session"
         return f"A table lock was not granted in time; held by {who}."
+    explained = _EXPLAINED.get(sqlstate)
+    if explained is not None:
+        names = _quoted_names(message)
+        return explained.format(name=names[0] if names else "it", message=message)
     return message
+
+
+#: What the common remaining SQLSTATEs mean for a migration, in one line each.
+_EXPLAINED = {
+    "42P01": "{name} does not exist: a migration that creates it has not run here, it was dropped by hand, or the "
+             "URL's ?schema= points at another schema.",
+    "42703": "Column {name} does not exist: the table is not in the shape this migration expects (an earlier "
+             "migration missing, or a change made by hand).",
+    "42704": "{name} does not exist (a type, index or other object this statement refers to).",
+    "42601": "PostgreSQL cannot parse this statement ({message}); the marked position shows where.",
+    "42501": "The database user may not do this ({message}); connect as the owner of the objects, or have them "
+             "granted.",
+    "25001": "This statement cannot run inside a transaction; it belongs in a migration of its own.",
+    "23514": "Existing rows break the new CHECK constraint ({message}); find them with the constraint's condition "
+             "negated.",
+    "22P02": "A value cannot be converted to the new type ({message}); some rows hold data that does not fit.",
+    "22001": "A value is too long for the new type ({message}); some rows hold longer text.",
+    "22003": "A number is out of range for the new type ({message}).",
+    "40P01": "Deadlock with another session; PostgreSQL chose this migration to cancel. Running it again usually "
+             "succeeds.",
+    "57014": "The statement ran longer than the statement timeout and was cancelled.",
+    "53100": "The server ran out of disk space.",
+}
 
 
 def _choices(name: str, kind: str, recorded: bool, unchanged: bool, existing: ExistingObject | None,

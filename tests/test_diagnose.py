@@ -364,6 +364,7 @@ def test_the_error_position_points_into_the_failing_statement(db, migrations):
     assert result.failure is not None and result.failure.sqlstate == "42703"
     for diagnosis in (diagnose_failure(db.target, folder, result.failure), diagnose_failure(db.target, folder)):
         assert diagnosis.kind == "other"
+        assert diagnosis.summary.startswith("Column nosuchcol does not exist")
         assert diagnosis.statement_index == 2
         assert diagnosis.line == 5
         assert diagnosis.statement[diagnosis.error_offset:].startswith("nosuchcol")
