@@ -129,7 +129,9 @@ def write_doc(results: list[Figure | Skipped], notes: list[str], command: str, l
         "overview's migration table has rows; the preview of a ~10 MiB migration timed until its first screen is "
         "drawn, then a key press is timed while highlighting goes on.",
         "",
-        "Run `python bench/run.py --profile` for pyinstrument reports of deploy and status in `bench/out/`.",
+        "Run `python bench/run.py --profile` for pyinstrument reports of deploy and status in `bench/out/`, and "
+        "`python bench/apply_strategies.py` to see the same history sent to the server four ways (a statement at a "
+        "time, with and without the history bookkeeping, in pipeline mode, one query per migration) next to psql.",
         "",
     ]
     DOC.parent.mkdir(parents=True, exist_ok=True)
