@@ -592,6 +592,8 @@ def diagnose_failure(
             bad_rows = _null_rows(conn, target.schema, facts.message, facts.statement)
         elif kind == "unique":
             bad_rows = _duplicate_rows(conn, target.schema, facts.detail, facts.statement)
+        elif facts.sqlstate == "23514":
+            bad_rows = _check_rows(conn, target.schema, facts.statement)
     finally:
         if own:
             conn.close()
@@ -648,7 +650,7 @@ def _summary(kind: str, sqlstate: str, message: str, existing: ExistingObject | 
         verdict = {True: "with the definition the statement wants", False: "but it differs from what the "
                    "statement wants", None: "(whether it matches cannot be told)"}[existing.matches]
         return f"The {existing.kind} {existing.name} already exists {verdict}."
-    if kind in ("foreign_key", "not_null", "unique") and bad_rows is not None:
+    if bad_rows is not None:
         return bad_rows.explanation
     if kind == "lock":
         who = "; ".join(b.describe() for b in blockers) or "another session"
@@ -711,7 +713,7 @@ def _choices(name: str, kind: str, recorded: bool, unchanged: bool, existing: Ex
         else:
             choices.append(f"The existing {existing.kind} differs from what {name} wants: decide which is right; "
                            "change the database or the file to agree, then retry as below.")
-    elif kind in ("foreign_key", "not_null", "unique") and bad_rows is not None:
+    elif bad_rows is not None:
         choices.append("Inspect the offending rows with the query shown (it only reads); fix or remove them "
                        "in a separate, reviewed step (or add the data fix to the migration), then retry as below. "
                        "lumiku-tui never deletes them for you.")
@@ -951,6 +953,31 @@ def _duplicate_rows(conn: "psycopg.Connection", schema: str, detail: str, statem
     explanation = (f"{count if count is not None else 'Some'} value(s) of ({', '.join(columns)}) occur more than "
                    f"once in {table}; the unique index cannot be built until they are made unique.")
     return BadRows(table, columns, count, query + ";", explanation)
+
+
+def _check_rows(conn: "psycopg.Connection", schema: str, statement: str) -> BadRows | None:
+    """Rows that fail an ADD CONSTRAINT ... CHECK (a NULL result passes a CHECK, as in PostgreSQL)."""
+    import pglast
+    from pglast.enums import ConstrType
+    from pglast.stream import RawStream
+
+    try:
+        node = pglast.parse_sql(statement)[0].stmt
+    except Exception:  # not parseable here: no rows to show, the message still stands
+        return None
+    if type(node).__name__ != "AlterTableStmt":
+        return None
+    for cmd in node.cmds or ():
+        con = getattr(cmd, "def_", None)
+        if type(con).__name__ == "Constraint" and con.contype == ConstrType.CONSTR_CHECK and con.raw_expr:
+            condition = RawStream()(con.raw_expr)
+            table = node.relation.relname
+            query = f"SELECT * FROM {_q(schema)}.{_q(table)} WHERE NOT ({condition})"
+            count = _count(conn, query)
+            explanation = (f"{count if count is not None else 'Some'} row(s) of {table} fail CHECK ({condition}); "
+                           "the constraint cannot be added until they are fixed (or add it NOT VALID).")
+            return BadRows(table, (), count, query + ";", explanation)
+    return None
 
 
 # --- Prisma's advisory lock -----------------------------------------------------------------

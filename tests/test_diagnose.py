@@ -453,3 +453,17 @@ def test_prismas_code_frame_locates_the_statement(db, migrations, frame):
     diagnosis = diagnose_failure(db.target, folder)
     assert diagnosis.line == 3 and diagnosis.statement_index == 2
     assert diagnosis.existing_object.matches is True
+
+
+def test_a_check_constraint_counts_the_rows_that_break_it(db, migrations):
+    _deploy(db, migrations, {"20240101000000_init": 'CREATE TABLE "items" ("id" TEXT NOT NULL, "price" INTEGER);'})
+    with db.connect() as conn:
+        conn.execute("INSERT INTO items VALUES ('a', 5), ('b', -1), ('c', 0), ('d', NULL)")
+    folder, result = _deploy(db, migrations, {
+        "20240102000000_check": 'ALTER TABLE "items" ADD CONSTRAINT "items_price_check" CHECK ("price" > 0);',
+    })
+    assert result.failure is not None and result.failure.sqlstate == "23514"
+    diagnosis = diagnose_failure(db.target, folder, result.failure)
+    assert diagnosis.bad_rows is not None and diagnosis.bad_rows.count == 2
+    assert sorted(r[0] for r in db.query(diagnosis.bad_rows.query)) == ["b", "c"]
+    assert "2 row(s) of items fail CHECK" in diagnosis.summary
