@@ -153,11 +153,11 @@ def test_connection_cut_by_silent_proxy_gives_up_within_socket_timeout(pg_server
     history = _slow_history(db, migrations)
     proxy = FreezableProxy(pg_server.port)
     try:
-        url = proxy.url(db.url) + "?socket_timeout=2"
-        proc = DeployProcess.start(url, history.path, "--statement-timeout", "3")
+        url = proxy.url(db.url) + "?socket_timeout=1"
+        proc = DeployProcess.start(url, history.path, "--statement-timeout", "2")
         wait_until_running(db, process=proc)
         proxy.freeze()
-        finished = proc.finish(timeout=10)  # socket_timeout 2 s: anything near 10 s is a hang
+        finished = proc.finish(timeout=10)  # socket_timeout 1 s: anything near 10 s is a hang
         assert finished.code == 1, finished.output
         assert "connection was lost" in finished.output
         assert_invariant(db, history)
@@ -169,7 +169,7 @@ def test_connection_cut_by_silent_proxy_gives_up_within_socket_timeout(pg_server
 def test_rerun_after_silent_network_cut_does_not_wait_for_the_orphaned_session(pg_server, db, migrations):
     history = _slow_history(db, migrations)
     proxy = FreezableProxy(pg_server.port)
-    proc = DeployProcess.start(proxy.url(db.url), history.path, "--statement-timeout", "2")
+    proc = DeployProcess.start(proxy.url(db.url), history.path, "--statement-timeout", "1")
     try:
         wait_until_running(db, process=proc)
         proxy.freeze()  # the statement times out on the server; its reply never reaches the client
@@ -551,7 +551,7 @@ def test_front_end_that_stalls_between_statements_does_not_fail_the_migration(db
     def slow_front_end(event: object) -> None:
         if isinstance(event, StatementFinished) and not stalled:
             stalled.append(event.migration if hasattr(event, "migration") else "")
-            time.sleep(3.0)  # the fault itself: the sink does not return for 3 s
+            time.sleep(2.5)  # the fault itself: longer than the 2 s the server allows an idle transaction
 
     result = Deployment(db.target, load_folder(history.path), DeployOptions(), slow_front_end).run()
     assert stalled, "the front end was never called"
