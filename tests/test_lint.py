@@ -421,6 +421,17 @@ def test_missing_table(lint: Callable[..., LintReport]) -> None:
     assert not created.errors
 
 
+def test_a_schema_other_than_public(db: Database, migrations: Callable[..., Path]) -> None:
+    from lumiku_tui.target import parse_database_url
+
+    db.query("CREATE SCHEMA app; CREATE TABLE app.t (id int, a int); INSERT INTO app.t VALUES (1, NULL), (2, 2);"
+             "CREATE TABLE public.t (id int, a int);")
+    folder = load_folder(migrations({"20250101000000_a": "ALTER TABLE t ALTER COLUMN a SET NOT NULL;"}))
+    report = lint_pending(parse_database_url(db.url_with(schema="app"), origin="test"), folder)
+    [finding] = only(report, "set-not-null-has-nulls")  # counted in app.t, not in the empty public.t
+    assert "1 of 2 rows" in finding.message
+
+
 # --- without a database -------------------------------------------------------------------------------
 
 

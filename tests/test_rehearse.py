@@ -123,6 +123,7 @@ def test_a_busy_table_names_the_blocker_and_the_copy_rehearses(db: Database, mig
         copy = rehearse_on_copy(db.target, folder)
         app.execute("ROLLBACK")
     assert copy.ok and copy.on_copy and [m.name for m in copy.migrations] == ["20250101000000_col"]
+    assert APP_PASSWORD not in json.dumps(copy.to_dict()) + "\n".join(copy.describe() + result.describe())
     assert "without data" in copy.notes[0]
     assert snapshot(db) == before
 
