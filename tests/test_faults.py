@@ -615,3 +615,23 @@ def test_statement_cancelled_by_another_session_is_not_called_a_timeout(db, migr
     assert state.applied == {history.names[0]}
     assert not state.failed, "a cancel from outside is not the migration's fault and must not need resolve"
     assert_rerun_completes(db, history)
+
+
+@pytest.mark.xfail(strict=True, reason="engine defect F9: a role that may not CREATE in the schema gets a raw "
+                   "InsufficientPrivilege traceback from history.ensure_table, exit 1")
+def test_role_without_create_privilege_is_refused_with_a_next_step(db, migrations):
+    """Not read-only, but not allowed to create anything either: a clear refusal, nothing half-done."""
+    import secrets as pysecrets
+
+    role = f"viewer_{db.name}"
+    password = pysecrets.token_urlsafe(12)
+    with db.admin() as admin:
+        admin.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(role), sql.Literal(password)))
+    history = marked_history(migrations, 2)
+    finished = DeployProcess.start(db.server.url(db.name, user=role, password=password), history.path).finish()
+    assert password not in finished.output
+    assert finished.code == 2, finished.output
+    assert "Traceback" not in finished.output, finished.output
+    assert "permission denied" in finished.err
+    assert "Next step:" in finished.err
+    assert not read_state(db, history).present
