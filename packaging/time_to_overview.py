@@ -48,9 +48,25 @@ def time_once(command: list[str], expect: bytes, limit_s: float) -> float:
                     return (time.perf_counter() - started) * 1000
         raise SystemExit(f"{command[0]} did not draw {expect.decode()} within {limit_s:g} s")
     finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+        stop(proc, primary)
         os.close(primary)
+
+
+def stop(proc: subprocess.Popen[bytes], primary: int) -> None:
+    """Quit the way a person does, then ask, then insist.
+
+    A one-file launcher killed outright leaves its unpacked libraries in $TMPDIR, so SIGKILL
+    is only the last resort.
+    """
+    for attempt in (lambda: os.write(primary, b"\x11"), lambda: proc.send_signal(signal.SIGTERM)):
+        try:
+            attempt()
+            proc.wait(timeout=5)
+            return
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
 
 
 def main() -> None:
