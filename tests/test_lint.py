@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lumiku_tui.lint import LintReport, lint_migrations, lint_pending
 from lumiku_tui.rehearse import rehearse
@@ -445,3 +447,36 @@ def test_static_lint_without_a_database(migrations: Callable[..., Path]) -> None
     assert "size unknown" in by_rule["index-without-concurrently"].message
     assert not report.errors
     assert report.to_dict()["findings"][0]["migration"] == "20250101000000_a"
+
+
+# --- any mix of statements: findings always point at a real statement ------------------------------
+
+_TEMPLATES = (
+    "CREATE TABLE IF NOT EXISTS {t} (id int PRIMARY KEY, a int)", "CREATE TABLE {t} (id int)",
+    "ALTER TABLE {t} ADD COLUMN IF NOT EXISTS c int NOT NULL", "ALTER TABLE {t} ADD COLUMN d uuid DEFAULT gen_random_uuid()",
+    "ALTER TABLE {t} ALTER COLUMN a SET NOT NULL", "ALTER TABLE {t} ALTER COLUMN a TYPE bigint",
+    "ALTER TABLE {t} DROP COLUMN IF EXISTS a", "ALTER TABLE {t} RENAME COLUMN a TO b", "ALTER TABLE {t} RENAME TO {t}_x",
+    "ALTER TABLE {t} ADD CONSTRAINT {t}_fk FOREIGN KEY (a) REFERENCES other(id)", "ALTER TABLE {t} ADD UNIQUE (a)",
+    "ALTER TABLE {t} ADD CONSTRAINT {t}_ck CHECK (a > 0) NOT VALID", "CREATE UNIQUE INDEX {t}_idx ON {t} (a)",
+    "CREATE INDEX CONCURRENTLY IF NOT EXISTS {t}_c ON {t} (a)", "DROP INDEX IF EXISTS {t}_idx", "DROP TABLE {t}",
+    "UPDATE {t} SET a = 1", "UPDATE {t} SET a = 1 WHERE a IS NULL", "DELETE FROM {t} WHERE id = 1", "TRUNCATE {t}",
+    "INSERT INTO {t} (id) VALUES (1), (2)", "INSERT INTO {t} SELECT * FROM other", "SET lock_timeout = '1s'",
+    "BEGIN", "COMMIT", "SELECT 1", "CREATE TYPE {t}_kind AS ENUM ('a')", "CREATE TABLE broken (id int,, a int)",
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(_TEMPLATES), st.sampled_from(["t", "other", "new_t"])), min_size=1,
+                max_size=8))
+def test_findings_always_point_at_a_statement_of_the_script(statements: list[tuple[str, str]]) -> None:
+    from lumiku_tui.source import LocalMigration
+    from lumiku_tui.sqltext import split_statements
+
+    script = ";\n".join(template.format(t=table) for template, table in statements) + ";\n"
+    migration = LocalMigration("20250101000000_mix", Path("mix"), script.encode())
+    report = lint_migrations([migration])
+    indexes = {s.index for s in split_statements(script)}
+    for finding in report.findings:
+        assert finding.statement in indexes
+        assert finding.severity in ("error", "warning", "info") and finding.message and finding.safe_alternative
+    assert ("broken" in script) == any(f.rule == "syntax-error" for f in report.findings)
