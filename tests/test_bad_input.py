@@ -415,3 +415,30 @@ def test_percent_signs_and_placeholders_in_sql_are_sent_verbatim(db, migrations,
     code, out, err = _deploy(run_cli, db, folder)
     assert code == 0, out + err
     assert db.query('SELECT v FROM "mark_second"') == [("100%",), ("%s",), ("%(name)s",), ("$1",), ("%%",)]
+
+
+def test_malformed_url_from_the_environment_names_its_origin(db, migrations, run_cli, monkeypatch):
+    folder = migrations(GOOD)
+    monkeypatch.delenv("DIRECT_URL", raising=False)
+    monkeypatch.setenv("DATABASE_URL", db.url.replace(f":{db.server.port}/", ":54x2/"))
+    code, out, err = run_cli("status", "--migrations", str(folder))
+    assert_no_secret(out, err)
+    assert code == 2
+    assert "error: The database URL from environment variable DATABASE_URL is not a valid URL." in err
+
+
+def test_wizard_with_a_wrong_password_explains_and_never_draws_the_password(db, migrations, tmp_path):
+    from tests.faultkit import WizardProcess
+
+    folder = migrations(GOOD)
+    wrong = "Wr0ng-" + APP_PASSWORD[::-1]
+    wizard = WizardProcess.start(db.server.url(db.name, user=APP_ROLE, password=wrong), folder, tmp_path)
+    try:
+        wizard.wait_for_text("rejected the password")
+        drawn = wizard.text()
+    finally:
+        wizard.kill()
+    assert "Traceback" not in drawn
+    for secret in (wrong, APP_PASSWORD):
+        assert secret not in drawn and secret.replace("@", "%40") not in drawn
+    _assert_untouched(db)
