@@ -181,6 +181,24 @@ def test_rerun_after_silent_network_cut_does_not_wait_for_the_orphaned_session(p
         _end_stray_backends(db)
 
 
+def test_connection_reset_mid_statement_is_a_lost_connection(pg_server, db, migrations):
+    """The opposite of a silent network: the peer closes at once (a pooler or load balancer restarting)."""
+    history = _slow_history(db, migrations)
+    proxy = FreezableProxy(pg_server.port)
+    try:
+        proc = DeployProcess.start(proxy.url(db.url), history.path)
+        wait_until_running(db, process=proc)
+        proxy.close()
+        finished = proc.finish(timeout=15)
+    finally:
+        proxy.close()
+    assert finished.code == 1, finished.output
+    assert "connection was lost" in finished.output
+    state = assert_invariant(db, history)
+    assert state.applied == {history.names[0]} and not state.failed
+    assert_rerun_completes(db, history)
+
+
 def test_deploy_through_proxy_without_faults_applies_everything(pg_server, db, migrations):
     """The proxy itself is transparent: the faults above come from freezing it, nothing else."""
     history = marked_history(migrations, 3)
