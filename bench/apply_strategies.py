@@ -19,6 +19,7 @@ start-up and planning are left out and only the conversation with the server dif
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import sys
 import tempfile
@@ -98,6 +99,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--migrations", type=int, default=300)
     parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--rtt-ms", type=float, default=0.0,
+                        help="send everything through bench/latency_proxy.py adding this round trip")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="lumiku-strategies-"))
     (work / "pg").mkdir()
@@ -107,28 +110,36 @@ def main() -> int:
         stats = write_history(folder, args.migrations)
         plans = [plan_migration(m) for m in load_folder(folder, "bench").migrations]
         script = psql_script(folder, work / "all.psql")
-        print(f"{stats.migrations} migrations, {stats.statements} statements")
-        timings: dict[str, list[float]] = {name: [] for name in [*STRATEGIES, "psql process (reference)"]}
-        for rep in range(args.reps):
-            for name, strategy in STRATEGIES.items():
-                db = lab.fresh_db(f"strategy_{rep}")
-                with psycopg.connect(lab.url(db), autocommit=True) as conn:
-                    history.ensure_table(conn, "public")
-                    started = time.perf_counter()
-                    strategy(conn, plans)
-                    timings[name].append(time.perf_counter() - started)
-                lab.drop_db(db)
-            db = lab.fresh_db(f"strategy_{rep}")
-            cmd, env = lab.psql_cmd(db, "-f", str(script))
-            timings["psql process (reference)"].append(require_ok(run_process(cmd, env=env), "psql").wall_s)
-            lab.drop_db(db)
-        base = statistics.median(timings["psql process (reference)"])
-        for name, values in timings.items():
-            median = statistics.median(values)
-            print(f"  {name:<46} {median:6.2f} s  {median / base:5.2f}x psql")
+        link = lab.network(args.rtt_ms) if args.rtt_ms else contextlib.nullcontext(None)
+        with link as measured_ms:
+            where = f"through a {measured_ms:.1f} ms round trip" if measured_ms else "on localhost"
+            print(f"{stats.migrations} migrations, {stats.statements} statements, {where}")
+            _compare(lab, plans, script, args.reps)
     finally:
         lab.stop()
     return 0
+
+
+def _compare(lab: Lab, plans: list[MigrationPlan], script: Path, reps: int) -> None:
+    """Each strategy into a new empty database, psql last, `reps` times; medians against psql."""
+    timings: dict[str, list[float]] = {name: [] for name in [*STRATEGIES, "psql process (reference)"]}
+    for rep in range(reps):
+        for name, strategy in STRATEGIES.items():
+            db = lab.fresh_db(f"strategy_{rep}")
+            with psycopg.connect(lab.url(db), autocommit=True) as conn:
+                history.ensure_table(conn, "public")
+                started = time.perf_counter()
+                strategy(conn, plans)
+                timings[name].append(time.perf_counter() - started)
+            lab.drop_db(db)
+        db = lab.fresh_db(f"strategy_{rep}")
+        cmd, env = lab.psql_cmd(db, "-f", str(script))
+        timings["psql process (reference)"].append(require_ok(run_process(cmd, env=env), "psql").wall_s)
+        lab.drop_db(db)
+    base = statistics.median(timings["psql process (reference)"])
+    for name, values in timings.items():
+        median = statistics.median(values)
+        print(f"  {name:<46} {median:6.2f} s  {median / base:5.2f}x psql")
 
 
 if __name__ == "__main__":
