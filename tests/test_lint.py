@@ -181,6 +181,14 @@ def test_set_not_null_on_a_column_added_in_the_batch_without_backfill(lint: Call
     assert finding.migration == "20250102000000_req" and "3 of 3 rows" in finding.message
 
 
+def test_set_not_null_after_a_partial_backfill_is_left_to_the_rehearsal(lint: Callable[..., LintReport]) -> None:
+    report = lint(ROWS3, "ALTER TABLE t ADD COLUMN IF NOT EXISTS c text;\nUPDATE t SET c = 'x' WHERE id < 3;\n"
+                         "ALTER TABLE t ALTER COLUMN c SET NOT NULL;")
+    assert not only(report, "set-not-null-has-nulls")
+    [scan] = only(report, "set-not-null-scan")
+    assert "cannot be told beforehand" in scan.message and "statement 2" in scan.message
+
+
 def test_big_tables_are_estimated_not_counted(lint: Callable[..., LintReport], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(facts_module, "EXACT_COUNT_MAX_ROWS", 2)
     monkeypatch.setattr(facts_module, "EXACT_COUNT_MAX_BYTES", 1)
@@ -283,6 +291,13 @@ def test_unique_constraint_using_an_existing_index_builds_nothing(lint: Callable
     setup = ROWS3 + "CREATE UNIQUE INDEX t_a_idx ON t (a);"
     report = lint(setup, "ALTER TABLE t ADD CONSTRAINT t_a_key UNIQUE USING INDEX t_a_idx;")
     assert not only(report, "constraint-builds-index") and not report.errors
+
+
+def test_foreign_key_to_a_new_empty_table_orphans_every_row(lint: Callable[..., LintReport]) -> None:
+    report = lint(ROWS3, "CREATE TABLE IF NOT EXISTS kinds (id int PRIMARY KEY);\n"
+                         "ALTER TABLE t ADD CONSTRAINT t_kind_fkey FOREIGN KEY (a) REFERENCES kinds(id);")
+    [finding] = only(report, "foreign-key-orphans")
+    assert "3 row(s) of t reference a missing kinds row" in finding.message
 
 
 # --- rewrites, renames, drops -----------------------------------------------------------------------
