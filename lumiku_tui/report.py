@@ -229,11 +229,17 @@ class DeploymentSession:
     # -- what happened -----------------------------------------------------------------
 
     def plan(self, names: Sequence[str]) -> None:
-        """The migrations about to be approved; the history item's label counts them."""
-        self.planned = list(names)
-        for item in self.checklist:
-            if item.key == "history_rows":
-                item.label = default_checklist(len(self.planned) or None)[5].label
+        """The migrations about to be approved; the history item's label counts them.
+
+        After a deploy that stopped part-way, a new plan adds to the old one: the record is of
+        the whole deployment, not of the last attempt.
+        """
+        if self.deployed_at is None:
+            self.planned = list(names)
+        else:
+            self.planned += [n for n in names if n not in self.planned]
+        label = next(i.label for i in default_checklist(len(self.planned) or None) if i.key == "history_rows")
+        self.item("history_rows").label = label
         self.save()
 
     def record_approval(self, user: str | None = None) -> None:

@@ -164,3 +164,27 @@ def test_state_dir_follows_the_environment(monkeypatch, tmp_path):
     monkeypatch.delenv("LUMIKU_STATE_DIR")
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
     assert default_state_dir() == tmp_path / "xdg" / "lumiku-tui"
+
+
+def test_a_retry_after_a_failure_adds_to_the_same_record(db, migrations, tmp_path):
+    scripts = {
+        "20240101000000_init": 'CREATE TABLE "t" ("id" TEXT NOT NULL);',
+        "20240102000000_bad": 'ALTER TABLE "t" ADD COLUMN "id" TEXT;',
+    }
+    folder = load_folder(migrations(scripts))
+    session = _new(tmp_path, db)
+    session.plan([m.name for m in folder.migrations])
+    session.record_deploy(Deployment(db.target, folder).run())
+    # The operator fixes the file, marks the failed attempt rolled back, and deploys again.
+    folder = load_folder(migrations({"20240102000000_bad": 'ALTER TABLE "t" ADD COLUMN "name" TEXT;'}))
+    from lumiku_tui.resolve import resolve_rolled_back
+
+    resolve_rolled_back(db.target, folder, "20240102000000_bad")
+    session.plan(["20240102000000_bad"])
+    session.record_deploy(Deployment(db.target, folder).run())
+    session.record_checks(verify_migrations(db.target, folder, session.planned))
+    assert [a.name for a in session.applied] == ["20240101000000_init", "20240102000000_bad"]
+    assert session.failure is None
+    assert session.item("all_applied").done and "2 applied" in session.item("all_applied").evidence
+    assert session.item("history_rows").label == "`_prisma_migrations` table shows all 2 new migrations"
+    assert session.item("history_rows").done
