@@ -467,3 +467,16 @@ def test_a_check_constraint_counts_the_rows_that_break_it(db, migrations):
     assert diagnosis.bad_rows is not None and diagnosis.bad_rows.count == 2
     assert sorted(r[0] for r in db.query(diagnosis.bad_rows.query)) == ["b", "c"]
     assert "2 row(s) of items fail CHECK" in diagnosis.summary
+
+
+def test_adding_a_not_null_column_without_default_to_a_table_with_rows(db, migrations):
+    _deploy(db, migrations, {"20240101000000_init": PARENT_CHILD})
+    with db.connect() as conn:
+        conn.execute("INSERT INTO parent VALUES ('a'), ('b'), ('c')")
+    folder, result = _deploy(db, migrations, {
+        "20240102000000_col": 'ALTER TABLE "parent" ADD COLUMN "slug" TEXT NOT NULL;',
+    })
+    diagnosis = diagnose_failure(db.target, folder, result.failure)
+    assert diagnosis.kind == "not_null"
+    assert diagnosis.bad_rows.count == 3
+    assert "Add a DEFAULT" in diagnosis.summary
