@@ -202,3 +202,19 @@ def test_a_slow_statement_is_stopped_not_left_holding_locks(db: Database, migrat
     assert not slow.ok and slow.statement_index == 2 and slow.sqlstate == "57014"
     assert "statement_timeout" in (slow.error or "")
     assert db.query("SELECT count(*) FROM information_schema.columns WHERE table_name = 't'") == [(1,)]
+
+
+def test_an_unresolved_failed_migration_blocks_the_rehearsal_like_a_deploy(
+        db: Database, migrations: Callable[..., Path]) -> None:
+    from lumiku_tui import history
+    from lumiku_tui.errors import DeployBlocked
+
+    folder = load_folder(migrations({"20250101000000_a": "CREATE TABLE a (id int);",
+                                     "20250102000000_b": "CREATE TABLE b (id int);"}))
+    with db.connect() as conn:
+        history.ensure_table(conn, "public")
+        history.insert_failed(conn, "public", "20250101000000_a", folder.migrations[0].checksum, "boom")
+    with pytest.raises(DeployBlocked) as raised:
+        rehearse(db.target, folder)
+    assert raised.value.failed == ["20250101000000_a"]
+    assert db.query("SELECT to_regclass('b')") == [(None,)]
