@@ -764,16 +764,26 @@ def run_cli(args: "argparse.Namespace", out: Any) -> int:
     if not checks:
         out.line("No applied migrations to verify.")
         return 0
+    # Every check of the migrations asked for by name; otherwise one line per migration that passed,
+    # and the failing checks of the others (a long history would bury a failure in passing rows).
+    every_check = bool(args.migration)
     width = min(max(len(c.object) for c in checks), 60)
-    current = None
+    by_migration: dict[str, list[Check]] = {}
     for check in checks:
-        if check.migration != current:
-            current = check.migration
+        by_migration.setdefault(check.migration, []).append(check)
+    for migration, its_checks in by_migration.items():
+        bad = [c for c in its_checks if not c.ok]
+        if not bad and not every_check:
+            out.line(f"  {out.style('ok  ', '32')} {migration}  ({len(its_checks)} checks)")
+            continue
+        out.line()
+        out.line(out.style(migration, "1") + (f"  ({len(bad)} of {len(its_checks)} checks failed)" if bad else ""))
+        for check in its_checks if every_check else bad:
+            mark = out.style("ok  ", "32") if check.ok else out.style("FAIL", "31;1")
+            detail = check.found if check.ok else f"expected {check.expected}, found {check.found}"
+            out.line(redact(f"  {mark} {check.kind:<10} {check.object:<{width}}  {detail}"))
+        if not every_check:
             out.line()
-            out.line(out.style(current, "1"))
-        mark = out.style("ok  ", "32") if check.ok else out.style("FAIL", "31;1")
-        detail = check.found if check.ok else f"expected {check.expected}, found {check.found}"
-        out.line(redact(f"  {mark} {check.kind:<10} {check.object:<{width}}  {detail}"))
     out.line()
     if failed:
         out.line(out.style(f"{len(failed)} of {len(checks)} checks failed.", "31;1"))

@@ -71,6 +71,17 @@ def test_a_column_dropped_behind_the_tools_back_fails(deployed_demo, run_cli):
 
 def test_every_applied_migration_by_default_and_json(deployed_demo, run_cli):
     db, folder = deployed_demo
+    with db.connect() as conn:
+        conn.execute('DROP INDEX "avatars_userId_lastUsedAt_idx"')
+    code, out, _ = run_cli("verify", "--database-url", db.url, "--migrations", str(folder.path))
+    assert code == 1
+    # Passing migrations take one line each; the failing one shows only what failed.
+    assert "ok   20250603110805_add_projects_and_generations  (" in out
+    assert "20251016_p2_performance_indexes  (1 of 12 checks failed)" in out
+    assert 'FAIL index      "avatars_userId_lastUsedAt_idx"' in out
+    assert "ok   index" not in out
+    with db.connect() as conn:
+        conn.execute('CREATE INDEX "avatars_userId_lastUsedAt_idx" ON "avatars"("userId", "lastUsedAt")')
     code, out, _ = run_cli("verify", "--json", "--database-url", db.url, "--migrations", str(folder.path))
     data = json.loads(out)
     assert code == 0 and data["ok"] is True
