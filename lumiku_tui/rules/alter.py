@@ -62,6 +62,11 @@ class AlterRules(Rules):
             table.constraints.discard(cmd.name or "")
             return ACCESS_EXCLUSIVE
         if subtype == AT.AT_ValidateConstraint:
+            if not table.created:
+                self.add("lock", "info",
+                         f"VALIDATE CONSTRAINT {cmd.name} scans {table.describe()} under {SHARE_UPDATE_EXCLUSIVE}: reads "
+                         "and writes continue (the safe second half of NOT VALID).", table.name, "Nothing to change.",
+                         SHARE_UPDATE_EXCLUSIVE)
             return SHARE_UPDATE_EXCLUSIVE
         if subtype in (AT.AT_SetStatistics, AT.AT_ClusterOn, AT.AT_DropCluster, AT.AT_SetRelOptions,
                        AT.AT_ResetRelOptions, AT.AT_ReplaceRelOptions, AT.AT_AttachPartition):
@@ -136,8 +141,7 @@ class AlterRules(Rules):
         table.columns[name] = SimColumn(type_text, not_null, content)
         for constraint in constraints:
             if constraint.contype == CT.CONSTR_FOREIGN:
-                constraint.fk_attrs = (ast.String(sval=name),)
-                self._add_constraint(table, constraint)
+                self._add_constraint(table, constraint, column=name)
             elif constraint.contype in (CT.CONSTR_UNIQUE, CT.CONSTR_PRIMARY):
                 self._builds_index(table, constraint, [name])
         return ACCESS_EXCLUSIVE
@@ -249,7 +253,8 @@ class AlterRules(Rules):
         column.not_null = True
         return ACCESS_EXCLUSIVE
 
-    def _add_constraint(self, table: SimTable, constraint: ast.Constraint) -> str:
+    def _add_constraint(self, table: SimTable, constraint: ast.Constraint, column: str | None = None) -> str:
+        """ADD CONSTRAINT, or a constraint written on a new column (`column`: its name)."""
         name = constraint.conname
         if name and name in table.constraints:
             self.add("already-exists", "error",
@@ -265,7 +270,7 @@ class AlterRules(Rules):
             table.constraints.add(name)
         contype = constraint.contype
         if contype == CT.CONSTR_FOREIGN:
-            self._foreign_key(table, constraint)
+            self._foreign_key(table, constraint, [column] if column else _names(constraint.fk_attrs))
             return SHARE_ROW_EXCLUSIVE
         if contype == CT.CONSTR_CHECK:
             if not constraint.skip_validation and not (table.created and table.filled_at is None):
@@ -299,12 +304,11 @@ class AlterRules(Rules):
         if columns and constraint.contype in (CT.CONSTR_PRIMARY, CT.CONSTR_UNIQUE):
             self._duplicates(table, columns, f"ADD {kind} {constraint.conname or ''}".strip())
 
-    def _foreign_key(self, table: SimTable, constraint: ast.Constraint) -> None:
+    def _foreign_key(self, table: SimTable, constraint: ast.Constraint, child_cols: list[str]) -> None:
         ctx = self._ctx
         assert ctx is not None
         parent = self.rangevar(constraint.pktable)
         name = constraint.conname or "(unnamed)"
-        child_cols = _names(constraint.fk_attrs)
         parent_cols = _names(constraint.pk_attrs)
         if parent.exists is False:
             self.add("missing-object", "error",
