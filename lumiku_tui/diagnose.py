@@ -250,6 +250,25 @@ def _privileges_step(conn: "psycopg.Connection", target: "Target") -> Step:
             "(PostgreSQL 15 and later no longer grant CREATE on public to everyone). Or connect as the "
             "database owner.",
         )
+    foreign = conn.execute(
+        """SELECT c.relname, pg_get_userbyid(c.relowner) FROM pg_class c
+           JOIN pg_namespace n ON n.oid = c.relnamespace
+           WHERE n.nspname = %s AND c.relkind IN ('r', 'p') AND NOT pg_has_role(c.relowner, 'USAGE')
+           ORDER BY c.relname""",
+        (schema,),
+    ).fetchall()
+    if foreign:
+        owners = sorted({owner for _, owner in foreign})
+        shown = ", ".join(name for name, _ in foreign[:5]) + (", ..." if len(foreign) > 5 else "")
+        return Step(
+            "Privileges", False,
+            f"{len(foreign)} table(s) in \"{schema}\" belong to {', '.join(owners)}, not {who} ({shown}): a migration "
+            "that alters them fails with \"must be owner of table\".",
+            f"Connect as {owners[0]} (the role the tables belong to), or as an administrator give them to "
+            f"{who}, one statement per table: "
+            + " ".join(f'ALTER TABLE "{schema}"."{name}" OWNER TO "{who}";' for name, _ in foreign[:3])
+            + (" ..." if len(foreign) > 3 else ""),
+        )
     if history_exists:
         rights = conn.execute(
             "SELECT has_table_privilege(quote_ident(%s) || '.' || quote_ident(%s), 'SELECT,INSERT,UPDATE')",

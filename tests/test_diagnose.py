@@ -480,3 +480,16 @@ def test_adding_a_not_null_column_without_default_to_a_table_with_rows(db, migra
     assert diagnosis.kind == "not_null"
     assert diagnosis.bad_rows.count == 3
     assert "Add a DEFAULT" in diagnosis.summary
+
+
+def test_tables_owned_by_another_role_fail_privileges(db):
+    with db.admin() as admin:
+        admin.execute('CREATE TABLE "legacy" ("id" INTEGER)')  # made by the superuser, as a first deploy often is
+    steps = _by_name(diagnose_connection(db.url))
+    assert steps["Privileges"].ok is False
+    assert "legacy" in steps["Privileges"].detail and "must be owner" in steps["Privileges"].detail
+    fix = f'ALTER TABLE "public"."legacy" OWNER TO "{APP_ROLE}";'
+    assert fix in steps["Privileges"].fix
+    with db.admin() as admin:
+        admin.execute(fix)  # the fix works
+    assert all(s.ok for s in diagnose_connection(db.url))
