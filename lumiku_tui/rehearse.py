@@ -201,7 +201,8 @@ def rehearse(
     if advanced:
         notes.append("PostgreSQL cannot roll back sequences: nextval() during the rehearsal advanced "
                      + ", ".join(advanced) + ". Only the next ids skip some numbers; no row was kept.")
-    if any(r.rehearsed and not r.ok for r in results) and len(results) > 1:
+    first_failure = next((i for i, r in enumerate(results) if r.rehearsed and not r.ok), None)
+    if first_failure is not None and any(r.rehearsed for r in results[first_failure + 1:]):
         notes.append("A real deploy stops at the first failing migration; the rehearsal went on with the later ones "
                      "(without the failed one's changes) so every problem shows at once.")
     lock_blocked = any(r.waiting_for is not None or r.sqlstate == "55P03" for r in results)
