@@ -244,6 +244,9 @@ def test_malformed_url_port_is_explained(db, migrations, run_cli):
     assert "must be percent-encoded" in err
 
 
+@pytest.mark.xfail(strict=True, reason="engine defect B4: an unencoded / # ? (or @ with :) in the password splits the "
+                   "URL; pieces of the password are shown as a port ('Port could not be cast to integer value as ...') "
+                   "or the whole URL unmasked as the target ('Cannot connect to postgresql://user:9876/Secret...')")
 def test_unencoded_at_sign_in_password_is_explained_without_echoing_it(db, migrations, run_cli):
     folder = migrations(GOOD)
     url = f"postgresql://{APP_ROLE}:{APP_PASSWORD}@127.0.0.1:{db.server.port}/{db.name}"  # raw @ : / in it
@@ -251,6 +254,9 @@ def test_unencoded_at_sign_in_password_is_explained_without_echoing_it(db, migra
     assert code == 2, out + err
     assert "error:" in err and "Next step:" in err
     assert "percent-encoded" in err
+    for piece in __import__("re").split(r"[@:/#?]", APP_PASSWORD):
+        if len(piece) >= 4:
+            assert piece not in out + err, f"a piece of the password ({piece!r}) is shown:\n{out}{err}"
 
 
 def test_misspelt_parameter_suggests_the_right_one(db, migrations, run_cli):
@@ -442,3 +448,20 @@ def test_wizard_with_a_wrong_password_explains_and_never_draws_the_password(db, 
     for secret in (wrong, APP_PASSWORD):
         assert secret not in drawn and secret.replace("@", "%40") not in drawn
     _assert_untouched(db)
+
+
+@pytest.mark.xfail(strict=True, reason="engine defect B4: an unencoded / # ? (or @ with :) in the password splits the "
+                   "URL; pieces of the password are shown as a port ('Port could not be cast to integer value as ...') "
+                   "or the whole URL unmasked as the target ('Cannot connect to postgresql://user:9876/Secret...')")
+@pytest.mark.parametrize("password", ["9876/Secretxyz", "Secret#xyz1", "Secret?xyz1"], ids=["slash", "hash", "question"])
+def test_unencoded_delimiter_in_password_never_shows_any_part_of_it(db, migrations, run_cli, password):
+    """`/`, `#` and `?` end the host part of a URL, so an unencoded one splits the password apart:
+    neither piece may be shown (as a host, a port, a database name or in the masked target)."""
+    folder = migrations(GOOD)
+    url = f"postgresql://{APP_ROLE}:{password}@127.0.0.1:{db.server.port}/{db.name}"
+    code, out, err = run_cli("status", "--database-url", url, "--migrations", str(folder))
+    pieces = [p for p in __import__("re").split(r"[/#?]", password) if len(p) >= 4]
+    for piece in pieces:
+        assert piece not in out + err, f"a piece of the password ({piece!r}) is shown:\n{out}{err}"
+    assert code == 2
+    assert "percent-encoded" in err
