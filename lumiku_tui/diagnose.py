@@ -178,7 +178,7 @@ def _tls_step(host: str, port: int, sslmode: str) -> Step:
 def _connect_failure(target: "Target", message: str) -> list[Step]:
     lowered = message.lower()
     user, db = target.user, target.dbname
-    if "database" in lowered and "does not exist" in lowered:
+    if re.search(r'database "[^"]*" does not exist', message):
         return [
             Step("Authentication", True, f"the server accepted {user}'s credentials", ""),
             Step("Database exists", False, f'database "{db}" does not exist on {target.host}:{target.port}.',
@@ -192,7 +192,7 @@ def _connect_failure(target: "Target", message: str) -> list[Step]:
     if "no password supplied" in lowered:
         return [Step("Authentication", False, "the server asks for a password and the URL has none.",
                      "Put the password in the URL: postgresql://USER:PASSWORD@HOST:5432/DATABASE.")]
-    if "role" in lowered and "does not exist" in lowered:
+    if re.search(r'role "[^"]*" does not exist', message):
         return [Step("Authentication", False, f'user "{user}" does not exist on the server.',
                      "Check the user name in the URL (the part before the : and the password).")]
     if "no pg_hba.conf entry" in lowered:
@@ -207,7 +207,8 @@ def _connect_failure(target: "Target", message: str) -> list[Step]:
         return [Step("Authentication", False, "the server has no free connection slots.",
                      "Wait for connections to close, or raise max_connections.")]
     return [Step("Authentication", False, message.splitlines()[-1] if message else "the connection failed",
-                 "Read the server's message above; `lumiku-tui status` shows the same error with its hint.")]
+                 "The server's message says what it refused; `lumiku-tui status` shows the same error with a "
+                 "hint.")]
 
 
 def _privileges_step(conn: "psycopg.Connection", target: "Target") -> Step:
