@@ -153,11 +153,11 @@ def test_connection_cut_by_silent_proxy_gives_up_within_socket_timeout(pg_server
     history = _slow_history(db, migrations)
     proxy = FreezableProxy(pg_server.port)
     try:
-        url = proxy.url(db.url) + "?socket_timeout=1"
-        proc = DeployProcess.start(url, history.path, "--statement-timeout", "2")
+        url = proxy.url(db.url) + "?socket_timeout=2"
+        proc = DeployProcess.start(url, history.path, "--statement-timeout", "3")
         wait_until_running(db, process=proc)
         proxy.freeze()
-        finished = proc.finish(timeout=10)  # socket_timeout 1 s: anything near 10 s is a hang
+        finished = proc.finish(timeout=10)  # socket_timeout 2 s: anything near 10 s is a hang
         assert finished.code == 1, finished.output
         assert "connection was lost" in finished.output
         assert_invariant(db, history)
@@ -239,7 +239,7 @@ def test_lock_timeout_names_the_blocker_and_rerun_succeeds_after_release(db, mig
     blocker = psycopg.connect(db.url, application_name="nightly-report")
     try:
         blocker.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table)))  # holds ACCESS SHARE
-        finished = DeployProcess.start(db.url, history.path, "--lock-timeout", "1").finish()
+        finished = DeployProcess.start(db.url, history.path, "--lock-timeout", "2").finish()
         assert finished.code == 1, finished.output
         assert "lock timeout" in finished.output
         assert "nightly-report" in finished.output, "the message must name the session holding the lock"
@@ -541,7 +541,7 @@ def test_statement_timeout_while_waiting_for_a_table_lock_names_the_blocker(db, 
     blocker = psycopg.connect(db.url, application_name="nightly-report")
     try:
         blocker.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table)))
-        finished = DeployProcess.start(db.url, first.path, "--lock-timeout", "0", "--statement-timeout", "1").finish()
+        finished = DeployProcess.start(db.url, first.path, "--lock-timeout", "0", "--statement-timeout", "2").finish()
     finally:
         blocker.close()
     assert finished.code == 1, finished.output
