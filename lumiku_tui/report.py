@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
+from lumiku_tui import __version__
 from lumiku_tui.deploy import AppliedMigration
 from lumiku_tui.errors import LumikuError
 from lumiku_tui.events import MigrationFailed, Session
@@ -380,7 +381,7 @@ class DeploymentSession:
             + (f" at {self.approved_at:%Y-%m-%d %H:%M:%S UTC}" if self.approved_at else ""),
             f"- **Deployed at:** {self.deployed_at:%Y-%m-%d %H:%M:%S UTC}" if self.deployed_at
             else "- **Deployed at:** not deployed",
-            f"- **Record written:** {now:%Y-%m-%d %H:%M:%S UTC}",
+            f"- **Record written:** {now:%Y-%m-%d %H:%M:%S UTC} by lumiku-tui {__version__}",
             f"- **Outcome:** {outcome}",
             "",
             "## Applied migrations",
