@@ -149,15 +149,18 @@ def test_cancel_from_another_thread_in_process(db, migrations):
 # --- the network stops answering ---------------------------------------------------------------
 
 
-def test_connection_cut_by_silent_proxy_gives_up_within_socket_timeout(pg_server, db, migrations):
+@pytest.mark.parametrize("query, args, bound_s", [
+    ("?socket_timeout=2", ("--statement-timeout", "3"), 10),  # Prisma's own knob: give up after 2 s of silence
+    ("", ("--statement-timeout", "1"), 15),  # no knob: the statement timeout plus a grace period
+], ids=["socket_timeout", "statement_timeout"])
+def test_connection_cut_by_silent_proxy_gives_up_in_bounded_time(pg_server, db, migrations, query, args, bound_s):
     history = _slow_history(db, migrations)
     proxy = FreezableProxy(pg_server.port)
     try:
-        url = proxy.url(db.url) + "?socket_timeout=2"
-        proc = DeployProcess.start(url, history.path, "--statement-timeout", "3")
+        proc = DeployProcess.start(proxy.url(db.url) + query, history.path, *args)
         wait_until_running(db, process=proc)
         proxy.freeze()
-        finished = proc.finish(timeout=10)  # socket_timeout 2 s: anything near 10 s is a hang
+        finished = proc.finish(timeout=bound_s)  # anything near the bound is a hang
         assert finished.code == 1, finished.output
         assert "connection was lost" in finished.output
         assert_invariant(db, history)
@@ -458,8 +461,8 @@ def test_interrupt_while_waiting_for_prisma_lock_exits_as_interrupted(db, migrat
 
 @pytest.mark.skipif(not __import__("tests.prisma_cli.prisma_runner", fromlist=["x"]).prisma_available(),
                     reason="Prisma CLI not installed: run `npm ci` in tests/prisma_cli")
-@pytest.mark.parametrize("first", ["prisma", "lumiku-tui"])
-def test_racing_real_prisma_migrate_deploy_applies_each_migration_once(db, migrations, tmp_path, first):
+def test_racing_real_prisma_migrate_deploy_applies_each_migration_once(db, migrations, tmp_path):
+    """Prisma deploys first; lumiku-tui arrives mid-deploy and must wait for Prisma's own lock."""
     from tests.prisma_cli.prisma_runner import run_prisma
 
     set_slowness(db, 0.3)  # each migration holds the lock a while, so the second run arrives mid-deploy
@@ -467,21 +470,14 @@ def test_racing_real_prisma_migrate_deploy_applies_each_migration_once(db, migra
     prisma_result: list[object] = []
     prisma = threading.Thread(target=lambda: prisma_result.append(
         run_prisma(["migrate", "deploy"], db.url, history.path, tmp_path / "prisma-run", timeout=60)))
-    if first == "prisma":
-        prisma.start()
-        wait_until_running(db)
-        ours = DeployProcess.start(db.url, history.path, "--lock-wait", "30")
-    else:
-        ours = DeployProcess.start(db.url, history.path, "--lock-wait", "30")
-        wait_until_running(db, process=ours)
-        prisma.start()
-    finished = ours.finish()
+    prisma.start()
+    wait_until_running(db)
+    finished = DeployProcess.start(db.url, history.path, "--lock-wait", "30").finish()
     prisma.join(timeout=70)
     done = prisma_result[0]
     assert finished.code == 0, finished.output
     assert done.returncode == 0, done.stdout + done.stderr  # type: ignore[attr-defined]
-    if first == "prisma":
-        assert "Waiting for Prisma's migration lock" in finished.output
+    assert "Waiting for Prisma's migration lock" in finished.output
     state = assert_invariant(db, history)
     assert state.applied == set(history.marks)
     assert all(count == 1 for count in state.rows_per_name.values()), state.rows_per_name
