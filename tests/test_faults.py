@@ -465,19 +465,29 @@ def test_racing_real_prisma_migrate_deploy_applies_each_migration_once(db, migra
     """Prisma deploys first; lumiku-tui arrives mid-deploy and must wait for Prisma's own lock."""
     from tests.prisma_cli.prisma_runner import run_prisma
 
-    set_slowness(db, 0.3)  # each migration holds the lock a while, so the second run arrives mid-deploy
-    history = marked_history(migrations, 5, slow=range(1, 6))
+    history = marked_history(migrations, 4)
+    # Migration 3 waits for a lock the test holds: Prisma stays mid-deploy until the test lets go.
+    gate_key = 4242
+    third = history.path / history.names[2] / "migration.sql"
+    third.write_text(third.read_text() + f"SELECT pg_advisory_xact_lock({gate_key});\n")
+    gate = psycopg.connect(db.url, autocommit=True)
+    gate.execute("SELECT pg_advisory_lock(%s)", (gate_key,))
     prisma_result: list[object] = []
     prisma = threading.Thread(target=lambda: prisma_result.append(
         run_prisma(["migrate", "deploy"], db.url, history.path, tmp_path / "prisma-run", timeout=60)))
-    prisma.start()
-    wait_until_running(db)
-    finished = DeployProcess.start(db.url, history.path, "--lock-wait", "30").finish()
+    try:
+        prisma.start()
+        wait_until_running(db, f"pg_advisory_xact_lock({gate_key})")
+        ours = DeployProcess.start(db.url, history.path, "--lock-wait", "30")
+        wait_for(lambda: "Waiting for Prisma's migration lock" in ours.output_so_far(), "lumiku-tui to wait",
+                 process=ours)
+    finally:
+        gate.close()
+    finished = ours.finish()
     prisma.join(timeout=70)
     done = prisma_result[0]
     assert finished.code == 0, finished.output
     assert done.returncode == 0, done.stdout + done.stderr  # type: ignore[attr-defined]
-    assert "Waiting for Prisma's migration lock" in finished.output
     state = assert_invariant(db, history)
     assert state.applied == set(history.marks)
     assert all(count == 1 for count in state.rows_per_name.values()), state.rows_per_name
