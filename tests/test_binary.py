@@ -230,52 +230,131 @@ def test_health_check_reads_health_url_from_the_environment(run_binary, health_e
 # --- the wizard in a terminal ---------------------------------------------------------------------
 
 _ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[PX^_][^\x1b]*\x1b\\|\x1b.")
-WIZARD_DRAW_LIMIT_S = 40
+STEP_LIMIT_S = float(os.environ.get("LUMIKU_STEP_LIMIT_S", "40"))
+NEEDS_WIZARD = pytest.mark.skipif(not (REPO / "lumiku_tui" / "tui" / "app.py").exists(),
+                                  reason="the wizard (lumiku_tui/tui/app.py) is not built yet")
 
 
 def _screen_text(raw: bytes) -> str:
     return _ESCAPES.sub("", raw.decode("utf-8", errors="replace"))
 
 
-@pytest.mark.skipif(not (REPO / "lumiku_tui" / "tui" / "app.py").exists(),
-                    reason="the wizard (lumiku_tui/tui/app.py) is not built yet")
+class Terminal:
+    """The binary in a 140x40 pseudo-terminal, read as text with the escape sequences removed."""
+
+    def __init__(self, command: list[str], cwd: Path, env: dict[str, str]) -> None:
+        self.primary, secondary = pty.openpty()
+        fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 140, 0, 0))
+        self.proc = subprocess.Popen(command, cwd=cwd, env=env, stdin=secondary, stdout=secondary,
+                                     stderr=secondary, start_new_session=True)
+        os.close(secondary)
+        self.raw = b""
+        self.mark = 0  # where in the text the next step's output starts
+
+    @property
+    def text(self) -> str:
+        return _screen_text(self.raw)
+
+    def _read(self, wait_s: float) -> bool:
+        ready, _, _ = select.select([self.primary], [], [], wait_s)
+        if ready:
+            try:
+                self.raw += os.read(self.primary, 65536)
+            except OSError:  # the terminal closed: the program ended
+                return False
+        return True
+
+    def wait_for(self, *texts: str, nudge: bytes = b"", limit_s: float = STEP_LIMIT_S) -> str:
+        """Read until every text has appeared since the last step; `nudge` is re-sent meanwhile."""
+        deadline = time.monotonic() + limit_s
+        next_nudge = time.monotonic()
+        while True:
+            shown = self.text[self.mark:]
+            if all(t in shown for t in texts):
+                self.mark += max(shown.index(t) + len(t) for t in texts)
+                return shown
+            assert time.monotonic() < deadline and self.proc.poll() is None, (
+                f"waited {limit_s:g} s for {texts}; the terminal showed:\n{shown[-3000:]}")
+            if nudge and time.monotonic() >= next_nudge:
+                self.send(nudge)
+                next_nudge = time.monotonic() + 1.0
+            if not self._read(0.1):
+                self.proc.wait(timeout=5)
+
+    def send(self, data: bytes) -> None:
+        os.write(self.primary, data)
+
+    def finish(self, limit_s: float = 10) -> int:
+        """Quit with ctrl+q and wait for the exit code, reading everything the program still prints."""
+        self.send(b"\x11")
+        deadline = time.monotonic() + limit_s
+        while self.proc.poll() is None and time.monotonic() < deadline:
+            if not self._read(0.1):
+                break
+        return self.proc.wait(timeout=max(deadline - time.monotonic(), 0.1))
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()  # the launcher passes it on, then removes what it unpacked
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        os.close(self.primary)
+
+
+@NEEDS_WIZARD
 def test_wizard_draws_the_overview_in_a_terminal(binary: Path, db: Database, migrations, tmp_path: Path) -> None:
     folder = migrations(SCRIPTS)
-    primary, secondary = pty.openpty()
-    fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 140, 0, 0))
-    proc = subprocess.Popen(
-        [str(binary), "--database-url", db.url, "--migrations", str(folder)], cwd=tmp_path,
-        env={"PATH": NO_PYTHON_PATH}, stdin=secondary, stdout=secondary, stderr=secondary, start_new_session=True,
-    )
-    os.close(secondary)
-    raw = b""
+    term = Terminal([str(binary), "--database-url", db.url, "--migrations", str(folder)], tmp_path,
+                    {"PATH": NO_PYTHON_PATH})
     try:
-        deadline = time.monotonic() + WIZARD_DRAW_LIMIT_S
-        while INIT not in _screen_text(raw) and time.monotonic() < deadline and proc.poll() is None:
-            ready, _, _ = select.select([primary], [], [], 0.2)
-            if ready:
-                try:
-                    raw += os.read(primary, 65536)
-                except OSError:  # the terminal closed: the program ended
-                    break
-        shown = _screen_text(raw)
-        assert INIT in shown, f"the overview did not show {INIT}; the terminal showed:\n{shown[-3000:]}"
+        shown = term.wait_for(INIT, ADD_COLUMN)
         # The full-screen app switched to the alternate screen: this is the wizard, not a printed fallback.
-        assert b"\x1b[?1049h" in raw and "not part of this build" not in shown
-        assert_no_password(shown)
-        os.write(primary, b"\x11")  # ctrl+q
-        proc.wait(timeout=10)
-        assert proc.returncode == 0
+        assert b"\x1b[?1049h" in term.raw and "not part of this build" not in shown
+        assert_no_password(term.text)
+        assert term.finish() == 0
     finally:
-        if proc.poll() is None:
-            proc.terminate()  # the launcher passes it on and then removes what it unpacked
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-        os.close(primary)
+        term.close()
     assert db.query("SELECT to_regclass('public.\"Avatar\"') IS NULL") == [(True,)], "the wizard applied unasked"
+
+
+@NEEDS_WIZARD
+def test_walk_the_whole_wizard_with_the_containers_environment(
+        binary: Path, db: Database, migrations, tmp_path: Path, health_endpoint: str) -> None:
+    """The issue's finish line: one file, the app's DATABASE_URL and folder, every step of the wizard."""
+    app = tmp_path / "app" / "backend"
+    migrations(SCRIPTS, folder=app / "prisma" / "migrations")
+    term = Terminal([str(binary)], app, {"PATH": NO_PYTHON_PATH, "DATABASE_URL": db.url,
+                                         "HEALTH_URL": health_endpoint})
+    try:
+        term.wait_for("1/7 Overview")
+        term.wait_for("2/7 Preview", nudge=b"\r")  # Enter opens the preview once the overview has read the database
+        term.send(b"\r")
+        term.wait_for("3/7 Approve")
+        term.send(db.name.encode() + b"\r")
+        term.wait_for("4/7 Applying")
+        term.wait_for("5/7 Verify", nudge=b"\r")  # Enter moves on once every migration is applied
+        term.wait_for("6/7 Health", nudge=b"\r")
+        term.wait_for("7/7 Checklist", nudge=b"\r")
+        term.send(b"\r")  # write the record; unticked criteria (none are ticked here) ask first
+        term.wait_for("y = write it")
+        term.send(b"y")
+        term.wait_for("lumiku-deploy-")
+        code = term.finish()
+    finally:
+        term.close()
+    shown = term.text
+    assert code == 0, shown[-3000:]
+    assert [(name, finished) for name, finished, *_ in db.history()] == [(INIT, True), (ADD_COLUMN, True)]
+    assert _HealthEndpoint.requests, "the health step never called HEALTH_URL"
+    records = sorted(app.glob("lumiku-deploy-*"))
+    assert records, f"no deployment record in {app}; the terminal showed:\n{shown[-2000:]}"
+    assert f"Deployment record written to {records[-1]}" in " ".join(shown.split()) or records[-1].name in shown
+    record = records[-1].read_text()
+    assert INIT in record and ADD_COLUMN in record
+    assert_no_password(shown, record)
 
 
 # --- the demo, with PostgreSQL binaries from outside the file ------------------------------------
