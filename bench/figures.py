@@ -66,6 +66,8 @@ def write_doc(results: list[Figure | Skipped], notes: list[str], command: str, l
     figures = [r for r in results if isinstance(r, Figure)]
     skipped = [r for r in results if isinstance(r, Skipped)]
     rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
+    dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", "lumiku_tui"], cwd=REPO).returncode == 1
+    revision = (rev.stdout.strip() or "?") + (" with uncommitted changes to lumiku_tui" if dirty else "")
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else ""
     lines = [
@@ -81,7 +83,7 @@ def write_doc(results: list[Figure | Skipped], notes: list[str], command: str, l
         command,
         "```",
         "",
-        f"On {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, commit {rev.stdout.strip() or '?'}; "
+        f"On {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, commit {revision}; "
         f"{cpu} ({os.cpu_count()} cores), Python {platform.python_version()}, PostgreSQL {lab.server_version} "
         f"(embedded, fsync off), {platform.system()} {platform.release()}. The whole run took {elapsed:.0f} s; "
         f"load average {lab.load_at_start} at the start, {load_average()} at the end (other work on the machine "
