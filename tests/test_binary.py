@@ -371,6 +371,13 @@ def _pg_bin_dir() -> Path | None:
         return None
 
 
+def test_demo_without_postgres_says_how_to_lend_it_one(run_binary) -> None:
+    result = run_binary("demo")
+    assert result.returncode == 2
+    assert "The demo database cannot start." in result.stderr
+    assert "LUMIKU_PG_BIN" in result.stderr
+
+
 def test_demo_runs_from_the_binary_with_postgres_binaries_from_lumiku_pg_bin(
         binary: Path, pg_server, tmp_path: Path) -> None:
     """The shipped migrations and the demo seed travel inside the file; only PostgreSQL stays outside."""
