@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from bench.figures import Figure
 from bench.lab import Lab, record_applied
-from bench.measure import Samples, alternate, require_ok, run_process
+from bench.measure import ProcessRun, Samples, alternate, require_ok, run_process
 from bench.prisma_history import write_history
 
 _IMPORT_LINE = re.compile(r"^import time:\s+(\d+) \|\s+(\d+) \|( +)(\S+)")
@@ -51,28 +51,39 @@ def bench_startup(lab: Lab, reps: int) -> tuple[list[Figure], list[str]]:
         "--help": [*lab.lumiku, "--help"],
         "status --json": [*lab.lumiku, "status", "--json", "--migrations", str(folder)],
     }
-    bare = [sys.executable, "-c", "pass"]
     figures: list[Figure] = []
     notes: list[str] = []
     for label, cmd in commands.items():
-        ours, base = Samples(label), Samples("python")
-        alternate(reps, lambda _r: ours.add(require_ok(run_process(cmd, env=lab.lumiku_env(db)), label)) and None,
-                  lambda _r: base.add(require_ok(run_process(bare), "python -c pass")) and None)
-        profiled = [sys.executable, "-X", "importtime", *cmd] if cmd[0] != sys.executable else \
-            [sys.executable, "-X", "importtime", *cmd[1:]]
-        imports = parse_importtime(require_ok(run_process(profiled, env=lab.lumiku_env(db)), label).stderr)
-        bare_imports = parse_importtime(run_process([sys.executable, "-X", "importtime", "-c", "pass"]).stderr)
-        heavy = ", ".join(f"{name} {ms:.0f} ms" for name, ms in imports.heaviest)
-        figures.append(Figure(
-            "start-up", f"`lumiku-tui {label}`", ours.median_s, ours.peak_mib,
-            "`python -c pass`", base.median_s, base.peak_mib, "informative", None,
-            detail=f"imports {imports.total_ms:.0f} ms over {len(imports.modules)} modules (bare interpreter: "
-            f"{bare_imports.total_ms:.0f} ms, {len(bare_imports.modules)}); heaviest: {heavy}; "
-            f"textual imported: {'YES' if imports.textual_loaded else 'no'}",
-            spread=f"{ours.spread}",
-        ))
+        figure, imports = _start_up(lab, db, label, cmd, reps)
+        figures.append(figure)
         if imports.textual_loaded:
             notes.append(f"FAIL: `lumiku-tui {label}` imported textual; the headless path must not.")
         else:
             notes.append(f"ok: `lumiku-tui {label}` did not import textual.")
     return figures, notes
+
+
+def _start_up(lab: Lab, db: str, label: str, cmd: list[str], reps: int) -> tuple[Figure, ImportProfile]:
+    bare = [sys.executable, "-c", "pass"]
+    ours, base = Samples(label), Samples("python")
+    alternate(reps, lambda _rep: _add(ours, run_process(cmd, env=lab.lumiku_env(db)), label),
+              lambda _rep: _add(base, run_process(bare), "python -c pass"))
+    # The console script is a Python file; `-m lumiku_tui` already starts with the interpreter.
+    script_args = cmd[1:] if cmd[0] == sys.executable else cmd
+    profiled = [sys.executable, "-X", "importtime", *script_args]
+    imports = parse_importtime(require_ok(run_process(profiled, env=lab.lumiku_env(db)), label).stderr)
+    bare_imports = parse_importtime(run_process([sys.executable, "-X", "importtime", "-c", "pass"]).stderr)
+    heavy = ", ".join(f"{name} {ms:.0f} ms" for name, ms in imports.heaviest)
+    figure = Figure(
+        "start-up", f"`lumiku-tui {label}`", ours.median_s, ours.peak_mib,
+        "`python -c pass`", base.median_s, base.peak_mib, "informative", None,
+        detail=f"imports {imports.total_ms:.0f} ms over {len(imports.modules)} modules (bare interpreter: "
+        f"{bare_imports.total_ms:.0f} ms, {len(bare_imports.modules)}); heaviest: {heavy}; "
+        f"textual imported: {'YES' if imports.textual_loaded else 'no'}",
+        spread=ours.spread,
+    )
+    return figure, imports
+
+
+def _add(samples: Samples, run: ProcessRun, what: str) -> None:
+    samples.add(require_ok(run, what))

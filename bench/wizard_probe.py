@@ -148,7 +148,7 @@ async def preview(args: argparse.Namespace, state: Path) -> dict[str, float]:
             before = view.scroll_offset.y
             key_started = time.monotonic()
             _key(app, "pagedown")
-            await _until(app, lambda: view.scroll_offset.y > before, "a page-down")
+            await _until(app, lambda before=before: view.scroll_offset.y > before, "a page-down")
             latencies.append(time.monotonic() - key_started)
             splitting_throughout = splitting_throughout and name not in screen.statements
         lexed = view.lexed_lines
