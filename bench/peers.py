@@ -25,6 +25,12 @@ def bench_deploy(lab: Lab, migrations: int, reps: int, *, link: str = "") -> Fig
         cmd = [*lab.lumiku, "deploy", "--yes", "--quiet", "--migrations", str(folder)]
         require_ok(ours.add(run_process(cmd, env=lab.lumiku_env(db))), "lumiku-tui deploy")
         checked.setdefault("ours", user_relations(lab, db))
+        with lab.admin(db) as conn:
+            row = conn.execute("SELECT count(*) FROM _prisma_migrations WHERE finished_at IS NOT NULL "
+                               "AND rolled_back_at IS NULL").fetchone()
+        if not row or row[0] != stats.migrations:
+            raise BenchFailure(f"lumiku-tui deploy recorded {row[0] if row else 0} of {stats.migrations} "
+                               "migrations as applied")
         # The same command once more finds nothing to apply: its cost is the fixed part of every deploy.
         require_ok(again.add(run_process(cmd, env=lab.lumiku_env(db))), "lumiku-tui deploy (up to date)")
         lab.drop_db(db)
