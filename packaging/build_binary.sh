@@ -75,7 +75,13 @@ cd "$build_dir"
     "$repo/packaging/lumiku-tui.spec"
 
 binary="$dist_dir/lumiku-tui"
-"$binary" --version
+# The way it will run in an app container: no environment, no Python on PATH.
+(cd / && env -i PATH=/nonexistent "$binary" --version)
+libpython="$("$python" -c 'import os, sysconfig as s; print(os.path.join(s.get_config_var("LIBDIR"), s.get_config_var("INSTSONAME")))')"
+if command -v objdump >/dev/null 2>&1 && [ -f "$libpython" ]; then
+    floor=$(objdump -T "$libpython" | grep -o 'GLIBC_[0-9.]*' | sort -uV | tail -1)
+    echo "==> runs on x86_64 Linux with glibc >= ${floor#GLIBC_} (the bundled libpython's requirement)"
+fi
 size=$(stat -c %s "$binary")
 echo "==> $binary: $((size / 1024 / 1024)) MiB ($size bytes), built in $(( $(date +%s) - started )) s"
 sha256sum "$binary"
