@@ -204,7 +204,7 @@ async def test_quit_and_cancel_while_a_migration_waits_for_a_table_lock(demo_db,
             await wait_until(pilot, lambda: isinstance(app.screen, ApplyingScreen), "the applying screen")
             applying = app.screen
             await wait_until(pilot, lambda: "busy-report-job" in screen_text(app), "the lock banner")
-            assert "waits" in screen_text(app) and "for a table lock held by" in screen_text(app)
+            assert "is waiting for a table lock held by" in " ".join(screen_text(app).split())
 
             await pilot.press("ctrl+q")
             await wait_until(pilot, lambda: isinstance(app.screen, ConfirmModal), "the quit question")

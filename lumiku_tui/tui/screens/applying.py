@@ -133,8 +133,8 @@ class ApplyingScreen(WizardScreen):
             self._log(line)
         elif isinstance(event, ev.BlockedByLock):
             who = "; ".join(self._session(b) for b in event.blockers)
-            banner.update(f"Statement {event.index} waits {event.waited_ms / 1000:.1f} s for a table lock held by "
-                          f"{who}")
+            banner.update(f"Statement {event.index} is waiting for a table lock held by {who}. Cancel (c) rolls "
+                          "this migration back; otherwise it gives up at the lock timeout.")
             banner.remove_class("hidden")
         elif isinstance(event, ev.MigrationFinished):
             self._log(Text(f"  ✓ applied in {present.duration(event.duration_ms)}", style="green"))
@@ -163,6 +163,7 @@ class ApplyingScreen(WizardScreen):
             current.update(f"  {self.current_text}")
 
     def _stopped(self) -> None:
+        self.query_one("#lock-banner", Static).add_class("hidden")
         self.running = False
         self.finished = True
         self.ctx.deploying = False
@@ -207,7 +208,8 @@ class ApplyingScreen(WizardScreen):
         if action == "next":
             return bool(self.finished and self.result is not None and self.result.ok)
         if action == "troubleshoot_failure":
-            return bool(self.finished and (self.failure is not None or self.error is not None))
+            failed = self.failure is not None and self.failure.reason != "cancelled"
+            return bool(self.finished and (failed or self.error is not None))
         if action == "overview":
             return self.finished
         return True

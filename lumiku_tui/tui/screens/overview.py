@@ -37,6 +37,7 @@ class OverviewScreen(WizardScreen):
         self.overview: Overview | None = None
         #: The facts are drawn and the rows needing attention are in view.
         self.ready = False
+        self.left = False
 
     def compose(self) -> ComposeResult:
         yield from self.header()
@@ -196,6 +197,11 @@ class OverviewScreen(WizardScreen):
     def action_resume(self) -> None:
         self.wizard.open_checklist()
 
+    def on_screen_suspend(self) -> None:
+        self.left = True
+
     def on_screen_resume(self) -> None:
-        if self.overview is not None and self.ctx.target is not None:
+        # Coming back from another step: the database may have changed (a deploy, a resolve).
+        if self.left and self.ctx.target is not None:
+            self.left = False
             self.action_refresh()

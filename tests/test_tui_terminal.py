@@ -1,0 +1,65 @@
+"""What the Coolify web terminal needs: NO_COLOR honoured, 80x24 and larger, a footer of keys everywhere."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from lumiku_tui.tui.screens.overview import OverviewScreen
+from lumiku_tui.tui.screens.preview import PreviewScreen
+
+from .conftest import SHIPPED_MIGRATIONS
+from .test_tui_support import make_app, screen_text, wait_until
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def _colours(svg: str) -> set[tuple[int, int, int]]:
+    """Colours of the terminal's cells (text and backgrounds), not of the window frame's buttons."""
+    cells = re.sub(r"<circle[^>]*>", "", svg)
+    return {tuple(int(h[i:i + 2], 16) for i in (0, 2, 4))  # type: ignore[misc]
+            for h in re.findall(r"(?:fill|color)[:=]\s*\"?#([0-9a-fA-F]{6})", cells)}
+
+
+async def test_no_color_draws_in_greys_only(demo_db, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = make_app(demo_db.url, SHIPPED_MIGRATIONS, tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, OverviewScreen) and app.screen.ready, "the overview")
+        colours = _colours(app.export_screenshot())
+    assert app.no_color
+    assert colours, "the screenshot carries its colours"
+    # Greys only (the SVG theme's own default foreground, #c5c8c6, is a grey within a few units).
+    hues = [c for c in colours if max(c) - min(c) > 4]
+    assert not hues, f"colours under NO_COLOR: {hues}"
+
+
+async def test_colour_is_used_without_no_color(demo_db, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    app = make_app(demo_db.url, SHIPPED_MIGRATIONS, tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, OverviewScreen) and app.screen.ready, "the overview")
+        colours = _colours(app.export_screenshot())
+    assert any(max(c) - min(c) > 40 for c in colours), "pending rows and banners are coloured"
+
+
+async def test_a_larger_terminal_shows_every_migration_and_the_keys(demo_db, tmp_path: Path) -> None:
+    app = make_app(demo_db.url, SHIPPED_MIGRATIONS, tmp_path)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, OverviewScreen) and app.screen.ready, "the overview")
+        text = screen_text(app)
+        missing = [m.name for m in app.ctx.folder.migrations if m.name not in text]
+        assert not missing, f"not on screen: {missing}\n{text}"
+        assert text.count("● pending") == 4, text
+        assert "⏎ Preview" in text and "^q Quit" in text
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, PreviewScreen), "the preview")
+        text = screen_text(app)
+        assert "n Next stmt" in text and "esc Back" in text
