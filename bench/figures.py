@@ -50,9 +50,10 @@ class Figure:
 class Skipped:
     bench: str
     reason: str
+    failed: bool = False  # the bench ran and something in it did not do its job
 
     def line(self) -> str:
-        return f"{self.bench:<10} skipped: {self.reason}"
+        return f"{self.bench:<10} {'FAILED' if self.failed else 'skipped'}: {self.reason}"
 
 
 def show(result: Figure | Skipped) -> Figure | Skipped:
@@ -103,7 +104,7 @@ def write_doc(results: list[Figure | Skipped], notes: list[str], command: str, l
     for f in figures:
         lines.append(f"- **{f.bench}**, {f.subject}: {f.detail}" + (f" (spread: {f.spread})" if f.spread else "") + ".")
     for s in skipped:
-        lines.append(f"- **{s.bench}**: skipped: {s.reason}.")
+        lines.append(f"- **{s.bench}**: {'FAILED' if s.failed else 'skipped'}: {s.reason}.")
     if notes:
         lines += ["", "Checks:", ""] + [f"- {n}" for n in notes]
     lines += [

@@ -18,6 +18,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
@@ -68,13 +69,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"PostgreSQL {lab.server_version} up; {reps} repetition(s) per figure; load average "
                   f"{lab.load_at_start}", flush=True)
             if "deploy" in only:
-                results.append(show(bench_deploy(lab, deploy_n, reps)))
+                results += _guarded("deploy", lambda: [bench_deploy(lab, deploy_n, reps)])
                 if args.rtt_ms and not args.quick:
                     with lab.network(args.rtt_ms) as measured_ms:
                         link = f"{measured_ms:.1f} ms round trip"
-                        results.append(show(bench_deploy(lab, deploy_n, min(reps, 3), link=link)))
+                        results += _guarded("deploy", lambda: [bench_deploy(lab, deploy_n, min(reps, 3), link=link)])
             if "status" in only:
-                results += [show(r) for r in bench_status(lab, status_n, reps, with_prisma=not args.skip_prisma)]
+                results += _guarded("status", lambda: bench_status(lab, status_n, reps,
+                                                                   with_prisma=not args.skip_prisma))
             if "startup" in only:
                 figures, startup_notes = bench_startup(lab, max(reps, 5))
                 results += [show(f) for f in figures]
@@ -82,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
                 for note in startup_notes:
                     print(f"           {note}", flush=True)
             if "wizard" in only:
-                results += [show(r) for r in bench_wizard(lab, 60 if args.quick else 300, reps, args.preview_mib)]
+                results += _guarded("wizard", lambda: bench_wizard(lab, 60 if args.quick else 300, reps,
+                                                                   args.preview_mib))
             if args.profile:
                 for path in profile(lab, deploy_n, status_n):
                     print(f"profile written: {path}", flush=True)
@@ -100,10 +103,19 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     missed = [f for f in results if isinstance(f, Figure) and f.verdict == "MISSED"]
-    failed_checks = [n for n in notes if n.startswith("FAIL")]
+    failed = [n for n in notes if n.startswith("FAIL")] + [r for r in results if isinstance(r, Skipped) and r.failed]
     print(f"done in {time.perf_counter() - started:.0f} s; {len(missed)} target(s) missed"
-          + (f"; {len(failed_checks)} check(s) failed" if failed_checks else ""))
-    return 1 if failed_checks else 0
+          + (f"; {len(failed)} bench(es) or check(s) failed" if failed else ""))
+    return 1 if failed else 0
+
+
+def _guarded(bench: str, run: Callable[[], list[Figure | Skipped]]) -> list[Figure | Skipped]:
+    """One bench's figures, printed; a bench that fails is reported and the others still run."""
+    try:
+        results = run()
+    except BenchFailure as exc:
+        results = [Skipped(bench, redact(str(exc)).strip().replace("\n", " / ")[:600], failed=True)]
+    return [show(r) for r in results]
 
 
 if __name__ == "__main__":
