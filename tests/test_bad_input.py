@@ -465,3 +465,23 @@ def test_unencoded_delimiter_in_password_never_shows_any_part_of_it(db, migratio
         assert piece not in out + err, f"a piece of the password ({piece!r}) is shown:\n{out}{err}"
     assert code == 2
     assert "percent-encoded" in err
+
+
+@pytest.mark.parametrize("mode", [(), ("--live",)], ids=["pipelined", "live"])
+def test_failing_statement_in_the_middle_is_named_the_same_pipelined_or_live(db, migrations, run_cli, mode):
+    script = ('CREATE TABLE "mark_second" (id int);\n'
+              'INSERT INTO "mark_second" VALUES (1);\n'
+              "-- the next one divides by zero\n"
+              'UPDATE "mark_second" SET id = id / 0;\n'
+              'CREATE TABLE "never_created" (id int);\n')
+    folder = migrations({**GOOD, SECOND: script})
+    code, out, err = _deploy(run_cli, db, folder, *mode)
+    assert code == 1, out + err
+    assert f"✗ {SECOND} failed at statement 3 (line 4): division by zero" in out
+    assert "SQLSTATE 22012" in out
+    state = assert_invariant(db, _history(folder, GOOD_NAME, SECOND))
+    assert state.applied == {GOOD_NAME} and state.failed == {SECOND}
+    with db.admin() as admin:
+        assert admin.execute("SELECT to_regclass('public.never_created')").fetchone() == (None,)
+    logs = db.query("SELECT logs FROM _prisma_migrations WHERE migration_name = %s", (SECOND,))[0][0]
+    assert "division by zero" in logs and "line 4" in logs and 'UPDATE "mark_second"' in logs
