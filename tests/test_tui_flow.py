@@ -25,7 +25,7 @@ from lumiku_tui.tui.screens.preview import PreviewScreen
 from lumiku_tui.tui.screens.verification import VerificationScreen
 
 from .conftest import APP_PASSWORD, SHIPPED_MIGRATIONS
-from .test_tui_support import make_app, screen_text, wait_until
+from .test_tui_support import flat, make_app, screen_text, wait_until
 
 SIZE = (80, 24)
 pytestmark = pytest.mark.anyio
@@ -204,7 +204,7 @@ async def test_quit_and_cancel_while_a_migration_waits_for_a_table_lock(demo_db,
             await wait_until(pilot, lambda: isinstance(app.screen, ApplyingScreen), "the applying screen")
             applying = app.screen
             await wait_until(pilot, lambda: "busy-report-job" in screen_text(app), "the lock banner")
-            assert "is waiting for a table lock held by" in " ".join(screen_text(app).split())
+            assert "is waiting for a table lock held by" in flat(screen_text(app))
 
             await pilot.press("ctrl+q")
             await wait_until(pilot, lambda: isinstance(app.screen, ConfirmModal), "the quit question")

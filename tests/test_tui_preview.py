@@ -12,7 +12,7 @@ from lumiku_tui.tui.widgets.sql_view import SqlView
 
 from .conftest import SHIPPED_MIGRATIONS
 from .test_tui_flow import _to_overview
-from .test_tui_support import make_app, screen_text, wait_until
+from .test_tui_support import flat, make_app, screen_text, wait_until
 
 SIZE = (80, 24)
 pytestmark = pytest.mark.anyio
@@ -88,7 +88,7 @@ async def test_statements_step_with_their_findings_and_escape_returns(demo_db, t
         text = screen_text(app)
         assert "20251014_add_avatar_creator_complete  64 stmts" in text
         assert "Statement 1/66 · line 18 · BEGIN" in text
-        assert "not sent; the migration runs in one transaction" in " ".join(text.split())
+        assert "not sent; the migration runs in one transaction" in flat(text)
         view = preview.query_one(SqlView)
         # Walk to the first statement that carries a safety finding and see it explained.
         flagged = next(s for s in view.statements if s.index > 2
@@ -99,7 +99,7 @@ async def test_statements_step_with_their_findings_and_escape_returns(demo_db, t
         text = screen_text(app)
         assert f"Statement {flagged.index}/66" in text
         finding = app.ctx.lint.for_statement("20251014_add_avatar_creator_complete", flagged.index)[0]
-        assert finding.message[:30] in " ".join(text.split())
+        assert finding.message[:30] in flat(text)
         await pilot.press("p")
         await pilot.pause()
         assert view.current_statement.index == flagged.index - 1

@@ -22,6 +22,11 @@ def screen_text(app: WizardApp) -> str:
     return console.export_text()
 
 
+def flat(text: str) -> str:
+    """Screen text as one line: wrapping and the banners' edge marks removed, for phrase checks."""
+    return " ".join(text.replace("█", " ").replace("▊", " ").replace("▎", " ").split())
+
+
 async def wait_until(pilot, predicate: Callable[[], object], what: str = "the condition", steps: int = 400) -> None:  # type: ignore[no-untyped-def]
     """Let the app run (workers, timers) until `predicate()` holds; fails the test if it never does."""
     for _ in range(steps):

@@ -18,7 +18,7 @@ from lumiku_tui.tui.screens.troubleshoot import ConnectScreen, FailureScreen, Lo
 
 from .conftest import APP_PASSWORD, APP_ROLE
 from .test_tui_flow import _to_approval, _to_overview
-from .test_tui_support import make_app, screen_text, wait_until
+from .test_tui_support import flat, make_app, screen_text, wait_until
 
 SIZE = (80, 24)
 pytestmark = pytest.mark.anyio
@@ -202,3 +202,25 @@ async def test_help_key_opens_the_troubleshooting_menu_from_any_step(demo_db, tm
         await pilot.press("escape", "escape")
         await pilot.pause()
         assert type(app.screen).__name__ == "ApprovalScreen"
+
+
+async def test_read_only_target_blocks_and_pooler_is_flagged(db, migrations, tmp_path: Path) -> None:
+    folder = migrations({"20250101000000_a": "CREATE TABLE a (id int);"})
+    with db.admin() as admin:
+        admin.execute(f'ALTER DATABASE "{db.name}" SET default_transaction_read_only = on')
+    app = make_app(db.url_with(pgbouncer="true"), folder, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await _to_overview(pilot, app)
+        text = flat(screen_text(app))
+        assert "read-only" in text and "migrations must run on the primary" in text
+        assert "Deploy is blocked" in text
+        assert "pooler" in text
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, OverviewScreen), "nothing to approve on a read-only server"
+        await pilot.press("t")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConnectScreen) and app.screen.steps is not None,
+                         "the connection check")
+        assert "✗ Stopped at “Privileges”." in screen_text(app)
+        assert "default_transaction_read_only" in flat(screen_text(app))
+    assert db.query("SELECT to_regclass('a') IS NULL") == [(True,)]

@@ -75,10 +75,7 @@ def gather_overview(target: "Target", folder: "MigrationsFolder") -> Overview:
     if not facts.writable:
         why = "a read-only replica (in recovery)" if facts.in_recovery else "read-only for this session"
         blockers.append(Blocker("read_only", f"The server is {why}: migrations must run on the primary."))
-    if target.pooler:
-        warnings.append("Behind a transaction-mode pooler (pgbouncer=true): Prisma's advisory lock does not hold "
-                        "across transactions there; use a direct URL (DIRECT_URL) to deploy.")
-    warnings.extend(target.notes)
+    warnings.extend(target.notes)  # the target module explains a pooler URL there
     modified = status.in_state(State.MODIFIED)
     if modified:
         warnings.append(f"{len(modified)} applied migration(s) were changed afterwards (checksum differs): "

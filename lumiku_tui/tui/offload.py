@@ -44,6 +44,8 @@ class Offloader:
         """
         if work not in _WORK:
             raise ValueError(f"unknown offloaded work {work!r}")
+        # A frozen single-file build cannot start `python -m`; there the work runs on a thread.
+        child = child and not getattr(sys, "frozen", False)
 
         def run_here() -> tuple[str, Any]:
             try:
