@@ -357,6 +357,50 @@ def test_walk_the_whole_wizard_with_the_containers_environment(
     assert_no_password(shown, record)
 
 
+@NEEDS_WIZARD
+def test_wizard_previews_a_large_migration_in_a_helper_process(
+        binary: Path, db: Database, migrations, tmp_path: Path) -> None:
+    """Scripts over the wizard's size threshold are parsed away from the screen's thread; in the binary too."""
+    rows = 6000
+    big = "20240103000000_seed_styles"
+    script = 'CREATE TABLE "Style" ("id" INTEGER PRIMARY KEY, "name" TEXT NOT NULL);\n' + "".join(
+        f"INSERT INTO \"Style\" (\"id\", \"name\") VALUES ({i}, 'style number {i:06d} with a long description');\n"
+        for i in range(rows))
+    assert len(script) > 256 * 1024
+    folder = migrations({INIT: SCRIPTS[INIT], big: script})
+    term = Terminal([str(binary), "--database-url", db.url, "--migrations", str(folder)], tmp_path,
+                    {"PATH": NO_PYTHON_PATH})
+    try:
+        term.wait_for("1/7 Overview")
+        term.wait_for("2/7 Preview", nudge=b"\r")
+        term.send(b"\x1b[B")  # down: select the large migration
+        shown = term.wait_for(f"Statement 1/{rows + 1}")
+        assert "ended without a result" not in shown and "did not run" not in term.text
+        assert term.finish() == 0
+    finally:
+        term.close()
+
+
+@NEEDS_WIZARD
+def test_binary_stands_in_for_python_dash_m_for_the_projects_own_modules(binary: Path) -> None:
+    """`[sys.executable, "-m", "lumiku_tui..."]` helpers must work where sys.executable is this file."""
+    import pickle
+
+    from lumiku_tui.source import load_folder
+
+    migration = load_folder(SHIPPED_MIGRATIONS).migrations[0]
+    helper = subprocess.run([str(binary), "-m", "lumiku_tui.tui.offload"], input=pickle.dumps(("plan", (migration,))),
+                            capture_output=True, env={"PATH": NO_PYTHON_PATH}, timeout=RUN_TIMEOUT_S)
+    assert helper.returncode == 0, helper.stderr.decode(errors="replace")
+    status, answer = pickle.loads(helper.stdout)  # our own child's answer
+    assert status == "ok", answer
+    assert answer[0] == migration.name
+
+    other = subprocess.run([str(binary), "-m", "os"], capture_output=True, text=True, env={"PATH": NO_PYTHON_PATH},
+                           timeout=RUN_TIMEOUT_S)
+    assert other.returncode == 2 and "invalid choice" in other.stderr  # not a general Python interpreter
+
+
 # --- the demo, with PostgreSQL binaries from outside the file ------------------------------------
 
 
