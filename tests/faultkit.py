@@ -17,9 +17,10 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, TypeVar
+from typing import TypeVar
 
 import psycopg
 
@@ -148,7 +149,7 @@ def assert_rerun_completes(db: Database, history: MarkedHistory, *, lock_wait_s:
     It runs in this process (the engine the CLI drives, with the CLI's defaults): the faulted
     run was a separate process, and a second interpreter start per test would double the suite's time.
     """
-    from lumiku_tui.deploy import DeployOptions, Deployment
+    from lumiku_tui.deploy import Deployment, DeployOptions
     from lumiku_tui.source import load_folder
 
     set_slowness(db, 0)
@@ -186,8 +187,9 @@ class DeployProcess:
     """`lumiku-tui deploy --yes` (or any command) in a child process, output kept in files."""
 
     def __init__(self, args: list[str], env: dict[str, str] | None = None) -> None:
-        self._out = tempfile.TemporaryFile()
-        self._err = tempfile.TemporaryFile()
+        # Files, not pipes: a child that prints a lot must never block on a pipe nobody reads yet.
+        self._out = tempfile.TemporaryFile()  # noqa: SIM115 - closed in finish()
+        self._err = tempfile.TemporaryFile()  # noqa: SIM115 - closed in finish()
         full_env = {**os.environ, "NO_COLOR": "1", "PYTHONUNBUFFERED": "1", **(env or {})}
         for name in ("DATABASE_URL", "DIRECT_URL"):
             full_env.pop(name, None)
@@ -195,7 +197,7 @@ class DeployProcess:
                                      stdout=self._out, stderr=self._err, env=full_env, cwd=tempfile.gettempdir())
 
     @classmethod
-    def start(cls, url: str, folder: Path, *extra: str, command: str = "deploy") -> "DeployProcess":
+    def start(cls, url: str, folder: Path, *extra: str, command: str = "deploy") -> DeployProcess:
         args = [command, "--database-url", url, "--migrations", str(folder)]
         if command == "deploy":
             args.append("--yes")
@@ -402,7 +404,7 @@ class WizardProcess:
         self._reader.start()
 
     @classmethod
-    def start(cls, url: str, folder: Path, state_dir: Path) -> "WizardProcess":
+    def start(cls, url: str, folder: Path, state_dir: Path) -> WizardProcess:
         return cls(["--database-url", url, "--migrations", str(folder)], state_dir)
 
     def _read(self) -> None:

@@ -15,7 +15,14 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import APP_PASSWORD, APP_ROLE
-from tests.faultkit import assert_invariant, assert_no_secret, marked_scripts, mark_table, MarkedHistory, read_state
+from tests.faultkit import (
+    MarkedHistory,
+    assert_invariant,
+    assert_no_secret,
+    mark_table,
+    marked_scripts,
+    read_state,
+)
 
 GOOD = marked_scripts(1)
 GOOD_NAME = next(iter(GOOD))
@@ -48,7 +55,7 @@ def test_missing_migration_sql_is_named_and_nothing_runs(db, migrations, run_cli
     folder = migrations(GOOD)
     (folder / SECOND).mkdir()
     (folder / SECOND / "README.md").write_text("notes\n")
-    code, out, err = _deploy(run_cli, db, folder)
+    code, _out, err = _deploy(run_cli, db, folder)
     assert code == 2
     assert f"error: The migration folder {SECOND} has no migration.sql." in err
     assert "README.md" in err
@@ -59,7 +66,7 @@ def test_missing_migration_sql_is_named_and_nothing_runs(db, migrations, run_cli
 @pytest.mark.parametrize("content", [b"", b"\n  \n\t"], ids=["empty", "whitespace"])
 def test_empty_migration_sql_is_refused(db, migrations, run_cli, content):
     folder = migrations({**GOOD, SECOND: content})
-    code, out, err = _deploy(run_cli, db, folder)
+    code, _out, err = _deploy(run_cli, db, folder)
     assert code == 2
     assert f"error: {SECOND}/migration.sql is empty." in err
     assert "Next step: Restore its contents, or write `-- intentionally empty` in it" in err
@@ -76,7 +83,7 @@ def test_comment_only_migration_applies_as_a_no_op_like_prisma(db, migrations, r
 def test_invalid_utf8_names_file_byte_and_line(db, migrations, run_cli):
     latin1 = 'CREATE TABLE "t" (id int);\n-- caf\xe9\n'.encode("latin-1")
     folder = migrations({**GOOD, SECOND: latin1})
-    code, out, err = _deploy(run_cli, db, folder)
+    code, _out, err = _deploy(run_cli, db, folder)
     assert code == 2
     byte = latin1.index(b"\xe9")
     assert f"error: {SECOND}/migration.sql is not valid UTF-8 (byte {byte}, line 2)." in err
@@ -111,7 +118,7 @@ def test_crlf_script_applies_and_stays_applied_after_conversion_to_lf(db, migrat
 @pytest.mark.parametrize("provider", ["mysql", "sqlite"])
 def test_provider_other_than_postgresql_is_refused(db, migrations, run_cli, provider):
     folder = migrations(GOOD, provider=provider)
-    code, out, err = _deploy(run_cli, db, folder)
+    code, _out, err = _deploy(run_cli, db, folder)
     assert code == 2
     assert f"migration_lock.toml says the migrations were written for `{provider}`, not PostgreSQL." in err
     assert "Next step: Point --migrations at the PostgreSQL history" in err
@@ -238,7 +245,7 @@ def _free_port() -> int:
 def test_malformed_url_port_is_explained(db, migrations, run_cli):
     folder = migrations(GOOD)
     url = db.url.replace(f":{db.server.port}/", ":54x2/")
-    code, out, err = _status(run_cli, url, folder)
+    code, _out, err = _status(run_cli, url, folder)
     assert code == 2
     assert "error: The database URL from --database-url is not a valid URL." in err
     assert "must be percent-encoded" in err
@@ -261,7 +268,7 @@ def test_unencoded_at_sign_in_password_is_explained_without_echoing_it(db, migra
 
 def test_misspelt_parameter_suggests_the_right_one(db, migrations, run_cli):
     folder = migrations(GOOD)
-    code, out, err = _status(run_cli, db.url_with(sslmdoe="disable"), folder)
+    code, _out, err = _status(run_cli, db.url_with(sslmdoe="disable"), folder)
     assert code == 2
     assert "error: Unknown parameter `sslmdoe` in the database URL from --database-url." in err
     assert "Next step: Did you mean `sslmode`? Correct it in the URL." in err
@@ -276,7 +283,7 @@ def test_unknown_parameter_is_ignored_with_a_note_like_prisma(db, migrations, ru
 
 def test_bad_sslmode_lists_the_valid_ones(db, migrations, run_cli):
     folder = migrations(GOOD)
-    code, out, err = _status(run_cli, db.url_with(sslmode="sometimes"), folder)
+    code, _out, err = _status(run_cli, db.url_with(sslmode="sometimes"), folder)
     assert code == 2
     assert "error: `sslmode=sometimes` in the database URL is not a valid sslmode." in err
     assert "Next step: Use one of: disable, allow, prefer, require, verify-ca, verify-full." in err
@@ -284,7 +291,7 @@ def test_bad_sslmode_lists_the_valid_ones(db, migrations, run_cli):
 
 def test_sslmode_require_against_a_server_without_tls_is_explained(db, migrations, run_cli):
     folder = migrations(GOOD)
-    code, out, err = _status(run_cli, db.url_with(sslmode="require"), folder)
+    code, _out, err = _status(run_cli, db.url_with(sslmode="require"), folder)
     assert code == 2
     assert "The TLS negotiation failed." in err
     assert "Next step: Check sslmode" in err
@@ -305,7 +312,7 @@ def test_nothing_listening_on_the_port(db, migrations, run_cli):
     folder = migrations(GOOD)
     port = _free_port()
     url = db.url.replace(f":{db.server.port}/", f":{port}/")
-    code, out, err = _status(run_cli, url, folder)
+    code, _out, err = _status(run_cli, url, folder)
     assert code == 2
     assert f"Nothing accepts connections on 127.0.0.1:{port}." in err
     assert "Next step: Check that the PostgreSQL service is running and that the port is right." in err
@@ -314,7 +321,7 @@ def test_nothing_listening_on_the_port(db, migrations, run_cli):
 def test_host_that_does_not_resolve(db, migrations, run_cli):
     folder = migrations(GOOD)
     url = db.url.replace("127.0.0.1", "db.lumiku.invalid")
-    code, out, err = _status(run_cli, url, folder)
+    code, _out, err = _status(run_cli, url, folder)
     assert code == 2
     assert "The host name db.lumiku.invalid does not resolve." in err
     assert "Next step: Check the host part of the URL" in err
@@ -325,7 +332,7 @@ def test_host_that_never_answers_times_out_with_a_next_step(db, migrations, run_
     # A listening socket with a backlog nobody accepts from: the TCP handshake completes, no byte comes back.
     with socket.create_server(("127.0.0.1", 0)) as silent:
         url = db.url.replace(f":{db.server.port}/", f":{silent.getsockname()[1]}/") + "?connect_timeout=1"
-        code, out, err = _status(run_cli, url, folder)
+        code, _out, err = _status(run_cli, url, folder)
     assert code == 2
     assert "within the connect timeout" in err
     assert "Next step:" in err
@@ -334,7 +341,7 @@ def test_host_that_never_answers_times_out_with_a_next_step(db, migrations, run_
 def test_database_that_does_not_exist(db, migrations, run_cli):
     folder = migrations(GOOD)
     url = db.server.url("no_such_db", user=APP_ROLE, password=APP_PASSWORD)
-    code, out, err = _status(run_cli, url, folder)
+    code, _out, err = _status(run_cli, url, folder)
     assert code == 2
     assert 'database "no_such_db" does not exist' in err
     assert "Next step: Check the database and user names in the URL, or create the database first." in err
@@ -343,14 +350,14 @@ def test_database_that_does_not_exist(db, migrations, run_cli):
 def test_not_a_postgres_url(db, migrations, run_cli):
     folder = migrations(GOOD)
     url = db.url.replace("postgresql://", "mysql://")
-    code, out, err = _status(run_cli, url, folder)
+    code, _out, err = _status(run_cli, url, folder)
     assert code == 2
     assert "is not a PostgreSQL URL (scheme `mysql`)." in err
 
 
 def test_deploy_with_bad_url_touches_nothing(db, migrations, run_cli):
     folder = migrations(GOOD)
-    code, out, err = _deploy(run_cli, db, folder, "--database-url", db.url_with(sslmode="sometimes"))
+    code, _out, _err = _deploy(run_cli, db, folder, "--database-url", db.url_with(sslmode="sometimes"))
     assert code == 2
     assert read_state(db, _history(folder, GOOD_NAME)).rows_per_name == {}
     _assert_untouched(db)
@@ -394,7 +401,7 @@ def test_nul_byte_in_a_script_is_refused_before_anything_runs(db, migrations, ru
 
 
 def test_migrations_folder_that_does_not_exist(db, tmp_path, run_cli):
-    code, out, err = _deploy(run_cli, db, tmp_path / "prisma" / "migrashuns")
+    code, _out, err = _deploy(run_cli, db, tmp_path / "prisma" / "migrashuns")
     assert code == 2
     assert f"error: The migrations folder {tmp_path / 'prisma' / 'migrashuns'} does not exist." in err
     assert "Next step: Pass --migrations with the path to prisma/migrations." in err

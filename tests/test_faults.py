@@ -15,7 +15,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from lumiku_tui.deploy import DeployOptions, Deployment
+from lumiku_tui.deploy import Deployment, DeployOptions
 from lumiku_tui.events import MigrationFailed
 from lumiku_tui.locks import ADVISORY_LOCK_KEY
 from lumiku_tui.source import load_folder
