@@ -123,6 +123,9 @@ def write_doc(results: list[Figure | Skipped], notes: list[str], command: str, l
         "`bench/latency_proxy.py`, which delays every byte by half the round trip in each direction (the "
         "round trip shown is measured with `SELECT 1` through it). A client that waits for each statement pays "
         "one round trip per statement; one that pipelines pays it per batch.",
+        "- **deploy vs Prisma** (informative): the same history applied by `prisma migrate deploy` from the pinned "
+        "CLI in `tests/prisma_cli` (it sends each migration's script as one query, as Prisma's native engine does); "
+        "both must build the same number of relations.",
         "- **status**: 1,000 migrations recorded as applied (the rows `prisma migrate deploy` writes); "
         "`lumiku-tui status` against `prisma migrate status` from the pinned CLI in `tests/prisma_cli` (Node; "
         "WebAssembly schema engine with the pg driver adapter, as the test oracle runs it; Prisma's native engine "

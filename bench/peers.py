@@ -58,6 +58,46 @@ def bench_deploy(lab: Lab, migrations: int, reps: int, *, link: str = "") -> Fig
     )
 
 
+def bench_deploy_vs_prisma(lab: Lab, migrations: int, reps: int) -> list[Figure | Skipped]:
+    """The same history applied by `prisma migrate deploy`: informative, the task's baseline is psql."""
+    reason = prisma_ready()
+    if reason:
+        return [Skipped("deploy", f"`prisma migrate deploy` comparison: {reason}")]
+    folder = lab.work / "deploy_history"
+    stats = write_history(folder, migrations)
+    ours, theirs = Samples("lumiku-tui"), Samples("prisma")
+    built: dict[str, int] = {}
+
+    def run_ours(rep: int) -> None:
+        db = lab.fresh_db(f"bench_vs_prisma_ours_{rep}")
+        cmd = [*lab.lumiku, "deploy", "--yes", "--quiet", "--migrations", str(folder)]
+        require_ok(ours.add(run_process(cmd, env=lab.lumiku_env(db))), "lumiku-tui deploy")
+        built.setdefault("ours", user_relations(lab, db))
+        lab.drop_db(db)
+
+    def run_prisma(rep: int) -> None:
+        db = lab.fresh_db(f"bench_vs_prisma_theirs_{rep}")
+        run = require_ok(theirs.add(_prisma_run(["migrate", "deploy"], lab.url(db), folder, lab.work / "prisma")),
+                         "prisma migrate deploy")
+        if "successfully applied" not in run.stdout:
+            raise BenchFailure("prisma migrate deploy did not apply the history:\n" + redact(run.stdout[-800:]))
+        built.setdefault("prisma", user_relations(lab, db))
+        lab.drop_db(db)
+
+    alternate(reps, run_ours, run_prisma)
+    if built["ours"] != built["prisma"]:
+        raise BenchFailure(f"lumiku-tui and Prisma built different schemas: {built['ours']} vs {built['prisma']} "
+                           "relations")
+    return [Figure(
+        "deploy", "`lumiku-tui deploy --yes --quiet`", ours.median_s, ours.peak_mib,
+        f"`prisma migrate deploy` (Prisma {_prisma_version()}, pinned)", theirs.median_s, theirs.peak_mib,
+        "informative", None,
+        detail=f"the same {stats.migrations} migrations into an empty database; client CPU (median): lumiku-tui "
+        f"{ours.median_cpu_s:.2f} s, prisma {theirs.median_cpu_s:.2f} s",
+        spread=f"lumiku-tui {ours.spread}; prisma {theirs.spread}",
+    )]
+
+
 def _prisma_run(args: list[str], url: str, folder: Path, scratch: Path) -> ProcessRun:
     """`run_prisma` from the test harness, with its one child process measured like every other."""
     from unittest import mock

@@ -27,7 +27,7 @@ if str(REPO) not in sys.path:
 from bench.figures import DOC, Figure, Skipped, show, write_doc  # noqa: E402
 from bench.lab import Lab  # noqa: E402
 from bench.measure import BenchFailure  # noqa: E402
-from bench.peers import bench_deploy, bench_status  # noqa: E402
+from bench.peers import bench_deploy, bench_deploy_vs_prisma, bench_status  # noqa: E402
 from bench.profiles import profile  # noqa: E402
 from bench.startup import bench_startup  # noqa: E402
 from bench.wizard import bench_wizard  # noqa: E402
@@ -74,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
                     with lab.network(args.rtt_ms) as measured_ms:
                         link = f"{measured_ms:.1f} ms round trip"
                         results += _guarded("deploy", lambda: [bench_deploy(lab, deploy_n, min(reps, 3), link=link)])
+                if not args.quick and not args.skip_prisma:
+                    results += _guarded("deploy", lambda: bench_deploy_vs_prisma(lab, deploy_n, min(reps, 3)))
             if "status" in only:
                 results += _guarded("status", lambda: bench_status(lab, status_n, reps,
                                                                    with_prisma=not args.skip_prisma))
