@@ -492,3 +492,18 @@ def test_failing_statement_in_the_middle_is_named_the_same_pipelined_or_live(db,
         assert admin.execute("SELECT to_regclass('public.never_created')").fetchone() == (None,)
     logs = db.query("SELECT logs FROM _prisma_migrations WHERE migration_name = %s", (SECOND,))[0][0]
     assert "division by zero" in logs and "line 4" in logs and 'UPDATE "mark_second"' in logs
+
+
+def test_json_error_for_a_wrong_password_is_one_document_without_the_password(db, migrations, run_cli):
+    import json
+
+    folder = migrations(GOOD)
+    wrong = "Wr0ng-" + APP_PASSWORD[::-1]
+    code, out, err = run_cli("status", "--json", "--database-url",
+                             db.server.url(db.name, user=APP_ROLE, password=wrong), "--migrations", str(folder))
+    assert code == 2
+    assert wrong not in out + err and APP_PASSWORD not in out + err
+    document = json.loads(out)
+    assert document["error"] == "target"
+    assert f"The server rejected the password for user {APP_ROLE}." in document["what"]
+    assert document["hint"].startswith("Check the password in DATABASE_URL")

@@ -670,3 +670,24 @@ def test_role_without_create_privilege_is_refused_with_a_next_step(db, migration
     assert "permission denied" in finished.err
     assert "Next step:" in finished.err
     assert not read_state(db, history).present
+
+
+def test_four_deploys_in_threads_of_one_process_apply_each_migration_once(db, migrations):
+    """The wizard and a script in one process (or four workers) share nothing but the database."""
+    history = marked_history(migrations, 5)
+    folder = load_folder(history.path)
+    results: list[object] = []
+
+    def deploy() -> None:
+        results.append(Deployment(db.target, folder, DeployOptions(advisory_lock_wait_s=30)).run())
+
+    threads = [threading.Thread(target=deploy) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(results) == 4 and all(r.ok for r in results), results  # type: ignore[attr-defined]
+    assert sorted(len(r.applied) for r in results) == [0, 0, 0, 5]  # type: ignore[attr-defined]
+    state = assert_invariant(db, history)
+    assert state.applied == set(history.marks)
+    assert all(count == 1 for count in state.rows_per_name.values()), state.rows_per_name
