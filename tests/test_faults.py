@@ -356,10 +356,7 @@ def test_read_only_target_is_refused_before_anything_runs(db, migrations, scope)
 def test_wizard_killed_mid_apply_leaves_invariant(db, migrations, tmp_path):
     from tests.faultkit import WizardProcess
 
-    # A short sleep: the orphaned statement ends by itself (see the SIGKILL test for the server keeping it
-    # running), so this test checks the wizard's own part: nothing half-applied, a plain re-run finishes.
-    set_slowness(db, 4)
-    history = marked_history(migrations, 3, slow=[2])
+    history = _slow_history(db, migrations)
     wizard = WizardProcess.start(db.url, history.path, tmp_path)
     try:
         _approve_in_wizard(wizard, db)
