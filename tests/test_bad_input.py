@@ -507,3 +507,17 @@ def test_json_error_for_a_wrong_password_is_one_document_without_the_password(db
     assert document["error"] == "target"
     assert f"The server rejected the password for user {APP_ROLE}." in document["what"]
     assert document["hint"].startswith("Check the password in DATABASE_URL")
+
+
+@pytest.mark.parametrize("script, where, message", [
+    ('CREATE TABLE "mark_second" (id int);\n\nDO $$\nBEGIN\n  PERFORM 1;\n  SELEC 2;\nEND $$;\n',
+     "statement 2 (line 6, column 3)", 'syntax error at or near "SELEC"'),
+    ('CREATE FUNCTION "second_fn"() RETURNS int LANGUAGE plpgsql AS $fn$\nBEGIN\n  RETURN 1 +;\nEND\n$fn$;\n',
+     "statement 1 (line 3, column 13)", "syntax error at end of input"),
+], ids=["do-block", "function-body"])
+def test_syntax_error_inside_a_dollar_quoted_body_points_into_the_body(db, migrations, run_cli, script, where,
+                                                                        message):
+    folder = migrations({**GOOD, SECOND: script})
+    code, out, _err = _deploy(run_cli, db, folder)
+    assert code == 1, out
+    assert f"✗ {SECOND} failed at {where}: {message}" in out
