@@ -521,3 +521,15 @@ def test_syntax_error_inside_a_dollar_quoted_body_points_into_the_body(db, migra
     code, out, _err = _deploy(run_cli, db, folder)
     assert code == 1, out
     assert f"✗ {SECOND} failed at {where}: {message}" in out
+
+
+def test_database_with_no_free_connection_slot(db, migrations, run_cli):
+    from psycopg import sql
+
+    folder = migrations(GOOD)
+    with db.admin() as admin:
+        admin.execute(sql.SQL("ALTER DATABASE {} CONNECTION LIMIT 0").format(sql.Identifier(db.name)))
+    code, _out, err = _status(run_cli, db.url, folder)
+    assert code == 2
+    assert "The server has no free connection slots." in err
+    assert "Next step:" in err

@@ -688,3 +688,13 @@ def test_four_deploys_in_threads_of_one_process_apply_each_migration_once(db, mi
     state = assert_invariant(db, history)
     assert state.applied == set(history.marks)
     assert all(count == 1 for count in state.rows_per_name.values()), state.rows_per_name
+
+
+def test_database_allowing_a_single_connection_still_deploys(db, migrations):
+    """A busy production database may have one slot left: the deploy must not need a second one to succeed."""
+    history = marked_history(migrations, 3)
+    with db.admin() as admin:
+        admin.execute(sql.SQL("ALTER DATABASE {} CONNECTION LIMIT 1").format(sql.Identifier(db.name)))
+    finished = DeployProcess.start(db.url, history.path).finish()
+    assert finished.code == 0, finished.output
+    assert assert_invariant(db, history).applied == set(history.marks)
