@@ -18,6 +18,10 @@ from lumiku_tui.errors import LockTimeout, LumikuError
 from lumiku_tui.tui.screens.base import ConfirmModal, WizardScreen
 
 
+#: Longest a routine per-statement event waits before the screen is handed a batch.
+_BATCH_S = 0.05
+
+
 class ApplyingScreen(WizardScreen):
     SUB_TITLE = "4/7 Applying"
     BINDINGS = [
@@ -42,6 +46,11 @@ class ApplyingScreen(WizardScreen):
         self.current_text = ""
         self.events_seen = 0
         self.summaries: dict[tuple[str, int], str] = {}
+        self._buffer: list[ev.Event] = []
+        self._buffer_lock = threading.Lock()
+        self._last_flush = 0.0
+        self._lines: list[Text] = []
+        self._advanced = 0
 
     def compose(self) -> ComposeResult:
         yield from self.header()
@@ -86,13 +95,46 @@ class ApplyingScreen(WizardScreen):
         self.call_ui(self._done, result)
 
     def _from_engine(self, event: ev.Event) -> None:
-        self.call_ui(self.show_event, event)
+        """Called on the deploy thread for every event.
+
+        Per-statement events are batched: handing each one to the UI separately would make
+        a migration of thousands of small statements wait on the screen. Anything else, and
+        any batch older than `_BATCH_S`, is handed over at once; the screen's timer also
+        collects what is waiting, so a long statement's start shows without delay.
+        """
+        now = time.monotonic()
+        with self._buffer_lock:
+            self._buffer.append(event)
+            routine = isinstance(event, (ev.StatementStarted, ev.StatementFinished))
+            if routine and now - self._last_flush < _BATCH_S:
+                return
+            self._last_flush = now
+        self.call_ui(self._drain)
+
+    def _drain(self) -> None:
+        with self._buffer_lock:
+            events, self._buffer = self._buffer, []
+        for event in events:
+            self.show_event(event)
+        self._flush()
+        if events:
+            self._show_current()
+
+    def _flush(self) -> None:
+        """Draw what a batch of events produced: one log write and one move of each bar."""
+        if self._lines:
+            lines, self._lines = self._lines, []
+            self.query_one("#apply-log", RichLog).write(Text("\n").join(lines))
+        if self._advanced:
+            advanced, self._advanced = self._advanced, 0
+            self.query_one("#overall", ProgressBar).advance(advanced)
+            self.query_one("#migration", ProgressBar).advance(advanced)
 
     # -- drawing events -----------------------------------------------------------------------
 
     def _log(self, text: str | Text) -> None:
-        shown = Text(self.ctx.presentation.text(text)) if isinstance(text, str) else text
-        self.query_one("#apply-log", RichLog).write(shown)
+        """Queue a log line; `_flush` writes the batch."""
+        self._lines.append(Text(self.ctx.presentation.text(text)) if isinstance(text, str) else text)
 
     def show_event(self, event: ev.Event) -> None:
         self.events_seen += 1
@@ -110,6 +152,7 @@ class ApplyingScreen(WizardScreen):
             self.query_one("#overall", ProgressBar).update(total=max(event.statements, 1), progress=0)
             self._log(f"Plan: {len(event.migrations)} migration(s), {event.statements} statement(s).")
         elif isinstance(event, ev.MigrationStarted):
+            self._flush()  # the finished migration's last statements belong to its bar
             how = "one transaction" if event.transactional else "outside a transaction"
             self.query_one("#migration-label", Label).update(f"[{event.position}/{event.total}]     ")
             self.query_one("#migration", ProgressBar).update(total=max(event.statements, 1), progress=0)
@@ -119,12 +162,11 @@ class ApplyingScreen(WizardScreen):
             self.statement_started = time.monotonic()
             self.current_text = f"Statement {event.index} (line {event.line}): {event.summary}"
             self.summaries[(event.migration, event.index)] = event.summary
-            banner.add_class("hidden")
-            self._tick()
+            if not banner.has_class("hidden"):
+                banner.add_class("hidden")
         elif isinstance(event, ev.StatementFinished):
             self.statement_started = None
-            self.query_one("#overall", ProgressBar).advance(1)
-            self.query_one("#migration", ProgressBar).advance(1)
+            self._advanced += 1
             summary = self.summaries.pop((event.migration, event.index), "")
             line = Text(f"  {event.position:>3}/{event.count} #{event.index:<3} ")
             line.append(f"{present.duration(event.duration_ms):>8}  ", style="dim")
@@ -153,6 +195,10 @@ class ApplyingScreen(WizardScreen):
         return self.ctx.presentation.text(session.describe())
 
     def _tick(self) -> None:
+        self._drain()
+        self._show_current()
+
+    def _show_current(self) -> None:
         current = self.query_one("#current", Static)
         if self.finished:
             return
@@ -170,6 +216,7 @@ class ApplyingScreen(WizardScreen):
         self.refresh_bindings()
 
     def _done(self, result: DeployResult) -> None:
+        self._drain()
         self.result = result
         self.ctx.result = result
         self._stopped()
@@ -192,6 +239,7 @@ class ApplyingScreen(WizardScreen):
             current.set_classes("banner error")
 
     def _engine_refused(self, err: LumikuError) -> None:
+        self._drain()
         self.error = err
         self._stopped()
         self.query_one("#lock-banner", Static).add_class("hidden")
@@ -229,6 +277,7 @@ class ApplyingScreen(WizardScreen):
             return
         self.cancel_requested = True
         self._log(Text("Cancelling: rolling back the migration in progress…", style="yellow"))
+        self._flush()
         deployment = self.deployment
         if deployment is not None:
             # cancel() may wait on the server for a moment; the UI must not.
