@@ -424,6 +424,11 @@ class WizardProcess:
             raw = bytes(self._screen).decode(errors="replace")
         return _ANSI.sub("", raw)
 
+    def raw(self) -> bytes:
+        """Every byte written to the terminal, escape sequences included."""
+        with self._lock:
+            return bytes(self._screen)
+
     def drawn_since(self, mark: int) -> str:
         with self._lock:
             raw = bytes(self._screen[mark:]).decode(errors="replace")
