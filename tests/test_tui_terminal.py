@@ -63,3 +63,23 @@ async def test_a_larger_terminal_shows_every_migration_and_the_keys(demo_db, tmp
         await wait_until(pilot, lambda: isinstance(app.screen, PreviewScreen), "the preview")
         text = screen_text(app)
         assert "n Next stmt" in text and "esc Back" in text
+
+
+async def test_an_unwritable_state_folder_does_not_stop_the_wizard(demo_db, tmp_path: Path) -> None:
+    from lumiku_tui.tui.screens.approval import ApprovalScreen
+
+    app = make_app(demo_db.url, SHIPPED_MIGRATIONS, tmp_path)
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the state folder should be")
+    app.ctx.state_dir = blocked / "state"
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, OverviewScreen) and app.screen.ready, "the overview")
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, PreviewScreen) and app.screen.lint_done, "the preview")
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, ApprovalScreen), "the approval gate")
+        await pilot.press(*demo_db.name, "enter")
+        await wait_until(pilot, lambda: getattr(app.screen, "finished", False), "the end of the deploy")
+        assert app.screen.result.ok
+        assert app.ctx.session is not None and app.ctx.session.approved_at is not None
+        assert not str(app.ctx.session.path).startswith(str(blocked))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +49,18 @@ class WizardApp(App[int]):
             from lumiku_tui.report import DeploymentSession, default_state_dir
 
             state_dir = ctx.state_dir or default_state_dir()
-            ctx.session = DeploymentSession.load_or_new(state_dir, ctx.target.display, ctx.target.dbname)
+            try:
+                Path(state_dir).mkdir(parents=True, exist_ok=True)
+                if not os.access(state_dir, os.W_OK):
+                    raise PermissionError(13, "not writable")
+                ctx.session = DeploymentSession.load_or_new(state_dir, ctx.target.display, ctx.target.dbname)
+            except OSError as err:
+                # A read-only home must not stop a deploy; only resuming after a restart is lost.
+                fallback = Path(tempfile.mkdtemp(prefix="lumiku-tui-state-"))
+                self.notify(f"Progress cannot be saved in {state_dir} ({err.strerror}); using {fallback} for this "
+                            "run. Set LUMIKU_STATE_DIR to a writable folder to resume after closing.",
+                            severity="warning", timeout=15)
+                ctx.session = DeploymentSession.load_or_new(fallback, ctx.target.display, ctx.target.dbname)
         return ctx.session
 
     def saved_session_has_progress(self) -> bool:
