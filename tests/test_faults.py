@@ -725,3 +725,17 @@ def test_database_allowing_a_single_connection_still_deploys(db, migrations):
     finished = DeployProcess.start(db.url, history.path).finish()
     assert finished.code == 0, finished.output
     assert assert_invariant(db, history).applied == set(history.marks)
+
+
+def test_sighup_when_the_terminal_closes_leaves_nothing_half_applied(db, migrations):
+    """A closed SSH session or web terminal sends SIGHUP; whatever the process does, the database stays whole."""
+    history = _slow_history(db, migrations)
+    proc = DeployProcess.start(db.url, history.path)
+    wait_until_running(db, process=proc)
+    proc.signal(signal.SIGHUP)
+    proc.proc.wait(timeout=15)
+    with db.admin() as admin:
+        wait_for(lambda: running_backend(admin, db.name) is None, "the statement to stop on the server", 10)
+    state = assert_invariant(db, history)
+    assert state.applied == {history.names[0]} and not state.failed
+    assert_rerun_completes(db, history)
