@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Iterator
 from urllib.parse import quote
 
 import psycopg
@@ -33,7 +33,12 @@ from lumiku_tui.tui.screens.checklist import ChecklistScreen
 from lumiku_tui.tui.screens.health import HealthScreen
 from lumiku_tui.tui.screens.overview import OverviewScreen
 from lumiku_tui.tui.screens.preview import PreviewScreen
-from lumiku_tui.tui.screens.troubleshoot import ConnectScreen, FailureScreen, LockScreen, TroubleshootMenu
+from lumiku_tui.tui.screens.troubleshoot import (
+    ConnectScreen,
+    FailureScreen,
+    LockScreen,
+    TroubleshootMenu,
+)
 from lumiku_tui.tui.screens.verification import VerificationScreen
 from lumiku_tui.tui.widgets.sql_view import SqlView
 
@@ -104,7 +109,7 @@ def deployed(pg_server) -> Fixed:  # type: ignore[no-untyped-def]
 @pytest.fixture(scope="module")
 def health_url() -> Iterator[str]:
     class Healthy(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
+        def do_GET(self) -> None:
             body = json.dumps({"status": "ok", "timestamp": "2025-10-16T00:00:00Z"}).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")

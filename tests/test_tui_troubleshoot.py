@@ -14,7 +14,12 @@ from lumiku_tui.source import load_folder
 from lumiku_tui.tui.screens.applying import ApplyingScreen
 from lumiku_tui.tui.screens.base import ConfirmModal
 from lumiku_tui.tui.screens.overview import OverviewScreen
-from lumiku_tui.tui.screens.troubleshoot import ConnectScreen, FailureScreen, LockScreen, TroubleshootMenu
+from lumiku_tui.tui.screens.troubleshoot import (
+    ConnectScreen,
+    FailureScreen,
+    LockScreen,
+    TroubleshootMenu,
+)
 
 from .conftest import APP_PASSWORD, APP_ROLE
 from .test_tui_flow import _to_approval, _to_overview

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from lumiku_tui.redact import redact
 
@@ -29,7 +30,7 @@ _COMPACT_STAMP = re.compile(r"\d{8}T\d{6}Z")
 
 
 def _utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -94,9 +95,9 @@ def default_record_dir() -> Path:
 class WizardContext:
     """Everything the steps hand on to each other. Screens read it; workers fill it."""
 
-    target: "Target | None"
-    folder: "MigrationsFolder | None"
-    load_error: "LumikuError | None" = None
+    target: Target | None
+    folder: MigrationsFolder | None
+    load_error: LumikuError | None = None
     database_url: str | None = None
     migrations_dir: Path | None = None
     health_url: str | None = None
@@ -110,7 +111,7 @@ class WizardContext:
     approved: tuple[str, ...] = ()
     approved_by: str | None = None
     approved_at: datetime | None = None
-    result: "DeployResult | None" = None
+    result: DeployResult | None = None
     session: Any = None  # lumiku_tui.report.DeploymentSession
     checks: list[Any] = field(default_factory=list)
     health: Any = None

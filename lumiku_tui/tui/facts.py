@@ -47,7 +47,7 @@ class Overview:
         return not self.blockers and bool(self.pending)
 
 
-def gather_overview(target: "Target", folder: "MigrationsFolder") -> Overview:
+def gather_overview(target: Target, folder: MigrationsFolder) -> Overview:
     try:
         conn = target.connect("observe")
     except LumikuError as err:
@@ -87,7 +87,7 @@ def gather_overview(target: "Target", folder: "MigrationsFolder") -> Overview:
     return Overview(facts, status, holders, tuple(blockers), tuple(warnings))
 
 
-def lint_report(target: "Target", folder: "MigrationsFolder"):  # type: ignore[no-untyped-def]
+def lint_report(target: Target, folder: MigrationsFolder):  # type: ignore[no-untyped-def]
     """Safety findings for the pending migrations, or None when this build has no linter."""
     try:
         from lumiku_tui.lint import lint_pending

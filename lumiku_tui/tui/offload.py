@@ -15,7 +15,8 @@ import pickle
 import subprocess
 import sys
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 #: Scripts larger than this are parsed in a child interpreter; smaller ones on a thread.
 CHILD_THRESHOLD_BYTES = 256 * 1024

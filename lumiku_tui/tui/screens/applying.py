@@ -13,10 +13,9 @@ from textual.containers import Horizontal
 from textual.widgets import Label, ProgressBar, RichLog, Static
 
 from lumiku_tui import events as ev
-from lumiku_tui.deploy import DeployOptions, DeployResult, Deployment
+from lumiku_tui.deploy import Deployment, DeployOptions, DeployResult
 from lumiku_tui.errors import LockTimeout, LumikuError
 from lumiku_tui.tui.screens.base import ConfirmModal, WizardScreen
-
 
 #: Longest a routine per-statement event waits before the screen is handed a batch.
 _BATCH_S = 0.05

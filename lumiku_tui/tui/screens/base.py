@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.containers import Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Header, Static
-from textual.containers import Vertical
-from textual.app import ComposeResult
 
 if TYPE_CHECKING:
     from lumiku_tui.tui.app import WizardApp
@@ -19,11 +19,11 @@ class WizardScreen(Screen[Any]):
     BINDINGS = [Binding("f1", "troubleshoot", "Help", show=True)]
 
     @property
-    def wizard(self) -> "WizardApp":
+    def wizard(self) -> WizardApp:
         return self.app  # type: ignore[return-value]
 
     @property
-    def ctx(self) -> "WizardContext":
+    def ctx(self) -> WizardContext:
         return self.wizard.ctx
 
     def header(self) -> ComposeResult:

@@ -9,7 +9,7 @@ so the screen computes them in a worker); until then lines are lexed one by one.
 from __future__ import annotations
 
 from bisect import bisect_right
-from typing import Sequence
+from collections.abc import Sequence
 
 from rich.segment import Segment
 from rich.style import Style
@@ -80,7 +80,7 @@ class SqlView(ScrollView, can_focus=True):
     current = reactive(-1)  # position in `statements` of the statement under the cursor
 
     class StatementChanged(Message):
-        def __init__(self, view: "SqlView", statement: Statement | None) -> None:
+        def __init__(self, view: SqlView, statement: Statement | None) -> None:
             super().__init__()
             self.view = view
             self.statement = statement
