@@ -23,6 +23,8 @@ from lumiku_tui.tui.offload import Offloader
 class WizardApp(App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "lumiku-tui"
+    # Every step lists its own keys; a palette of Textual's commands would only distract.
+    ENABLE_COMMAND_PALETTE = False
     BINDINGS = [Binding("ctrl+q", "quit", "Quit", show=True, priority=True)]
 
     def __init__(self, ctx: WizardContext) -> None:

@@ -16,7 +16,11 @@ if TYPE_CHECKING:
 
 
 class WizardScreen(Screen[Any]):
-    BINDINGS = [Binding("f1", "troubleshoot", "Help", show=True)]
+    # `?` first: a browser terminal (xterm.js in Coolify) may keep F1 for the browser's own help.
+    BINDINGS = [
+        Binding("question_mark", "troubleshoot", "Help", key_display="?"),
+        Binding("f1", "troubleshoot", "Help", show=False),
+    ]
 
     @property
     def wizard(self) -> WizardApp:

@@ -57,8 +57,8 @@ class TroubleshootMenu(WizardScreen):
         elif choice.startswith("failed:"):
             self.app.push_screen(FailureScreen(name=choice.split(":", 1)[1]))
 
-    def action_troubleshoot(self) -> None:
-        return None
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return action != "troubleshoot"  # this is the help already
 
     def action_back(self) -> None:
         self.app.pop_screen()
