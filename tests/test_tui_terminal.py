@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -83,3 +84,22 @@ async def test_an_unwritable_state_folder_does_not_stop_the_wizard(demo_db, tmp_
         assert app.screen.result.ok
         assert app.ctx.session is not None and app.ctx.session.approved_at is not None
         assert not str(app.ctx.session.path).startswith(str(blocked))
+
+
+async def test_a_crash_report_never_shows_the_password(demo_db, tmp_path: Path) -> None:
+    from .conftest import APP_PASSWORD
+
+    app = make_app(demo_db.url, SHIPPED_MIGRATIONS, tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, OverviewScreen) and app.screen.ready, "the overview")
+        url = app.ctx.database_url
+        encoded = quote(APP_PASSWORD, safe="")
+        assert url is not None and encoded in url
+        try:
+            raise RuntimeError(f"lost the connection to {url}")
+        except RuntimeError:
+            app._fatal_error()
+        report = "".join(str(r) for r in app._exit_renderables)
+    assert "RuntimeError: lost the connection to" in report
+    assert encoded not in report and APP_PASSWORD not in report and "***" in report
+    assert encoded not in repr(app.ctx)

@@ -7,15 +7,19 @@ holds one `WizardContext`; each screen reads it, and workers fill it with engine
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import tempfile
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
+from rich.text import Text
 from textual.app import App
 from textual.binding import Binding
 
 from lumiku_tui.errors import LumikuError
+from lumiku_tui.redact import redact
 from lumiku_tui.tui.context import Presentation, WizardContext
 from lumiku_tui.tui.offload import Offloader
 
@@ -99,6 +103,24 @@ class WizardApp(App[int]):
         from lumiku_tui.tui.screens.checklist import ChecklistScreen
 
         self.push_screen(ChecklistScreen())
+
+    # -- a crash --------------------------------------------------------------------------------
+
+    def _fatal_error(self) -> None:
+        """Textual's crash report, without local variables and with secrets masked.
+
+        Textual prints the traceback of an unexpected error with every frame's locals; a URL
+        held in one of them would carry the password to the terminal. The frames alone say
+        where it broke.
+        """
+        from rich.traceback import Traceback
+
+        self.bell()
+        console = Console(file=io.StringIO(), width=self.console.width or 100, color_system=None,
+                          legacy_windows=False)
+        console.print(Traceback(show_locals=False, width=None))
+        self._exit_renderables.append(Text(redact(console.file.getvalue())))  # type: ignore[attr-defined]
+        self._close_messages_no_wait()
 
     # -- quitting -----------------------------------------------------------------------------
 

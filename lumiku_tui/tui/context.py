@@ -98,7 +98,7 @@ class WizardContext:
     target: Target | None
     folder: MigrationsFolder | None
     load_error: LumikuError | None = None
-    database_url: str | None = None
+    database_url: str | None = field(default=None, repr=False)  # carries the password
     migrations_dir: Path | None = None
     health_url: str | None = None
     demo: bool = False
