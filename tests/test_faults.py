@@ -26,6 +26,7 @@ from tests.faultkit import (
     assert_invariant,
     assert_no_secret,
     assert_rerun_completes,
+    cli_in_process,
     marked_history,
     read_state,
     running_backend,
@@ -213,12 +214,12 @@ def test_connection_reset_mid_statement_is_a_lost_connection(pg_server, db, migr
     assert_rerun_completes(db, history)
 
 
-def test_deploy_through_proxy_without_faults_applies_everything(pg_server, db, migrations):
+def test_deploy_through_proxy_without_faults_applies_everything(pg_server, db, run_cli, migrations):
     """The proxy itself is transparent: the faults above come from freezing it, nothing else."""
     history = marked_history(migrations, 3)
     proxy = FreezableProxy(pg_server.port)
     try:
-        finished = DeployProcess.start(proxy.url(db.url), history.path).finish()
+        finished = cli_in_process(run_cli, proxy.url(db.url), history.path)
         assert finished.code == 0, finished.output
         assert assert_invariant(db, history).applied == set(history.marks)
     finally:
@@ -228,9 +229,9 @@ def test_deploy_through_proxy_without_faults_applies_everything(pg_server, db, m
 # --- timeouts -------------------------------------------------------------------------------------
 
 
-def test_statement_timeout_rolls_back_and_is_not_recorded_as_failed(db, migrations):
+def test_statement_timeout_rolls_back_and_is_not_recorded_as_failed(db, run_cli, migrations):
     history = _slow_history(db, migrations)
-    finished = DeployProcess.start(db.url, history.path, "--statement-timeout", "1").finish()
+    finished = cli_in_process(run_cli, db.url, history.path, "--statement-timeout", "1")
 
     assert finished.code == 1, finished.output
     assert "statement timeout" in finished.output
@@ -241,9 +242,9 @@ def test_statement_timeout_rolls_back_and_is_not_recorded_as_failed(db, migratio
     assert_rerun_completes(db, history)
 
 
-def test_lock_timeout_names_the_blocker_and_rerun_succeeds_after_release(db, migrations):
+def test_lock_timeout_names_the_blocker_and_rerun_succeeds_after_release(db, run_cli, migrations):
     first = marked_history(migrations, 1)
-    assert DeployProcess.start(db.url, first.path).finish().code == 0
+    assert cli_in_process(run_cli, db.url, first.path).code == 0
     history = marked_history(migrations, 3)  # same folder, two more migrations
     table = first.marks[first.names[0]]
     alter = f'ALTER TABLE "{table}" ADD COLUMN "note" TEXT;\n'
@@ -253,7 +254,7 @@ def test_lock_timeout_names_the_blocker_and_rerun_succeeds_after_release(db, mig
     blocker = psycopg.connect(db.url, application_name="nightly-report")
     try:
         blocker.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table)))  # holds ACCESS SHARE
-        finished = DeployProcess.start(db.url, history.path, "--lock-timeout", "2").finish()
+        finished = cli_in_process(run_cli, db.url, history.path, "--lock-timeout", "2")
         assert finished.code == 1, finished.output
         assert "lock timeout" in finished.output
         assert "nightly-report" in finished.output, "the message must name the session holding the lock"
@@ -305,11 +306,11 @@ def test_waits_for_prisma_advisory_lock_reports_holder_and_proceeds_when_release
     assert assert_invariant(db, history).applied == set(history.marks)
 
 
-def test_gives_up_on_prisma_advisory_lock_after_lock_wait(db, migrations):
+def test_gives_up_on_prisma_advisory_lock_after_lock_wait(db, run_cli, migrations):
     history = marked_history(migrations, 2)
     holder = _hold_prisma_lock(db)
     try:
-        finished = DeployProcess.start(db.url, history.path, "--lock-wait", "1").finish()
+        finished = cli_in_process(run_cli, db.url, history.path, "--lock-wait", "1")
     finally:
         holder.close()
     assert finished.code == 1, finished.output
@@ -324,7 +325,7 @@ def test_gives_up_on_prisma_advisory_lock_after_lock_wait(db, migrations):
 
 
 @pytest.mark.parametrize("scope", ["database", "role in database", "session"])
-def test_read_only_target_is_refused_before_anything_runs(db, migrations, scope):
+def test_read_only_target_is_refused_before_anything_runs(db, run_cli, migrations, scope):
     from tests.conftest import APP_ROLE
 
     history = marked_history(migrations, 2)
@@ -338,7 +339,7 @@ def test_read_only_target_is_refused_before_anything_runs(db, migrations, scope)
                           .format(sql.Identifier(APP_ROLE), sql.Identifier(db.name)))
         else:
             url = db.url_with(options="-c default_transaction_read_only=on")
-    finished = DeployProcess.start(url, history.path).finish()
+    finished = cli_in_process(run_cli, url, history.path)
 
     assert finished.code == 2, finished.output
     assert "refuses writes: default_transaction_read_only is on" in finished.err
@@ -454,23 +455,23 @@ def running_backend_exists(db) -> bool:  # type: ignore[no-untyped-def]
         return running_backend(admin, db.name) is not None
 
 
-def test_failed_sql_statement_is_recorded_and_needs_resolve(db, migrations):
+def test_failed_sql_statement_is_recorded_and_needs_resolve(db, run_cli, migrations):
     """The one fault a re-run must not paper over: a migration's own SQL error, as Prisma (P3009) does."""
     history = marked_history(migrations, 3)
     broken = history.path / history.names[1] / "migration.sql"
     original = broken.read_text()
     broken.write_text(original + 'INSERT INTO "no_such_table" VALUES (1);\n')
-    finished = DeployProcess.start(db.url, history.path).finish()
+    finished = cli_in_process(run_cli, db.url, history.path)
     assert finished.code == 1, finished.output
     state = assert_invariant(db, history)
     assert state.applied == {history.names[0]} and state.failed == {history.names[1]}
 
-    blocked = DeployProcess.start(db.url, history.path).finish()
+    blocked = cli_in_process(run_cli, db.url, history.path)
     assert blocked.code == 1 and "resolve" in blocked.output
     assert read_state(db, history).applied == {history.names[0]}
 
     broken.write_text(original)
-    resolved = DeployProcess.start(db.url, history.path, "--rolled-back", history.names[1], command="resolve").finish()
+    resolved = cli_in_process(run_cli, db.url, history.path, "--rolled-back", history.names[1], command="resolve")
     assert resolved.code == 0, resolved.output
     assert_no_secret(resolved.output)
     assert_rerun_completes(db, history)
@@ -528,10 +529,10 @@ def test_racing_real_prisma_migrate_deploy_applies_each_migration_once(db, migra
     assert all(count == 1 for count in state.rows_per_name.values()), state.rows_per_name
 
 
-def test_interrupted_concurrent_index_is_recorded_failed_and_says_what_was_left(db, migrations):
+def test_interrupted_concurrent_index_is_recorded_failed_and_says_what_was_left(db, run_cli, migrations):
     """A migration outside a transaction cannot be rolled back: the truth is a failed row and a next step."""
     history = marked_history(migrations, 1)
-    assert DeployProcess.start(db.url, history.path).finish().code == 0
+    assert cli_in_process(run_cli, db.url, history.path).code == 0
     table = history.marks[history.names[0]]
     index_migration = "20240101000002_index"
     migrations({index_migration: f'CREATE INDEX CONCURRENTLY "idx_mark" ON "{table}" ("id");\n'},
@@ -560,9 +561,9 @@ def test_interrupted_concurrent_index_is_recorded_failed_and_says_what_was_left(
     # The one repair Prisma also requires: drop what was left, mark it rolled back, deploy again.
     with db.connect() as conn:
         conn.execute('DROP INDEX IF EXISTS "idx_mark"')
-    resolved = DeployProcess.start(db.url, history.path, "--rolled-back", index_migration, command="resolve").finish()
+    resolved = cli_in_process(run_cli, db.url, history.path, "--rolled-back", index_migration, command="resolve")
     assert resolved.code == 0, resolved.output
-    again = DeployProcess.start(db.url, history.path).finish()
+    again = cli_in_process(run_cli, db.url, history.path)
     assert again.code == 0, again.output
     with db.admin() as admin:
         assert admin.execute("SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass('public.idx_mark')"
@@ -573,16 +574,16 @@ def test_interrupted_concurrent_index_is_recorded_failed_and_says_what_was_left(
     assert "Run deploy again to continue" not in finished.output, "a plain deploy is refused until resolved"
 
 
-def test_statement_timeout_while_waiting_for_a_table_lock_names_the_blocker(db, migrations):
+def test_statement_timeout_while_waiting_for_a_table_lock_names_the_blocker(db, run_cli, migrations):
     """With lock_timeout off (0), the statement timeout ends the wait: the operator still needs to know who."""
     first = marked_history(migrations, 1)
-    assert DeployProcess.start(db.url, first.path).finish().code == 0
+    assert cli_in_process(run_cli, db.url, first.path).code == 0
     table = first.marks[first.names[0]]
     migrations({"20240101000002_alter": f'ALTER TABLE "{table}" ADD COLUMN "note" TEXT;\n'}, folder=first.path)
     blocker = psycopg.connect(db.url, application_name="nightly-report")
     try:
         blocker.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table)))
-        finished = DeployProcess.start(db.url, first.path, "--lock-timeout", "0", "--statement-timeout", "2").finish()
+        finished = cli_in_process(run_cli, db.url, first.path, "--lock-timeout", "0", "--statement-timeout", "2")
     finally:
         blocker.close()
     assert finished.code == 1, finished.output
@@ -678,7 +679,7 @@ def test_statement_cancelled_by_another_session_is_not_called_a_timeout(db, migr
 
 @pytest.mark.xfail(strict=True, reason="engine defect F9: a role that may not CREATE in the schema gets a raw "
                    "InsufficientPrivilege traceback from history.ensure_table, exit 1")
-def test_role_without_create_privilege_is_refused_with_a_next_step(db, migrations):
+def test_role_without_create_privilege_is_refused_with_a_next_step(db, run_cli, migrations):
     """Not read-only, but not allowed to create anything either: a clear refusal, nothing half-done."""
     import secrets as pysecrets
 
@@ -687,7 +688,7 @@ def test_role_without_create_privilege_is_refused_with_a_next_step(db, migration
     with db.admin() as admin:
         admin.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(role), sql.Literal(password)))
     history = marked_history(migrations, 2)
-    finished = DeployProcess.start(db.server.url(db.name, user=role, password=password), history.path).finish()
+    finished = cli_in_process(run_cli, db.server.url(db.name, user=role, password=password), history.path)
     assert password not in finished.output
     assert finished.code == 2, finished.output
     assert "Traceback" not in finished.output, finished.output
@@ -717,12 +718,12 @@ def test_four_deploys_in_threads_of_one_process_apply_each_migration_once(db, mi
     assert all(count == 1 for count in state.rows_per_name.values()), state.rows_per_name
 
 
-def test_database_allowing_a_single_connection_still_deploys(db, migrations):
+def test_database_allowing_a_single_connection_still_deploys(db, run_cli, migrations):
     """A busy production database may have one slot left: the deploy must not need a second one to succeed."""
     history = marked_history(migrations, 3)
     with db.admin() as admin:
         admin.execute(sql.SQL("ALTER DATABASE {} CONNECTION LIMIT 1").format(sql.Identifier(db.name)))
-    finished = DeployProcess.start(db.url, history.path).finish()
+    finished = cli_in_process(run_cli, db.url, history.path)
     assert finished.code == 0, finished.output
     assert assert_invariant(db, history).applied == set(history.marks)
 
