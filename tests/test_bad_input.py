@@ -533,3 +533,19 @@ def test_database_with_no_free_connection_slot(db, migrations, run_cli):
     assert code == 2
     assert "The server has no free connection slots." in err
     assert "Next step:" in err
+
+
+def test_wizard_with_a_broken_migrations_folder_explains_without_a_traceback(db, migrations, tmp_path):
+    from tests.faultkit import WizardProcess
+
+    folder = migrations({**GOOD, SECOND: 'CREATE TABLE "t" (id int);\n-- caf\xe9\n'.encode("latin-1")})
+    wizard = WizardProcess.start(db.url, folder, tmp_path)
+    try:
+        wizard.wait_for_text("is not valid UTF-8")
+        drawn = wizard.text()
+    finally:
+        wizard.kill()
+    assert "Traceback" not in drawn
+    assert SECOND in drawn
+    assert_no_secret(drawn)
+    _assert_untouched(db)
