@@ -288,13 +288,6 @@ def wait_until_running(db: Database, needle: str = "pg_sleep", *, process: Deplo
                         timeout, process=process)
 
 
-def sessions_in(db: Database) -> int:
-    with db.admin() as admin:
-        row = admin.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-                            (db.name,)).fetchone()
-        return int(row[0]) if row else 0
-
-
 # --- a TCP proxy the test controls -------------------------------------------------------------
 
 
