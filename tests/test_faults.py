@@ -785,3 +785,21 @@ def test_blocker_query_holding_a_password_is_not_shown(db, migrations, run_cli):
     assert finished.code == 1, finished.output
     assert "password-rotation" in finished.output
     assert new_password not in finished.output, "another session's password was printed from its last query"
+
+
+def test_interrupt_with_a_non_public_schema_keeps_the_invariant_in_that_schema(db, migrations, run_cli):
+    """Prisma's `?schema=` moves the history and the migrations' objects; a fault must not scatter them."""
+    history = _slow_history(db, migrations)
+    url = db.url_with(schema="tenant_a")
+    proc = DeployProcess.start(url, history.path)
+    wait_until_running(db, process=proc)
+    proc.signal(signal.SIGINT)
+    assert proc.finish().code == 130
+    state = assert_invariant(db, history, schema="tenant_a")
+    assert state.applied == {history.names[0]} and not state.failed
+    set_slowness(db, 0)
+    assert cli_in_process(run_cli, url, history.path).code == 0
+    assert assert_invariant(db, history, schema="tenant_a").applied == set(history.marks)
+    with db.admin() as admin:
+        stray = admin.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").fetchone()
+    assert stray == (0,), "something was created in public instead of the URL's schema"
