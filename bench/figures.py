@@ -145,7 +145,9 @@ def write_doc(results: list[Figure | Skipped], notes: list[str], command: str, l
         "",
         "Run `python bench/run.py --profile` for pyinstrument reports of deploy and status in `bench/out/`, and "
         "`python bench/apply_strategies.py` to see the same history sent to the server four ways (a statement at a "
-        "time, with and without the history bookkeeping, in pipeline mode, one query per migration) next to psql.",
+        "time, with and without the history bookkeeping, in pipeline mode, one query per migration) next to psql; "
+        "`python bench/round_trips.py` counts how many times a deploy waits on the network (the slope of its time "
+        "between two round-trip delays), a figure the machine's load does not move.",
         "",
     ]
     DOC.parent.mkdir(parents=True, exist_ok=True)
