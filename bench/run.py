@@ -13,6 +13,7 @@ with a message otherwise. `--profile` adds pyinstrument reports of deploy and st
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import shutil
 import sys
 import tempfile
@@ -69,11 +70,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"PostgreSQL {lab.server_version} up; {reps} repetition(s) per figure; load average "
                   f"{lab.load_at_start}", flush=True)
             if "deploy" in only:
-                results += _guarded("deploy", lambda: [bench_deploy(lab, deploy_n, reps)])
+                local = _guarded("deploy", lambda: [bench_deploy(lab, deploy_n, reps)], echo=False)
+                results += [show(r) for r in local]
                 if args.rtt_ms and not args.quick:
                     with lab.network(args.rtt_ms) as measured_ms:
                         link = f"{measured_ms:.1f} ms round trip"
-                        results += _guarded("deploy", lambda: [bench_deploy(lab, deploy_n, min(reps, 3), link=link)])
+                        remote = _guarded("deploy", lambda: [bench_deploy(lab, deploy_n, min(reps, 3), link=link)],
+                                          echo=False)
+                    results += [show(_with_round_trips(r, local, measured_ms, deploy_n)) for r in remote]
                 if not args.quick and not args.skip_prisma:
                     results += _guarded("deploy", lambda: bench_deploy_vs_prisma(lab, deploy_n, min(reps, 3)))
             if "status" in only:
@@ -111,13 +115,27 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if failed else 0
 
 
-def _guarded(bench: str, run: Callable[[], list[Figure | Skipped]]) -> list[Figure | Skipped]:
+def _guarded(bench: str, run: Callable[[], list[Figure | Skipped]], *, echo: bool = True) -> list[Figure | Skipped]:
     """One bench's figures, printed; a bench that fails is reported and the others still run."""
     try:
         results = run()
     except BenchFailure as exc:
         results = [Skipped(bench, redact(str(exc)).strip().replace("\n", " / ")[:600], failed=True)]
-    return [show(r) for r in results]
+    return [show(r) for r in results] if echo else results
+
+
+def _with_round_trips(remote: Figure | Skipped, local: list[Figure | Skipped], rtt_ms: float,
+                      migrations: int) -> Figure | Skipped:
+    """The extra time a round trip adds, divided by the round trip: how often each side waited on the network."""
+    near = next((f for f in local if isinstance(f, Figure)), None)
+    if not isinstance(remote, Figure) or near is None or rtt_ms <= 0:
+        return remote
+    ours = (remote.subject_s - near.subject_s) * 1000 / rtt_ms
+    theirs = (remote.baseline_s - near.baseline_s) * 1000 / rtt_ms
+    return dataclasses.replace(remote, detail=remote.detail + (
+        f"; from the difference with the localhost figure, about {ours:.0f} waits on the network for lumiku-tui "
+        f"({ours / migrations:.1f} per migration) and {theirs:.0f} for psql (bench/round_trips.py measures this "
+        "directly)"))
 
 
 if __name__ == "__main__":
