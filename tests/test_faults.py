@@ -803,3 +803,17 @@ def test_interrupt_with_a_non_public_schema_keeps_the_invariant_in_that_schema(d
     with db.admin() as admin:
         stray = admin.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").fetchone()
     assert stray == (0,), "something was created in public instead of the URL's schema"
+
+
+@pytest.mark.xfail(strict=True, reason="engine defect F11: the client's reply deadline (statement timeout + grace) "
+                   "cancels a statement the script allowed to run longer (SET statement_timeout = 0): a busy server "
+                   "is taken for a silent network")
+def test_script_that_lifts_statement_timeout_is_not_cut_by_the_reply_deadline(db, migrations):
+    """`SET statement_timeout = 0` before a long backfill is common advice; the server is busy, not silent."""
+    history = marked_history(migrations, 1)
+    script = history.path / history.names[0] / "migration.sql"
+    script.write_text("SET statement_timeout = 0;\n" + script.read_text() + "SELECT pg_sleep(6.5);\n")
+    # 1 s statement timeout + the engine's grace: the reply deadline falls inside the 6.5 s statement.
+    result = Deployment(db.target, load_folder(history.path), DeployOptions(statement_timeout_s=1)).run()
+    assert result.ok, f"a busy server was taken for a silent network: {result.failure}"
+    assert assert_invariant(db, history).applied == set(history.marks)
