@@ -100,31 +100,36 @@ async def the_flow(shooter: Shooter) -> None:
         for _ in range(16):  # statement 17: the column the report is about
             await pilot.press("n")
         shooter.shoot(app, "02-preview")
+        await pilot.press("d")
+        await until(pilot, lambda: getattr(app.screen, "result", None) is not None, "the dry run")
+        shooter.shoot(app, "03-dry-run")
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, PreviewScreen), "the preview again")
         await pilot.press("enter")
         await until(pilot, lambda: isinstance(app.screen, ApprovalScreen), "the approval gate")
         await pilot.press(*app.ctx.dbname)
-        shooter.shoot(app, "03-approval")
+        shooter.shoot(app, "04-approval")
         await pilot.press("enter")
         await until(pilot, lambda: isinstance(app.screen, ApplyingScreen) and app.screen.finished, "the deploy's end")
-        shooter.shoot(app, "04-applying")
+        shooter.shoot(app, "05-applying")
         await pilot.press("enter")
         await until(pilot, lambda: isinstance(app.screen, VerificationScreen) and app.screen.done, "verification")
-        shooter.shoot(app, "05-verification")
+        shooter.shoot(app, "06-verification")
         await pilot.press("enter")
         await until(pilot, lambda: isinstance(app.screen, HealthScreen) and app.screen.result is not None, "health")
-        shooter.shoot(app, "06-health")
+        shooter.shoot(app, "07-health")
         await pilot.press("enter")
         await until(pilot, lambda: isinstance(app.screen, ChecklistScreen), "the checklist")
         session = app.ctx.session
         first_manual = next(n for n, item in enumerate(session.checklist) if not item.automatic)
         app.screen.query_one("#checklist").move_cursor(row=first_manual)
         await pilot.press("space", "down", "space", "down", "space")
-        shooter.shoot(app, "07-checklist")
+        shooter.shoot(app, "08-checklist")
         await pilot.press("enter")
         await until(pilot, lambda: isinstance(app.screen, ConfirmModal), "the question before writing")
         await pilot.press("y")
         await until(pilot, lambda: app.ctx.record_path is not None, "the record")
-        shooter.shoot(app, "08-record")
+        shooter.shoot(app, "09-record")
 
 
 async def cannot_connect(shooter: Shooter) -> None:
@@ -139,7 +144,7 @@ async def cannot_connect(shooter: Shooter) -> None:
         await until(pilot, lambda: isinstance(app.screen, OverviewScreen) and app.screen.ready, "the overview")
         await pilot.press("t")
         await until(pilot, lambda: isinstance(app.screen, ConnectScreen) and app.screen.steps, "the diagnosis")
-        shooter.shoot(app, "10-trouble-connect")
+        shooter.shoot(app, "11-trouble-connect")
 
 
 async def failed_migration(shooter: Shooter) -> None:
@@ -160,12 +165,12 @@ async def failed_migration(shooter: Shooter) -> None:
     app = shooter.app(url, folder)
     async with app.run_test(size=shooter.size) as pilot:
         await until(pilot, lambda: isinstance(app.screen, OverviewScreen) and app.screen.ready, "the overview")
-        shooter.shoot(app, "09-blocked-overview")
+        shooter.shoot(app, "10-blocked-overview")
         await pilot.press("t")
         await until(pilot, lambda: isinstance(app.screen, FailureScreen) and app.screen.diagnosis, "the diagnosis")
-        shooter.shoot(app, "11-trouble-failed-migration")
+        shooter.shoot(app, "12-trouble-failed-migration")
         await pilot.press(*["down"] * 9)  # to the orphaned rows and the query that finds them
-        shooter.shoot(app, "12-trouble-orphans")
+        shooter.shoot(app, "13-trouble-orphans")
 
 
 async def lock_held(shooter: Shooter) -> None:
@@ -183,7 +188,7 @@ async def lock_held(shooter: Shooter) -> None:
             await until(pilot, lambda: isinstance(app.screen, OverviewScreen) and app.screen.ready, "the overview")
             await pilot.press("t")
             await until(pilot, lambda: isinstance(app.screen, LockScreen) and app.screen.holders, "the holders")
-            shooter.shoot(app, "13-trouble-lock")
+            shooter.shoot(app, "14-trouble-lock")
 
 
 async def waiting_for_a_table_lock(shooter: Shooter) -> None:
@@ -210,13 +215,13 @@ async def waiting_for_a_table_lock(shooter: Shooter) -> None:
             await until(pilot, lambda: isinstance(app.screen, ApplyingScreen)
                         and not app.screen.query_one("#lock-banner").has_class("hidden"), "the lock banner")
             await pilot.pause(1.0)
-            shooter.shoot(app, "14-applying-waits-for-a-lock")
+            shooter.shoot(app, "15-applying-waits-for-a-lock")
             await pilot.press("c")
             await until(pilot, lambda: isinstance(app.screen, ConfirmModal), "the cancel question")
-            shooter.shoot(app, "15-cancel-confirmation")
+            shooter.shoot(app, "16-cancel-confirmation")
             await pilot.press("y")
             await until(pilot, lambda: isinstance(app.screen, ApplyingScreen) and app.screen.finished, "the cancel")
-            shooter.shoot(app, "16-cancelled")
+            shooter.shoot(app, "17-cancelled")
 
 
 def check_no_password(paths: list[Path], password: str) -> None:

@@ -109,3 +109,54 @@ async def test_statements_step_with_their_findings_and_escape_returns(demo_db, t
         await wait_until(pilot, lambda: "CREATE INDEX" in screen_text(app), "its SQL")
         await pilot.press("escape")
         await wait_until(pilot, lambda: isinstance(app.screen, OverviewScreen), "the overview")
+
+
+async def test_dry_run_from_the_preview_keeps_nothing_and_informs_the_approval(demo_db, tmp_path: Path) -> None:
+    from lumiku_tui.demo import REPORT_PENDING
+    from lumiku_tui.tui.screens.approval import ApprovalScreen
+    from lumiku_tui.tui.screens.rehearsal import RehearsalScreen
+
+    before = demo_db.history()
+    app = make_app(demo_db.url, SHIPPED_MIGRATIONS, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await _to_overview(pilot, app)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, PreviewScreen) and app.screen.lint_done, "the preview")
+        await pilot.press("d")
+        await wait_until(pilot, lambda: isinstance(app.screen, RehearsalScreen) and app.screen.result is not None,
+                         "the dry run")
+        text = flat(screen_text(app))
+        assert "✓ All 4 migration(s) ran; everything was rolled back" in text
+        for name in REPORT_PENDING:
+            assert name in text
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: isinstance(app.screen, PreviewScreen), "the preview again")
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, ApprovalScreen), "the approval gate")
+        assert "Dry run all 4 ran and were rolled back" in flat(screen_text(app))
+    assert demo_db.history() == before
+    assert demo_db.query("SELECT to_regclass('avatar_projects') IS NULL") == [(True,)]
+
+
+async def test_dry_run_names_the_migration_that_would_fail(db, migrations, tmp_path: Path) -> None:
+    from lumiku_tui.deploy import Deployment
+    from lumiku_tui.source import load_folder
+    from lumiku_tui.tui.screens.rehearsal import RehearsalScreen
+
+    folder = migrations({"20250101000000_people": "CREATE TABLE people (id int PRIMARY KEY);\n"
+                                                  "INSERT INTO people SELECT generate_series(1, 5);\n"})
+    Deployment(db.target, load_folder(folder)).run()
+    migrations({"20250201000000_email": "ALTER TABLE people ADD COLUMN email text NOT NULL;\n"}, folder=folder)
+    app = make_app(db.url, folder, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await _to_overview(pilot, app)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, PreviewScreen), "the preview")
+        await pilot.press("d")
+        await wait_until(pilot, lambda: isinstance(app.screen, RehearsalScreen) and app.screen.result is not None,
+                         "the dry run")
+        text = flat(screen_text(app))
+        assert "✗ 1 migration(s) would fail. Nothing was kept." in text
+        assert "20250201000000_email would FAIL at statement 1" in text
+        assert "23502" in text
+    assert db.query("SELECT count(*) FROM information_schema.columns WHERE column_name = 'email'") == [(0,)]

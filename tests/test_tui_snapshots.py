@@ -170,6 +170,18 @@ def test_preview(snap_compare, report_state: Fixed, tmp_path: Path) -> None:
     assert snap_compare(report_state.app(tmp_path), terminal_size=SIZE, run_before=run_before)
 
 
+def test_dry_run(snap_compare, report_state: Fixed, tmp_path: Path) -> None:
+    async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+        app = pilot.app
+        await wait_until(pilot, lambda: _overview_ready(app), "the overview")
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, PreviewScreen), "the preview")
+        await pilot.press("d")
+        await wait_until(pilot, lambda: getattr(app.screen, "result", None) is not None, "the dry run")
+
+    assert snap_compare(report_state.app(tmp_path), terminal_size=SIZE, run_before=run_before)
+
+
 def test_approval_refuses_a_wrong_name(snap_compare, report_state: Fixed, tmp_path: Path) -> None:
     async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
         await _to_approval(pilot)

@@ -23,7 +23,8 @@ if TYPE_CHECKING:
     from lumiku_tui.target import Target
 
 
-_DURATION = re.compile(r"\b\d+(?:\.\d+)? ms\b")
+#: With the spaces before it: right-aligned numbers would otherwise shift the placeholder.
+_DURATION = re.compile(r" *\b\d+(?:\.\d+)? ms\b")
 _TIMESTAMP = re.compile(r"\b\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:\+00:00| UTC|Z)?")
 _PID = re.compile(r"\bpid \d+\b")
 _COMPACT_STAMP = re.compile(r"\d{8}T\d{6}Z")
@@ -78,7 +79,7 @@ class Presentation:
         for prefix, alias in self.path_aliases:
             value = value.replace(prefix, alias)
         if self.fixed_durations:
-            value = _DURATION.sub("-- ms", value)
+            value = _DURATION.sub(lambda m: (" " if m.group(0).startswith(" ") else "") + "-- ms", value)
         if self.fixed_times:
             value = _TIMESTAMP.sub("YYYY-MM-DD hh:mm:ss", value)
         if self.fixed_sessions:
@@ -108,6 +109,7 @@ class WizardContext:
     # Filled as the flow advances.
     status: Any = None  # lumiku_tui.status.StatusReport
     lint: Any = None  # lumiku_tui.lint.LintReport, when that module is available
+    rehearsal: Any = None  # lumiku_tui.rehearse.RehearsalResult, when the operator ran a dry run
     approved: tuple[str, ...] = ()
     approved_by: str | None = None
     approved_at: datetime | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.console import Group
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -14,13 +15,16 @@ from lumiku_tui.sqltext import plan_migration
 from lumiku_tui.tui.screens.base import ConfirmModal, WizardScreen
 from lumiku_tui.tui.screens.preview import finding_text
 
+#: Warning kinds listed one line each; the rest are counted (the summary must fit 80x24 beside the prompt).
+_RULE_LINES = 4
+
 
 class ApprovalScreen(WizardScreen):
     SUB_TITLE = "3/7 Approve"
+    # `?` types into the name field here, so F1 is the help key this screen shows.
     BINDINGS = [
         Binding("escape", "back", "Back"),
-        Binding("pagedown", "scroll_summary(1)", "Scroll", key_display="PgDn/PgUp"),
-        Binding("pageup", "scroll_summary(-1)", "Scroll", show=False),
+        Binding("f1", "help", "Help"),
     ]
 
     def __init__(self, pending: list[str], run_counts: dict[str, int]) -> None:
@@ -81,6 +85,15 @@ class ApprovalScreen(WizardScreen):
             count = self.counts.get(name)
             text.append(f"  {name}", style="yellow")
             text.append(f"  {count} stmts\n" if count is not None else "\n", style="dim")
+        rehearsal = self.ctx.rehearsal
+        text.append("Dry run     ", style="bold")
+        if rehearsal is None:
+            text.append("not run (d on the preview runs everything and rolls it back)\n", style="dim")
+        elif rehearsal.ok:
+            text.append(f"all {len(rehearsal.migrations)} ran and were rolled back\n", style="green")
+        else:
+            text.append(f"{len(rehearsal.failed)} would FAIL: " + ", ".join(m.name for m in rehearsal.failed) + "\n",
+                        style="bold red")
         self.query_one("#approval-plan", Static).update(text)
 
     def _findings(self) -> tuple[list, list]:  # type: ignore[type-arg]
@@ -91,31 +104,34 @@ class ApprovalScreen(WizardScreen):
 
     def _render_findings(self) -> None:
         errors, warnings = self._findings()
-        text = Text()
+        parts: list[Text] = []
         if self.ctx.lint is None:
-            text.append("Safety findings: not available (the safety check did not run).", style="dim")
+            parts.append(Text("Safety findings: not available (the safety check did not run).", style="dim"))
         elif not errors and not warnings:
-            text.append("Safety findings: none need attention.", style="green")
+            parts.append(Text("Safety findings: none need attention.", style="green"))
         else:
-            text.append("Needs attention: ", style="bold")
-            text.append(f"{len(errors)} error(s)", style="bold red" if errors else "")
-            text.append(f", {len(warnings)} warning(s)", style="yellow" if warnings else "")
-            text.append(" (details in the preview)\n", style="dim")
-            for finding in errors:
-                text.append(f"{finding.migration} #{finding.statement}: ", style="dim")
-                text.append_text(finding_text(finding))
-                text.append("\n")
+            head = Text("Needs attention: ", style="bold")
+            head.append(f"{len(errors)} error(s)", style="bold red" if errors else "")
+            head.append(f", {len(warnings)} warning(s)", style="yellow" if warnings else "")
+            head.append(" (details in the preview)", style="dim")
+            parts.append(head)
+            for finding in errors:  # each in full: they are what the extra confirmation is about
+                line = Text(f"{finding.migration} #{finding.statement}: ", style="dim")
+                line.append_text(finding_text(finding))
+                parts.append(line)
             by_rule: dict[str, list] = {}  # type: ignore[type-arg]
             for finding in warnings:
                 by_rule.setdefault(finding.rule, []).append(finding)
-            width = max(20, self.size.width - 4)
-            for rule, found in by_rule.items():
-                line = Text(f"! {rule} ×{len(found)}: ", style="yellow")
-                line.append(" ".join(found[0].message.split()), style="")
-                line.truncate(width, overflow="ellipsis")
-                text.append_text(line)
-                text.append("\n")
-        self.query_one("#approval-findings", Static).update(text)
+            shown = list(by_rule.items())[:_RULE_LINES]
+            for rule, found in shown:
+                # One line each, cut at the screen's edge rather than wrapped.
+                line = Text(f"! {rule} ×{len(found)}: ", style="yellow", no_wrap=True, overflow="ellipsis")
+                line.append(" ".join(found[0].message.split()))
+                parts.append(line)
+            if len(by_rule) > len(shown):
+                parts.append(Text(f"  …and {len(by_rule) - len(shown)} more kind(s) of warning, in the preview",
+                                  style="dim"))
+        self.query_one("#approval-findings", Static).update(Group(*parts))
 
     @on(Input.Submitted, "#approval-input")
     def _submitted(self, event: Input.Submitted) -> None:
@@ -145,12 +161,8 @@ class ApprovalScreen(WizardScreen):
             self.query_one("#approval-message", Static).update(
                 Text("Not approved: nothing was applied.", style="yellow"))
 
-    def action_scroll_summary(self, direction: int) -> None:
-        summary = self.query_one("#approval-summary", VerticalScroll)
-        if direction > 0:
-            summary.scroll_page_down(animate=False)
-        else:
-            summary.scroll_page_up(animate=False)
+    def action_help(self) -> None:
+        self.action_troubleshoot()
 
     def action_back(self) -> None:
         self.app.pop_screen()

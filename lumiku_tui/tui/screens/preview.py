@@ -36,6 +36,7 @@ class PreviewScreen(WizardScreen):
         Binding("enter", "approve", "Approve…", priority=True),
         Binding("n", "next_statement", "Next stmt"),
         Binding("p", "previous_statement", "Prev stmt"),
+        Binding("d", "dry_run", "Dry run"),
         Binding("escape", "back", "Back"),
     ]
 
@@ -211,6 +212,11 @@ class PreviewScreen(WizardScreen):
 
     def action_previous_statement(self) -> None:
         self.query_one(SqlView).previous_statement()
+
+    def action_dry_run(self) -> None:
+        from lumiku_tui.tui.screens.rehearsal import RehearsalScreen
+
+        self.app.push_screen(RehearsalScreen())
 
     def action_back(self) -> None:
         self.app.pop_screen()
