@@ -19,8 +19,8 @@ DOC = REPO / "docs" / "benchmarks.md"
 def test_bench_quick_run_prints_ratios_against_its_baselines() -> None:
     doc_before = DOC.read_bytes() if DOC.exists() else None
     proc = subprocess.run(
-        [sys.executable, "bench/run.py", "--quick", "--no-write", "--only", "deploy,status,startup", "--reps", "1",
-         "--deploy-migrations", "6", "--status-migrations", "25", "--skip-prisma"],
+        [sys.executable, "bench/run.py", "--quick", "--no-write", "--only", "deploy,status,startup,wizard", "--reps",
+         "1", "--deploy-migrations", "6", "--status-migrations", "25", "--preview-mib", "0.5", "--skip-prisma"],
         cwd=REPO, capture_output=True, text=True, timeout=120,
         env={k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DIRECT_URL")},
     )
@@ -35,6 +35,10 @@ def test_bench_quick_run_prints_ratios_against_its_baselines() -> None:
     assert [label for label, _ in startup] == ["--help", "status --json"], out
     assert "ok: `lumiku-tui --help` did not import textual." in out
     assert "ok: `lumiku-tui status --json` did not import textual." in out
+    # The wizard's figures: launch to overview against a bare Textual app, the preview against its budget.
+    assert re.search(r"^wizard +launch to the overview .* ratio \d+\.\d+x", out, re.MULTILINE), out
+    assert re.search(r"^preview +Enter on the overview to a 0\.5 MiB .* ratio \d+\.\d+x", out, re.MULTILINE), out
+    assert re.search(r"page-downs in a row: each answered .* in \d+ ms", out), out
     # --no-write leaves the published figures alone, and the run's secret never reaches the output.
     assert (DOC.read_bytes() if DOC.exists() else None) == doc_before
     assert "bench_app:" not in out + proc.stderr
