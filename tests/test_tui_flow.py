@@ -265,3 +265,18 @@ async def test_checklist_progress_survives_closing_the_wizard(demo_db, tmp_path:
         reopened = app.ctx.session.checklist
         assert reopened[first_manual].done, "the tick made before closing is still there"
         assert reopened[0].done, "the deploy evidence is still there"
+
+
+async def test_an_up_to_date_database_can_be_verified_without_deploying(demo_db, tmp_path: Path) -> None:
+    Deployment(demo_db.target, load_folder(SHIPPED_MIGRATIONS)).run()
+    app = make_app(demo_db.url, SHIPPED_MIGRATIONS, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await _to_overview(pilot, app)
+        assert "v Verify" in screen_text(app)
+        await pilot.press("v")
+        await wait_until(pilot, lambda: isinstance(app.screen, VerificationScreen) and app.screen.done,
+                         "the verification of every applied migration")
+        text = flat(screen_text(app))
+        assert "for every applied migration (22)" in text
+        assert "columns: ✓ avatarId ✓ projectId ✓ generationType" in text
+        assert all(check.ok for check in app.ctx.checks)

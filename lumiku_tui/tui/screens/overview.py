@@ -29,6 +29,7 @@ class OverviewScreen(WizardScreen):
         Binding("enter", "preview", "Preview", priority=True),
         Binding("t", "troubleshoot_blocker", "Troubleshoot"),
         Binding("c", "resume", "Checklist"),
+        Binding("v", "verify", "Verify"),
         Binding("r", "refresh", "Refresh"),
     ]
 
@@ -168,6 +169,10 @@ class OverviewScreen(WizardScreen):
             return True if (self.ctx.target is None or (overview is not None and overview.blockers)) else None
         if action == "resume":
             return True if self.wizard.saved_session_has_progress() else False
+        if action == "verify":
+            # For a database deployed elsewhere (or earlier): check what is applied without deploying.
+            return bool(overview is not None and overview.status is not None and overview.status.up_to_date
+                        and overview.status.migrations)
         return True
 
     def action_preview(self) -> None:
@@ -193,6 +198,11 @@ class OverviewScreen(WizardScreen):
             self.app.push_screen(troubleshoot.LockScreen())
         else:
             self.app.push_screen(troubleshoot.ConnectScreen())
+
+    def action_verify(self) -> None:
+        from lumiku_tui.tui.screens.verification import VerificationScreen
+
+        self.app.push_screen(VerificationScreen(()))
 
     def action_resume(self) -> None:
         self.wizard.open_checklist()

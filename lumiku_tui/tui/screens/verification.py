@@ -79,7 +79,8 @@ class VerificationScreen(WizardScreen):
         runbook = [c for c in checks if c.kind == "column" and c.object in _RUNBOOK_COLUMNS]
         summary = self.query_one("#verify-summary", Static)
         text = f"{len(checks) - len(failed)} of {len(checks)} checks passed"
-        text += f" for {len(self.names)} migration(s)." if self.names else "."
+        text += (f" for {len(self.names)} migration(s)." if self.names
+                 else f" for every applied migration ({sum(1 for c in checks if c.kind == 'history')}).")
         if runbook:
             text += "\nThe runbook's columns: " + "  ".join(
                 ("✓ " if c.ok else "✗ ") + c.object.split(".", 1)[1].strip('"') for c in runbook)
