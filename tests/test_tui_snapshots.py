@@ -1,6 +1,7 @@
 """Every wizard screen at 80x24, compared with its approved SVG snapshot.
 
-The databases are real (fixed names, so prompts are stable). Values that change from run
+The databases are real, with fixed names (so prompts are stable) that start with `tui_`
+so they cannot meet another module's databases on the shared test server. Values that change from run
 to run - the server's port, durations, timestamps, process ids, temporary paths - are
 drawn as placeholders through the app's `Presentation`, which is also what makes the
 README screenshots reproducible. Update after an intended change with
@@ -92,13 +93,13 @@ def _empty(server, name: str) -> Fixed:  # type: ignore[no-untyped-def]
 @pytest.fixture(scope="module")
 def report_state(pg_server) -> Fixed:  # type: ignore[no-untyped-def]
     """The demo in the report's state; the screens below only read it."""
-    return _demo(pg_server, "lumiku")
+    return _demo(pg_server, "tui_lumiku")
 
 
 @pytest.fixture(scope="module")
 def deployed(pg_server) -> Fixed:  # type: ignore[no-untyped-def]
     """The demo after the four pending migrations were applied (by the engine)."""
-    fixed = _demo(pg_server, "lumiku_deployed")
+    fixed = _demo(pg_server, "tui_lumiku_deployed")
     from lumiku_tui.target import parse_database_url
 
     result = Deployment(parse_database_url(fixed.url), load_folder(SHIPPED_MIGRATIONS)).run()
@@ -185,13 +186,13 @@ def test_dry_run(snap_compare, report_state: Fixed, tmp_path: Path) -> None:
 def test_approval_refuses_a_wrong_name(snap_compare, report_state: Fixed, tmp_path: Path) -> None:
     async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
         await _to_approval(pilot)
-        await pilot.press(*"lumiku_prod", "enter")
+        await pilot.press(*"tui_lumiku_prod", "enter")
 
     assert snap_compare(report_state.app(tmp_path), terminal_size=SIZE, run_before=run_before)
 
 
 def test_applying_finished(snap_compare, pg_server, tmp_path: Path) -> None:
-    fixed = _demo(pg_server, "lumiku_apply")
+    fixed = _demo(pg_server, "tui_lumiku_apply")
 
     async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
         await _to_approval(pilot)
@@ -304,7 +305,7 @@ def test_cannot_connect_wrong_password(snap_compare, report_state: Fixed, tmp_pa
 @pytest.fixture(scope="module")
 def orphan_failure(pg_server, tmp_path_factory) -> tuple[Fixed, Path]:  # type: ignore[no-untyped-def]
     """A failed foreign key migration, recorded in the history: two avatars point at deleted projects."""
-    fixed = _empty(pg_server, "lumiku_orphans")
+    fixed = _empty(pg_server, "tui_lumiku_orphans")
     folder = tmp_path_factory.mktemp("orphans") / "migrations"
     for name, script in {
         "20251001000000_base": "CREATE TABLE avatar_projects (id text PRIMARY KEY);\n"
