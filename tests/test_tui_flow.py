@@ -280,3 +280,49 @@ async def test_an_up_to_date_database_can_be_verified_without_deploying(demo_db,
         assert "for every applied migration (22)" in text
         assert "columns: ✓ avatarId ✓ projectId ✓ generationType" in text
         assert all(check.ok for check in app.ctx.checks)
+
+
+async def test_unhealthy_app_is_reported_and_leaves_its_checklist_item_open(demo_db, tmp_path: Path) -> None:
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Degraded(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
+            body = json.dumps({"status": "degraded"}).encode()
+            self.send_response(503)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            return None
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Degraded)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/health"
+    Deployment(demo_db.target, load_folder(SHIPPED_MIGRATIONS)).run()
+    try:
+        app = make_app(demo_db.url, SHIPPED_MIGRATIONS, tmp_path, health_url=url)
+        async with app.run_test(size=SIZE) as pilot:
+            await _to_overview(pilot, app)
+            await pilot.press("v")
+            await wait_until(pilot, lambda: isinstance(app.screen, VerificationScreen) and app.screen.done, "verify")
+            await pilot.press("enter")
+            await wait_until(pilot, lambda: isinstance(app.screen, HealthScreen) and app.screen.result is not None,
+                             "the health check")
+            text = flat(screen_text(app))
+            assert "✗ NOT healthy" in text and "Status code 503" in text and "JSON status degraded" in text
+            await pilot.press("enter")
+            await wait_until(pilot, lambda: isinstance(app.screen, ChecklistScreen), "the checklist")
+            health_item = next(i for i in app.ctx.session.checklist if i.key == "health_200")
+            assert health_item.automatic and not health_item.done
+            assert "503" in health_item.evidence
+            # A proven item cannot be ticked by hand.
+            row = app.ctx.session.checklist.index(health_item)
+            app.screen.query_one("#checklist").move_cursor(row=row)
+            await pilot.press("space")
+            assert not health_item.done
+    finally:
+        server.shutdown()
