@@ -17,6 +17,7 @@ class ChecklistScreen(WizardScreen):
     BINDINGS = [
         Binding("space", "toggle", "Tick/untick"),
         Binding("enter", "finish", "Write record", priority=True),
+        Binding("enter", "leave", "Leave", priority=True),
         Binding("escape", "back", "Back"),
     ]
 
@@ -59,7 +60,7 @@ class ChecklistScreen(WizardScreen):
         summary = self.query_one("#checklist-summary", Static)
         if self.ctx.record_path is not None:
             summary.update(f"✓ Deployment record written to {self.ctx.presentation.path(self.ctx.record_path)}\n"
-                           "Press ctrl+q to leave.")
+                           "Press Enter to leave.")
             summary.set_classes("banner ok")
             return
         summary.update(f"{done} of {len(items)} criteria met. Space ticks the ones only you can check; "
@@ -83,6 +84,17 @@ class ChecklistScreen(WizardScreen):
         text.append("Evidence: " if item.automatic else "Operator: ", style="bold")
         text.append(self.ctx.presentation.text(item.evidence) or ("not ticked yet" if not item.automatic else "-"))
         panel.update(text)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        written = self.ctx.record_path is not None
+        if action == "finish":
+            return not written
+        if action == "leave":
+            return written
+        return True
+
+    def action_leave(self) -> None:
+        self.app.exit(0)
 
     def action_toggle(self) -> None:
         session = self.wizard.session
@@ -127,6 +139,7 @@ class ChecklistScreen(WizardScreen):
             return
         self.ctx.record_path = path
         self._summary()
+        self.refresh_bindings()
 
     def action_back(self) -> None:
         self.app.pop_screen()
