@@ -752,7 +752,7 @@ def test_history_table_locked_by_another_session_is_reported_not_waited_on_forev
     holder = psycopg.connect(db.url, application_name="psql-manual-fix")
     try:
         holder.execute("LOCK TABLE _prisma_migrations IN ACCESS EXCLUSIVE MODE")  # stays open: no commit
-        finished = DeployProcess.start(db.url, history.path, "--lock-timeout", "2").finish(timeout=10)
+        finished = DeployProcess.start(db.url, history.path, "--lock-timeout", "1").finish(timeout=8)
     finally:
         holder.close()
     assert finished.code in (1, 2), finished.output
@@ -812,8 +812,11 @@ def test_script_that_lifts_statement_timeout_is_not_cut_by_the_reply_deadline(db
     """`SET statement_timeout = 0` before a long backfill is common advice; the server is busy, not silent."""
     history = marked_history(migrations, 1)
     script = history.path / history.names[0] / "migration.sql"
-    script.write_text("SET statement_timeout = 0;\n" + script.read_text() + "SELECT pg_sleep(6.5);\n")
-    # 1 s statement timeout + the engine's grace: the reply deadline falls inside the 6.5 s statement.
-    result = Deployment(db.target, load_folder(history.path), DeployOptions(statement_timeout_s=1)).run()
+    from lumiku_tui.defaults import REPLY_GRACE_S
+
+    # Half a second of statement timeout plus the engine's grace: the reply deadline falls inside the statement.
+    busy_s = 0.5 + REPLY_GRACE_S + 0.5
+    script.write_text("SET statement_timeout = 0;\n" + script.read_text() + f"SELECT pg_sleep({busy_s});\n")
+    result = Deployment(db.target, load_folder(history.path), DeployOptions(statement_timeout_s=0.5)).run()
     assert result.ok, f"a busy server was taken for a silent network: {result.failure}"
     assert assert_invariant(db, history).applied == set(history.marks)
