@@ -25,7 +25,14 @@ from lumiku_tui.tui.screens.preview import PreviewScreen
 from lumiku_tui.tui.screens.verification import VerificationScreen
 
 from .conftest import APP_PASSWORD, SHIPPED_MIGRATIONS
-from .test_tui_support import flat, make_app, screen_text, wait_until
+from .test_tui_support import (
+    enter_name,
+    flat,
+    make_app,
+    screen_text,
+    shared_demo,
+    wait_until,
+)
 
 SIZE = (80, 24)
 pytestmark = pytest.mark.anyio
@@ -34,6 +41,12 @@ pytestmark = pytest.mark.anyio
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture(scope="module")
+def report_db(pg_server):  # type: ignore[no-untyped-def]
+    """The report's state, shared by the tests here that only read it."""
+    return shared_demo(pg_server, "tui_flow")
 
 
 def applied_names(db) -> list[str]:  # type: ignore[no-untyped-def]
@@ -138,18 +151,18 @@ async def test_whole_flow_from_overview_to_written_record(demo_db, tmp_path: Pat
         _no_password(text)
 
 
-async def test_wrong_name_refuses_and_escape_goes_back_without_applying(demo_db, tmp_path: Path) -> None:
-    before = applied_names(demo_db)
-    app = make_app(demo_db.url, SHIPPED_MIGRATIONS, tmp_path)
+async def test_wrong_name_refuses_and_escape_goes_back_without_applying(report_db, tmp_path: Path) -> None:
+    before = applied_names(report_db)
+    app = make_app(report_db.url, SHIPPED_MIGRATIONS, tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await _to_approval(pilot, app)
         await pilot.press(*"production", "enter")
         await pilot.pause()
         text = screen_text(app)
-        assert f"`production` is not the database name ({demo_db.name}). Nothing was applied." in text
+        assert f"`production` is not the database name ({report_db.name}). Nothing was applied." in text
         assert isinstance(app.screen, ApprovalScreen)
         # The name must match exactly; a prefix of it is refused as well.
-        await pilot.press(*demo_db.name[:-1], "enter")
+        await pilot.press(*report_db.name[:-1], "enter")
         await pilot.pause()
         assert isinstance(app.screen, ApprovalScreen)
         await pilot.press("escape")
@@ -158,7 +171,7 @@ async def test_wrong_name_refuses_and_escape_goes_back_without_applying(demo_db,
         await wait_until(pilot, lambda: isinstance(app.screen, OverviewScreen), "the overview again")
         await pilot.pause(0.3)
         assert "4 migration(s) pending" in screen_text(app)
-    assert applied_names(demo_db) == before
+    assert applied_names(report_db) == before
     assert app.ctx.approved == ()
 
 
@@ -182,7 +195,7 @@ async def test_error_findings_need_an_extra_confirmation(filled_table_db, tmp_pa
         approval = await _to_approval(pilot, app)
         assert approval.ctx.lint is not None and approval.ctx.lint.errors, "the linter flags this as an error"
         assert "1 error(s)" in screen_text(app)
-        await pilot.press(*db.name, "enter")
+        await enter_name(pilot, db.name)
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmModal), "the extra confirmation")
         assert "finding(s) are errors" in screen_text(app)
         await pilot.press("n")
@@ -200,7 +213,7 @@ async def test_quit_and_cancel_while_a_migration_waits_for_a_table_lock(demo_db,
         async with app.run_test(size=SIZE) as pilot:
             await _to_approval(pilot, app)
             blocker.execute("LOCK TABLE avatar_generations IN ACCESS EXCLUSIVE MODE")
-            await pilot.press(*demo_db.name, "enter")
+            await enter_name(pilot, demo_db.name)
             await wait_until(pilot, lambda: isinstance(app.screen, ApplyingScreen), "the applying screen")
             applying = app.screen
             await wait_until(pilot, lambda: "busy-report-job" in screen_text(app), "the lock banner")
@@ -307,9 +320,7 @@ async def test_unhealthy_app_is_reported_and_leaves_its_checklist_item_open(demo
         app = make_app(demo_db.url, SHIPPED_MIGRATIONS, tmp_path, health_url=url)
         async with app.run_test(size=SIZE) as pilot:
             await _to_overview(pilot, app)
-            await pilot.press("v")
-            await wait_until(pilot, lambda: isinstance(app.screen, VerificationScreen) and app.screen.done, "verify")
-            await pilot.press("enter")
+            await app.push_screen(HealthScreen())
             await wait_until(pilot, lambda: isinstance(app.screen, HealthScreen) and app.screen.result is not None,
                              "the health check")
             text = flat(screen_text(app))

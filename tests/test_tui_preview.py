@@ -12,7 +12,7 @@ from lumiku_tui.tui.widgets.sql_view import SqlView
 
 from .conftest import SHIPPED_MIGRATIONS
 from .test_tui_flow import _to_overview
-from .test_tui_support import flat, make_app, screen_text, wait_until
+from .test_tui_support import flat, make_app, screen_text, shared_demo, wait_until
 
 SIZE = (80, 24)
 pytestmark = pytest.mark.anyio
@@ -21,6 +21,12 @@ pytestmark = pytest.mark.anyio
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture(scope="module")
+def report_db(pg_server):  # type: ignore[no-untyped-def]
+    """The report's state, shared by the tests here that only read it."""
+    return shared_demo(pg_server, "tui_preview")
 
 
 def _big_script(target_bytes: int = 10 * 1024 * 1024, rows_per_statement: int = 500) -> str:
@@ -77,8 +83,8 @@ async def test_ten_megabyte_migration_opens_at_once_and_answers_keys(db, migrati
         assert view.lexed_lines < 5_000
 
 
-async def test_statements_step_with_their_findings_and_escape_returns(demo_db, tmp_path: Path) -> None:
-    app = make_app(demo_db.url, SHIPPED_MIGRATIONS, tmp_path)
+async def test_statements_step_with_their_findings_and_escape_returns(report_db, tmp_path: Path) -> None:
+    app = make_app(report_db.url, SHIPPED_MIGRATIONS, tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await _to_overview(pilot, app)
         await pilot.press("enter")
@@ -111,13 +117,13 @@ async def test_statements_step_with_their_findings_and_escape_returns(demo_db, t
         await wait_until(pilot, lambda: isinstance(app.screen, OverviewScreen), "the overview")
 
 
-async def test_dry_run_from_the_preview_keeps_nothing_and_informs_the_approval(demo_db, tmp_path: Path) -> None:
+async def test_dry_run_from_the_preview_keeps_nothing_and_informs_the_approval(report_db, tmp_path: Path) -> None:
     from lumiku_tui.demo import REPORT_PENDING
     from lumiku_tui.tui.screens.approval import ApprovalScreen
     from lumiku_tui.tui.screens.rehearsal import RehearsalScreen
 
-    before = demo_db.history()
-    app = make_app(demo_db.url, SHIPPED_MIGRATIONS, tmp_path)
+    before = report_db.history()
+    app = make_app(report_db.url, SHIPPED_MIGRATIONS, tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await _to_overview(pilot, app)
         await pilot.press("enter")
@@ -134,8 +140,8 @@ async def test_dry_run_from_the_preview_keeps_nothing_and_informs_the_approval(d
         await pilot.press("enter")
         await wait_until(pilot, lambda: isinstance(app.screen, ApprovalScreen), "the approval gate")
         assert "Dry run all 4 ran and were rolled back" in flat(screen_text(app))
-    assert demo_db.history() == before
-    assert demo_db.query("SELECT to_regclass('avatar_projects') IS NULL") == [(True,)]
+    assert report_db.history() == before
+    assert report_db.query("SELECT to_regclass('avatar_projects') IS NULL") == [(True,)]
 
 
 async def test_dry_run_names_the_migration_that_would_fail(db, migrations, tmp_path: Path) -> None:

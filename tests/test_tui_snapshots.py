@@ -44,7 +44,7 @@ from lumiku_tui.tui.screens.verification import VerificationScreen
 from lumiku_tui.tui.widgets.sql_view import SqlView
 
 from .conftest import APP_PASSWORD, APP_ROLE, REPO, SHIPPED_MIGRATIONS
-from .test_tui_support import make_app, wait_until
+from .test_tui_support import enter_name, make_app, wait_until
 
 SIZE = (80, 24)
 
@@ -164,9 +164,8 @@ def test_preview(snap_compare, report_state: Fixed, tmp_path: Path) -> None:
         await pilot.press("enter")
         await wait_until(pilot, lambda: isinstance(app.screen, PreviewScreen) and app.screen.lint_done
                          and app.screen.query_one(SqlView).statements, "the preview")
-        # Statement 17 adds the NOT NULL column the report is about; it carries findings.
-        for _ in range(16):
-            await pilot.press("n")
+        # Statement 17 adds a column the report is about; it carries findings.
+        app.screen.query_one(SqlView).goto_statement(16)
 
     assert snap_compare(report_state.app(tmp_path), terminal_size=SIZE, run_before=run_before)
 
@@ -186,7 +185,7 @@ def test_dry_run(snap_compare, report_state: Fixed, tmp_path: Path) -> None:
 def test_approval_refuses_a_wrong_name(snap_compare, report_state: Fixed, tmp_path: Path) -> None:
     async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
         await _to_approval(pilot)
-        await pilot.press(*"tui_lumiku_prod", "enter")
+        await enter_name(pilot, "tui_lumiku_prod")
 
     assert snap_compare(report_state.app(tmp_path), terminal_size=SIZE, run_before=run_before)
 
@@ -196,7 +195,7 @@ def test_applying_finished(snap_compare, pg_server, tmp_path: Path) -> None:
 
     async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
         await _to_approval(pilot)
-        await pilot.press(*fixed.name, "enter")
+        await enter_name(pilot, fixed.name)
         await wait_until(pilot, lambda: isinstance(pilot.app.screen, ApplyingScreen) and pilot.app.screen.finished,
                          "the end of the deploy")
 

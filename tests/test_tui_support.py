@@ -13,6 +13,23 @@ from lumiku_tui.tui.app import WizardApp, build_context
 from lumiku_tui.tui.context import Presentation
 
 
+def shared_demo(server, name: str):  # type: ignore[no-untyped-def]
+    """A demo database in the report's state for tests that only read it (one per module, not per test)."""
+    import psycopg
+    from psycopg import sql
+
+    from lumiku_tui.demo import create_demo_database
+    from lumiku_tui.source import load_folder
+
+    from .conftest import APP_PASSWORD, APP_ROLE, SHIPPED_MIGRATIONS, Database
+
+    with psycopg.connect(server.url(), autocommit=True) as admin:
+        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    url = create_demo_database(server, load_folder(SHIPPED_MIGRATIONS), dbname=name, owner=APP_ROLE,
+                               password=APP_PASSWORD)
+    return Database(server, name, url)
+
+
 def screen_text(app: WizardApp) -> str:
     """What the terminal shows now, as plain text (the same render a screenshot takes)."""
     width, height = app.size
@@ -35,6 +52,16 @@ async def wait_until(pilot, predicate: Callable[[], object], what: str = "the co
             return
         await pilot.pause(0.05)
     raise AssertionError(f"the wizard never reached {what}; the screen shows:\n{screen_text(pilot.app)}")
+
+
+async def enter_name(pilot, name: str) -> None:  # type: ignore[no-untyped-def]
+    """Fill the approval field and press Enter (the flow test types it key by key; this is quicker)."""
+    from textual.widgets import Input
+
+    field = pilot.app.screen.query_one(Input)
+    field.value = name
+    field.cursor_position = len(name)
+    await pilot.press("enter")
 
 
 def make_app(database_url: str | None, migrations: Path | str | None, tmp_path: Path, *, health_url: str | None = None,

@@ -12,7 +12,7 @@ from lumiku_tui.tui.screens.overview import OverviewScreen
 from lumiku_tui.tui.screens.preview import PreviewScreen
 
 from .conftest import SHIPPED_MIGRATIONS
-from .test_tui_support import make_app, screen_text, wait_until
+from .test_tui_support import enter_name, make_app, screen_text, shared_demo, wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -22,6 +22,12 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
+@pytest.fixture(scope="module")
+def report_db(pg_server):  # type: ignore[no-untyped-def]
+    """The report's state, shared by the tests here that only read it."""
+    return shared_demo(pg_server, "tui_terminal")
+
+
 def _colours(svg: str) -> set[tuple[int, int, int]]:
     """Colours of the terminal's cells (text and backgrounds), not of the window frame's buttons."""
     cells = re.sub(r"<circle[^>]*>", "", svg)
@@ -29,9 +35,9 @@ def _colours(svg: str) -> set[tuple[int, int, int]]:
             for h in re.findall(r"(?:fill|color)[:=]\s*\"?#([0-9a-fA-F]{6})", cells)}
 
 
-async def test_no_color_draws_in_greys_only(demo_db, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_no_color_draws_in_greys_only(report_db, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NO_COLOR", "1")
-    app = make_app(demo_db.url, SHIPPED_MIGRATIONS, tmp_path)
+    app = make_app(report_db.url, SHIPPED_MIGRATIONS, tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_until(pilot, lambda: isinstance(app.screen, OverviewScreen) and app.screen.ready, "the overview")
         colours = _colours(app.export_screenshot())
@@ -42,17 +48,17 @@ async def test_no_color_draws_in_greys_only(demo_db, tmp_path: Path, monkeypatch
     assert not hues, f"colours under NO_COLOR: {hues}"
 
 
-async def test_colour_is_used_without_no_color(demo_db, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_colour_is_used_without_no_color(report_db, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("NO_COLOR", raising=False)
-    app = make_app(demo_db.url, SHIPPED_MIGRATIONS, tmp_path)
+    app = make_app(report_db.url, SHIPPED_MIGRATIONS, tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_until(pilot, lambda: isinstance(app.screen, OverviewScreen) and app.screen.ready, "the overview")
         colours = _colours(app.export_screenshot())
     assert any(max(c) - min(c) > 40 for c in colours), "pending rows and banners are coloured"
 
 
-async def test_a_larger_terminal_shows_every_migration_and_the_keys(demo_db, tmp_path: Path) -> None:
-    app = make_app(demo_db.url, SHIPPED_MIGRATIONS, tmp_path)
+async def test_a_larger_terminal_shows_every_migration_and_the_keys(report_db, tmp_path: Path) -> None:
+    app = make_app(report_db.url, SHIPPED_MIGRATIONS, tmp_path)
     async with app.run_test(size=(140, 45)) as pilot:
         await wait_until(pilot, lambda: isinstance(app.screen, OverviewScreen) and app.screen.ready, "the overview")
         text = screen_text(app)
@@ -79,17 +85,17 @@ async def test_an_unwritable_state_folder_does_not_stop_the_wizard(demo_db, tmp_
         await wait_until(pilot, lambda: isinstance(app.screen, PreviewScreen) and app.screen.lint_done, "the preview")
         await pilot.press("enter")
         await wait_until(pilot, lambda: isinstance(app.screen, ApprovalScreen), "the approval gate")
-        await pilot.press(*demo_db.name, "enter")
+        await enter_name(pilot, demo_db.name)
         await wait_until(pilot, lambda: getattr(app.screen, "finished", False), "the end of the deploy")
         assert app.screen.result.ok
         assert app.ctx.session is not None and app.ctx.session.approved_at is not None
         assert not str(app.ctx.session.path).startswith(str(blocked))
 
 
-async def test_a_crash_report_never_shows_the_password(demo_db, tmp_path: Path) -> None:
+async def test_a_crash_report_never_shows_the_password(report_db, tmp_path: Path) -> None:
     from .conftest import APP_PASSWORD
 
-    app = make_app(demo_db.url, SHIPPED_MIGRATIONS, tmp_path)
+    app = make_app(report_db.url, SHIPPED_MIGRATIONS, tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_until(pilot, lambda: isinstance(app.screen, OverviewScreen) and app.screen.ready, "the overview")
         url = app.ctx.database_url

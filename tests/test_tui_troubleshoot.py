@@ -23,7 +23,14 @@ from lumiku_tui.tui.screens.troubleshoot import (
 
 from .conftest import APP_PASSWORD, APP_ROLE
 from .test_tui_flow import _to_approval, _to_overview
-from .test_tui_support import flat, make_app, screen_text, wait_until
+from .test_tui_support import (
+    enter_name,
+    flat,
+    make_app,
+    screen_text,
+    shared_demo,
+    wait_until,
+)
 
 SIZE = (80, 24)
 pytestmark = pytest.mark.anyio
@@ -34,13 +41,19 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
+@pytest.fixture(scope="module")
+def report_db(pg_server):  # type: ignore[no-untyped-def]
+    """The report's state, shared by the tests here that only read it."""
+    return shared_demo(pg_server, "tui_troubleshoot")
+
+
 def _history(db) -> list[tuple[str, bool]]:  # type: ignore[no-untyped-def]
     return [(name, finished) for name, finished, _rolled_back, *_ in db.history()]
 
 
 async def _deploy_and_fail(pilot, app, db) -> ApplyingScreen:  # type: ignore[no-untyped-def]
     await _to_approval(pilot, app)
-    await pilot.press(*db.name, "enter")
+    await enter_name(pilot, db.name)
     if await _modal_soon(pilot, app):
         await pilot.press("y")  # the linter may flag the failing statement as an error: accept it
     await wait_until(pilot, lambda: isinstance(app.screen, ApplyingScreen) and app.screen.finished, "the failed deploy")
@@ -190,10 +203,10 @@ async def test_held_advisory_lock_shows_holder_and_ends_it_after_confirmation(db
     assert db.query("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", (holder_pid,)) == [(0,)]
 
 
-async def test_help_key_opens_the_troubleshooting_menu_from_any_step(demo_db, tmp_path: Path) -> None:
+async def test_help_key_opens_the_troubleshooting_menu_from_any_step(report_db, tmp_path: Path) -> None:
     from .conftest import SHIPPED_MIGRATIONS
 
-    app = make_app(demo_db.url, SHIPPED_MIGRATIONS, tmp_path)
+    app = make_app(report_db.url, SHIPPED_MIGRATIONS, tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await _to_approval(pilot, app)
         await pilot.press("f1")
