@@ -398,8 +398,6 @@ def test_wizard_quit_mid_apply_cancels_and_rolls_back(db, migrations, tmp_path):
 
 @pytest.mark.skipif(not (REPO / "lumiku_tui" / "tui" / "app.py").exists(),
                     reason="the wizard (lumiku_tui/tui/app.py) is not part of this build yet")
-@pytest.mark.xfail(strict=True, reason="wizard defect W1: SIGTERM kills the wizard outright (exit -15): no cancel, "
-                   "no message, the terminal left in the alternate screen; the server's rollback keeps the invariant")
 def test_wizard_sigterm_mid_apply_cancels_and_exits(db, migrations, tmp_path):
     """`docker stop` / a closing web terminal sends SIGTERM: the wizard rolls back and exits, it does not linger."""
     from tests.faultkit import WizardProcess
