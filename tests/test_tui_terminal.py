@@ -109,3 +109,18 @@ async def test_a_crash_report_never_shows_the_password(report_db, tmp_path: Path
     assert "RuntimeError: lost the connection to" in report
     assert encoded not in report and APP_PASSWORD not in report and "***" in report
     assert encoded not in repr(app.ctx)
+
+
+async def test_sigterm_ends_the_wizard_with_its_exit_code(report_db, tmp_path: Path) -> None:
+    import os
+    import signal
+
+    app = make_app(report_db.url, SHIPPED_MIGRATIONS, tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, OverviewScreen) and app.screen.ready, "the overview")
+        # Only send it once the wizard handles it; otherwise it would end the test run itself.
+        assert signal.SIGTERM in app._watched
+        os.kill(os.getpid(), signal.SIGTERM)
+        await wait_until(pilot, lambda: app.return_value is not None, "the wizard to exit")
+    assert app.return_value == 128 + signal.SIGTERM
+    assert app.ctx.interrupted_by == signal.SIGTERM

@@ -7,8 +7,11 @@ holds one `WizardContext`; each screen reads it, and workers fill it with engine
 from __future__ import annotations
 
 import argparse
+import asyncio
 import io
 import os
+import signal
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -22,6 +25,11 @@ from lumiku_tui.errors import LumikuError
 from lumiku_tui.redact import redact
 from lumiku_tui.tui.context import Presentation, WizardContext
 from lumiku_tui.tui.offload import Offloader
+
+#: Signals that end the wizard the way a confirmed cancel does.
+_END_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+#: How long a signalled wizard waits for the rollback before it leaves anyway.
+_SIGNAL_GRACE_S = 10.0
 
 
 class WizardApp(App[int]):
@@ -41,10 +49,44 @@ class WizardApp(App[int]):
     def on_mount(self) -> None:
         from lumiku_tui.tui.screens.overview import OverviewScreen
 
+        self._watch_signals()
         self.push_screen(OverviewScreen())
 
     def on_unmount(self) -> None:
         self.offloader.close()
+        self._unwatch_signals()
+
+    # -- signals: `docker stop`, a closed web terminal -------------------------------------------
+
+    def _watch_signals(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._watched: list[int] = []
+        for sig in _END_SIGNALS:
+            try:
+                loop.add_signal_handler(sig, self._on_end_signal, sig)
+            except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or no such signal
+                continue
+            self._watched.append(sig)
+
+    def _unwatch_signals(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in getattr(self, "_watched", ()):
+            loop.remove_signal_handler(sig)
+
+    def _on_end_signal(self, sig: int) -> None:
+        """End like a cancel: roll back the migration in progress, restore the terminal, exit 128+signal."""
+        from lumiku_tui.tui.screens.applying import ApplyingScreen
+
+        if self.ctx.interrupted_by is not None:
+            return
+        self.ctx.interrupted_by = sig
+        running = [s for s in self.screen_stack if isinstance(s, ApplyingScreen) and s.running]
+        if not running:
+            self.exit(128 + sig)
+            return
+        running[0].cancel()  # the screen exits the app once the rollback is done
+        # Should the server not answer the cancel, the connection closing at exit rolls back instead.
+        self.set_timer(_SIGNAL_GRACE_S, lambda: self.exit(128 + sig))
 
     # -- the deployment session (checklist state, saved between runs) --------------------------
 
@@ -190,4 +232,15 @@ def run_wizard(args: argparse.Namespace, *, demo: bool) -> int:
     result = WizardApp(ctx).run()
     if ctx.record_path is not None:
         print(f"Deployment record written to {ctx.record_path}")
+    if ctx.interrupted_by is not None:
+        name = signal.Signals(ctx.interrupted_by).name
+        deployed = ctx.result
+        if deployed is not None or ctx.approved:
+            kept = len(deployed.applied) if deployed is not None else 0
+            sys.stderr.write(f"Interrupted by {name}: the migration in progress was rolled back; {kept} migration(s) "
+                             "applied before it stay applied. Run the wizard (or `lumiku-tui deploy`) again to "
+                             "continue.\n")
+        else:
+            sys.stderr.write(f"Interrupted by {name}; nothing was applied.\n")
+        return 128 + ctx.interrupted_by
     return int(result or 0)

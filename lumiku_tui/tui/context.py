@@ -120,6 +120,8 @@ class WizardContext:
     record_path: Path | None = None
     #: A migration is being applied right now (quitting asks first).
     deploying: bool = False
+    #: The signal (SIGTERM, SIGHUP) that asked the wizard to end, if one did.
+    interrupted_by: int | None = None
 
     @property
     def display(self) -> str:

@@ -212,6 +212,9 @@ class ApplyingScreen(WizardScreen):
         self.running = False
         self.finished = True
         self.ctx.deploying = False
+        if self.ctx.interrupted_by is not None:
+            # A signal asked the wizard to end; the migration in progress is rolled back by now.
+            self.app.exit(128 + self.ctx.interrupted_by)
         self.refresh_bindings()
 
     def _done(self, result: DeployResult) -> None:
@@ -272,7 +275,12 @@ class ApplyingScreen(WizardScreen):
         )
 
     def _cancel_confirmed(self, confirmed: bool | None) -> None:
-        if not confirmed or not self.running:
+        if confirmed:
+            self.cancel()
+
+    def cancel(self) -> None:
+        """Roll back the migration in progress and stop (after the operator confirmed, or on a signal)."""
+        if not self.running or self.cancel_requested:
             return
         self.cancel_requested = True
         self._log(Text("Cancelling: rolling back the migration in progress…", style="yellow"))
