@@ -152,8 +152,10 @@ def _event_printer(out: Out) -> Callable[[Any], None]:
             elif isinstance(event, ev.StatementFinished):
                 if not getattr(out, "quiet", False):
                     summary = event.summary if len(event.summary) <= 60 else event.summary[:57] + "..."
+                    timing = f"{event.duration_ms:8.1f} ms" if event.duration_ms is not None else ""
+                    rows = f"{event.rowcount} row(s)" if event.rowcount >= 0 else ""
                     out.line(f"      {event.position:>3}/{event.count}  {summary:<60} "
-                             f"{out.style(f'{event.duration_ms:8.1f} ms', '2')}")
+                             f"{out.style(timing or rows, '2')}")
             elif isinstance(event, ev.BlockedByLock):
                 who = "; ".join(b.describe() for b in event.blockers)
                 out.line(out.style(f"      waiting {event.waited_ms / 1000:.1f} s for a table lock held by {who}",
@@ -232,6 +234,7 @@ def cmd_deploy(args: argparse.Namespace, out: Out) -> int:
             hint="Review with `lumiku-tui status` (and `lumiku-tui lint`), then re-run with --yes.",
         )
     options = DeployOptions(
+        pipeline=not args.live,
         lock_timeout_s=args.lock_timeout,
         statement_timeout_s=args.statement_timeout,
         advisory_lock_wait_s=args.lock_wait,
@@ -278,17 +281,26 @@ def cmd_deploy(args: argparse.Namespace, out: Out) -> int:
 
 
 def _rehearse(args: argparse.Namespace, out: Out, target, folder) -> int:  # type: ignore[no-untyped-def]
-    try:
-        from lumiku_tui.rehearse import rehearse
-    except ImportError:
-        raise LumikuError("Rehearsal (--dry-run) is not available in this build.") from None
-    result = rehearse(target, folder, lock_timeout_s=min(args.lock_timeout, 2.0))
+    from lumiku_tui.rehearse import rehearse, rehearse_on_copy
+
+    if not out.json_mode:
+        _describe_target(out, target, folder)
+    # A rehearsal on the live database must never hold a busy table for long.
+    lock_timeout = min(args.lock_timeout or 2.0, 2.0)
+    run = rehearse_on_copy if args.on_copy else rehearse
+    from lumiku_tui.events import ignore
+
+    # --json prints one document (the rehearsal's result), not the event stream.
+    result = run(target, folder, lock_timeout_s=lock_timeout,
+                 on_event=ignore if out.json_mode else _event_printer(out))
     if out.json_mode:
         out.json(result.to_dict())
     else:
-        _describe_target(out, target, folder)
         for line in result.describe():
             out.line(line)
+        if result.lock_blocked and not args.on_copy:
+            out.line("Next step: `lumiku-tui deploy --dry-run --on-copy` rehearses on a copy of the schema "
+                     "(no data) in a throwaway local PostgreSQL, without waiting for production's locks.")
     return EXIT_OK if result.ok else EXIT_ATTENTION
 
 
@@ -405,8 +417,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--yes", action="store_true", help="approve without asking (scripts, CI)")
     p.add_argument("--json", action="store_true", help="print one JSON event per line")
     p.add_argument("--quiet", action="store_true", help="do not print a line per statement")
+    p.add_argument("--live", action="store_true",
+                   help="send statements one at a time and time each (default: each migration's statements "
+                   "go in one pipeline, which is faster; failures still name the exact statement)")
     p.add_argument("--dry-run", action="store_true",
                    help="rehearse: run everything in a transaction that is always rolled back")
+    p.add_argument("--on-copy", action="store_true",
+                   help="with --dry-run: rehearse on a copy of the schema (no data) in a throwaway embedded "
+                   "PostgreSQL (needs the demo extra and pg_dump from it)")
     p.add_argument("--lock-timeout", type=_seconds, default=DEFAULT_LOCK_TIMEOUT_S, metavar="S",
                    help=f"give up a statement that waits longer for a table lock (default {DEFAULT_LOCK_TIMEOUT_S:g};"
                    " 0 = wait forever)")

@@ -74,6 +74,10 @@ class DeployOptions:
     approved: tuple[str, ...] | None = None
     #: Apply migrations up to and including this one only (the demo's "report state").
     until: str | None = None
+    #: Send each migration's statements in one pipeline (no round trip per statement). Results,
+    #: row counts and the failing statement are still per statement, but their durations are not
+    #: observable one by one. Off for the wizard, which shows each statement live with a timer.
+    pipeline: bool = False
 
 
 @dataclass(frozen=True)
@@ -121,6 +125,7 @@ class Deployment:
         self._current: Statement | None = None
         self._silent_server = False
         self._session_settings = ""
+        self._plan: MigrationPlan | None = None
 
     # -- control from another thread ------------------------------------------------------
 
@@ -224,8 +229,7 @@ class Deployment:
             if plans:
                 if history.ensure_table(conn, self.target.schema):
                     self.emit(Notice(f"Created the history table {self.target.schema}._prisma_migrations."))
-                watcher = _BlockerWatcher(self.target, facts.pid, self.emit, self._reply_deadline_s(),
-                                          self._give_up_on_connection)
+                watcher = _BlockerWatcher(self.target, facts.pid, self.emit, self._give_up_on_connection)
             for position, plan in enumerate(plans, start=1):
                 if self.cancelled:
                     result.cancelled = True
@@ -299,12 +303,15 @@ class Deployment:
     ) -> AppliedMigration | MigrationFailed:
         migration = plan.migration
         schema = self.target.schema
+        self._plan = plan
         self.emit(MigrationStarted(plan.name, position, total, len(plan.statements), plan.transactional))
         started = time.perf_counter()
         self._current = None
         row_id = history.new_id()
         try:
-            if plan.transactional:
+            if plan.transactional and self.options.pipeline:
+                self._run_pipelined(conn, plan, row_id, watcher)
+            elif plan.transactional:
                 with conn.transaction():
                     # The timeouts and the history row travel in one round trip.
                     with conn.pipeline():
@@ -344,10 +351,12 @@ class Deployment:
             emit(StatementStarted(plan.name, stmt.index, position, count, stmt.line, summary))
             t0 = time.perf_counter()
             if watcher is not None:
-                watcher.watch(plan.name, stmt.index, t0)
+                watcher.watch(plan.name, stmt.index, t0, self._reply_deadline_s(pipelined=False))
             self._running_statement.set()
             try:
-                cur.execute(stmt.text)  # type: ignore[arg-type]  # migration SQL is the operator's own
+                # prepare=False: one-shot DDL gains nothing from a server-side plan, and a prepared
+                # statement would break behind a transaction-mode pooler.
+                cur.execute(stmt.text, prepare=False)  # type: ignore[arg-type]  # the operator's own SQL
             finally:
                 self._running_statement.clear()
                 if watcher is not None:
@@ -356,17 +365,55 @@ class Deployment:
                                    (time.perf_counter() - t0) * 1000, cur.rowcount, summary))
         self._current = None
 
-    def _reply_deadline_s(self) -> float | None:
-        """How long a statement may go without any reply before the network counts as gone.
+    def _run_pipelined(self, conn: psycopg.Connection, plan: MigrationPlan, row_id: str,
+                       watcher: "_BlockerWatcher | None") -> None:
+        """The whole migration in one round trip: settings, history row, statements, finish."""
+        schema = self.target.schema
+        cursors: list[psycopg.Cursor] = []
+        started = time.perf_counter()
+        if watcher is not None:
+            by_text = {stmt.text: stmt.index for stmt in plan.statements}
+            watcher.watch(plan.name, None, started, self._reply_deadline_s(pipelined=True), by_text)
+        self._running_statement.set()
+        try:
+            with conn.transaction(), conn.pipeline():
+                self._set_timeouts(conn, local=True)
+                history.insert_started(conn, schema, row_id, plan.name, plan.migration.checksum)
+                for stmt in plan.statements:
+                    cur = conn.cursor()
+                    cursors.append(cur)
+                    cur.execute(stmt.text, prepare=False)  # type: ignore[arg-type]  # the operator's own SQL
+                history.record_success(conn, schema, row_id)
+        except psycopg.Error:
+            # Results come back in order: the first statement without one is the one that failed.
+            failed_at = next((i for i, cur in enumerate(cursors) if cur.pgresult is None), None)
+            self._current = plan.statements[failed_at] if failed_at is not None else None
+            raise
+        finally:
+            self._running_statement.clear()
+            if watcher is not None:
+                watcher.unwatch()
+        count = len(plan.statements)
+        for position, (stmt, cur) in enumerate(zip(plan.statements, cursors), start=1):
+            self.emit(StatementFinished(plan.name, stmt.index, position, count, None, cur.rowcount, stmt.summary))
 
-        Prisma's socket_timeout, when the URL sets one; otherwise the statement timeout plus a
-        grace period (the server should have answered by then); none when both are unbounded.
+    def _reply_deadline_s(self, *, pipelined: bool | None = None) -> float | None:
+        """How long the server may stay silent before the network counts as gone.
+
+        Prisma's socket_timeout when the URL sets one (for a pipelined migration it bounds the
+        whole migration, as Prisma's one query per script does). Otherwise, per statement, the
+        statement timeout plus a grace period; a pipelined migration then relies on TCP keepalives.
         """
         if self.target.socket_timeout_s:
             return self.target.socket_timeout_s
-        if self.options.statement_timeout_s:
-            return self.options.statement_timeout_s + REPLY_GRACE_S
-        return None
+        pipelined = self.options.pipeline if pipelined is None else pipelined
+        if not self.options.statement_timeout_s:
+            return None
+        if pipelined:
+            # Each statement of the pipeline may use the whole statement timeout.
+            count = len(self._plan.statements) if self._plan is not None else 1
+            return self.options.statement_timeout_s * count + REPLY_GRACE_S
+        return self.options.statement_timeout_s + REPLY_GRACE_S
 
     def _give_up_on_connection(self) -> None:
         """Called by the watcher when the server stays silent past the deadline."""
@@ -378,7 +425,7 @@ class Deployment:
             conn.cancel_safe(timeout=2.0)
         except Exception:
             pass
-        if self._running_statement.wait(0) and self._current is not None:
+        if self._running_statement.is_set():
             # Still blocked: cut the socket so the waiting read returns at once.
             import socket
 
@@ -443,7 +490,7 @@ class Deployment:
             next_step = "Cancelled by the operator. Nothing of this migration was kept; deploy again to apply it."
         else:
             if self._silent_server:
-                message = (f"no reply from the server for {self._reply_deadline_s():g} s; the connection was given "
+                message = (f"no reply from the server for {self._reply_deadline_s() or 0:g} s; the connection was given "
                            f"up ({message})")
             next_step = ("The connection was lost; PostgreSQL rolls this migration back and nothing was recorded. "
                          "Check the server and the network, then run the deploy again: it resumes with this "
@@ -547,25 +594,30 @@ class _BlockerWatcher:
     the reply deadline it gives up on the connection, because a silent network never errors.
     """
 
-    def __init__(self, target: "Target", pid: int, emit: EventSink, deadline_s: float | None,
-                 on_deadline: "Callable[[], None]") -> None:
+    def __init__(self, target: "Target", pid: int, emit: EventSink, on_deadline: "Callable[[], None]") -> None:
         self._target = target
         self._pid = pid
         self._emit = emit
-        self._deadline_s = deadline_s
+        self._deadline_s: float | None = None
+        self._statement_by_text: dict[str, int] = {}
         self._on_deadline = on_deadline
         self._conn: psycopg.Connection | None = None
-        self._current: tuple[str, int, float] | None = None
+        self._current: tuple[str, int | None, float] | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self.last_blockers: tuple[Session, ...] = ()
         self._thread = threading.Thread(target=self._loop, name="lumiku-statement-watch", daemon=True)
         self._thread.start()
 
-    def watch(self, migration: str, index: int, started: float) -> None:
+    def watch(self, migration: str, index: int | None, started: float, deadline_s: float | None,
+              statement_by_text: dict[str, int] | None = None) -> None:
+        """`index` None: a pipelined migration, whose running statement is read from the server."""
         # No wake-up here: most statements finish long before the first look.
         with self._lock:
             self._current = (migration, index, started)
+            self._deadline_s = deadline_s
+            if statement_by_text is not None:
+                self._statement_by_text = statement_by_text
             self.last_blockers = ()
 
     def unwatch(self) -> None:
@@ -579,7 +631,7 @@ class _BlockerWatcher:
             self._conn.close()
 
     def _loop(self) -> None:
-        gave_up: tuple[str, int, float] | None = None
+        gave_up: tuple[str, int | None, float] | None = None
         next_look = 0.0
         looking: threading.Thread | None = None
         while not self._stop.wait(0.25):
@@ -600,12 +652,15 @@ class _BlockerWatcher:
             looking = threading.Thread(target=self._look_up_blockers, args=(current,), daemon=True)
             looking.start()
 
-    def _look_up_blockers(self, current: tuple[str, int, float]) -> None:
+    def _look_up_blockers(self, current: tuple[str, int | None, float]) -> None:
         migration, index, since = current
         try:
             if self._conn is None:
                 self._conn = self._target.connect("observe")
             blockers = locks.blockers_of(self._conn, self._pid)
+            if index is None and blockers:
+                row = self._conn.execute("SELECT query FROM pg_stat_activity WHERE pid = %s", (self._pid,)).fetchone()
+                index = self._statement_by_text.get(row[0]) if row else None
         except Exception:
             return
         with self._lock:

@@ -112,7 +112,7 @@ class StatementFinished(Event):
     index: int
     position: int
     count: int
-    duration_ms: float
+    duration_ms: float | None  # None: sent in a pipeline, not timed one by one
     rowcount: int
     summary: str = ""
 
@@ -122,7 +122,7 @@ class BlockedByLock(Event):
     """A statement is waiting for a table lock held by other sessions."""
 
     migration: str
-    index: int
+    index: int | None  # None: the waiting statement could not be told
     waited_ms: int
     blockers: tuple[Session, ...]
 

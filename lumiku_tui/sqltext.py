@@ -9,6 +9,7 @@ leading keywords; the full parse tree is the safety analysis' business.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from functools import cached_property
@@ -97,11 +98,10 @@ def _keywords(text: str, limit: int = 12) -> tuple[str, ...]:
 
     Quoted names and strings stand as "?" so a table called "concurrently" is not a keyword.
     """
-    from pglast import parser
-
-    head = _strip_leading_comments(text)[:1500]
+    # Twelve words fit in far less; a longer prefix only costs tokens nobody reads.
+    head = _strip_leading_comments(text)[:240]
     try:
-        tokens = parser.scan(head)
+        tokens = _scan(head)
     except Exception:  # a prefix cut inside a string: fall back to a coarse reading
         return _coarse_keywords(head, limit)
     words: list[str] = []
@@ -171,6 +171,12 @@ def classify(keywords: tuple[str, ...]) -> Kind:
     return Kind.REGULAR
 
 
+def _scan(text: str):  # type: ignore[no-untyped-def]
+    from pglast import parser
+
+    return parser.scan(text)
+
+
 def split_statements(script: str, name: str = "") -> list[Statement]:
     import pglast
 
@@ -222,7 +228,13 @@ class MigrationPlan:
         return self.migration.name
 
 
+@functools.lru_cache(maxsize=64)
 def plan_migration(migration: LocalMigration) -> MigrationPlan:
+    """Memoised: the preview, the safety analysis and the deploy all plan the same migration."""
+    return _plan_migration(migration)
+
+
+def _plan_migration(migration: LocalMigration) -> MigrationPlan:
     name = migration.name
     statements = split_statements(migration.script, f"{name}/migration.sql")
     body = list(statements)
