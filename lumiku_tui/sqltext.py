@@ -93,13 +93,13 @@ def _leading_comment_lines(text: str) -> int:
     return text.count("\n", 0, _leading_comments_end(text))
 
 
-def _keywords(text: str, limit: int = 12) -> tuple[str, ...]:
+def _keywords(text: str, limit: int = 12, prefix: int = 240) -> tuple[str, ...]:
     """The first bare words, upper-cased, read with PostgreSQL's scanner (comments anywhere are skipped).
 
     Quoted names and strings stand as "?" so a table called "concurrently" is not a keyword.
     """
     # Twelve words fit in far less; a longer prefix only costs tokens nobody reads.
-    head = _strip_leading_comments(text)[:240]
+    head = _strip_leading_comments(text)[:prefix]
     try:
         tokens = _scan(head)
     except Exception:  # a prefix cut inside a string: fall back to a coarse reading
@@ -205,6 +205,10 @@ def split_statements(script: str, name: str = "") -> list[Statement]:
         line += script.count("\n", cursor, piece.start)
         cursor = piece.start
         keywords = _keywords(text)
+        if (keywords[:1] in (("CREATE",), ("DROP",), ("REINDEX",), ("ALTER",)) and "CONCURRENTLY" not in keywords
+                and "concurrently" in text[:20000].lower()):
+            # Long names or inner comments can push the word past the short prefix: read further.
+            keywords = _keywords(text, limit=400, prefix=20000)
         first_line = line + _leading_comment_lines(text)
         column = piece.start - script.rfind("\n", 0, piece.start)
         statements.append(
