@@ -76,6 +76,7 @@ class EmbeddedPostgres:
     def __init__(self, base_dir: Path | None = None, superuser_password: str | None = None) -> None:
         self.bin = postgres_bin_dir()
         self.base = Path(base_dir or tempfile.mkdtemp(prefix="lumiku-pg-"))
+        self.base.mkdir(parents=True, exist_ok=True)
         self.data = self.base / "data"
         self.socket_dir = self.base / "sock"
         self.log = self.base / "postgres.log"

@@ -75,6 +75,10 @@ class Target:
             conn = psycopg.connect(self._conninfo, autocommit=autocommit, **params)
         except psycopg.Error as exc:
             raise connection_error(self, exc) from None
+        if self.pooler:
+            # A transaction-mode pooler hands each transaction to any server connection, where a
+            # statement psycopg prepared on another one does not exist.
+            conn.prepare_threshold = None
         return conn
 
     def with_database(self, dbname: str) -> "Target":
