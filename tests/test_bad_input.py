@@ -564,8 +564,6 @@ def test_standard_conforming_strings_off_is_named_as_the_reason(db, migrations, 
     _assert_untouched(db)
 
 
-@pytest.mark.xfail(strict=True, reason="engine defect S4 (working tree 07:08): CONCURRENTLY beyond the first 240 "
-                   "characters is missed; the statement runs in a transaction and fails")
 def test_detach_partition_concurrently_with_long_names_runs_outside_a_transaction(db, migrations, run_cli):
     schema, parent, part = "s" * 63, "orders_" + "p" * 56, "orders_2023_" + "q" * 51
     setup = (f'CREATE SCHEMA "{schema}";\n'

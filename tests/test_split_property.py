@@ -196,9 +196,6 @@ def test_syntax_error_position_maps_to_the_right_line_and_column(conn, script, g
 _IDENTIFIERS = st.text(st.sampled_from(list("abcxyz_09")), min_size=1, max_size=63)
 
 
-@pytest.mark.xfail(strict=True, reason="engine defect S4 (working tree 07:08): keywords are read from the first 240 "
-                   "characters only, so CONCURRENTLY after long names, or a long comment inside the statement, is "
-                   "missed and the statement is run inside a transaction")
 @settings(max_examples=80, deadline=None)
 @example(names=["s" * 63, "t" * 63, "s" * 63, "p" * 63], comment="")
 @example(names=["s", "t", "u", "v"], comment="a" * 300)
