@@ -335,8 +335,10 @@ def cmd_demo(args: argparse.Namespace, out: Out) -> int:
     try:
         demo = start_demo()
     except EmbeddedUnavailable as exc:
-        raise LumikuError("The demo database cannot start.", why=str(exc),
-                          hint="pip install 'lumiku-tui[demo]'") from None
+        hint = ("This single-file build has no PostgreSQL server inside: set LUMIKU_PG_BIN to a folder holding "
+                "initdb, pg_ctl and postgres, or run the demo where Python is: pip install 'lumiku-tui[demo]'."
+                if getattr(sys, "frozen", False) else "pip install 'lumiku-tui[demo]'")
+        raise LumikuError("The demo database cannot start.", why=str(exc), hint=hint) from None
     try:
         if args.serve:
             # The demo's own throwaway password: printed on purpose, so scripts can connect.

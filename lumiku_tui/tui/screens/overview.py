@@ -52,8 +52,6 @@ class OverviewScreen(WizardScreen):
         yield from self.footer()
 
     def on_mount(self) -> None:
-        table = self.query_one("#migrations", DataTable)
-        table.add_columns("State", "Migration", "Applied at")
         ctx = self.ctx
         self.query_one("#target-line", Static).update(f"Target      {ctx.display}")
         if ctx.folder is not None:
@@ -108,7 +106,13 @@ class OverviewScreen(WizardScreen):
         else:
             server.update("Server      not reached")
         table = self.query_one("#migrations", DataTable)
-        table.clear()
+        # Widths are set from the data: left to the table, a refresh that lands before it
+        # re-measures keeps the headers' widths and cuts the names.
+        migrations = overview.status.migrations if overview.status is not None else ()
+        table.clear(columns=True)
+        table.add_column("State", width=max([5, *(len(_STATE_LOOK[m.state][0]) for m in migrations)]))
+        table.add_column("Migration", width=max([9, *(len(m.name) for m in migrations)]))
+        table.add_column("Applied at", width=16)
         first_attention = last_attention = None
         if overview.status is not None:
             for row_number, m in enumerate(overview.status.migrations):
