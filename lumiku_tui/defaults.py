@@ -16,3 +16,5 @@ CLIENT_CHECK_INTERVAL_S = 1.0
 REPLY_GRACE_S = 5.0
 #: TCP keepalives so a silent network is noticed by the operating system too.
 KEEPALIVES = {"keepalives": "1", "keepalives_idle": "10", "keepalives_interval": "5", "keepalives_count": "3"}
+#: How long reading or creating the history table may wait for another session's lock.
+HISTORY_LOCK_TIMEOUT_S = 5.0

@@ -31,10 +31,11 @@ from lumiku_tui.defaults import (
     CLIENT_CHECK_INTERVAL_S,
     DEFAULT_LOCK_TIMEOUT_S,
     DEFAULT_STATEMENT_TIMEOUT_S,
+    HISTORY_LOCK_TIMEOUT_S,
     IDLE_IN_TRANSACTION_TIMEOUT_S,
     REPLY_GRACE_S,
 )
-from lumiku_tui.errors import DeployBlocked, DeployInterrupted, LockTimeout, PlanError
+from lumiku_tui.errors import DeployBlocked, DeployInterrupted, LockTimeout, PlanError, from_database_error
 from lumiku_tui.events import (
     BlockedByLock,
     DeployFinished,
@@ -52,7 +53,7 @@ from lumiku_tui.events import (
     ignore,
 )
 from lumiku_tui.redact import redact
-from lumiku_tui.server import require_writable, server_facts
+from lumiku_tui.server import ServerFacts, require_writable, server_facts
 from lumiku_tui.source import prisma_sort_key
 from lumiku_tui.sqltext import MigrationPlan, Statement, plan_migration
 from lumiku_tui.status import MigrationStatus, State, classify
@@ -215,20 +216,14 @@ class Deployment:
         conn = self.target.connect("deploy")
         self._conn = conn
         watcher: _BlockerWatcher | None = None
-        locked = False
+        self._locked = False
         try:
-            facts = server_facts(conn)
-            require_writable(facts, self.target)
-            self._session_settings = _session_settings_sql(facts.version_num)
-            conn.execute(self._session_settings)
-            result.lock_waited_ms = self._acquire_lock(conn)
-            locked = True
-            _statuses, plans = self.plan(conn)
-            self.emit(DeployPlanned(self.target.display, tuple(p.name for p in plans),
-                                    sum(len(p.statements) for p in plans)))
+            try:
+                facts, plans = self._prepare(conn, result)
+            except psycopg.Error as exc:
+                # Outside any migration (lock wait, history read, set-up): nothing was applied.
+                raise from_database_error(self.target, exc) from None
             if plans:
-                if history.ensure_table(conn, self.target.schema):
-                    self.emit(Notice(f"Created the history table {self.target.schema}._prisma_migrations."))
                 watcher = _BlockerWatcher(self.target, facts.pid, self.emit, self._give_up_on_connection)
             for position, plan in enumerate(plans, start=1):
                 if self.cancelled:
@@ -243,7 +238,7 @@ class Deployment:
         finally:
             if watcher is not None:
                 watcher.close()
-            if locked and not conn.broken:
+            if self._locked and not conn.broken:
                 try:
                     locks.advisory_unlock(conn)
                 except psycopg.Error:
@@ -254,6 +249,21 @@ class Deployment:
         self.emit(DeployFinished(tuple(a.name for a in result.applied),
                                  result.failure.name if result.failure else None, result.duration_ms))
         return result
+
+    def _prepare(self, conn: psycopg.Connection, result: DeployResult) -> tuple[ServerFacts, list[MigrationPlan]]:
+        """Everything before the first migration: checks, Prisma's lock, the plan, the history table."""
+        facts = server_facts(conn)
+        require_writable(facts, self.target)
+        self._session_settings = _session_settings_sql(facts.version_num)
+        conn.execute(self._session_settings)
+        result.lock_waited_ms = self._acquire_lock(conn)
+        self._locked = True
+        _statuses, plans = self.plan(conn)
+        self.emit(DeployPlanned(self.target.display, tuple(p.name for p in plans),
+                                sum(len(p.statements) for p in plans)))
+        if plans and history.ensure_table(conn, self.target.schema):
+            self.emit(Notice(f"Created the history table {self.target.schema}._prisma_migrations."))
+        return facts, plans
 
     def _acquire_lock(self, conn: psycopg.Connection) -> int:
         started = time.perf_counter()
@@ -409,6 +419,10 @@ class Deployment:
         pipelined = self.options.pipeline if pipelined is None else pipelined
         if not self.options.statement_timeout_s:
             return None
+        if self._plan is not None and any(
+            s.keywords[:1] == ("SET",) and "STATEMENT_TIMEOUT" in s.keywords[:4] for s in self._plan.statements
+        ):
+            return None  # the script sets its own statement timeout: a long silence may be intended
         if pipelined:
             # Each statement of the pipeline may use the whole statement timeout.
             count = len(self._plan.statements) if self._plan is not None else 1
@@ -486,8 +500,11 @@ class Deployment:
         elif reason == "statement_timeout":
             next_step = ("Nothing was recorded: run the deploy again with a larger --statement-timeout, "
                          "or at a quieter moment.")
-        elif reason == "cancelled":
+        elif reason == "cancelled" and self.cancelled:
             next_step = "Cancelled by the operator. Nothing of this migration was kept; deploy again to apply it."
+        elif reason == "cancelled":
+            next_step = ("Another session cancelled the statement (pg_cancel_backend). Nothing of this migration "
+                         "was kept or recorded; find out who and why, then deploy again.")
         else:
             if self._silent_server:
                 message = (f"no reply from the server for {self._reply_deadline_s() or 0:g} s; the connection was given "
@@ -541,7 +558,8 @@ def _reason(exc: psycopg.Error | None, conn: psycopg.Connection, cancelled: bool
     if isinstance(exc, pgerrors.LockNotAvailable):
         return "lock_timeout"
     if isinstance(exc, pgerrors.QueryCanceled):
-        return "cancelled" if cancelled else "statement_timeout"
+        # "due to user request": our own cancel, or pg_cancel_backend from another session.
+        return "cancelled" if cancelled or "user request" in str(exc) else "statement_timeout"
     if isinstance(exc, (pgerrors.AdminShutdown, pgerrors.CrashShutdown, pgerrors.CannotConnectNow)):
         return "connection_lost"
     if isinstance(exc, psycopg.OperationalError) and not exc.sqlstate:
@@ -581,7 +599,9 @@ def _session_settings_sql(version_num: int) -> str:
     A vanished client must not keep Prisma's lock and table locks: the server ends a session
     idle inside a transaction, and (PostgreSQL 14+) notices a dead client mid-statement.
     """
-    settings = [f"SET idle_in_transaction_session_timeout = '{int(IDLE_IN_TRANSACTION_TIMEOUT_S * 1000)}ms'"]
+    settings = [f"SET idle_in_transaction_session_timeout = '{int(IDLE_IN_TRANSACTION_TIMEOUT_S * 1000)}ms'",
+                # Reading the history must not queue forever behind a session holding the table.
+                f"SET lock_timeout = '{int(HISTORY_LOCK_TIMEOUT_S * 1000)}ms'"]
     if version_num >= 140000:
         settings.append(f"SET client_connection_check_interval = '{int(CLIENT_CHECK_INTERVAL_S * 1000)}ms'")
     return "RESET ALL; " + "; ".join(settings)

@@ -90,3 +90,46 @@ class DeployInterrupted(LumikuError):
 
     exit_code = 130
     code = "interrupted"
+
+
+def from_database_error(target, exc: Exception) -> LumikuError:  # type: ignore[no-untyped-def]
+    """A server error outside any migration (lock wait, history read, set-up), with a next step."""
+    from psycopg import errors as pgerrors
+
+    from lumiku_tui.redact import redact
+
+    message = redact(str(getattr(getattr(exc, "diag", None), "message_primary", None) or exc).strip())
+    if isinstance(exc, pgerrors.InsufficientPrivilege):
+        return TargetError(
+            f"The database refused the deploy before any migration ran: {message}.",
+            why=f"Role `{target.user}` may not create or change the history table in schema `{target.schema}`. "
+            "Nothing was applied.",
+            hint=f'Grant it: GRANT CREATE, USAGE ON SCHEMA "{target.schema}" TO "{target.user}"; or run as the '
+            "schema's owner. `lumiku-tui doctor` checks every privilege a deploy needs.",
+        )
+    if isinstance(exc, pgerrors.LockNotAvailable):
+        holders = "another session"
+        try:
+            from lumiku_tui import locks
+
+            with target.connect("observe") as conn:
+                found = locks.relation_lock_holders(conn, f'"{target.schema}"._prisma_migrations')
+            holders = "; ".join(h.describe() for h in found) or holders
+        except Exception:
+            pass
+        return LockTimeout(
+            "The history table _prisma_migrations is locked by another session; nothing was applied.",
+            why=f"Held by {holders}.",
+            hint="Wait for that session to finish (or end it from the wizard's lock screen) and run again.",
+        )
+    if isinstance(exc, (pgerrors.AdminShutdown, pgerrors.CrashShutdown)) or getattr(exc, "sqlstate", None) is None:
+        return TargetError(
+            f"The connection to {target.display} was lost before any migration started: {message}.",
+            why="Nothing was applied.",
+            hint="Check that the server is up (`lumiku-tui doctor`), then run the deploy again.",
+        )
+    return TargetError(
+        f"The database refused the deploy before any migration ran: {message}.",
+        why=f"SQLSTATE {getattr(exc, 'sqlstate', '')}. Nothing was applied.",
+        hint="`lumiku-tui doctor` diagnoses the connection and privileges.",
+    )

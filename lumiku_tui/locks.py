@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from lumiku_tui.events import Session
@@ -19,9 +20,19 @@ _SESSION_COLUMNS = """a.pid, coalesce(a.application_name, ''), coalesce(a.usenam
        left(coalesce(a.query, ''), 300)"""
 
 
+_PASSWORD_LITERAL = re.compile(r"(PASSWORD\s*)'(?:[^']|'')*'?", re.IGNORECASE)
+_PASSWORD_PARAM = re.compile(r"(password\s*=\s*)('[^']*'?|\S+)", re.IGNORECASE)
+
+
+def scrub_query(query: str) -> str:
+    """Another session's query, with password literals (ALTER ROLE ... PASSWORD, dblink) masked."""
+    query = _PASSWORD_LITERAL.sub(r"\1'***'", " ".join(query.split()))
+    return redact(_PASSWORD_PARAM.sub(r"\1***", query))
+
+
 def _sessions(rows) -> tuple[Session, ...]:  # type: ignore[no-untyped-def]
     return tuple(
-        Session(pid, app, user, client, state, started, changed, redact(" ".join(query.split())), *rest)
+        Session(pid, app, user, client, state, started, changed, scrub_query(query), *rest)
         for pid, app, user, client, state, started, changed, query, *rest in rows
     )
 
@@ -63,3 +74,15 @@ def terminate_backend(conn: "psycopg.Connection", pid: int) -> bool:
     """End another session (its open transaction rolls back). Only after the operator confirms."""
     row = conn.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone()
     return bool(row and row[0])
+
+
+def relation_lock_holders(conn: "psycopg.Connection", qualified_name: str) -> tuple[Session, ...]:
+    """Sessions holding a granted lock on a table (for a read that timed out waiting for it)."""
+    rows = conn.execute(
+        f"""SELECT {_SESSION_COLUMNS}, l.mode
+        FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+        WHERE l.locktype = 'relation' AND l.granted AND l.relation = to_regclass(%s)
+          AND a.pid <> pg_backend_pid()""",
+        (qualified_name,),
+    ).fetchall()
+    return _sessions(rows)

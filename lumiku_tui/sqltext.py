@@ -143,7 +143,7 @@ def classify(keywords: tuple[str, ...]) -> Kind:
     first = keywords[0] if keywords else ""
     if first == "\\":
         return Kind.PSQL_META
-    if first == "COPY" and "FROM" in keywords and "STDIN" in keywords:
+    if first == "COPY" and ("STDIN" in keywords or "STDOUT" in keywords):
         return Kind.COPY_STDIN
     second = keywords[1] if len(keywords) > 1 else ""
     if first in ("BEGIN", "START"):
@@ -258,10 +258,11 @@ def _plan_migration(migration: LocalMigration) -> MigrationPlan:
             )
         if stmt.kind is Kind.COPY_STDIN:
             raise PlanError(
-                f"{name}: statement {stmt.index} (line {stmt.line}) is `{stmt.summary}`, which reads rows "
-                "from the client's standard input.",
-                why="A migration file has no standard input to read from (Prisma cannot run it either). "
-                "Nothing was applied.",
+                f"{name}: statement {stmt.index} (line {stmt.line}) is `{stmt.summary}`, which "
+                + ("writes rows to the client's standard output." if "STDOUT" in stmt.keywords
+                   else "reads rows from the client's standard input."),
+                why="A migration file has no standard input or output to copy through (Prisma cannot run it "
+                "either). Nothing was applied.",
                 hint="Load the data with INSERT ... VALUES statements, or run the COPY with psql outside "
                 "the migration.",
             )

@@ -129,12 +129,22 @@ def read_status(target: "Target", folder: MigrationsFolder, conn=None) -> Status
     """Read the history (one query) and classify. Opens a connection when none is given."""
     from lumiku_tui.history import table_exists
 
+    import psycopg
+
+    from lumiku_tui.defaults import HISTORY_LOCK_TIMEOUT_S
+    from lumiku_tui.errors import from_database_error
+
     own = conn is None
     if own:
         conn = target.connect("status")
     try:
+        if own:
+            # A session holding the history table must not make status hang without a word.
+            conn.execute(f"SET lock_timeout = '{int(HISTORY_LOCK_TIMEOUT_S * 1000)}ms'")
         exists = table_exists(conn, target.schema)
         rows = read_rows(conn, target.schema, known_to_exist=True) if exists else []
+    except psycopg.Error as exc:
+        raise from_database_error(target, exc) from None
     finally:
         if own:
             conn.close()

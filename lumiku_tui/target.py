@@ -115,6 +115,7 @@ def mask_url(url: str) -> str:
 def parse_database_url(url: str, *, origin: str = "--database-url") -> Target:
     """Turn a Prisma DATABASE_URL into a libpq connection the way Prisma reads it."""
     url = url.strip()
+    _refuse_unencoded_userinfo(url, origin)
     if not url:
         raise TargetError(
             f"The database URL from {origin} is empty.",
@@ -124,10 +125,11 @@ def parse_database_url(url: str, *, origin: str = "--database-url") -> Target:
         parts = urlsplit(url)
         password = parts.password
         port_num = parts.port  # validates the port
-    except ValueError as exc:
+    except ValueError:
+        # The parser's message can quote a piece of the password as a "port": never shown.
         raise TargetError(
             f"The database URL from {origin} is not a valid URL.",
-            why=redact(str(exc)),
+            why="The part after the host (the port, or what follows the password) cannot be read.",
             hint="Check the host and port part; characters such as @ : / # ? in the password must be "
             "percent-encoded (%40 %3A %2F %23 %3F).",
         ) from None
@@ -245,6 +247,27 @@ def parse_database_url(url: str, *, origin: str = "--database-url") -> Target:
         _conninfo=conninfo,
         _params=tuple(extra.items()),
     )
+
+
+def _refuse_unencoded_userinfo(url: str, origin: str) -> None:
+    """Catch a password holding / ? # before the URL parser splits it and shows its pieces."""
+    if "://" not in url:
+        return
+    rest = url.split("://", 1)[1]
+    if "@" not in rest:
+        return
+    userinfo = rest.rsplit("@", 1)[0]
+    user, _, password = userinfo.partition(":")
+    if password:
+        register_secret(password)
+        register_secret(unquote(password))
+    if any(char in userinfo for char in "/?#") or "@" in userinfo:
+        raise TargetError(
+            f"The database URL from {origin} cannot be read: the user or password holds a character "
+            "that must be percent-encoded.",
+            why="An unencoded @ / ? or # in the password splits the URL in the wrong place.",
+            hint="Percent-encode those characters in the password (@ %40, / %2F, ? %3F, # %23, : %3A).",
+        )
 
 
 def _positive_number(key: str, value: str, origin: str) -> float:

@@ -251,9 +251,6 @@ def test_malformed_url_port_is_explained(db, migrations, run_cli):
     assert "must be percent-encoded" in err
 
 
-@pytest.mark.xfail(strict=True, reason="engine defect B4: an unencoded / # ? (or @ with :) in the password splits the "
-                   "URL; pieces of the password are shown as a port ('Port could not be cast to integer value as ...') "
-                   "or the whole URL unmasked as the target ('Cannot connect to postgresql://user:9876/Secret...')")
 def test_unencoded_at_sign_in_password_is_explained_without_echoing_it(db, migrations, run_cli):
     folder = migrations(GOOD)
     url = f"postgresql://{APP_ROLE}:{APP_PASSWORD}@127.0.0.1:{db.server.port}/{db.name}"  # raw @ : / in it
@@ -408,9 +405,6 @@ def test_migrations_folder_that_does_not_exist(db, tmp_path, run_cli):
     _assert_untouched(db)
 
 
-@pytest.mark.xfail(strict=True, reason="engine defect B3: COPY ... TO STDOUT is not refused up front; it fails with "
-                   "psycopg's 'use copy() instead', a raw 'error ignored in rollback' warning, and a resolve next step "
-                   "although nothing was recorded")
 def test_copy_to_stdout_is_refused_before_anything_runs(db, migrations, run_cli):
     script = 'CREATE TABLE "mark_second" (id int);\nCOPY "mark_second" TO STDOUT;\n'
     folder = migrations({**GOOD, SECOND: script})
@@ -457,9 +451,6 @@ def test_wizard_with_a_wrong_password_explains_and_never_draws_the_password(db, 
     _assert_untouched(db)
 
 
-@pytest.mark.xfail(strict=True, reason="engine defect B4: an unencoded / # ? (or @ with :) in the password splits the "
-                   "URL; pieces of the password are shown as a port ('Port could not be cast to integer value as ...') "
-                   "or the whole URL unmasked as the target ('Cannot connect to postgresql://user:9876/Secret...')")
 @pytest.mark.parametrize("password", ["9876/Secretxyz", "Secret#xyz1", "Secret?xyz1"], ids=["slash", "hash", "question"])
 def test_unencoded_delimiter_in_password_never_shows_any_part_of_it(db, migrations, run_cli, password):
     """`/`, `#` and `?` end the host part of a URL, so an unencoded one splits the password apart:

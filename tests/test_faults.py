@@ -617,9 +617,6 @@ def test_front_end_that_stalls_between_statements_does_not_fail_the_migration(db
     assert assert_invariant(db, history).applied == set(history.marks)
 
 
-@pytest.mark.xfail(strict=True, reason="engine defect F7: a connection lost outside a migration (advisory-lock wait, "
-                   "history read, planning) escapes as a raw psycopg traceback (AdminShutdown) instead of an error "
-                   "with a next step")
 def test_backend_terminated_while_waiting_for_prisma_lock_is_a_clear_error(db, migrations):
     history = marked_history(migrations, 2)
     holder = _hold_prisma_lock(db)
@@ -655,9 +652,6 @@ def test_json_output_stays_machine_readable_through_an_interrupt(db, migrations)
     assert_invariant(db, history)
 
 
-@pytest.mark.xfail(strict=True, reason="engine defect F8: any QueryCanceled not requested by us is reported as a "
-                   "statement timeout with the advice to raise --statement-timeout, also when another session "
-                   "cancelled the statement (pg_cancel_backend: 'due to user request')")
 def test_statement_cancelled_by_another_session_is_not_called_a_timeout(db, migrations):
     """A DBA's pg_cancel_backend is neither a statement timeout nor the migration's fault."""
     history = _slow_history(db, migrations)
@@ -675,8 +669,6 @@ def test_statement_cancelled_by_another_session_is_not_called_a_timeout(db, migr
     assert_rerun_completes(db, history)
 
 
-@pytest.mark.xfail(strict=True, reason="engine defect F9: a role that may not CREATE in the schema gets a raw "
-                   "InsufficientPrivilege traceback from history.ensure_table, exit 1")
 def test_role_without_create_privilege_is_refused_with_a_next_step(db, run_cli, migrations):
     """Not read-only, but not allowed to create anything either: a clear refusal, nothing half-done."""
     import secrets as pysecrets
@@ -740,8 +732,6 @@ def test_sighup_when_the_terminal_closes_leaves_nothing_half_applied(db, migrati
     assert_rerun_completes(db, history)
 
 
-@pytest.mark.xfail(strict=True, reason="engine defect F10: reading _prisma_migrations has no lock timeout: a session "
-                   "holding the table makes status and deploy hang before printing anything")
 def test_history_table_locked_by_another_session_is_reported_not_waited_on_forever(db, migrations):
     """Someone's open transaction holds `_prisma_migrations` (a manual fix in psql, left open)."""
     history = marked_history(migrations, 2)
@@ -759,8 +749,6 @@ def test_history_table_locked_by_another_session_is_reported_not_waited_on_forev
     assert_invariant(db, history)
 
 
-@pytest.mark.xfail(strict=True, reason="engine defect S2: a blocker's last query is shown verbatim; a password literal "
-                   "in it (ALTER ROLE ... PASSWORD '...', dblink 'password=...') is printed and stored")
 def test_blocker_query_holding_a_password_is_not_shown(db, migrations, run_cli):
     """The blocker's last query is shown to help find it; a password literal in it must not be."""
     from tests.conftest import APP_ROLE
@@ -803,9 +791,6 @@ def test_interrupt_with_a_non_public_schema_keeps_the_invariant_in_that_schema(d
     assert stray == (0,), "something was created in public instead of the URL's schema"
 
 
-@pytest.mark.xfail(strict=True, reason="engine defect F11: the client's reply deadline (statement timeout + grace) "
-                   "cancels a statement the script allowed to run longer (SET statement_timeout = 0): a busy server "
-                   "is taken for a silent network")
 def test_script_that_lifts_statement_timeout_is_not_cut_by_the_reply_deadline(db, migrations):
     """`SET statement_timeout = 0` before a long backfill is common advice; the server is busy, not silent."""
     history = marked_history(migrations, 1)
