@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from lumiku_tui.redact import MASK, redact, register_secret
+from lumiku_tui.redact import mask_url, redact
 
 if TYPE_CHECKING:
     import argparse
@@ -50,29 +50,8 @@ class HealthResult:
 
 
 def mask_http_url(url: str) -> str:
-    """The URL with any user:password (and token-like query values) masked."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return MASK
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, _, hostport = netloc.rpartition("@")
-        user, sep, password = userinfo.partition(":")
-        if password:
-            register_secret(password)
-        netloc = f"{user}:{MASK}@{hostport}" if sep else f"{MASK}@{hostport}"
-    query = parts.query
-    if query:
-        pairs = []
-        for pair in query.split("&"):
-            key, eq, value = pair.partition("=")
-            if eq and any(word in key.lower() for word in ("token", "key", "secret", "password", "auth")):
-                register_secret(value)
-                value = MASK
-            pairs.append(key + eq + value)
-        query = "&".join(pairs)
-    return redact(parts._replace(netloc=netloc, query=query).geturl())
+    """The URL with any user:password and token-like query values masked."""
+    return mask_url(url)
 
 
 def _status_field(body: bytes, content_type: str) -> tuple[str | None, bool]:

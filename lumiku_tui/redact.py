@@ -48,3 +48,34 @@ def install_excepthook() -> None:
 
     if previous is not hook:
         sys.excepthook = hook
+
+
+_SECRET_KEY_WORDS = ("password", "token", "secret", "key", "auth")
+
+
+def mask_url(url: str) -> str:
+    """Any URL (database or HTTP) with its password and secret-looking query values replaced by ***.
+
+    The secrets found are registered, so they are masked wherever else they turn up.
+    """
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return MASK
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, _, hostport = netloc.rpartition("@")
+        user, sep, password = userinfo.partition(":")
+        if password:
+            register_secret(password)
+        netloc = f"{user}:{MASK}@{hostport}" if sep else f"{user}@{hostport}"
+    pairs = []
+    for pair in parts.query.split("&") if parts.query else ():
+        key, eq, value = pair.partition("=")
+        if eq and value and any(word in key.lower() for word in _SECRET_KEY_WORDS):
+            register_secret(value)
+            value = MASK
+        pairs.append(key + eq + value)
+    return redact(parts._replace(netloc=netloc, query="&".join(pairs)).geturl())

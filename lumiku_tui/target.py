@@ -18,7 +18,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
 from lumiku_tui.defaults import KEEPALIVES
 from lumiku_tui.errors import TargetError
-from lumiku_tui.redact import MASK, redact, register_secret
+from lumiku_tui.redact import mask_url, redact, register_secret
 
 if TYPE_CHECKING:
     import psycopg
@@ -35,7 +35,6 @@ _PRISMA_POOL_PARAMS = {
     "max_idle_connection_lifetime": "Prisma Client pool setting; not used here",
 }
 _SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
-_SECRET_PARAMS = {"password", "sslpassword"}
 
 
 def _libpq_keywords() -> frozenset[str]:
@@ -91,25 +90,6 @@ class Target:
             dbname=dbname, user=self.user, pooler=self.pooler, notes=self.notes,
             socket_timeout_s=self.socket_timeout_s, _conninfo=conninfo, _params=self._params,
         )
-
-
-def mask_url(url: str) -> str:
-    """The URL with its password (and any secret parameter) replaced by ***."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return MASK
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, _, hostport = netloc.rpartition("@")
-        if ":" in userinfo:
-            user = userinfo.split(":", 1)[0]
-            netloc = f"{user}:{MASK}@{hostport}"
-    query = parts.query
-    if query:
-        pairs = [(k, MASK if k in _SECRET_PARAMS else v) for k, v in parse_qsl(query, keep_blank_values=True)]
-        query = urlencode(pairs, safe="/:,")
-    return redact(parts._replace(netloc=netloc, query=query).geturl())
 
 
 def parse_database_url(url: str, *, origin: str = "--database-url") -> Target:
