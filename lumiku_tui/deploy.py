@@ -18,6 +18,7 @@ and not recorded, so a plain re-run retries them.
 from __future__ import annotations
 
 import os
+import queue
 import threading
 import time
 from dataclasses import dataclass, field
@@ -40,6 +41,7 @@ from lumiku_tui.events import (
     BlockedByLock,
     DeployFinished,
     DeployPlanned,
+    Event,
     EventSink,
     LockAcquired,
     LockWaiting,
@@ -213,6 +215,21 @@ class Deployment:
     def run(self) -> DeployResult:
         started = time.perf_counter()
         result = DeployResult(self.target.display)
+        # The database thread never waits on a front end: a stalled display would otherwise keep
+        # the migration's transaction idle until the server ends the session.
+        sink = self.emit
+        pump = _EventPump(sink)
+        self.emit = pump
+        try:
+            self._run(started, result)
+        finally:
+            pump.close()
+            self.emit = sink
+        self.emit(DeployFinished(tuple(a.name for a in result.applied),
+                                 result.failure.name if result.failure else None, result.duration_ms))
+        return result
+
+    def _run(self, started: float, result: DeployResult) -> DeployResult:
         conn = self.target.connect("deploy")
         self._conn = conn
         watcher: _BlockerWatcher | None = None
@@ -246,8 +263,6 @@ class Deployment:
             conn.close()
             self._conn = None
         result.duration_ms = (time.perf_counter() - started) * 1000
-        self.emit(DeployFinished(tuple(a.name for a in result.applied),
-                                 result.failure.name if result.failure else None, result.duration_ms))
         return result
 
     def _prepare(self, conn: psycopg.Connection, result: DeployResult) -> tuple[ServerFacts, list[MigrationPlan]]:
@@ -591,6 +606,33 @@ def failure_logs(
         parts.append(f"Position:\n{where}\n{stmt.text}")
     parts.append(f"(recorded by lumiku-tui: {reason})")
     return redact("\n\n".join(parts) + "\n")
+
+
+class _EventPump:
+    """Hands events to the front end from a thread of its own, in order."""
+
+    _STOP = object()
+
+    def __init__(self, sink: EventSink) -> None:
+        self._sink = sink
+        self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._loop, name="lumiku-events", daemon=True)
+        self._thread.start()
+
+    def __call__(self, event: Event) -> None:
+        self._queue.put(event)
+
+    def _loop(self) -> None:
+        while (event := self._queue.get()) is not self._STOP:
+            try:
+                self._sink(event)  # type: ignore[arg-type]
+            except Exception:  # a front end's bug must not stop the deploy's reporting
+                pass
+
+    def close(self) -> None:
+        """Deliver everything queued, then stop."""
+        self._queue.put(self._STOP)
+        self._thread.join()
 
 
 def _session_settings_sql(version_num: int) -> str:

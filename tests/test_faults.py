@@ -590,9 +590,6 @@ def test_statement_timeout_while_waiting_for_a_table_lock_names_the_blocker(db, 
     assert "nightly-report" in finished.output, "the wait was for a lock: the message must name who held it"
 
 
-@pytest.mark.xfail(strict=True, reason="engine defect F6: events are emitted on the deploy thread inside the "
-                   "migration's transaction; a front end that stalls > 2 s leaves the session idle in transaction "
-                   "and idle_in_transaction_session_timeout (2 s) kills it: connection_lost mid-migration")
 def test_front_end_that_stalls_between_statements_does_not_fail_the_migration(db, migrations):
     """A terminal paused with Ctrl-S, or a UI thread busy drawing, stops the event sink for a while.
 
