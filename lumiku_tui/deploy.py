@@ -64,6 +64,8 @@ if TYPE_CHECKING:
     from lumiku_tui.source import MigrationsFolder
     from lumiku_tui.target import Target
 
+#: How long the watcher waits for the server to say whether the deploy session is busy.
+_BUSY_CHECK_WAIT_S = 2.0
 #: A statement that waits this long for a lock has its blockers looked up and reported.
 _BLOCKER_CHECK_AFTER_S = 0.5
 
@@ -376,7 +378,8 @@ class Deployment:
             emit(StatementStarted(plan.name, stmt.index, position, count, stmt.line, summary))
             t0 = time.perf_counter()
             if watcher is not None:
-                watcher.watch(plan.name, stmt.index, t0, self._reply_deadline_s(pipelined=False))
+                watcher.watch(plan.name, stmt.index, t0, self._reply_deadline_s(),
+                              hard=bool(self.target.socket_timeout_s))
             self._running_statement.set()
             try:
                 # prepare=False: one-shot DDL gains nothing from a server-side plan, and a prepared
@@ -398,7 +401,8 @@ class Deployment:
         started = time.perf_counter()
         if watcher is not None:
             by_text = {stmt.text: stmt.index for stmt in plan.statements}
-            watcher.watch(plan.name, None, started, self._reply_deadline_s(pipelined=True), by_text)
+            watcher.watch(plan.name, None, started, self._reply_deadline_s(), by_text,
+                          hard=bool(self.target.socket_timeout_s))
         self._running_statement.set()
         try:
             with conn.transaction(), conn.pipeline():
@@ -422,26 +426,23 @@ class Deployment:
         for position, (stmt, cur) in enumerate(zip(plan.statements, cursors), start=1):
             self.emit(StatementFinished(plan.name, stmt.index, position, count, None, cur.rowcount, stmt.summary))
 
-    def _reply_deadline_s(self, *, pipelined: bool | None = None) -> float | None:
+    def _reply_deadline_s(self) -> float | None:
         """How long the server may stay silent before the network counts as gone.
 
-        Prisma's socket_timeout when the URL sets one (for a pipelined migration it bounds the
-        whole migration, as Prisma's one query per script does). Otherwise, per statement, the
-        statement timeout plus a grace period; a pipelined migration then relies on TCP keepalives.
+        Prisma's socket_timeout when the URL sets one: final (for a pipelined migration it bounds
+        the whole migration, as Prisma's one query per script does). Otherwise the statement
+        timeout plus a grace period, after which the server is asked whether the session is at work.
         """
         if self.target.socket_timeout_s:
             return self.target.socket_timeout_s
-        pipelined = self.options.pipeline if pipelined is None else pipelined
         if not self.options.statement_timeout_s:
             return None
         if self._plan is not None and any(
             s.keywords[:1] == ("SET",) and "STATEMENT_TIMEOUT" in s.keywords[:4] for s in self._plan.statements
         ):
             return None  # the script sets its own statement timeout: a long silence may be intended
-        if pipelined:
-            # Each statement of the pipeline may use the whole statement timeout.
-            count = len(self._plan.statements) if self._plan is not None else 1
-            return self.options.statement_timeout_s * count + REPLY_GRACE_S
+        # Past this silence the watcher asks the server, from a second connection, whether the
+        # deploy session is still at work; only if it is not (or cannot say) is the link given up.
         return self.options.statement_timeout_s + REPLY_GRACE_S
 
     def _give_up_on_connection(self) -> None:
@@ -661,6 +662,7 @@ class _BlockerWatcher:
         self._pid = pid
         self._emit = emit
         self._deadline_s: float | None = None
+        self._hard_deadline = False
         self._statement_by_text: dict[str, int] = {}
         self._on_deadline = on_deadline
         self._conn: psycopg.Connection | None = None
@@ -672,12 +674,16 @@ class _BlockerWatcher:
         self._thread.start()
 
     def watch(self, migration: str, index: int | None, started: float, deadline_s: float | None,
-              statement_by_text: dict[str, int] | None = None) -> None:
-        """`index` None: a pipelined migration, whose running statement is read from the server."""
+              statement_by_text: dict[str, int] | None = None, *, hard: bool = False) -> None:
+        """`index` None: a pipelined migration, whose running statement is read from the server.
+
+        A `hard` deadline (Prisma's socket_timeout) is final; otherwise the server is asked first.
+        """
         # No wake-up here: most statements finish long before the first look.
         with self._lock:
             self._current = (migration, index, started)
             self._deadline_s = deadline_s
+            self._hard_deadline = hard
             if statement_by_text is not None:
                 self._statement_by_text = statement_by_text
             self.last_blockers = ()
@@ -696,6 +702,8 @@ class _BlockerWatcher:
         gave_up: tuple[str, int | None, float] | None = None
         next_look = 0.0
         looking: threading.Thread | None = None
+        silence_from: tuple[tuple[str, int | None, float] | None, float] = (None, 0.0)
+        check: tuple[threading.Thread, list[bool], float] | None = None
         while not self._stop.wait(0.25):
             with self._lock:
                 current = self._current
@@ -703,7 +711,24 @@ class _BlockerWatcher:
                 continue
             now = time.perf_counter()
             waited = now - current[2]
-            if self._deadline_s is not None and waited > self._deadline_s and gave_up != current:
+            if silence_from[0] != current:
+                silence_from, check = (current, current[2]), None
+            silent = now - silence_from[1]
+            if self._deadline_s is not None and silent > self._deadline_s and gave_up != current:
+                if not self._hard_deadline:
+                    if check is None:
+                        answer: list[bool] = []
+                        thread = threading.Thread(target=self._ask_if_busy, args=(answer,), daemon=True)
+                        thread.start()
+                        check = (thread, answer, now)
+                        continue
+                    thread, answer, asked = check
+                    if thread.is_alive() and now - asked < _BUSY_CHECK_WAIT_S:
+                        continue
+                    check = None
+                    if answer == [True]:
+                        silence_from = (current, now)  # the server is working: a long statement, not a dead link
+                        continue
                 gave_up = current
                 self._on_deadline()
                 continue
@@ -713,6 +738,16 @@ class _BlockerWatcher:
             # The lookup may block (a server that stopped answering); the deadline above must not.
             looking = threading.Thread(target=self._look_up_blockers, args=(current,), daemon=True)
             looking.start()
+
+    def _ask_if_busy(self, answer: list[bool]) -> None:
+        """Whether the deploy session is running a statement right now, as the server sees it."""
+        try:
+            if self._conn is None:
+                self._conn = self._target.connect("observe")
+            row = self._conn.execute("SELECT state FROM pg_stat_activity WHERE pid = %s", (self._pid,)).fetchone()
+            answer.append(bool(row and row[0] == "active"))
+        except Exception:
+            answer.append(False)
 
     def _look_up_blockers(self, current: tuple[str, int | None, float]) -> None:
         migration, index, since = current

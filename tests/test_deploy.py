@@ -280,3 +280,13 @@ def test_connection_lost_mid_migration_leaves_no_trace_and_rerun_finishes(db, mi
     # Edited after the failure: the checksum of the applied row is what it was when it ran.
     result, _ = deploy(db, path)
     assert result.ok and regclass(db, "c")
+
+
+def test_long_pipelined_migration_is_not_taken_for_a_dead_network(db, migrations):
+    # Each statement stays under the statement timeout; together they run past the reply
+    # deadline (timeout + grace). The server says the session is busy, so nothing is cut.
+    sleeps = "\n".join("SELECT pg_sleep(0.9);" for _ in range(8))
+    path = migrations({"20240101000000_slow": f"CREATE TABLE slow (id int);\n{sleeps}"})
+    result, _ = deploy(db, path, statement_timeout_s=1.0, pipeline=True)
+    assert result.ok, result.failure
+    assert regclass(db, "slow")
