@@ -131,6 +131,7 @@ class Deployment:
         self._silent_server = False
         self._session_settings = ""
         self._plan: MigrationPlan | None = None
+        self._history_exists = False
 
     # -- control from another thread ------------------------------------------------------
 
@@ -152,7 +153,7 @@ class Deployment:
 
     def plan(self, conn: psycopg.Connection) -> tuple[list[MigrationStatus], list[MigrationPlan]]:
         """Read the history under the lock and plan what will run. Touches nothing."""
-        has_table = history.table_exists(conn, self.target.schema)
+        has_table = self._history_exists = history.table_exists(conn, self.target.schema)
         rows = history.read_rows(conn, self.target.schema, known_to_exist=True) if has_table else []
         statuses = classify(self.folder, rows)
         if not has_table and self.folder.migrations:
@@ -278,7 +279,8 @@ class Deployment:
         _statuses, plans = self.plan(conn)
         self.emit(DeployPlanned(self.target.display, tuple(p.name for p in plans),
                                 sum(len(p.statements) for p in plans)))
-        if plans and history.ensure_table(conn, self.target.schema):
+        # plan() has just looked for the history table: only a missing one costs more queries.
+        if plans and not self._history_exists and history.ensure_table(conn, self.target.schema):
             self.emit(Notice(f"Created the history table {self.target.schema}._prisma_migrations."))
         return facts, plans
 

@@ -65,7 +65,11 @@ class HistoryRow:
 
 
 def table_exists(conn: "psycopg.Connection", schema: str) -> bool:
-    row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (f'"{schema.replace(chr(34), chr(34) * 2)}"."{TABLE}"',)).fetchone()
+    row = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = %s AND c.relname = %s)",
+        (schema, TABLE),
+    ).fetchone()
     return bool(row and row[0])
 
 
