@@ -31,6 +31,12 @@ APP_PASSWORD = "s3cr3t-P@ss:w0rd/" + secrets.token_hex(4)
 _counter = itertools.count(1)
 
 
+@pytest.fixture
+def anyio_backend() -> str:
+    """The wizard's Pilot tests run on asyncio, Textual's own loop."""
+    return "asyncio"
+
+
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[EmbeddedPostgres]:
     server = EmbeddedPostgres().start()

@@ -18,11 +18,6 @@ SIZE = (80, 24)
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @pytest.fixture(scope="module")
 def report_db(pg_server):  # type: ignore[no-untyped-def]
     """The report's state, shared by the tests here that only read it."""

@@ -17,11 +17,6 @@ from .test_tui_support import enter_name, make_app, screen_text, shared_demo, wa
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @pytest.fixture(scope="module")
 def report_db(pg_server):  # type: ignore[no-untyped-def]
     """The report's state, shared by the tests here that only read it."""
