@@ -37,8 +37,8 @@ from bench.lab import Lab, psql_script  # noqa: E402
 from bench.measure import require_ok, run_process  # noqa: E402
 from bench.prisma_history import write_history  # noqa: E402
 from lumiku_tui import history  # noqa: E402
-from lumiku_tui.source import load_folder  # noqa: E402
-from lumiku_tui.sqltext import MigrationPlan, plan_migration  # noqa: E402
+from lumiku_tui.prisma.folder import load_folder  # noqa: E402
+from lumiku_tui.sql.split import MigrationPlan, plan_migration  # noqa: E402
 
 Strategy = Callable[[psycopg.Connection, list[MigrationPlan]], None]
 

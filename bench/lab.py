@@ -18,8 +18,8 @@ from urllib.parse import quote
 import psycopg
 from psycopg import sql
 
-from lumiku_tui import history
-from lumiku_tui.embedded import EmbeddedPostgres, postgres_bin_dir
+from lumiku_tui.prisma import history
+from lumiku_tui.pg.embedded import EmbeddedPostgres, postgres_bin_dir
 from lumiku_tui.redact import register_secret
 
 APP_ROLE = "bench_app"

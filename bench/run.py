@@ -32,7 +32,7 @@ from bench.peers import bench_deploy, bench_deploy_vs_prisma, bench_status  # no
 from bench.profiles import profile  # noqa: E402
 from bench.startup import bench_startup  # noqa: E402
 from bench.wizard import bench_wizard  # noqa: E402
-from lumiku_tui.embedded import EmbeddedUnavailable  # noqa: E402
+from lumiku_tui.pg.embedded import EmbeddedUnavailable  # noqa: E402
 from lumiku_tui.redact import redact  # noqa: E402
 
 

@@ -73,8 +73,7 @@ def _key(app: Any, key: str) -> None:
 def _wizard(migrations: Path, state: Path) -> Any:
     from lumiku_tui.tui.app import WizardApp, build_context
 
-    args = argparse.Namespace(database_url=None, migrations=str(migrations), health_url=None)
-    return WizardApp(build_context(args, demo=False, state_dir=state, record_dir=state))
+    return WizardApp(build_context(migrations=str(migrations), state_dir=state, record_dir=state))
 
 
 def _overview_ready(app: Any) -> bool:

@@ -1,3 +1,3 @@
-from lumiku_tui.cli import main
+from lumiku_tui.launch import main
 
 raise SystemExit(main())

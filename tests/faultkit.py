@@ -149,8 +149,8 @@ def assert_rerun_completes(db: Database, history: MarkedHistory, *, lock_wait_s:
     It runs in this process (the engine the CLI drives, with the CLI's defaults): the faulted
     run was a separate process, and a second interpreter start per test would double the suite's time.
     """
-    from lumiku_tui.deploy import Deployment, DeployOptions
-    from lumiku_tui.source import load_folder
+    from lumiku_tui.apply.deploy import Deployment, DeployOptions
+    from lumiku_tui.prisma.folder import load_folder
 
     set_slowness(db, 0)
     options = DeployOptions() if lock_wait_s is None else DeployOptions(advisory_lock_wait_s=lock_wait_s)

@@ -386,7 +386,7 @@ def test_binary_stands_in_for_python_dash_m_for_the_projects_own_modules(binary:
     """`[sys.executable, "-m", "lumiku_tui..."]` helpers must work where sys.executable is this file."""
     import pickle
 
-    from lumiku_tui.source import load_folder
+    from lumiku_tui.prisma.folder import load_folder
 
     migration = load_folder(SHIPPED_MIGRATIONS).migrations[0]
     helper = subprocess.run([str(binary), "-m", "lumiku_tui.tui.offload"], input=pickle.dumps(("plan", (migration,))),
@@ -406,7 +406,7 @@ def test_binary_stands_in_for_python_dash_m_for_the_projects_own_modules(binary:
 
 def _pg_bin_dir() -> Path | None:
     try:
-        from lumiku_tui.embedded import EmbeddedUnavailable, postgres_bin_dir
+        from lumiku_tui.pg.embedded import EmbeddedUnavailable, postgres_bin_dir
     except ImportError:
         return None
     try:

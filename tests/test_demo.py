@@ -10,9 +10,9 @@ import sys
 from urllib.parse import urlsplit
 
 from lumiku_tui.demo import REPORT_PENDING
-from lumiku_tui.deploy import Deployment
-from lumiku_tui.source import load_folder
-from lumiku_tui.status import State, read_status
+from lumiku_tui.apply.deploy import Deployment
+from lumiku_tui.prisma.folder import load_folder
+from lumiku_tui.prisma.status import State, read_status
 
 from .conftest import SHIPPED_MIGRATIONS
 

@@ -10,11 +10,11 @@ import uuid
 import psycopg
 import pytest
 
-from lumiku_tui import events as ev
-from lumiku_tui.deploy import DeployOptions, Deployment
+from lumiku_tui.apply import events as ev
+from lumiku_tui.apply.deploy import DeployOptions, Deployment
 from lumiku_tui.errors import DeployBlocked, PlanError
-from lumiku_tui.source import load_folder
-from lumiku_tui.target import parse_database_url
+from lumiku_tui.prisma.folder import load_folder
+from lumiku_tui.pg.target import parse_database_url
 
 THREE = {
     "20240101000000_users": 'CREATE TABLE "users" ("id" TEXT NOT NULL, CONSTRAINT "users_pkey" PRIMARY KEY ("id"));\n',

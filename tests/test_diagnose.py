@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from psycopg import sql
 
-from lumiku_tui.deploy import DeployOptions, Deployment
-from lumiku_tui.diagnose import (
+from lumiku_tui.apply.deploy import DeployOptions, Deployment
+from lumiku_tui.checks.diagnose import (
     STEP_NAMES,
     advisory_lock_report,
     diagnose_connection,
@@ -22,8 +22,8 @@ from lumiku_tui.diagnose import (
     parse_failure_logs,
 )
 from lumiku_tui.errors import LumikuError
-from lumiku_tui.locks import ADVISORY_LOCK_KEY
-from lumiku_tui.source import load_folder
+from lumiku_tui.pg.locks import ADVISORY_LOCK_KEY
+from lumiku_tui.prisma.folder import load_folder
 from tests.conftest import APP_PASSWORD, APP_ROLE
 
 PARENT_CHILD = """CREATE TABLE "parent" ("id" TEXT NOT NULL, CONSTRAINT "parent_pkey" PRIMARY KEY ("id"));
@@ -257,7 +257,7 @@ def test_prisma_written_logs_are_read_too(db, migrations):
     )
     with db.connect() as conn:
         conn.execute(PARENT_CHILD)  # tables made by hand; Prisma then failed on the script's third statement
-        from lumiku_tui import history
+        from lumiku_tui.prisma import history
 
         history.ensure_table(conn, "public")
         history.insert_failed(conn, "public", "20240101000000_init", folder.migrations[0].checksum, logs)
@@ -384,7 +384,7 @@ def test_a_concurrent_index_that_failed_left_an_invalid_index(db, migrations):
     assert diagnosis.kind == "unique" and diagnosis.bad_rows.count == 1
     assert diagnosis.database_unchanged is False
     assert "INVALID index" in diagnosis.choices[0]
-    from lumiku_tui.verify import verify_migrations
+    from lumiku_tui.checks.verify import verify_migrations
 
     rows = {(c.kind, c.object): c for c in verify_migrations(db.target, folder, ["20240102000000_uq"])}
     assert rows[("history", "20240102000000_uq")].found.startswith("failed")
@@ -446,7 +446,7 @@ def test_prismas_code_frame_locates_the_statement(db, migrations, frame):
             'ERROR: relation "parent" already exists\n\n' + frame)
     with db.connect() as conn:
         conn.execute('CREATE TABLE "parent" ("id" TEXT)')
-        from lumiku_tui import history
+        from lumiku_tui.prisma import history
 
         history.ensure_table(conn, "public")
         history.insert_failed(conn, "public", "20240101000000_init", folder.migrations[0].checksum, logs)

@@ -15,10 +15,10 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from lumiku_tui.deploy import Deployment, DeployOptions
-from lumiku_tui.events import MigrationFailed
-from lumiku_tui.locks import ADVISORY_LOCK_KEY
-from lumiku_tui.source import load_folder
+from lumiku_tui.apply.deploy import Deployment, DeployOptions
+from lumiku_tui.apply.events import MigrationFailed
+from lumiku_tui.pg.locks import ADVISORY_LOCK_KEY
+from lumiku_tui.prisma.folder import load_folder
 from tests.faultkit import (
     SLOW_SECONDS,
     DeployProcess,
@@ -598,7 +598,7 @@ def test_front_end_that_stalls_between_statements_does_not_fail_the_migration(db
     """
     import time
 
-    from lumiku_tui.events import StatementFinished
+    from lumiku_tui.apply.events import StatementFinished
 
     history = marked_history(migrations, 2)
     stalled: list[str] = []

@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lumiku_tui.lint import LintReport, lint_migrations, lint_pending
-from lumiku_tui.rehearse import rehearse
-from lumiku_tui.rules import facts as facts_module
-from lumiku_tui.source import load_folder
+from lumiku_tui.safety.lint import LintReport, lint_migrations, lint_pending
+from lumiku_tui.apply.rehearse import rehearse
+from lumiku_tui.safety import measured as facts_module
+from lumiku_tui.prisma.folder import load_folder
 from tests.conftest import APP_PASSWORD, SHIPPED_MIGRATIONS, Database
 
 AVATAR = "20251014_add_avatar_creator_complete"
@@ -439,7 +439,7 @@ def test_missing_table(lint: Callable[..., LintReport]) -> None:
 
 
 def test_a_schema_other_than_public(db: Database, migrations: Callable[..., Path]) -> None:
-    from lumiku_tui.target import parse_database_url
+    from lumiku_tui.pg.target import parse_database_url
 
     db.query("CREATE SCHEMA app; CREATE TABLE app.t (id int, a int); INSERT INTO app.t VALUES (1, NULL), (2, 2);"
              "CREATE TABLE public.t (id int, a int);")
@@ -484,8 +484,8 @@ _TEMPLATES = (
 @given(st.lists(st.tuples(st.sampled_from(_TEMPLATES), st.sampled_from(["t", "other", "new_t"])), min_size=1,
                 max_size=8))
 def test_findings_always_point_at_a_statement_of_the_script(statements: list[tuple[str, str]]) -> None:
-    from lumiku_tui.source import LocalMigration
-    from lumiku_tui.sqltext import split_statements
+    from lumiku_tui.prisma.folder import LocalMigration
+    from lumiku_tui.sql.split import split_statements
 
     script = ";\n".join(template.format(t=table) for template, table in statements) + ";\n"
     migration = LocalMigration("20250101000000_mix", Path("mix"), script.encode())

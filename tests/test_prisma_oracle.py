@@ -10,9 +10,9 @@ import shutil
 
 import pytest
 
-from lumiku_tui.deploy import Deployment
-from lumiku_tui.source import load_folder
-from lumiku_tui.status import State, read_status
+from lumiku_tui.apply.deploy import Deployment
+from lumiku_tui.prisma.folder import load_folder
+from lumiku_tui.prisma.status import State, read_status
 
 from .conftest import SHIPPED_MIGRATIONS
 from .prisma_cli.prisma_runner import prisma_available, run_prisma

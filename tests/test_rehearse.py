@@ -10,10 +10,10 @@ from typing import Callable
 
 import pytest
 
-from lumiku_tui.embedded import postgres_bin_dir
-from lumiku_tui.events import Event, StatementFinished
-from lumiku_tui.rehearse import rehearse, rehearse_on_copy
-from lumiku_tui.source import load_folder
+from lumiku_tui.pg.embedded import postgres_bin_dir
+from lumiku_tui.apply.events import Event, StatementFinished
+from lumiku_tui.apply.rehearse import rehearse, rehearse_on_copy
+from lumiku_tui.prisma.folder import load_folder
 from tests.conftest import APP_PASSWORD, APP_ROLE, SHIPPED_MIGRATIONS, Database
 
 
@@ -181,7 +181,7 @@ def test_rehearsal_refuses_while_a_deploy_holds_prismas_lock(db: Database, migra
 
 def test_a_rehearsal_never_waits_forever(db: Database, migrations: Callable[..., Path],
                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    from lumiku_tui import rehearse as rehearse_module
+    from lumiku_tui.apply import rehearse as rehearse_module
 
     monkeypatch.setattr(rehearse_module, "DEFAULT_LOCK_TIMEOUT_S", 0.5)
     db.query("CREATE TABLE users (id int)")
@@ -206,7 +206,7 @@ def test_a_slow_statement_is_stopped_not_left_holding_locks(db: Database, migrat
 
 def test_an_unresolved_failed_migration_blocks_the_rehearsal_like_a_deploy(
         db: Database, migrations: Callable[..., Path]) -> None:
-    from lumiku_tui import history
+    from lumiku_tui.prisma import history
     from lumiku_tui.errors import DeployBlocked
 
     folder = load_folder(migrations({"20250101000000_a": "CREATE TABLE a (id int);",

@@ -12,12 +12,12 @@ from typing import Iterator
 import pytest
 
 from lumiku_tui.demo import REPORT_PENDING
-from lumiku_tui.deploy import Deployment
+from lumiku_tui.apply.deploy import Deployment
 from lumiku_tui.errors import LumikuError
-from lumiku_tui.health import check_health
-from lumiku_tui.report import DeploymentSession, default_state_dir
-from lumiku_tui.source import load_folder
-from lumiku_tui.verify import verify_migrations
+from lumiku_tui.checks.health import check_health
+from lumiku_tui.record.progress import DeploymentProgress, default_state_dir
+from lumiku_tui.prisma.folder import load_folder
+from lumiku_tui.checks.verify import verify_migrations
 from tests.conftest import APP_PASSWORD, SHIPPED_MIGRATIONS
 
 
@@ -46,7 +46,7 @@ def health_url() -> Iterator[str]:
 
 def _new(tmp_path, db):
     target = db.target
-    return DeploymentSession.load_or_new(tmp_path / "state", target.display, target.dbname)
+    return DeploymentProgress.load_or_new(tmp_path / "state", target.display, target.dbname)
 
 
 def test_a_full_deployment_ticks_the_automatic_items_and_writes_the_record(demo_db, tmp_path, health_url):
@@ -177,7 +177,7 @@ def test_a_retry_after_a_failure_adds_to_the_same_record(db, migrations, tmp_pat
     session.record_deploy(Deployment(db.target, folder).run())
     # The operator fixes the file, marks the failed attempt rolled back, and deploys again.
     folder = load_folder(migrations({"20240102000000_bad": 'ALTER TABLE "t" ADD COLUMN "name" TEXT;'}))
-    from lumiku_tui.resolve import resolve_rolled_back
+    from lumiku_tui.prisma.resolve import resolve_rolled_back
 
     resolve_rolled_back(db.target, folder, "20240102000000_bad")
     session.plan(["20240102000000_bad"])

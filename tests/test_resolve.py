@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from lumiku_tui.deploy import Deployment
-from lumiku_tui.source import load_folder
+from lumiku_tui.apply.deploy import Deployment
+from lumiku_tui.prisma.folder import load_folder
 
 SCRIPTS = {
     "20240101000000_a": "CREATE TABLE a (id int);",

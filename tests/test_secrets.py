@@ -51,7 +51,7 @@ def test_no_password_when_authentication_fails_or_url_is_broken(db, migrations, 
 def test_unexpected_traceback_is_redacted(db, migrations):
     path = migrations(SCRIPTS)
     code = (
-        "import sys\nfrom lumiku_tui import redact\nfrom lumiku_tui.target import parse_database_url\n"
+        "import sys\nfrom lumiku_tui import redact\nfrom lumiku_tui.pg.target import parse_database_url\n"
         "redact.install_excepthook()\n"
         f"t = parse_database_url({db.url!r})\n"
         f"raise RuntimeError('boom ' + {db.url!r})\n"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from lumiku_tui.errors import SourceError
-from lumiku_tui.source import checksum, checksum_matches, find_migrations_dir, load_folder, prisma_sort_key
+from lumiku_tui.prisma.folder import checksum, checksum_matches, find_migrations_dir, load_folder, prisma_sort_key
 
 
 def test_checksum_is_sha256_hex_of_the_file_bytes(migrations):

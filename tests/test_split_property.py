@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from lumiku_tui.sqltext import split_statements
+from lumiku_tui.sql.split import split_statements
 
 # The characters that matter to a scanner, plus ordinary and non-ASCII letters.
 _PAYLOAD_ALPHABET = st.sampled_from(list(";'\"\\$-*/\n\t E(){}") + list("abcxyz09é✓"))
@@ -203,7 +203,7 @@ _IDENTIFIERS = st.text(st.sampled_from(list("abcxyz_09")), min_size=1, max_size=
                                                                               max_size=400))
 def test_statements_that_cannot_run_in_a_transaction_are_recognised_whatever_their_length(names, comment):
     """Long (63-character) schema and table names, or a comment inside the statement, change nothing."""
-    from lumiku_tui.sqltext import Kind
+    from lumiku_tui.sql.split import Kind
 
     a, b, c, d = ('"' + n + '"' for n in names)
     inner = "/* " + comment.replace("*", "") + " */"

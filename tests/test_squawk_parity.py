@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from lumiku_tui.lint import lint_migrations
-from lumiku_tui.source import LocalMigration
-from lumiku_tui.sqltext import split_statements
+from lumiku_tui.safety.lint import lint_migrations
+from lumiku_tui.prisma.folder import LocalMigration
+from lumiku_tui.sql.split import split_statements
 from tests.conftest import SHIPPED_MIGRATIONS
 
 CORPUS = Path(__file__).parent / "squawk_corpus"

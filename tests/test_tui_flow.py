@@ -13,8 +13,8 @@ import psycopg
 import pytest
 
 from lumiku_tui.demo import REPORT_PENDING
-from lumiku_tui.deploy import Deployment, DeployOptions
-from lumiku_tui.source import load_folder
+from lumiku_tui.apply.deploy import Deployment, DeployOptions
+from lumiku_tui.prisma.folder import load_folder
 from lumiku_tui.tui.screens.applying import ApplyingScreen
 from lumiku_tui.tui.screens.approval import ApprovalScreen
 from lumiku_tui.tui.screens.base import ConfirmModal
@@ -244,10 +244,10 @@ async def test_checklist_progress_survives_closing_the_wizard(demo_db, tmp_path:
         assert "up to date" in screen_text(app)
         assert not app.saved_session_has_progress(), "nothing was deployed through the wizard yet"
     # A deploy made through the wizard leaves a session; simulate the first run's end state.
-    from lumiku_tui.deploy import AppliedMigration, DeployResult
-    from lumiku_tui.report import DeploymentSession
+    from lumiku_tui.apply.deploy import AppliedMigration, DeployResult
+    from lumiku_tui.record.progress import DeploymentProgress
 
-    session = DeploymentSession.load_or_new(tmp_path / "state", target.display, target.dbname)
+    session = DeploymentProgress.load_or_new(tmp_path / "state", target.display, target.dbname)
     session.plan(REPORT_PENDING)
     session.record_approval("operator")
     session.record_deploy(DeployResult(target.display, [AppliedMigration(n, 5.0, 1) for n in REPORT_PENDING]))

@@ -140,8 +140,8 @@ async def test_dry_run_from_the_preview_keeps_nothing_and_informs_the_approval(r
 
 
 async def test_dry_run_names_the_migration_that_would_fail(db, migrations, tmp_path: Path) -> None:
-    from lumiku_tui.deploy import Deployment
-    from lumiku_tui.source import load_folder
+    from lumiku_tui.apply.deploy import Deployment
+    from lumiku_tui.prisma.folder import load_folder
     from lumiku_tui.tui.screens.rehearsal import RehearsalScreen
 
     folder = migrations({"20250101000000_people": "CREATE TABLE people (id int PRIMARY KEY);\n"

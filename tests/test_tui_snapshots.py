@@ -22,10 +22,10 @@ import pytest
 from psycopg import sql
 
 from lumiku_tui.demo import REPORT_PENDING, create_demo_database
-from lumiku_tui.deploy import Deployment
-from lumiku_tui.locks import ADVISORY_LOCK_KEY
-from lumiku_tui.report import operator_name
-from lumiku_tui.source import load_folder
+from lumiku_tui.apply.deploy import Deployment
+from lumiku_tui.pg.locks import ADVISORY_LOCK_KEY
+from lumiku_tui.record.progress import operator_name
+from lumiku_tui.prisma.folder import load_folder
 from lumiku_tui.tui.context import Presentation
 from lumiku_tui.tui.screens.applying import ApplyingScreen
 from lumiku_tui.tui.screens.approval import ApprovalScreen
@@ -100,7 +100,7 @@ def report_state(pg_server) -> Fixed:  # type: ignore[no-untyped-def]
 def deployed(pg_server) -> Fixed:  # type: ignore[no-untyped-def]
     """The demo after the four pending migrations were applied (by the engine)."""
     fixed = _demo(pg_server, "tui_lumiku_deployed")
-    from lumiku_tui.target import parse_database_url
+    from lumiku_tui.pg.target import parse_database_url
 
     result = Deployment(parse_database_url(fixed.url), load_folder(SHIPPED_MIGRATIONS)).run()
     assert result.ok
@@ -243,7 +243,7 @@ async def _checklist(pilot) -> None:  # type: ignore[no-untyped-def]
     await wait_until(pilot, lambda: app.screen.done, "the verification")
     await app.push_screen(HealthScreen())
     await wait_until(pilot, lambda: app.screen.result is not None, "the health check")
-    from lumiku_tui.deploy import AppliedMigration, DeployResult
+    from lumiku_tui.apply.deploy import AppliedMigration, DeployResult
 
     session.record_deploy(DeployResult(app.ctx.target.display, [AppliedMigration(n, 1.0, 1) for n in REPORT_PENDING]))
     await pilot.press("enter")
@@ -318,7 +318,7 @@ def orphan_failure(pg_server, tmp_path_factory) -> tuple[Fixed, Path]:  # type: 
     }.items():
         (folder / name).mkdir(parents=True)
         (folder / name / "migration.sql").write_text(script)
-    from lumiku_tui.target import parse_database_url
+    from lumiku_tui.pg.target import parse_database_url
 
     result = Deployment(parse_database_url(fixed.url), load_folder(folder)).run()
     assert result.failure is not None and result.failure.sqlstate == "23503"

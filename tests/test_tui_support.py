@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import io
 from collections.abc import Callable
 from pathlib import Path
@@ -19,7 +18,7 @@ def shared_demo(server, name: str):  # type: ignore[no-untyped-def]
     from psycopg import sql
 
     from lumiku_tui.demo import create_demo_database
-    from lumiku_tui.source import load_folder
+    from lumiku_tui.prisma.folder import load_folder
 
     from .conftest import APP_PASSWORD, APP_ROLE, SHIPPED_MIGRATIONS, Database
 
@@ -66,8 +65,7 @@ async def enter_name(pilot, name: str) -> None:  # type: ignore[no-untyped-def]
 
 def make_app(database_url: str | None, migrations: Path | str | None, tmp_path: Path, *, health_url: str | None = None,
              presentation: Presentation | None = None, demo: bool = True) -> WizardApp:
-    args = argparse.Namespace(database_url=database_url, migrations=str(migrations) if migrations else None,
-                              health_url=health_url)
-    ctx = build_context(args, demo=demo, presentation=presentation, state_dir=tmp_path / "state",
+    ctx = build_context(database_url=database_url, migrations=str(migrations) if migrations else None,
+                        health_url=health_url, demo=demo, presentation=presentation, state_dir=tmp_path / "state",
                         record_dir=tmp_path / "records")
     return WizardApp(ctx)

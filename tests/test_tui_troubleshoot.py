@@ -8,9 +8,9 @@ from urllib.parse import quote
 import psycopg
 import pytest
 
-from lumiku_tui.deploy import Deployment
-from lumiku_tui.locks import ADVISORY_LOCK_KEY
-from lumiku_tui.source import load_folder
+from lumiku_tui.apply.deploy import Deployment
+from lumiku_tui.pg.locks import ADVISORY_LOCK_KEY
+from lumiku_tui.prisma.folder import load_folder
 from lumiku_tui.tui.screens.applying import ApplyingScreen
 from lumiku_tui.tui.screens.base import ConfirmModal
 from lumiku_tui.tui.screens.overview import OverviewScreen

@@ -1,12 +1,11 @@
 """The deployment wizard: overview → preview → approval → applying → verification → health → checklist.
 
-`run_wizard(args, demo=...)` is what `lumiku-tui` and `lumiku-tui demo` call. The app
+`run_wizard(database_url=..., migrations=..., demo=...)` is what `lumiku-tui` and `lumiku-tui demo` call. The app
 holds one `WizardContext`; each screen reads it, and workers fill it with engine results.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import io
 import os
@@ -22,6 +21,7 @@ from textual.app import App
 from textual.binding import Binding
 
 from lumiku_tui.errors import LumikuError
+from lumiku_tui.project import open_project
 from lumiku_tui.redact import redact
 from lumiku_tui.tui.context import Presentation, WizardContext
 from lumiku_tui.tui.offload import Offloader
@@ -94,21 +94,21 @@ class WizardApp(App[int]):
     def session(self) -> Any:
         ctx = self.ctx
         if ctx.session is None and ctx.target is not None:
-            from lumiku_tui.report import DeploymentSession, default_state_dir
+            from lumiku_tui.record.progress import DeploymentProgress, default_state_dir
 
             state_dir = ctx.state_dir or default_state_dir()
             try:
                 Path(state_dir).mkdir(parents=True, exist_ok=True)
                 if not os.access(state_dir, os.W_OK):
                     raise PermissionError(13, "not writable")
-                ctx.session = DeploymentSession.load_or_new(state_dir, ctx.target.display, ctx.target.dbname)
+                ctx.session = DeploymentProgress.load_or_new(state_dir, ctx.target.display, ctx.target.dbname)
             except OSError as err:
                 # A read-only home must not stop a deploy; only resuming after a restart is lost.
                 fallback = Path(tempfile.mkdtemp(prefix="lumiku-tui-state-"))
                 self.notify(f"Progress cannot be saved in {state_dir} ({err.strerror}); using {fallback} for this "
                             "run. Set LUMIKU_STATE_DIR to a writable folder to resume after closing.",
                             severity="warning", timeout=15)
-                ctx.session = DeploymentSession.load_or_new(fallback, ctx.target.display, ctx.target.dbname)
+                ctx.session = DeploymentProgress.load_or_new(fallback, ctx.target.display, ctx.target.dbname)
         return ctx.session
 
     def saved_session_has_progress(self) -> bool:
@@ -120,7 +120,7 @@ class WizardApp(App[int]):
 
     def start_deploy(self, approved: tuple[str, ...]) -> None:
         """The operator approved: record who and when, then apply exactly these migrations."""
-        from lumiku_tui.report import operator_name
+        from lumiku_tui.record.progress import operator_name
         from lumiku_tui.tui.screens.applying import ApplyingScreen
         from lumiku_tui.tui.screens.overview import OverviewScreen
 
@@ -192,32 +192,18 @@ class WizardApp(App[int]):
         self.exit(130)
 
 
-def build_context(args: argparse.Namespace, *, demo: bool, presentation: Presentation | None = None,
+def build_context(*, database_url: str | None = None, migrations: str | Path | None = None,
+                  health_url: str | None = None, demo: bool = False, presentation: Presentation | None = None,
                   state_dir: Path | None = None, record_dir: Path | None = None) -> WizardContext:
-    """Resolve the target and folder the way the CLI does; an error becomes the overview's first message."""
-    from lumiku_tui.cli import _load
-
-    target = folder = None
-    error: LumikuError | None = None
-    try:
-        target, folder = _load(args)
-    except LumikuError as err:
-        error = err
-        try:  # the folder alone may still be readable, so the overview can list it
-            from lumiku_tui.source import find_migrations_dir, load_folder
-
-            path, how = find_migrations_dir(args.migrations)
-            folder = load_folder(path, how)
-        except LumikuError:
-            folder = None
-    health_url = getattr(args, "health_url", None) or os.environ.get("HEALTH_URL")
+    """Open the project as every front end does; a load error becomes the overview's first message."""
+    project = open_project(database_url, migrations)
     ctx = WizardContext(
-        target=target,
-        folder=folder,
-        load_error=error,
-        database_url=getattr(args, "database_url", None),
-        migrations_dir=Path(args.migrations) if getattr(args, "migrations", None) else None,
-        health_url=health_url,
+        target=project.target,
+        folder=project.folder,
+        load_error=project.error,
+        database_url=database_url,
+        migrations_dir=project.migrations_dir,
+        health_url=health_url or os.environ.get("HEALTH_URL"),
         demo=demo,
         state_dir=state_dir,
         presentation=presentation or Presentation(),
@@ -227,8 +213,9 @@ def build_context(args: argparse.Namespace, *, demo: bool, presentation: Present
     return ctx
 
 
-def run_wizard(args: argparse.Namespace, *, demo: bool) -> int:
-    ctx = build_context(args, demo=demo)
+def run_wizard(*, database_url: str | None = None, migrations: str | Path | None = None,
+               health_url: str | None = None, demo: bool = False) -> int:
+    ctx = build_context(database_url=database_url, migrations=migrations, health_url=health_url, demo=demo)
     result = WizardApp(ctx).run()
     if ctx.record_path is not None:
         print(f"Deployment record written to {ctx.record_path}")

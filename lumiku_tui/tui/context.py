@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Any
 from lumiku_tui.redact import redact
 
 if TYPE_CHECKING:
-    from lumiku_tui.deploy import DeployResult
+    from lumiku_tui.apply.deploy import DeployResult
     from lumiku_tui.errors import LumikuError
-    from lumiku_tui.source import MigrationsFolder
-    from lumiku_tui.target import Target
+    from lumiku_tui.prisma.folder import MigrationsFolder
+    from lumiku_tui.pg.target import Target
 
 
 #: With the spaces before it: right-aligned numbers would otherwise shift the placeholder.
@@ -107,14 +107,14 @@ class WizardContext:
     record_dir: Path = field(default_factory=default_record_dir)
     presentation: Presentation = field(default_factory=Presentation)
     # Filled as the flow advances.
-    status: Any = None  # lumiku_tui.status.StatusReport
-    lint: Any = None  # lumiku_tui.lint.LintReport, when that module is available
-    rehearsal: Any = None  # lumiku_tui.rehearse.RehearsalResult, when the operator ran a dry run
+    status: Any = None  # lumiku_tui.prisma.status.StatusReport
+    lint: Any = None  # lumiku_tui.safety.lint.LintReport, when that module is available
+    rehearsal: Any = None  # lumiku_tui.apply.rehearse.RehearsalResult, when the operator ran a dry run
     approved: tuple[str, ...] = ()
     approved_by: str | None = None
     approved_at: datetime | None = None
     result: DeployResult | None = None
-    session: Any = None  # lumiku_tui.report.DeploymentSession
+    session: Any = None  # lumiku_tui.record.progress.DeploymentProgress
     checks: list[Any] = field(default_factory=list)
     health: Any = None
     record_path: Path | None = None

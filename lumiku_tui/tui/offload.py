@@ -111,7 +111,7 @@ def _main() -> None:
 def plan_for_preview(migration: Any) -> tuple[str, list[Any], int, str | None]:
     """The statements to show, how many the deploy sends, and why the engine would refuse it (or None)."""
     from lumiku_tui.errors import LumikuError
-    from lumiku_tui.sqltext import plan_migration, split_statements
+    from lumiku_tui.sql.split import plan_migration, split_statements
 
     try:
         plan = plan_migration(migration)
@@ -122,7 +122,7 @@ def plan_for_preview(migration: Any) -> tuple[str, list[Any], int, str | None]:
 
 
 def lint_for_preview(target: Any, folder: Any) -> Any:
-    from lumiku_tui.tui.facts import lint_report
+    from lumiku_tui.project import lint_report
 
     return lint_report(target, folder)
 

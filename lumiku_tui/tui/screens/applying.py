@@ -12,8 +12,8 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import Label, ProgressBar, RichLog, Static
 
-from lumiku_tui import events as ev
-from lumiku_tui.deploy import Deployment, DeployOptions, DeployResult
+from lumiku_tui.apply import events as ev
+from lumiku_tui.apply.deploy import Deployment, DeployOptions, DeployResult
 from lumiku_tui.errors import LockTimeout, LumikuError
 from lumiku_tui.tui.screens.base import ConfirmModal, WizardScreen
 

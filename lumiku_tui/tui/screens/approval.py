@@ -11,7 +11,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import Input, Static
 
 from lumiku_tui.errors import LumikuError
-from lumiku_tui.sqltext import plan_migration
+from lumiku_tui.sql.split import plan_migration
 from lumiku_tui.tui.screens.base import ConfirmModal, WizardScreen
 from lumiku_tui.tui.screens.preview import finding_text
 

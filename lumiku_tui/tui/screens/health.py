@@ -46,7 +46,7 @@ class HealthScreen(WizardScreen):
 
     @work(thread=True, exclusive=True, group="health")
     def _check(self) -> None:
-        from lumiku_tui.health import check_health
+        from lumiku_tui.checks.health import check_health
 
         result = check_health(self.ctx.health_url)
         self.call_ui(self._show, result)

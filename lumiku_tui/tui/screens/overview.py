@@ -9,8 +9,8 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
-from lumiku_tui.status import State
-from lumiku_tui.tui.facts import Overview, gather_overview
+from lumiku_tui.prisma.status import State
+from lumiku_tui.project import Overview, gather_overview
 from lumiku_tui.tui.screens.base import WizardScreen
 
 _STATE_LOOK = {
@@ -96,7 +96,7 @@ class OverviewScreen(WizardScreen):
         self.ready = False
         self.overview = overview
         self.ctx.status = overview.status
-        facts = overview.facts
+        facts = overview.server
         server = self.query_one("#server-line", Static)
         if facts is not None:
             role = "read-only replica" if facts.in_recovery else ("read-only" if facts.read_only else "writable")

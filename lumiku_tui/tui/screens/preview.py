@@ -10,8 +10,8 @@ from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from lumiku_tui.errors import LumikuError
-from lumiku_tui.sqltext import Kind, Statement
-from lumiku_tui.tui.facts import findings_for
+from lumiku_tui.sql.split import Kind, Statement
+from lumiku_tui.project import findings_for
 from lumiku_tui.tui.offload import CHILD_THRESHOLD_BYTES
 from lumiku_tui.tui.screens.base import WizardScreen
 from lumiku_tui.tui.widgets.sql_view import SqlView

@@ -47,7 +47,7 @@ class RehearsalScreen(WizardScreen):
 
     @work(thread=True, exclusive=True, group="rehearse")
     def _rehearse(self) -> None:
-        from lumiku_tui.rehearse import rehearse
+        from lumiku_tui.apply.rehearse import rehearse
 
         ctx = self.ctx
         assert ctx.target is not None and ctx.folder is not None

@@ -51,7 +51,7 @@ class VerificationScreen(WizardScreen):
     def _verify(self) -> None:
         ctx = self.ctx
         try:
-            from lumiku_tui.verify import verify_migrations
+            from lumiku_tui.checks.verify import verify_migrations
 
             assert ctx.target is not None and ctx.folder is not None
             checks = verify_migrations(ctx.target, ctx.folder, list(self.names) or None)

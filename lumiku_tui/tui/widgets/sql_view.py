@@ -21,7 +21,7 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from lumiku_tui.sqltext import Statement
+from lumiku_tui.sql.split import Statement
 
 GUTTER = 6
 #: Beyond this many lines a statement is lexed line by line, so one huge INSERT stays cheap.

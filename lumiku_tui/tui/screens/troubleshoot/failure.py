@@ -12,7 +12,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from lumiku_tui.errors import LumikuError
-from lumiku_tui.events import MigrationFailed, Session
+from lumiku_tui.apply.events import MigrationFailed, Backend
 from lumiku_tui.tui.screens.base import WizardScreen
 from lumiku_tui.tui.widgets.sql_view import SqlView
 
@@ -57,7 +57,7 @@ class FailureScreen(WizardScreen):
     def _diagnose(self) -> None:
         ctx = self.ctx
         try:
-            from lumiku_tui.diagnose import diagnose_failure
+            from lumiku_tui.checks.diagnose import diagnose_failure
 
             assert ctx.target is not None and ctx.folder is not None
             diagnosis = diagnose_failure(ctx.target, ctx.folder, self.failure, self.name_)
@@ -141,7 +141,7 @@ class FailureScreen(WizardScreen):
                 text.append(f"• {present.text(choice)}\n")
         self.query_one("#failure-text", Static).update(text)
 
-    def _session(self, session: Session) -> str:
+    def _session(self, session: Backend) -> str:
         text = session.describe()
         return self.ctx.presentation.text(text)
 

@@ -10,7 +10,7 @@ from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from lumiku_tui.errors import LumikuError
-from lumiku_tui.events import Session
+from lumiku_tui.apply.events import Backend
 from lumiku_tui.tui.screens.base import ConfirmModal, WizardScreen
 
 
@@ -26,7 +26,7 @@ class LockScreen(WizardScreen):
 
     def __init__(self) -> None:
         super().__init__()
-        self.holders: tuple[Session, ...] | None = None
+        self.holders: tuple[Backend, ...] | None = None
         self.ended: list[int] = []
 
     def compose(self) -> ComposeResult:
@@ -46,7 +46,7 @@ class LockScreen(WizardScreen):
 
     @work(thread=True, exclusive=True, group="diagnose-lock")
     def _read(self) -> None:
-        from lumiku_tui.diagnose import advisory_lock_report
+        from lumiku_tui.checks.diagnose import advisory_lock_report
 
         ctx = self.ctx
         if ctx.target is None:
@@ -58,7 +58,7 @@ class LockScreen(WizardScreen):
             return
         self.call_ui(self._show, holders)
 
-    def _session_lines(self, s: Session) -> Text:
+    def _session_lines(self, s: Backend) -> Text:
         present = self.ctx.presentation
         pid = "-----" if present.fixed_sessions else str(s.pid)
         since = ("YYYY-MM-DD hh:mm:ss" if present.fixed_sessions or present.fixed_times
@@ -72,7 +72,7 @@ class LockScreen(WizardScreen):
             text.append(f"   last query: {present.text(s.query)[:200]}", style="dim")
         return text
 
-    def _show(self, holders: tuple[Session, ...]) -> None:
+    def _show(self, holders: tuple[Backend, ...]) -> None:
         self.holders = holders
         title = self.query_one("#lock-title", Static)
         options = self.query_one("#lock-holders", OptionList)
@@ -121,7 +121,7 @@ class LockScreen(WizardScreen):
 
     @work(thread=True, group="diagnose-lock-end")
     def _end(self, pid: int) -> None:
-        from lumiku_tui.diagnose import end_session
+        from lumiku_tui.checks.diagnose import end_session
 
         ctx = self.ctx
         assert ctx.target is not None

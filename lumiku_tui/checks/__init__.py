@@ -1,0 +1,1 @@
+"""Checks around a deploy: verification of the catalog, the app's health, diagnosis."""

@@ -1,0 +1,125 @@
+"""The app's health endpoint after a deploy: status code, latency, the JSON `status` field.
+
+Connection errors, timeouts and 5xx answers are retried with a growing pause (an app
+container restarting after a deploy refuses connections for a few seconds); a 4xx is
+an answer, not a hiccup, and is not retried.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from lumiku_tui.redact import mask_url, redact
+
+HEALTHY_STATUSES = ("ok", "healthy", "up", "pass")
+
+
+@dataclass(frozen=True)
+class HealthResult:
+    url: str | None  # as shown (credentials in the URL masked)
+    skipped: bool  # no URL given
+    ok: bool  # 2xx and (if JSON with "status") status in HEALTHY_STATUSES
+    status_code: int | None
+    latency_ms: float | None
+    status_field: str | None
+    attempts: int
+    error: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def describe(self) -> str:
+        """One line for a person."""
+        if self.skipped:
+            return "Health check skipped: no health URL given (--health-url or HEALTH_URL)."
+        tries = f" after {self.attempts} attempts" if self.attempts > 1 else ""
+        if self.status_code is None:
+            return f"{self.url}: no answer{tries}: {self.error}"
+        field = f', status "{self.status_field}"' if self.status_field is not None else ""
+        verdict = "healthy" if self.ok else "NOT healthy"
+        latency = f" in {self.latency_ms:.0f} ms" if self.latency_ms is not None else ""
+        reason = f" ({self.error})" if self.error and not self.ok else ""
+        return f"{self.url}: HTTP {self.status_code}{field}{latency}{tries}: {verdict}{reason}"
+
+
+def mask_http_url(url: str) -> str:
+    """The URL with any user:password and token-like query values masked."""
+    return mask_url(url)
+
+
+def _status_field(body: bytes, content_type: str) -> tuple[str | None, bool]:
+    """The JSON body's `status` value, and whether the body was JSON at all."""
+    if "json" not in content_type.lower() and body.lstrip()[:1] not in (b"{", b"["):
+        return None, False
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None, False
+    if isinstance(data, dict) and "status" in data:
+        value = data["status"]
+        return (str(value) if not isinstance(value, bool) else ("ok" if value else "false")), True
+    return None, True
+
+
+def check_health(url: str | None, *, timeout_s: float = 5.0, retries: int = 3, backoff_s: float = 0.5) -> HealthResult:
+    """GET `url`; `retries` is the number of attempts after the first one."""
+    if not url:
+        return HealthResult(None, True, False, None, None, None, 0, None)
+    import httpx
+
+    shown = mask_http_url(url)
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return HealthResult(shown, False, False, None, None, None, 0,
+                            "not an http(s) URL; give it as https://HOST/health")
+    attempts = 0
+    last_error: str | None = None
+    status_code: int | None = None
+    latency_ms: float | None = None
+    status_field: str | None = None
+    ok = False
+    with httpx.Client(timeout=timeout_s, follow_redirects=True, headers={"Accept": "application/json"}) as client:
+        for attempt in range(retries + 1):
+            if attempt:
+                time.sleep(backoff_s * (2 ** (attempt - 1)))
+            attempts += 1
+            started = time.perf_counter()
+            try:
+                response = client.get(url)
+            except httpx.TimeoutException:
+                last_error = f"no response within {timeout_s:g} s"
+                status_code = latency_ms = None
+                continue
+            except httpx.HTTPError as exc:
+                last_error = _transport_error(exc)
+                status_code = latency_ms = None
+                continue
+            latency_ms = (time.perf_counter() - started) * 1000
+            status_code = response.status_code
+            status_field, _is_json = _status_field(response.content, response.headers.get("content-type", ""))
+            if 200 <= status_code < 300:
+                healthy_field = status_field is None or status_field.lower() in HEALTHY_STATUSES
+                ok = healthy_field
+                last_error = None if ok else f'the body says status "{status_field}"'
+                break
+            last_error = f"HTTP {status_code} {response.reason_phrase}".strip()
+            if status_code < 500:
+                break
+    return HealthResult(shown, False, ok, status_code, latency_ms, status_field, attempts,
+                        redact(last_error) if last_error else None)
+
+
+def _transport_error(exc: Exception) -> str:
+    text = str(exc) or type(exc).__name__
+    lowered = text.lower()
+    if "refused" in lowered:
+        return "connection refused (is the app running and listening on that port?)"
+    if "name or service not known" in lowered or "nodename nor servname" in lowered or "getaddrinfo" in lowered:
+        return "the host name does not resolve"
+    if "certificate" in lowered or "ssl" in lowered:
+        return "TLS failed: " + text
+    return text

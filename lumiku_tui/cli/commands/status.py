@@ -1,0 +1,43 @@
+"""`lumiku-tui status`: each migration's state."""
+
+from __future__ import annotations
+
+import argparse
+
+from lumiku_tui.cli.commands import load
+from lumiku_tui.cli.output import EXIT_ATTENTION, EXIT_OK, STATE_STYLE, Out, describe_target
+
+
+def run(args: argparse.Namespace, out: Out) -> int:
+    from lumiku_tui.prisma.status import State, read_status
+
+    target, folder = load(args)
+    report = read_status(target, folder)
+    if args.json:
+        out.json(report.to_dict())
+        return EXIT_OK if report.up_to_date else EXIT_ATTENTION
+    describe_target(out, target, folder)
+    out.line()
+    width = max((len(m.name) for m in report.migrations), default=10)
+    for m in report.migrations:
+        label, code = STATE_STYLE[m.state.value]
+        when = f"{m.finished_at or m.started_at:%Y-%m-%d %H:%M}" if (m.finished_at or m.started_at) else ""
+        out.line(f"  {out.style(f'{label:<15}', code)} {m.name:<{width}}  {when}")
+    out.line()
+    if report.up_to_date:
+        out.line(out.style("Database schema is up to date.", "32"))
+        return EXIT_OK
+    counts = {}
+    for m in report.migrations:
+        counts[m.state] = counts.get(m.state, 0) + 1
+    summary = ", ".join(f"{n} {STATE_STYLE[s.value][0].lower()}" for s, n in counts.items() if s is not State.APPLIED)
+    out.line(summary + ".")
+    if report.failed:
+        name = report.failed[0].name
+        out.line(f"Next step: resolve the failed migration first: `lumiku-tui resolve --rolled-back {name}` "
+                 f"(after undoing what it left) or `--applied {name}` (after finishing it by hand).")
+    elif report.to_apply:
+        out.line("Next step: `lumiku-tui deploy` (or the wizard: `lumiku-tui`) applies the pending migrations.")
+    if report.in_state(State.MODIFIED):
+        out.line("Modified migrations were changed after being applied: revert the files, or add a new migration.")
+    return EXIT_ATTENTION

@@ -1,0 +1,1 @@
+"""PostgreSQL's side: the target URL, connecting, server information, locks and sessions, names."""

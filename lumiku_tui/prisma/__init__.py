@@ -1,0 +1,1 @@
+"""Prisma's side: the migrations folder, checksums, the history table, status and resolve."""

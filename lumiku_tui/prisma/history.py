@@ -1,0 +1,220 @@
+"""Prisma's `_prisma_migrations` table: its DDL, reads and writes, as Prisma issues them.
+
+A row is written exactly as Prisma's schema engine writes it, so `prisma migrate
+status` and lumiku-tui read the same history. One deliberate difference in *when*:
+for a transactional migration the row is inserted and finished inside the migration's
+own transaction, so a crash can never leave a row claiming work that did not commit.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from psycopg import sql
+
+from lumiku_tui.errors import LockTimeout, LumikuError, TargetError
+from lumiku_tui.pg import locks
+from lumiku_tui.redact import redact
+
+if TYPE_CHECKING:
+    import psycopg
+
+    from lumiku_tui.pg.target import Target
+
+TABLE = "_prisma_migrations"
+
+
+def _table(schema: str) -> sql.Composed:
+    return sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(TABLE))
+
+
+def create_table_sql(schema: str) -> sql.Composed:
+    return sql.SQL(
+        """CREATE TABLE {} (
+    "id"                    VARCHAR(36) PRIMARY KEY NOT NULL,
+    "checksum"              VARCHAR(64) NOT NULL,
+    "finished_at"           TIMESTAMPTZ,
+    "migration_name"        VARCHAR(255) NOT NULL,
+    "logs"                  TEXT,
+    "rolled_back_at"        TIMESTAMPTZ,
+    "started_at"            TIMESTAMPTZ NOT NULL DEFAULT now(),
+    "applied_steps_count"   INTEGER NOT NULL DEFAULT 0
+)"""
+    ).format(_table(schema))
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    id: str
+    checksum: str
+    finished_at: datetime | None
+    migration_name: str
+    logs: str | None
+    rolled_back_at: datetime | None
+    started_at: datetime
+    applied_steps_count: int
+
+    @property
+    def is_applied(self) -> bool:
+        return self.finished_at is not None and self.rolled_back_at is None
+
+    @property
+    def is_failed(self) -> bool:
+        return self.finished_at is None and self.rolled_back_at is None
+
+    @property
+    def is_rolled_back(self) -> bool:
+        return self.rolled_back_at is not None
+
+
+def table_exists(conn: "psycopg.Connection", schema: str) -> bool:
+    row = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = %s AND c.relname = %s)",
+        (schema, TABLE),
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def schema_exists(conn: "psycopg.Connection", schema: str) -> bool:
+    row = conn.execute("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = %s)", (schema,)).fetchone()
+    return bool(row and row[0])
+
+
+def ensure_table(conn: "psycopg.Connection", schema: str) -> bool:
+    """Create the schema and history table when missing, as `prisma migrate deploy` does.
+
+    Returns True when something was created.
+    """
+    created = False
+    with conn.transaction():
+        if not schema_exists(conn, schema):
+            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+            created = True
+        if not table_exists(conn, schema):
+            conn.execute(create_table_sql(schema))
+            created = True
+    return created
+
+
+def read_rows(conn: "psycopg.Connection", schema: str, *, known_to_exist: bool = False) -> list[HistoryRow]:
+    """All rows, oldest first, the order Prisma loads them in. Empty when there is no table."""
+    if not known_to_exist and not table_exists(conn, schema):
+        return []
+    cur = conn.execute(
+        sql.SQL(
+            "SELECT id, checksum, finished_at, migration_name, logs, rolled_back_at, started_at, "
+            "applied_steps_count FROM {} ORDER BY started_at ASC"
+        ).format(_table(schema))
+    )
+    return [HistoryRow(*row) for row in cur.fetchall()]
+
+
+def other_tables(conn: "psycopg.Connection", schema: str) -> list[str]:
+    """Tables in the schema besides the history table (Prisma's P3005 check)."""
+    rows = conn.execute(
+        """SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+           WHERE n.nspname = %s AND c.relkind IN ('r', 'p') AND c.relname <> %s ORDER BY 1 LIMIT 6""",
+        (schema, TABLE),
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def insert_started(conn: "psycopg.Connection", schema: str, row_id: str, name: str, checksum: str) -> None:
+    conn.execute(
+        sql.SQL("INSERT INTO {} (id, checksum, started_at, migration_name) VALUES (%s, %s, now(), %s)").format(
+            _table(schema)
+        ),
+        (row_id, checksum, name),
+    )
+
+
+def record_success(conn: "psycopg.Connection", schema: str, row_id: str) -> None:
+    """One successful step, then finished: Prisma counts the whole script as one step."""
+    conn.execute(
+        sql.SQL(
+            "UPDATE {} SET applied_steps_count = applied_steps_count + 1, finished_at = clock_timestamp() "
+            "WHERE id = %s"
+        ).format(_table(schema)),
+        (row_id,),
+    )
+
+
+def record_failure(conn: "psycopg.Connection", schema: str, row_id: str, logs: str) -> None:
+    conn.execute(sql.SQL("UPDATE {} SET logs = %s WHERE id = %s").format(_table(schema)), (logs, row_id))
+
+
+def insert_failed(conn: "psycopg.Connection", schema: str, name: str, checksum: str, logs: str) -> str:
+    """A failed attempt as Prisma leaves it: started, not finished, not rolled back, the error in logs."""
+    row_id = new_id()
+    conn.execute(
+        sql.SQL(
+            "INSERT INTO {} (id, checksum, started_at, migration_name, logs, applied_steps_count) "
+            "VALUES (%s, %s, now(), %s, %s, 0)"
+        ).format(_table(schema)),
+        (row_id, checksum, name, logs),
+    )
+    return row_id
+
+
+def insert_applied(conn: "psycopg.Connection", schema: str, name: str, checksum: str) -> str:
+    """What `prisma migrate resolve --applied` writes: empty logs, started = finished, no steps."""
+    row_id = new_id()
+    conn.execute(
+        sql.SQL(
+            "INSERT INTO {} (id, checksum, logs, started_at, finished_at, migration_name, applied_steps_count) "
+            "VALUES (%s, %s, '', now(), now(), %s, 0)"
+        ).format(_table(schema)),
+        (row_id, checksum, name),
+    )
+    return row_id
+
+
+def mark_rolled_back(conn: "psycopg.Connection", schema: str, row_id: str) -> None:
+    conn.execute(sql.SQL("UPDATE {} SET rolled_back_at = now() WHERE id = %s").format(_table(schema)), (row_id,))
+
+
+def from_database_error(target: "Target", exc: Exception) -> LumikuError:
+    """A server error outside any migration (lock wait, history read, set-up), with a next step."""
+    from psycopg import errors as pgerrors
+
+    message = redact(str(getattr(getattr(exc, "diag", None), "message_primary", None) or exc).strip())
+    if isinstance(exc, pgerrors.InsufficientPrivilege):
+        return TargetError(
+            f"The database refused the deploy before any migration ran: {message}.",
+            why=f"Role `{target.user}` may not create or change the history table in schema `{target.schema}`. "
+            "Nothing was applied.",
+            hint=f'Grant it: GRANT CREATE, USAGE ON SCHEMA "{target.schema}" TO "{target.user}"; or run as the '
+            "schema's owner. `lumiku-tui doctor` checks every privilege a deploy needs.",
+        )
+    if isinstance(exc, pgerrors.LockNotAvailable):
+        holders = "another session"
+        try:
+            with target.connect("observe") as conn:
+                found = locks.relation_lock_holders(conn, f'"{target.schema}".{TABLE}')
+            holders = "; ".join(h.describe() for h in found) or holders
+        except Exception:
+            pass
+        return LockTimeout(
+            "The history table _prisma_migrations is locked by another session; nothing was applied.",
+            why=f"Held by {holders}.",
+            hint="Wait for that session to finish (or end it from the wizard's lock screen) and run again.",
+        )
+    if isinstance(exc, (pgerrors.AdminShutdown, pgerrors.CrashShutdown)) or getattr(exc, "sqlstate", None) is None:
+        return TargetError(
+            f"The connection to {target.display} was lost before any migration started: {message}.",
+            why="Nothing was applied.",
+            hint="Check that the server is up (`lumiku-tui doctor`), then run the deploy again.",
+        )
+    return TargetError(
+        f"The database refused the deploy before any migration ran: {message}.",
+        why=f"SQLSTATE {getattr(exc, 'sqlstate', '')}. Nothing was applied.",
+        hint="`lumiku-tui doctor` diagnoses the connection and privileges.",
+    )

@@ -1,0 +1,141 @@
+"""The one entry point a front end uses: open a project (its target, its migrations folder), see it.
+
+`open_project()` finds the migrations folder and the database the way the CLI and the wizard
+both need; a problem with either is kept as `error` rather than raised, so a front end can
+still show what it found. `Project.overview()` gathers the first screen's facts in one pass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lumiku_tui.errors import LumikuError, TargetError
+from lumiku_tui.pg import locks
+from lumiku_tui.pg.locks import Backend
+from lumiku_tui.pg.server import ServerInfo, server_info
+from lumiku_tui.pg.target import Target
+from lumiku_tui.prisma.folder import MigrationsFolder
+from lumiku_tui.prisma.status import State, StatusReport, read_status
+
+
+@dataclass
+class Project:
+    """An app's migrations and the database they go to; either may be missing, with `error` saying why."""
+
+    target: Target | None
+    folder: MigrationsFolder | None
+    error: LumikuError | None = None
+    database_url: str | None = field(default=None, repr=False)  # as given, before resolution (may hold a secret)
+    migrations_dir: Path | None = None  # as given with --migrations
+
+    def require(self) -> tuple[Target, MigrationsFolder]:
+        """The target and folder, or the error that stopped them from being found."""
+        if self.error is not None:
+            raise self.error
+        assert self.target is not None and self.folder is not None
+        return self.target, self.folder
+
+    def overview(self) -> "Overview":
+        target, folder = self.require()
+        return gather_overview(target, folder)
+
+
+def open_project(database_url: str | None = None, migrations: str | Path | None = None) -> Project:
+    """Find the folder (explicit, else Prisma's usual places) and the target (explicit, else env and .env)."""
+    from lumiku_tui.pg.target import resolve_target
+    from lumiku_tui.prisma.folder import find_migrations_dir, load_folder
+
+    migrations_dir = Path(migrations) if migrations else None
+    folder: MigrationsFolder | None = None
+    try:
+        path, how = find_migrations_dir(migrations)
+        folder = load_folder(path, how)
+        target = resolve_target(database_url, migrations_dir=path)
+    except LumikuError as err:
+        return Project(None, folder, err, database_url, migrations_dir)
+    return Project(target, folder, None, database_url, migrations_dir)
+
+
+@dataclass(frozen=True)
+class Blocker:
+    """Something that stops a deploy, and the troubleshooting screen that explains it."""
+
+    kind: str  # "connect" | "failed" | "lock" | "read_only"
+    message: str
+    migration: str | None = None
+
+
+@dataclass(frozen=True)
+class Overview:
+    server: ServerInfo | None
+    status: StatusReport | None
+    lock_holders: tuple[Backend, ...]
+    blockers: tuple[Blocker, ...]
+    warnings: tuple[str, ...]
+    error: LumikuError | None = None
+
+    @property
+    def pending(self) -> list[str]:
+        return [m.name for m in self.status.to_apply] if self.status else []
+
+    @property
+    def can_deploy(self) -> bool:
+        return not self.blockers and bool(self.pending)
+
+
+def gather_overview(target: Target, folder: MigrationsFolder) -> Overview:
+    try:
+        conn = target.connect("observe")
+    except LumikuError as err:
+        return Overview(None, None, (), (Blocker("connect", err.what),), (), err)
+    try:
+        facts = server_info(conn)
+        status = read_status(target, folder, conn=conn)
+        holders = locks.advisory_lock_holders(conn)
+    except LumikuError as err:
+        return Overview(None, None, (), (Blocker("connect", err.what),), (), err)
+    except Exception as exc:  # a query refused (privileges, a vanished connection)
+        err = TargetError(f"Reading the database failed: {exc}",
+                          hint="Run the connection check (t) to see which step fails.")
+        return Overview(None, None, (), (Blocker("connect", err.what),), (), err)
+    finally:
+        conn.close()
+    blockers: list[Blocker] = []
+    warnings: list[str] = []
+    for failed in status.failed:
+        blockers.append(Blocker("failed", f"{failed.name} failed and is not resolved: nothing can be applied "
+                                          "until it is.", failed.name))
+    if holders:
+        who = ", ".join(f"pid {h.pid} ({h.application_name or 'unnamed client'})" for h in holders)
+        blockers.append(Blocker("lock", f"Prisma's migration lock is held by {who}; a deploy would wait for it."))
+    if not facts.writable:
+        why = "a read-only replica (in recovery)" if facts.in_recovery else "read-only for this session"
+        blockers.append(Blocker("read_only", f"The server is {why}: migrations must run on the primary."))
+    warnings.extend(target.notes)  # the target module explains a pooler URL there
+    modified = status.in_state(State.MODIFIED)
+    if modified:
+        warnings.append(f"{len(modified)} applied migration(s) were changed afterwards (checksum differs): "
+                        + ", ".join(m.name for m in modified))
+    missing = status.in_state(State.MISSING_LOCALLY)
+    if missing:
+        warnings.append(f"{len(missing)} migration(s) recorded in the database are missing from the folder: "
+                        + ", ".join(m.name for m in missing))
+    return Overview(facts, status, holders, tuple(blockers), tuple(warnings))
+
+
+def lint_report(target: Target, folder: MigrationsFolder):  # type: ignore[no-untyped-def]
+    """Safety findings for the pending migrations, or None when this build has no linter."""
+    try:
+        from lumiku_tui.safety.lint import lint_pending
+    except ImportError:
+        return None
+    return lint_pending(target, folder)
+
+
+def findings_for(report, migration: str, index: int | None = None) -> list:  # type: ignore[no-untyped-def]
+    if report is None:
+        return []
+    if index is None:
+        return list(report.for_migration(migration))
+    return list(report.for_statement(migration, index))

@@ -1,0 +1,1 @@
+"""The deployment's progress, checklist and written record."""

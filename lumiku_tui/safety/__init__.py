@@ -1,0 +1,1 @@
+"""Safety analysis of pending migrations: lint, measured catalog figures and the rules."""

@@ -1,0 +1,238 @@
+"""Safety findings for pending migrations: what each statement will do to the live database.
+
+Every statement is parsed by PostgreSQL's own parser (pglast) and judged against the
+schema it will meet: the live catalog (sizes, row counts, existing objects) plus what
+the earlier pending statements create, add or fill. A few batched catalog queries and
+bounded counts serve the whole batch; nothing is written.
+
+    report = lint_pending(target, folder)
+    for finding in report.findings: ...
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any, Sequence
+
+from lumiku_tui.errors import PlanError
+from lumiku_tui.safety.rules.analyze import Analyzer, InsertSummary, StatementContext
+from lumiku_tui.safety.measured import SchemaFacts, load_facts, run_counts
+from lumiku_tui.safety.rules.model import Finding, LintReport
+from lumiku_tui.safety.rules.schema import SimSchema
+from lumiku_tui.sql.split import Kind, Statement, split_statements
+
+if TYPE_CHECKING:
+    import psycopg
+
+    from lumiku_tui.prisma.folder import LocalMigration, MigrationsFolder
+    from lumiku_tui.pg.target import Target
+
+__all__ = ["Finding", "LintReport", "lint_migrations", "lint_pending", "run_cli"]
+
+_RERUNNABLE = re.compile(r"\bIF\s+(?:NOT\s+)?EXISTS\b", re.IGNORECASE)
+_TX_CONTROL = (Kind.BEGIN, Kind.COMMIT, Kind.ROLLBACK)
+
+
+class _Parsed:
+    """One statement with its parse tree(s), or the parse error."""
+
+    __slots__ = ("ctx", "nodes", "error", "statement")
+
+    def __init__(self, ctx: StatementContext, statement: Statement, nodes: tuple[Any, ...],
+                 error: tuple[str, int | None] | None) -> None:
+        self.ctx = ctx
+        self.statement = statement
+        self.nodes = nodes
+        self.error = error
+
+
+def _parse_migration(migration: "LocalMigration") -> tuple[list[_Parsed], list[Finding]]:
+    from pglast.parser import ParseError
+
+    findings: list[Finding] = []
+    try:
+        statements = split_statements(migration.script)
+    except PlanError as exc:
+        findings.append(Finding(migration.name, 1, "syntax-error", "error",
+                                f"The script cannot be split into statements: {exc.why or exc.what}", None,
+                                exc.hint or "Fix the script."))
+        return [], findings
+    wrapped = (len(statements) >= 2 and statements[0].kind is Kind.BEGIN and statements[-1].kind is Kind.COMMIT)
+    body = statements[1:-1] if wrapped else statements
+    transactional = not (len(body) == 1 and body[0].kind is Kind.NO_TRANSACTION)
+    in_block = wrapped or len(body) > 1
+    rerunnable = bool(_RERUNNABLE.search(migration.script))
+    if wrapped:
+        begin, commit = statements[0], statements[-1]
+        findings.append(Finding(
+            migration.name, begin.index, "transaction-control", "warning",
+            f"The script carries its own BEGIN (statement {begin.index}, line {begin.line}) and COMMIT (statement "
+            f"{commit.index}, line {commit.line}): lumiku-tui runs it in one transaction of its own and skips them, but "
+            "a tool that runs the script as written commits at that COMMIT, not as part of its migration record.",
+            None, "Remove BEGIN/COMMIT: every migration already runs in one transaction."))
+    parsed: list[_Parsed] = []
+    for position, stmt in enumerate(body):
+        if stmt.kind in _TX_CONTROL:
+            findings.append(Finding(
+                migration.name, stmt.index, "transaction-control", "error",
+                f"`{stmt.summary}` (line {stmt.line}) in the middle of the script commits or aborts part of the "
+                "migration on its own; lumiku-tui refuses to apply it.", None,
+                "Remove the inner BEGIN/COMMIT/ROLLBACK, or split the script into separate migrations."))
+            continue
+        ctx = StatementContext(migration.name, stmt.index, len(body) - position - 1, transactional, in_block,
+                               rerunnable, stmt.text)
+        try:
+            parsed.append(_Parsed(ctx, stmt, _parse_statement(stmt), None))
+        except ParseError as exc:
+            message = str(exc.args[0]) if exc.args else str(exc)
+            offset = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], int) else None
+            where = stmt.location(offset + 1 if offset is not None else None)
+            at = f" (line {where[0]}, column {where[1]})" if where else f" (statement at line {stmt.line})"
+            findings.append(Finding(migration.name, stmt.index, "syntax-error", "error",
+                                    f"PostgreSQL's parser rejects this statement: {message}{at}.", None,
+                                    "Fix the statement; the migration fails here and nothing of it is applied."))
+    return parsed, findings
+
+
+#: Leading keywords of statements no rule looks at: they are only checked to parse.
+_PARSE_ONLY = frozenset({"SELECT", "COMMENT", "GRANT", "REVOKE", "ANALYZE", "EXPLAIN", "NOTIFY", "LISTEN",
+                         "DISCARD", "RESET", "SHOW", "LOCK", "SECURITY", "CHECKPOINT", "VALUES", "CALL", "COPY"})
+
+
+def _parse_statement(statement: Statement) -> tuple[Any, ...]:
+    """The parse trees the rules need. Building pglast's Python nodes is the slow part of parsing, so
+    statements no rule reads are only parsed (in C) to find syntax errors, and data inserts - the bulk
+    of a large seed migration - are summed up from pglast's JSON instead of full nodes."""
+    import json
+
+    import pglast
+    from pglast.parser import parse_sql_json
+
+    first = statement.keywords[0] if statement.keywords else ""
+    if first in _PARSE_ONLY:
+        parse_sql_json(statement.text)
+        return ()
+    if first == "INSERT":
+        stmts = json.loads(parse_sql_json(statement.text)).get("stmts", ())
+        if all("InsertStmt" in raw["stmt"] for raw in stmts):
+            return tuple(InsertSummary.from_json(raw["stmt"]["InsertStmt"]) for raw in stmts)
+    return tuple(raw.stmt for raw in pglast.parse_sql(statement.text))
+
+
+def _analyze(parsed: list[list[_Parsed]], facts: SchemaFacts, counts: dict[str, int] | None) -> Analyzer:
+    analyzer = Analyzer(SimSchema(facts), counts)
+    for statements in parsed:
+        for item in statements:
+            for node in item.nodes:
+                analyzer.statement(item.ctx, node)
+    return analyzer
+
+
+def lint_migrations(migrations: Sequence["LocalMigration"], conn: "psycopg.Connection | None" = None,
+                    schema: str = "public") -> LintReport:
+    """Findings for `migrations`, in order, as if applied one after another.
+
+    With `conn`, statements are judged against the live schema and data of `schema`;
+    without, only what the SQL itself tells (sizes unknown, so lock findings stay warnings).
+    """
+    parsed: list[list[_Parsed]] = []
+    fixed: dict[tuple[str, int], list[Finding]] = {}
+    for migration in migrations:
+        statements, findings = _parse_migration(migration)
+        parsed.append(statements)
+        for finding in findings:
+            fixed.setdefault((finding.migration, finding.statement), []).append(finding)
+    if conn is None:
+        analyzer = _analyze(parsed, SchemaFacts.offline(schema), {})
+    else:
+        discovery = _analyze(parsed, SchemaFacts.offline(schema), {})
+        facts = load_facts(conn, schema, [k for k in discovery.sim.touched if "." not in k])
+        collecting = _analyze(parsed, facts, None)
+        counts = run_counts(conn, collecting.requests)
+        analyzer = _analyze(parsed, facts, counts)
+    by_statement: dict[tuple[str, int], list[Finding]] = {}
+    for finding in analyzer.findings:
+        by_statement.setdefault((finding.migration, finding.statement), []).append(finding)
+    ordered: list[Finding] = []
+    order = {m.name: i for i, m in enumerate(migrations)}
+    keys = sorted(set(by_statement) | set(fixed), key=lambda k: (order.get(k[0], 0), k[1]))
+    for key in keys:
+        ordered.extend(fixed.get(key, ()))
+        ordered.extend(by_statement.get(key, ()))
+    ordered.extend(_locks_held_until_commit(ordered, parsed))
+    ordered.sort(key=lambda f: (order.get(f.migration, 0), f.statement))
+    return LintReport(tuple(ordered))
+
+
+#: Findings of statements that take long on a table with rows (scans, builds, backfills).
+_SLOW_RULES = frozenset({
+    "index-without-concurrently", "set-not-null-scan", "foreign-key-without-not-valid", "table-rewrite",
+    "data-change", "update-without-where", "check-constraint-without-not-valid", "constraint-builds-index",
+})
+
+
+def _locks_held_until_commit(findings: list[Finding], parsed: list[list[_Parsed]]) -> list[Finding]:
+    """One finding per migration whose ACCESS EXCLUSIVE locks stay held while its slow statements run."""
+    transactional = {items[0].ctx.migration for items in parsed if items and items[0].ctx.transactional}
+    extra: list[Finding] = []
+    by_migration: dict[str, list[Finding]] = {}
+    for finding in findings:
+        by_migration.setdefault(finding.migration, []).append(finding)
+    for migration, items in by_migration.items():
+        if migration not in transactional:
+            continue
+        first_lock: dict[str, int] = {}
+        for finding in items:
+            if finding.lock == "ACCESS EXCLUSIVE" and finding.table and finding.table not in first_lock \
+                    and "empty" not in finding.message:
+                first_lock[finding.table] = finding.statement
+        if not first_lock:
+            continue
+        start = min(first_lock.values())
+        # Info-level builds are on tables of this batch (instant); a data change always reads or writes rows.
+        slow = sorted({f.statement for f in items if f.rule in _SLOW_RULES and f.statement > start
+                       and (f.severity != "info" or f.rule == "data-change")})
+        if not slow:
+            continue
+        tables = ", ".join(f"{t} (from statement {n})" for t, n in sorted(first_lock.items(), key=lambda x: x[1]))
+        shown = ", ".join(str(n) for n in slow[:12]) + (", ..." if len(slow) > 12 else "")
+        extra.append(Finding(
+            migration, start, "locks-held-until-commit", "warning",
+            f"ACCESS EXCLUSIVE on {tables} is held until this migration commits: the app can neither read nor write "
+            f"those tables while statement{'s' if len(slow) > 1 else ''} {shown} run{'' if len(slow) > 1 else 's'} "
+            "(scans, backfills, index builds).",
+            None, "Split the migration: short metadata-only changes in one; backfills, validations and index builds "
+            "(CONCURRENTLY) in their own migrations.", "ACCESS EXCLUSIVE"))
+    return extra
+
+
+def lint_pending(target: "Target", folder: "MigrationsFolder", *, conn: "psycopg.Connection | None" = None
+                 ) -> LintReport:
+    """Findings for the migrations the next deploy would apply, read against the target's live database."""
+    from lumiku_tui.prisma.status import read_status
+
+    own = conn is None
+    connection = target.connect("lint") if own else conn
+    assert connection is not None
+    try:
+        status = read_status(target, folder, connection)
+        pending = [m.local for m in status.to_apply if m.local is not None]
+        if not pending:
+            return LintReport(())
+        return lint_migrations(pending, connection, target.schema)
+    finally:
+        if own:
+            connection.close()
+
+
+def new_tables(findings: list[Finding]) -> set[str]:
+    """Tables the findings describe as created by the pending batch (their locks block nobody)."""
+    return {f.table for f in findings
+            if f.table and f.severity == "info" and f"{f.table} (created" in f.message and "in this batch" in f.message}
+
+
+def statement_lines(migration: "LocalMigration") -> dict[int, int]:
+    try:
+        return {s.index: s.line for s in split_statements(migration.script)}
+    except PlanError:
+        return {}

@@ -1,0 +1,1 @@
+"""The safety analysis behind `lumiku_tui.safety.lint`: live catalog facts, the simulated schema, the rules."""

@@ -1,0 +1,273 @@
+"""What every rule shares: lock modes, statement context, parse-tree helpers, and the finding plumbing.
+
+The analysis walks the pending statements in order over a simulated schema (see
+`rules.schema`). Counts that need the live data (NULLs, duplicates, orphans) are asked
+for by key: a first pass collects every count the rules want, they run as one batched
+query, and a second pass writes the findings with the numbers in them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from pglast import ast, enums
+from psycopg import sql
+
+from lumiku_tui.safety.rules.model import Finding
+from lumiku_tui.safety.rules.schema import ALIASES as _TYPE_NAMES
+from lumiku_tui.safety.rules.schema import Content, SimSchema, SimTable
+
+AT = enums.AlterTableType
+CT = enums.ConstrType
+OT = enums.ObjectType
+
+ACCESS_EXCLUSIVE = "ACCESS EXCLUSIVE"
+SHARE = "SHARE"
+SHARE_ROW_EXCLUSIVE = "SHARE ROW EXCLUSIVE"
+SHARE_UPDATE_EXCLUSIVE = "SHARE UPDATE EXCLUSIVE"
+ROW_EXCLUSIVE = "ROW EXCLUSIVE"
+EXCLUSIVE = "EXCLUSIVE"
+
+#: What each lock mode does to the application's traffic on the table.
+BLOCKS = {
+    ACCESS_EXCLUSIVE: "blocks every read and write",
+    EXCLUSIVE: "blocks writes",
+    SHARE_ROW_EXCLUSIVE: "blocks writes",
+    SHARE: "blocks writes (reads continue)",
+    SHARE_UPDATE_EXCLUSIVE: "blocks other schema changes only (reads and writes continue)",
+    ROW_EXCLUSIVE: "locks the rows it changes",
+}
+_LOCK_RANK = {ROW_EXCLUSIVE: 1, SHARE_UPDATE_EXCLUSIVE: 2, SHARE: 3, SHARE_ROW_EXCLUSIVE: 4, EXCLUSIVE: 5,
+              ACCESS_EXCLUSIVE: 6}
+
+#: Defaults PostgreSQL must evaluate per row, so ADD COLUMN ... DEFAULT rewrites the table.
+VOLATILE_FUNCTIONS = frozenset({
+    "random", "gen_random_uuid", "uuid_generate_v1", "uuid_generate_v1mc", "uuid_generate_v4", "uuidv4", "uuidv7",
+    "clock_timestamp", "timeofday", "nextval", "txid_current", "statement_timestamp", "setseed",
+})
+_SERIAL_TYPES = frozenset({"serial", "bigserial", "smallserial", "serial4", "serial8", "serial2"})
+_SESSION_SETTINGS_OK = frozenset({"lock_timeout", "statement_timeout"})
+
+CONCURRENT_INDEX = ("CREATE INDEX CONCURRENTLY in a migration of its own (no other statements, no BEGIN/COMMIT); "
+                    "it builds without blocking writes")
+
+
+@dataclass(frozen=True)
+class InsertSummary:
+    """What the rules need of an INSERT: read from pglast's JSON for bulk data, without building nodes."""
+
+    schema: str | None
+    table: str
+    values_rows: int
+    sources: tuple[tuple[str | None, str], ...]  # tables of INSERT ... SELECT ... FROM
+    on_conflict: bool
+
+    @classmethod
+    def from_json(cls, node: dict[str, Any]) -> "InsertSummary":
+        relation = node.get("relation", {})
+        select = node.get("selectStmt", {}).get("SelectStmt", {})
+        sources = tuple((f["RangeVar"].get("schemaname"), f["RangeVar"]["relname"])
+                        for f in select.get("fromClause", ()) if "RangeVar" in f)
+        return cls(relation.get("schemaname"), relation.get("relname", "?"), len(select.get("valuesLists", ())),
+                   sources, "onConflictClause" in node)
+
+    @classmethod
+    def from_node(cls, node: ast.InsertStmt) -> "InsertSummary":
+        select = node.selectStmt if isinstance(node.selectStmt, ast.SelectStmt) else None
+        sources = tuple((f.schemaname, f.relname) for f in (select.fromClause or ()) if isinstance(f, ast.RangeVar)) \
+            if select is not None else ()
+        values = len(select.valuesLists or ()) if select is not None else 0
+        return cls(node.relation.schemaname, node.relation.relname, values, sources, node.onConflictClause is not None)
+
+
+@dataclass(frozen=True)
+class StatementContext:
+    migration: str
+    index: int
+    later: int  # statements after this one in the same migration
+    transactional: bool  # runs inside the migration's transaction (locks held until its commit)
+    in_transaction_block: bool  # more than one statement, or BEGIN/COMMIT: CONCURRENTLY cannot run
+    rerunnable_script: bool  # the script uses IF [NOT] EXISTS elsewhere: it claims to be safe to re-run
+    text: str
+
+
+def _name(node: Any) -> str:
+    return getattr(node, "sval", None) or str(node)
+
+
+def _names(nodes: Any) -> list[str]:
+    return [_name(n) for n in nodes or ()]
+
+
+def _type_text(type_name: ast.TypeName | None) -> str:
+    if type_name is None:
+        return "unknown"
+    names = [n for n in _names(type_name.names) if n != "pg_catalog"]
+    base = ".".join(names)
+    base = _TYPE_NAMES.get(base, base)
+    mods = []
+    for mod in type_name.typmods or ():
+        val = getattr(mod, "val", None)
+        ival = getattr(val, "ival", None)
+        if ival is not None:
+            mods.append(str(ival))
+    text = base + (f"({','.join(mods)})" if mods else "")
+    if type_name.arrayBounds:
+        text += "[]"
+    return text
+
+
+def _funcs_in(node: Any) -> set[str]:
+    """Function names called anywhere in an expression."""
+    found: set[str] = set()
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if item is None:
+            continue
+        if isinstance(item, (list, tuple)):
+            stack.extend(item)
+            continue
+        if isinstance(item, ast.FuncCall):
+            found.add(_names(item.funcname)[-1].lower())
+        if isinstance(item, ast.Node):
+            for attr in item:  # pglast nodes iterate over their attribute names
+                stack.append(getattr(item, attr, None))
+    return found
+
+
+class Rules:
+    """Finding plumbing and helpers shared by the rule groups. `counts` None = collecting pass."""
+
+    def __init__(self, schema: SimSchema, counts: dict[str, int] | None) -> None:
+        self.sim = schema
+        self.counts = counts
+        self.requests: dict[str, sql.Composable] = {}
+        self.findings: list[Finding] = []
+        self._ctx: StatementContext | None = None
+
+    # -- plumbing -----------------------------------------------------------------------------
+
+    @property
+    def live(self) -> bool:
+        return self.sim.facts.live
+
+    def add(self, rule: str, severity: str, message: str, table: str | None, safe: str,
+            lock: str | None = None) -> None:
+        assert self._ctx is not None
+        self.findings.append(Finding(self._ctx.migration, self._ctx.index, rule, severity, message, table, safe,
+                                     lock))
+
+    def held(self) -> str:
+        """How long the current statement's lock lasts, when that is longer than the statement."""
+        ctx = self._ctx
+        if ctx is not None and ctx.transactional and ctx.later:
+            return f", held until the migration commits ({ctx.later} statement(s) later)"
+        return ""
+
+    def count(self, key: str, query: sql.Composable) -> int | None:
+        if self.counts is None:
+            self.requests[key] = query
+            return None
+        return self.counts.get(key)
+
+    def ident(self, table: str) -> sql.Composable:
+        if "." in table:
+            schema, _, name = table.partition(".")
+            return sql.Identifier(schema, name)
+        return sql.Identifier(self.sim.facts.schema, table)
+
+    def rangevar(self, rv: ast.RangeVar) -> SimTable:
+        return self.sim.table(self.sim.key(rv.schemaname, rv.relname))
+
+    def _rerun_severity(self) -> str:
+        ctx = self._ctx
+        assert ctx is not None
+        return "warning" if (ctx.rerunnable_script or not ctx.transactional) else "info"
+
+    def not_idempotent(self, what: str, table: str | None, safe: str) -> None:
+        ctx = self._ctx
+        assert ctx is not None
+        why = ("the rest of this script is written to be re-run (IF NOT EXISTS), this statement is not"
+               if ctx.rerunnable_script else "a re-run after a partial or manual apply stops here")
+        self.add("not-idempotent", self._rerun_severity(), f"{what} fails if run again: {why}.", table, safe)
+
+    def missing(self, table: SimTable, what: str) -> bool:
+        """Report a statement on a table that will not exist; True when it is missing."""
+        if table.exists is False:
+            self.add("missing-object", "error",
+                     f"{what}: table {table.name} does not exist in schema {self.sim.facts.schema} and no earlier "
+                     "pending statement creates it; this statement will fail.", table.name,
+                     "Create the table first (an earlier migration), or fix the table name.")
+            return True
+        return False
+
+    # -- entry --------------------------------------------------------------------------------
+
+    def statement(self, ctx: StatementContext, node: Any) -> None:
+        self._ctx = ctx
+        handler: Callable[[Any], None] | None = getattr(self, "on_" + type(node).__name__, None)
+        if handler is not None:
+            handler(node)
+        self._ctx = None
+
+    # -- shared by several statement kinds -----------------------------------------------------
+
+    def _parent_lock(self, pktable: ast.RangeVar, child: str) -> None:
+        parent = self.rangevar(pktable)
+        if parent.created or parent.exists is False:
+            return
+        self.add("lock", "info",
+                 f"The foreign key from {child} takes {SHARE_ROW_EXCLUSIVE} on the referenced table "
+                 f"{parent.describe()}: writes to it wait{self.held()}.",
+                 parent.name, "Keep migrations that add foreign keys to busy tables short, or add them NOT VALID.",
+                 SHARE_ROW_EXCLUSIVE)
+
+    def _duplicates(self, table: SimTable, columns: list[str], what: str, nulls_equal: bool = False) -> None:
+        """Error when existing rows would violate the new uniqueness."""
+        if table.created and table.filled_at is None:
+            return
+        cols = [table.columns.get(c) for c in columns]
+        if any(c is None for c in cols) or not table.rows:
+            return
+        contents = {c.content for c in cols if c is not None}
+        if contents <= {Content.NULL} and not nulls_equal:
+            return
+        if contents <= {Content.DEFAULT, Content.NULL} and table.rows_known and (table.rows or 0) > 1:
+            self.add("unique-duplicates", "error",
+                     f"{what}: ({', '.join(columns)}) was just added with one value for all {table.rows:,} rows of "
+                     f"{table.name}, so they are duplicates and the unique build will fail.", table.name,
+                     "Fill the column with distinct values first, or make the index non-unique.")
+            return
+        if contents != {Content.LIVE} or table.filled_at is not None or table.live is None:
+            return
+        if not table.live.can_count:
+            self.add("unique-unchecked", "info",
+                     f"{what}: {table.describe()} is too big to count duplicates of ({', '.join(columns)}) cheaply; "
+                     "the build fails if any exist.", table.name,
+                     "Check first: SELECT " + ", ".join(columns) + ", count(*) ... GROUP BY ... HAVING count(*) > 1.")
+            return
+        idents = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
+        not_null = sql.SQL(" AND ").join(sql.SQL("{} IS NOT NULL").format(sql.Identifier(c)) for c in columns)
+        query = sql.SQL("SELECT count(*) FROM (SELECT 1 FROM {} WHERE {} GROUP BY {} HAVING count(*) > 1) d").format(
+            self.ident(table.name), not_null, idents)
+        groups = self.count(f"dup:{table.name}:{','.join(columns)}", query)
+        if groups:
+            self.add("unique-duplicates", "error",
+                     f"{what}: {table.name} holds {groups:,} duplicated value(s) of ({', '.join(columns)}); the "
+                     "unique build will fail.", table.name,
+                     "Find them: SELECT " + ", ".join(f'"{c}"' for c in columns) + f', count(*) FROM "{table.name}" '
+                     "GROUP BY ... HAVING count(*) > 1; fix or merge them before this migration.")
+
+    def _rewrite(self, table: SimTable, why: str, rule: str = "table-rewrite",
+                 safe: str = "Add the column without the volatile default, then backfill in batches.") -> None:
+        ctx = self._ctx
+        assert ctx is not None
+        if table.created and table.filled_at is None:
+            return
+        if table.has_rows() is False:
+            return
+        self.add(rule, "warning",
+                 f"{why}: {table.describe()} is rewritten under {ACCESS_EXCLUSIVE} (no reads or writes until it "
+                 f"finishes{self.held()}).", table.name, safe, ACCESS_EXCLUSIVE)

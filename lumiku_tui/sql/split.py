@@ -1,0 +1,300 @@
+"""Statements of a migration script, as PostgreSQL's own scanner splits them.
+
+Splitting uses pglast's binding of PostgreSQL's lexer, so dollar-quoted bodies,
+DO blocks, comments and strings holding semicolons stay whole, and a syntax error
+in one statement does not stop the others from being located. What each statement
+is (transaction control, needs to run outside a transaction) is read from its
+leading keywords; the full parse tree is the safety analysis' business.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+from functools import cached_property
+from enum import StrEnum
+
+from lumiku_tui.errors import PlanError
+from lumiku_tui.prisma.folder import LocalMigration
+
+
+class Kind(StrEnum):
+    REGULAR = "regular"
+    BEGIN = "begin"
+    COMMIT = "commit"
+    ROLLBACK = "rollback"
+    SAVEPOINT = "savepoint"
+    NO_TRANSACTION = "no_transaction"
+    PSQL_META = "psql_meta"  # \connect, \i ...: psql's, not PostgreSQL's
+    COPY_STDIN = "copy_stdin"  # needs data on the client's standard input
+
+
+@dataclass(frozen=True)
+class Statement:
+    index: int  # 1-based, in the file
+    text: str
+    start: int  # offset of the statement in the script (characters)
+    line: int  # 1-based line where the statement's first keyword stands
+    kind: Kind
+    keywords: tuple[str, ...]
+    text_line: int  # where the text (with any leading comment) starts
+    text_column: int
+
+    @cached_property
+    def summary(self) -> str:
+        """One line for logs: the first words, shortened."""
+        head = " ".join(_strip_leading_comments(self.text).split())
+        return head if len(head) <= 100 else head[:97] + "..."
+
+    def location(self, position: int | None) -> tuple[int, int] | None:
+        """Line and column in the file of a 1-based character position in this statement."""
+        if not position or position < 1:
+            return None
+        before = self.text[: position - 1]
+        newlines = before.count("\n")
+        if newlines:
+            return self.text_line + newlines, len(before) - before.rfind("\n")
+        return self.text_line, self.text_column + len(before)
+
+
+_WORD = re.compile(r'"(?:[^"]|"")*"|\'(?:[^\']|\'\')*\'|\$[A-Za-z_]*\$|[A-Za-z_][A-Za-z0-9_$]*|\\|\S')
+
+
+def _leading_comments_end(text: str) -> int:
+    """Offset of the first token: skips white space, -- comments and nested /* */ comments."""
+    i, n = 0, len(text)
+    while i < n:
+        char = text[i]
+        if char.isspace():
+            i += 1
+        elif text.startswith("--", i):
+            newline = text.find("\n", i)
+            i = n if newline < 0 else newline + 1
+        elif text.startswith("/*", i):
+            depth, i = 1, i + 2
+            while i < n and depth:
+                if text.startswith("/*", i):
+                    depth, i = depth + 1, i + 2
+                elif text.startswith("*/", i):
+                    depth, i = depth - 1, i + 2
+                else:
+                    i += 1
+        else:
+            break
+    return i
+
+
+def _strip_leading_comments(text: str) -> str:
+    return text[_leading_comments_end(text):]
+
+
+def _leading_comment_lines(text: str) -> int:
+    return text.count("\n", 0, _leading_comments_end(text))
+
+
+def _keywords(text: str, limit: int = 12, prefix: int = 240) -> tuple[str, ...]:
+    """The first bare words, upper-cased, read with PostgreSQL's scanner (comments anywhere are skipped).
+
+    Quoted names and strings stand as "?" so a table called "concurrently" is not a keyword.
+    """
+    # Twelve words fit in far less; a longer prefix only costs tokens nobody reads.
+    head = _strip_leading_comments(text)[:prefix]
+    try:
+        tokens = _scan(head)
+    except Exception:  # a prefix cut inside a string: fall back to a coarse reading
+        return _coarse_keywords(head, limit)
+    words: list[str] = []
+    for token in tokens:
+        name = token.name
+        if name in ("SQL_COMMENT", "C_COMMENT"):
+            continue
+        if name in ("SCONST", "USCONST", "BCONST", "XCONST") or (name == "IDENT" and head[token.start] == '"'):
+            words.append("?")
+        elif name == "ASCII_40":
+            words.append("(")
+        elif name == "IDENT" or token.kind != "NO_KEYWORD":
+            words.append(head[token.start:token.end + 1].upper())
+        elif not words and head[token.start] == "\\":
+            words.append("\\")
+        if len(words) >= limit:
+            break
+    if not words and head.startswith("\\"):
+        words.append("\\")
+    return tuple(words)
+
+
+def _coarse_keywords(head: str, limit: int) -> tuple[str, ...]:
+    words: list[str] = []
+    for match in _WORD.finditer(head):
+        token = match.group(0)
+        if token[0].isalpha() or token[0] == "_":
+            words.append(token.upper())
+        elif token[0] in "\"'":
+            words.append("?")
+        elif token in ("(", "\\") and (token == "(" or not words):
+            words.append(token)
+        if len(words) >= limit:
+            break
+    return tuple(words)
+
+
+def classify(keywords: tuple[str, ...]) -> Kind:
+    first = keywords[0] if keywords else ""
+    if first == "\\":
+        return Kind.PSQL_META
+    if first == "COPY" and ("STDIN" in keywords or "STDOUT" in keywords):
+        return Kind.COPY_STDIN
+    second = keywords[1] if len(keywords) > 1 else ""
+    if first in ("BEGIN", "START"):
+        return Kind.BEGIN
+    if first in ("COMMIT", "END") and second != "PREPARED":
+        return Kind.COMMIT
+    if first in ("ROLLBACK", "ABORT"):
+        return Kind.SAVEPOINT if "TO" in keywords[1:3] else Kind.ROLLBACK
+    if first in ("SAVEPOINT", "RELEASE"):
+        return Kind.SAVEPOINT
+    if first == "VACUUM" or (first == "CLUSTER" and len(keywords) == 1):
+        return Kind.NO_TRANSACTION
+    if first in ("CREATE", "DROP") and second in ("DATABASE", "TABLESPACE"):
+        return Kind.NO_TRANSACTION
+    if first == "ALTER" and second == "SYSTEM":
+        return Kind.NO_TRANSACTION
+    if "CONCURRENTLY" in keywords:
+        head = keywords[:4]
+        if first in ("CREATE", "DROP", "REINDEX") and ("INDEX" in head or first == "REINDEX"):
+            return Kind.NO_TRANSACTION
+        if first == "ALTER" and "DETACH" in keywords:
+            return Kind.NO_TRANSACTION
+        if first == "REFRESH":
+            return Kind.REGULAR  # REFRESH MATERIALIZED VIEW CONCURRENTLY runs inside a transaction
+    return Kind.REGULAR
+
+
+def _scan(text: str):  # type: ignore[no-untyped-def]
+    from pglast import parser
+
+    return parser.scan(text)
+
+
+def split_statements(script: str, name: str = "") -> list[Statement]:
+    import pglast
+
+    statements: list[Statement] = []
+    try:
+        slices = pglast.split(script, with_parser=False, only_slices=True)
+    except Exception as exc:  # the scanner fails only on unterminated quotes or comments
+        message = str(exc)
+        where = ""
+        match = re.search(r"^(.*?)(?: at or near .*)?, at index (\d+)", message, re.DOTALL)
+        if match:
+            offset = int(match.group(2))
+            line = script.count("\n", 0, offset) + 1
+            column = offset - script.rfind("\n", 0, offset)
+            where = f" at line {line}, column {column}"
+            message = match.group(1).strip()
+        raise PlanError(
+            f"{name or 'The script'}: cannot be split into statements: {message}{where}.",
+            why="Nothing was applied.",
+            hint="Look for an unterminated quote, dollar quote or /* comment.",
+        ) from None
+    line = 1
+    cursor = 0
+    for index, piece in enumerate(slices, start=1):
+        text = script[piece]
+        line += script.count("\n", cursor, piece.start)
+        cursor = piece.start
+        keywords = _keywords(text)
+        if (keywords[:1] in (("CREATE",), ("DROP",), ("REINDEX",), ("ALTER",)) and "CONCURRENTLY" not in keywords
+                and "concurrently" in text[:20000].lower()):
+            # Long names or inner comments can push the word past the short prefix: read further.
+            keywords = _keywords(text, limit=400, prefix=20000)
+        first_line = line + _leading_comment_lines(text)
+        column = piece.start - script.rfind("\n", 0, piece.start)
+        statements.append(
+            Statement(index, text, piece.start, first_line, classify(keywords), keywords, line, column)
+        )
+    return statements
+
+
+@dataclass(frozen=True)
+class MigrationPlan:
+    """How one migration will run: the statements to send and whether in a transaction."""
+
+    migration: LocalMigration
+    statements: tuple[Statement, ...]
+    transactional: bool
+    wrapped: bool  # the script carried its own BEGIN/COMMIT, which we replace with ours
+    all_statements: tuple[Statement, ...]
+
+    @property
+    def name(self) -> str:
+        return self.migration.name
+
+
+@functools.lru_cache(maxsize=64)
+def plan_migration(migration: LocalMigration) -> MigrationPlan:
+    """Memoised: the preview, the safety analysis and the deploy all plan the same migration."""
+    return _plan_migration(migration)
+
+
+def _plan_migration(migration: LocalMigration) -> MigrationPlan:
+    name = migration.name
+    statements = split_statements(migration.script, f"{name}/migration.sql")
+    body = list(statements)
+    wrapped = False
+    if body and body[0].kind is Kind.BEGIN and body[-1].kind is Kind.COMMIT:
+        body = body[1:-1]
+        wrapped = True
+    for stmt in statements:
+        if stmt.kind is Kind.PSQL_META:
+            command = _strip_leading_comments(stmt.text).split(None, 1)[0]
+            raise PlanError(
+                f"{name}: line {stmt.line} holds `{command}`, a psql meta-command, not SQL.",
+                why="Migrations run through a database driver, as with Prisma; only psql understands "
+                "backslash commands. Nothing was applied.",
+                hint="Remove the line (connect to the right database through the URL instead), or turn it "
+                "into plain SQL.",
+            )
+        if stmt.kind is Kind.COPY_STDIN:
+            raise PlanError(
+                f"{name}: statement {stmt.index} (line {stmt.line}) is `{stmt.summary}`, which "
+                + ("writes rows to the client's standard output." if "STDOUT" in stmt.keywords
+                   else "reads rows from the client's standard input."),
+                why="A migration file has no standard input or output to copy through (Prisma cannot run it "
+                "either). Nothing was applied.",
+                hint="Load the data with INSERT ... VALUES statements, or run the COPY with psql outside "
+                "the migration.",
+            )
+    for stmt in body:
+        if stmt.kind in (Kind.BEGIN, Kind.COMMIT, Kind.ROLLBACK):
+            raise PlanError(
+                f"{name}: statement {stmt.index} (line {stmt.line}) is `{stmt.summary}`, transaction "
+                "control in the middle of the script.",
+                why="It would commit or abort part of the migration on its own, so a failure after it would "
+                "leave the database half-migrated. Nothing was applied.",
+                hint="Remove the inner BEGIN/COMMIT/ROLLBACK (each migration already runs in one transaction), "
+                "or split the script into separate migrations.",
+            )
+    no_tx = [s for s in body if s.kind is Kind.NO_TRANSACTION]
+    if no_tx:
+        stmt = no_tx[0]
+        if wrapped:
+            raise PlanError(
+                f"{name}: statement {stmt.index} (line {stmt.line}), `{stmt.summary}`, cannot run inside "
+                "the script's BEGIN/COMMIT.",
+                why="PostgreSQL refuses it inside a transaction block. Nothing was applied.",
+                hint="Remove BEGIN and COMMIT from this migration; a migration holding only this statement "
+                "runs outside a transaction.",
+            )
+        if len(body) > 1:
+            raise PlanError(
+                f"{name}: statement {stmt.index} (line {stmt.line}), `{stmt.summary}`, cannot run inside a "
+                f"transaction, and the migration has {len(body) - 1} other statement(s).",
+                why="Its other statements need a transaction so a failure leaves nothing half-done, and this "
+                "one cannot be in a transaction. Prisma would fail on it as well. Nothing was applied.",
+                hint=f"Move `{stmt.summary}` into a migration of its own (a folder named after {name}, so it "
+                "sorts right after it).",
+            )
+        return MigrationPlan(migration, tuple(body), False, False, tuple(statements))
+    return MigrationPlan(migration, tuple(body), True, wrapped, tuple(statements))
