@@ -218,7 +218,6 @@ def health_endpoint() -> Iterator[str]:
     server.server_close()
 
 
-@pytest.mark.skipif(not (REPO / "lumiku_tui" / "health.py").exists(), reason="the health check is not built yet")
 def test_health_check_reads_health_url_from_the_environment(run_binary, health_endpoint: str) -> None:
     result = run_binary("health", "--json", env={"HEALTH_URL": health_endpoint})
     assert result.returncode == 0, result.stdout + result.stderr
@@ -231,8 +230,6 @@ def test_health_check_reads_health_url_from_the_environment(run_binary, health_e
 
 _ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[PX^_][^\x1b]*\x1b\\|\x1b.")
 STEP_LIMIT_S = float(os.environ.get("LUMIKU_STEP_LIMIT_S", "40"))
-NEEDS_WIZARD = pytest.mark.skipif(not (REPO / "lumiku_tui" / "tui" / "app.py").exists(),
-                                  reason="the wizard (lumiku_tui/tui/app.py) is not built yet")
 
 
 def _screen_text(raw: bytes) -> str:
@@ -304,7 +301,6 @@ class Terminal:
         os.close(self.primary)
 
 
-@NEEDS_WIZARD
 def test_wizard_draws_the_overview_in_a_terminal(binary: Path, db: Database, migrations, tmp_path: Path) -> None:
     folder = migrations(SCRIPTS)
     term = Terminal([str(binary), "--database-url", db.url, "--migrations", str(folder)], tmp_path,
@@ -320,7 +316,6 @@ def test_wizard_draws_the_overview_in_a_terminal(binary: Path, db: Database, mig
     assert db.query("SELECT to_regclass('public.\"Avatar\"') IS NULL") == [(True,)], "the wizard applied unasked"
 
 
-@NEEDS_WIZARD
 def test_walk_the_whole_wizard_with_the_containers_environment(
         binary: Path, db: Database, migrations, tmp_path: Path, health_endpoint: str) -> None:
     """The issue's finish line: one file, the app's DATABASE_URL and folder, every step of the wizard."""
@@ -357,7 +352,6 @@ def test_walk_the_whole_wizard_with_the_containers_environment(
     assert_no_password(shown, record)
 
 
-@NEEDS_WIZARD
 def test_wizard_previews_a_large_migration_in_a_helper_process(
         binary: Path, db: Database, migrations, tmp_path: Path) -> None:
     """Scripts over the wizard's size threshold are parsed away from the screen's thread; in the binary too."""
@@ -381,7 +375,6 @@ def test_wizard_previews_a_large_migration_in_a_helper_process(
         term.close()
 
 
-@NEEDS_WIZARD
 def test_binary_stands_in_for_python_dash_m_for_the_projects_own_modules(binary: Path) -> None:
     """`[sys.executable, "-m", "lumiku_tui..."]` helpers must work where sys.executable is this file."""
     import pickle
