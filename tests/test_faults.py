@@ -37,11 +37,6 @@ from tests.faultkit import (
 
 REPO = Path(__file__).resolve().parent.parent
 
-#: After a silent network cut, a pipelined migration's orphaned session is not yet reaped by the server.
-_PIPELINE_ORPHAN_DEFECT = pytest.mark.xfail(
-    "pipeline" in getattr(DeployOptions, "__dataclass_fields__", {}), strict=True,
-    reason="engine defect P2: after an error inside a pipeline the server waits for a Sync that never came, "
-    "without arming idle_in_transaction_session_timeout, so the orphan keeps Prisma's lock")
 
 
 def _slow_history(db, migrations, count: int = 3, slow: int = 2):  # type: ignore[no-untyped-def]
@@ -179,7 +174,7 @@ def test_connection_cut_by_silent_proxy_gives_up_in_bounded_time(pg_server, db, 
         _end_stray_backends(db)
 
 
-@pytest.mark.parametrize("mode", [pytest.param((), marks=_PIPELINE_ORPHAN_DEFECT), ("--live",)],
+@pytest.mark.parametrize("mode", [(), ("--live",)],
                          ids=["pipelined", "live"])
 def test_rerun_after_silent_network_cut_does_not_wait_for_the_orphaned_session(pg_server, db, migrations, mode):
     history = _slow_history(db, migrations)

@@ -410,7 +410,7 @@ class Deployment:
                           hard=bool(self.target.socket_timeout_s))
         self._running_statement.set()
         try:
-            with conn.transaction(), conn.pipeline():
+            with conn.transaction(), conn.pipeline() as pipeline:
                 self._set_timeouts(conn, local=True)
                 history.insert_started(conn, schema, row_id, plan.name, plan.migration.checksum)
                 for stmt in plan.statements:
@@ -418,6 +418,13 @@ class Deployment:
                     cursors.append(cur)
                     cur.execute(stmt.text, prepare=False)  # type: ignore[arg-type]  # the operator's own SQL
                 history.record_success(conn, schema, row_id)
+                # Wait for the results behind a Sync, not behind the Flush request psycopg sends when a
+                # pipeline is left with results outstanding: PostgreSQL arms
+                # idle_in_transaction_session_timeout only when it answers a Sync, and any later message
+                # (a Flush included) disarms it. A client frozen while waiting here then loses its
+                # session, its table locks and Prisma's lock within that timeout; behind a Flush it
+                # would keep them for ever.
+                pipeline.sync()
         except psycopg.Error:
             # Results come back in order: the first statement without one is the one that failed.
             failed_at = next((i for i, cur in enumerate(cursors) if cur.pgresult is None), None)
