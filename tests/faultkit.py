@@ -304,6 +304,8 @@ class FreezableProxy:
         self.port = int(self.listener.getsockname()[1])
         self._frozen = threading.Event()
         self._closed = threading.Event()
+        self._freeze_after: bytes | None = None
+        self._occurrences_left = 0
         self._sockets: list[socket.socket] = []
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._accept, daemon=True, name="fault-proxy")
@@ -319,6 +321,14 @@ class FreezableProxy:
 
     def freeze(self) -> None:
         self._frozen.set()
+
+    def freeze_after(self, pattern: bytes, occurrence: int = 1) -> None:
+        """Deliver the `occurrence`-th client message holding `pattern` to the server, then freeze.
+
+        The server receives and answers it; the answer never reaches the client.
+        """
+        self._freeze_after = pattern
+        self._occurrences_left = occurrence
 
     def close(self) -> None:
         self._closed.set()
@@ -375,6 +385,10 @@ class FreezableProxy:
                                 pass
                         return
                     peer[sock].sendall(data)  # type: ignore[index]
+                    if sock is a and self._freeze_after is not None and self._freeze_after in data:
+                        self._occurrences_left -= 1
+                        if self._occurrences_left <= 0:
+                            self._frozen.set()
         finally:
             selector.close()
 

@@ -27,20 +27,8 @@ from typing import TYPE_CHECKING, Callable
 import psycopg
 from psycopg import errors as pgerrors
 
-from lumiku_tui.prisma import history
-
-from lumiku_tui.pg import locks
-from lumiku_tui.defaults import (
-    CLIENT_CHECK_INTERVAL_S,
-    DEFAULT_LOCK_TIMEOUT_S,
-    DEFAULT_STATEMENT_TIMEOUT_S,
-    HISTORY_LOCK_TIMEOUT_S,
-    IDLE_IN_TRANSACTION_TIMEOUT_S,
-    REPLY_GRACE_S,
-)
-from lumiku_tui.errors import DeployBlocked, DeployInterrupted, LockTimeout, PlanError
-from lumiku_tui.prisma.history import from_database_error
 from lumiku_tui.apply.events import (
+    Backend,
     BlockedByLock,
     DeployFinished,
     DeployPlanned,
@@ -52,23 +40,39 @@ from lumiku_tui.apply.events import (
     MigrationFinished,
     MigrationStarted,
     Notice,
-    Backend,
     StatementFinished,
     StatementStarted,
     ignore,
 )
-from lumiku_tui.redact import redact
+from lumiku_tui.defaults import (
+    CLIENT_CHECK_INTERVAL_S,
+    DEFAULT_LOCK_TIMEOUT_S,
+    DEFAULT_STATEMENT_TIMEOUT_S,
+    HISTORY_LOCK_TIMEOUT_S,
+    IDLE_IN_TRANSACTION_TIMEOUT_S,
+    IDLE_SESSION_TIMEOUT_S,
+    REPLY_GRACE_S,
+    TCP_USER_TIMEOUT_S,
+)
+from lumiku_tui.errors import DeployBlocked, DeployInterrupted, LockTimeout, PlanError
+from lumiku_tui.pg import locks
+from lumiku_tui.pg.connection import reply_deadline
 from lumiku_tui.pg.server import ServerInfo, require_writable, server_info
+from lumiku_tui.prisma import history
 from lumiku_tui.prisma.folder import prisma_sort_key
-from lumiku_tui.sql.split import MigrationPlan, Statement, plan_migration
+from lumiku_tui.prisma.history import from_database_error
 from lumiku_tui.prisma.status import MigrationStatus, State, classify
+from lumiku_tui.redact import redact
+from lumiku_tui.sql.split import MigrationPlan, Statement, plan_migration
 
 if TYPE_CHECKING:
-    from lumiku_tui.prisma.folder import MigrationsFolder
     from lumiku_tui.pg.target import Target
+    from lumiku_tui.prisma.folder import MigrationsFolder
 
 #: How long the watcher waits for the server to say whether the deploy session is busy.
 _BUSY_CHECK_WAIT_S = 2.0
+#: How long a cancel waits for the server to stop the statement before it cuts the link.
+CANCEL_GRACE_S = 2.0
 #: A statement that waits this long for a lock has its blockers looked up and reported.
 _BLOCKER_CHECK_AFTER_S = 0.5
 
@@ -130,6 +134,8 @@ class Deployment:
         self._cancel = threading.Event()
         self._conn: psycopg.Connection | None = None
         self._running_statement = threading.Event()
+        #: Set when a run has let go of its connection: a cancel no longer needs to cut it.
+        self._finished = threading.Event()
         self._current: Statement | None = None
         self._silent_server = False
         self._session_settings = ""
@@ -144,9 +150,13 @@ class Deployment:
         conn = self._conn
         if conn is not None and self._running_statement.is_set():
             try:
-                conn.cancel_safe(timeout=3.0)
+                conn.cancel_safe(timeout=CANCEL_GRACE_S)
             except Exception:  # the connection may be gone already; the rollback happens server-side
                 pass
+        # A server that does not answer (a silent network) would keep this run waiting for a reply
+        # up to its deadline: past a short grace, cut the link. The server rolls back on its side.
+        if conn is not None and not self._finished.wait(CANCEL_GRACE_S):
+            _cut(conn)
 
     @property
     def cancelled(self) -> bool:
@@ -268,6 +278,7 @@ class Deployment:
                     pass
             conn.close()
             self._conn = None
+            self._finished.set()
         result.duration_ms = (time.perf_counter() - started) * 1000
         return result
 
@@ -388,8 +399,10 @@ class Deployment:
             self._running_statement.set()
             try:
                 # prepare=False: one-shot DDL gains nothing from a server-side plan, and a prepared
-                # statement would break behind a transaction-mode pooler.
-                cur.execute(stmt.text, prepare=False)  # type: ignore[arg-type]  # the operator's own SQL
+                # statement would break behind a transaction-mode pooler. The watcher bounds the
+                # wait (it can ask the server whether the statement is still at work).
+                with reply_deadline(conn, self._statement_deadline_s()):
+                    cur.execute(stmt.text, prepare=False)  # type: ignore[arg-type]  # the operator's own SQL
             finally:
                 self._running_statement.clear()
                 if watcher is not None:
@@ -410,7 +423,8 @@ class Deployment:
                           hard=bool(self.target.socket_timeout_s))
         self._running_statement.set()
         try:
-            with conn.transaction(), conn.pipeline() as pipeline:
+            with reply_deadline(conn, self._statement_deadline_s()), conn.transaction(), \
+                    conn.pipeline() as pipeline:
                 self._set_timeouts(conn, local=True)
                 history.insert_started(conn, schema, row_id, plan.name, plan.migration.checksum)
                 for stmt in plan.statements:
@@ -437,6 +451,14 @@ class Deployment:
         count = len(plan.statements)
         for position, (stmt, cur) in enumerate(zip(plan.statements, cursors), start=1):
             self.emit(StatementFinished(plan.name, stmt.index, position, count, None, cur.rowcount, stmt.summary))
+
+    def _statement_deadline_s(self) -> float | None:
+        """The connection's own deadline while statements run: none unless Prisma's socket_timeout sets one.
+
+        A statement may rightly run for minutes; the watcher decides when its silence means a lost
+        network, after asking the server from a second connection.
+        """
+        return self.target.socket_timeout_s
 
     def _reply_deadline_s(self) -> float | None:
         """How long the server may stay silent before the network counts as gone.
@@ -468,15 +490,7 @@ class Deployment:
         except Exception:
             pass
         if self._running_statement.is_set():
-            # Still blocked: cut the socket so the waiting read returns at once.
-            import socket
-
-            try:
-                sock = socket.socket(fileno=os.dup(conn.fileno()))
-                sock.shutdown(socket.SHUT_RDWR)
-                sock.close()
-            except OSError:
-                pass
+            _cut(conn)  # still blocked: the waiting read returns at once
 
     def _failed(
         self,
@@ -656,9 +670,14 @@ def _session_settings_sql(version_num: int) -> str:
     """
     settings = [f"SET idle_in_transaction_session_timeout = '{int(IDLE_IN_TRANSACTION_TIMEOUT_S * 1000)}ms'",
                 # Reading the history must not queue forever behind a session holding the table.
-                f"SET lock_timeout = '{int(HISTORY_LOCK_TIMEOUT_S * 1000)}ms'"]
+                f"SET lock_timeout = '{int(HISTORY_LOCK_TIMEOUT_S * 1000)}ms'",
+                # The server's own view of a silent network (ignored over a Unix socket).
+                "SET tcp_keepalives_idle = 10", "SET tcp_keepalives_interval = 5", "SET tcp_keepalives_count = 3",
+                f"SET tcp_user_timeout = '{int(TCP_USER_TIMEOUT_S * 1000)}ms'"]
     if version_num >= 140000:
         settings.append(f"SET client_connection_check_interval = '{int(CLIENT_CHECK_INTERVAL_S * 1000)}ms'")
+        # Between migrations the session holds Prisma's lock outside any transaction.
+        settings.append(f"SET idle_session_timeout = '{int(IDLE_SESSION_TIMEOUT_S * 1000)}ms'")
     return "RESET ALL; " + "; ".join(settings)
 
 
@@ -778,3 +797,15 @@ class _BlockerWatcher:
                 self.last_blockers = blockers
         if still and blockers:
             self._emit(BlockedByLock(migration, index, int((time.perf_counter() - since) * 1000), blockers))
+
+
+def _cut(conn: psycopg.Connection) -> None:
+    """Shut the connection's socket down, so a read blocked on it returns at once."""
+    import socket
+
+    try:
+        sock = socket.socket(fileno=os.dup(conn.fileno()))
+        sock.shutdown(socket.SHUT_RDWR)
+        sock.close()
+    except (OSError, psycopg.Error):
+        pass

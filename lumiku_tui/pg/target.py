@@ -68,12 +68,16 @@ class Target:
         """Open a connection with search_path set to the target schema, as Prisma does."""
         import psycopg
 
+        from lumiku_tui.pg.connection import BoundedConnection
+
         params = dict(self._params)
         params.setdefault("application_name", f"lumiku-tui {purpose}")
         try:
-            conn = psycopg.connect(self._conninfo, autocommit=autocommit, **params)
+            conn = BoundedConnection.connect(self._conninfo, autocommit=autocommit, **params)
         except psycopg.Error as exc:
             raise connection_error(self, exc) from None
+        if self.socket_timeout_s:
+            conn.reply_deadline_s = self.socket_timeout_s  # Prisma's knob: the longest wait for any reply
         if self.pooler:
             # A transaction-mode pooler hands each transaction to any server connection, where a
             # statement psycopg prepared on another one does not exist.
