@@ -19,6 +19,11 @@ class LumikuError(Exception):
         self.hint = redact(hint)
         super().__init__(self.what)
 
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        # Exception pickles as cls(*args), which loses keyword-only fields (DeployBlocked's `failed`);
+        # the wizard sends errors across a process pipe, so rebuild from the instance's own fields.
+        return (_rebuild, (type(self), self.__dict__.copy()))
+
     def __str__(self) -> str:
         parts = [self.what]
         if self.why:
@@ -90,3 +95,11 @@ class DeployInterrupted(LumikuError):
 
     exit_code = 130
     code = "interrupted"
+
+
+def _rebuild(cls: type[LumikuError], state: dict[str, object]) -> LumikuError:
+    """Unpickle a LumikuError (any subclass) without calling its __init__: its fields are already redacted."""
+    error = cls.__new__(cls)
+    Exception.__init__(error, state.get("what", ""))
+    error.__dict__.update(state)
+    return error

@@ -17,19 +17,15 @@ and not recorded, so a plain re-run retries them.
 
 from __future__ import annotations
 
-import os
 import queue
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 import psycopg
-from psycopg import errors as pgerrors
 
 from lumiku_tui.apply.events import (
-    Backend,
-    BlockedByLock,
     DeployFinished,
     DeployPlanned,
     Event,
@@ -40,9 +36,15 @@ from lumiku_tui.apply.events import (
     MigrationFinished,
     MigrationStarted,
     Notice,
-    StatementFinished,
-    StatementStarted,
     ignore,
+)
+from lumiku_tui.apply.executor import (
+    Cancelled,
+    StatementRunner,
+    StatementWatcher,
+    failure_reason,
+    primary_message,
+    where_it_failed,
 )
 from lumiku_tui.defaults import (
     CLIENT_CHECK_INTERVAL_S,
@@ -56,7 +58,7 @@ from lumiku_tui.defaults import (
 )
 from lumiku_tui.errors import DeployBlocked, DeployInterrupted, LockTimeout, PlanError
 from lumiku_tui.pg import locks
-from lumiku_tui.pg.connection import reply_deadline
+from lumiku_tui.pg.connection import cut
 from lumiku_tui.pg.server import ServerInfo, require_writable, server_info
 from lumiku_tui.prisma import history
 from lumiku_tui.prisma.folder import prisma_sort_key
@@ -69,12 +71,10 @@ if TYPE_CHECKING:
     from lumiku_tui.pg.target import Target
     from lumiku_tui.prisma.folder import MigrationsFolder
 
-#: How long the watcher waits for the server to say whether the deploy session is busy.
-_BUSY_CHECK_WAIT_S = 2.0
-#: How long a cancel waits for the server to stop the statement before it cuts the link.
-CANCEL_GRACE_S = 2.0
 #: A statement that waits this long for a lock has its blockers looked up and reported.
 _BLOCKER_CHECK_AFTER_S = 0.5
+#: How long a cancel waits for the server to stop the statement before it cuts the link.
+CANCEL_GRACE_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -113,10 +113,6 @@ class DeployResult:
         return self.failure is None and not self.cancelled
 
 
-class _Cancelled(Exception):
-    pass
-
-
 class Deployment:
     """One deploy run. `run()` blocks; `cancel()` may be called from another thread."""
 
@@ -133,10 +129,9 @@ class Deployment:
         self.emit = on_event
         self._cancel = threading.Event()
         self._conn: psycopg.Connection | None = None
-        self._running_statement = threading.Event()
+        self._runner: StatementRunner | None = None
         #: Set when a run has let go of its connection: a cancel no longer needs to cut it.
         self._finished = threading.Event()
-        self._current: Statement | None = None
         self._silent_server = False
         self._session_settings = ""
         self._plan: MigrationPlan | None = None
@@ -147,16 +142,14 @@ class Deployment:
     def cancel(self) -> None:
         """Stop after rolling back the current migration. Safe from any thread or a signal handler."""
         self._cancel.set()
-        conn = self._conn
-        if conn is not None and self._running_statement.is_set():
-            try:
-                conn.cancel_safe(timeout=CANCEL_GRACE_S)
-            except Exception:  # the connection may be gone already; the rollback happens server-side
-                pass
+        runner = self._runner
+        if runner is not None:
+            runner.interrupt(timeout=CANCEL_GRACE_S)
         # A server that does not answer (a silent network) would keep this run waiting for a reply
         # up to its deadline: past a short grace, cut the link. The server rolls back on its side.
+        conn = self._conn
         if conn is not None and not self._finished.wait(CANCEL_GRACE_S):
-            _cut(conn)
+            cut(conn)
 
     @property
     def cancelled(self) -> bool:
@@ -248,7 +241,7 @@ class Deployment:
     def _run(self, started: float, result: DeployResult) -> DeployResult:
         conn = self.target.connect("deploy")
         self._conn = conn
-        watcher: _BlockerWatcher | None = None
+        watcher: StatementWatcher | None = None
         self._locked = False
         try:
             try:
@@ -257,12 +250,18 @@ class Deployment:
                 # Outside any migration (lock wait, history read, set-up): nothing was applied.
                 raise from_database_error(self.target, exc) from None
             if plans:
-                watcher = _BlockerWatcher(self.target, facts.pid, self.emit, self._give_up_on_connection)
+                watcher = StatementWatcher(self.target, facts.pid, self.emit, on_deadline=self._give_up_on_connection,
+                                           check_after_s=_BLOCKER_CHECK_AFTER_S)
+            # While statements run, the watcher bounds the wait (asking the server whether a long
+            # statement is still at work); only Prisma's socket_timeout is a deadline of its own.
+            self._runner = StatementRunner(conn, self.emit, watcher, cancelled=self._cancel.is_set,
+                                           hard_deadline=bool(self.target.socket_timeout_s),
+                                           statement_reply_deadline_s=self.target.socket_timeout_s)
             for position, plan in enumerate(plans, start=1):
                 if self.cancelled:
                     result.cancelled = True
                     break
-                outcome = self._apply(conn, plan, position, len(plans), watcher)
+                outcome = self._apply(conn, plan, position, len(plans), self._runner)
                 if isinstance(outcome, MigrationFailed):
                     result.failure = outcome
                     result.cancelled = outcome.reason == "cancelled"
@@ -278,6 +277,7 @@ class Deployment:
                     pass
             conn.close()
             self._conn = None
+            self._runner = None
             self._finished.set()
         result.duration_ms = (time.perf_counter() - started) * 1000
         return result
@@ -342,25 +342,31 @@ class Deployment:
         plan: MigrationPlan,
         position: int,
         total: int,
-        watcher: "_BlockerWatcher | None",
+        runner: StatementRunner,
     ) -> AppliedMigration | MigrationFailed:
         migration = plan.migration
         schema = self.target.schema
         self._plan = plan
         self.emit(MigrationStarted(plan.name, position, total, len(plan.statements), plan.transactional))
         started = time.perf_counter()
-        self._current = None
+        runner.current = None
         row_id = history.new_id()
+        deadline = self._reply_deadline_s()
         try:
             if plan.transactional and self.options.pipeline:
-                self._run_pipelined(conn, plan, row_id, watcher)
+                def before(c: psycopg.Connection) -> None:
+                    self._set_timeouts(c, local=True)
+                    history.insert_started(c, schema, row_id, plan.name, migration.checksum)
+
+                runner.run_pipelined(plan.name, plan.statements, before=before,
+                                     after=lambda c: history.record_success(c, schema, row_id), deadline_s=deadline)
             elif plan.transactional:
                 with conn.transaction():
                     # The timeouts and the history row travel in one round trip.
                     with conn.pipeline():
                         self._set_timeouts(conn, local=True)
                         history.insert_started(conn, schema, row_id, plan.name, migration.checksum)
-                    self._run_statements(conn, plan, watcher)
+                    runner.run_live(plan.name, plan.statements, deadline_s=deadline)
                     history.record_success(conn, schema, row_id)
             else:
                 # Committed before the statement runs, as Prisma does: if this run dies, the row
@@ -368,97 +374,17 @@ class Deployment:
                 with conn.pipeline():
                     history.insert_started(conn, schema, row_id, plan.name, migration.checksum)
                     self._set_timeouts(conn, local=False)
-                self._run_statements(conn, plan, watcher)
+                runner.run_live(plan.name, plan.statements, deadline_s=deadline)
                 history.record_success(conn, schema, row_id)
             # A plain SET inside a script would otherwise leak into the next migration.
             conn.execute(self._session_settings)
-        except _Cancelled:
-            return self._failed(conn, plan, None, None, started, "cancelled", row_id, watcher)
+        except Cancelled:
+            return self._failed(conn, plan, None, None, started, "cancelled", row_id, runner.watcher)
         except psycopg.Error as exc:
-            return self._failed(conn, plan, self._current, exc, started, None, row_id, watcher)
+            return self._failed(conn, plan, runner.current, exc, started, None, row_id, runner.watcher)
         duration = (time.perf_counter() - started) * 1000
         self.emit(MigrationFinished(plan.name, duration, len(plan.statements)))
         return AppliedMigration(plan.name, duration, len(plan.statements))
-
-    def _run_statements(
-        self, conn: psycopg.Connection, plan: MigrationPlan, watcher: "_BlockerWatcher | None"
-    ) -> None:
-        count = len(plan.statements)
-        cur = conn.cursor()
-        emit = self.emit
-        for position, stmt in enumerate(plan.statements, start=1):
-            if self.cancelled:
-                raise _Cancelled()
-            self._current = stmt
-            summary = stmt.summary
-            emit(StatementStarted(plan.name, stmt.index, position, count, stmt.line, summary))
-            t0 = time.perf_counter()
-            if watcher is not None:
-                watcher.watch(plan.name, stmt.index, t0, self._reply_deadline_s(),
-                              hard=bool(self.target.socket_timeout_s))
-            self._running_statement.set()
-            try:
-                # prepare=False: one-shot DDL gains nothing from a server-side plan, and a prepared
-                # statement would break behind a transaction-mode pooler. The watcher bounds the
-                # wait (it can ask the server whether the statement is still at work).
-                with reply_deadline(conn, self._statement_deadline_s()):
-                    cur.execute(stmt.text, prepare=False)  # type: ignore[arg-type]  # the operator's own SQL
-            finally:
-                self._running_statement.clear()
-                if watcher is not None:
-                    watcher.unwatch()
-            emit(StatementFinished(plan.name, stmt.index, position, count,
-                                   (time.perf_counter() - t0) * 1000, cur.rowcount, summary))
-        self._current = None
-
-    def _run_pipelined(self, conn: psycopg.Connection, plan: MigrationPlan, row_id: str,
-                       watcher: "_BlockerWatcher | None") -> None:
-        """The whole migration in one round trip: settings, history row, statements, finish."""
-        schema = self.target.schema
-        cursors: list[psycopg.Cursor] = []
-        started = time.perf_counter()
-        if watcher is not None:
-            by_text = {stmt.text: stmt.index for stmt in plan.statements}
-            watcher.watch(plan.name, None, started, self._reply_deadline_s(), by_text,
-                          hard=bool(self.target.socket_timeout_s))
-        self._running_statement.set()
-        try:
-            with reply_deadline(conn, self._statement_deadline_s()), conn.transaction(), \
-                    conn.pipeline() as pipeline:
-                self._set_timeouts(conn, local=True)
-                history.insert_started(conn, schema, row_id, plan.name, plan.migration.checksum)
-                for stmt in plan.statements:
-                    cur = conn.cursor()
-                    cursors.append(cur)
-                    cur.execute(stmt.text, prepare=False)  # type: ignore[arg-type]  # the operator's own SQL
-                history.record_success(conn, schema, row_id)
-                # Wait for the results behind a Sync, not behind the Flush request psycopg sends when a
-                # pipeline is left with results outstanding: PostgreSQL arms
-                # idle_in_transaction_session_timeout only when it answers a Sync, and any later message
-                # (a Flush included) disarms it. A client frozen while waiting here then loses its
-                # session, its table locks and Prisma's lock within that timeout; behind a Flush it
-                # would keep them for ever.
-                pipeline.sync()
-        except psycopg.Error:
-            # Results come back in order: the first statement without one is the one that failed.
-            failed_at = next((i for i, cur in enumerate(cursors) if cur.pgresult is None), None)
-            self._current = plan.statements[failed_at] if failed_at is not None else None
-            raise
-        finally:
-            self._running_statement.clear()
-            if watcher is not None:
-                watcher.unwatch()
-        count = len(plan.statements)
-        for position, (stmt, cur) in enumerate(zip(plan.statements, cursors), start=1):
-            self.emit(StatementFinished(plan.name, stmt.index, position, count, None, cur.rowcount, stmt.summary))
-
-    def _statement_deadline_s(self) -> float | None:
-        """The connection's own deadline while statements run: none unless Prisma's socket_timeout sets one.
-
-        A statement may rightly run for minutes; the watcher decides when its silence means a lost
-        network, after asking the server from a second connection.
-        """
-        return self.target.socket_timeout_s
 
     def _reply_deadline_s(self) -> float | None:
         """How long the server may stay silent before the network counts as gone.
@@ -482,15 +408,9 @@ class Deployment:
     def _give_up_on_connection(self) -> None:
         """Called by the watcher when the server stays silent past the deadline."""
         self._silent_server = True
-        conn = self._conn
-        if conn is None:
-            return
-        try:
-            conn.cancel_safe(timeout=2.0)
-        except Exception:
-            pass
-        if self._running_statement.is_set():
-            _cut(conn)  # still blocked: the waiting read returns at once
+        runner = self._runner
+        if runner is not None:
+            runner.abandon()
 
     def _failed(
         self,
@@ -501,23 +421,16 @@ class Deployment:
         started: float,
         reason: str | None,
         row_id: str,
-        watcher: "_BlockerWatcher | None",
+        watcher: StatementWatcher | None,
     ) -> MigrationFailed:
         duration = (time.perf_counter() - started) * 1000
         diag = exc.diag if exc is not None else None
         sqlstate = (exc.sqlstate or "") if exc is not None else ""
         if reason is None:
-            reason = _reason(exc, conn, self.cancelled)
-        message = redact((diag.message_primary if diag and diag.message_primary else str(exc or "")).strip())
-        position = None
-        if diag and diag.statement_position:
-            try:
-                position = int(diag.statement_position)
-            except ValueError:
-                position = None
-        location = stmt.location(position) if stmt is not None else None
-        line = location[0] if location else (stmt.line if stmt else None)
-        column = location[1] if location else None
+            reason = failure_reason(exc, conn, self.cancelled)
+        message = primary_message(exc)
+        site = where_it_failed(stmt, exc)
+        line, column = site.line, site.column
         blockers = watcher.last_blockers if watcher is not None else ()
         recorded = False
         rolled_back = plan.transactional or (stmt is None and reason == "cancelled")
@@ -594,21 +507,6 @@ class Deployment:
                 fresh.close()
 
 
-def _reason(exc: psycopg.Error | None, conn: psycopg.Connection, cancelled: bool) -> str:
-    if conn.broken or conn.closed:
-        return "connection_lost"
-    if isinstance(exc, pgerrors.LockNotAvailable):
-        return "lock_timeout"
-    if isinstance(exc, pgerrors.QueryCanceled):
-        # "due to user request": our own cancel, or pg_cancel_backend from another session.
-        return "cancelled" if cancelled or "user request" in str(exc) else "statement_timeout"
-    if isinstance(exc, (pgerrors.AdminShutdown, pgerrors.CrashShutdown, pgerrors.CannotConnectNow)):
-        return "connection_lost"
-    if isinstance(exc, psycopg.OperationalError) and not exc.sqlstate:
-        return "connection_lost"
-    return "sql_error"
-
-
 def failure_logs(
     name: str, stmt: Statement | None, exc: psycopg.Error | None, line: int | None, column: int | None, reason: str
 ) -> str:
@@ -679,133 +577,3 @@ def _session_settings_sql(version_num: int) -> str:
         # Between migrations the session holds Prisma's lock outside any transaction.
         settings.append(f"SET idle_session_timeout = '{int(IDLE_SESSION_TIMEOUT_S * 1000)}ms'")
     return "RESET ALL; " + "; ".join(settings)
-
-
-class _BlockerWatcher:
-    """Watches the running statement from a second thread.
-
-    After a short wait it looks up, from a second connection, who blocks the statement; past
-    the reply deadline it gives up on the connection, because a silent network never errors.
-    """
-
-    def __init__(self, target: "Target", pid: int, emit: EventSink, on_deadline: "Callable[[], None]") -> None:
-        self._target = target
-        self._pid = pid
-        self._emit = emit
-        self._deadline_s: float | None = None
-        self._hard_deadline = False
-        self._statement_by_text: dict[str, int] = {}
-        self._on_deadline = on_deadline
-        self._conn: psycopg.Connection | None = None
-        self._current: tuple[str, int | None, float] | None = None
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self.last_blockers: tuple[Backend, ...] = ()
-        self._thread = threading.Thread(target=self._loop, name="lumiku-statement-watch", daemon=True)
-        self._thread.start()
-
-    def watch(self, migration: str, index: int | None, started: float, deadline_s: float | None,
-              statement_by_text: dict[str, int] | None = None, *, hard: bool = False) -> None:
-        """`index` None: a pipelined migration, whose running statement is read from the server.
-
-        A `hard` deadline (Prisma's socket_timeout) is final; otherwise the server is asked first.
-        """
-        # No wake-up here: most statements finish long before the first look.
-        with self._lock:
-            self._current = (migration, index, started)
-            self._deadline_s = deadline_s
-            self._hard_deadline = hard
-            if statement_by_text is not None:
-                self._statement_by_text = statement_by_text
-            self.last_blockers = ()
-
-    def unwatch(self) -> None:
-        with self._lock:
-            self._current = None
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=2)
-        if self._conn is not None:
-            self._conn.close()
-
-    def _loop(self) -> None:
-        gave_up: tuple[str, int | None, float] | None = None
-        next_look = 0.0
-        looking: threading.Thread | None = None
-        silence_from: tuple[tuple[str, int | None, float] | None, float] = (None, 0.0)
-        check: tuple[threading.Thread, list[bool], float] | None = None
-        while not self._stop.wait(0.25):
-            with self._lock:
-                current = self._current
-            if current is None:
-                continue
-            now = time.perf_counter()
-            waited = now - current[2]
-            if silence_from[0] != current:
-                silence_from, check = (current, current[2]), None
-            silent = now - silence_from[1]
-            if self._deadline_s is not None and silent > self._deadline_s and gave_up != current:
-                if not self._hard_deadline:
-                    if check is None:
-                        answer: list[bool] = []
-                        thread = threading.Thread(target=self._ask_if_busy, args=(answer,), daemon=True)
-                        thread.start()
-                        check = (thread, answer, now)
-                        continue
-                    thread, answer, asked = check
-                    if thread.is_alive() and now - asked < _BUSY_CHECK_WAIT_S:
-                        continue
-                    check = None
-                    if answer == [True]:
-                        silence_from = (current, now)  # the server is working: a long statement, not a dead link
-                        continue
-                gave_up = current
-                self._on_deadline()
-                continue
-            if waited < _BLOCKER_CHECK_AFTER_S or now < next_look or (looking and looking.is_alive()):
-                continue
-            next_look = now + 2.0
-            # The lookup may block (a server that stopped answering); the deadline above must not.
-            looking = threading.Thread(target=self._look_up_blockers, args=(current,), daemon=True)
-            looking.start()
-
-    def _ask_if_busy(self, answer: list[bool]) -> None:
-        """Whether the deploy session is running a statement right now, as the server sees it."""
-        try:
-            if self._conn is None:
-                self._conn = self._target.connect("observe")
-            row = self._conn.execute("SELECT state FROM pg_stat_activity WHERE pid = %s", (self._pid,)).fetchone()
-            answer.append(bool(row and row[0] == "active"))
-        except Exception:
-            answer.append(False)
-
-    def _look_up_blockers(self, current: tuple[str, int | None, float]) -> None:
-        migration, index, since = current
-        try:
-            if self._conn is None:
-                self._conn = self._target.connect("observe")
-            blockers = locks.blockers_of(self._conn, self._pid)
-            if index is None and blockers:
-                row = self._conn.execute("SELECT query FROM pg_stat_activity WHERE pid = %s", (self._pid,)).fetchone()
-                index = self._statement_by_text.get(row[0]) if row else None
-        except Exception:
-            return
-        with self._lock:
-            still = self._current == current
-            if still and blockers:
-                self.last_blockers = blockers
-        if still and blockers:
-            self._emit(BlockedByLock(migration, index, int((time.perf_counter() - since) * 1000), blockers))
-
-
-def _cut(conn: psycopg.Connection) -> None:
-    """Shut the connection's socket down, so a read blocked on it returns at once."""
-    import socket
-
-    try:
-        sock = socket.socket(fileno=os.dup(conn.fileno()))
-        sock.shutdown(socket.SHUT_RDWR)
-        sock.close()
-    except (OSError, psycopg.Error):
-        pass

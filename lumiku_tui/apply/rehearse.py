@@ -15,10 +15,8 @@ rehearsal compares every sequence before and after and says which moved.
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import tempfile
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,29 +26,31 @@ import psycopg
 from psycopg import errors as pgerrors
 from psycopg import sql
 
-from lumiku_tui.prisma import history
-
-from lumiku_tui.pg import locks
-from lumiku_tui.errors import LockTimeout, LumikuError, PlanError
 from lumiku_tui.apply.events import (
-    BlockedByLock,
+    Backend,
     EventSink,
     MigrationFinished,
     MigrationStarted,
     Notice,
-    Backend,
-    StatementFinished,
-    StatementStarted,
     ignore,
 )
-from lumiku_tui.redact import redact
+from lumiku_tui.apply.executor import (
+    StatementRunner,
+    StatementWatcher,
+    primary_message,
+    where_it_failed,
+)
+from lumiku_tui.errors import LockTimeout, LumikuError, PlanError
+from lumiku_tui.pg import locks
 from lumiku_tui.pg.server import require_writable, server_info
-from lumiku_tui.sql.split import MigrationPlan, Statement, plan_migration
+from lumiku_tui.prisma import history
 from lumiku_tui.prisma.status import State, classify
+from lumiku_tui.redact import redact
+from lumiku_tui.sql.split import MigrationPlan, Statement, plan_migration
 
 if TYPE_CHECKING:
-    from lumiku_tui.prisma.folder import MigrationsFolder
     from lumiku_tui.pg.target import Target
+    from lumiku_tui.prisma.folder import MigrationsFolder
 
 #: A rehearsal must never hold the application up: it gives up on a busy table quickly.
 DEFAULT_LOCK_TIMEOUT_S = 2.0
@@ -171,7 +171,7 @@ def rehearse(
                            f"{DEFAULT_LOCK_TIMEOUT_S:g} s.")
         lock_timeout_s = DEFAULT_LOCK_TIMEOUT_S
     conn = target.connect("rehearse")
-    watcher: _LockWatcher | None = None
+    watcher: StatementWatcher | None = None
     locked = False
     try:
         facts = server_info(conn)
@@ -186,9 +186,11 @@ def rehearse(
         locked = True
         plans, failures, pending_names = _plan(conn, target, folder, on_event)
         before = _sequence_values(conn)
-        watcher = _LockWatcher(target, facts.pid, on_event, check_after_s=min(_WATCH_AFTER_S, lock_timeout_s / 3))
+        watcher = StatementWatcher(target, facts.pid, on_event, check_after_s=min(_WATCH_AFTER_S, lock_timeout_s / 3),
+                                   repeat_s=0.2)
+        runner = StatementRunner(conn, on_event, watcher)
         results, notes = _run(conn, target, plans, failures, pending_names, lock_timeout_s, statement_timeout_s,
-                              watcher, on_event)
+                              runner, on_event)
         advanced = _advanced(before, _sequence_values(conn)) if not conn.broken else ()
     finally:
         if watcher is not None:
@@ -236,7 +238,7 @@ def _plan(conn: psycopg.Connection, target: "Target", folder: "MigrationsFolder"
 
 
 def _run(conn: psycopg.Connection, target: "Target", plans: list[MigrationPlan], failures: dict[str, str],
-         names: list[str], lock_timeout_s: float, statement_timeout_s: float, watcher: "_LockWatcher",
+         names: list[str], lock_timeout_s: float, statement_timeout_s: float, runner: StatementRunner,
          on_event: EventSink) -> tuple[list[RehearsedMigration], list[str]]:
     by_name = {p.name: p for p in plans}
     results: list[RehearsedMigration] = []
@@ -261,7 +263,7 @@ def _run(conn: psycopg.Connection, target: "Target", plans: list[MigrationPlan],
                           "rehearsed and rolled back; `lumiku-tui lint` covers it")
                 results.append(RehearsedMigration(name, True, None, 0.0, rehearsed=False, skipped=reason))
                 continue
-            results.append(_rehearse_one(conn, target, plan, position, len(names), watcher, on_event))
+            results.append(_rehearse_one(conn, target, plan, position, len(names), runner, on_event))
             if conn.broken:
                 notes.append("The connection was lost during the rehearsal; PostgreSQL rolled everything back.")
                 break
@@ -271,31 +273,21 @@ def _run(conn: psycopg.Connection, target: "Target", plans: list[MigrationPlan],
 
 
 def _rehearse_one(conn: psycopg.Connection, target: "Target", plan: MigrationPlan, position: int, total: int,
-                  watcher: "_LockWatcher", on_event: EventSink) -> RehearsedMigration:
+                  runner: StatementRunner, on_event: EventSink) -> RehearsedMigration:
     on_event(MigrationStarted(plan.name, position, total, len(plan.statements), True))
     started = time.perf_counter()
-    current: Statement | None = None
+    runner.current = None
     conn.execute(f"SAVEPOINT {_SAVEPOINT}")
     try:
         history.insert_started(conn, target.schema, history.new_id(), plan.name, plan.migration.checksum)
-        for number, stmt in enumerate(plan.statements, start=1):
-            current = stmt
-            on_event(StatementStarted(plan.name, stmt.index, number, len(plan.statements), stmt.line, stmt.summary))
-            t0 = time.perf_counter()
-            watcher.watch(plan.name, stmt.index)
-            try:
-                cur = conn.execute(stmt.text)  # type: ignore[arg-type]  # the migration's own SQL
-            finally:
-                watcher.unwatch()
-            on_event(StatementFinished(plan.name, stmt.index, number, len(plan.statements),
-                                       (time.perf_counter() - t0) * 1000, cur.rowcount))
+        runner.run_live(plan.name, plan.statements, summaries=False)
         conn.execute(f"RELEASE SAVEPOINT {_SAVEPOINT}")
     except psycopg.Error as exc:
         duration = (time.perf_counter() - started) * 1000
-        waiting_for, blockers = watcher.last
+        waiting_for, blockers = runner.watcher.last if runner.watcher is not None else (None, ())
         if not conn.broken:
             conn.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
-        return _failure(plan, current, exc, duration, waiting_for, blockers)
+        return _failure(plan, runner.current, exc, duration, waiting_for, blockers)
     duration = (time.perf_counter() - started) * 1000
     on_event(MigrationFinished(plan.name, duration, len(plan.statements)))
     return RehearsedMigration(plan.name, True, None, duration)
@@ -304,18 +296,10 @@ def _rehearse_one(conn: psycopg.Connection, target: "Target", plan: MigrationPla
 def _failure(plan: MigrationPlan, stmt: Statement | None, exc: psycopg.Error, duration: float,
              waiting_for: str | None, blockers: tuple[Backend, ...]) -> RehearsedMigration:
     diag = exc.diag
-    message = redact((diag.message_primary or str(exc)).strip())
+    message = primary_message(exc)
     if diag.message_detail:
         message += f" ({redact(diag.message_detail)})"
-    line = None
-    if stmt is not None:
-        position = None
-        try:
-            position = int(diag.statement_position) if diag.statement_position else None
-        except ValueError:
-            position = None
-        location = stmt.location(position)
-        line = location[0] if location else stmt.line
+    line = where_it_failed(stmt, exc).line
     if isinstance(exc, pgerrors.LockNotAvailable):
         table = waiting_for or "a table"
         who = "; ".join(b.describe() for b in blockers) or "another session (gone by the time it was looked up)"
@@ -358,78 +342,6 @@ def _advanced(before: dict[str, int | None], after: dict[str, int | None]) -> tu
     return tuple(sorted(moved))
 
 
-def _mode_name(mode: str) -> str:
-    """pg_locks' `AccessExclusiveLock` as the documentation and the findings write it: ACCESS EXCLUSIVE."""
-    return re.sub(r"(?<!^)(?=[A-Z])", " ", mode.removesuffix("Lock")).upper()
-
-
-class _LockWatcher:
-    """From a second session: which table a waiting rehearsal statement wants, and who holds it."""
-
-    def __init__(self, target: "Target", pid: int, emit: EventSink, *, check_after_s: float = _WATCH_AFTER_S) -> None:
-        self._check_after_s = check_after_s
-        self._target = target
-        self._pid = pid
-        self._emit = emit
-        self._conn: psycopg.Connection | None = None
-        self._current: tuple[str, int, float] | None = None
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._wake = threading.Event()
-        self.last: tuple[str | None, tuple[Backend, ...]] = (None, ())
-        self._thread = threading.Thread(target=self._loop, name="lumiku-rehearsal-locks", daemon=True)
-        self._thread.start()
-
-    def watch(self, migration: str, index: int) -> None:
-        with self._lock:
-            self._current = (migration, index, time.perf_counter())
-            self.last = (None, ())
-        self._wake.set()
-
-    def unwatch(self) -> None:
-        with self._lock:
-            self._current = None
-
-    def close(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        self._thread.join(timeout=3)
-        if self._conn is not None:
-            self._conn.close()
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            self._wake.wait(timeout=0.1)
-            self._wake.clear()
-            with self._lock:
-                current = self._current
-            if current is None:
-                continue
-            waited = time.perf_counter() - current[2]
-            if waited < self._check_after_s:
-                self._stop.wait(self._check_after_s - waited)
-                self._wake.set()
-                continue
-            try:
-                if self._conn is None:
-                    self._conn = self._target.connect("observe")
-                row = self._conn.execute(
-                    "SELECT l.relation::regclass::text, l.mode FROM pg_locks l "
-                    "WHERE l.pid = %s AND NOT l.granted AND l.relation IS NOT NULL LIMIT 1", (self._pid,)
-                ).fetchone()
-                blockers = locks.blockers_of(self._conn, self._pid) if row else ()
-            except Exception:
-                self._stop.wait(0.2)
-                continue
-            with self._lock:
-                if self._current == current and row:
-                    self.last = (f"{row[0]} ({_mode_name(row[1])})", blockers)
-            if row and blockers:
-                self._emit(BlockedByLock(current[0], current[1], int(waited * 1000), blockers))
-            self._stop.wait(0.2)
-            self._wake.set()
-
-
 # --- rehearsing on a copy -------------------------------------------------------------------------
 
 
@@ -442,7 +354,11 @@ def rehearse_on_copy(
 ) -> RehearsalResult:
     """Copy the target's schema (no data) and its migration history into a throwaway embedded PostgreSQL,
     and rehearse there. For when the live tables are too busy to lock, even for a moment."""
-    from lumiku_tui.pg.embedded import EmbeddedPostgres, EmbeddedUnavailable, postgres_bin_dir
+    from lumiku_tui.pg.embedded import (
+        EmbeddedPostgres,
+        EmbeddedUnavailable,
+        postgres_bin_dir,
+    )
     from lumiku_tui.pg.target import parse_database_url
 
     try:

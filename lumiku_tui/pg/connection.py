@@ -10,6 +10,8 @@ silent, which every layer already treats as a lost connection.
 
 from __future__ import annotations
 
+import os
+import socket
 from contextlib import contextmanager
 from typing import Any, Iterator
 
@@ -56,3 +58,13 @@ def reply_deadline(conn: psycopg.Connection[Any], seconds: float | None) -> Iter
         yield
     finally:
         conn.reply_deadline_s = previous
+
+
+def cut(conn: psycopg.Connection[Any]) -> None:
+    """Shut the connection's socket down, so a read blocked on it in another thread returns at once."""
+    try:
+        sock = socket.socket(fileno=os.dup(conn.fileno()))
+        sock.shutdown(socket.SHUT_RDWR)
+        sock.close()
+    except (OSError, psycopg.Error):
+        pass

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from lumiku_tui.prisma.folder import LocalMigration, MigrationsFolder
     from lumiku_tui.pg.target import Target
 
-__all__ = ["Finding", "LintReport", "lint_migrations", "lint_pending", "run_cli"]
+__all__ = ["Finding", "LintReport", "lint_migrations", "lint_pending"]
 
 _RERUNNABLE = re.compile(r"\bIF\s+(?:NOT\s+)?EXISTS\b", re.IGNORECASE)
 _TX_CONTROL = (Kind.BEGIN, Kind.COMMIT, Kind.ROLLBACK)

@@ -1,0 +1,376 @@
+"""The one execution core of deploy and rehearse: run a migration's statements, watch them, explain failures.
+
+`StatementRunner` sends statements on one connection, either one at a time (each timed and
+reported as it starts and ends) or pipelined (one round trip for a whole part of a migration).
+`StatementWatcher` watches the running statement from a second thread: who blocks it, which
+table it waits for, and whether a silent server is still at work. `where_it_failed` and
+`failure_reason` turn a psycopg error into what a person needs: the statement, its line and
+column in the file, and whether the migration itself is at fault.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass
+from types import EllipsisType
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+import psycopg
+from psycopg import errors as pgerrors
+
+from lumiku_tui.apply.events import (
+    Backend,
+    BlockedByLock,
+    EventSink,
+    StatementFinished,
+    StatementStarted,
+)
+from lumiku_tui.pg import locks
+from lumiku_tui.pg.connection import cut, reply_deadline
+from lumiku_tui.redact import redact
+
+if TYPE_CHECKING:
+    from lumiku_tui.pg.target import Target
+    from lumiku_tui.sql.split import Statement
+
+#: How long the watcher waits for the server to say whether the watched session is busy.
+BUSY_CHECK_WAIT_S = 2.0
+
+
+class Cancelled(Exception):
+    """The operator cancelled between two statements."""
+
+
+# --- what went wrong, and where ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FailureSite:
+    """Where in the file a server error points: the statement's line, or the exact character."""
+
+    line: int | None
+    column: int | None
+
+
+def where_it_failed(stmt: "Statement | None", exc: BaseException | None) -> FailureSite:
+    """Line and column in migration.sql of the error's position (PostgreSQL's 1-based character offset)."""
+    if stmt is None:
+        return FailureSite(None, None)
+    diag = getattr(exc, "diag", None)
+    position = None
+    if diag is not None and diag.statement_position:
+        try:
+            position = int(diag.statement_position)
+        except ValueError:
+            position = None
+    location = stmt.location(position)
+    if location is None:
+        return FailureSite(stmt.line, None)
+    return FailureSite(location[0], location[1])
+
+
+def failure_reason(exc: BaseException | None, conn: psycopg.Connection, cancelled: bool) -> str:
+    """sql_error (the migration's fault) | lock_timeout | statement_timeout | cancelled | connection_lost."""
+    if conn.broken or conn.closed:
+        return "connection_lost"
+    if isinstance(exc, pgerrors.LockNotAvailable):
+        return "lock_timeout"
+    if isinstance(exc, pgerrors.QueryCanceled):
+        # "due to user request": our own cancel, or pg_cancel_backend from another session.
+        return "cancelled" if cancelled or "user request" in str(exc) else "statement_timeout"
+    if isinstance(exc, (pgerrors.AdminShutdown, pgerrors.CrashShutdown, pgerrors.CannotConnectNow)):
+        return "connection_lost"
+    if isinstance(exc, psycopg.OperationalError) and not exc.sqlstate:
+        return "connection_lost"
+    return "sql_error"
+
+
+def primary_message(exc: BaseException | None) -> str:
+    """The server's primary message (redacted), or the exception's text when there is none."""
+    diag = getattr(exc, "diag", None)
+    text = diag.message_primary if diag is not None and diag.message_primary else str(exc or "")
+    return redact(text.strip())
+
+
+def lock_mode_name(mode: str) -> str:
+    """pg_locks' `AccessExclusiveLock` as the documentation and the findings write it: ACCESS EXCLUSIVE."""
+    return re.sub(r"(?<!^)(?=[A-Z])", " ", mode.removesuffix("Lock")).upper()
+
+
+# --- the watcher ----------------------------------------------------------------------------------
+
+
+class StatementWatcher:
+    """Watches the running statement of one session from a second thread and a second connection.
+
+    After `check_after_s` it looks up, every `repeat_s`, which table the statement waits for and
+    who holds it, and reports them (BlockedByLock). With a reply deadline it also guards against a
+    silent network, which never errors: past the deadline it asks the server whether the session
+    is still at work (unless the deadline is `hard`), and gives up on the link if not.
+    """
+
+    def __init__(self, target: "Target", pid: int, emit: EventSink, *,
+                 on_deadline: Callable[[], None] | None = None, check_after_s: float = 0.5,
+                 repeat_s: float = 2.0) -> None:
+        self._target = target
+        self._pid = pid
+        self._emit = emit
+        self._on_deadline = on_deadline
+        self._check_after_s = check_after_s
+        self._repeat_s = repeat_s
+        self._deadline_s: float | None = None
+        self._hard_deadline = False
+        self._statement_by_text: dict[str, int] = {}
+        self._conn: psycopg.Connection | None = None
+        self._current: tuple[str, int | None, float] | None = None
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self.last_blockers: tuple[Backend, ...] = ()
+        self.waiting_for: str | None = None  # "table (LOCK MODE)" the statement waits for
+        self._thread = threading.Thread(target=self._loop, name="lumiku-statement-watch", daemon=True)
+        self._thread.start()
+
+    @property
+    def last(self) -> tuple[str | None, tuple[Backend, ...]]:
+        with self._lock:
+            return self.waiting_for, self.last_blockers
+
+    def watch(self, migration: str, index: int | None, started: float | None = None,
+              deadline_s: float | None = None, statement_by_text: dict[str, int] | None = None, *,
+              hard: bool = False) -> None:
+        """`index` None: a pipelined part, whose running statement is read from the server.
+
+        A `hard` deadline (Prisma's socket_timeout) is final; otherwise the server is asked first.
+        """
+        with self._lock:
+            self._current = (migration, index, time.perf_counter() if started is None else started)
+            self._deadline_s = deadline_s
+            self._hard_deadline = hard
+            if statement_by_text is not None:
+                self._statement_by_text = statement_by_text
+            self.last_blockers = ()
+            self.waiting_for = None
+        # Most statements finish long before the first look; waking only re-arms the timer.
+        self._wake.set()
+
+    def unwatch(self) -> None:
+        with self._lock:
+            self._current = None
+
+    def close(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout=3)
+        if self._conn is not None:
+            self._conn.close()
+
+    def _loop(self) -> None:
+        gave_up: tuple[str, int | None, float] | None = None
+        next_look = 0.0
+        looking: threading.Thread | None = None
+        silence_from: tuple[tuple[str, int | None, float] | None, float] = (None, 0.0)
+        check: tuple[threading.Thread, list[bool], float] | None = None
+        tick = min(0.25, max(self._check_after_s / 3, 0.05))
+        while not self._stop.is_set():
+            self._wake.wait(timeout=tick)
+            self._wake.clear()
+            if self._stop.is_set():
+                break
+            with self._lock:
+                current = self._current
+                deadline_s = self._deadline_s
+                hard = self._hard_deadline
+            if current is None:
+                continue
+            now = time.perf_counter()
+            waited = now - current[2]
+            if silence_from[0] != current:
+                silence_from, check, next_look = (current, current[2]), None, 0.0
+            silent = now - silence_from[1]
+            if deadline_s is not None and silent > deadline_s and gave_up != current and self._on_deadline:
+                if not hard:
+                    if check is None:
+                        answer: list[bool] = []
+                        thread = threading.Thread(target=self._ask_if_busy, args=(answer,), daemon=True)
+                        thread.start()
+                        check = (thread, answer, now)
+                        continue
+                    thread, answer, asked = check
+                    if thread.is_alive() and now - asked < BUSY_CHECK_WAIT_S:
+                        continue
+                    check = None
+                    if answer == [True]:
+                        silence_from = (current, now)  # the server is working: a long statement, not a dead link
+                        continue
+                gave_up = current
+                self._on_deadline()
+                continue
+            if waited < self._check_after_s or now < next_look or (looking and looking.is_alive()):
+                continue
+            next_look = now + self._repeat_s
+            # The lookup may block (a server that stopped answering); the deadline above must not.
+            looking = threading.Thread(target=self._look_up_blockers, args=(current,), daemon=True)
+            looking.start()
+
+    def _observer(self) -> psycopg.Connection:
+        if self._conn is None:
+            self._conn = self._target.connect("observe")
+        return self._conn
+
+    def _ask_if_busy(self, answer: list[bool]) -> None:
+        """Whether the watched session is running a statement right now, as the server sees it."""
+        try:
+            row = self._observer().execute("SELECT state FROM pg_stat_activity WHERE pid = %s",
+                                           (self._pid,)).fetchone()
+            answer.append(bool(row and row[0] == "active"))
+        except Exception:
+            answer.append(False)
+
+    def _look_up_blockers(self, current: tuple[str, int | None, float]) -> None:
+        migration, index, since = current
+        try:
+            conn = self._observer()
+            row = conn.execute(
+                "SELECT l.relation::regclass::text, l.mode FROM pg_locks l "
+                "WHERE l.pid = %s AND NOT l.granted AND l.relation IS NOT NULL LIMIT 1", (self._pid,)
+            ).fetchone()
+            waiting = f"{row[0]} ({lock_mode_name(row[1])})" if row else None
+            blockers = locks.blockers_of(conn, self._pid)
+            if index is None and blockers:
+                row = conn.execute("SELECT query FROM pg_stat_activity WHERE pid = %s", (self._pid,)).fetchone()
+                index = self._statement_by_text.get(row[0]) if row else None
+        except Exception:
+            return
+        with self._lock:
+            still = self._current == current
+            if still and blockers:
+                self.last_blockers = blockers
+            if still and waiting:
+                self.waiting_for = waiting
+        if still and blockers:
+            self._emit(BlockedByLock(migration, index, int((time.perf_counter() - since) * 1000), blockers))
+
+
+# --- running statements -----------------------------------------------------------------------------
+
+
+class StatementRunner:
+    """Sends a migration's statements on one connection and reports each one.
+
+    `current` names the statement that was running when an error came back, for the error's
+    line and column. `interrupt()` and `abandon()` may be called from another thread.
+    """
+
+    def __init__(self, conn: psycopg.Connection, emit: EventSink, watcher: StatementWatcher | None = None, *,
+                 cancelled: Callable[[], bool] = lambda: False, hard_deadline: bool = False,
+                 statement_reply_deadline_s: float | None | EllipsisType = ...) -> None:
+        self.conn = conn
+        self.emit = emit
+        self.watcher = watcher
+        self.current: "Statement | None" = None
+        self.running = threading.Event()
+        self._cancelled = cancelled
+        self._hard_deadline = hard_deadline
+        #: The connection's own reply deadline while statements run (None: the watcher alone
+        #: bounds them); `...` keeps whatever the connection has.
+        self._statement_reply_deadline_s = statement_reply_deadline_s
+
+    def _statement_deadline(self) -> Any:
+        if self._statement_reply_deadline_s is ...:
+            return nullcontext()
+        return reply_deadline(self.conn, self._statement_reply_deadline_s)
+
+    def run_live(self, migration: str, statements: Sequence["Statement"], *, deadline_s: float | None = None,
+                 count: int | None = None, first_position: int = 1, summaries: bool = True) -> None:
+        """One statement at a time, each timed. Raises Cancelled between statements, psycopg.Error on failure."""
+        count = len(statements) if count is None else count
+        cur = self.conn.cursor()
+        emit = self.emit
+        watcher = self.watcher
+        for position, stmt in enumerate(statements, start=first_position):
+            if self._cancelled():
+                raise Cancelled()
+            self.current = stmt
+            summary = stmt.summary
+            emit(StatementStarted(migration, stmt.index, position, count, stmt.line, summary))
+            t0 = time.perf_counter()
+            if watcher is not None:
+                watcher.watch(migration, stmt.index, t0, deadline_s, hard=self._hard_deadline)
+            self.running.set()
+            try:
+                # prepare=False: one-shot DDL gains nothing from a server-side plan, and a prepared
+                # statement would break behind a transaction-mode pooler.
+                with self._statement_deadline():
+                    cur.execute(stmt.text, prepare=False)  # type: ignore[arg-type]  # the operator's own SQL
+            finally:
+                self.running.clear()
+                if watcher is not None:
+                    watcher.unwatch()
+            emit(StatementFinished(migration, stmt.index, position, count, (time.perf_counter() - t0) * 1000,
+                                   cur.rowcount, summary if summaries else ""))
+        self.current = None
+
+    def run_pipelined(self, migration: str, statements: Sequence["Statement"], *,
+                      before: Callable[[psycopg.Connection], None], after: Callable[[psycopg.Connection], None],
+                      deadline_s: float | None = None, count: int | None = None, first_position: int = 1) -> None:
+        """`before`, the statements and `after`, in one transaction sent as one round trip."""
+        conn = self.conn
+        cursors: list[psycopg.Cursor] = []
+        started = time.perf_counter()
+        if self.watcher is not None:
+            by_text = {stmt.text: stmt.index for stmt in statements}
+            self.watcher.watch(migration, None, started, deadline_s, by_text, hard=self._hard_deadline)
+        self.running.set()
+        try:
+            with self._statement_deadline(), conn.transaction(), conn.pipeline() as pipeline:
+                before(conn)
+                for stmt in statements:
+                    cur = conn.cursor()
+                    cursors.append(cur)
+                    cur.execute(stmt.text, prepare=False)  # type: ignore[arg-type]  # the operator's own SQL
+                after(conn)
+                # Wait for the results behind a Sync, not behind the Flush request psycopg sends when a
+                # pipeline is left with results outstanding: PostgreSQL arms
+                # idle_in_transaction_session_timeout only when it answers a Sync, and any later message
+                # (a Flush included) disarms it. A client frozen while waiting here then loses its
+                # session, its table locks and Prisma's lock within that timeout; behind a Flush it
+                # would keep them for ever.
+                pipeline.sync()
+        except psycopg.Error:
+            # Results come back in order: the first statement without one is the one that failed.
+            failed_at = next((i for i, cur in enumerate(cursors) if cur.pgresult is None), None)
+            self.current = statements[failed_at] if failed_at is not None else None
+            raise
+        finally:
+            self.running.clear()
+            if self.watcher is not None:
+                self.watcher.unwatch()
+        count = len(statements) if count is None else count
+        for position, (stmt, cur) in enumerate(zip(statements, cursors), start=first_position):
+            self.emit(StatementFinished(migration, stmt.index, position, count, None, cur.rowcount, stmt.summary))
+
+    def interrupt(self, timeout: float = 3.0) -> None:
+        """Ask the server to cancel the running statement, if one runs."""
+        if self.running.is_set():
+            try:
+                self.conn.cancel_safe(timeout=timeout)
+            except Exception:  # the connection may be gone already; the rollback happens server-side
+                pass
+
+    def abandon(self) -> None:
+        """Give up on a silent connection: cancel, and if still blocked cut the socket so the read returns."""
+        conn = self.conn
+        try:
+            conn.cancel_safe(timeout=2.0)
+        except Exception:
+            pass
+        if self.running.is_set():
+            cut(conn)
+
+
+__all__ = ["Cancelled", "FailureSite", "StatementRunner", "StatementWatcher", "failure_reason", "lock_mode_name",
+           "primary_message", "where_it_failed"]
