@@ -13,16 +13,11 @@ from hypothesis import strategies as st
 from psycopg import sql
 
 from lumiku_tui.apply.deploy import DeployOptions, Deployment
-from lumiku_tui.checks.diagnose import (
-    STEP_NAMES,
-    advisory_lock_report,
-    diagnose_connection,
-    diagnose_failure,
-    end_session,
-    parse_failure_logs,
-)
+from lumiku_tui.checks.connection import STEP_NAMES, diagnose_connection
+from lumiku_tui.checks.failure import diagnose_failure, parse_failure_logs
 from lumiku_tui.errors import LumikuError
 from lumiku_tui.pg.locks import ADVISORY_LOCK_KEY
+from lumiku_tui.pg.sessions import advisory_lock_report, end_session
 from lumiku_tui.prisma.folder import load_folder
 from tests.conftest import APP_PASSWORD, APP_ROLE
 

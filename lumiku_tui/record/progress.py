@@ -437,7 +437,7 @@ class DeploymentProgress:
 
 
 def _column_check(checks: Sequence[Check], table: str, column: str) -> Check | None:
-    from lumiku_tui.checks.verify import quote_ident
+    from lumiku_tui.pg.names import quote_ident
 
     wanted = f"{quote_ident(table)}.{quote_ident(column)}"
     return next((c for c in checks if c.kind == "column" and c.object == wanted), None)

@@ -15,7 +15,8 @@ from pglast import ast, enums
 from psycopg import sql
 
 from lumiku_tui.safety.rules.model import Finding
-from lumiku_tui.safety.rules.schema import ALIASES as _TYPE_NAMES
+from lumiku_tui.pg.names import SERIAL_TYPES as _SERIAL_TYPES
+from lumiku_tui.pg.names import TYPE_NAMES as _TYPE_NAMES
 from lumiku_tui.safety.rules.schema import Content, SimSchema, SimTable
 
 AT = enums.AlterTableType
@@ -46,7 +47,6 @@ VOLATILE_FUNCTIONS = frozenset({
     "random", "gen_random_uuid", "uuid_generate_v1", "uuid_generate_v1mc", "uuid_generate_v4", "uuidv4", "uuidv7",
     "clock_timestamp", "timeofday", "nextval", "txid_current", "statement_timestamp", "setseed",
 })
-_SERIAL_TYPES = frozenset({"serial", "bigserial", "smallserial", "serial4", "serial8", "serial2"})
 _SESSION_SETTINGS_OK = frozenset({"lock_timeout", "statement_timeout"})
 
 CONCURRENT_INDEX = ("CREATE INDEX CONCURRENTLY in a migration of its own (no other statements, no BEGIN/COMMIT); "

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from lumiku_tui.pg.names import TYPE_NAMES as ALIASES
 from lumiku_tui.safety.measured import SchemaFacts, TableFacts
 
 
@@ -154,13 +155,6 @@ class SimSchema:
 
 # --- column types: which changes rewrite the table ------------------------------------------------
 
-ALIASES = {
-    "int": "integer", "int4": "integer", "int8": "bigint", "int2": "smallint", "varchar": "character varying",
-    "bpchar": "character", "char": "character", "bool": "boolean", "float8": "double precision",
-    "float4": "real", "float": "double precision", "decimal": "numeric", "timestamp": "timestamp without time zone",
-    "timestamptz": "timestamp with time zone", "time": "time without time zone", "timetz": "time with time zone",
-    "varbit": "bit varying", "serial": "integer", "bigserial": "bigint", "smallserial": "smallint",
-}
 _MODS = re.compile(r"\(([^)]*)\)")
 
 

@@ -47,7 +47,7 @@ class ConnectScreen(WizardScreen):
 
     @work(thread=True, exclusive=True, group="diagnose-connect")
     def _diagnose(self) -> None:
-        from lumiku_tui.checks.diagnose import diagnose_connection
+        from lumiku_tui.checks.connection import diagnose_connection
 
         ctx = self.ctx
         steps = diagnose_connection(ctx.database_url, migrations_dir=ctx.migrations_dir or

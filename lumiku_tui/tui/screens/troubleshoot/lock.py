@@ -46,7 +46,7 @@ class LockScreen(WizardScreen):
 
     @work(thread=True, exclusive=True, group="diagnose-lock")
     def _read(self) -> None:
-        from lumiku_tui.checks.diagnose import advisory_lock_report
+        from lumiku_tui.pg.sessions import advisory_lock_report
 
         ctx = self.ctx
         if ctx.target is None:
@@ -121,7 +121,7 @@ class LockScreen(WizardScreen):
 
     @work(thread=True, group="diagnose-lock-end")
     def _end(self, pid: int) -> None:
-        from lumiku_tui.checks.diagnose import end_session
+        from lumiku_tui.pg.sessions import end_session
 
         ctx = self.ctx
         assert ctx.target is not None

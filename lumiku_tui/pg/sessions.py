@@ -1,0 +1,49 @@
+"""Who holds Prisma's migration lock, and ending that session once the operator has confirmed it."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from lumiku_tui.errors import LumikuError
+from lumiku_tui.pg import locks
+from lumiku_tui.pg.locks import Backend
+from lumiku_tui.redact import redact
+
+if TYPE_CHECKING:
+    from lumiku_tui.pg.target import Target
+
+
+class SessionError(LumikuError):
+    """A session could not be ended: it is gone, or the role may not end it."""
+
+    code = "diagnose"
+
+
+def advisory_lock_report(target: "Target") -> tuple[Backend, ...]:
+    """Who holds Prisma's migration lock in the target database (empty when nobody)."""
+    with target.connect("doctor") as conn:
+        return locks.advisory_lock_holders(conn)
+
+
+def end_session(target: "Target", pid: int) -> bool:
+    """End backend `pid` (its open transaction rolls back). Call only after the operator confirmed."""
+    import psycopg
+
+    with target.connect("doctor") as conn:
+        row = conn.execute(
+            "SELECT pg_backend_pid(), EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = %s "
+            "AND datname = current_database())", (pid,)).fetchone()
+        assert row is not None
+        _own, exists = row
+        if not exists:
+            raise SessionError(f"No session with pid {pid} is connected to {target.dbname}.",
+                               hint="It may have ended already; look at the lock holders again.")
+        try:
+            return locks.terminate_backend(conn, pid)
+        except psycopg.errors.InsufficientPrivilege as exc:
+            raise SessionError(
+                f"{target.user} may not end session {pid}.",
+                why=redact(exc.diag.message_primary or str(exc)),
+                hint=f"Ask an administrator to run SELECT pg_terminate_backend({pid}); or grant "
+                f'pg_signal_backend to "{target.user}".',
+            ) from None
