@@ -7,6 +7,7 @@ import os
 import sys
 from typing import Any, TextIO
 
+from lumiku_tui.apply.wording import Line, error_lines
 from lumiku_tui.errors import LumikuError
 from lumiku_tui.redact import redact
 
@@ -27,6 +28,10 @@ class Out:
     def style(self, text: str, code: str) -> str:
         return f"\033[{code}m{text}\033[0m" if self.colour else text
 
+    def render(self, line: Line) -> str:
+        """Spans from `apply.wording` as terminal text: each tag becomes its colour."""
+        return "".join(self.style(span.text, tag_code(span.tag)) if span.tag else span.text for span in line)
+
     def line(self, text: str = "") -> None:
         self.stream.write(redact(text) + "\n")
         self.stream.flush()
@@ -42,12 +47,20 @@ class Out:
         err_stream = sys.stderr
         colour = err_stream.isatty() and not os.environ.get("NO_COLOR")
         mark = "\033[31merror:\033[0m" if colour else "error:"
-        err_stream.write(redact(f"{mark} {err.what}\n"))
-        if err.why:
-            err_stream.write(redact(f"  {err.why}\n"))
-        if err.hint:
-            err_stream.write(redact(f"  Next step: {err.hint}\n"))
+        headline, *rest = error_lines(err, indent="  ")
+        err_stream.write(redact(f"{mark} {headline[0].text}\n"))
+        for line in rest:
+            err_stream.write(redact("".join(span.text for span in line) + "\n"))
         err_stream.flush()
+
+
+#: Terminal colours for the semantic tags of `apply.wording` (colour first, then weight).
+_TAG_CODES = {"ok": "32", "error": "31", "warn": "33", "strong": "1", "dim": "2"}
+
+
+def tag_code(tag: str) -> str:
+    words = tag.split()
+    return ";".join(_TAG_CODES[word] for word in sorted(words, key=lambda w: w in ("strong", "dim")))
 
 
 

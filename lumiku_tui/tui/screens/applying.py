@@ -13,8 +13,10 @@ from textual.containers import Horizontal
 from textual.widgets import Label, ProgressBar, RichLog, Static
 
 from lumiku_tui.apply import events as ev
+from lumiku_tui.apply import wording
 from lumiku_tui.apply.deploy import Deployment, DeployOptions, DeployResult
 from lumiku_tui.errors import LockTimeout, LumikuError
+from lumiku_tui.tui import words
 from lumiku_tui.tui.screens.base import ConfirmModal, WizardScreen
 
 #: Longest a routine per-statement event waits before the screen is handed a batch.
@@ -44,7 +46,6 @@ class ApplyingScreen(WizardScreen):
         self.statement_started: float | None = None
         self.current_text = ""
         self.events_seen = 0
-        self.summaries: dict[tuple[str, int], str] = {}
         self._buffer: list[ev.Event] = []
         self._buffer_lock = threading.Lock()
         self._last_flush = 0.0
@@ -138,60 +139,41 @@ class ApplyingScreen(WizardScreen):
     def show_event(self, event: ev.Event) -> None:
         self.events_seen += 1
         present = self.ctx.presentation
+        # The log is the screen less its padding and scrollbar; the CLI's columns take the rest.
+        voice = words.voice(present, summary_width=self.size.width - 28)
         banner = self.query_one("#lock-banner", Static)
         if isinstance(event, ev.LockWaiting):
-            who = "; ".join(self._session(h) for h in event.holders) or "another session"
-            banner.update(f"Waiting for Prisma's migration lock ({event.waited_ms // 1000}/"
-                          f"{event.limit_ms // 1000} s), held by {who}")
+            banner.update(wording.lock_waiting(event, voice))
             banner.remove_class("hidden")
-        elif isinstance(event, ev.LockAcquired):
+            return
+        if isinstance(event, ev.LockAcquired):
             banner.add_class("hidden")
             self._log("Took Prisma's migration lock.")
-        elif isinstance(event, ev.DeployPlanned):
+            return
+        if isinstance(event, ev.DeployPlanned):
             self.query_one("#overall", ProgressBar).update(total=max(event.statements, 1), progress=0)
-            self._log(f"Plan: {len(event.migrations)} migration(s), {event.statements} statement(s).")
         elif isinstance(event, ev.MigrationStarted):
             self._flush()  # the finished migration's last statements belong to its bar
-            how = "one transaction" if event.transactional else "outside a transaction"
             self.query_one("#migration-label", Label).update(f"[{event.position}/{event.total}]     ")
             self.query_one("#migration", ProgressBar).update(total=max(event.statements, 1), progress=0)
-            self._log(Text.assemble((f"[{event.position}/{event.total}] {event.name}", "bold"),
-                                    f"  {event.statements} statement(s), {how}"))
         elif isinstance(event, ev.StatementStarted):
             self.statement_started = time.monotonic()
             self.current_text = f"Statement {event.index} (line {event.line}): {event.summary}"
-            self.summaries[(event.migration, event.index)] = event.summary
             if not banner.has_class("hidden"):
                 banner.add_class("hidden")
+            return
         elif isinstance(event, ev.StatementFinished):
             self.statement_started = None
             self._advanced += 1
-            summary = self.summaries.pop((event.migration, event.index), "")
-            line = Text(f"  {event.position:>3}/{event.count} #{event.index:<3} ")
-            line.append(f"{present.duration(event.duration_ms):>8}  ", style="dim")
-            line.append(" ".join(summary.split()))
-            line.truncate(max(20, self.size.width - 4), overflow="ellipsis")
-            self._log(line)
         elif isinstance(event, ev.BlockedByLock):
-            who = "; ".join(self._session(b) for b in event.blockers)
-            banner.update(f"Statement {event.index} is waiting for a table lock held by {who}. Cancel (c) rolls "
-                          "this migration back; otherwise it gives up at the lock timeout.")
+            banner.update(f"{wording.table_lock_wait(event, voice)}. Cancel (c) rolls this migration back; "
+                          "otherwise it gives up at the lock timeout.")
             banner.remove_class("hidden")
-        elif isinstance(event, ev.MigrationFinished):
-            self._log(Text(f"  ✓ applied in {present.duration(event.duration_ms)}", style="green"))
+            return  # the banner says it while it lasts
         elif isinstance(event, ev.MigrationFailed):
             self.failure = event
-            where = f" at statement {event.statement_index} (line {event.line})" if event.statement_index else ""
-            self._log(Text(f"  ✗ {event.name} failed{where}: {present.text(event.message)}", style="bold red"))
-            if event.rolled_back:
-                self._log("    Rolled back: nothing of this migration was kept.")
-        elif isinstance(event, ev.Notice):
-            self._log(Text(f"note: {present.text(event.message)}", style="yellow"))
-
-    def _session(self, session: ev.Session) -> str:
-        if self.ctx.presentation.fixed_sessions:
-            return f"pid ----- ({session.application_name or 'an unnamed client'}, user {session.user})"
-        return self.ctx.presentation.text(session.describe())
+        for line in wording.event_lines(event, voice, full=False):
+            self._log(words.rich_line(line, present))
 
     def _tick(self) -> None:
         self._drain()
@@ -245,9 +227,8 @@ class ApplyingScreen(WizardScreen):
         self.error = err
         self._stopped()
         self.query_one("#lock-banner", Static).add_class("hidden")
-        text = err.what + (f"\n{err.why}" if err.why else "") + (f"\nNext step: {err.hint}" if err.hint else "")
         current = self.query_one("#current", Static)
-        current.update(Text(self.ctx.presentation.text(text), style="bold red"))
+        current.update(words.error_rich(err, self.ctx.presentation))
         current.set_classes("banner error")
 
     # -- keys ---------------------------------------------------------------------------------

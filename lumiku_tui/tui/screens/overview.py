@@ -11,6 +11,7 @@ from textual.widgets import DataTable, Static
 
 from lumiku_tui.prisma.status import State
 from lumiku_tui.project import Overview, gather_overview
+from lumiku_tui.tui import words
 from lumiku_tui.tui.screens.base import WizardScreen
 
 _STATE_LOOK = {
@@ -65,13 +66,9 @@ class OverviewScreen(WizardScreen):
     def _show_load_error(self) -> None:
         err = self.ctx.load_error
         banner = self.query_one("#overview-banner", Static)
-        text = err.what if err else "No database to work on."
-        if err and err.why:
-            text += f"\n{err.why}"
-        if err and err.hint:
-            text += f"\nNext step: {err.hint}"
-        text += "\nPress t to run the connection check step by step."
-        banner.update(text)
+        pointer = "Press t to run the connection check step by step."
+        banner.update(words.error_rich(err, self.ctx.presentation, extra=pointer) if err
+                      else f"No database to work on.\n{pointer}")
         banner.set_classes("banner error")
         self.query_one("#server-line", Static).update("Server      not reached")
         self.refresh_bindings()
@@ -145,13 +142,15 @@ class OverviewScreen(WizardScreen):
         banner = self.query_one("#overview-banner", Static)
         lines: list[str] = []
         if overview.error is not None:
-            err = overview.error
-            lines.append(f"✗ Cannot connect: {err.what}")
-            if err.hint:
-                lines.append(f"Next step: {err.hint}")
-            lines.append("Press t to find the failing step.")
             banner.set_classes("banner error")
-        elif overview.blockers:
+            text = Text("✗ Cannot connect: ", style="bold")
+            text.append_text(words.error_rich(overview.error, self.ctx.presentation,
+                                              extra="Press t to find the failing step."))
+            for warning in overview.warnings:
+                text.append(f"\n! {warning}")
+            banner.update(text)
+            return
+        if overview.blockers:
             lines.extend(f"✗ {b.message}" for b in overview.blockers)
             lines.append("Deploy is blocked. Press t to see why and what to do.")
             banner.set_classes("banner error")

@@ -9,6 +9,7 @@ from textual.binding import Binding
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
+from lumiku_tui.apply.wording import error_text
 from lumiku_tui.errors import LumikuError
 from lumiku_tui.sql.split import Kind, Statement
 from lumiku_tui.project import findings_for
@@ -112,8 +113,7 @@ class PreviewScreen(WizardScreen):
             )
 
     def _error_text(self, exc: BaseException) -> str:
-        text = str(exc) if isinstance(exc, LumikuError) else f"{type(exc).__name__}: {exc}"
-        return self.ctx.presentation.text(text)
+        return self.ctx.presentation.text(error_text(exc))
 
     def _statements_ready(self, name: str, statements: list[Statement], run_count: int,
                           plan_error: str | None) -> None:

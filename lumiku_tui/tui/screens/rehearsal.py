@@ -12,6 +12,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from lumiku_tui.errors import LumikuError
+from lumiku_tui.tui import words
 from lumiku_tui.tui.screens.base import WizardScreen
 
 
@@ -62,8 +63,7 @@ class RehearsalScreen(WizardScreen):
         self.running = False
         self.error = err
         summary = self.query_one("#rehearsal-summary", Static)
-        summary.update(self.ctx.presentation.text(
-            err.what + (f"\n{err.why}" if err.why else "") + (f"\nNext step: {err.hint}" if err.hint else "")))
+        summary.update(words.error_rich(err, self.ctx.presentation))
         summary.set_classes("banner error")
         self.refresh_bindings()
 

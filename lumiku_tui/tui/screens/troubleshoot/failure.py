@@ -13,6 +13,7 @@ from textual.widgets import Static
 
 from lumiku_tui.errors import LumikuError
 from lumiku_tui.apply.events import MigrationFailed, Backend
+from lumiku_tui.tui import words
 from lumiku_tui.tui.screens.base import WizardScreen
 from lumiku_tui.tui.widgets.sql_view import SqlView
 
@@ -67,9 +68,7 @@ class FailureScreen(WizardScreen):
         self.call_ui(self._show, diagnosis)
 
     def _error(self, err: LumikuError) -> None:
-        self.query_one("#failure-text", Static).update(
-            Text(err.what + (f"\n{err.why}" if err.why else "") + (f"\nNext step: {err.hint}" if err.hint else ""),
-                 style="red"))
+        self.query_one("#failure-text", Static).update(words.error_rich(err, self.ctx.presentation))
 
     def _show(self, d: Any) -> None:
         self.diagnosis = d
