@@ -612,7 +612,7 @@ def _count(conn: "psycopg.Connection", query: str) -> int | None:
 
     try:
         with conn.transaction():
-            conn.execute("SET LOCAL statement_timeout = '30s'")
+            conn.execute("SET LOCAL statement_timeout = '20s'")  # inside the connection's 30-s reply deadline
             conn.execute("SET LOCAL transaction_read_only = on")
             row = conn.execute(f"SELECT count(*) FROM ({query}) AS rows_found").fetchone()  # type: ignore[arg-type]
     except psycopg.Error:
