@@ -216,6 +216,9 @@ class Deployment:
         for p in plans:
             if p.migration.has_bom:
                 self.emit(Notice(f"`{p.name}` starts with a UTF-8 byte-order mark; it is skipped when running."))
+            if p.migration.replaced:
+                self.emit(Notice(f"`{p.name}` holds {p.migration.replaced} invalid UTF-8 sequence(s); they run as "
+                                 "U+FFFD, as Prisma runs them."))
         return statuses, plans
 
     def run(self) -> DeployResult:

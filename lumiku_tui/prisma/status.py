@@ -5,7 +5,8 @@ The states follow Prisma's own reading of `_prisma_migrations`:
 - a row with neither set means failed (Prisma's P3009 blocks deploys while it stays);
 - rows that are all rolled back mean the migration will be applied again;
 - an applied row whose checksum no longer matches the file means modified;
-- an applied or failed row with no folder means missing locally.
+- an applied row with no folder means missing locally; a failed row blocks whether or not its
+  folder is still there (Prisma's P3009 reads the table only).
 """
 
 from __future__ import annotations
@@ -102,16 +103,16 @@ def classify(folder: MigrationsFolder, rows: list[HistoryRow]) -> tuple[Migratio
         its_rows = tuple(rows_by_name.get(name, ()))
         applied = [r for r in its_rows if r.is_applied]
         failed = [r for r in its_rows if r.is_failed]
-        if local is None:
-            if not applied and not failed:
+        if failed:
+            row = failed[-1]
+            ok = local.matches(row.checksum) if local is not None else None
+            result.append(MigrationStatus(name, State.FAILED, ok, row.started_at, None, local, its_rows))
+        elif local is None:
+            if not applied:
                 continue  # only rolled-back attempts of a removed migration: nothing to report
-            row = (failed or applied)[-1]
+            row = applied[-1]
             result.append(MigrationStatus(name, State.MISSING_LOCALLY, None, row.started_at, row.finished_at,
                                           None, its_rows))
-        elif failed:
-            row = failed[-1]
-            result.append(MigrationStatus(name, State.FAILED, local.matches(row.checksum), row.started_at, None,
-                                          local, its_rows))
         elif applied:
             row = applied[-1]
             ok = local.matches(row.checksum)
