@@ -22,6 +22,8 @@ class ServerInfo:
     in_recovery: bool  # a hot-standby replica
     read_only: bool  # default_transaction_read_only for this session
     pid: int
+    #: current_schema(): where unqualified names go, so where `_prisma_migrations` is (None: no schema).
+    schema: str | None = None
 
     @property
     def writable(self) -> bool:
@@ -32,11 +34,11 @@ def server_info(conn: "psycopg.Connection") -> ServerInfo:
     row = conn.execute(
         """SELECT current_setting('server_version'), current_setting('server_version_num')::int,
                   current_database(), current_user, pg_is_in_recovery(),
-                  current_setting('default_transaction_read_only') = 'on', pg_backend_pid()"""
+                  current_setting('default_transaction_read_only') = 'on', pg_backend_pid(), current_schema()"""
     ).fetchone()
     assert row is not None
-    version, num, database, user, recovery, read_only, pid = row
-    return ServerInfo(version.split(" ")[0], num, database, user, recovery, read_only, pid)
+    version, num, database, user, recovery, read_only, pid, schema = row
+    return ServerInfo(version.split(" ")[0], num, database, user, recovery, read_only, pid, schema)
 
 
 def require_writable(facts: ServerInfo, target: "Target") -> None:

@@ -86,6 +86,7 @@ class StatusReport:
     def to_dict(self) -> dict[str, object]:
         return {
             "target": self.target_display,
+            "schema": self.schema,
             "up_to_date": self.up_to_date,
             "migrations": [m.to_dict() for m in self.migrations],
         }

@@ -17,6 +17,7 @@ def run(args: argparse.Namespace, out: Out) -> int:
         out.json(report.to_dict())
         return EXIT_OK if report.up_to_date else EXIT_ATTENTION
     describe_target(out, target, folder)
+    out.line(f"Schema      {report.schema}  (from {target.schema_source})")
     out.line()
     width = max((len(m.name) for m in report.migrations), default=10)
     for m in report.migrations:
