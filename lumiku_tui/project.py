@@ -41,17 +41,22 @@ class Project:
         return gather_overview(target, folder)
 
 
-def open_project(database_url: str | None = None, migrations: str | Path | None = None) -> Project:
-    """Find the folder (explicit, else Prisma's usual places) and the target (explicit, else env and .env)."""
-    from lumiku_tui.pg.target import resolve_target
+def open_project(database_url: str | None = None, migrations: str | Path | None = None, *,
+                 schema: str | None = None, config: str | None = None) -> Project:
+    """Find the folder and the target as Prisma would (see prisma/config.py), explicit options first.
+
+    `schema` and `config` are Prisma's --schema and --config; when None, those given on the command
+    line (prisma.config.use_locations) apply.
+    """
+    from lumiku_tui.prisma.config import find_target
     from lumiku_tui.prisma.folder import find_migrations_dir, load_folder
 
     migrations_dir = Path(migrations) if migrations else None
     folder: MigrationsFolder | None = None
     try:
-        path, how = find_migrations_dir(migrations)
+        path, how = find_migrations_dir(migrations, schema=schema, config=config)
         folder = load_folder(path, how)
-        target = resolve_target(database_url, migrations_dir=path)
+        target = find_target(database_url, migrations_dir=path, schema=schema, config=config)
     except LumikuError as err:
         return Project(None, folder, err, database_url, migrations_dir)
     return Project(target, folder, None, database_url, migrations_dir)

@@ -74,7 +74,7 @@ def _not_reached(steps: list[Step]) -> list[Step]:
 def diagnose_connection(database_url: str | None = None, *, migrations_dir: Path | None = None,
                         target: "Target | None" = None) -> list[Step]:
     """Each layer of the connection in order; stops at the first failure (later steps ok=None)."""
-    from lumiku_tui.pg.target import resolve_target
+    from lumiku_tui.prisma.config import find_target as resolve_target
 
     steps: list[Step] = []
     if target is None:
@@ -1088,7 +1088,7 @@ def doctor(database_url: str | None = None, migrations: str | Path | None = None
                           folder, folder_problem)
     if not report.connected:
         return report
-    from lumiku_tui.pg.target import resolve_target
+    from lumiku_tui.prisma.config import find_target as resolve_target
 
     target = resolve_target(database_url, migrations_dir=folder.path if folder else None)
     report.holders = advisory_lock_report(target)

@@ -145,8 +145,15 @@ class MigrationsFolder:
         return {m.name: m for m in self.migrations}
 
 
-def find_migrations_dir(explicit: str | Path | None = None, *, cwd: Path | None = None) -> tuple[Path, str]:
-    """The folder to use and how it was chosen (shown to the operator)."""
+def find_migrations_dir(explicit: str | Path | None = None, *, cwd: Path | None = None,
+                        schema: str | None = None, config: str | None = None) -> tuple[Path, str]:
+    """The folder to use and how it was chosen (shown to the operator).
+
+    --migrations, else where the Prisma project puts it (prisma.config.ts `migrations.path`, else beside
+    the schema), else the first of SEARCHED_FOLDERS.
+    """
+    from lumiku_tui.prisma.config import discover
+
     cwd = Path.cwd() if cwd is None else cwd
     if explicit is not None:
         path = Path(explicit)
@@ -156,6 +163,15 @@ def find_migrations_dir(explicit: str | Path | None = None, *, cwd: Path | None 
                 hint="Pass --migrations with the path to prisma/migrations.",
             )
         return path, "--migrations"
+    project = discover(cwd, schema=schema, config=config)
+    if project is not None and project.migrations_dir is not None:
+        if project.migrations_dir.is_dir():
+            return project.migrations_dir, f"{project.shown(project.migrations_dir)}: {project.migrations_how}"
+        if project.config_file is not None and "migrations.path" in project.migrations_how:
+            raise SourceError(
+                f"The migrations folder {project.migrations_dir} named in {project.config_file.name} does not exist.",
+                hint="Correct `migrations.path` in the config file, or pass --migrations.",
+            )
     for candidate in SEARCHED_FOLDERS:
         path = cwd / candidate
         if path.is_dir():
