@@ -66,7 +66,7 @@ def open_project(database_url: str | None = None, migrations: str | Path | None 
 class Blocker:
     """Something that stops a deploy, and the troubleshooting screen that explains it."""
 
-    kind: str  # "connect" | "failed" | "lock" | "read_only"
+    kind: str  # "connect" | "failed" | "lock" | "read_only" | "prisma_next"
     message: str
     migration: str | None = None
 
@@ -118,6 +118,14 @@ def gather_overview(target: Target, folder: MigrationsFolder) -> Overview:
         why = "a read-only replica (in recovery)" if facts.in_recovery else "read-only for this session"
         blockers.append(Blocker("read_only", f"The server is {why}: migrations must run on the primary."))
     warnings.extend(target.notes)  # the target module explains a pooler URL there
+    if status.prisma_next_ledger:
+        from lumiku_tui.prisma.status import prisma_next_notice
+
+        notice = prisma_next_notice(status.prisma_next_ledger, status.schema, status.history_table_exists)
+        if status.history_table_exists:
+            warnings.append(notice)
+        else:
+            blockers.append(Blocker("prisma_next", notice))
     modified = status.in_state(State.MODIFIED)
     if modified:
         warnings.append(f"{len(modified)} applied migration(s) were changed afterwards (checksum differs): "

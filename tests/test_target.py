@@ -220,3 +220,27 @@ def test_sslaccept_strict_refuses_a_server_whose_certificate_cannot_be_verified(
     with pytest.raises(TargetError) as err:
         parse_database_url(db.url + "?sslaccept=strict&sslmode=require").connect()
     assert APP_PASSWORD not in str(err.value.what) + str(err.value.why)
+
+
+# --- a missing database: created after approval, as Prisma's migrate deploy does ----------------
+
+
+def test_deploy_creates_a_missing_database_only_after_approval(db, pg_server, migrations, run_cli):
+    import secrets
+
+    from lumiku_tui.pg.server import database_missing, ensure_database
+
+    name = "created_" + secrets.token_hex(4)
+    target = db.target.with_database(name)
+    url = db.url.rsplit("/", 1)[0] + "/" + name
+    path = migrations({"20240101000000_a": "CREATE TABLE a (id int);"})
+    assert database_missing(target) and not database_missing(db.target)
+    code, out, err = run_cli("deploy", "--database-url", url, "--migrations", str(path))
+    assert code == 2 and f"The database {name} does not exist and would be created" in err
+    assert database_missing(target)  # not approved: nothing created
+    code, out, err = run_cli("deploy", "--yes", "--database-url", url, "--migrations", str(path))
+    assert code == 0, out + err
+    assert f"Created the database {name}" in out and APP_PASSWORD not in out + err
+    with target.connect() as conn:
+        assert conn.execute("SELECT migration_name FROM _prisma_migrations").fetchall() == [("20240101000000_a",)]
+    assert ensure_database(target) is False  # it exists now: nothing to do

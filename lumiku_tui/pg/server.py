@@ -55,3 +55,66 @@ def require_writable(facts: ServerInfo, target: "Target") -> None:
             hint=f'Connect as a user allowed to write, or run ALTER ROLE "{facts.user}" SET '
             "default_transaction_read_only = off as an administrator.",
         )
+
+
+#: Where Prisma's schema engine goes to create a missing database, in its order.
+MAINTENANCE_DATABASES = ("postgres", "template1", "defaultdb")
+
+
+def _missing_database_error(err: Exception, dbname: str) -> bool:
+    text = f"{getattr(err, 'what', '')} {getattr(err, 'why', '')}"
+    return f'database "{dbname}" does not exist' in text
+
+
+def database_missing(target: "Target") -> bool:
+    """Whether the URL's database does not exist (the server says so); other failures are raised."""
+    from lumiku_tui.errors import TargetError
+
+    try:
+        target.connect("observe").close()
+    except TargetError as err:
+        if _missing_database_error(err, target.dbname):
+            return True
+        raise
+    return False
+
+
+def ensure_database(target: "Target") -> bool:
+    """Create the URL's database when it does not exist, as Prisma's `migrate deploy` does; True if created.
+
+    Like Prisma, connects with the same credentials to `postgres`, else `template1`, else `defaultdb`,
+    and runs CREATE DATABASE. Call it only after the operator approved the creation.
+    """
+    from psycopg import errors, sql
+
+    from lumiku_tui.errors import TargetError
+
+    if not database_missing(target):
+        return False
+    last: TargetError | None = None
+    for name in MAINTENANCE_DATABASES:
+        try:
+            conn = target.with_database(name).connect("create database")
+        except TargetError as err:
+            last = err
+            continue
+        try:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(target.dbname)))
+        except errors.DuplicateDatabase:
+            return False  # created meanwhile by someone else: it exists, which is what was asked
+        except errors.InsufficientPrivilege:
+            raise TargetError(
+                f"The database {target.dbname} does not exist and user {target.user} may not create it.",
+                why="Prisma's migrate deploy would create it; this user lacks the CREATEDB privilege.",
+                hint=f"Create it as an administrator (CREATE DATABASE \"{target.dbname}\" OWNER \"{target.user}\"), "
+                "then deploy again.",
+            ) from None
+        finally:
+            conn.close()
+        return True
+    raise TargetError(
+        f"The database {target.dbname} does not exist, and no maintenance database "
+        f"({', '.join(MAINTENANCE_DATABASES)}) accepted a connection to create it from.",
+        why=last.why if last else None,
+        hint="Create the database as an administrator, then deploy again.",
+    )
