@@ -41,17 +41,22 @@ class Project:
         return gather_overview(target, folder)
 
 
-def open_project(database_url: str | None = None, migrations: str | Path | None = None) -> Project:
-    """Find the folder (explicit, else Prisma's usual places) and the target (explicit, else env and .env)."""
-    from lumiku_tui.pg.target import resolve_target
+def open_project(database_url: str | None = None, migrations: str | Path | None = None, *,
+                 schema: str | None = None, config: str | None = None) -> Project:
+    """Find the folder and the target as Prisma would (see prisma/config.py), explicit options first.
+
+    `schema` and `config` are Prisma's --schema and --config; when None, those given on the command
+    line (prisma.config.use_locations) apply.
+    """
+    from lumiku_tui.prisma.config import find_target
     from lumiku_tui.prisma.folder import find_migrations_dir, load_folder
 
     migrations_dir = Path(migrations) if migrations else None
     folder: MigrationsFolder | None = None
     try:
-        path, how = find_migrations_dir(migrations)
+        path, how = find_migrations_dir(migrations, schema=schema, config=config)
         folder = load_folder(path, how)
-        target = resolve_target(database_url, migrations_dir=path)
+        target = find_target(database_url, migrations_dir=path, schema=schema, config=config)
     except LumikuError as err:
         return Project(None, folder, err, database_url, migrations_dir)
     return Project(target, folder, None, database_url, migrations_dir)
@@ -61,7 +66,7 @@ def open_project(database_url: str | None = None, migrations: str | Path | None 
 class Blocker:
     """Something that stops a deploy, and the troubleshooting screen that explains it."""
 
-    kind: str  # "connect" | "failed" | "lock" | "read_only"
+    kind: str  # "connect" | "failed" | "lock" | "read_only" | "prisma_next"
     message: str
     migration: str | None = None
 
@@ -113,6 +118,14 @@ def gather_overview(target: Target, folder: MigrationsFolder) -> Overview:
         why = "a read-only replica (in recovery)" if facts.in_recovery else "read-only for this session"
         blockers.append(Blocker("read_only", f"The server is {why}: migrations must run on the primary."))
     warnings.extend(target.notes)  # the target module explains a pooler URL there
+    if status.prisma_next_ledger:
+        from lumiku_tui.prisma.status import prisma_next_notice
+
+        notice = prisma_next_notice(status.prisma_next_ledger, status.schema, status.history_table_exists)
+        if status.history_table_exists:
+            warnings.append(notice)
+        else:
+            blockers.append(Blocker("prisma_next", notice))
     modified = status.in_state(State.MODIFIED)
     if modified:
         warnings.append(f"{len(modified)} applied migration(s) were changed afterwards (checksum differs): "

@@ -9,6 +9,7 @@ and the password appears nowhere in the output.
 from __future__ import annotations
 
 import hashlib
+import os
 import socket
 from pathlib import Path
 
@@ -64,13 +65,11 @@ def test_missing_migration_sql_is_named_and_nothing_runs(db, migrations, run_cli
 
 
 @pytest.mark.parametrize("content", [b"", b"\n  \n\t"], ids=["empty", "whitespace"])
-def test_empty_migration_sql_is_refused(db, migrations, run_cli, content):
+def test_empty_migration_sql_is_applied_as_prisma_applies_it(db, migrations, run_cli, content):
     folder = migrations({**GOOD, SECOND: content})
-    code, _out, err = _deploy(run_cli, db, folder)
-    assert code == 2
-    assert f"error: {SECOND}/migration.sql is empty." in err
-    assert "Next step: Restore its contents, or write `-- intentionally empty` in it" in err
-    _assert_untouched(db)
+    code, out, err = _deploy(run_cli, db, folder)
+    assert code == 0, out + err
+    assert [row[:2] for row in db.history()] == [(GOOD_NAME, True), (SECOND, True)]
 
 
 def test_comment_only_migration_applies_as_a_no_op_like_prisma(db, migrations, run_cli):
@@ -80,14 +79,35 @@ def test_comment_only_migration_applies_as_a_no_op_like_prisma(db, migrations, r
     assert [row[:2] for row in db.history()] == [(GOOD_NAME, True), (SECOND, True)]
 
 
-def test_invalid_utf8_names_file_byte_and_line(db, migrations, run_cli):
+def test_invalid_utf8_is_applied_with_replacement_characters_as_prisma_does(db, migrations, run_cli):
     latin1 = 'CREATE TABLE "t" (id int);\n-- caf\xe9\n'.encode("latin-1")
     folder = migrations({**GOOD, SECOND: latin1})
+    code, out, err = _deploy(run_cli, db, folder)
+    assert code == 0, out + err
+    assert "1 invalid UTF-8 sequence(s)" in out
+    replaced = latin1.decode("utf-8", errors="replace").encode()
+    assert db.query("SELECT checksum FROM _prisma_migrations WHERE migration_name = %s", (SECOND,)) == [
+        (hashlib.sha256(replaced).hexdigest(),)]
+
+
+def test_fifo_as_migration_sql_is_refused_before_the_database_is_touched(db, migrations, run_cli):
+    folder = migrations({**GOOD, SECOND: "SELECT 1;"})
+    (folder / SECOND / "migration.sql").unlink()
+    os.mkfifo(folder / SECOND / "migration.sql")
     code, _out, err = _deploy(run_cli, db, folder)
     assert code == 2
-    byte = latin1.index(b"\xe9")
-    assert f"error: {SECOND}/migration.sql is not valid UTF-8 (byte {byte}, line 2)." in err
-    assert "Next step: Re-save the file as UTF-8" in err
+    assert f"error: {SECOND}/migration.sql is a named pipe (FIFO), not a regular file" in err
+    _assert_untouched(db)
+
+
+def test_non_utf8_folder_name_is_refused_before_the_database_is_touched(db, migrations, run_cli):
+    folder = migrations(GOOD)
+    bad = os.path.join(os.fsencode(folder), b"20240102000000_caf\xe9")
+    os.mkdir(bad)
+    with open(os.path.join(bad, b"migration.sql"), "wb") as handle:
+        handle.write(b"SELECT 2;")
+    code, _out, err = _deploy(run_cli, db, folder)
+    assert code == 2 and "is not valid UTF-8" in err and "Traceback" not in err
     _assert_untouched(db)
 
 
@@ -529,10 +549,12 @@ def test_database_with_no_free_connection_slot(db, migrations, run_cli):
 def test_wizard_with_a_broken_migrations_folder_explains_without_a_traceback(db, migrations, tmp_path):
     from tests.faultkit import WizardProcess
 
-    folder = migrations({**GOOD, SECOND: 'CREATE TABLE "t" (id int);\n-- caf\xe9\n'.encode("latin-1")})
+    folder = migrations({**GOOD})
+    (folder / SECOND).mkdir()
+    os.mkfifo(folder / SECOND / "migration.sql")
     wizard = WizardProcess.start(db.url, folder, tmp_path)
     try:
-        wizard.wait_for_text("is not valid UTF-8")
+        wizard.wait_for_text("not a regular file")
         drawn = wizard.text()
     finally:
         wizard.kill()

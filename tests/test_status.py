@@ -28,7 +28,8 @@ def test_pending_on_a_fresh_database(db, migrations, run_cli):
     code, doc = status_json(run_cli, db, path)
     assert code == 1 and doc["up_to_date"] is False
     assert states(doc) == {n: "pending" for n in TWO}
-    assert set(doc) == {"target", "up_to_date", "migrations"}
+    assert set(doc) == {"target", "schema", "prisma_next_ledger", "up_to_date", "migrations"}
+    assert doc["schema"] == "public"
     assert set(doc["migrations"][0]) == {"name", "state", "checksum_ok", "started_at", "finished_at"}
     assert doc["migrations"][0]["checksum_ok"] is None and doc["migrations"][0]["started_at"] is None
     assert "***" in doc["target"] and db.name in doc["target"]
@@ -90,3 +91,25 @@ def test_status_cannot_connect_exits_2(migrations, run_cli):
     code, out, err = run_cli("status", "--database-url", "postgresql://u:pw@127.0.0.1:1/x?connect_timeout=2",
                              "--migrations", str(path))
     assert code == 2 and "Cannot connect" in err and "Next step:" in err
+
+
+def test_prisma_next_ledger_is_detected_and_never_written(db, migrations, run_cli):
+    path = migrations(TWO)
+    with db.admin() as admin:
+        admin.execute("CREATE SCHEMA prisma_contract")
+        admin.execute("CREATE TABLE prisma_contract.marker (space text PRIMARY KEY DEFAULT 'app', core_hash text)")
+        admin.execute("INSERT INTO prisma_contract.marker (core_hash) VALUES ('sha256:abc')")
+    code, doc = status_json(run_cli, db, path)
+    assert doc["prisma_next_ledger"] == "prisma_contract.marker"
+    code, out, _ = run_cli("status", "--database-url", db.url, "--migrations", str(path))
+    assert "managed by Prisma Next (prisma_contract.marker" in out
+    code, out, err = run_cli("deploy", "--yes", "--database-url", db.url, "--migrations", str(path))
+    assert code == 2 and "will not deploy here" in err
+    assert db.query("SELECT to_regclass('_prisma_migrations'), to_regclass('a')") == [(None, None)]
+    with db.admin() as admin:
+        assert admin.execute("SELECT space, core_hash FROM prisma_contract.marker").fetchall() == [("app", "sha256:abc")]
+
+
+def test_no_prisma_next_ledger_is_reported_as_none(db, migrations, run_cli):
+    code, doc = status_json(run_cli, db, migrations(TWO))
+    assert doc["prisma_next_ledger"] is None

@@ -59,11 +59,11 @@ from lumiku_tui.defaults import (
 from lumiku_tui.errors import DeployBlocked, DeployInterrupted, LockTimeout, PlanError
 from lumiku_tui.pg import locks
 from lumiku_tui.pg.connection import cut
-from lumiku_tui.pg.server import ServerInfo, require_writable, server_info
+from lumiku_tui.pg.server import ServerInfo, ensure_database, require_writable, server_info
 from lumiku_tui.prisma import history
 from lumiku_tui.prisma.folder import prisma_sort_key
 from lumiku_tui.prisma.history import from_database_error
-from lumiku_tui.prisma.status import MigrationStatus, State, classify
+from lumiku_tui.prisma.status import MigrationStatus, State, classify, prisma_next_ledger, prisma_next_notice
 from lumiku_tui.redact import redact
 from lumiku_tui.sql.split import MigrationPlan, Statement, plan_migration
 
@@ -90,6 +90,8 @@ class DeployOptions:
     #: row counts and the failing statement are still per statement, but their durations are not
     #: observable one by one. Off for the wizard, which shows each statement live with a timer.
     pipeline: bool = False
+    #: The operator approved creating the URL's database when it does not exist (as Prisma's deploy does).
+    create_database: bool = False
 
 
 @dataclass(frozen=True)
@@ -162,6 +164,12 @@ class Deployment:
         has_table = self._history_exists = history.table_exists(conn, self.target.schema)
         rows = history.read_rows(conn, self.target.schema, known_to_exist=True) if has_table else []
         statuses = classify(self.folder, rows)
+        ledger = None if has_table else prisma_next_ledger(conn)
+        if ledger is not None:
+            raise PlanError(prisma_next_notice(ledger, self.target.schema, False) + " Nothing was applied.",
+                            why="Prisma Next records its migrations in its own ledger under another lock; "
+                            "writing Prisma ORM's history next to it would split the record.",
+                            hint="Deploy with Prisma Next's own CLI.")
         if not has_table and self.folder.migrations:
             tables = history.other_tables(conn, self.target.schema)
             if tables:
@@ -219,6 +227,9 @@ class Deployment:
         for p in plans:
             if p.migration.has_bom:
                 self.emit(Notice(f"`{p.name}` starts with a UTF-8 byte-order mark; it is skipped when running."))
+            if p.migration.replaced:
+                self.emit(Notice(f"`{p.name}` holds {p.migration.replaced} invalid UTF-8 sequence(s); they run as "
+                                 "U+FFFD, as Prisma runs them."))
         return statuses, plans
 
     def run(self) -> DeployResult:
@@ -239,6 +250,8 @@ class Deployment:
         return result
 
     def _run(self, started: float, result: DeployResult) -> DeployResult:
+        if self.options.create_database and ensure_database(self.target):
+            self.emit(Notice(f"Created the database {self.target.dbname} (it did not exist), as Prisma's deploy does."))
         conn = self.target.connect("deploy")
         self._conn = conn
         watcher: StatementWatcher | None = None

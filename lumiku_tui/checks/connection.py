@@ -59,7 +59,7 @@ def _not_reached(steps: list[Step]) -> list[Step]:
 def diagnose_connection(database_url: str | None = None, *, migrations_dir: Path | None = None,
                         target: "Target | None" = None) -> list[Step]:
     """Each layer of the connection in order; stops at the first failure (later steps ok=None)."""
-    from lumiku_tui.pg.target import resolve_target
+    from lumiku_tui.prisma.config import find_target as resolve_target
 
     steps: list[Step] = []
     if target is None:

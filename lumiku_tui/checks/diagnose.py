@@ -74,7 +74,7 @@ def doctor(database_url: str | None = None, migrations: str | Path | None = None
                           folder, folder_problem)
     if not report.connected:
         return report
-    from lumiku_tui.pg.target import resolve_target
+    from lumiku_tui.prisma.config import find_target as resolve_target
 
     target = resolve_target(database_url, migrations_dir=folder.path if folder else None)
     report.holders = advisory_lock_report(target)

@@ -22,6 +22,8 @@ class ServerInfo:
     in_recovery: bool  # a hot-standby replica
     read_only: bool  # default_transaction_read_only for this session
     pid: int
+    #: current_schema(): where unqualified names go, so where `_prisma_migrations` is (None: no schema).
+    schema: str | None = None
 
     @property
     def writable(self) -> bool:
@@ -32,11 +34,11 @@ def server_info(conn: "psycopg.Connection") -> ServerInfo:
     row = conn.execute(
         """SELECT current_setting('server_version'), current_setting('server_version_num')::int,
                   current_database(), current_user, pg_is_in_recovery(),
-                  current_setting('default_transaction_read_only') = 'on', pg_backend_pid()"""
+                  current_setting('default_transaction_read_only') = 'on', pg_backend_pid(), current_schema()"""
     ).fetchone()
     assert row is not None
-    version, num, database, user, recovery, read_only, pid = row
-    return ServerInfo(version.split(" ")[0], num, database, user, recovery, read_only, pid)
+    version, num, database, user, recovery, read_only, pid, schema = row
+    return ServerInfo(version.split(" ")[0], num, database, user, recovery, read_only, pid, schema)
 
 
 def require_writable(facts: ServerInfo, target: "Target") -> None:
@@ -53,3 +55,66 @@ def require_writable(facts: ServerInfo, target: "Target") -> None:
             hint=f'Connect as a user allowed to write, or run ALTER ROLE "{facts.user}" SET '
             "default_transaction_read_only = off as an administrator.",
         )
+
+
+#: Where Prisma's schema engine goes to create a missing database, in its order.
+MAINTENANCE_DATABASES = ("postgres", "template1", "defaultdb")
+
+
+def _missing_database_error(err: Exception, dbname: str) -> bool:
+    text = f"{getattr(err, 'what', '')} {getattr(err, 'why', '')}"
+    return f'database "{dbname}" does not exist' in text
+
+
+def database_missing(target: "Target") -> bool:
+    """Whether the URL's database does not exist (the server says so); other failures are raised."""
+    from lumiku_tui.errors import TargetError
+
+    try:
+        target.connect("observe").close()
+    except TargetError as err:
+        if _missing_database_error(err, target.dbname):
+            return True
+        raise
+    return False
+
+
+def ensure_database(target: "Target") -> bool:
+    """Create the URL's database when it does not exist, as Prisma's `migrate deploy` does; True if created.
+
+    Like Prisma, connects with the same credentials to `postgres`, else `template1`, else `defaultdb`,
+    and runs CREATE DATABASE. Call it only after the operator approved the creation.
+    """
+    from psycopg import errors, sql
+
+    from lumiku_tui.errors import TargetError
+
+    if not database_missing(target):
+        return False
+    last: TargetError | None = None
+    for name in MAINTENANCE_DATABASES:
+        try:
+            conn = target.with_database(name).connect("create database")
+        except TargetError as err:
+            last = err
+            continue
+        try:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(target.dbname)))
+        except errors.DuplicateDatabase:
+            return False  # created meanwhile by someone else: it exists, which is what was asked
+        except errors.InsufficientPrivilege:
+            raise TargetError(
+                f"The database {target.dbname} does not exist and user {target.user} may not create it.",
+                why="Prisma's migrate deploy would create it; this user lacks the CREATEDB privilege.",
+                hint=f"Create it as an administrator (CREATE DATABASE \"{target.dbname}\" OWNER \"{target.user}\"), "
+                "then deploy again.",
+            ) from None
+        finally:
+            conn.close()
+        return True
+    raise TargetError(
+        f"The database {target.dbname} does not exist, and no maintenance database "
+        f"({', '.join(MAINTENANCE_DATABASES)}) accepted a connection to create it from.",
+        why=last.why if last else None,
+        hint="Create the database as an administrator, then deploy again.",
+    )

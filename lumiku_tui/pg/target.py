@@ -49,7 +49,9 @@ class Target:
 
     display: str
     origin: str
-    schema: str
+    #: The URL's `?schema=`; None when absent: then, as with Prisma, no search_path is set and the
+    #: server's default (`"$user", public`) decides where the history and the tables are.
+    explicit_schema: str | None
     host: str
     port: str
     dbname: str
@@ -60,9 +62,25 @@ class Target:
     socket_timeout_s: float | None = None
     _conninfo: str = field(default="", repr=False)
     _params: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    #: The schema the server chose (`current_schema()`), learnt on the first connection.
+    _learnt: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     def __repr__(self) -> str:  # never the conninfo
         return f"Target({self.display!r}, origin={self.origin!r})"
+
+    @property
+    def schema(self) -> str:
+        """Where `_prisma_migrations` and the app's tables are: `?schema=`, else the server's choice.
+
+        Before the first connection the server's choice is not known yet and `public` stands in.
+        """
+        return self.explicit_schema or self._learnt.get("schema") or DEFAULT_SCHEMA
+
+    @property
+    def schema_source(self) -> str:
+        if self.explicit_schema:
+            return "?schema= in the URL"
+        return "the server's search_path (no ?schema= in the URL)"
 
     def connect(self, purpose: str = "observe", *, autocommit: bool = True) -> "psycopg.Connection":
         """Open a connection with search_path set to the target schema, as Prisma does."""
@@ -82,7 +100,31 @@ class Target:
             # A transaction-mode pooler hands each transaction to any server connection, where a
             # statement psycopg prepared on another one does not exist.
             conn.prepare_threshold = None
+        if self.explicit_schema is None and "schema" not in self._learnt:
+            try:
+                self._learn_schema(conn)
+            except BaseException:
+                conn.close()
+                raise
         return conn
+
+    def _learn_schema(self, conn: "psycopg.Connection") -> None:
+        import psycopg
+
+        try:
+            row = conn.execute("SELECT current_schema()").fetchone()
+            if not conn.autocommit:
+                conn.rollback()  # hand the connection back idle, as it was opened
+        except psycopg.Error as exc:
+            raise connection_error(self, exc) from None
+        if row is None or row[0] is None:
+            raise TargetError(
+                f"{self.display} has no schema to work in: no schema on the search_path exists.",
+                why="The URL has no ?schema=, so the server's search_path decides (as with Prisma), and none of "
+                "its schemas (usually \"$user\", public) exists in this database.",
+                hint="Add ?schema=NAME to the URL, or create the schema the app uses.",
+            )
+        self._learnt["schema"] = row[0]
 
     def with_database(self, dbname: str) -> "Target":
         """The same server and credentials, another database (demo, copies, tests)."""
@@ -90,7 +132,7 @@ class Target:
         conninfo = parts._replace(path="/" + quote(dbname)).geturl()
         display = urlsplit(self.display)._replace(path="/" + quote(dbname)).geturl()
         return Target(
-            display=display, origin=self.origin, schema=self.schema, host=self.host, port=self.port,
+            display=display, origin=self.origin, explicit_schema=self.explicit_schema, host=self.host, port=self.port,
             dbname=dbname, user=self.user, pooler=self.pooler, notes=self.notes,
             socket_timeout_s=self.socket_timeout_s, _conninfo=conninfo, _params=self._params,
         )
@@ -99,7 +141,9 @@ class Target:
 def parse_database_url(url: str, *, origin: str = "--database-url") -> Target:
     """Turn a Prisma DATABASE_URL into a libpq connection the way Prisma reads it."""
     url = url.strip()
+    _register_userinfo_secret(url)
     _refuse_unencoded_userinfo(url, origin)
+    _refuse_missing_slashes(url, origin)
     if not url:
         raise TargetError(
             f"The database URL from {origin} is empty.",
@@ -128,7 +172,8 @@ def parse_database_url(url: str, *, origin: str = "--database-url") -> Target:
         )
 
     known = _libpq_keywords()
-    schema = DEFAULT_SCHEMA
+    schema: str | None = None
+    sslaccept_strict = False
     socket_timeout_s: float | None = None
     notes: list[str] = []
     pooler = False
@@ -136,7 +181,7 @@ def parse_database_url(url: str, *, origin: str = "--database-url") -> Target:
     extra: dict[str, str] = {}
     for key, value in parse_qsl(parts.query, keep_blank_values=True):
         if key == "schema":
-            schema = value or DEFAULT_SCHEMA
+            schema = value or None
         elif key in _PRISMA_POOL_PARAMS:
             notes.append(f"`{key}` is a Prisma Client setting ({_PRISMA_POOL_PARAMS[key]}).")
         elif key == "pgbouncer":
@@ -152,14 +197,12 @@ def parse_database_url(url: str, *, origin: str = "--database-url") -> Target:
             extra["tcp_user_timeout"] = str(int(seconds * 1000))
             socket_timeout_s = seconds
         elif key == "sslaccept":
-            if value == "accept_invalid_certs":
-                notes.append("`sslaccept=accept_invalid_certs`: the server certificate is not verified.")
-                extra["sslmode"] = "require"
-            elif value != "strict":
-                raise TargetError(
-                    f"`sslaccept={value}` in the database URL is not a value Prisma knows.",
-                    hint="Use sslaccept=strict or sslaccept=accept_invalid_certs.",
-                )
+            # Prisma: accept_invalid_certs (its default) encrypts without checking the certificate, as
+            # libpq's prefer/require do; strict (and any value Prisma does not know) checks the chain
+            # and the host name, which is libpq's verify-full.
+            sslaccept_strict = value != "accept_invalid_certs"
+            if value not in ("strict", "accept_invalid_certs"):
+                notes.append(f"`sslaccept={value}` is not a value Prisma knows; like Prisma, it is read as strict.")
         elif key == "sslcert":
             # Prisma's sslcert is the CA certificate that signs the server's; libpq calls that sslrootcert.
             extra["sslrootcert"] = value
@@ -192,23 +235,30 @@ def parse_database_url(url: str, *, origin: str = "--database-url") -> Target:
                 )
             notes.append(f"Unknown URL parameter `{key}` is ignored, as Prisma ignores it.")
     kept_keys = {k for k, _ in kept}
-    if "sslmode" in extra and "sslmode" in kept_keys:
-        extra.pop("sslmode")
+    if sslaccept_strict:
+        _verify_certificates(kept, extra, notes)
+        kept_keys = {k for k, _ in kept}
     if "connect_timeout" not in kept_keys:
         extra["connect_timeout"] = str(DEFAULT_CONNECT_TIMEOUT_S)
     for key, value in KEEPALIVES.items():
         if key not in kept_keys:
             extra.setdefault(key, value)
-    # search_path is given at connection start, so RESET ALL returns to it.
     options = dict(kept).get("options", "")
     kept = [(k, v) for k, v in kept if k != "options"]
-    search_path = '"' + schema.replace('"', '""') + '"'
-    options = (options + " " if options else "") + "-c search_path=" + search_path.replace(" ", "\\ ")
-    extra["options"] = options
+    if schema is not None:
+        # search_path is given at connection start, so RESET ALL returns to it. In libpq's options
+        # a backslash escapes the next character: a backslash or space in the name is escaped.
+        search_path = '"' + schema.replace('"', '""') + '"'
+        search_path = search_path.replace("\\", "\\\\").replace(" ", "\\ ")
+        options = (options + " " if options else "") + "-c search_path=" + search_path
+    if options:
+        extra["options"] = options
 
-    conninfo = parts._replace(scheme="postgresql", query=urlencode(kept), fragment="").geturl()
-    display_pairs = [("schema", schema)] if schema != DEFAULT_SCHEMA else []
-    display = mask_url(parts._replace(scheme="postgresql", query=urlencode(display_pairs), fragment="").geturl())
+    # Percent-encoding (not `+` for a space): libpq decodes %XX in a URL's values, never `+`.
+    conninfo = parts._replace(scheme="postgresql", query=urlencode(kept, quote_via=quote), fragment="").geturl()
+    display_pairs = [("schema", schema)] if schema is not None else []
+    display = mask_url(parts._replace(scheme="postgresql", query=urlencode(display_pairs, quote_via=quote),
+                                      fragment="").geturl())
     host = parts.hostname or dict(kept).get("host", "") or "localhost"
     if port_num == 6543 or "pooler" in (parts.hostname or ""):
         pooler = True
@@ -220,7 +270,7 @@ def parse_database_url(url: str, *, origin: str = "--database-url") -> Target:
     return Target(
         display=display,
         origin=origin,
-        schema=schema,
+        explicit_schema=schema,
         host=host,
         port=str(port_num or 5432),
         dbname=unquote(parts.path.lstrip("/")) or (parts.username or ""),
@@ -231,6 +281,53 @@ def parse_database_url(url: str, *, origin: str = "--database-url") -> Target:
         _conninfo=conninfo,
         _params=tuple(extra.items()),
     )
+
+
+_SCHEMES = ("postgresql", "postgres")
+
+
+def _register_userinfo_secret(url: str) -> None:
+    """Register what looks like `user:secret@` as a secret, however malformed the rest of the URL is.
+
+    Runs before any parsing, so that a typo (`postgresql:/app:PW@host`, `postgresql:app:PW@host`,
+    no scheme at all) never shows the password in an error, whichever parser reports it.
+    """
+    if "@" not in url:
+        return
+    before_at = url.rsplit("@", 1)[0]
+    pieces = before_at.split(":")
+    if pieces[0].lower() in _SCHEMES or "//" in pieces[0]:
+        pieces = pieces[1:]
+    if len(pieces) < 2:
+        return
+    password = ":".join(pieces[1:])
+    register_secret(password)
+    register_secret(unquote(password))
+
+
+def _refuse_missing_slashes(url: str, origin: str) -> None:
+    scheme, colon, rest = url.partition(":")
+    if colon and scheme.lower() in _SCHEMES and not rest.startswith("//"):
+        raise TargetError(
+            f"The database URL from {origin} is not a valid URL: `{scheme}:` must be followed by `//`.",
+            why="Without the two slashes the user, password and host cannot be told apart.",
+            hint="Write it as postgresql://USER:PASSWORD@HOST:5432/DATABASE.",
+        )
+
+
+def _verify_certificates(kept: list[tuple[str, str]], extra: dict[str, str], notes: list[str]) -> None:
+    """sslaccept=strict: libpq's verify-full, with Prisma's sslcert (a CA file) or the system's CAs."""
+    mode = dict(kept).get("sslmode", "prefer")
+    if mode == "disable":
+        return  # no TLS at all: there is no certificate to check, as with Prisma
+    if mode not in ("verify-ca", "verify-full"):
+        kept[:] = [(k, v) for k, v in kept if k != "sslmode"] + [("sslmode", "verify-full")]
+        if mode in ("prefer", "allow"):
+            notes.append("`sslaccept=strict`: TLS is required and the server certificate and host name are "
+                         "verified (Prisma would still connect without TLS to a server that offers none).")
+    if "sslrootcert" not in extra and "sslrootcert" not in dict(kept):
+        # libpq 16+ checks against the operating system's trusted CAs with `system`, as Prisma does.
+        extra["sslrootcert"] = "system"
 
 
 def _refuse_unencoded_userinfo(url: str, origin: str) -> None:

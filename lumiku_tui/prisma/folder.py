@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
-import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +20,10 @@ from lumiku_tui.errors import SourceError
 SCRIPT_NAME = "migration.sql"
 LOCK_FILE = "migration_lock.toml"
 SEARCHED_FOLDERS = ("prisma/migrations", "backend/prisma/migrations", "migrations")
+#: The largest migration.sql read: far above any real migration, well below what would exhaust memory.
+MAX_SCRIPT_BYTES = 256 * 1024 * 1024
+#: The provider Prisma's schema engine names PostgreSQL with (what migration_lock.toml must say).
+PROVIDER = "postgresql"
 _BOM = "\ufeff"
 
 
@@ -82,29 +86,52 @@ def checksum_matches(script: bytes, recorded: str) -> bool:
 
 @dataclass(frozen=True)
 class LocalMigration:
-    """One migration folder's script. Construction fails with UnicodeDecodeError on non-UTF-8 bytes."""
+    """One migration folder's script, read as Prisma reads it.
+
+    Prisma decodes the file as UTF-8 with each invalid sequence replaced by U+FFFD, runs that
+    text and checksums it; so does this class (for a valid file the text's bytes are the file's).
+    """
 
     name: str
     path: Path
     raw: bytes = field(repr=False)
     #: The SQL to run: decoded, without a byte-order mark (PostgreSQL rejects one).
     script: str = field(init=False, repr=False, compare=False)
-    #: Prisma's checksum: of the raw bytes, byte-order mark included.
+    #: Prisma's checksum: of the decoded text's UTF-8 bytes, byte-order mark included.
     checksum: str = field(init=False, compare=False)
+    #: How many invalid UTF-8 sequences were replaced by U+FFFD (0 for a valid file).
+    replaced: int = field(init=False, compare=False)
 
     def __post_init__(self) -> None:
-        text = self.raw.decode("utf-8")
+        try:
+            text = self.raw.decode("utf-8")
+            replaced = 0
+        except UnicodeDecodeError:
+            text = self.raw.decode("utf-8", errors="replace")
+            replaced = text.count("\ufffd") - self.raw.decode("utf-8", errors="ignore").count("\ufffd")
         object.__setattr__(self, "script", text[1:] if text.startswith(_BOM) else text)
-        object.__setattr__(self, "checksum", checksum(self.raw))
+        object.__setattr__(self, "replaced", replaced)
+        object.__setattr__(self, "checksum", checksum(self._prisma_bytes))
+
+    @property
+    def _prisma_bytes(self) -> bytes:
+        """The bytes Prisma checksums: the file itself unless invalid sequences were replaced."""
+        if not self.replaced:
+            return self.raw
+        return self.raw.decode("utf-8", errors="replace").encode("utf-8")
 
     @property
     def has_bom(self) -> bool:
         return self.raw.startswith(b"\xef\xbb\xbf")
 
+    @property
+    def is_empty(self) -> bool:
+        return not self.script.strip()
+
     def matches(self, recorded_checksum: str) -> bool:
         if recorded_checksum == self.checksum:
             return True
-        return checksum_matches(self.raw, recorded_checksum)
+        return checksum_matches(self._prisma_bytes, recorded_checksum)
 
 
 @dataclass(frozen=True)
@@ -118,8 +145,15 @@ class MigrationsFolder:
         return {m.name: m for m in self.migrations}
 
 
-def find_migrations_dir(explicit: str | Path | None = None, *, cwd: Path | None = None) -> tuple[Path, str]:
-    """The folder to use and how it was chosen (shown to the operator)."""
+def find_migrations_dir(explicit: str | Path | None = None, *, cwd: Path | None = None,
+                        schema: str | None = None, config: str | None = None) -> tuple[Path, str]:
+    """The folder to use and how it was chosen (shown to the operator).
+
+    --migrations, else where the Prisma project puts it (prisma.config.ts `migrations.path`, else beside
+    the schema), else the first of SEARCHED_FOLDERS.
+    """
+    from lumiku_tui.prisma.config import discover
+
     cwd = Path.cwd() if cwd is None else cwd
     if explicit is not None:
         path = Path(explicit)
@@ -129,6 +163,15 @@ def find_migrations_dir(explicit: str | Path | None = None, *, cwd: Path | None 
                 hint="Pass --migrations with the path to prisma/migrations.",
             )
         return path, "--migrations"
+    project = discover(cwd, schema=schema, config=config)
+    if project is not None and project.migrations_dir is not None:
+        if project.migrations_dir.is_dir():
+            return project.migrations_dir, f"{project.shown(project.migrations_dir)}: {project.migrations_how}"
+        if project.config_file is not None and "migrations.path" in project.migrations_how:
+            raise SourceError(
+                f"The migrations folder {project.migrations_dir} named in {project.config_file.name} does not exist.",
+                hint="Correct `migrations.path` in the config file, or pass --migrations.",
+            )
     for candidate in SEARCHED_FOLDERS:
         path = cwd / candidate
         if path.is_dir():
@@ -140,35 +183,104 @@ def find_migrations_dir(explicit: str | Path | None = None, *, cwd: Path | None 
     )
 
 
-_PROVIDER = re.compile(r'^\s*provider\s*=\s*"([^"]*)"', re.MULTILINE)
+#: What Prisma reports when migration_lock.toml has no provider line.
+NO_PROVIDER = "<PROVIDER NOT FOUND>"
 
 
 def read_provider(folder: Path) -> str | None:
+    """The provider in migration_lock.toml as Prisma's schema engine reads it; None without the file.
+
+    Prisma takes the first line that starts with `provider`, strips a leading `provider = ` and
+    the surrounding quotes; a file without such a line yields NO_PROVIDER (its P3019).
+    """
     lock = folder / LOCK_FILE
     if not lock.is_file():
         return None
-    match = _PROVIDER.search(lock.read_text(encoding="utf-8", errors="replace"))
-    return match.group(1) if match else None
+    text = _read_regular(lock, LOCK_FILE).decode("utf-8", errors="replace")
+    for line in text.splitlines():
+        if line.startswith("provider"):
+            value = line[len("provider = "):] if line.startswith("provider = ") else line
+            return value.strip('"')
+    return NO_PROVIDER
+
+
+def _size(count: int) -> str:
+    return f"{count / (1024 * 1024):.1f} MiB" if count >= 1024 * 1024 else f"{count} bytes"
+
+
+def _read_regular(path: Path | str, shown: str) -> bytes:
+    """A regular file's bytes, bounded; anything else (FIFO, device, socket) is refused unread."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise SourceError(f"{shown} cannot be read: {exc.strerror or exc}.",
+                          hint="Check the file's permissions and that it is a plain file.") from None
+    if not stat.S_ISREG(info.st_mode):
+        kind = ("a named pipe (FIFO)" if stat.S_ISFIFO(info.st_mode) else "a device" if
+                stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode) else "a socket" if
+                stat.S_ISSOCK(info.st_mode) else "a directory" if stat.S_ISDIR(info.st_mode) else "not a file")
+        raise SourceError(
+            f"{shown} is {kind}, not a regular file; nothing was read or applied.",
+            why="Only regular files are read as migrations: a pipe or device could block or never end.",
+            hint="Replace it with the real file (from version control).",
+        )
+    if info.st_size > MAX_SCRIPT_BYTES:
+        raise SourceError(
+            f"{shown} is {_size(info.st_size)}, more than the {_size(MAX_SCRIPT_BYTES)} lumiku-tui reads as one "
+            "file; nothing was applied.",
+            why="A script this size is almost always a data dump placed in the wrong folder.",
+            hint="Load bulk data with psql or COPY outside the migration history.",
+        )
+    try:
+        # O_NONBLOCK: should the file be swapped for a FIFO after the check, open() still returns.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        raise SourceError(f"{shown} cannot be read: {exc.strerror or exc}.",
+                          hint="Check the file's permissions.") from None
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            raise SourceError(f"{shown} changed while it was read; nothing was applied.", hint="Run again.")
+        data = handle.read(MAX_SCRIPT_BYTES + 1)
+    if len(data) > MAX_SCRIPT_BYTES:
+        raise SourceError(f"{shown} grew past {_size(MAX_SCRIPT_BYTES)} while it was read; "
+                          "nothing was applied.", hint="Run again once the file is complete.")
+    return data
 
 
 def load_folder(path: Path, how_found: str = "--migrations") -> MigrationsFolder:
     provider = read_provider(path)
-    if provider is not None and provider not in ("postgresql", "postgres"):
+    if provider is not None and provider != PROVIDER:
+        what = (f"{path / LOCK_FILE} has no provider line; Prisma expects `provider = \"{PROVIDER}\"` there."
+                if provider == NO_PROVIDER else
+                f"{path / LOCK_FILE} says the migrations were written for `{provider}`, not PostgreSQL.")
         raise SourceError(
-            f"{path / LOCK_FILE} says the migrations were written for `{provider}`, not PostgreSQL.",
-            why="Prisma refuses to apply a history made for another database (P3019), and so does lumiku-tui.",
-            hint="Point --migrations at the PostgreSQL history, or regenerate the history for postgresql.",
+            what,
+            why="Prisma refuses to apply a history whose lock file does not name the datasource's provider "
+            "(P3019), and so does lumiku-tui.",
+            hint=f"Point --migrations at the PostgreSQL history; if it is one, write `provider = \"{PROVIDER}\"` "
+            f"as the first line of {LOCK_FILE}.",
         )
     migrations: list[LocalMigration] = []
     with os.scandir(path) as listing:
         names = [e.name for e in listing if e.is_dir() and not e.name.startswith(".")]
     root = str(path)
+    for name in names:
+        try:
+            name.encode("utf-8")
+        except UnicodeEncodeError:
+            shown = name.encode("utf-8", errors="surrogateescape").decode("utf-8", errors="replace")
+            raise SourceError(
+                f"The migration folder name {shown!r} is not valid UTF-8; nothing was read or applied.",
+                why="Its name is recorded in the history table, which holds UTF-8 text only.",
+                hint="Rename the folder (it came from a system with another file name encoding).",
+            ) from None
     for name in sorted(names, key=prisma_sort_key):
         script_file = os.path.join(root, name, SCRIPT_NAME)
         try:
-            with open(script_file, "rb") as handle:
-                raw = handle.read()
-        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            raw = _read_regular(script_file, f"{name}/{SCRIPT_NAME}")
+        except (FileNotFoundError, NotADirectoryError):
             raw = None
         if raw is None:
             entry = path / name
@@ -178,15 +290,7 @@ def load_folder(path: Path, how_found: str = "--migrations") -> MigrationsFolder
                 + (", ".join(sorted(p.name for p in entry.iterdir())) or "nothing") + ".",
                 hint=f"Restore {entry.name}/{SCRIPT_NAME} from version control, or remove the stray folder.",
             )
-        try:
-            migration = LocalMigration(name, Path(script_file), raw)
-        except UnicodeDecodeError as exc:
-            line = raw[: exc.start].count(b"\n") + 1
-            raise SourceError(
-                f"{name}/{SCRIPT_NAME} is not valid UTF-8 (byte {exc.start}, line {line}).",
-                why="Prisma reads migration scripts as UTF-8 and would refuse this file too.",
-                hint="Re-save the file as UTF-8 (for example `iconv -f latin1 -t utf-8`).",
-            ) from None
+        migration = LocalMigration(name, Path(script_file), raw)
         nul = raw.find(b"\x00")
         if nul >= 0:
             line = raw.count(b"\n", 0, nul) + 1
@@ -195,13 +299,6 @@ def load_folder(path: Path, how_found: str = "--migrations") -> MigrationsFolder
                 why="PostgreSQL cannot take a NUL character in SQL text, and its scanner would stop there, "
                 "silently dropping the rest of the script.",
                 hint="Remove the NUL byte (it usually comes from a paste of binary data).",
-            )
-        if not migration.script.strip():
-            raise SourceError(
-                f"{name}/{SCRIPT_NAME} is empty.",
-                why="An empty migration would be recorded as applied while changing nothing; that is "
-                "almost always a file lost in a merge.",
-                hint="Restore its contents, or write `-- intentionally empty` in it to apply it as a no-op.",
             )
         migrations.append(migration)
     return MigrationsFolder(path=path, how_found=how_found, migrations=tuple(migrations), provider=provider)

@@ -87,7 +87,8 @@ def resolve_rolled_back(target: "Target", folder: "MigrationsFolder", name: str)
                     hint="Pass the whole folder name (e.g. 20201207184859_initial_migration); "
                     "`lumiku-tui status` lists them.",
                 )
-            if not failed and any(r.finished_at is not None for r in rows if r.rolled_back_at is None):
+            # Prisma's rule: P3012 only when every attempt finished; [rolled back, applied] is a no-op.
+            if all(r.finished_at is not None for r in rows):
                 raise ResolveError(
                     f"Migration `{name}` cannot be marked rolled back: it is not in a failed state (it is applied).",
                     why="Prisma refuses this too (P3012); only a failed attempt can be rolled back.",

@@ -5,7 +5,8 @@ The states follow Prisma's own reading of `_prisma_migrations`:
 - a row with neither set means failed (Prisma's P3009 blocks deploys while it stays);
 - rows that are all rolled back mean the migration will be applied again;
 - an applied row whose checksum no longer matches the file means modified;
-- an applied or failed row with no folder means missing locally.
+- an applied row with no folder means missing locally; a failed row blocks whether or not its
+  folder is still there (Prisma's P3009 reads the table only).
 """
 
 from __future__ import annotations
@@ -66,6 +67,8 @@ class StatusReport:
     folder: MigrationsFolder
     migrations: tuple[MigrationStatus, ...]
     history_table_exists: bool
+    #: The Prisma Next ledger found in this database (e.g. `prisma_contract.marker`), or None.
+    prisma_next_ledger: str | None = None
 
     def in_state(self, *states: State) -> list[MigrationStatus]:
         return [m for m in self.migrations if m.state in states]
@@ -85,6 +88,8 @@ class StatusReport:
     def to_dict(self) -> dict[str, object]:
         return {
             "target": self.target_display,
+            "schema": self.schema,
+            "prisma_next_ledger": self.prisma_next_ledger,
             "up_to_date": self.up_to_date,
             "migrations": [m.to_dict() for m in self.migrations],
         }
@@ -102,16 +107,16 @@ def classify(folder: MigrationsFolder, rows: list[HistoryRow]) -> tuple[Migratio
         its_rows = tuple(rows_by_name.get(name, ()))
         applied = [r for r in its_rows if r.is_applied]
         failed = [r for r in its_rows if r.is_failed]
-        if local is None:
-            if not applied and not failed:
+        if failed:
+            row = failed[-1]
+            ok = local.matches(row.checksum) if local is not None else None
+            result.append(MigrationStatus(name, State.FAILED, ok, row.started_at, None, local, its_rows))
+        elif local is None:
+            if not applied:
                 continue  # only rolled-back attempts of a removed migration: nothing to report
-            row = (failed or applied)[-1]
+            row = applied[-1]
             result.append(MigrationStatus(name, State.MISSING_LOCALLY, None, row.started_at, row.finished_at,
                                           None, its_rows))
-        elif failed:
-            row = failed[-1]
-            result.append(MigrationStatus(name, State.FAILED, local.matches(row.checksum), row.started_at, None,
-                                          local, its_rows))
         elif applied:
             row = applied[-1]
             ok = local.matches(row.checksum)
@@ -123,6 +128,33 @@ def classify(folder: MigrationsFolder, rows: list[HistoryRow]) -> tuple[Migratio
         else:
             result.append(MigrationStatus(name, State.PENDING, None, None, None, local, ()))
     return tuple(result)
+
+
+#: Prisma Next keeps its state in these tables instead of `_prisma_migrations` (and takes another lock).
+PRISMA_NEXT_TABLES = ("prisma_contract.marker", "prisma_contract.ledger")
+
+
+def prisma_next_ledger(conn) -> str | None:  # type: ignore[no-untyped-def]
+    """The first Prisma Next control table that exists, or None. Only read: lumiku-tui never writes to it.
+
+    Asked of the catalog, which every role may read (the app's role may have no rights on that schema).
+    """
+    names = [name.split(".") for name in PRISMA_NEXT_TABLES]
+    rows = conn.execute(
+        """SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+           WHERE (n.nspname, c.relname) IN (SELECT * FROM unnest(%s::text[], %s::text[]))""",
+        ([schema for schema, _ in names], [table for _, table in names]),
+    ).fetchall()
+    found = {row[0] for row in rows}
+    return next((name for name in PRISMA_NEXT_TABLES if name in found), None)
+
+
+def prisma_next_notice(ledger: str, schema: str, history_exists: bool) -> str:
+    if history_exists:
+        return (f"This database also holds Prisma Next's ledger ({ledger}); lumiku-tui reads and writes only "
+                f"Prisma ORM's {schema}._prisma_migrations and leaves that ledger alone.")
+    return (f"This database is managed by Prisma Next ({ledger} exists, no _prisma_migrations in `{schema}`): "
+            "lumiku-tui works with Prisma ORM's _prisma_migrations only and will not deploy here.")
 
 
 def read_status(target: "Target", folder: MigrationsFolder, conn=None) -> StatusReport:  # type: ignore[no-untyped-def]
@@ -143,9 +175,10 @@ def read_status(target: "Target", folder: MigrationsFolder, conn=None) -> Status
             conn.execute(f"SET lock_timeout = '{int(HISTORY_LOCK_TIMEOUT_S * 1000)}ms'")
         exists = table_exists(conn, target.schema)
         rows = read_rows(conn, target.schema, known_to_exist=True) if exists else []
+        ledger = prisma_next_ledger(conn)
     except psycopg.Error as exc:
         raise from_database_error(target, exc) from None
     finally:
         if own:
             conn.close()
-    return StatusReport(target.display, target.schema, folder, classify(folder, rows), exists)
+    return StatusReport(target.display, target.schema, folder, classify(folder, rows), exists, ledger)

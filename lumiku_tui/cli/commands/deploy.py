@@ -13,8 +13,11 @@ from lumiku_tui.cli.output import EXIT_ATTENTION, EXIT_OK, Out, describe_target
 from lumiku_tui.errors import ApprovalRequired, LumikuError
 
 
-def _ask_approval(out: Out, target, names: list[str]) -> None:
+def _ask_approval(out: Out, target, names: list[str], create_database: bool = False) -> None:
     out.line()
+    if create_database:
+        out.line(f"The database {target.dbname} does not exist: it will be created first (as Prisma's migrate "
+                 "deploy does).")
     out.line(f"About to apply {len(names)} migration(s) to {target.display}:")
     for name in names:
         out.line(f"  {name}")
@@ -30,13 +33,18 @@ def _ask_approval(out: Out, target, names: list[str]) -> None:
 
 def run(args: argparse.Namespace, out: Out) -> int:
     from lumiku_tui.apply.deploy import DeployOptions, Deployment
-    from lumiku_tui.prisma.status import read_status
+    from lumiku_tui.pg.server import database_missing
+    from lumiku_tui.prisma.status import StatusReport, classify, read_status
 
     out.quiet = args.quiet  # type: ignore[attr-defined]
     target, folder = load(args)
     if args.dry_run:
         return _rehearse(args, out, target, folder)
-    report = read_status(target, folder)
+    create_database = database_missing(target)
+    if create_database:  # nothing recorded anywhere: every migration is pending
+        report = StatusReport(target.display, target.schema, folder, classify(folder, []), False)
+    else:
+        report = read_status(target, folder)
     names = [m.name for m in report.to_apply]
     if not out.json_mode:
         describe_target(out, target, folder)
@@ -45,11 +53,12 @@ def run(args: argparse.Namespace, out: Out) -> int:
     elif args.yes:
         approved = tuple(names)
     elif sys.stdin.isatty() and not out.json_mode:
-        _ask_approval(out, target, names)
+        _ask_approval(out, target, names, create_database)
         approved = tuple(names)
     else:
         raise ApprovalRequired(
-            f"Refusing to apply {len(names)} migration(s) without approval; nothing was touched.",
+            f"Refusing to apply {len(names)} migration(s) without approval; nothing was touched."
+            + (f" (The database {target.dbname} does not exist and would be created.)" if create_database else ""),
             why="There is no terminal to ask on (stdin is not a TTY), and --yes was not given.",
             hint="Review with `lumiku-tui status` (and `lumiku-tui lint`), then re-run with --yes.",
         )
@@ -59,6 +68,7 @@ def run(args: argparse.Namespace, out: Out) -> int:
         statement_timeout_s=args.statement_timeout,
         advisory_lock_wait_s=args.lock_wait,
         approved=approved,
+        create_database=create_database and approved is not None,
     )
     deployment = Deployment(target, folder, options, event_printer(out))
     received: list[int] = []

@@ -17,6 +17,12 @@ def run(args: argparse.Namespace, out: Out) -> int:
         out.json(report.to_dict())
         return EXIT_OK if report.up_to_date else EXIT_ATTENTION
     describe_target(out, target, folder)
+    out.line(f"Schema      {report.schema}  (from {target.schema_source})")
+    if report.prisma_next_ledger:
+        from lumiku_tui.prisma.status import prisma_next_notice
+
+        out.line(out.style("Note        " + prisma_next_notice(report.prisma_next_ledger, report.schema,
+                                                             report.history_table_exists), "33"))
     out.line()
     width = max((len(m.name) for m in report.migrations), default=10)
     for m in report.migrations:

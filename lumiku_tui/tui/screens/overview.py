@@ -99,7 +99,7 @@ class OverviewScreen(WizardScreen):
             role = "read-only replica" if facts.in_recovery else ("read-only" if facts.read_only else "writable")
             pooler = " · pooler (transaction mode)" if self.ctx.target and self.ctx.target.pooler else ""
             server.update(f"Server      PostgreSQL {facts.version} · db {facts.database} · schema "
-                          f"{self.ctx.target.schema if self.ctx.target else 'public'} · {role}{pooler}")
+                          f"{facts.schema or '(none)'} · {role}{pooler}")
         else:
             server.update("Server      not reached")
         table = self.query_one("#migrations", DataTable)
