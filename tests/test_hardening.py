@@ -1,0 +1,128 @@
+"""Hardening: nothing in a migration file is skipped, no secret escapes through an encoding or another
+session's query, no hostile name or statement reaches the terminal or the record live, no bad input
+ends in a traceback, and a large file deploys in bounded memory.
+
+Each test runs the real CLI (or the real engine) against the real embedded PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.conftest import APP_PASSWORD
+from tests.faultkit import assert_no_secret, marked_scripts
+
+GOOD = marked_scripts(1)
+GOOD_NAME = next(iter(GOOD))
+SECOND = "20240101000002_second"
+
+
+def _deploy(run_cli, db, folder: Path, *extra: str):  # type: ignore[no-untyped-def]
+    code, out, err = run_cli("deploy", "--yes", "--database-url", db.url, "--migrations", str(folder), *extra)
+    assert_no_secret(out, err)
+    return code, out, err
+
+
+def _public_tables(db) -> set[str]:  # type: ignore[no-untyped-def]
+    with db.admin() as admin:
+        rows = admin.execute("SELECT relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                             "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'i')").fetchall()
+    return {row[0] for row in rows}
+
+
+# --- item 4: nothing in a file is dropped ------------------------------------------------------------
+
+_GEXEC = ('CREATE TABLE "mark_second" (id int);\n'
+          "SELECT format('CREATE INDEX %I ON %I (id)', 'mark_second_id', 'mark_second');\n")
+
+
+@pytest.mark.parametrize("tail, line, shown", [
+    ("\\gexec\n", 3, "`\\gexec`, a psql meta-command"),
+    ("\\connect other_db\n", 3, "`\\connect`, a psql meta-command"),
+    ("GO\n", 3, "`GO`, which is not an SQL statement"),
+    ("GO", 3, "`GO`, which is not an SQL statement"),
+    ("-- done\nfin bla\n", 4, "`fin bla`, which is not an SQL statement"),
+    ("oops;\nSELECT 1;\n", 3, "`oops`, which is not an SQL statement"),
+])
+def test_trailing_fragment_is_refused_naming_its_line(db, migrations, run_cli, tail, line, shown):
+    folder = migrations({**GOOD, SECOND: _GEXEC + tail})
+    code, out, err = _deploy(run_cli, db, folder)
+    assert code == 2, out + err
+    assert f"{SECOND}/migration.sql: line {line} holds {shown}" in err, err
+    assert "Applied" not in out
+    assert _public_tables(db) == set(), "nothing may run when a part of the file cannot"
+
+
+def test_psql_meta_command_ending_a_statement_without_semicolon_is_refused(db, migrations, run_cli):
+    script = ('CREATE TABLE "mark_second" (id int);\n'
+              "SELECT format('CREATE INDEX ON %I (id)', 'mark_second')\n\\gexec\n")
+    folder = migrations({**GOOD, SECOND: script})
+    code, out, err = _deploy(run_cli, db, folder)
+    assert code == 2, out + err
+    assert f"{SECOND}/migration.sql: line 3 holds `\\gexec`, a psql meta-command, not SQL." in err
+
+
+def test_trailing_comments_and_empty_statements_still_apply(db, migrations, run_cli):
+    script = _GEXEC + ";\n;;  -- the end; really\n/* nested /* comment */ ; */\n"
+    folder = migrations({**GOOD, SECOND: script})
+    code, out, err = _deploy(run_cli, db, folder)
+    assert code == 0, out + err
+    assert [row[:2] for row in db.history()] == [(GOOD_NAME, True), (SECOND, True)]
+
+
+def test_lint_reports_the_dropped_fragment_too(db, migrations, run_cli):
+    folder = migrations({**GOOD, SECOND: _GEXEC + "\\gexec\n"})
+    code, out, err = run_cli("lint", "--database-url", db.url, "--migrations", str(folder))
+    assert code != 0, out + err
+    assert "\\gexec" in out + err and "line 3" in out + err
+
+
+_WORDS = st.text(st.sampled_from(list("abcxyz_ \t")), min_size=1, max_size=12).filter(lambda t: t.strip())
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(before=st.integers(0, 3), words=_WORDS, trailing=st.booleans())
+def test_split_never_drops_text_that_is_not_a_comment(before, words, trailing):
+    """Whatever words stand between or after statements, they are part of a statement or refused."""
+    from lumiku_tui.errors import PlanError
+    from lumiku_tui.sql.split import split_statements
+
+    statements = [f"SELECT {i}" for i in range(4)]
+    pieces = statements[:before] + [words] + statements[before:]
+    script = ";\n".join(pieces) + (";\n" if trailing else "")
+    try:
+        split = split_statements(script, "m")
+    except PlanError as refused:
+        assert f"line {before + 1} holds `{words.strip()}`" in refused.what
+        return
+    start = script.index(words.strip())  # a keyword such as `by` makes it a statement the server rejects
+    assert any(s.start <= start < s.start + len(s.text) for s in split), [s.text for s in split]
+
+
+# --- S3: standard_conforming_strings off ------------------------------------------------------------
+
+def test_standard_conforming_strings_off_with_backslash_string_that_still_splits_is_refused(
+        db, migrations, run_cli):
+    """The scanner reads 'a\\\\' as one string either way here, but the server would not: refuse."""
+    script = ("SET standard_conforming_strings = off;\n"
+              'CREATE TABLE "mark_second" (v text);\n'
+              "INSERT INTO \"mark_second\" VALUES ('C:\\\\temp\\\\');\n")
+    folder = migrations({**GOOD, SECOND: script})
+    code, out, err = _deploy(run_cli, db, folder)
+    assert code == 2, out + err
+    assert "line 1 turns standard_conforming_strings off" in err and "line 3" in err
+    assert _public_tables(db) == set()
+
+
+def test_standard_conforming_strings_off_without_backslash_strings_applies(db, migrations, run_cli):
+    script = ("SET standard_conforming_strings TO 'off';\n"
+              'CREATE TABLE "mark_second" (v text);\n'
+              "INSERT INTO \"mark_second\" VALUES ('it''s; fine'), (E'tab\\there');\n")
+    folder = migrations({**GOOD, SECOND: script})
+    code, out, err = _deploy(run_cli, db, folder)
+    assert code == 0, out + err
+    assert db.query('SELECT v FROM "mark_second" ORDER BY v') == [("it's; fine",), ("tab\there",)]
