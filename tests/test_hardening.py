@@ -126,3 +126,48 @@ def test_standard_conforming_strings_off_without_backslash_strings_applies(db, m
     code, out, err = _deploy(run_cli, db, folder)
     assert code == 0, out + err
     assert db.query('SELECT v FROM "mark_second" ORDER BY v') == [("it's; fine",), ("tab\there",)]
+
+
+# --- item 8: other sessions' secrets in lock-holder displays ------------------------------------------
+
+_OTHER_SECRET = "Xq7-otherSecret"
+_CUT_PREFIX, _CUT_URL = "SELECT 1 /* padding */ ", "+ length(dblink_connect('postgresql://someone:"
+
+
+@pytest.mark.parametrize("query", [
+    f"ALTER ROLE nobody_here PASSWORD $q${_OTHER_SECRET}$q$",
+    f"ALTER ROLE nobody_here PASSWORD E'{_OTHER_SECRET}\\'s'",
+    f"ALTER ROLE nobody_here PASSWORD U&'{_OTHER_SECRET}\\0041'",
+    f"ALTER ROLE nobody_here PASSWORD/**/'{_OTHER_SECRET}'",
+    f"ALTER ROLE nobody_here PASSWORD -- a comment\n '{_OTHER_SECRET}'",
+    f"SELECT dblink_connect('postgresql://someone:{_OTHER_SECRET}@db.internal/app')",
+    f"SELECT dblink_connect('host=db.internal password={_OTHER_SECRET} dbname=app')",
+    # pg_stat_activity is read cut to 300 characters: here the cut falls inside the secret.
+    _CUT_PREFIX.ljust(300 - 6 - len(_CUT_URL)) + _CUT_URL + _OTHER_SECRET + "@db.internal/app')",
+], ids=["dollar", "e-string", "unicode", "comment", "line-comment", "dblink-url", "dblink-keywords", "cut-off"])
+def test_lock_holders_last_query_shows_no_secret(db, migrations, run_cli, query):
+    import psycopg
+
+    from lumiku_tui.pg.locks import ADVISORY_LOCK_KEY
+
+    folder = migrations(GOOD)
+    with db.admin() as setup:
+        setup.execute("GRANT pg_read_all_stats TO lumiku_app")  # so the app sees other sessions' queries
+    holder = psycopg.connect(db.server.url(db.name), autocommit=True, application_name="secret-holder")
+    try:
+        holder.execute("SELECT pg_advisory_lock(%s)", (ADVISORY_LOCK_KEY,))
+        try:
+            holder.execute(query)  # type: ignore[arg-type]  # fails (no such role, no dblink): still its last query
+        except psycopg.Error:
+            pass
+        outputs = [run_cli("doctor", "--database-url", db.url, "--migrations", str(folder)),
+                   run_cli("doctor", "--json", "--database-url", db.url, "--migrations", str(folder)),
+                   _deploy(run_cli, db, folder, "--lock-wait", "0.2"),
+                   _deploy(run_cli, db, folder, "--lock-wait", "0.2", "--json")]
+    finally:
+        holder.close()
+    for code, out, err in outputs:
+        text = out + err
+        assert "secret-holder" in text, text  # the holder is shown ...
+        assert _OTHER_SECRET[:4] not in text, text  # ... without its secret, or a part of it
+    assert "***" in outputs[0][1]
