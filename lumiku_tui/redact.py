@@ -7,8 +7,10 @@ JSON, records, tracebacks - goes through `redact`.
 
 from __future__ import annotations
 
+import json
 import sys
 import threading
+from typing import Any
 from urllib.parse import quote, quote_plus
 
 MASK = "***"
@@ -21,8 +23,11 @@ def register_secret(secret: str | None) -> None:
     if not secret or len(secret) < 2:
         # A one-character password would mask every occurrence of that letter.
         return
+    spellings = {secret, quote(secret, safe=""), quote_plus(secret)}
+    # Text redacted after JSON encoding holds the secret as escapes (\u00e4, \"): mask those spellings too.
+    spellings.update(json.dumps(secret, ensure_ascii=ascii_only)[1:-1] for ascii_only in (True, False))
     with _lock:
-        _secrets.update({secret, quote(secret, safe=""), quote_plus(secret)})
+        _secrets.update(spellings)
 
 
 def redact(text: str) -> str:
@@ -34,6 +39,17 @@ def redact(text: str) -> str:
         if secret in text:
             text = text.replace(secret, MASK)
     return text
+
+
+def redact_data(value: Any) -> Any:
+    """`value` (dicts, lists, strings, as for JSON) with every string redacted: mask, then encode."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {redact_data(key): redact_data(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [redact_data(item) for item in value]
+    return value
 
 
 def install_excepthook() -> None:

@@ -171,3 +171,80 @@ def test_lock_holders_last_query_shows_no_secret(db, migrations, run_cli, query)
         assert "secret-holder" in text, text  # the holder is shown ...
         assert _OTHER_SECRET[:4] not in text, text  # ... without its secret, or a part of it
     assert "***" in outputs[0][1]
+
+
+# --- item 7: JSON escaping must not defeat redaction ---------------------------------------------------
+
+_UMLAUT_PASSWORD = "pässwörd-Ä\"ö\\-" + "x9"
+
+
+@pytest.fixture
+def umlaut_db(db):  # type: ignore[no-untyped-def]
+    """The test database, owned by a role whose password is not ASCII."""
+    from urllib.parse import quote
+
+    role = "hard_umlaut"
+    with db.admin() as admin:
+        admin.execute(f"DROP ROLE IF EXISTS {role}")
+        admin.execute(f"CREATE ROLE {role} LOGIN PASSWORD %s".replace("%s", "'" + _UMLAUT_PASSWORD.replace("'", "''")
+                                                                     + "'"))
+        admin.execute(f"ALTER DATABASE {db.name} OWNER TO {role}")
+        admin.execute(f"GRANT ALL ON SCHEMA public TO {role}")
+    url = db.server.url(db.name, user=role, password=_UMLAUT_PASSWORD)
+    assert quote(_UMLAUT_PASSWORD, safe="") in url
+    yield url
+    with db.admin() as admin:
+        admin.execute(f"ALTER DATABASE {db.name} OWNER TO postgres")
+        admin.execute(f"DROP OWNED BY {role}")
+        admin.execute(f"DROP ROLE {role}")
+
+
+def _strings(value):  # type: ignore[no-untyped-def]
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield key
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+def _assert_json_lines_hide(text: str, secret: str) -> int:
+    import json
+
+    decoded = 0
+    for line in text.splitlines():
+        if line.startswith("{"):
+            data = json.loads(line)
+            decoded += 1
+            assert not any(secret in s for s in _strings(data)), f"decodes to the password: {line}"
+    assert secret not in text
+    return decoded
+
+
+def test_deploy_json_does_not_leak_a_non_ascii_password_through_escapes(umlaut_db, migrations, run_cli):
+    quoted = _UMLAUT_PASSWORD.replace("'", "''")
+    folder = migrations({**GOOD, SECOND: f'CREATE TABLE "mark_second" (v text);\n'
+                                          f"INSERT INTO \"mark_second\" VALUES ('{quoted}');\n",
+                         "20240101000003_third": f"SELECT '{quoted}'::int;\n"})
+    code, out, err = run_cli("deploy", "--yes", "--json", "--database-url", umlaut_db, "--migrations", str(folder))
+    assert code == 1, out + err  # the third migration fails on the cast, quoting the password in its error
+    assert _assert_json_lines_hide(out + err, _UMLAUT_PASSWORD) >= 2
+    assert "***" in out
+
+
+def test_wizard_session_file_does_not_leak_a_non_ascii_password(tmp_path):
+    import json
+
+    from lumiku_tui.record.progress import DeploymentProgress
+    from lumiku_tui.redact import register_secret
+
+    register_secret(_UMLAUT_PASSWORD)
+    session = DeploymentProgress.load_or_new(tmp_path, "postgresql://u:***@h/db", "db")
+    session.plan([f"20240101000001_{_UMLAUT_PASSWORD}"])
+    session.save()
+    text = session.path.read_text(encoding="utf-8")
+    assert not any(_UMLAUT_PASSWORD in s for s in _strings(json.loads(text))), text
+    assert "***" in text

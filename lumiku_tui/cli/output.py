@@ -8,7 +8,7 @@ import sys
 from typing import Any, TextIO
 
 from lumiku_tui.errors import LumikuError
-from lumiku_tui.redact import redact
+from lumiku_tui.redact import redact, redact_data
 
 EXIT_OK = 0
 EXIT_ATTENTION = 1  # something pending/failed, or a migration failed
@@ -32,7 +32,9 @@ class Out:
         self.stream.flush()
 
     def json(self, data: dict[str, Any]) -> None:
-        self.stream.write(redact(json.dumps(data, default=str)) + "\n")
+        # Masked before encoding: JSON spells a non-ASCII secret as \u escapes the text mask would miss.
+        encoded = json.dumps(redact_data(data), default=lambda value: redact(str(value)))
+        self.stream.write(redact(encoded) + "\n")
         self.stream.flush()
 
     def error(self, err: LumikuError) -> None:
