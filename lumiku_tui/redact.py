@@ -8,6 +8,7 @@ JSON, records, tracebacks - goes through `redact`.
 from __future__ import annotations
 
 import json
+import re
 import sys
 import threading
 from typing import Any
@@ -50,6 +51,20 @@ def redact_data(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [redact_data(item) for item in value]
     return value
+
+
+# C0 and C1 controls (tab aside), DEL, and the bidirectional overrides that reorder what a reader sees.
+_CONTROLS = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\x1b": "\\e"}
+
+
+def show_controls(text: str) -> str:
+    """`text` with control characters spelled out (\\e, \\n, \\x07, \\u202e): a name or message read from
+    a folder or a server cannot clear the screen, move the cursor or start a forged line."""
+    if not _CONTROLS.search(text):
+        return text
+    return _CONTROLS.sub(lambda m: _NAMED.get(m.group(0)) or (
+        f"\\x{ord(m.group(0)):02x}" if ord(m.group(0)) < 0x100 else f"\\u{ord(m.group(0)):04x}"), text)
 
 
 def install_excepthook() -> None:

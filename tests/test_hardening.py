@@ -248,3 +248,88 @@ def test_wizard_session_file_does_not_leak_a_non_ascii_password(tmp_path):
     text = session.path.read_text(encoding="utf-8")
     assert not any(_UMLAUT_PASSWORD in s for s in _strings(json.loads(text))), text
     assert "***" in text
+
+
+# --- item 10: hostile names and statements reach neither the terminal nor the record live ---------------
+
+_HOSTILE = "20240101000002_x\x1b[2J\x1b]0;owned\x07\n  \u2713 Applied 20240101000009_forged\u202e"
+
+
+def test_escape_sequences_and_newlines_in_folder_names_are_shown_not_obeyed(db, migrations, run_cli):
+    folder = migrations({**GOOD, _HOSTILE: 'CREATE TABLE "mark_hostile" (id int);\n'})
+    outputs = [run_cli("status", "--database-url", db.url, "--migrations", str(folder)),
+               _deploy(run_cli, db, folder),
+               run_cli("status", "--database-url", db.url, "--migrations", str(folder))]
+    for code, out, err in outputs:
+        text = out + err
+        assert code in (0, 1), text
+        assert not any(c in text for c in "\x1b\x07\r\u202e"), repr(text)
+        assert not any(line.lstrip().startswith("\u2713 Applied 20240101000009") for line in text.splitlines())
+        assert "20240101000002_x\\e[2J\\e]0;owned\\x07\\n" in text, text  # shown, spelled out
+    assert [row[:2] for row in db.history()][-1][1] is True
+
+
+def test_error_messages_keep_server_lines_but_not_control_characters(db, migrations, run_cli):
+    folder = migrations({**GOOD, SECOND: "SELECT 1;\nfoo 'x\x1b[2Jy'\n"})
+    code, out, err = _deploy(run_cli, db, folder)
+    assert code == 2
+    assert "\x1b" not in err and "\\e[2J" in err
+
+
+def _rendered_record(db, migrations, tmp_path, script: str):  # type: ignore[no-untyped-def]
+    from markdown_it import MarkdownIt
+
+    from lumiku_tui.apply.deploy import Deployment
+    from lumiku_tui.prisma.folder import load_folder
+    from lumiku_tui.record.progress import DeploymentProgress
+
+    folder = load_folder(migrations({**GOOD, SECOND: script}))
+    session = DeploymentProgress.load_or_new(tmp_path / "state", db.target.display, db.name)
+    session.plan([m.name for m in folder.migrations])
+    session.record_approval("alice")
+    session.record_deploy(Deployment(db.target, folder).run())
+    record = session.write_record(tmp_path / "records").read_text()
+    return record, MarkdownIt("commonmark").enable("table").render(record)
+
+
+def test_a_failing_statement_is_quoted_in_the_record_not_rendered(db, migrations, tmp_path):
+    payload = ("```\n# Forged heading\n<img src=x onerror=alert(1)>\n"
+               "[click](javascript:alert(1)) <script>alert(2)</script> ![i](http://x/y.png)\n```")
+    script = f"CREATE TABLE \"mark_second\" (v text);\nSELECT '{payload}'::int;\n"
+    record, html = _rendered_record(db, migrations, tmp_path, script)
+    assert "**Outcome:** FAILED" in record
+    for live in ("<img", "<script", "href=\"javascript:", "<h1>Forged", "<a ", "src=\"http://x"):
+        assert live not in html, (live, html)
+    blocks = html.count("<pre><code")
+    assert blocks == 1, html
+    code_block = html.split("<pre><code", 1)[1].split("</code></pre>", 1)[0]
+    assert "# Forged heading" in code_block and "&lt;script&gt;alert(2)" in code_block, code_block
+    # The error message quotes the payload too: shown as text, with its characters intact.
+    assert "[click](javascript:alert(1))" in html.replace("\\", "")
+
+
+def test_a_plain_failure_still_reads_naturally_in_the_record(db, migrations, tmp_path):
+    record, html = _rendered_record(db, migrations, tmp_path, 'ALTER TABLE "mark_m01" ADD COLUMN "id" int;\n')
+    assert '- **Error:** 42701 column "id" of relation "mark\\_m01" already exists' in record \
+        or '- **Error:** 42701 column "id" of relation "mark_m01" already exists' in record
+    assert "```sql\nALTER TABLE \"mark_m01\" ADD COLUMN \"id\" int\n```" in record
+    assert f"**Migration:** `{SECOND}`" in record
+
+
+def test_colour_on_a_terminal_keeps_its_own_codes_and_spells_out_foreign_ones(monkeypatch):
+    import io
+
+    from lumiku_tui.cli.output import Out
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("TERM", "xterm")
+    stream = Terminal()
+    out = Out(stream)
+    out.line(out.style(f"[1/1] {_HOSTILE}", "1") + "  (1 statement(s))")
+    text = stream.getvalue()
+    assert text.startswith("\x1b[1m[1/1] 20240101000002_x\\e[2J") and "\x1b[0m  (1 statement(s))" in text, text
+    assert text.count("\x1b") == 2 and text.count("\n") == 1, repr(text)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from typing import Any, TextIO
 
 from lumiku_tui.errors import LumikuError
-from lumiku_tui.redact import redact, redact_data
+from lumiku_tui.redact import redact, redact_data, show_controls
 
 EXIT_OK = 0
 EXIT_ATTENTION = 1  # something pending/failed, or a migration failed
@@ -23,13 +24,26 @@ class Out:
         self.stream = stream
         self.json_mode = json_mode
         self.colour = stream.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
+        self._codes: set[str] = set()  # the colours style() has used: the only escapes line() lets through
 
     def style(self, text: str, code: str) -> str:
-        return f"\033[{code}m{text}\033[0m" if self.colour else text
+        if not self.colour:
+            return text
+        self._codes.add(code)
+        return f"\033[{code}m{text}\033[0m"
 
     def line(self, text: str = "") -> None:
-        self.stream.write(redact(text) + "\n")
+        """One line: names and messages from folders and servers cannot add lines or steer the terminal."""
+        self.stream.write(self._visible(redact(text)) + "\n")
         self.stream.flush()
+
+    def _visible(self, text: str) -> str:
+        """Control characters spelled out, except the colour codes this Out itself added."""
+        if not self._codes:
+            return show_controls(text)
+        own = re.compile("(" + "|".join(re.escape(f"\033[{code}m") for code in (*self._codes, "0")) + ")")
+        return "".join(piece if index % 2 else show_controls(piece)
+                       for index, piece in enumerate(own.split(text)))
 
     def json(self, data: dict[str, Any]) -> None:
         # Masked before encoding: JSON spells a non-ASCII secret as \u escapes the text mask would miss.
@@ -44,13 +58,18 @@ class Out:
         err_stream = sys.stderr
         colour = err_stream.isatty() and not os.environ.get("NO_COLOR")
         mark = "\033[31merror:\033[0m" if colour else "error:"
-        err_stream.write(redact(f"{mark} {err.what}\n"))
+        err_stream.write(f"{mark} {_indented(err.what)}\n")
         if err.why:
-            err_stream.write(redact(f"  {err.why}\n"))
+            err_stream.write(f"  {_indented(err.why)}\n")
         if err.hint:
-            err_stream.write(redact(f"  Next step: {err.hint}\n"))
+            err_stream.write(f"  Next step: {_indented(err.hint)}\n")
         err_stream.flush()
 
+
+def _indented(text: str) -> str:
+    """A server's multi-line message stays readable; its later lines are indented under the first, and
+    no other control character reaches the terminal."""
+    return "\n    ".join(show_controls(part) for part in redact(text).split("\n"))
 
 
 STATE_STYLE = {
