@@ -333,3 +333,93 @@ def test_colour_on_a_terminal_keeps_its_own_codes_and_spells_out_foreign_ones(mo
     text = stream.getvalue()
     assert text.startswith("\x1b[1m[1/1] 20240101000002_x\\e[2J") and "\x1b[0m  (1 statement(s))" in text, text
     assert text.count("\x1b") == 2 and text.count("\n") == 1, repr(text)
+
+
+# --- item 12: each a crash or a lie ------------------------------------------------------------------
+
+@pytest.mark.parametrize("signum", ["SIGINT", "SIGTERM"])
+def test_wizard_ends_alike_on_sigint_and_sigterm_mid_apply(db, migrations, tmp_path, signum):
+    import signal
+
+    from tests.faultkit import WizardProcess, assert_invariant, assert_rerun_completes, running_backend, wait_for
+    from tests.test_faults import _approve_in_wizard, _end_stray_backends, _slow_history
+
+    sig = getattr(signal, signum)
+    history = _slow_history(db, migrations)
+    wizard = WizardProcess.start(db.url, history.path, tmp_path)
+    try:
+        _approve_in_wizard(wizard, db)
+        wizard.proc.send_signal(sig)
+        code = wizard.proc.wait(timeout=15)
+        with db.admin() as admin:
+            wait_for(lambda: running_backend(admin, db.name) is None, "the statement to stop on the server", 10)
+        state = assert_invariant(db, history)
+        assert state.applied == {history.names[0]} and not state.failed
+        assert code == 128 + sig, f"exit {code} after {signum}"
+        wait_for(lambda: f"Interrupted by {signum}" in wizard.text(), "the wizard to say why it ended", 5)
+        assert "the migration in progress was rolled back" in wizard.text()
+        assert_rerun_completes(db, history)
+    finally:
+        wizard.kill()
+        _end_stray_backends(db)
+
+
+@pytest.mark.parametrize("flag", ["--applied", "--rolled-back"])
+@pytest.mark.parametrize("name", ["", "   "])
+def test_resolve_with_an_empty_name_is_refused(db, migrations, run_cli, flag, name):
+    folder = migrations(GOOD)
+    code, out, err = run_cli("resolve", flag, name, "--database-url", db.url, "--migrations", str(folder))
+    assert code == 2, out + err
+    assert f"No migration name was given to {flag}; nothing was changed." in err
+    assert "None" not in out + err
+    assert _public_tables(db) == set()
+
+
+def test_resolve_refused_for_a_held_lock_exits_2_as_documented(db, migrations, run_cli, monkeypatch):
+    import psycopg
+
+    from lumiku_tui.pg import locks
+
+    folder = migrations(GOOD)
+    monkeypatch.setattr(locks, "PRISMA_LOCK_WAIT_S", 0.3)  # Prisma's 10 s, shortened for the test
+    holder = psycopg.connect(db.url, autocommit=True, application_name="other-deploy")
+    try:
+        holder.execute("SELECT pg_advisory_lock(%s)", (locks.ADVISORY_LOCK_KEY,))
+        code, out, err = run_cli("resolve", "--applied", GOOD_NAME, "--database-url", db.url,
+                                 "--migrations", str(folder))
+    finally:
+        holder.close()
+    assert code == 2, out + err
+    assert "holds Prisma's migration lock; nothing was changed" in err and "other-deploy" in err
+    code, out, err = run_cli("resolve", "--applied", GOOD_NAME, "--database-url", db.url, "--migrations", str(folder))
+    assert code == 0, out + err  # the lock released: the same command goes through
+    assert f"Migration `{GOOD_NAME}` is now recorded as applied" in out
+
+
+@pytest.mark.parametrize("url, reason", [
+    ("http://[::1", "not a valid URL (Invalid IPv6 URL)"),
+    ("http://[zz]/health", "not a valid URL"),
+    ("http://" + "a" * 64 + ".example.com/health", "each dot-separated part must be 1 to 63 characters"),
+    ("http://" + "a." * 130 + "com/", "the whole at most 253"),
+    ("http://host:99999/health", "Port out of range"),
+    ("http://host:abc/health", "Port could not be cast"),
+    ("http://exa mple.com/", "holds a space"),
+    ("http://user:hunter22@[::1/health", "Invalid IPv6 URL"),
+])
+def test_health_with_a_malformed_url_is_a_clear_error_not_a_traceback(run_cli, url, reason):
+    import json
+
+    code, out, err = run_cli("health", url)
+    assert code == 2, out + err
+    assert reason in out, out
+    assert "Traceback" not in out + err and "hunter22" not in out + err
+    assert "Next step: correct the URL" in out and "nothing was sent" in out
+    code, out, err = run_cli("health", "--json", url)
+    data = json.loads(out)
+    assert code == 2 and data["attempts"] == 0 and reason in data["error"] and "hunter22" not in out
+
+
+def test_health_still_fetches_a_well_formed_url(run_cli):
+    code, out, _err = run_cli("health", "http://127.0.0.1:9/health")  # nothing listens on the discard port
+    assert code == 1, out
+    assert "connection refused" in out and "after 4 attempts" in out
