@@ -423,3 +423,54 @@ def test_health_still_fetches_a_well_formed_url(run_cli):
     code, out, _err = run_cli("health", "http://127.0.0.1:9/health")  # nothing listens on the discard port
     assert code == 1, out
     assert "connection refused" in out and "after 4 attempts" in out
+
+
+# --- item 13: a large migration: bounded memory, or a clear refusal before anything runs ----------------
+
+def _seed_script(size_bytes: int) -> str:
+    rows = []
+    total, i = 0, 0
+    while total < size_bytes:
+        row = f"INSERT INTO \"mark_second\" (id, note) VALUES ({i}, 'row {i}: filler text; lorem ipsum dolor sit');\n"
+        rows.append(row)
+        total += len(row)
+        i += 1
+    return 'CREATE TABLE "mark_second" (id int, note text);\n' + "".join(rows)
+
+
+def _deploy_measured(db, folder: Path) -> tuple[int, str, int]:  # type: ignore[no-untyped-def]
+    """Deploy in a child process; its exit code, its output and its peak resident memory (MB)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    measure = ("import json, resource, subprocess, sys\n"
+               "proc = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
+               "peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024\n"
+               "print(json.dumps([proc.returncode, proc.stdout + proc.stderr, peak]))\n")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    done = subprocess.run([sys.executable, "-c", measure, sys.executable, "-m", "lumiku_tui", "deploy", "--yes",
+                           "--database-url", db.url, "--migrations", str(folder)],
+                          capture_output=True, text=True, timeout=300, env=env)
+    code, output, peak = json.loads(done.stdout)
+    assert_no_secret(output)
+    return code, output, peak
+
+
+def test_a_50_mb_migration_is_refused_clearly_in_bounded_memory(db, migrations):
+    folder = migrations({**GOOD, SECOND: _seed_script(50 * 1024 * 1024)})
+    code, output, peak_mb = _deploy_measured(db, folder)
+    assert code == 2, output
+    assert f"error: {SECOND}/migration.sql holds 52." in output and "splits scripts of up to 12.6 million" in output
+    assert "Traceback" not in output and "MemoryError" not in output
+    assert _public_tables(db) == set() and "Created the history table" not in output, "refused before anything ran"
+    assert peak_mb < 300, f"peak {peak_mb} MB"
+
+
+def test_a_few_mb_seed_migration_still_deploys_in_bounded_memory(db, migrations):
+    folder = migrations({**GOOD, SECOND: _seed_script(3 * 1024 * 1024)})
+    code, output, peak_mb = _deploy_measured(db, folder)
+    assert code == 0, output
+    assert db.query('SELECT count(*) > 20000 FROM "mark_second"') == [(True,)]
+    assert peak_mb < 300, f"peak {peak_mb} MB"
