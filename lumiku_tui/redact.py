@@ -7,8 +7,11 @@ JSON, records, tracebacks - goes through `redact`.
 
 from __future__ import annotations
 
+import json
+import re
 import sys
 import threading
+from typing import Any
 from urllib.parse import quote, quote_plus
 
 MASK = "***"
@@ -21,8 +24,11 @@ def register_secret(secret: str | None) -> None:
     if not secret or len(secret) < 2:
         # A one-character password would mask every occurrence of that letter.
         return
+    spellings = {secret, quote(secret, safe=""), quote_plus(secret)}
+    # Text redacted after JSON encoding holds the secret as escapes (\u00e4, \"): mask those spellings too.
+    spellings.update(json.dumps(secret, ensure_ascii=ascii_only)[1:-1] for ascii_only in (True, False))
     with _lock:
-        _secrets.update({secret, quote(secret, safe=""), quote_plus(secret)})
+        _secrets.update(spellings)
 
 
 def redact(text: str) -> str:
@@ -34,6 +40,31 @@ def redact(text: str) -> str:
         if secret in text:
             text = text.replace(secret, MASK)
     return text
+
+
+def redact_data(value: Any) -> Any:
+    """`value` (dicts, lists, strings, as for JSON) with every string redacted: mask, then encode."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {redact_data(key): redact_data(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [redact_data(item) for item in value]
+    return value
+
+
+# C0 and C1 controls (tab aside), DEL, and the bidirectional overrides that reorder what a reader sees.
+_CONTROLS = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\x1b": "\\e"}
+
+
+def show_controls(text: str) -> str:
+    """`text` with control characters spelled out (\\e, \\n, \\x07, \\u202e): a name or message read from
+    a folder or a server cannot clear the screen, move the cursor or start a forged line."""
+    if not _CONTROLS.search(text):
+        return text
+    return _CONTROLS.sub(lambda m: _NAMED.get(m.group(0)) or (
+        f"\\x{ord(m.group(0)):02x}" if ord(m.group(0)) < 0x100 else f"\\u{ord(m.group(0)):04x}"), text)
 
 
 def install_excepthook() -> None:

@@ -564,8 +564,6 @@ def test_wizard_with_a_broken_migrations_folder_explains_without_a_traceback(db,
     _assert_untouched(db)
 
 
-@pytest.mark.xfail(strict=True, reason="engine defect S3: with `SET standard_conforming_strings = off` a backslash "
-                   "escapes a quote; the splitter does not know and reports a misleading 'unterminated quoted string'")
 def test_standard_conforming_strings_off_is_named_as_the_reason(db, migrations, run_cli):
     script = ("SET standard_conforming_strings = off;\n"
               'CREATE TABLE "mark_second" (v text);\n'

@@ -8,12 +8,13 @@ an answer, not a hiccup, and is not retried.
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from lumiku_tui.redact import mask_url, redact
+from lumiku_tui.redact import MASK, mask_url, redact
 
 HEALTHY_STATUSES = ("ok", "healthy", "up", "pass")
 
@@ -48,7 +49,10 @@ class HealthResult:
 
 def mask_http_url(url: str) -> str:
     """The URL with any user:password and token-like query values masked."""
-    return mask_url(url)
+    masked = mask_url(url)
+    if masked == MASK and url != MASK:  # too malformed to parse: still show it, without its userinfo
+        masked = redact(re.sub(r"(?<=//)[^/?#]*@", "***@", url))
+    return masked
 
 
 def _status_field(body: bytes, content_type: str) -> tuple[str | None, bool]:
@@ -72,10 +76,10 @@ def check_health(url: str | None, *, timeout_s: float = 5.0, retries: int = 3, b
     import httpx
 
     shown = mask_http_url(url)
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        return HealthResult(shown, False, False, None, None, None, 0,
-                            "not an http(s) URL; give it as https://HOST/health")
+    problem = url_problem(url)
+    if problem:
+        # Nothing was sent (attempts 0): the URL itself is the fault, not the app.
+        return HealthResult(shown, False, False, None, None, None, 0, problem)
     attempts = 0
     last_error: str | None = None
     status_code: int | None = None
@@ -98,6 +102,10 @@ def check_health(url: str | None, *, timeout_s: float = 5.0, retries: int = 3, b
                 last_error = _transport_error(exc)
                 status_code = latency_ms = None
                 continue
+            except (httpx.InvalidURL, ValueError) as exc:  # a URL httpx reads differently: not worth a retry
+                last_error = f"not a usable URL: {exc}"
+                status_code = latency_ms = None
+                break
             latency_ms = (time.perf_counter() - started) * 1000
             status_code = response.status_code
             status_field, _is_json = _status_field(response.content, response.headers.get("content-type", ""))
@@ -111,6 +119,58 @@ def check_health(url: str | None, *, timeout_s: float = 5.0, retries: int = 3, b
                 break
     return HealthResult(shown, False, ok, status_code, latency_ms, status_field, attempts,
                         redact(last_error) if last_error else None)
+
+
+_HINT = "give it as https://HOST/health"
+
+
+def url_problem(url: str) -> str | None:
+    """Why `url` cannot be fetched at all (None when it can be tried): checked before anything is sent."""
+    import ipaddress
+
+    import httpx
+
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:  # an unclosed [IPv6 bracket, a port that is not a number or out of range
+        return f"not a valid URL ({exc}); {_HINT}"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"not an http(s) URL; {_HINT}"
+    host = parts.hostname
+    if any(char.isspace() or not char.isprintable() for char in host):
+        return f"the host name holds a space or a control character; {_HINT}"
+    if "[" in parts.netloc:
+        try:
+            ipaddress.IPv6Address(host.split("%", 1)[0])
+        except ValueError:
+            return f"the host [{host}] is not an IPv6 address; {_HINT}"
+    elif not _is_ipv4(host):
+        labels = host.rstrip(".").split(".")
+        if len(host) > 253 or any(not label or len(label) > 63 for label in labels):
+            return ("the host name is not valid: each dot-separated part must be 1 to 63 characters, "
+                    f"the whole at most 253; {_HINT}")
+        try:
+            host.encode("idna")
+        except UnicodeError:
+            return f"the host name is not a valid domain name; {_HINT}"
+    if port == 0:
+        return f"port 0 cannot be connected to; {_HINT}"
+    try:
+        httpx.URL(url)
+    except (httpx.InvalidURL, ValueError, UnicodeError) as exc:
+        return f"not a valid URL ({exc}); {_HINT}"
+    return None
+
+
+def _is_ipv4(host: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.IPv4Address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def _transport_error(exc: Exception) -> str:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from typing import Any, TextIO
 
 from lumiku_tui.apply.wording import Line, error_lines
 from lumiku_tui.errors import LumikuError
-from lumiku_tui.redact import redact
+from lumiku_tui.redact import redact, redact_data, show_controls
 
 EXIT_OK = 0
 EXIT_ATTENTION = 1  # something pending/failed, or a migration failed
@@ -24,20 +25,35 @@ class Out:
         self.stream = stream
         self.json_mode = json_mode
         self.colour = stream.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
+        self._codes: set[str] = set()  # the colours style() has used: the only escapes line() lets through
 
     def style(self, text: str, code: str) -> str:
-        return f"\033[{code}m{text}\033[0m" if self.colour else text
+        if not self.colour:
+            return text
+        self._codes.add(code)
+        return f"\033[{code}m{text}\033[0m"
 
     def render(self, line: Line) -> str:
         """Spans from `apply.wording` as terminal text: each tag becomes its colour."""
         return "".join(self.style(span.text, tag_code(span.tag)) if span.tag else span.text for span in line)
 
     def line(self, text: str = "") -> None:
-        self.stream.write(redact(text) + "\n")
+        """One line: names and messages from folders and servers cannot add lines or steer the terminal."""
+        self.stream.write(self._visible(redact(text)) + "\n")
         self.stream.flush()
 
+    def _visible(self, text: str) -> str:
+        """Control characters spelled out, except the colour codes this Out itself added."""
+        if not self._codes:
+            return show_controls(text)
+        own = re.compile("(" + "|".join(re.escape(f"\033[{code}m") for code in (*self._codes, "0")) + ")")
+        return "".join(piece if index % 2 else show_controls(piece)
+                       for index, piece in enumerate(own.split(text)))
+
     def json(self, data: dict[str, Any]) -> None:
-        self.stream.write(redact(json.dumps(data, default=str)) + "\n")
+        # Masked before encoding: JSON spells a non-ASCII secret as \u escapes the text mask would miss.
+        encoded = json.dumps(redact_data(data), default=lambda value: redact(str(value)))
+        self.stream.write(redact(encoded) + "\n")
         self.stream.flush()
 
     def error(self, err: LumikuError) -> None:
@@ -48,9 +64,9 @@ class Out:
         colour = err_stream.isatty() and not os.environ.get("NO_COLOR")
         mark = "\033[31merror:\033[0m" if colour else "error:"
         headline, *rest = error_lines(err, indent="  ")
-        err_stream.write(redact(f"{mark} {headline[0].text}\n"))
+        err_stream.write(f"{mark} {_indented(headline[0].text)}\n")
         for line in rest:
-            err_stream.write(redact("".join(span.text for span in line) + "\n"))
+            err_stream.write(_indented("".join(span.text for span in line)) + "\n")
         err_stream.flush()
 
 
@@ -62,6 +78,11 @@ def tag_code(tag: str) -> str:
     words = tag.split()
     return ";".join(_TAG_CODES[word] for word in sorted(words, key=lambda w: w in ("strong", "dim")))
 
+
+def _indented(text: str) -> str:
+    """A server's multi-line message stays readable; its later lines are indented under the first, and
+    no other control character reaches the terminal."""
+    return "\n    ".join(show_controls(part) for part in redact(text).split("\n"))
 
 
 STATE_STYLE = {

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from lumiku_tui.redact import redact
+from lumiku_tui.redact import MASK, redact
 
 if TYPE_CHECKING:
     import psycopg
@@ -45,14 +45,116 @@ _SESSION_COLUMNS = """a.pid, coalesce(a.application_name, ''), coalesce(a.usenam
        left(coalesce(a.query, ''), 300)"""
 
 
-_PASSWORD_LITERAL = re.compile(r"(PASSWORD\s*)'(?:[^']|'')*'?", re.IGNORECASE)
 _PASSWORD_PARAM = re.compile(r"(password\s*=\s*)('[^']*'?|\S+)", re.IGNORECASE)
+_URL_USERINFO = re.compile(r"(://[^/@\s:]*:)[^\s'\"]*@")
+_DOLLAR_TAG = re.compile(r"\$(?:[A-Za-z_][A-Za-z0-9_]*)?\$")
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
+_ASSIGN = ("=", "=>", ":=")
+_STRING_PREFIX = re.compile(r"(?:[EeNnBbXx]|[Uu]&)?'")
+_OPERATOR = re.compile(r"[=:<>!~+*/%^&|#@?-]+")
+
+
+def _string_end(query: str, body: int, backslash_escapes: bool) -> int | None:
+    """Offset of the closing quote of a '...' string whose body starts at `body`; None if cut off."""
+    i, n = body, len(query)
+    while i < n:
+        char = query[i]
+        if char == "\\" and backslash_escapes:
+            i += 2
+        elif char == "'":
+            if query.startswith("''", i):
+                i += 2
+            else:
+                return i
+        else:
+            i += 1
+    return None  # cut off (pg_stat_activity shows a prefix): the rest of the text is the string
+
+
+def _lex(query: str):  # type: ignore[no-untyped-def]
+    """The string literals of `query`: (body start, body end, whether it follows PASSWORD).
+
+    Written by hand rather than with PostgreSQL's scanner because the query may be cut in the
+    middle of a string or comment, where a scanner gives up and a secret would stay unread.
+    """
+    i, n = 0, len(query)
+    previous: list[str] = []  # the last two significant tokens, upper-cased
+    while i < n:
+        char = query[i]
+        if char.isspace():
+            i += 1
+            continue
+        if query.startswith("--", i):
+            end = query.find("\n", i)
+            i = n if end < 0 else end
+            continue
+        if query.startswith("/*", i):
+            depth, i = 1, i + 2
+            while i < n and depth:
+                if query.startswith("/*", i):
+                    depth, i = depth + 1, i + 2
+                elif query.startswith("*/", i):
+                    depth, i = depth - 1, i + 2
+                else:
+                    i += 1
+            continue
+        after_password = bool(previous) and (previous[-1].endswith("PASSWORD") or (
+            previous[-1] in _ASSIGN and len(previous) > 1 and previous[-2].endswith("PASSWORD")))
+        prefix = _STRING_PREFIX.match(query, i)
+        if prefix:
+            body = prefix.end()
+            # A secret may have been written for standard_conforming_strings = off: read the longer extent.
+            escapes = after_password or prefix.group(0)[0] in "Ee"
+            close = _string_end(query, body, escapes)
+            yield body, n if close is None else close, after_password
+            end = n if close is None else close + 1
+            token = "'"
+        elif char == "$" and (tag := _DOLLAR_TAG.match(query, i)):
+            body = tag.end()
+            close = query.find(tag.group(0), body)
+            end = n if close < 0 else close + len(tag.group(0))
+            yield body, n if close < 0 else close, after_password
+            token = "$"
+        elif char == '"':
+            close = query.find('"', i + 1)
+            end = n if close < 0 else close + 1
+            token = query[i:end].upper()
+        elif word := _WORD.match(query, i):
+            end = word.end()
+            token = word.group(0).upper()
+        else:
+            operator = _OPERATOR.match(query, i)
+            end = operator.end() if operator else i + 1
+            token = query[i:end]
+        previous = [*previous[-1:], token]
+        i = end
+
+
+def _scrub_string(body: str) -> str:
+    """A literal that is not itself a password may still hold one: a URL or a libpq key=value string."""
+    body = _URL_USERINFO.sub(r"\1***@", body)
+    scheme, found, rest = body.partition("://")
+    if found and "@" not in rest:  # cut off before the host: what follows `user:` may be the secret
+        user, colon, _secret = rest.partition(":")
+        body = f"{scheme}://{user}:***" if colon else body
+    return _PASSWORD_PARAM.sub(r"\1***", body)
 
 
 def scrub_query(query: str) -> str:
-    """Another session's query, with password literals (ALTER ROLE ... PASSWORD, dblink) masked."""
-    query = _PASSWORD_LITERAL.sub(r"\1'***'", " ".join(query.split()))
-    return redact(_PASSWORD_PARAM.sub(r"\1***", query))
+    """Another session's query, with passwords masked wherever the SQL can carry one.
+
+    A string after PASSWORD (in any quoting: '...', E'...', U&'...', $q$...$q$, with comments between)
+    is masked whole; inside every other string, URL passwords and libpq `password=` values are.
+    """
+    pieces: list[str] = []
+    cursor = 0
+    for body_start, body_end, after_password in _lex(query):
+        pieces.append(query[cursor:body_start])
+        body = query[body_start:body_end]
+        pieces.append(MASK if after_password else _scrub_string(body))
+        cursor = body_end
+    pieces.append(query[cursor:])
+    return redact(" ".join("".join(pieces).split()))
 
 
 def _sessions(rows) -> tuple[Backend, ...]:  # type: ignore[no-untyped-def]

@@ -25,7 +25,7 @@ from lumiku_tui.apply.deploy import AppliedMigration
 from lumiku_tui.errors import LumikuError
 from lumiku_tui.apply.events import MigrationFailed, Backend
 from lumiku_tui.checks.health import HealthResult
-from lumiku_tui.redact import redact
+from lumiku_tui.redact import redact, show_controls
 from lumiku_tui.checks.verify import Check
 
 if TYPE_CHECKING:
@@ -372,12 +372,12 @@ class DeploymentProgress:
 
     def render_markdown(self, now: datetime | None = None) -> str:
         now = now or _now()
-        lines = [f"# Deployment record: {self.dbname}", ""]
+        lines = [f"# Deployment record: {_text(self.dbname)}", ""]
         outcome = ("FAILED" if self.failure else "complete" if self.complete else "incomplete checklist")
         lines += [
-            f"- **Target:** `{self.target_display}`",
-            f"- **Database:** `{self.dbname}`",
-            f"- **Approved by:** {self.approved_by or 'not approved'}"
+            f"- **Target:** {_code(self.target_display)}",
+            f"- **Database:** {_code(self.dbname)}",
+            f"- **Approved by:** {_text(self.approved_by or 'not approved')}"
             + (f" at {self.approved_at:%Y-%m-%d %H:%M:%S UTC}" if self.approved_at else ""),
             f"- **Deployed at:** {self.deployed_at:%Y-%m-%d %H:%M:%S UTC}" if self.deployed_at
             else "- **Deployed at:** not deployed",
@@ -395,7 +395,7 @@ class DeploymentProgress:
         if self.planned:
             not_applied = [n for n in self.planned if n not in {a.name for a in self.applied}]
             if not_applied:
-                lines += ["", "Approved but not applied: " + ", ".join(f"`{n}`" for n in not_applied)]
+                lines += ["", "Approved but not applied: " + ", ".join(_code(n) for n in not_applied)]
         lines += ["", "## Failure", ""]
         if self.failure is None:
             lines.append("None.")
@@ -403,34 +403,34 @@ class DeploymentProgress:
             f = self.failure
             where = f"statement {f.statement_index}, line {f.line}" if f.statement_index is not None else "-"
             lines += [
-                f"- **Migration:** `{f.name}` ({where})",
-                f"- **Error:** {f.sqlstate + ' ' if f.sqlstate else ''}{f.message}",
+                f"- **Migration:** {_code(f.name)} ({where})",
+                f"- **Error:** {_text((f.sqlstate + ' ' if f.sqlstate else '') + f.message)}",
             ]
             if f.detail:
-                lines.append(f"- **Detail:** {f.detail}")
+                lines.append(f"- **Detail:** {_text(f.detail)}")
             if f.hint:
-                lines.append(f"- **Hint:** {f.hint}")
+                lines.append(f"- **Hint:** {_text(f.hint)}")
             state = "rolled back, nothing of it kept" if f.rolled_back else "may hold part of it"
             lines.append(f"- **Database state:** {state}")
             if f.next_step:
-                lines.append(f"- **Next step:** {f.next_step}")
+                lines.append(f"- **Next step:** {_text(f.next_step)}")
             if f.statement:
-                lines += ["", "```sql", f.statement.strip(), "```"]
+                lines += ["", *_fence(f.statement, "sql")]
         lines += ["", "## Verification", ""]
         if self.checks:
             failed = sum(1 for c in self.checks if not c.ok)
             lines.append(f"{len(self.checks) - failed} of {len(self.checks)} checks passed.")
             lines += ["", "| Result | Kind | Object | Expected | Found |", "|---|---|---|---|---|"]
-            lines += [f"| {'pass' if c.ok else '**FAIL**'} | {c.kind} | {_cell(c.object)} | {_cell(c.expected)} | "
+            lines += [f"| {'pass' if c.ok else '**FAIL**'} | {_cell(c.kind)} | {_cell(c.object)} | {_cell(c.expected)} | "
                       f"{_cell(c.found)} |" for c in self.checks]
         else:
             lines.append("Not run.")
         lines += ["", "## Health check", ""]
-        lines.append(self.health.describe() if self.health else "Not run.")
+        lines.append(_text(self.health.describe()) if self.health else "Not run.")
         lines += ["", "## Success criteria", ""]
         for item in self.checklist:
             how = "automatic" if item.automatic else "manual"
-            evidence = f" ({item.evidence})" if item.evidence else ""
+            evidence = f" ({_text(item.evidence)})" if item.evidence else ""
             lines.append(f"- [{'x' if item.done else ' '}] {item.label} _{how}_{evidence}")
         lines.append("")
         return "\n".join(lines)
@@ -443,5 +443,34 @@ def _column_check(checks: Sequence[Check], table: str, column: str) -> Check | N
     return next((c for c in checks if c.kind == "column" and c.object == wanted), None)
 
 
+# Markdown's inline syntax: escaped, so quoted text (a statement, an error, a name) stays text. An
+# underscore inside a word starts no emphasis, and names are full of them: only the others are escaped.
+_MD_SPECIAL = re.compile(r"[\\`*\[\]<>&|~!#]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
+
+
+def _one_line(text: str) -> str:
+    return show_controls(" ".join(redact(str(text)).split()))
+
+
+def _text(text: str) -> str:
+    """Quoted prose (an error message, a detail): one line, no live Markdown or HTML."""
+    return _MD_SPECIAL.sub(lambda m: "\\" + m.group(0), _one_line(text))
+
+
+def _code(text: str) -> str:
+    """An inline code span that no backtick inside `text` can close early."""
+    text = _one_line(text)
+    ticks = "`" * (max((len(run) for run in re.findall("`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{ticks}{pad}{text}{pad}{ticks}"
+
+
+def _fence(text: str, language: str) -> list[str]:
+    """A fenced block longer than any backtick run inside, so a quoted ``` cannot end it."""
+    text = "\n".join(show_controls(line) for line in redact(text).strip().split("\n"))
+    ticks = "`" * max(3, max((len(run) for run in re.findall("`+", text)), default=0) + 1)
+    return [f"{ticks}{language}", text, ticks]
+
+
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    return _text(text)

@@ -54,7 +54,7 @@ def _parse_migration(migration: "LocalMigration") -> tuple[list[_Parsed], list[F
         statements = split_statements(migration.script)
     except PlanError as exc:
         findings.append(Finding(migration.name, 1, "syntax-error", "error",
-                                f"The script cannot be split into statements: {exc.why or exc.what}", None,
+                                exc.what, None,
                                 exc.hint or "Fix the script."))
         return [], findings
     wrapped = (len(statements) >= 2 and statements[0].kind is Kind.BEGIN and statements[-1].kind is Kind.COMMIT)

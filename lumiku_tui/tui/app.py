@@ -26,8 +26,9 @@ from lumiku_tui.redact import redact
 from lumiku_tui.tui.context import Presentation, WizardContext
 from lumiku_tui.tui.offload import Offloader
 
-#: Signals that end the wizard the way a confirmed cancel does.
-_END_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+#: Signals that end the wizard the way a confirmed cancel does (SIGINT from `kill -INT` too: in the
+#: wizard Ctrl+C is a key, so a SIGINT comes from outside and means stop, as SIGTERM does).
+_END_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGINT", "SIGHUP") if hasattr(signal, name))
 #: How long a signalled wizard waits for the rollback before it leaves anyway.
 _SIGNAL_GRACE_S = 10.0
 

@@ -19,9 +19,11 @@ def run(args: argparse.Namespace, out: Out) -> int:
         out.line(out.style(line, code))
         if result.skipped:
             out.line("Next step: pass the URL, e.g. `lumiku-tui health https://dev.lumiku.com/health`.")
+        elif result.attempts == 0:
+            out.line("Next step: correct the URL (`lumiku-tui health https://HOST/health`); nothing was sent.")
         elif not result.ok:
             out.line("Next step: check the app's logs (in Coolify: the application's Logs tab); a deploy that "
                      "changed the schema may need the app restarted.")
-    if result.skipped:
+    if result.skipped or result.attempts == 0:  # no URL, or one that cannot be fetched: bad input
         return 2
     return 0 if result.ok else 1

@@ -5,18 +5,32 @@ from __future__ import annotations
 import argparse
 
 from lumiku_tui.cli.commands import load
-from lumiku_tui.cli.output import EXIT_OK, Out
+from lumiku_tui.cli.output import EXIT_OK, EXIT_USAGE, Out
 
 
 def run(args: argparse.Namespace, out: Out) -> int:
+    from lumiku_tui.errors import LockTimeout, ResolveError
     from lumiku_tui.prisma.resolve import resolve_applied, resolve_rolled_back
 
+    applying = args.applied is not None  # `--applied ""` is still --applied, not the other branch
+    name = args.applied if applying else args.rolled_back
+    if not (name or "").strip():
+        raise ResolveError(
+            f"No migration name was given to --{'applied' if applying else 'rolled-back'}; nothing was changed.",
+            hint="Pass the folder name of the migration, as `lumiku-tui status` lists it.",
+        )
     target, folder = load(args)
-    if args.applied:
-        result = resolve_applied(target, folder, args.applied)
+    try:
+        if applying:
+            result = resolve_applied(target, folder, name)
+        else:
+            result = resolve_rolled_back(target, folder, name)
+    except LockTimeout as err:  # a refusal like the others: resolve's exit codes are 0 done, 2 refused
+        out.error(err)
+        return EXIT_USAGE
+    if applying:
         message = f"Migration `{result.name}` is now recorded as applied (it was not run)."
     else:
-        result = resolve_rolled_back(target, folder, args.rolled_back)
         message = (f"Migration `{result.name}` is now recorded as rolled back; the next deploy applies it "
                    "again.")
     if out.json_mode:
