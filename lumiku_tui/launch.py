@@ -16,19 +16,21 @@ def main(argv: list[str] | None = None) -> int:
     install_excepthook()
     args = cli.parse(argv)
     if args.command is None:
-        return _wizard(args.database_url, args.migrations, args.health_url)
+        return _wizard(args.database_url, args.migrations, args.health_url, runbook=args.runbook)
     if args.command == "demo" and not args.serve:
         return _demo(args.health_url)
     return cli.run(args)
 
 
-def _wizard(database_url: str | None, migrations: str | None, health_url: str | None, *, demo: bool = False) -> int:
+def _wizard(database_url: str | None, migrations: str | None, health_url: str | None, *, demo: bool = False,
+            runbook: str | None = None) -> int:
     try:
         from lumiku_tui.tui.app import run_wizard
     except ImportError:
         sys.stdout.write("The wizard is not part of this build; here is the status instead.\n\n")
         return cli.run(cli.parse(_global_options(database_url, migrations) + ["status"]))
-    return run_wizard(database_url=database_url, migrations=migrations, health_url=health_url, demo=demo)
+    return run_wizard(database_url=database_url, migrations=migrations, health_url=health_url, demo=demo,
+                      runbook=runbook)
 
 
 def _demo(health_url: str | None) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lumiku_tui.checks.runbook import NO_RUNBOOK, Runbook
 from lumiku_tui.errors import LumikuError, TargetError
 from lumiku_tui.pg import locks
 from lumiku_tui.pg.locks import Backend
@@ -28,6 +29,7 @@ class Project:
     error: LumikuError | None = None
     database_url: str | None = field(default=None, repr=False)  # as given, before resolution (may hold a secret)
     migrations_dir: Path | None = None  # as given with --migrations
+    runbook: Runbook = NO_RUNBOOK  # lumiku.toml, when the app has one
 
     def require(self) -> tuple[Target, MigrationsFolder]:
         """The target and folder, or the error that stopped them from being found."""
@@ -41,8 +43,11 @@ class Project:
         return gather_overview(target, folder)
 
 
-def open_project(database_url: str | None = None, migrations: str | Path | None = None) -> Project:
-    """Find the folder (explicit, else Prisma's usual places) and the target (explicit, else env and .env)."""
+def open_project(database_url: str | None = None, migrations: str | Path | None = None,
+                 runbook: str | Path | None = None) -> Project:
+    """Find the folder (explicit, else Prisma's usual places), the target (explicit, else env and .env)
+    and the runbook (explicit, else lumiku.toml beside the folder or beside prisma/), read in full."""
+    from lumiku_tui.checks.runbook import find_runbook, load_runbook
     from lumiku_tui.pg.target import resolve_target
     from lumiku_tui.prisma.folder import find_migrations_dir, load_folder
 
@@ -51,10 +56,11 @@ def open_project(database_url: str | None = None, migrations: str | Path | None 
     try:
         path, how = find_migrations_dir(migrations)
         folder = load_folder(path, how)
+        book = load_runbook(find_runbook(path, runbook))
         target = resolve_target(database_url, migrations_dir=path)
     except LumikuError as err:
         return Project(None, folder, err, database_url, migrations_dir)
-    return Project(target, folder, None, database_url, migrations_dir)
+    return Project(target, folder, None, database_url, migrations_dir, book)
 
 
 @dataclass(frozen=True)
