@@ -111,6 +111,8 @@ def check_health(url: str | None, *, timeout_s: float = 5.0, retries: int = 3, b
                     expect_status is None and 200 <= status_code < 300:
                 if expect_json:
                     last_error = _json_mismatch(response.content, content_type, expect_json)
+                elif expect_status is not None:
+                    last_error = None  # the runbook named what healthy means: that status, no fields asked
                 else:
                     healthy_field = status_field is None or status_field.lower() in HEALTHY_STATUSES
                     last_error = None if healthy_field else f'the body says status "{status_field}"'
