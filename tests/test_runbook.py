@@ -229,7 +229,8 @@ def test_deploy_record_writes_the_wizards_record_into_the_state_folder(demo_db, 
     assert "| pass | runbook | `avatar_generations.avatarId` column exists | avatarId \\| text \\| YES |" in record
     assert "- [x] `avatar_generations.projectId` column exists _automatic_ (found projectId | text | NO)" in record
     assert "- [ ] Avatar Creator page loads without errors _manual_" in record
-    assert "Findings accepted at approval" in record
+    assert re.search(r"- \*\*Findings accepted at approval \(\d+\):\*\*\n  - warning [a-z-]+ in 2025101", record), \
+        record.split("## Prechecks")[0]
     assert not list((tmp_path / "state").glob("deploy-*.json"))  # the progress file served the run only
 
 
@@ -254,3 +255,16 @@ def test_without_a_runbook_the_checklist_is_what_the_deploy_can_prove(db, tmp_pa
     assert all(i.automatic for i in session.checklist)
     known = DeploymentProgress.load_or_new(tmp_path / "t", db.target.display, db.target.dbname, health_known=True)
     assert [i.key for i in known.checklist][-1] == "health_200"
+
+
+def test_the_demo_opens_with_the_shipped_runbook_and_runbook_chooses_another(tmp_path):
+    from lumiku_tui.prisma.folder import shipped_migrations_dir
+    from lumiku_tui.project import open_project
+
+    url = "postgresql://app@127.0.0.1:1/app"
+    project = open_project(url, shipped_migrations_dir())
+    assert project.error is None and project.runbook.path == SHIPPED_RUNBOOK.resolve()
+    other = _write(tmp_path / "other.toml", '[[manual]]\nlabel = "Look at the dashboard"\n')
+    assert open_project(url, shipped_migrations_dir(), other).runbook.manual == ("Look at the dashboard",)
+    missing = open_project(url, shipped_migrations_dir(), tmp_path / "nope.toml")
+    assert isinstance(missing.error, RunbookError) and "nope.toml does not exist" in missing.error.what

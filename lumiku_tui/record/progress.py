@@ -1,6 +1,7 @@
 """The deployment's checklist and its record.
 
-The checklist is the runbook's "Success Criteria Checklist". Items the program can
+The checklist is the runbook's success criteria (its lumiku.toml's [[verify]] and
+[[manual]] items), or without a runbook what the deploy itself can prove. Items the program can
 prove tick themselves from what it measured (the deploy result, the verification
 checks, the health check) and carry that evidence; the others are ticked by the
 operator. The session is saved as JSON after every change, keyed by the masked target
