@@ -199,6 +199,11 @@ def test_init_writes_a_runbook_that_deploys_and_verifies_cleanly_on_its_own_app(
     book = load_runbook(written)
     assert [c.name for c in book.verify] == ["orders has its new column total", "Table invoices has its columns"]
     assert run_cli("init", "--database-url", db.url, "--migrations", str(folder))[0] == 2  # never overwrites
+    other = tmp_path / "other.toml"
+    assert run_cli("--health-url", "http://127.0.0.1:9/health", "init", "--output", str(other),
+                   "--database-url", db.url, "--migrations", str(folder))[0] == 0
+    assert load_runbook(other).health.url == "http://127.0.0.1:9/health"
+    assert load_runbook(written).health is None and "# [health]" in written.read_text()
     code, out, err = run_cli("deploy", "--yes", "--database-url", db.url, "--migrations", str(folder))
     assert code == 0, err
     code, out, _err = run_cli("verify", "--json", "--database-url", db.url, "--migrations", str(folder))

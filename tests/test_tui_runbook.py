@@ -115,3 +115,25 @@ async def test_an_app_without_a_runbook_sees_nothing_of_lumiku(db, migrations, t
     text = "\n".join(seen)
     for word in ("avatar", "Avatar", "pose_", "lumiku.com", "Coolify", "runbook's"):
         assert word not in text
+
+
+async def test_a_gate_asks_a_second_look_at_the_warnings_it_names(demo_db, tmp_path):
+    from lumiku_tui.tui.app import WizardApp, build_context
+    from lumiku_tui.tui.screens.base import ConfirmModal
+
+    from .conftest import SHIPPED_MIGRATIONS
+
+    gate = tmp_path / "gate.toml"
+    gate.write_text('[gate]\nconfirm = ["warning"]\n')
+    ctx = build_context(database_url=demo_db.url, migrations=str(SHIPPED_MIGRATIONS), demo=True,
+                        state_dir=tmp_path / "state", record_dir=tmp_path / "records", runbook=gate)
+    app = WizardApp(ctx)
+    async with app.run_test(size=SIZE) as pilot:
+        approval = await _to_approval(pilot, app)
+        assert approval._findings()[1] and not approval._findings()[0]  # the demo has warnings, no errors
+        await enter_name(pilot, demo_db.name)
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmModal), "the second confirmation")
+        assert "named in the runbook's [gate]" in flat(screen_text(app))
+        await pilot.press("n")
+        await pilot.pause()
+        assert "Not approved: nothing was applied." in flat(screen_text(app))
