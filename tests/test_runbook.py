@@ -273,3 +273,10 @@ def test_the_demo_opens_with_the_shipped_runbook_and_runbook_chooses_another(tmp
     assert open_project(url, shipped_migrations_dir(), other).runbook.manual == ("Look at the dashboard",)
     missing = open_project(url, shipped_migrations_dir(), tmp_path / "nope.toml")
     assert isinstance(missing.error, RunbookError) and "nope.toml does not exist" in missing.error.what
+
+
+def test_a_multi_line_expect_does_not_confuse_the_line_numbers(tmp_path):
+    path = _write(tmp_path / "lumiku.toml", '[[verify]]\nname = "a"\nsql = "SELECT 1"\nexpect = [\n  ["1"]\n]\n'
+                  'colour = "red"\n')
+    with pytest.raises(RunbookError, match=r"line 7: unknown key `colour`"):
+        load_runbook(path)

@@ -202,7 +202,8 @@ def parse_runbook(text: str, path: Path) -> Runbook:
 class _Lines:
     """Where things are in the file: tomllib keeps no positions, so headers and keys are found in the text."""
 
-    _HEADER = re.compile(r"^\s*\[(\[)?\s*([A-Za-z0-9_.\-\"]+)\s*\]?\]\s*(#.*)?$")
+    # Bare names only: a row of `expect` written on its own line (["a"]) is not a header.
+    _HEADER = re.compile(r"^\s*\[(\[)?\s*([A-Za-z0-9_.\-]+)\s*\]?\]\s*(#.*)?$")
 
     def __init__(self, text: str, path: Path) -> None:
         self.path = path
@@ -212,7 +213,7 @@ class _Lines:
         for number, row in enumerate(self.rows, start=1):
             match = self._HEADER.match(row)
             if match:
-                name = match.group(2).strip('"')
+                name = match.group(2)
                 index = counts.get(name, 0)
                 counts[name] = index + 1
                 self.blocks.append((name, index, number))
