@@ -142,7 +142,9 @@ def test_credentials_in_the_url_are_masked(app_url):
     assert "***" in result.url
 
 
-def test_health_cli_json_and_exit_codes(app_url, run_cli):
+def test_health_cli_json_and_exit_codes(app_url, run_cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no app here, so no runbook with a URL of its own
+    monkeypatch.delenv("HEALTH_URL", raising=False)
     code, out, _ = run_cli("health", "--json", app_url + "/ok")
     assert code == 0
     assert json.loads(out)["status_code"] == 200

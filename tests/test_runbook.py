@@ -280,3 +280,35 @@ def test_a_multi_line_expect_does_not_confuse_the_line_numbers(tmp_path):
                   'colour = "red"\n')
     with pytest.raises(RunbookError, match=r"line 7: unknown key `colour`"):
         load_runbook(path)
+
+
+def test_health_reads_the_runbooks_url_and_expectations(tmp_path, run_cli, monkeypatch):
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class App(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:  # noqa: N802
+            body = b'{"status": "ok", "db": "down"}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), App)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/health"
+        book = _write(tmp_path / "h.toml", f'[health]\nurl = "{url}"\njson = {{ db = "up" }}\n')
+        monkeypatch.chdir(tmp_path)
+        code, out, _err = run_cli("--runbook", str(book), "health")
+        assert code == 1 and '"db" is "down", expected "up"' in out
+        _write(book, f'[health]\nurl = "{url}"\njson = {{ status = "ok" }}\n')
+        code, out, _err = run_cli("--runbook", str(book), "health")
+        assert code == 0 and "HTTP 200" in out
+    finally:
+        server.shutdown()
+        server.server_close()

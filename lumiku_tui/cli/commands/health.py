@@ -1,4 +1,4 @@
-"""`lumiku-tui health`: GET the app's health endpoint."""
+"""`lumiku-tui health`: GET the app's health endpoint (the URL given, else the runbook's [health])."""
 
 from __future__ import annotations
 
@@ -9,9 +9,27 @@ from lumiku_tui.cli.output import Out
 from lumiku_tui.pg.platform import on_coolify
 
 
+def _runbook(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    """The app's runbook (--runbook, else lumiku.toml beside the migrations folder found from here)."""
+    from lumiku_tui.checks.runbook import NO_RUNBOOK, find_runbook, load_runbook
+    from lumiku_tui.errors import LumikuError
+    from lumiku_tui.prisma.folder import find_migrations_dir
+
+    try:
+        folder, _how = find_migrations_dir(getattr(args, "migrations", None))
+    except LumikuError:
+        folder = None  # no app here: only an explicit --runbook counts
+    if folder is None and not getattr(args, "runbook", None):
+        return NO_RUNBOOK
+    return load_runbook(find_runbook(folder, getattr(args, "runbook", None)))
+
+
 def run(args: argparse.Namespace, out: Out) -> int:
-    url = getattr(args, "url", None) or getattr(args, "health_url", None)
-    result = check_health(url)
+    from lumiku_tui.checks.runbook import health_options, health_url
+
+    runbook = _runbook(args)
+    url = health_url(runbook, getattr(args, "url", None) or getattr(args, "health_url", None))
+    result = check_health(url, **health_options(runbook))
     if out.json_mode:
         out.json(result.to_dict())
     else:
