@@ -2,7 +2,8 @@
 
 Eighteen migrations of the shipped history are applied (by the engine itself, then
 dated like a real history), the tables hold realistic rows, and the four migrations
-the report names are pending.
+the report names are pending. The shipped history's runbook (lumiku.toml beside it) gives
+the demo the report's checks, health step and success criteria.
 """
 
 from __future__ import annotations

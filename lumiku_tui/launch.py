@@ -5,6 +5,7 @@ The only module that knows both front ends; neither of them imports the other.
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 from lumiku_tui import cli
@@ -16,22 +17,23 @@ def main(argv: list[str] | None = None) -> int:
     install_excepthook()
     args = cli.parse(argv)
     if args.command is None:
-        return _wizard(args.database_url, args.migrations, args.health_url)
+        return _wizard(args)
     if args.command == "demo" and not args.serve:
-        return _demo(args.health_url)
+        return _demo(args)
     return cli.run(args)
 
 
-def _wizard(database_url: str | None, migrations: str | None, health_url: str | None, *, demo: bool = False) -> int:
+def _wizard(args: argparse.Namespace, *, demo: bool = False) -> int:
     try:
         from lumiku_tui.tui.app import run_wizard
     except ImportError:
         sys.stdout.write("The wizard is not part of this build; here is the status instead.\n\n")
-        return cli.run(cli.parse(_global_options(database_url, migrations) + ["status"]))
-    return run_wizard(database_url=database_url, migrations=migrations, health_url=health_url, demo=demo)
+        return cli.run(argparse.Namespace(**{**vars(args), "command": "status", "json": False}))
+    return run_wizard(database_url=args.database_url, migrations=args.migrations, health_url=args.health_url,
+                      demo=demo, runbook=args.runbook)
 
 
-def _demo(health_url: str | None) -> int:
+def _demo(args: argparse.Namespace) -> int:
     from lumiku_tui.demo import start_demo
 
     try:
@@ -40,11 +42,8 @@ def _demo(health_url: str | None) -> int:
         cli.Out().error(err)
         return err.exit_code
     try:
-        return _wizard(demo.database_url, str(demo.folder.path), health_url, demo=True)
+        demo_args = argparse.Namespace(**{**vars(args), "database_url": demo.database_url,
+                                          "migrations": str(demo.folder.path), "runbook": None})
+        return _wizard(demo_args, demo=True)
     finally:
         demo.stop()
-
-
-def _global_options(database_url: str | None, migrations: str | None) -> list[str]:
-    return ([f"--database-url={database_url}"] if database_url else []) + \
-        ([f"--migrations={migrations}"] if migrations else [])

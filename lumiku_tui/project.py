@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lumiku_tui.checks.runbook import NO_RUNBOOK, Runbook
 from lumiku_tui.errors import LumikuError, TargetError
 from lumiku_tui.pg import locks
 from lumiku_tui.pg.locks import Backend
@@ -28,6 +29,7 @@ class Project:
     error: LumikuError | None = None
     database_url: str | None = field(default=None, repr=False)  # as given, before resolution (may hold a secret)
     migrations_dir: Path | None = None  # as given with --migrations
+    runbook: Runbook = NO_RUNBOOK  # lumiku.toml, when the app has one
 
     def require(self) -> tuple[Target, MigrationsFolder]:
         """The target and folder, or the error that stopped them from being found."""
@@ -41,13 +43,16 @@ class Project:
         return gather_overview(target, folder)
 
 
-def open_project(database_url: str | None = None, migrations: str | Path | None = None, *,
-                 schema: str | None = None, config: str | None = None) -> Project:
-    """Find the folder and the target as Prisma would (see prisma/config.py), explicit options first.
+def open_project(database_url: str | None = None, migrations: str | Path | None = None,
+                 runbook: str | Path | None = None, *, schema: str | None = None,
+                 config: str | None = None) -> Project:
+    """Find the folder and the target as Prisma would (see prisma/config.py), explicit options first,
+    and the runbook (explicit, else lumiku.toml beside the folder or beside prisma/), read in full.
 
     `schema` and `config` are Prisma's --schema and --config; when None, those given on the command
     line (prisma.config.use_locations) apply.
     """
+    from lumiku_tui.checks.runbook import find_runbook, load_runbook
     from lumiku_tui.prisma.config import find_target
     from lumiku_tui.prisma.folder import find_migrations_dir, load_folder
 
@@ -56,10 +61,11 @@ def open_project(database_url: str | None = None, migrations: str | Path | None 
     try:
         path, how = find_migrations_dir(migrations, schema=schema, config=config)
         folder = load_folder(path, how)
+        book = load_runbook(find_runbook(path, runbook))
         target = find_target(database_url, migrations_dir=path, schema=schema, config=config)
     except LumikuError as err:
         return Project(None, folder, err, database_url, migrations_dir)
-    return Project(target, folder, None, database_url, migrations_dir)
+    return Project(target, folder, None, database_url, migrations_dir, book)
 
 
 @dataclass(frozen=True)

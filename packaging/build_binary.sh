@@ -54,7 +54,7 @@ echo "==> pinned build tools and runtime dependencies (wheels only)"
 # A copy of the sources, so a build never writes into the working tree and sees one snapshot of it.
 src="$build_dir/src"
 mkdir -p "$src"
-shipped=(pyproject.toml README.md lumiku_tui migrations)
+shipped=(pyproject.toml README.md lumiku_tui migrations lumiku.toml)
 if [ -n "$build_ref" ]; then
     echo "==> lumiku-tui at $build_ref ($(git -C "$repo" rev-parse --short "$build_ref"))"
     git -C "$repo" archive "$build_ref" "${shipped[@]}" | tar -xf - -C "$src"
@@ -62,7 +62,8 @@ else
     echo "==> lumiku-tui from the working tree $repo"
     (cd "$repo" && tar -cf - --exclude='*.pyc' --exclude=__pycache__ "${shipped[@]}") | tar -xf - -C "$src"
 fi
-# A regular (not editable) install: the wheel places the shipped migrations at lumiku_tui/_shipped_migrations.
+# A regular (not editable) install: the wheel places the shipped migrations at lumiku_tui/_shipped_migrations
+# and their runbook at lumiku_tui/lumiku.toml.
 "$venv_python" -m pip install --quiet --no-deps --no-build-isolation "$src"
 "$venv_python" -m pip check
 

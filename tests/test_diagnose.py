@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import time
 import uuid
@@ -71,13 +72,20 @@ def test_a_port_nothing_listens_on_stops_at_port_answers():
     assert [steps[n].ok for n in STEP_NAMES[3:]] == [None] * 4
 
 
-def test_a_host_that_does_not_resolve_stops_at_host_resolves():
+def test_a_host_that_does_not_resolve_stops_at_host_resolves(monkeypatch):
+    for key in [k for k in os.environ if k.startswith("COOLIFY_")]:
+        monkeypatch.delenv(key)
     steps = _by_name(diagnose_connection("postgresql://app:pw-xyz@db.lumiku.invalid:5432/app"))
     assert steps["URL parses"].ok is True
     assert steps["Host resolves"].ok is False
     assert "db.lumiku.invalid" in steps["Host resolves"].detail
-    assert "Coolify" in steps["Host resolves"].fix
+    assert "getent hosts db.lumiku.invalid" in steps["Host resolves"].fix
+    assert "Coolify" not in steps["Host resolves"].fix  # not a Coolify container: its menus would mislead
     assert steps["Port answers"].ok is None
+    # Inside a Coolify container (it sets COOLIFY_* variables) the hint names its internal host names.
+    monkeypatch.setenv("COOLIFY_FQDN", "app.example.com")
+    steps = _by_name(diagnose_connection("postgresql://app:pw-xyz@db.lumiku.invalid:5432/app"))
+    assert "Inside Coolify, use the database service's internal host name" in steps["Host resolves"].fix
 
 
 def test_an_unparseable_url_stops_at_the_first_step():

@@ -142,7 +142,9 @@ def test_credentials_in_the_url_are_masked(app_url):
     assert "***" in result.url
 
 
-def test_health_cli_json_and_exit_codes(app_url, run_cli):
+def test_health_cli_json_and_exit_codes(app_url, run_cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no app here, so no runbook with a URL of its own
+    monkeypatch.delenv("HEALTH_URL", raising=False)
     code, out, _ = run_cli("health", "--json", app_url + "/ok")
     assert code == 0
     assert json.loads(out)["status_code"] == 200
@@ -157,3 +159,22 @@ def test_a_url_that_is_not_http_is_refused_without_a_request():
     result = check_health("dev.lumiku.com/health")
     assert not result.ok and not result.skipped and result.attempts == 0
     assert "https://HOST/health" in result.error
+
+
+def test_a_runbooks_expected_json_fields_must_all_match(app_url):
+    good = check_health(app_url + "/ok", retries=0, expect_status=200, expect_json=(("status", "ok"), ("db", "up")))
+    assert good.ok
+    bad = check_health(app_url + "/ok", retries=0, expect_status=200, expect_json=(("db", "down"), ("queue", "up")))
+    assert not bad.ok
+    assert bad.error == '"db" is "up", expected "down"; no "queue" field'
+    plain = check_health(app_url + "/plain", retries=0, expect_json=(("status", "ok"),))
+    assert not plain.ok and "not JSON" in (plain.error or "")
+
+
+def test_a_runbooks_expected_status_is_the_one_that_counts(app_url):
+    # A runbook that expects the 503 of a maintenance page gets it, without retries...
+    maintenance = check_health(app_url + "/down", retries=2, backoff_s=0.01, expect_status=503)
+    assert maintenance.ok and maintenance.attempts == 1
+    # ...and one that expects 200 is not satisfied by a 404.
+    missing = check_health(app_url + "/nope", retries=2, backoff_s=0.01, expect_status=200)
+    assert not missing.ok and missing.attempts == 1 and "expected 200" in (missing.error or "")

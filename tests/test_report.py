@@ -17,8 +17,16 @@ from lumiku_tui.errors import LumikuError
 from lumiku_tui.checks.health import check_health
 from lumiku_tui.record.progress import DeploymentProgress, default_state_dir
 from lumiku_tui.prisma.folder import load_folder
+from lumiku_tui.checks.runbook import health_options, load_runbook, run_verify_checks
 from lumiku_tui.checks.verify import verify_migrations
 from tests.conftest import APP_PASSWORD, SHIPPED_MIGRATIONS
+
+#: The shipped Lumiku runbook: the report's success criteria as data.
+LUMIKU = load_runbook(SHIPPED_MIGRATIONS.parent / "lumiku.toml")
+AVATAR_ID = "verify:`avatar_generations.avatarId` column exists"
+PROJECT_ID = "verify:`avatar_generations.projectId` column exists"
+GENERATION_TYPE = "verify:`pose_generations.generationType` column exists"
+PAGE_LOADS = "manual:Avatar Creator page loads without errors"
 
 
 class _Health(BaseHTTPRequestHandler):
@@ -44,9 +52,9 @@ def health_url() -> Iterator[str]:
     server.server_close()
 
 
-def _new(tmp_path, db):
+def _new(tmp_path, db, runbook=LUMIKU):
     target = db.target
-    return DeploymentProgress.load_or_new(tmp_path / "state", target.display, target.dbname)
+    return DeploymentProgress.load_or_new(tmp_path / "state", target.display, target.dbname, runbook)
 
 
 def test_a_full_deployment_ticks_the_automatic_items_and_writes_the_record(demo_db, tmp_path, health_url):
@@ -57,17 +65,18 @@ def test_a_full_deployment_ticks_the_automatic_items_and_writes_the_record(demo_
     session.record_approval("alice")
     result = Deployment(demo_db.target, folder).run()
     session.record_deploy(result)
-    session.record_checks(verify_migrations(demo_db.target, folder, [a.name for a in result.applied]))
-    session.record_health(check_health(health_url))
+    session.record_checks(verify_migrations(demo_db.target, folder, [a.name for a in result.applied])
+                          + run_verify_checks(demo_db.target, LUMIKU))
+    session.record_health(check_health(health_url, **health_options(LUMIKU)))
 
     items = {i.key: i for i in session.checklist}
     assert len(items) == 11
     automatic = [i for i in session.checklist if i.automatic]
-    assert [i.key for i in automatic] == ["all_applied", "no_errors", "column_avatar_id", "column_project_id",
-                                          "column_generation_type", "history_rows", "health_200"]
+    assert [i.key for i in automatic] == ["all_applied", "no_errors", AVATAR_ID, PROJECT_ID, GENERATION_TYPE,
+                                          "history_rows", "health_200"]
     assert all(i.done for i in automatic), [i for i in automatic if not i.done]
-    assert items["column_avatar_id"].evidence == 'avatar_generations."avatarId" text NULL found'
-    assert items["column_project_id"].evidence == 'avatar_generations."projectId" text NOT NULL found'
+    assert items[AVATAR_ID].evidence == "found avatarId | text | YES"
+    assert items[PROJECT_ID].evidence == "found projectId | text | NO"
     assert items["history_rows"].label == "`_prisma_migrations` table shows all 4 new migrations"
     assert "4 applied" in items["all_applied"].evidence
     assert "HTTP 200" in items["health_200"].evidence
@@ -86,6 +95,7 @@ def test_a_full_deployment_ticks_the_automatic_items_and_writes_the_record(demo_
     for name in REPORT_PENDING:
         assert re.search(rf"\| {name} \| \d+ \| \d+ ms \|", record)
     assert '| pass | column | avatar_generations."avatarId" | text NULL | text NULL |' in record
+    assert "| pass | runbook | \\`avatar_generations.avatarId\\` column exists | avatarId \\| text \\| YES |" in record
     assert "- [x] `avatar_generations.avatarId` column exists _automatic_" in record
     assert "- [x] User can access existing projects _manual_ (ticked by" in record
     assert "**Outcome:** complete" in record
@@ -98,14 +108,14 @@ def test_closing_and_reopening_resumes(demo_db, tmp_path):
     session = _new(tmp_path, demo_db)
     session.plan(list(REPORT_PENDING))
     session.record_approval("bob")
-    session.toggle("page_loads")
+    session.toggle(PAGE_LOADS)
     session.record_health(check_health(None))
     reopened = _new(tmp_path, demo_db)
     assert reopened.resumed
     assert reopened.path == session.path
     assert reopened.approved_by == "bob" and reopened.approved_at == session.approved_at
     assert reopened.planned == list(REPORT_PENDING)
-    assert reopened.item("page_loads").done
+    assert reopened.item(PAGE_LOADS).done
     assert reopened.health is not None and reopened.health.skipped
     assert APP_PASSWORD not in session.path.read_text()
     # Once the record is written, the next run starts a new session.
@@ -139,7 +149,7 @@ def test_a_failed_deploy_is_recorded_and_survives_a_reload(db, migrations, tmp_p
 def test_automatic_items_cannot_be_ticked_by_hand_but_a_skipped_health_check_can(db, tmp_path):
     session = _new(tmp_path, db)
     with pytest.raises(LumikuError, match="proven by the program"):
-        session.toggle("column_avatar_id")
+        session.toggle(AVATAR_ID)
     session.record_health(check_health(None))
     health = session.item("health_200")
     assert not health.automatic and "skipped" in health.evidence

@@ -100,7 +100,9 @@ async def test_whole_flow_from_overview_to_written_record(demo_db, tmp_path: Pat
                          "the verification table")
         text = screen_text(app)
         seen.append(text)
-        assert "checks passed" in text and "columns: ✓ avatarId  ✓ projectId  ✓ generationType" in text
+        assert "checks passed" in text and "✓ The runbook's 3 check(s) pass" in text
+        for column in ("`avatar_generations.avatarId", "`avatar_generations.projectI", "`pose_generations.generation"):
+            assert f"✓  runbook   {column}" in text  # the report's three columns, at the top of the table
         assert all(check.ok for check in app.ctx.checks)
         assert {c.migration for c in app.ctx.checks if c.kind == "history"} == set(REPORT_PENDING)
 
@@ -115,8 +117,10 @@ async def test_whole_flow_from_overview_to_written_record(demo_db, tmp_path: Pat
         await wait_until(pilot, lambda: isinstance(app.screen, ChecklistScreen), "the checklist")
         session = app.ctx.session
         automatic = {i.key: i.done for i in session.checklist if i.automatic}
-        assert automatic == {"all_applied": True, "no_errors": True, "column_avatar_id": True,
-                             "column_project_id": True, "column_generation_type": True, "history_rows": True}
+        assert automatic == {"all_applied": True, "no_errors": True,
+                             "verify:`avatar_generations.avatarId` column exists": True,
+                             "verify:`avatar_generations.projectId` column exists": True,
+                             "verify:`pose_generations.generationType` column exists": True, "history_rows": True}
         manual = [i.key for i in session.checklist if not i.automatic]
         table = app.screen.query_one("#checklist")
         # Tick every manual item with the space bar, walking down from the first one.
@@ -286,7 +290,7 @@ async def test_an_up_to_date_database_can_be_verified_without_deploying(demo_db,
                          "the verification of every applied migration")
         text = flat(screen_text(app))
         assert "for every applied migration (22)" in text
-        assert "columns: ✓ avatarId ✓ projectId ✓ generationType" in text
+        assert "✓ The runbook's 3 check(s) pass" in text
         assert all(check.ok for check in app.ctx.checks)
 
 

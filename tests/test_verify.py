@@ -85,7 +85,8 @@ def test_every_applied_migration_by_default_and_json(deployed_demo, run_cli):
     code, out, _ = run_cli("verify", "--json", "--database-url", db.url, "--migrations", str(folder.path))
     data = json.loads(out)
     assert code == 0 and data["ok"] is True
-    assert len({c["migration"] for c in data["checks"]}) == len(folder.migrations)
+    assert len({c["migration"] for c in data["checks"] if c["kind"] != "runbook"}) == len(folder.migrations)
+    assert {c["migration"] for c in data["checks"] if c["kind"] == "runbook"} == {"lumiku.toml"}
     assert APP_PASSWORD not in out
 
 

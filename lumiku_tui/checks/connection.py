@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
 from lumiku_tui.errors import TargetError
+from lumiku_tui.pg.platform import coolify_hint
 from lumiku_tui.redact import redact
 
 if TYPE_CHECKING:
@@ -82,9 +83,10 @@ def diagnose_connection(database_url: str | None = None, *, migrations_dir: Path
         except socket.gaierror as exc:
             steps.append(Step(
                 "Host resolves", False, f"{host} does not resolve ({exc.strerror or exc}).",
-                f"Check the host part of the URL. Inside Coolify, use the database service's internal host name "
-                f"(shown on the database's page, e.g. the container name), not `localhost` or a public name that "
-                f"this container cannot see. Test with `getent hosts {host}` from this container.",
+                f"Check the host part of the URL: the database's host name as this machine sees it, not "
+                f"`localhost` or a public name it cannot resolve. Test with `getent hosts {host}` from here."
+                + coolify_hint("Inside Coolify, use the database service's internal host name (shown on the "
+                               "database's page, e.g. the container name)."),
             ))
             return _not_reached(steps)
         addresses = sorted({info[4][0] for info in infos})
@@ -96,15 +98,15 @@ def diagnose_connection(database_url: str | None = None, *, migrations_dir: Path
             steps.append(Step(
                 "Port answers", False, f"{host}:{port} refused the connection: nothing listens there.",
                 f"Check that PostgreSQL is running and listens on port {port} (`listen_addresses` must include "
-                "this network); in Coolify check the database service is started and the port in the URL is "
-                "the internal one (5432), not a published one.",
+                "this network), and that the port in the URL is the one it listens on inside this network, not "
+                "a published one." + coolify_hint("In Coolify check the database service is started."),
             ))
             return _not_reached(steps)
         except (socket.timeout, TimeoutError):
             steps.append(Step(
                 "Port answers", False, f"{host}:{port} did not answer within {NETWORK_TIMEOUT_S:g} s.",
                 "A firewall or a different Docker network drops the packets: put the app and the database on the "
-                "same network (Coolify: 'Connect to predefined network') or open the port.",
+                "same network or open the port." + coolify_hint("In Coolify: 'Connect to predefined network'."),
             ))
             return _not_reached(steps)
         except OSError as exc:
@@ -171,8 +173,9 @@ def _connect_failure(target: "Target", message: str) -> list[Step]:
         ]
     if "password authentication failed" in lowered or "authentication failed" in lowered:
         return [Step("Authentication", False, f"the server rejected the password for user {user}.",
-                     "Copy the password again from the database's page in Coolify into DATABASE_URL; special "
-                     "characters in it must be percent-encoded (@ -> %40, : -> %3A, / -> %2F, # -> %23).")]
+                     "Copy the password again into DATABASE_URL; special characters in it must be percent-encoded "
+                     "(@ -> %40, : -> %3A, / -> %2F, # -> %23)."
+                     + coolify_hint("In Coolify it is on the database's page."))]
     if "no password supplied" in lowered:
         return [Step("Authentication", False, "the server asks for a password and the URL has none.",
                      "Put the password in the URL: postgresql://USER:PASSWORD@HOST:5432/DATABASE.")]

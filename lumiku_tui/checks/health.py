@@ -11,7 +11,7 @@ import json
 import re
 import time
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Sequence
 from urllib.parse import urlsplit
 
 from lumiku_tui.redact import MASK, mask_url, redact
@@ -69,8 +69,13 @@ def _status_field(body: bytes, content_type: str) -> tuple[str | None, bool]:
     return None, True
 
 
-def check_health(url: str | None, *, timeout_s: float = 5.0, retries: int = 3, backoff_s: float = 0.5) -> HealthResult:
-    """GET `url`; `retries` is the number of attempts after the first one."""
+def check_health(url: str | None, *, timeout_s: float = 5.0, retries: int = 3, backoff_s: float = 0.5,
+                 expect_status: int | None = None, expect_json: Sequence[tuple[str, str]] = ()) -> HealthResult:
+    """GET `url`; `retries` is the number of attempts after the first one.
+
+    Healthy by default means a 2xx whose JSON `status` (if any) says so; a runbook may ask for
+    one status code and for JSON fields with given values instead.
+    """
     if not url:
         return HealthResult(None, True, False, None, None, None, 0, None)
     import httpx
@@ -108,11 +113,21 @@ def check_health(url: str | None, *, timeout_s: float = 5.0, retries: int = 3, b
                 break
             latency_ms = (time.perf_counter() - started) * 1000
             status_code = response.status_code
-            status_field, _is_json = _status_field(response.content, response.headers.get("content-type", ""))
-            if 200 <= status_code < 300:
-                healthy_field = status_field is None or status_field.lower() in HEALTHY_STATUSES
-                ok = healthy_field
-                last_error = None if ok else f'the body says status "{status_field}"'
+            content_type = response.headers.get("content-type", "")
+            status_field, _is_json = _status_field(response.content, content_type)
+            if expect_status is not None and status_code == expect_status or \
+                    expect_status is None and 200 <= status_code < 300:
+                if expect_json:
+                    last_error = _json_mismatch(response.content, content_type, expect_json)
+                elif expect_status is not None:
+                    last_error = None  # the runbook named what healthy means: that status, no fields asked
+                else:
+                    healthy_field = status_field is None or status_field.lower() in HEALTHY_STATUSES
+                    last_error = None if healthy_field else f'the body says status "{status_field}"'
+                ok = last_error is None
+                break
+            if expect_status is not None and status_code < 500:
+                last_error = f"HTTP {status_code} {response.reason_phrase}, expected {expect_status}".strip()
                 break
             last_error = f"HTTP {status_code} {response.reason_phrase}".strip()
             if status_code < 500:
@@ -171,6 +186,26 @@ def _is_ipv4(host: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _json_mismatch(body: bytes, content_type: str, expected: Sequence[tuple[str, str]]) -> str | None:
+    """Why the body does not hold the expected JSON fields (None when it does)."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return "the body is not JSON (" + (content_type or "no content type") + ")"
+    if not isinstance(data, dict):
+        return "the JSON body is not an object"
+    wrong = []
+    for key, want in expected:
+        if key not in data:
+            wrong.append(f'no "{key}" field')
+            continue
+        value = data[key]
+        got = ("true" if value else "false") if isinstance(value, bool) else str(value)
+        if got != want:
+            wrong.append(f'"{key}" is "{got}", expected "{want}"')
+    return "; ".join(wrong) or None
 
 
 def _transport_error(exc: Exception) -> str:

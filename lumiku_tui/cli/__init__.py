@@ -16,12 +16,12 @@ from lumiku_tui.errors import LumikuError
 from lumiku_tui.redact import install_excepthook
 
 #: Each command's module, imported only when that command runs; each exposes `run(args, out) -> int`.
-COMMANDS = ("status", "deploy", "resolve", "lint", "verify", "health", "doctor", "demo")
+COMMANDS = ("status", "deploy", "resolve", "lint", "verify", "health", "doctor", "demo", "init")
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     args = build_parser().parse_args(argv)
-    for name in ("database_url", "migrations"):
+    for name in ("database_url", "migrations", "runbook"):
         if not hasattr(args, name):
             setattr(args, name, None)
     return args

@@ -51,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
         parser.add_argument("--config", metavar="FILE", default=default, action=_PrismaLocation,
                             help="the Prisma config file, as Prisma's --config (default: prisma.config.ts and "
                             "the other names Prisma looks for in the working directory)")
+        parser.add_argument("--runbook", metavar="FILE", default=default,
+                            help="the deployment runbook (default: lumiku.toml beside the migrations folder "
+                            "or beside prisma/)")
         return parser
 
     parser = argparse.ArgumentParser(
@@ -90,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"give up a statement that runs longer (default {DEFAULT_STATEMENT_TIMEOUT_S:g}; 0 = no limit)")
     p.add_argument("--lock-wait", type=_seconds, default=PRISMA_LOCK_WAIT_S, metavar="S",
                    help=f"how long to wait for Prisma's migration lock (default {PRISMA_LOCK_WAIT_S:g}, as Prisma)")
+    p.add_argument("--record", metavar="FILE", nargs="?", const="",
+                   help="write the Markdown deployment record (the wizard's) to FILE; without FILE, into "
+                   "LUMIKU_RECORD_DIR or the state folder's records/ (the path is printed)")
 
     p = sub.add_parser("resolve", parents=[common(True)], help="mark a migration applied or rolled back")
     group = p.add_mutually_exclusive_group(required=True)
@@ -105,7 +111,15 @@ def build_parser() -> argparse.ArgumentParser:
                        help="check that the objects the applied migrations create exist as written")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.add_argument("--migration", metavar="NAME", action="append",
-                   help="verify this migration (repeatable; default: every applied migration)")
+                   help="verify this migration (repeatable; default: every applied migration, and the "
+                   "runbook's [[verify]] checks)")
+
+    p = sub.add_parser("init", parents=[common(True)],
+                       help="write a starter lumiku.toml (the runbook) for this app")
+    p.add_argument("--force", action="store_true", help="replace an existing lumiku.toml")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+    p.add_argument("--output", metavar="FILE", help="where to write it (default: beside the migrations folder, "
+                   "or beside prisma/ for prisma/migrations)")
 
     p = sub.add_parser("health", help="GET the app's health endpoint (--health-url or HEALTH_URL)")
     p.add_argument("--json", action="store_true", help="print one JSON document")

@@ -18,6 +18,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
 from lumiku_tui.defaults import KEEPALIVES
 from lumiku_tui.errors import TargetError
+from lumiku_tui.pg.platform import coolify_hint
 from lumiku_tui.redact import mask_url, redact, register_secret
 
 if TYPE_CHECKING:
@@ -445,14 +446,13 @@ def resolve_target(
 
 _CONNECT_HINTS: tuple[tuple[str, str, str], ...] = (
     ("password authentication failed", "The server rejected the password for user {user}.",
-     "Check the password in DATABASE_URL (in Coolify: the app's environment variables). Special characters "
-     "in it must be percent-encoded."),
+     "Check the password in DATABASE_URL. Special characters in it must be percent-encoded."),
     ("no password supplied", "The server asks for a password and the URL has none.",
      "Add the password to the URL: postgresql://USER:PASSWORD@HOST/DB."),
     ("could not translate host name", "The host name {host} does not resolve.",
-     "Check the host part of the URL; inside Coolify use the database service's internal host name."),
+     "Check the host part of the URL: a name this machine can resolve."),
     ("Name or service not known", "The host name {host} does not resolve.",
-     "Check the host part of the URL; inside Coolify use the database service's internal host name."),
+     "Check the host part of the URL: a name this machine can resolve."),
     ("Connection refused", "Nothing accepts connections on {host}:{port}.",
      "Check that the PostgreSQL service is running and that the port is right."),
     ("timeout expired", "No answer from {host}:{port} within the connect timeout.",
@@ -470,6 +470,14 @@ _CONNECT_HINTS: tuple[tuple[str, str, str], ...] = (
 )
 
 
+#: Added to a hint only inside a Coolify container (see pg.platform).
+_COOLIFY_HINTS = {
+    "password authentication failed": "In Coolify it is among the app's environment variables.",
+    "could not translate host name": "Inside Coolify use the database service's internal host name.",
+    "Name or service not known": "Inside Coolify use the database service's internal host name.",
+}
+
+
 def connection_error(target: Target, exc: Exception) -> TargetError:
     message = redact(str(exc)).strip()
     first_line = message.splitlines()[-1] if message else "unknown error"
@@ -480,7 +488,7 @@ def connection_error(target: Target, exc: Exception) -> TargetError:
                 "Cannot connect to " + target.display + ": "
                 + what.format(user=target.user, host=target.host, port=target.port, detail=detail),
                 why=message,
-                hint=hint,
+                hint=hint + coolify_hint(_COOLIFY_HINTS[needle]) if needle in _COOLIFY_HINTS else hint,
             )
     return TargetError(
         f"Cannot connect to {target.display}.",

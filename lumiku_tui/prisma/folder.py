@@ -179,7 +179,7 @@ def find_migrations_dir(explicit: str | Path | None = None, *, cwd: Path | None 
     raise SourceError(
         f"No migrations folder found in {cwd}.",
         why="Looked for " + ", ".join(SEARCHED_FOLDERS) + ".",
-        hint="Run from the app folder (in the report: /app/backend) or pass --migrations PATH.",
+        hint="Run from the app folder (the one holding prisma/) or pass --migrations PATH.",
     )
 
 

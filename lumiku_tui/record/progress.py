@@ -1,6 +1,7 @@
 """The deployment's checklist and its record.
 
-The checklist is the runbook's "Success Criteria Checklist". Items the program can
+The checklist is the runbook's success criteria (its lumiku.toml's [[verify]] and
+[[manual]] items), or without a runbook what the deploy itself can prove. Items the program can
 prove tick themselves from what it measured (the deploy result, the verification
 checks, the health check) and carry that evidence; the others are ticked by the
 operator. The session is saved as JSON after every change, keyed by the masked target
@@ -26,24 +27,16 @@ from lumiku_tui.errors import LumikuError
 from lumiku_tui.apply.events import MigrationFailed, Backend
 from lumiku_tui.checks.health import HealthResult
 from lumiku_tui.redact import redact, show_controls
+from lumiku_tui.checks.runbook import KIND as RUNBOOK_KIND
+from lumiku_tui.checks.runbook import NO_RUNBOOK, Runbook
 from lumiku_tui.checks.verify import Check
 
 if TYPE_CHECKING:
     from lumiku_tui.apply.deploy import DeployResult
 
 STATE_VERSION = 1
-#: The three columns the runbook checks by hand after the deploy (its "Verify Columns Exist").
-REPORT_COLUMNS = (
-    ("column_avatar_id", "avatar_generations", "avatarId"),
-    ("column_project_id", "avatar_generations", "projectId"),
-    ("column_generation_type", "pose_generations", "generationType"),
-)
-MANUAL_ITEMS = (
-    ("page_loads", "Avatar Creator page loads without errors"),
-    ("no_console_errors", "No console errors in browser developer tools"),
-    ("projects_accessible", "User can access existing projects"),
-    ("database_operations", "Database operations complete successfully"),
-)
+#: Every object the migrations create or change, found in the catalog as written (no runbook).
+OBJECTS_LABEL = "Every object the migrations create or change is in the database as written"
 
 
 class ChecklistError(LumikuError):
@@ -64,22 +57,69 @@ class ChecklistItem:
         return asdict(self)
 
 
-def default_checklist(new_migrations: int | None = None) -> list[ChecklistItem]:
+def _history_label(new_migrations: int | None) -> str:
     if new_migrations == 1:
         count = "the 1 new migration"
     else:
         count = f"all {new_migrations} new migrations" if new_migrations else "all the new migrations"
+    return f"`_prisma_migrations` table shows {count}"
+
+
+def _health_label(runbook: Runbook) -> str:
+    status = runbook.health.status if runbook.health is not None else 200
+    return f"Application health endpoint returns {status}" + (" OK" if status == 200 else "")
+
+
+def default_checklist(new_migrations: int | None = None, runbook: Runbook = NO_RUNBOOK,
+                      health_known: bool = False) -> list[ChecklistItem]:
+    """The success criteria: the runbook's when there is one, else what the deploy itself can prove.
+
+    Without a runbook: all applied, no errors, every object found, the history rows, and the
+    health endpoint when a URL is known; nothing app-specific.
+    """
     items = [
         ChecklistItem("all_applied", "All pending migrations applied successfully", True),
         ChecklistItem("no_errors", "No migration errors in output", True),
     ]
-    items += [ChecklistItem(key, f"`{table}.{column}` column exists", True) for key, table, column in REPORT_COLUMNS]
-    items += [
-        ChecklistItem("history_rows", f"`_prisma_migrations` table shows {count}", True),
-        ChecklistItem("health_200", "Application health endpoint returns 200 OK", True),
-    ]
-    items += [ChecklistItem(key, label, False) for key, label in MANUAL_ITEMS]
+    if runbook.path is None:
+        items.append(ChecklistItem("objects", OBJECTS_LABEL, True))
+    items += [ChecklistItem(verify_key(check.name), check.name, True) for check in runbook.verify]
+    items.append(ChecklistItem("history_rows", _history_label(new_migrations), True))
+    if runbook.health is not None or health_known:
+        items.append(ChecklistItem("health_200", _health_label(runbook), True))
+    items += [ChecklistItem(manual_key(label), label, False) for label in runbook.manual]
     return items
+
+
+def approval_facts(lint: Any, rehearsal: Any) -> dict[str, Any]:
+    """What an approval accepted: the safety findings shown (errors and warnings) and the dry run's verdict.
+
+    `lint` is a LintReport (or None when it did not run); `rehearsal` a RehearsalResult or None.
+    """
+    from lumiku_tui.checks.runbook import finding_line
+
+    findings = [f for f in (lint.findings if lint is not None else ()) if f.severity in ("error", "warning")]
+    verdict = None
+    if rehearsal is not None:
+        where = " on a copy of the schema" if rehearsal.on_copy else ""
+        verdict = (f"all {len(rehearsal.migrations)} ran{where} and were rolled back" if rehearsal.ok else
+                   f"{len(rehearsal.failed)} would fail{where}: " + ", ".join(m.name for m in rehearsal.failed))
+    return {"accepted_findings": [finding_line(f) for f in findings], "rehearsal": verdict}
+
+
+def verify_key(name: str) -> str:
+    """The checklist key of a runbook verify check."""
+    return "verify:" + name
+
+
+def manual_key(label: str) -> str:
+    return "manual:" + label
+
+
+def default_record_dir() -> Path:
+    """Where records go: LUMIKU_RECORD_DIR, else the state folder (it outlives a replaced container's CWD)."""
+    override = os.environ.get("LUMIKU_RECORD_DIR")
+    return Path(override) if override else default_state_dir() / "records"
 
 
 def default_state_dir() -> Path:
@@ -143,24 +183,49 @@ class DeploymentProgress:
     checks: list[Check] = field(default_factory=list)
     health: HealthResult | None = None
     checklist: list[ChecklistItem] = field(default_factory=default_checklist)
+    runbook: str | None = None  # the runbook file the checklist came from
+    prechecks: list[Check] = field(default_factory=list)  # the runbook's, run before approval
+    accepted_findings: list[str] = field(default_factory=list)  # safety findings the approver accepted
+    rehearsal: str | None = None  # the dry run's verdict, when one ran before approval
     record_path: Path | None = None
     finished_at: datetime | None = None
 
     # -- persistence --------------------------------------------------------------------
 
     @classmethod
-    def load_or_new(cls, state_dir: Path, target_display: str, dbname: str) -> "DeploymentProgress":
-        """The unfinished session for this target and database, or a new one."""
+    def load_or_new(cls, state_dir: Path, target_display: str, dbname: str, runbook: Runbook = NO_RUNBOOK,
+                    *, health_known: bool = False) -> "DeploymentProgress":
+        """The unfinished session for this target and database, or a new one.
+
+        The checklist follows the runbook as it is now; a resumed session keeps what was ticked.
+        """
         target_display = redact(target_display)
         path = _session_file(Path(state_dir), target_display, dbname)
+        checklist = default_checklist(None, runbook, health_known)
+        runbook_path = str(runbook.path) if runbook.path is not None else None
         if path.is_file():
             try:
                 session = cls._from_dict(path, json.loads(path.read_text(encoding="utf-8")))
             except (ValueError, TypeError, KeyError):
                 session = None  # an unreadable or older file: start afresh rather than fail the wizard
             if session is not None and session.finished_at is None:
+                kept = {item.key: item for item in session.checklist}
+                session.checklist = [kept.get(item.key, item) for item in checklist]
+                session.runbook = runbook_path
+                session.plan(session.planned)
                 return session
-        return cls(path=path, target_display=target_display, dbname=dbname)
+        return cls(path=path, target_display=target_display, dbname=dbname, checklist=checklist,
+                   runbook=runbook_path)
+
+    @classmethod
+    def headless(cls, state_dir: Path, target_display: str, dbname: str,
+                 runbook: Runbook = NO_RUNBOOK, *, health_known: bool = False) -> "DeploymentProgress":
+        """A fresh progress for one headless deploy, saved apart from the wizard's resumable session."""
+        target_display = redact(target_display)
+        path = Path(state_dir) / f"deploy-{_slug(dbname)}-{_now():%Y%m%dT%H%M%S%fZ}.json"
+        return cls(path=path, target_display=target_display, dbname=dbname,
+                   checklist=default_checklist(None, runbook, health_known),
+                   runbook=str(runbook.path) if runbook.path is not None else None)
 
     @property
     def resumed(self) -> bool:
@@ -186,6 +251,10 @@ class DeploymentProgress:
             "checks": [c.to_dict() for c in self.checks],
             "health": self.health.to_dict() if self.health else None,
             "checklist": [i.to_dict() for i in self.checklist],
+            "runbook": self.runbook,
+            "prechecks": [c.to_dict() for c in self.prechecks],
+            "accepted_findings": list(self.accepted_findings),
+            "rehearsal": self.rehearsal,
             "record_path": str(self.record_path) if self.record_path else None,
             "finished_at": iso(self.finished_at),
         }
@@ -208,6 +277,10 @@ class DeploymentProgress:
             checks=[Check(**c) for c in data.get("checks") or []],
             health=HealthResult(**data["health"]) if data.get("health") else None,
             checklist=[ChecklistItem(**i) for i in data.get("checklist") or []] or default_checklist(),
+            runbook=data.get("runbook"),
+            prechecks=[Check(**c) for c in data.get("prechecks") or []],
+            accepted_findings=list(data.get("accepted_findings") or []),
+            rehearsal=data.get("rehearsal"),
             record_path=Path(data["record_path"]) if data.get("record_path") else None,
             finished_at=_dt(data.get("finished_at")),
         )
@@ -239,13 +312,20 @@ class DeploymentProgress:
             self.planned = list(names)
         else:
             self.planned += [n for n in names if n not in self.planned]
-        label = next(i.label for i in default_checklist(len(self.planned) or None) if i.key == "history_rows")
-        self.item("history_rows").label = label
+        self.item("history_rows").label = _history_label(len(self.planned) or None)
         self.save()
 
-    def record_approval(self, user: str | None = None) -> None:
+    def record_prechecks(self, checks: Sequence[Check]) -> None:
+        self.prechecks = list(checks)
+        self.save()
+
+    def record_approval(self, user: str | None = None, *, accepted_findings: Sequence[str] = (),
+                        rehearsal: str | None = None) -> None:
+        """Who approved and when, the findings they accepted, and the dry run's verdict if one ran."""
         self.approved_by = user or operator_name()
         self.approved_at = _now()
+        self.accepted_findings = list(accepted_findings)
+        self.rehearsal = rehearsal
         self.save()
 
     def record_deploy(self, result: "DeployResult") -> None:
@@ -291,6 +371,11 @@ class DeploymentProgress:
 
     def apply_evidence(self) -> None:
         """Tick the automatic items from the deploy result, the checks and the health check."""
+        if self.health is not None and not self.health.skipped and not any(
+                i.key == "health_200" for i in self.checklist):
+            # A URL given only now (the wizard's health step): its result becomes a criterion too.
+            manual_at = next((n for n, i in enumerate(self.checklist) if not i.automatic), len(self.checklist))
+            self.checklist.insert(manual_at, ChecklistItem("health_200", _health_label(NO_RUNBOOK), True))
         deployed = self.deployed_at is not None or bool(self.applied) or self.failure is not None
         applied_names = [a.name for a in self.applied]
         for item in self.checklist:
@@ -316,17 +401,28 @@ class DeploymentProgress:
                     item.done, item.evidence = True, "the deploy finished without an error"
                 else:
                     item.done, item.evidence = False, "not deployed yet"
-            elif item.key.startswith("column_"):
-                table, column = next((t, c) for k, t, c in REPORT_COLUMNS if k == item.key)
-                check = _column_check(self.checks, table, column)
-                if check is None:
+            elif item.key == "objects":
+                objects = [c for c in self.checks if c.kind not in ("history", RUNBOOK_KIND)]
+                bad = [c for c in objects if not c.ok]
+                if not self.checks:
+                    item.done, item.evidence = False, "not verified yet"
+                elif bad:
                     item.done = False
-                    item.evidence = "not verified yet" if not self.checks else \
-                        f"{table}.{column} is not among the verified objects"
+                    item.evidence = f"{len(bad)} of {len(objects)} differ: " + "; ".join(
+                        f"{c.object}: expected {c.expected}, found {c.found}" for c in bad[:3])
+                else:
+                    item.done = True
+                    item.evidence = (f"{len(objects)} objects found as written" if objects else
+                                     "the migrations create no objects to look for")
+            elif item.key.startswith("verify:"):
+                name = item.key.removeprefix("verify:")
+                check = next((c for c in self.checks if c.kind == RUNBOOK_KIND and c.object == name), None)
+                if check is None:
+                    item.done, item.evidence = False, "not verified yet"
                 else:
                     item.done = check.ok
-                    item.evidence = (f"{check.object} {check.found} found" if check.ok
-                                     else f"{check.object}: expected {check.expected}, found {check.found}")
+                    item.evidence = (f"found {check.found}" if check.ok
+                                     else f"expected {check.expected}, found {check.found}")
             elif item.key == "history_rows":
                 history = {c.object: c for c in self.checks if c.kind == "history"}
                 wanted = self.planned or applied_names
@@ -352,18 +448,23 @@ class DeploymentProgress:
                     item.evidence = "skipped: no health URL given; check it by hand and tick"
                 else:
                     item.automatic = True
-                    item.done = h.ok and h.status_code == 200
+                    # A runbook's own status was asked for already; the derived item promises a 200.
+                    item.done = h.ok and (h.status_code == 200 or item.label != _health_label(NO_RUNBOOK))
                     item.evidence = h.describe()
         self.save()
 
     # -- the record ---------------------------------------------------------------------
 
-    def write_record(self, directory: Path) -> Path:
-        """Write the Markdown record; returns its path. The target is masked."""
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
+    def write_record(self, directory: Path, path: Path | None = None) -> Path:
+        """Write the Markdown record (to `path`, else a dated file in `directory`); returns its path.
+
+        The target is masked.
+        """
         now = _now()
-        path = directory / f"lumiku-deploy-{_slug(self.dbname)}-{now:%Y%m%dT%H%M%SZ}.md"
+        if path is None:
+            path = Path(directory) / f"lumiku-deploy-{_slug(self.dbname)}-{now:%Y%m%dT%H%M%SZ}.md"
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(redact(self.render_markdown(now)), encoding="utf-8")
         self.record_path = path
         self.finished_at = now
@@ -383,6 +484,24 @@ class DeploymentProgress:
             else "- **Deployed at:** not deployed",
             f"- **Record written:** {now:%Y-%m-%d %H:%M:%S UTC} by lumiku-tui {__version__}",
             f"- **Outcome:** {outcome}",
+            f"- **Runbook:** `{self.runbook}`" if self.runbook else "- **Runbook:** none (checklist derived from "
+            "the migrations)",
+            "",
+            "## Approval",
+            "",
+            f"- **Dry run:** {self.rehearsal or 'not run'}",
+        ]
+        if self.accepted_findings:
+            lines.append(f"- **Findings accepted at approval ({len(self.accepted_findings)}):**")
+            lines += [f"  - {_cell(f)}" for f in self.accepted_findings]
+        else:
+            lines.append("- **Findings accepted at approval:** none")
+        lines += ["", "## Prechecks", ""]
+        if self.prechecks:
+            lines += _checks_table(self.prechecks)
+        else:
+            lines.append("None in the runbook." if self.runbook else "No runbook.")
+        lines += [
             "",
             "## Applied migrations",
             "",
@@ -420,9 +539,7 @@ class DeploymentProgress:
         if self.checks:
             failed = sum(1 for c in self.checks if not c.ok)
             lines.append(f"{len(self.checks) - failed} of {len(self.checks)} checks passed.")
-            lines += ["", "| Result | Kind | Object | Expected | Found |", "|---|---|---|---|---|"]
-            lines += [f"| {'pass' if c.ok else '**FAIL**'} | {_cell(c.kind)} | {_cell(c.object)} | {_cell(c.expected)} | "
-                      f"{_cell(c.found)} |" for c in self.checks]
+            lines += [""] + _checks_table(self.checks)
         else:
             lines.append("Not run.")
         lines += ["", "## Health check", ""]
@@ -436,11 +553,10 @@ class DeploymentProgress:
         return "\n".join(lines)
 
 
-def _column_check(checks: Sequence[Check], table: str, column: str) -> Check | None:
-    from lumiku_tui.pg.names import quote_ident
-
-    wanted = f"{quote_ident(table)}.{quote_ident(column)}"
-    return next((c for c in checks if c.kind == "column" and c.object == wanted), None)
+def _checks_table(checks: Sequence[Check]) -> list[str]:
+    return ["| Result | Kind | Object | Expected | Found |", "|---|---|---|---|---|"] + [
+        f"| {'pass' if c.ok else '**FAIL**'} | {_cell(c.kind)} | {_cell(c.object)} | {_cell(c.expected)} | {_cell(c.found)} |"
+        for c in checks]
 
 
 # Markdown's inline syntax: escaped, so quoted text (a statement, an error, a name) stays text. An

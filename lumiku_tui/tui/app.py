@@ -95,6 +95,7 @@ class WizardApp(App[int]):
     def session(self) -> Any:
         ctx = self.ctx
         if ctx.session is None and ctx.target is not None:
+            from lumiku_tui.checks.runbook import NO_RUNBOOK
             from lumiku_tui.record.progress import DeploymentProgress, default_state_dir
 
             state_dir = ctx.state_dir or default_state_dir()
@@ -102,14 +103,18 @@ class WizardApp(App[int]):
                 Path(state_dir).mkdir(parents=True, exist_ok=True)
                 if not os.access(state_dir, os.W_OK):
                     raise PermissionError(13, "not writable")
-                ctx.session = DeploymentProgress.load_or_new(state_dir, ctx.target.display, ctx.target.dbname)
+                ctx.session = DeploymentProgress.load_or_new(state_dir, ctx.target.display, ctx.target.dbname,
+                                                             ctx.runbook or NO_RUNBOOK,
+                                                             health_known=bool(ctx.health_url))
             except OSError as err:
                 # A read-only home must not stop a deploy; only resuming after a restart is lost.
                 fallback = Path(tempfile.mkdtemp(prefix="lumiku-tui-state-"))
                 self.notify(f"Progress cannot be saved in {state_dir} ({err.strerror}); using {fallback} for this "
                             "run. Set LUMIKU_STATE_DIR to a writable folder to resume after closing.",
                             severity="warning", timeout=15)
-                ctx.session = DeploymentProgress.load_or_new(fallback, ctx.target.display, ctx.target.dbname)
+                ctx.session = DeploymentProgress.load_or_new(fallback, ctx.target.display, ctx.target.dbname,
+                                                             ctx.runbook or NO_RUNBOOK,
+                                                             health_known=bool(ctx.health_url))
         return ctx.session
 
     def saved_session_has_progress(self) -> bool:
@@ -131,8 +136,10 @@ class WizardApp(App[int]):
         ctx.approved_at = ctx.presentation.now()
         session = self.session
         if session is not None:
+            from lumiku_tui.record.progress import approval_facts
+
             session.plan(approved)
-            session.record_approval(ctx.approved_by)
+            session.record_approval(ctx.approved_by, **approval_facts(ctx.lint, ctx.rehearsal))
         while not isinstance(self.screen, OverviewScreen) and len(self.screen_stack) > 2:
             self.pop_screen()
         self.push_screen(ApplyingScreen(approved))
@@ -195,16 +202,22 @@ class WizardApp(App[int]):
 
 def build_context(*, database_url: str | None = None, migrations: str | Path | None = None,
                   health_url: str | None = None, demo: bool = False, presentation: Presentation | None = None,
-                  state_dir: Path | None = None, record_dir: Path | None = None) -> WizardContext:
+                  state_dir: Path | None = None, record_dir: Path | None = None,
+                  runbook: str | Path | None = None) -> WizardContext:
     """Open the project as every front end does; a load error becomes the overview's first message."""
-    project = open_project(database_url, migrations)
+    from lumiku_tui.checks.runbook import health_url as runbook_health_url
+
+    project = open_project(database_url, migrations, runbook)
+    explicit_health = health_url or os.environ.get("HEALTH_URL")
     ctx = WizardContext(
         target=project.target,
         folder=project.folder,
         load_error=project.error,
         database_url=database_url,
         migrations_dir=project.migrations_dir,
-        health_url=health_url or os.environ.get("HEALTH_URL"),
+        # The demo database is not behind the runbook's app: its health URL would ask a real site.
+        health_url=explicit_health if demo else runbook_health_url(project.runbook, explicit_health),
+        runbook=project.runbook,
         demo=demo,
         state_dir=state_dir,
         presentation=presentation or Presentation(),
@@ -215,8 +228,9 @@ def build_context(*, database_url: str | None = None, migrations: str | Path | N
 
 
 def run_wizard(*, database_url: str | None = None, migrations: str | Path | None = None,
-               health_url: str | None = None, demo: bool = False) -> int:
-    ctx = build_context(database_url=database_url, migrations=migrations, health_url=health_url, demo=demo)
+               health_url: str | None = None, demo: bool = False, runbook: str | Path | None = None) -> int:
+    ctx = build_context(database_url=database_url, migrations=migrations, health_url=health_url, demo=demo,
+                        runbook=runbook)
     result = WizardApp(ctx).run()
     if ctx.record_path is not None:
         print(f"Deployment record written to {ctx.record_path}")

@@ -6,7 +6,6 @@ and reused by another front end.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -88,8 +87,9 @@ class Presentation:
 
 
 def default_record_dir() -> Path:
-    override = os.environ.get("LUMIKU_RECORD_DIR")
-    return Path(override) if override else Path.cwd()
+    from lumiku_tui.record.progress import default_record_dir as durable
+
+    return durable()
 
 
 @dataclass
@@ -102,6 +102,7 @@ class WizardContext:
     database_url: str | None = field(default=None, repr=False)  # carries the password
     migrations_dir: Path | None = None
     health_url: str | None = None
+    runbook: Any = None  # lumiku_tui.checks.runbook.Runbook (NO_RUNBOOK when the app has none)
     demo: bool = False
     state_dir: Path | None = None
     record_dir: Path = field(default_factory=default_record_dir)

@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import argparse
 
+from typing import TYPE_CHECKING
+
 from lumiku_tui.pg.target import Target
 from lumiku_tui.prisma.folder import MigrationsFolder
+
+if TYPE_CHECKING:
+    from lumiku_tui.project import Project
+
+
+def open_args_project(args: argparse.Namespace) -> "Project":
+    """The project (target, folder, runbook) the command works on, as the global options name it."""
+    from lumiku_tui.project import open_project
+
+    return open_project(args.database_url, args.migrations, getattr(args, "runbook", None))
 
 
 def load(args: argparse.Namespace) -> tuple[Target, MigrationsFolder]:
     """The target and folder the command works on, or the error that says why they cannot be found."""
-    from lumiku_tui.project import open_project
-
-    return open_project(args.database_url, args.migrations).require()
+    return open_args_project(args).require()

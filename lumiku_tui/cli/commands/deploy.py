@@ -6,8 +6,9 @@ import argparse
 import signal
 import sys
 import threading
+from pathlib import Path
 
-from lumiku_tui.cli.commands import load
+from lumiku_tui.cli.commands import open_args_project
 from lumiku_tui.cli.events import event_printer
 from lumiku_tui.cli.output import EXIT_ATTENTION, EXIT_OK, Out, describe_target
 from lumiku_tui.errors import ApprovalRequired, LumikuError
@@ -37,7 +38,8 @@ def run(args: argparse.Namespace, out: Out) -> int:
     from lumiku_tui.prisma.status import StatusReport, classify, read_status
 
     out.quiet = args.quiet  # type: ignore[attr-defined]
-    target, folder = load(args)
+    project = open_args_project(args)
+    target, folder = project.require()
     if args.dry_run:
         return _rehearse(args, out, target, folder)
     create_database = database_missing(target)
@@ -48,6 +50,9 @@ def run(args: argparse.Namespace, out: Out) -> int:
     names = [m.name for m in report.to_apply]
     if not out.json_mode:
         describe_target(out, target, folder)
+    record = _Record(args, out, project) if args.record is not None else None
+    if names and not report.failed:
+        _prechecks_and_gate(out, project, record)
     if report.failed or not names:
         approved: tuple[str, ...] | None = None  # the engine refuses or finds nothing; no approval needed
     elif args.yes:
@@ -107,7 +112,80 @@ def run(args: argparse.Namespace, out: Out) -> int:
         return 128 + sig
     if not result.applied and result.failure is None and not out.json_mode:
         out.line("Nothing to apply: the database is up to date with the migrations folder.")
+    if record is not None:
+        record.finish(approved or (), result)
     return EXIT_OK if result.ok else EXIT_ATTENTION
+
+
+def _prechecks_and_gate(out: Out, project, record: "_Record | None") -> None:
+    """The runbook's prechecks and [gate], before approval: a failure stops here, nothing applied."""
+    from lumiku_tui.checks.runbook import gate_blocker, precheck_blocker, run_prechecks
+
+    runbook = project.runbook
+    target, folder = project.require()
+    prechecks = run_prechecks(target, runbook)
+    for check in prechecks:
+        if out.json_mode:
+            out.json({"event": "precheck", **check.to_dict()})
+        else:
+            mark = out.style("ok  ", "32") if check.ok else out.style("FAIL", "31;1")
+            detail = check.found if check.ok else f"expected {check.expected}, found {check.found}"
+            out.line(f"Precheck    {mark} {check.object}: {detail}")
+    if record is not None:
+        record.progress.record_prechecks(prechecks)
+    blocker = precheck_blocker(prechecks)
+    if blocker is None and (runbook.gate.stop or record is not None):
+        from lumiku_tui.project import lint_report
+
+        report = lint_report(target, folder)
+        blocker = gate_blocker(runbook, report.findings if report is not None else ())
+        if record is not None:
+            record.lint = report
+    if blocker is not None:
+        if record is not None:
+            record.finish((), None)
+        raise blocker
+
+
+class _Record:
+    """`deploy --record`: the wizard's Markdown record, written for a headless deploy (CI artifacts)."""
+
+    def __init__(self, args: argparse.Namespace, out: Out, project) -> None:
+        from lumiku_tui.checks.runbook import health_url
+        from lumiku_tui.record.progress import DeploymentProgress, default_state_dir
+
+        self.args, self.out, self.project = args, out, project
+        target, _folder = project.require()
+        self.health_url = health_url(project.runbook, args.health_url)
+        self.progress = DeploymentProgress.headless(default_state_dir(), target.display, target.dbname,
+                                                    project.runbook, health_known=bool(self.health_url))
+        self.lint = None  # the safety findings shown before approval, when they were read
+
+    def finish(self, approved: tuple[str, ...], result) -> None:  # type: ignore[no-untyped-def]
+        from lumiku_tui.checks.health import check_health
+        from lumiku_tui.checks.runbook import health_options, run_verify_checks
+        from lumiku_tui.checks.verify import verify_migrations
+        from lumiku_tui.record.progress import approval_facts, default_record_dir
+
+        progress, runbook = self.progress, self.project.runbook
+        target, folder = self.project.require()
+        progress.plan(list(approved))
+        if approved:
+            progress.record_approval(**approval_facts(self.lint, None))
+        if result is not None:
+            progress.record_deploy(result)
+            applied = [a.name for a in result.applied]
+            checks = verify_migrations(target, folder, applied) if applied else []
+            progress.record_checks(checks + run_verify_checks(target, runbook))
+            if self.health_url:
+                progress.record_health(check_health(self.health_url, **health_options(runbook)))
+        file = Path(self.args.record) if self.args.record else None
+        path = progress.write_record(default_record_dir(), file)
+        progress.discard()  # the record is the lasting copy; the progress file only served the run
+        if self.out.json_mode:
+            self.out.json({"event": "record", "path": str(path), "complete": progress.complete})
+        else:
+            self.out.line(f"Record      {path}")
 
 
 def _rehearse(args: argparse.Namespace, out: Out, target, folder) -> int:

@@ -1,18 +1,23 @@
-"""`lumiku-tui verify`: the objects the applied migrations create, expected vs found in the catalog."""
+"""`lumiku-tui verify`: the objects the applied migrations create, expected vs found in the catalog,
+and the runbook's [[verify]] checks (kind "runbook")."""
 
 from __future__ import annotations
 
 import argparse
 
 from lumiku_tui.checks.verify import Check, verify_migrations
-from lumiku_tui.cli.commands import load
+from lumiku_tui.checks.runbook import run_verify_checks
+from lumiku_tui.cli.commands import open_args_project
 from lumiku_tui.cli.output import Out
 from lumiku_tui.redact import redact
 
 
 def run(args: argparse.Namespace, out: Out) -> int:
-    target, folder = load(args)
+    project = open_args_project(args)
+    target, folder = project.require()
     checks = verify_migrations(target, folder, args.migration or None)
+    if not args.migration:  # the runbook's checks are about the app, not one migration
+        checks += run_verify_checks(target, project.runbook)
     failed = [c for c in checks if not c.ok]
     if out.json_mode:
         out.json({"target": target.display, "ok": not failed, "checks": [c.to_dict() for c in checks]})
@@ -30,16 +35,19 @@ def run(args: argparse.Namespace, out: Out) -> int:
         by_migration.setdefault(check.migration, []).append(check)
     for migration, its_checks in by_migration.items():
         bad = [c for c in its_checks if not c.ok]
-        if not bad and not every_check:
+        # A runbook's checks are few and named by the team: each is shown.
+        show_all = every_check or its_checks[0].kind == "runbook"
+        if not bad and not show_all:
             out.line(f"  {out.style('ok  ', '32')} {migration}  ({len(its_checks)} checks)")
             continue
         out.line()
-        out.line(out.style(migration, "1") + (f"  ({len(bad)} of {len(its_checks)} checks failed)" if bad else ""))
-        for check in its_checks if every_check else bad:
+        heading = f"runbook {migration}" if its_checks[0].kind == "runbook" else migration
+        out.line(out.style(heading, "1") + (f"  ({len(bad)} of {len(its_checks)} checks failed)" if bad else ""))
+        for check in its_checks if show_all else bad:
             mark = out.style("ok  ", "32") if check.ok else out.style("FAIL", "31;1")
             detail = check.found if check.ok else f"expected {check.expected}, found {check.found}"
             out.line(redact(f"  {mark} {check.kind:<10} {check.object:<{width}}  {detail}"))
-        if not every_check:
+        if not show_all:
             out.line()
     out.line()
     if failed:

@@ -31,6 +31,9 @@ class ApprovalScreen(WizardScreen):
         super().__init__()
         self.pending = list(pending)
         self.counts = dict(run_counts)
+        #: Why the runbook's prechecks block approval ("" when they passed or there are none); None while running.
+        self.precheck_block: str | None = ""
+        self.approve_when_checked = False
 
     def compose(self) -> ComposeResult:
         yield from self.header()
@@ -53,6 +56,32 @@ class ApprovalScreen(WizardScreen):
         field.focus()
         if len(self.counts) < len(self.pending):
             self._count()
+        if self.ctx.runbook is not None and self.ctx.runbook.prechecks:
+            self.precheck_block = None
+            self._precheck()
+
+    @work(thread=True, group="approval-precheck")
+    def _precheck(self) -> None:
+        from lumiku_tui.checks.runbook import precheck_blocker, run_prechecks
+
+        try:
+            checks = run_prechecks(self.ctx.target, self.ctx.runbook)
+        except LumikuError as err:
+            self.call_ui(self._prechecked, [], f"✗ The runbook's prechecks could not run: {err.what}")
+            return
+        blocker = precheck_blocker(checks)
+        self.call_ui(self._prechecked, checks, f"✗ {blocker.what} Expected {blocker.why.removeprefix('expected ')}."
+                     if blocker else "")
+
+    def _prechecked(self, checks: list, block: str) -> None:  # type: ignore[type-arg]
+        self.precheck_block = block
+        session = self.wizard.session
+        if session is not None:
+            session.record_prechecks(checks)
+        if block:
+            self.query_one("#approval-message", Static).update(Text(block, style="bold red"))
+        elif self.approve_when_checked:
+            self._approve()
 
     @work(thread=True, group="approval-count")
     def _count(self) -> None:
@@ -143,10 +172,24 @@ class ApprovalScreen(WizardScreen):
                                 style="bold red"))
             event.input.value = ""
             return
-        errors, _warnings = self._findings()
-        if errors:
+        if self.precheck_block is None:
+            self.approve_when_checked = True
+            message.update(Text("Waiting for the runbook's prechecks…", style="yellow"))
+            return
+        self._approve()
+
+    def _approve(self) -> None:
+        message = self.query_one("#approval-message", Static)
+        if self.precheck_block:
+            message.update(Text(self.precheck_block, style="bold red"))
+            return
+        errors, warnings = self._findings()
+        runbook = self.ctx.runbook
+        gated = [f for f in warnings if runbook is not None and runbook.gate.confirms(f)]
+        if errors or gated:
+            what = "are errors" if not gated else "are errors or named in the runbook's [gate]"
             self.app.push_screen(
-                ConfirmModal(f"{len(errors)} finding(s) are errors: these statements will fail or lose data.",
+                ConfirmModal(f"{len(errors) + len(gated)} finding(s) {what}: these statements will fail or lose data.",
                              "Apply anyway? Only if you have read each one and accept it.",
                              yes="y = apply anyway", no="n / Esc = go back"),
                 self._confirmed_errors,

@@ -47,8 +47,9 @@ class HealthScreen(WizardScreen):
     @work(thread=True, exclusive=True, group="health")
     def _check(self) -> None:
         from lumiku_tui.checks.health import check_health
+        from lumiku_tui.checks.runbook import NO_RUNBOOK, health_options
 
-        result = check_health(self.ctx.health_url)
+        result = check_health(self.ctx.health_url, **health_options(self.ctx.runbook or NO_RUNBOOK))
         self.call_ui(self._show, result)
 
     def _show(self, result) -> None:  # type: ignore[no-untyped-def]

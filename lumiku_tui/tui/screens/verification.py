@@ -1,4 +1,5 @@
-"""Step 5: what the applied migrations should have created, expected vs found in the live catalog."""
+"""Step 5: what the applied migrations should have created, expected vs found in the live catalog,
+and the runbook's own checks (its [[verify]] queries), each with what it found."""
 
 from __future__ import annotations
 
@@ -10,11 +11,6 @@ from textual.widgets import DataTable, Static
 
 from lumiku_tui.errors import LumikuError
 from lumiku_tui.tui.screens.base import WizardScreen
-
-#: The columns the runbook checks by hand; they are marked in the table so the operator sees them.
-_RUNBOOK_COLUMNS = {'avatar_generations."avatarId"', 'avatar_generations."projectId"',
-                    'pose_generations."generationType"'}
-
 
 class VerificationScreen(WizardScreen):
     SUB_TITLE = "5/7 Verify"
@@ -51,10 +47,12 @@ class VerificationScreen(WizardScreen):
     def _verify(self) -> None:
         ctx = self.ctx
         try:
+            from lumiku_tui.checks.runbook import NO_RUNBOOK, run_verify_checks
             from lumiku_tui.checks.verify import verify_migrations
 
             assert ctx.target is not None and ctx.folder is not None
             checks = verify_migrations(ctx.target, ctx.folder, list(self.names) or None)
+            checks += run_verify_checks(ctx.target, ctx.runbook or NO_RUNBOOK)
         except LumikuError as err:
             self.call_ui(self._failed, err)
             return
@@ -76,14 +74,16 @@ class VerificationScreen(WizardScreen):
         self.done = True
         self._fill()
         failed = [c for c in checks if not c.ok]
-        runbook = [c for c in checks if c.kind == "column" and c.object in _RUNBOOK_COLUMNS]
+        runbook = [c for c in checks if c.kind == "runbook"]
         summary = self.query_one("#verify-summary", Static)
         text = f"{len(checks) - len(failed)} of {len(checks)} checks passed"
         text += (f" for {len(self.names)} migration(s)." if self.names
                  else f" for every applied migration ({sum(1 for c in checks if c.kind == 'history')}).")
-        if runbook:
-            text += "\nThe runbook's columns: " + "  ".join(
-                ("✓ " if c.ok else "✗ ") + c.object.split(".", 1)[1].strip('"') for c in runbook)
+        runbook_failed = [c for c in runbook if not c.ok]
+        if runbook_failed:
+            text += "\n✗ The runbook's checks that failed: " + ", ".join(c.object for c in runbook_failed) + "."
+        elif runbook:
+            text += f"\n✓ The runbook's {len(runbook)} check(s) pass (listed first below)."
         text += ("\nPress Enter for the health check." if not failed else
                  "\nFailing rows are at the top (f shows only them).")
         summary.update(text)
@@ -94,11 +94,12 @@ class VerificationScreen(WizardScreen):
         table = self.query_one("#checks", DataTable)
         table.clear()
         present = self.ctx.presentation.text
-        self.shown = [c for c in sorted(self.checks, key=lambda c: c.ok)  # failures first, then in order
+        # Failures first, then the runbook's own checks, then the rest in order.
+        self.shown = [c for c in sorted(self.checks, key=lambda c: (c.ok, c.kind != "runbook"))
                       if not (self.only_failures and c.ok)]
         for check in self.shown:
             mark = Text("✓", style="green") if check.ok else Text("✗", style="bold red")
-            marked = check.kind == "column" and check.object in _RUNBOOK_COLUMNS
+            marked = check.kind == "runbook"
             obj = Text(check.object, style="bold" if marked else "")
             found = Text(present(check.found), style="" if check.ok else "bold red")
             table.add_row(mark, check.kind, obj, present(check.expected), found)
