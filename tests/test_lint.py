@@ -77,8 +77,8 @@ def test_demo_shows_the_reports_real_risks(demo_db: Database) -> None:
     # Foreign keys validated without NOT VALID on a table with rows lock both tables.
     fk = at(56, "foreign-key-without-not-valid")
     assert fk.lock == "SHARE ROW EXCLUSIVE" and "avatar_projects" in fk.message
-    # "Safe to re-run": the ADD CONSTRAINTs are not.
-    assert at(50, "not-idempotent").severity == "warning"
+    # "Safe to re-run": the ADD CONSTRAINTs are not; said as info, since nothing of it ran before.
+    assert at(50, "not-idempotent").severity == "info"
     assert len([f for f in avatar if f.rule == "not-idempotent"]) == 16
     # And the whole-migration view: users stays locked while the slow statements run.
     held = at(12, "locks-held-until-commit")
@@ -401,9 +401,28 @@ def test_if_not_exists_on_a_different_existing_table_is_named(lint: Callable[...
 def test_not_idempotent_only_flags_statements_without_guards(lint: Callable[..., LintReport]) -> None:
     report = lint("", {"20250101000000_a": "CREATE TABLE IF NOT EXISTS a (id int);\nCREATE TABLE b (id int);"})
     [finding] = only(report, "not-idempotent")
-    assert finding.statement == 2 and finding.severity == "warning"  # the script claims re-runnability elsewhere
+    # A first run in one transaction cannot half-apply: only mentioned, with why it would matter.
+    assert finding.statement == 2 and finding.severity == "info" and "written to be re-run" in finding.message
     plain = lint("", {"20250102000000_c": "CREATE TABLE c (id int);"})
     assert [f.severity for f in only(plain, "not-idempotent") if f.migration == "20250102000000_c"] == ["info"]
+
+
+def test_not_idempotent_is_a_warning_where_objects_already_exist(lint: Callable[..., LintReport]) -> None:
+    """Applied in part by hand: the table exists, so the unguarded index after it is what stops a re-run."""
+    report = lint("CREATE TABLE a (id int);", "CREATE TABLE IF NOT EXISTS a (id int);\nCREATE INDEX a_id_idx ON a (id);")
+    [finding] = only(report, "not-idempotent")
+    assert finding.severity == "warning" and "already exist" in finding.message
+
+
+def test_not_idempotent_is_a_warning_in_a_migration_that_failed_before(
+        db: Database, migrations: Callable[..., Path], run_cli: Callable[..., tuple[int, str, str]]) -> None:
+    path = migrations({"20250101000000_a": "CREATE TABLE a (id int);\nSELECT 1/0;"})
+    assert run_cli("deploy", "--yes", "--database-url", db.url, "--migrations", str(path))[0] == 1
+    assert run_cli("resolve", "--rolled-back", "20250101000000_a", "--database-url", db.url,
+                   "--migrations", str(path))[0] == 0
+    report = lint_pending(db.target, load_folder(path))
+    [finding] = only(report, "not-idempotent")
+    assert finding.severity == "warning" and "failed before" in finding.message
 
 
 # --- scripts: transaction control, settings, syntax, missing tables -----------------------------------

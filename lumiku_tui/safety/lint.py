@@ -12,7 +12,8 @@ bounded counts serve the whole batch; nothing is written.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any, Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from lumiku_tui.errors import PlanError
 from lumiku_tui.safety.rules.analyze import Analyzer, InsertSummary, StatementContext
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     import psycopg
 
     from lumiku_tui.prisma.folder import LocalMigration, MigrationsFolder
+    from lumiku_tui.prisma.status import StatusReport
     from lumiku_tui.pg.target import Target
 
 __all__ = ["Finding", "LintReport", "lint_migrations", "lint_pending", "run_cli"]
@@ -129,11 +131,12 @@ def _analyze(parsed: list[list[_Parsed]], facts: SchemaFacts, counts: dict[str, 
 
 
 def lint_migrations(migrations: Sequence["LocalMigration"], conn: "psycopg.Connection | None" = None,
-                    schema: str = "public") -> LintReport:
+                    schema: str = "public", *, attempted: Iterable[str] = ()) -> LintReport:
     """Findings for `migrations`, in order, as if applied one after another.
 
     With `conn`, statements are judged against the live schema and data of `schema`;
     without, only what the SQL itself tells (sizes unknown, so lock findings stay warnings).
+    `attempted`: migrations the history records as failed or rolled back before (a re-run is real).
     """
     parsed: list[list[_Parsed]] = []
     fixed: dict[tuple[str, int], list[Finding]] = {}
@@ -151,7 +154,7 @@ def lint_migrations(migrations: Sequence["LocalMigration"], conn: "psycopg.Conne
         counts = run_counts(conn, collecting.requests)
         analyzer = _analyze(parsed, facts, counts)
     by_statement: dict[tuple[str, int], list[Finding]] = {}
-    for finding in analyzer.findings:
+    for finding in _rerun_matters(analyzer.findings, set(attempted), analyzer.partial):
         by_statement.setdefault((finding.migration, finding.statement), []).append(finding)
     ordered: list[Finding] = []
     order = {m.name: i for i, m in enumerate(migrations)}
@@ -162,6 +165,20 @@ def lint_migrations(migrations: Sequence["LocalMigration"], conn: "psycopg.Conne
     ordered.extend(_locks_held_until_commit(ordered, parsed))
     ordered.sort(key=lambda f: (order.get(f.migration, 0), f.statement))
     return LintReport(tuple(ordered))
+
+
+def _rerun_matters(findings: list[Finding], attempted: set[str], partial: set[str]) -> list[Finding]:
+    """Non-idempotent statements are a warning only in migrations that will really run a second time: ones
+    that failed before, or whose objects already exist (applied in part, by hand or by an earlier run)."""
+    raised: list[Finding] = []
+    for finding in findings:
+        if finding.rule == "not-idempotent" and finding.severity == "info" and (
+                finding.migration in attempted or finding.migration in partial):
+            why = ("this migration failed before, so this deploy runs it again" if finding.migration in attempted
+                   else "objects this migration creates already exist, so it ran (in part) before")
+            finding = replace(finding, severity="warning", message=f"{finding.message} It matters here: {why}.")
+        raised.append(finding)
+    return raised
 
 
 #: Findings of statements that take long on a table with rows (scans, builds, backfills).
@@ -219,10 +236,15 @@ def lint_pending(target: "Target", folder: "MigrationsFolder", *, conn: "psycopg
         pending = [m.local for m in status.to_apply if m.local is not None]
         if not pending:
             return LintReport(())
-        return lint_migrations(pending, connection, target.schema)
+        return lint_migrations(pending, connection, target.schema, attempted=attempted_before(status))
     finally:
         if own:
             connection.close()
+
+
+def attempted_before(status: "StatusReport") -> set[str]:
+    """Pending migrations the history shows were tried before (failed, then resolved as rolled back)."""
+    return {m.name for m in status.to_apply if m.rows}
 
 
 def new_tables(findings: list[Finding]) -> set[str]:
