@@ -171,7 +171,8 @@ class TableRules(Rules):
                        "exists (a table's row type takes its name); the statement will fail.", None,
                        "Rename the type first, or pick another name.")
             return
-        is_table = self.sim.relations.get(key) in ("r", "p", "v", "m", "f")
+        actual = self.sim.relations.get(key)
+        is_table = actual in ("r", "p", "v", "m", "f") or (actual is None and node.renameType in _TABLE_KINDS)
         if is_table:
             table = self.sim.table(key)
             severity = "info" if table.created else "warning"
