@@ -40,6 +40,8 @@ def run(args: argparse.Namespace, out: Out) -> int:
     names = [m.name for m in report.to_apply]
     if not out.json_mode:
         describe_target(out, target, folder)
+    if names and not report.failed:
+        _refuse_certain_failures(args, target, folder)
     if report.failed or not names:
         approved: tuple[str, ...] | None = None  # the engine refuses or finds nothing; no approval needed
     elif args.yes:
@@ -98,6 +100,14 @@ def run(args: argparse.Namespace, out: Out) -> int:
     if not result.applied and result.failure is None and not out.json_mode:
         out.line("Nothing to apply: the database is up to date with the migrations folder.")
     return EXIT_OK if result.ok else EXIT_ATTENTION
+
+
+def _refuse_certain_failures(args: argparse.Namespace, target, folder) -> None:
+    """The gate (lumiku_tui.safety.gate): before anything runs, a statement lint knows will fail stops the deploy."""
+    from lumiku_tui.safety.gate import refuse_certain_failures
+    from lumiku_tui.safety.lint import lint_pending
+
+    refuse_certain_failures(lint_pending(target, folder), getattr(args, "accept_risk", None) or ())
 
 
 def _rehearse(args: argparse.Namespace, out: Out, target, folder) -> int:
