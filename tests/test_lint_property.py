@@ -65,6 +65,7 @@ class Model:
     indexes: dict[str, str] = field(default_factory=dict)  # index -> table
     constraints: dict[str, dict[str, str]] = field(default_factory=dict)  # table -> name -> kind (p u c f)
     enums: dict[str, list[str]] = field(default_factory=dict)
+    ever_enums: set[str] = field(default_factory=set)  # a type never created may exist elsewhere (search_path)
     counter: itertools.count = field(default_factory=lambda: itertools.count(1))
 
     def fresh(self, base: str) -> str:
@@ -315,6 +316,7 @@ class Steps:
         name = self.pick(list(self.m.enums)) if (wrong or not free) and self.m.enums else self.pick(free or _ENUMS)
         values = self.draw(st.lists(st.sampled_from(_VALUES), min_size=1, max_size=3, unique=True))
         self.m.enums.setdefault(name, list(values))
+        self.m.ever_enums.add(name)
         return [f"CREATE TYPE {self.type_ref(name)} AS ENUM (" + ", ".join(f"'{v}'" for v in values) + ")"]
 
     def type_ref(self, name: str) -> str:
@@ -387,7 +389,7 @@ class Steps:
         if not columns or not self.m.enums:
             return self.add_column(False)
         column = self.pick(columns)
-        enum = self.pick(list(self.m.enums)) if not wrong else self.pick(_ENUMS)
+        enum = self.pick(list(self.m.enums) if not wrong else list(self.m.ever_enums))
         self.m.tables[table][column] = q(enum)
         return [f"ALTER TABLE {self.rel(table)} ALTER COLUMN {q(column)} TYPE {q(enum)} "
                 f"USING ({q(column)}::text::{q(enum)})"]

@@ -71,6 +71,15 @@ class SchemaFacts:
         return cls(schema, live=False)
 
 
+def has_tables(conn: "psycopg.Connection", schema: str) -> bool:
+    """Whether `schema` holds any table (an empty database needs no first look at what the batch touches)."""
+    with _read_only(conn):
+        row = conn.execute(
+            """SELECT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+               WHERE n.nspname = %s AND c.relkind IN ('r', 'p', 'm', 'f'))""", (schema,)).fetchone()
+    return bool(row and row[0])
+
+
 def load_facts(conn: "psycopg.Connection", schema: str, table_names: Iterable[str]) -> SchemaFacts:
     """Relations and types of `schema`, and for the named tables: size, rows, columns, constraints."""
     wanted = sorted(set(table_names))

@@ -119,7 +119,7 @@ def _names(nodes: Any) -> list[str]:
     """The parts of a qualified name (a list of String nodes, or a TypeName)."""
     if isinstance(nodes, ast.TypeName):
         return _names(nodes.names)
-    return [_name(n) for n in nodes or ()]
+    return [n.sval if type(n) is ast.String else _name(n) for n in nodes or ()]
 
 
 def _type_text(type_name: ast.TypeName | None) -> str:
@@ -266,7 +266,7 @@ class Rules:
 
     def missing_type(self, type_name: ast.TypeName | None, what: str, table: str | None) -> bool:
         """A column type the batch dropped or renamed away: certain to be missing."""
-        if type_name is None:
+        if type_name is None or not self.sim.gone_types:
             return False
         key = self.sim.key_of(_names(type_name.names))
         if key in self.sim.gone_types and self.sim.type_exists(key) is not True:

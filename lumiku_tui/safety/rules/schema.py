@@ -182,6 +182,7 @@ class SimSchema:
         self.uncertain: set[str] = set()  # relation names whose existence the simulation lost track of
         self.schemas: set[str] = set()  # schemas the batch creates (their contents are known)
         self.touched: set[str] = set()
+        self._type_keys: dict[str, str] = {}
 
     # -- names -------------------------------------------------------------------------------
 
@@ -467,19 +468,21 @@ class SimSchema:
             self.enum_values[new] = self.enum_values.pop(old)
         for table in self.tables.values():
             for column in table.columns.values():
-                if column.type and self.type_key(column.type) == old:
+                if column.type and old in column.type and self.type_key(column.type) == old:
                     column.type = new + ("[]" if column.type.endswith("[]") else "")
 
     def columns_of_type(self, key: str) -> list[str]:
         """`table.column` of every known column of type `key` (or an array of it)."""
         return [f"{t.name}.{n}" for t in self.tables.values() if t.exists for n, c in t.columns.items()
-                if c.type and self.type_key(c.type) == key]
+                if c.type and key in c.type and self.type_key(c.type) == key]
 
     def type_key(self, type_text: str) -> str:
         """The key of the type a column's type text names: `"X"[]`, `public.X`, `X(3)` -> `X`."""
-        base = type_text.removesuffix("[]").split("(", 1)[0].strip()
-        parts = [p.strip().strip('"') for p in base.split(".")]
-        return self.key_of(parts)
+        found = self._type_keys.get(type_text)
+        if found is None:
+            base = type_text.removesuffix("[]").split("(", 1)[0].strip()
+            found = self._type_keys[type_text] = self.key_of([p.strip().strip('"') for p in base.split(".")])
+        return found
 
 
 # --- column types: which changes rewrite the table ------------------------------------------------
