@@ -260,14 +260,27 @@ def lint_pending(target: "Target", folder: "MigrationsFolder", *, conn: "psycopg
     connection = target.connect("lint") if own else conn
     assert connection is not None
     try:
-        status = read_status(target, folder, connection)
-        pending = [m.local for m in status.to_apply if m.local is not None]
-        if not pending:
-            return LintReport(())
-        return lint_migrations(pending, connection, target.schema, attempted=attempted_before(status))
+        with _one_snapshot(connection, own):
+            status = read_status(target, folder, connection)
+            pending = [m.local for m in status.to_apply if m.local is not None]
+            if not pending:
+                return LintReport(())
+            return lint_migrations(pending, connection, target.schema, attempted=attempted_before(status))
     finally:
         if own:
             connection.close()
+
+
+@contextmanager
+def _one_snapshot(conn: "psycopg.Connection", own: bool) -> Iterator[None]:
+    """History and catalog read from one snapshot: while another deploy commits migration after
+    migration, lint must not see a migration's tables and still count it pending ("already exists")."""
+    if not own:
+        yield
+        return
+    with conn.transaction():
+        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        yield
 
 
 def attempted_before(status: "StatusReport") -> set[str]:
