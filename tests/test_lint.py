@@ -77,8 +77,8 @@ def test_demo_shows_the_reports_real_risks(demo_db: Database) -> None:
     # Foreign keys validated without NOT VALID on a table with rows lock both tables.
     fk = at(56, "foreign-key-without-not-valid")
     assert fk.lock == "SHARE ROW EXCLUSIVE" and "avatar_projects" in fk.message
-    # "Safe to re-run": the ADD CONSTRAINTs are not.
-    assert at(50, "not-idempotent").severity == "warning"
+    # "Safe to re-run": the ADD CONSTRAINTs are not; said as info, since nothing of it ran before.
+    assert at(50, "not-idempotent").severity == "info"
     assert len([f for f in avatar if f.rule == "not-idempotent"]) == 16
     # And the whole-migration view: users stays locked while the slow statements run.
     held = at(12, "locks-held-until-commit")
@@ -401,9 +401,28 @@ def test_if_not_exists_on_a_different_existing_table_is_named(lint: Callable[...
 def test_not_idempotent_only_flags_statements_without_guards(lint: Callable[..., LintReport]) -> None:
     report = lint("", {"20250101000000_a": "CREATE TABLE IF NOT EXISTS a (id int);\nCREATE TABLE b (id int);"})
     [finding] = only(report, "not-idempotent")
-    assert finding.statement == 2 and finding.severity == "warning"  # the script claims re-runnability elsewhere
+    # A first run in one transaction cannot half-apply: only mentioned, with why it would matter.
+    assert finding.statement == 2 and finding.severity == "info" and "written to be re-run" in finding.message
     plain = lint("", {"20250102000000_c": "CREATE TABLE c (id int);"})
     assert [f.severity for f in only(plain, "not-idempotent") if f.migration == "20250102000000_c"] == ["info"]
+
+
+def test_not_idempotent_is_a_warning_where_objects_already_exist(lint: Callable[..., LintReport]) -> None:
+    """Applied in part by hand: the table exists, so the unguarded index after it is what stops a re-run."""
+    report = lint("CREATE TABLE a (id int);", "CREATE TABLE IF NOT EXISTS a (id int);\nCREATE INDEX a_id_idx ON a (id);")
+    [finding] = only(report, "not-idempotent")
+    assert finding.severity == "warning" and "already exist" in finding.message
+
+
+def test_not_idempotent_is_a_warning_in_a_migration_that_failed_before(
+        db: Database, migrations: Callable[..., Path], run_cli: Callable[..., tuple[int, str, str]]) -> None:
+    path = migrations({"20250101000000_a": "CREATE TABLE a (id int);\nSELECT 1/0;"})
+    assert run_cli("deploy", "--yes", "--database-url", db.url, "--migrations", str(path))[0] == 1
+    assert run_cli("resolve", "--rolled-back", "20250101000000_a", "--database-url", db.url,
+                   "--migrations", str(path))[0] == 0
+    report = lint_pending(db.target, load_folder(path))
+    [finding] = only(report, "not-idempotent")
+    assert finding.severity == "warning" and "failed before" in finding.message
 
 
 # --- scripts: transaction control, settings, syntax, missing tables -----------------------------------
@@ -495,3 +514,113 @@ def test_findings_always_point_at_a_statement_of_the_script(statements: list[tup
         assert finding.statement in indexes
         assert finding.severity in ("error", "warning", "info") and finding.message and finding.safe_alternative
     assert ("broken" in script) == any(f.rule == "syntax-error" for f in report.findings)
+
+
+# --- every rule: a case where it must fire and one where it must stay silent ---------------------------
+
+_RANK = {"info": 0, "warning": 1, "error": 2}
+PARENT = "CREATE TABLE p (id int PRIMARY KEY); INSERT INTO p VALUES (1);"
+PARENT_ALL = "CREATE TABLE p (id int PRIMARY KEY); INSERT INTO p VALUES (1), (2), (3);"
+NULLS = ROWS3 + "INSERT INTO t VALUES (4, NULL, 'y');"
+DEPENDENT = ROWS3 + "CREATE TABLE c (t_id int REFERENCES t (id));"
+INDEXED = ROWS3 + "CREATE INDEX t_a_idx ON t (a);"
+
+#: rule, severity it fires at (at least), (setup, script) where it fires, (setup, script) where it must not
+RULE_CASES = [
+    ("add-column-not-null-without-default", "error", (ROWS3, "ALTER TABLE t ADD COLUMN c int NOT NULL;"),
+     (ROWS3, "ALTER TABLE t ADD COLUMN c int NOT NULL DEFAULT 0;")),
+    ("already-exists", "error", (ROWS3, "CREATE TABLE t (id int);"),
+     (ROWS3, "CREATE TABLE IF NOT EXISTS t (id int, a int, b text);")),
+    ("check-constraint-without-not-valid", "warning", (ROWS3, "ALTER TABLE t ADD CONSTRAINT k CHECK (a > 0);"),
+     (ROWS3, "ALTER TABLE t ADD CONSTRAINT k CHECK (a > 0) NOT VALID;")),
+    ("concurrently-in-transaction", "error", (ROWS3, "CREATE INDEX CONCURRENTLY i ON t (a);\nSELECT 1;"),
+     (ROWS3, "CREATE INDEX CONCURRENTLY i ON t (a);")),
+    ("constraint-builds-index", "warning", (ROWS3, "ALTER TABLE t ADD CONSTRAINT t_a_key UNIQUE (a);"),
+     (INDEXED.replace("INDEX", "UNIQUE INDEX"), "ALTER TABLE t ADD CONSTRAINT t_a_key UNIQUE USING INDEX t_a_idx;")),
+    ("data-change", "warning", (ROWS3, "UPDATE t SET b = 'y' WHERE id = 1;"), (ROWS3, "ALTER TABLE t ADD COLUMN c int;")),
+    ("delete-without-where", "error", (ROWS3, "DELETE FROM t;"), (ROWS3, "DELETE FROM t WHERE id = 1;")),
+    ("drop-blocked", "error", (DEPENDENT, "DROP TABLE t;"), (DEPENDENT, "DROP TABLE t CASCADE;")),
+    ("drop-column", "error", (ROWS3, "ALTER TABLE t DROP COLUMN b;"),
+     (ROWS3, "CREATE TABLE n (x int, y int);\nALTER TABLE n DROP COLUMN y;")),
+    ("drop-index-without-concurrently", "warning", (INDEXED, "DROP INDEX t_a_idx;"),
+     (INDEXED, "DROP INDEX CONCURRENTLY t_a_idx;")),
+    ("drop-table", "error", (ROWS3, "DROP TABLE t;"), (ROWS3, "CREATE TABLE n (x int);\nDROP TABLE n;")),
+    ("exists-skipped", "info", (ROWS3, "CREATE TABLE IF NOT EXISTS t (id int);"),
+     (ROWS3, "CREATE TABLE IF NOT EXISTS n (id int);")),
+    ("foreign-key-orphans", "error", (ROWS3 + PARENT, "ALTER TABLE t ADD CONSTRAINT f FOREIGN KEY (a) REFERENCES p (id);"),
+     (ROWS3 + PARENT_ALL, "ALTER TABLE t ADD CONSTRAINT f FOREIGN KEY (a) REFERENCES p (id);")),
+    ("foreign-key-unchecked", "info",
+     (ROWS3 + PARENT, "INSERT INTO t VALUES (9, 9, 'z');\nALTER TABLE t ADD CONSTRAINT f FOREIGN KEY (a) REFERENCES p (id);"),
+     (ROWS3 + PARENT, "ALTER TABLE t ADD CONSTRAINT f FOREIGN KEY (a) REFERENCES p (id);")),
+    ("foreign-key-without-not-valid", "warning",
+     (ROWS3 + PARENT_ALL, "ALTER TABLE t ADD CONSTRAINT f FOREIGN KEY (a) REFERENCES p (id);"),
+     (ROWS3 + PARENT_ALL, "ALTER TABLE t ADD CONSTRAINT f FOREIGN KEY (a) REFERENCES p (id) NOT VALID;")),
+    ("index-without-concurrently", "warning", (ROWS3, "CREATE INDEX i ON t (a);"),
+     (ROWS3, "CREATE INDEX CONCURRENTLY i ON t (a);")),
+    ("lock", "info", (ROWS3, "ALTER TABLE t ADD COLUMN c int;"),
+     (ROWS3, "ALTER TABLE t ADD COLUMN c uuid DEFAULT gen_random_uuid();")),
+    ("locks-held-until-commit", "warning", (ROWS3, "ALTER TABLE t ADD COLUMN c int;\nCREATE INDEX i ON t (a);"),
+     (ROWS3, "CREATE INDEX i ON t (a);\nALTER TABLE t ADD COLUMN c int;")),
+    ("missing-object", "error", (ROWS3, "ALTER TABLE nowhere ADD COLUMN c int;"),
+     (ROWS3, "ALTER TABLE IF EXISTS nowhere ADD COLUMN c int;")),
+    ("not-idempotent", "info", (ROWS3, "CREATE TABLE n (x int);"), (ROWS3, "CREATE TABLE IF NOT EXISTS n (x int);")),
+    ("reindex-without-concurrently", "warning", (ROWS3, "REINDEX TABLE t;"), (ROWS3, "REINDEX TABLE CONCURRENTLY t;")),
+    ("rename-column", "warning", (ROWS3, "ALTER TABLE t RENAME COLUMN b TO c;"),
+     (ROWS3, "CREATE TABLE n (x int);\nALTER TABLE n RENAME COLUMN x TO y;")),
+    ("rename-table", "warning", (ROWS3, "ALTER TABLE t RENAME TO u;"),
+     (ROWS3, "CREATE TABLE n (x int);\nALTER TABLE n RENAME TO m;")),
+    ("set-leaks", "warning", (ROWS3, "SET search_path = x;"), (ROWS3, "SET LOCAL search_path = x;")),
+    ("set-not-null-has-nulls", "error", (NULLS, "ALTER TABLE t ALTER COLUMN a SET NOT NULL;"),
+     (ROWS3, "ALTER TABLE t ALTER COLUMN a SET NOT NULL;")),
+    ("set-not-null-scan", "warning", (ROWS3, "ALTER TABLE t ALTER COLUMN a SET NOT NULL;"),
+     (EMPTY, "ALTER TABLE t ALTER COLUMN a SET NOT NULL;")),
+    ("syntax-error", "error", (ROWS3, "CREATE TABLE n (x int,, y int);"), (ROWS3, "CREATE TABLE n (x int, y int);")),
+    ("table-rewrite", "warning", (ROWS3, "ALTER TABLE t ALTER COLUMN a TYPE bigint;"),
+     (ROWS3, "ALTER TABLE t ALTER COLUMN b TYPE varchar;")),
+    ("transaction-control", "error", (ROWS3, "SELECT 1;\nCOMMIT;\nSELECT 2;"), (ROWS3, "SELECT 1;\nSELECT 2;")),
+    ("truncate", "error", (ROWS3, "TRUNCATE t;"), (ROWS3, "CREATE TABLE n (x int);\nTRUNCATE n;")),
+    ("unique-duplicates", "error", (ROWS3, "CREATE UNIQUE INDEX u ON t (b);"), (ROWS3, "CREATE UNIQUE INDEX u ON t (a);")),
+    ("update-without-where", "warning", (ROWS3, "UPDATE t SET b = 'y';"), (ROWS3, "UPDATE t SET b = 'y' WHERE id = 1;")),
+]
+
+
+def _at_least(report: LintReport, rule: str, severity: str) -> list:
+    return [f for f in report.findings if f.rule == rule and _RANK[f.severity] >= _RANK[severity]]
+
+
+@pytest.mark.parametrize("rule, severity, fires, silent", RULE_CASES, ids=[c[0] for c in RULE_CASES])
+def test_each_rule_fires_and_stays_silent(db: Database, migrations: Callable[..., Path], tmp_path: Path, rule: str,
+                                          severity: str, fires: tuple[str, str], silent: tuple[str, str]) -> None:
+    from lumiku_tui.pg.target import parse_database_url
+
+    for (setup, script), expected in ((fires, True), (silent, False)):
+        schema = f"case_{expected}".lower()  # one schema per half: the halves do not see each other
+        db.query(f"CREATE SCHEMA {schema}; SET search_path TO {schema}; {setup} ANALYZE")
+        folder = load_folder(migrations({"20250101000000_case": script}, folder=tmp_path / schema))
+        target = parse_database_url(db.url_with(schema=schema), origin="test")
+        found = _at_least(lint_pending(target, folder), rule, severity)
+        assert bool(found) == expected, f"{rule} {'did not fire' if expected else 'fired'} on: {script}\n{found}"
+
+
+def test_unique_build_on_a_table_too_big_to_count_is_unchecked(lint: Callable[..., LintReport],
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(facts_module, "EXACT_COUNT_MAX_ROWS", 2)
+    monkeypatch.setattr(facts_module, "EXACT_COUNT_MAX_BYTES", 1)
+    [finding] = only(lint(ROWS3, "CREATE UNIQUE INDEX u ON t (a);"), "unique-unchecked")
+    assert "too big to count" in finding.message
+
+
+def test_unique_build_on_a_table_small_enough_is_counted(lint: Callable[..., LintReport]) -> None:
+    report = lint(ROWS3, "CREATE UNIQUE INDEX u ON t (a);")
+    assert not only(report, "unique-unchecked") and not only(report, "unique-duplicates")
+
+
+def test_every_rule_has_a_case() -> None:
+    """A new rule without a must-fire and a must-stay-silent case fails here."""
+    import re
+
+    source = "\n".join(p.read_text() for p in (Path(__file__).parent.parent / "lumiku_tui" / "safety").rglob("*.py"))
+    emitted = set(re.findall(r'(?:self\.add|self\.fails|Finding)\(\s*(?:[\w.]+,\s*){0,2}"([a-z]+(?:-[a-z]+)+)"', source))
+    emitted |= {"table-rewrite", "locks-held-until-commit"}
+    covered = {c[0] for c in RULE_CASES} | {"unique-unchecked"}
+    assert emitted and emitted <= covered, sorted(emitted - covered)

@@ -156,7 +156,8 @@ def test_a_gate_stops_a_headless_deploy_on_the_findings_it_names(db, migrations,
     assert code == 1 and "[gate] stop list" in err, err
     assert _applied(db) == ["20240101000000_init"]
     _write(tmp_path / "lumiku.toml", '[gate]\nstop = ["some-other-rule"]\n')
-    code, out, err = run_cli("deploy", "--yes", "--database-url", db.url, "--migrations", str(folder))
+    code, out, err = run_cli("deploy", "--yes", "--database-url", db.url, "--migrations", str(folder),
+                             "--accept-risk", "add-column-not-null-without-default")
     assert "[gate]" not in err  # not stopped by the gate; the migration itself fails on the row
     assert code == 1 and "23502" in out
 

@@ -91,6 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
                    " 0 = wait forever)")
     p.add_argument("--statement-timeout", type=_seconds, default=DEFAULT_STATEMENT_TIMEOUT_S, metavar="S",
                    help=f"give up a statement that runs longer (default {DEFAULT_STATEMENT_TIMEOUT_S:g}; 0 = no limit)")
+    p.add_argument("--accept-risk", action="append", metavar="RULE",
+                   help="deploy even though lint says statements of this rule will fail (repeatable; by default a "
+                   "deploy with such a finding is refused before anything runs)")
     p.add_argument("--lock-wait", type=_seconds, default=PRISMA_LOCK_WAIT_S, metavar="S",
                    help=f"how long to wait for Prisma's migration lock (default {PRISMA_LOCK_WAIT_S:g}, as Prisma)")
     p.add_argument("--record", metavar="FILE", nargs="?", const="",

@@ -40,6 +40,11 @@ class TableFacts:
     size_bytes: int
     columns: dict[str, ColumnFacts] = field(default_factory=dict)
     constraints: dict[str, str] = field(default_factory=dict)  # name -> contype (p, u, f, c, x, n)
+    constraint_columns: dict[str, tuple[str, ...]] = field(default_factory=dict)  # name -> its columns
+
+    @property
+    def constraint_facts(self) -> dict[str, tuple[str, tuple[str, ...] | None]]:
+        return {n: (t, self.constraint_columns.get(n)) for n, t in self.constraints.items()}
 
     @property
     def can_count(self) -> bool:
@@ -56,10 +61,23 @@ class SchemaFacts:
     types: set[str] = field(default_factory=set)
     tables: dict[str, TableFacts] = field(default_factory=dict)  # the tables the migrations touch
     server_version: int = 0
+    enum_values: dict[str, set[str]] = field(default_factory=dict)
+    indexes: dict[str, tuple[str, tuple[str, ...] | None]] = field(default_factory=dict)  # -> (table, columns)
+    owned_sequences: dict[str, str] = field(default_factory=dict)  # sequence -> the table owning it
+    foreign_keys: dict[tuple[str, str], str] = field(default_factory=dict)  # (table, name) -> referenced table
 
     @classmethod
     def offline(cls, schema: str = "public") -> "SchemaFacts":
         return cls(schema, live=False)
+
+
+def has_tables(conn: "psycopg.Connection", schema: str) -> bool:
+    """Whether `schema` holds any table (an empty database needs no first look at what the batch touches)."""
+    with _read_only(conn):
+        row = conn.execute(
+            """SELECT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+               WHERE n.nspname = %s AND c.relkind IN ('r', 'p', 'm', 'f'))""", (schema,)).fetchone()
+    return bool(row and row[0])
 
 
 def load_facts(conn: "psycopg.Connection", schema: str, table_names: Iterable[str]) -> SchemaFacts:
@@ -82,6 +100,40 @@ def load_facts(conn: "psycopg.Connection", schema: str, table_names: Iterable[st
                 (schema,),
             )
         }
+        for typname, label in conn.execute(
+            """SELECT t.typname, e.enumlabel FROM pg_enum e JOIN pg_type t ON t.oid = e.enumtypid
+               JOIN pg_namespace n ON n.oid = t.typnamespace WHERE n.nspname = %s""",
+            (schema,),
+        ):
+            facts.enum_values.setdefault(typname, set()).add(label)
+        # Indexes with their columns (None when an expression is part of it), sequences owned by a column,
+        # and foreign keys between tables of the schema: what renames and drops carry along.
+        for index, table, columns, expressions in conn.execute(
+            """SELECT i.relname, t.relname,
+                      ARRAY(SELECT a.attname FROM unnest(x.indkey) k JOIN pg_attribute a
+                            ON a.attrelid = x.indrelid AND a.attnum = k)::text[],
+                      x.indexprs IS NOT NULL OR 0 = ANY(x.indkey::int2[])
+               FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid
+               JOIN pg_namespace n ON n.oid = i.relnamespace WHERE n.nspname = %s""",
+            (schema,),
+        ):
+            facts.indexes[index] = (table, None if expressions else tuple(columns))
+        for sequence, table in conn.execute(
+            """SELECT s.relname, t.relname FROM pg_depend d JOIN pg_class s ON s.oid = d.objid
+               JOIN pg_class t ON t.oid = d.refobjid JOIN pg_namespace n ON n.oid = s.relnamespace
+               WHERE n.nspname = %s AND s.relkind = 'S' AND d.classid = 'pg_class'::regclass
+                 AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i')""",
+            (schema,),
+        ):
+            facts.owned_sequences[sequence] = table
+        for child, name, parent in conn.execute(
+            """SELECT c.relname, k.conname, p.relname FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid
+               JOIN pg_class p ON p.oid = k.confrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+               JOIN pg_namespace pn ON pn.oid = p.relnamespace WHERE n.nspname = %s AND pn.nspname = %s
+                 AND k.contype = 'f'""",
+            (schema, schema),
+        ):
+            facts.foreign_keys[(child, name)] = parent
         rows = conn.execute(
             """SELECT c.relname, c.reltuples::bigint, c.relpages, pg_total_relation_size(c.oid)
                FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -104,13 +156,18 @@ def load_facts(conn: "psycopg.Connection", schema: str, table_names: Iterable[st
                 (schema, list(facts.tables)),
             ):
                 facts.tables[table].columns[column] = ColumnFacts(type_, bool(not_null), bool(has_default))
-            for table, name, contype in conn.execute(
-                """SELECT c.relname, k.conname, k.contype::text FROM pg_constraint k
+            for table, name, contype, columns in conn.execute(
+                """SELECT c.relname, k.conname, k.contype::text,
+                          ARRAY(SELECT a.attname FROM unnest(k.conkey) n JOIN pg_attribute a
+                                ON a.attrelid = k.conrelid AND a.attnum = n)::text[]
+                   FROM pg_constraint k
                    JOIN pg_class c ON c.oid = k.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
                    WHERE n.nspname = %s AND c.relname = ANY(%s)""",
                 (schema, list(facts.tables)),
             ):
                 facts.tables[table].constraints[name] = contype
+                if columns:
+                    facts.tables[table].constraint_columns[name] = tuple(columns)
             _exact_counts(conn, facts)
     return facts
 

@@ -52,7 +52,7 @@ def run(args: argparse.Namespace, out: Out) -> int:
         describe_target(out, target, folder)
     record = _Record(args, out, project) if args.record is not None else None
     if names and not report.failed:
-        _prechecks_and_gate(out, project, record)
+        _prechecks_and_gates(args, out, project, record)
     if report.failed or not names:
         approved: tuple[str, ...] | None = None  # the engine refuses or finds nothing; no approval needed
     elif args.yes:
@@ -117,9 +117,12 @@ def run(args: argparse.Namespace, out: Out) -> int:
     return EXIT_OK if result.ok else EXIT_ATTENTION
 
 
-def _prechecks_and_gate(out: Out, project, record: "_Record | None") -> None:
-    """The runbook's prechecks and [gate], before approval: a failure stops here, nothing applied."""
+def _prechecks_and_gates(args: argparse.Namespace, out: Out, project, record: "_Record | None") -> None:
+    """Before approval, nothing applied if any stops: the runbook's prechecks, then one lint read by both
+    the runbook's [gate] and the deploy gate (statements certain to fail, lumiku_tui.safety.gate)."""
     from lumiku_tui.checks.runbook import gate_blocker, precheck_blocker, run_prechecks
+    from lumiku_tui.safety.gate import refuse_certain_failures
+    from lumiku_tui.safety.lint import lint_pending
 
     runbook = project.runbook
     target, folder = project.require()
@@ -134,13 +137,16 @@ def _prechecks_and_gate(out: Out, project, record: "_Record | None") -> None:
     if record is not None:
         record.progress.record_prechecks(prechecks)
     blocker = precheck_blocker(prechecks)
-    if blocker is None and (runbook.gate.stop or record is not None):
-        from lumiku_tui.project import lint_report
-
-        report = lint_report(target, folder)
-        blocker = gate_blocker(runbook, report.findings if report is not None else ())
+    if blocker is None:
+        report = lint_pending(target, folder)
         if record is not None:
             record.lint = report
+        blocker = gate_blocker(runbook, report.findings)  # the team's own policy speaks first
+        if blocker is None:
+            try:
+                refuse_certain_failures(report, getattr(args, "accept_risk", None) or ())
+            except LumikuError as refused:
+                blocker = refused
     if blocker is not None:
         if record is not None:
             record.finish((), None)

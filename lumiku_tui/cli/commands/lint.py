@@ -6,7 +6,7 @@ import argparse
 
 from lumiku_tui.cli.commands import load
 from lumiku_tui.cli.output import Out, describe_target
-from lumiku_tui.safety.lint import lint_migrations, new_tables, statement_lines
+from lumiku_tui.safety.lint import attempted_before, lint_migrations, new_tables, statement_lines
 from lumiku_tui.safety.rules.model import Finding, LintReport
 
 _SEVERITY_STYLE = {"error": "31;1", "warning": "33;1", "info": "36"}
@@ -20,7 +20,8 @@ def run(args: argparse.Namespace, out: Out) -> int:
     with target.connect("lint") as conn:
         status = read_status(target, folder, conn)
         pending = [m.local for m in status.to_apply if m.local is not None]
-        report = lint_migrations(pending, conn, target.schema) if pending else LintReport(())
+        report = (lint_migrations(pending, conn, target.schema, attempted=attempted_before(status)) if pending
+                  else LintReport(()))
     exit_code = 1 if report.errors else 0
     if out.json_mode:
         out.json(report.to_dict())

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from pglast import ast
+from pglast.enums import DropBehavior
 from psycopg import sql
 
 from lumiku_tui.safety.rules.base import (
     _LOCK_RANK, _SERIAL_TYPES, ACCESS_EXCLUSIVE, AT, BLOCKS, CT, OT, SHARE_ROW_EXCLUSIVE,
-    SHARE_UPDATE_EXCLUSIVE, VOLATILE_FUNCTIONS, Rules, _funcs_in, _names, _type_text,
+    SHARE_UPDATE_EXCLUSIVE, VOLATILE_FUNCTIONS, Rules, _funcs_in, _names, _type_text, contype_letter,
 )
-from lumiku_tui.safety.rules.schema import Content, SimColumn, SimTable, normalize_type, rewrites
+from lumiku_tui.safety.rules.schema import Content, SimColumn, SimConstraint, SimTable, normalize_type, rewrites
 
 
 class AlterRules(Rules):
@@ -56,10 +57,21 @@ class AlterRules(Rules):
         if subtype == AT.AT_AddConstraint:
             return self._add_constraint(table, cmd.def_)
         if subtype == AT.AT_DropConstraint:
-            if not cmd.missing_ok:
-                self.not_idempotent(f"DROP CONSTRAINT {cmd.name}", table.name,
-                                    f"ALTER TABLE ... DROP CONSTRAINT IF EXISTS {cmd.name}")
-            table.constraints.discard(cmd.name or "")
+            return self._drop_constraint(table, cmd)
+        if subtype in (AT.AT_ColumnDefault, AT.AT_DropNotNull, AT.AT_SetStorage, AT.AT_SetCompression) \
+                and cmd.name and table.lacks_column(cmd.name):
+            self.fails("missing-object", f"ALTER COLUMN {cmd.name}: {table.name} has no column {cmd.name} at this "
+                       "point; the statement will fail.", table.name, "Fix the column name.")
+            return ACCESS_EXCLUSIVE
+        if subtype == AT.AT_AttachPartition and isinstance(cmd.def_, ast.PartitionCmd):
+            child = self.rangevar(cmd.def_.name)
+            if not self.missing(child, f"ATTACH PARTITION {child.name}"):
+                table.partitions.append(child.name)
+            return SHARE_UPDATE_EXCLUSIVE
+        if subtype == AT.AT_DetachPartition and isinstance(cmd.def_, ast.PartitionCmd):
+            child = self.sim.key(cmd.def_.name.schemaname, cmd.def_.name.relname)
+            if child in table.partitions:
+                table.partitions.remove(child)
             return ACCESS_EXCLUSIVE
         if subtype == AT.AT_ValidateConstraint:
             if not table.created:
@@ -92,10 +104,13 @@ class AlterRules(Rules):
                              f"ALTER TABLE ... ALTER COLUMN {name} TYPE {wanted} if the new type is intended.")
                 return ACCESS_EXCLUSIVE
             if table.exists:
-                self.add("already-exists", "error",
-                         f"Column {table.name}.{name} already exists: ADD COLUMN will fail.", table.name,
-                         f"ALTER TABLE ... ADD COLUMN IF NOT EXISTS {name} ...")
+                self.exists_before(table.created)
+                self.fails("already-exists",
+                           f"Column {table.name}.{name} already exists: ADD COLUMN will fail.", table.name,
+                           f"ALTER TABLE ... ADD COLUMN IF NOT EXISTS {name} ...")
                 return ACCESS_EXCLUSIVE
+        if self.missing_type(column.typeName, f"ADD COLUMN {table.name}.{name}", table.name):
+            return ACCESS_EXCLUSIVE
         if not if_not_exists:
             self.not_idempotent(f"ADD COLUMN {name}", table.name, f"ALTER TABLE ... ADD COLUMN IF NOT EXISTS {name}")
         constraints = list(column.constraints or ())
@@ -108,7 +123,12 @@ class AlterRules(Rules):
         volatile = sorted(_funcs_in(default.raw_expr) & VOLATILE_FUNCTIONS) if default is not None else []
         has_rows = table.has_rows()
         if not_null and default is None and not identity and not serial and table.created:
-            if table.filled_at is None:
+            if table.filled_at is not None and has_rows is None:
+                self.add("add-column-not-null-without-default", "warning",
+                         f"ADD COLUMN {name} NOT NULL without a default: fails if the rows statement "
+                         f"{table.filled_at[1]} put into {table.name} are there.", table.name,
+                         f"Add {name} with a DEFAULT, or nullable, backfill, then SET NOT NULL.", ACCESS_EXCLUSIVE)
+            elif table.filled_at is None:
                 self.add("add-column-not-null-without-default", "info",
                          f"ADD COLUMN {name} NOT NULL without a default on {table.describe()}: succeeds while the "
                          "table is empty.", table.name, "Nothing to change.", ACCESS_EXCLUSIVE)
@@ -139,20 +159,21 @@ class AlterRules(Rules):
         content = (Content.UNKNOWN if (serial or identity or volatile) else
                    Content.DEFAULT if default is not None else Content.NULL)
         table.columns[name] = SimColumn(type_text, not_null, content)
+        for child in table.partitions:
+            self.sim.table(child).columns[name] = SimColumn(type_text, not_null, content)
+        self.owned_sequence(table, column)
         for constraint in constraints:
-            if constraint.contype == CT.CONSTR_FOREIGN:
+            if constraint.contype in (CT.CONSTR_FOREIGN, CT.CONSTR_UNIQUE, CT.CONSTR_PRIMARY, CT.CONSTR_CHECK):
                 self._add_constraint(table, constraint, column=name)
-            elif constraint.contype in (CT.CONSTR_UNIQUE, CT.CONSTR_PRIMARY):
-                self._builds_index(table, constraint, [name])
         return ACCESS_EXCLUSIVE
 
     def _drop_column(self, table: SimTable, name: str | None, if_exists: bool) -> str:
         name = name or "?"
-        if name not in table.columns and table.exists and table.columns:
+        if table.lacks_column(name):
             if not if_exists:
-                self.add("missing-object", "error",
-                         f"DROP COLUMN {name}: {table.name} has no column {name}; the statement will fail.",
-                         table.name, f"ALTER TABLE ... DROP COLUMN IF EXISTS {name}")
+                self.fails("missing-object",
+                           f"DROP COLUMN {name}: {table.name} has no column {name} at this point; the statement will "
+                           "fail.", table.name, f"ALTER TABLE ... DROP COLUMN IF EXISTS {name}")
             return ACCESS_EXCLUSIVE
         has_rows = table.has_rows()
         if not table.created:
@@ -166,7 +187,7 @@ class AlterRules(Rules):
                      "needed; drop it in a later migration.", ACCESS_EXCLUSIVE)
         if not if_exists:
             self.not_idempotent(f"DROP COLUMN {name}", table.name, f"ALTER TABLE ... DROP COLUMN IF EXISTS {name}")
-        table.columns.pop(name, None)
+        self.sim.drop_column(table, name)
         return ACCESS_EXCLUSIVE
 
     def _alter_type(self, table: SimTable, name: str | None, column: ast.ColumnDef) -> str:
@@ -174,13 +195,19 @@ class AlterRules(Rules):
         new = _type_text(column.typeName)
         current = table.columns.get(name)
         using = column.raw_default is not None
+        if table.lacks_column(name):
+            self.fails("missing-object",
+                       f"ALTER COLUMN {name} TYPE {new}: {table.name} has no column {name} at this point; the "
+                       "statement will fail.", table.name, "Fix the column name.")
+            return ACCESS_EXCLUSIVE
+        if self.missing_type(column.typeName, f"ALTER COLUMN {table.name}.{name} TYPE", table.name):
+            return ACCESS_EXCLUSIVE
+        for child in table.partitions:
+            child_column = self.sim.table(child).columns.get(name)
+            if child_column is not None:
+                child_column.type = new
         if current is not None and current.type and not using and not rewrites(current.type, new):
             current.type = new
-            return ACCESS_EXCLUSIVE
-        if current is None and table.exists and table.columns:
-            self.add("missing-object", "error",
-                     f"ALTER COLUMN {name} TYPE {new}: {table.name} has no column {name}; the statement will fail.",
-                     table.name, "Fix the column name.")
             return ACCESS_EXCLUSIVE
         old = current.type if current is not None and current.type else None
         why = (f"ALTER COLUMN {name} TYPE {old} -> {new} is not binary-compatible" if old
@@ -204,10 +231,10 @@ class AlterRules(Rules):
         assert ctx is not None
         name = name or "?"
         column = table.columns.get(name)
-        if column is None and table.exists and table.columns:
-            self.add("missing-object", "error",
-                     f"SET NOT NULL: {table.name} has no column {name}; the statement will fail.", table.name,
-                     "Fix the column name, or add the column first.")
+        if table.lacks_column(name):
+            self.fails("missing-object",
+                       f"SET NOT NULL: {table.name} has no column {name} at this point; the statement will fail.",
+                       table.name, "Fix the column name, or add the column first.")
             return ACCESS_EXCLUSIVE
         if column is None:  # no catalog to ask: judge it as an existing column of unknown content
             column = table.columns[name] = SimColumn(None, False)
@@ -253,21 +280,76 @@ class AlterRules(Rules):
         column.not_null = True
         return ACCESS_EXCLUSIVE
 
+    def _drop_constraint(self, table: SimTable, cmd: ast.AlterTableCmd) -> str:
+        name = cmd.name or "?"
+        if table.lacks_constraint(name):
+            if not cmd.missing_ok:
+                self.fails("missing-object", f"DROP CONSTRAINT {name}: {table.name} has no constraint {name} at this "
+                           "point; the statement will fail.", table.name,
+                           f"ALTER TABLE ... DROP CONSTRAINT IF EXISTS {name}")
+            return ACCESS_EXCLUSIVE
+        users = self.sim.dependents(table.name, name)
+        if users and cmd.behavior != DropBehavior.DROP_CASCADE:
+            self.fails("drop-blocked", f"DROP CONSTRAINT {name}: foreign key "
+                       f"{', '.join(f'{c}.{n}' for c, n in users)} relies on its index; without CASCADE the "
+                       "statement will fail.", table.name, "Drop those foreign keys first.")
+            return ACCESS_EXCLUSIVE
+        if not cmd.missing_ok:
+            self.not_idempotent(f"DROP CONSTRAINT {name}", table.name,
+                                f"ALTER TABLE ... DROP CONSTRAINT IF EXISTS {name}")
+        self.sim.drop_constraint(table.name, name)
+        return ACCESS_EXCLUSIVE
+
     def _add_constraint(self, table: SimTable, constraint: ast.Constraint, column: str | None = None) -> str:
         """ADD CONSTRAINT, or a constraint written on a new column (`column`: its name)."""
+        letter = contype_letter(constraint.contype)
+        lock = SHARE_ROW_EXCLUSIVE if constraint.contype == CT.CONSTR_FOREIGN else ACCESS_EXCLUSIVE
+        if constraint.contype == CT.CONSTR_NOTNULL:
+            return lock
+        columns = self.constraint_columns(constraint, column)
+        if constraint.indexname:  # USING INDEX: the constraint takes over the index (and its columns)
+            index = self.sim.indexes.get(self.sim.index_key(table.name, constraint.indexname))
+            columns = index.columns if index is not None else None
         name = constraint.conname
         if name and name in table.constraints:
-            self.add("already-exists", "error",
-                     f"Constraint {name} already exists on {table.name}: ADD CONSTRAINT will fail (PostgreSQL has no "
-                     "ADD CONSTRAINT IF NOT EXISTS).", table.name,
-                     "Check whether an earlier partial run added it; guard it with a DO block that checks "
-                     "pg_constraint, or drop it first (DROP CONSTRAINT IF EXISTS).")
-            return SHARE_ROW_EXCLUSIVE if constraint.contype == CT.CONSTR_FOREIGN else ACCESS_EXCLUSIVE
+            self.exists_before(table.created)
+            self.fails("already-exists",
+                       f"Constraint {name} already exists on {table.name}: ADD CONSTRAINT will fail (PostgreSQL has no "
+                       "ADD CONSTRAINT IF NOT EXISTS).", table.name,
+                       "Check whether an earlier partial run added it; guard it with a DO block that checks "
+                       "pg_constraint, or drop it first (DROP CONSTRAINT IF EXISTS).")
+            return lock
+        if name and letter in "pux" and name != constraint.indexname \
+                and self.sim.relation_exists(self.sim.index_key(table.name, name)):
+            self.fails("already-exists",
+                       f"ADD CONSTRAINT {name}: its index takes the name {name}, and a relation of that name already "
+                       "exists; the statement will fail.", table.name,
+                       f"Pick another constraint name, or drop the leftover index {name} first.")
+            return lock
+        if letter == "p" and any(c.contype == "p" for c in table.constraints.values()):
+            self.fails("already-exists", f"ADD PRIMARY KEY on {table.name}: the table already has one; the "
+                       "statement will fail.", table.name, "Drop the existing primary key first.")
+            return lock
+        absent = [c for c in columns or () if table.lacks_column(c) and c != column]
+        if absent and letter in "puf":
+            self.fails("missing-object", f"ADD CONSTRAINT {name or ''}: {table.name} has no column "
+                       f"{', '.join(absent)} at this point; the statement will fail.", table.name,
+                       "Fix the column name, or add the column first.")
+            return lock
         if name:
             self.not_idempotent(f"ADD CONSTRAINT {name}", table.name,
                                 f"ALTER TABLE ... DROP CONSTRAINT IF EXISTS {name}; then ADD CONSTRAINT (or a DO "
                                 "block that checks pg_constraint)")
-            table.constraints.add(name)
+        name = name or self.sim.constraint_name(table.name, letter, columns)
+        refs = None
+        if constraint.contype == CT.CONSTR_FOREIGN and constraint.pktable is not None:
+            refs = self.sim.key(constraint.pktable.schemaname, constraint.pktable.relname)
+        if constraint.indexname:
+            self.sim.rename_relation(self.sim.index_key(table.name, constraint.indexname),
+                                     self.sim.index_key(table.name, name))
+            table.constraints[name] = SimConstraint(letter, columns)
+        else:
+            self.sim.add_constraint(table, name, SimConstraint(letter, columns, refs, tuple(_names(constraint.pk_attrs))))
         contype = constraint.contype
         if contype == CT.CONSTR_FOREIGN:
             self._foreign_key(table, constraint, [column] if column else _names(constraint.fk_attrs))
@@ -282,9 +364,7 @@ class AlterRules(Rules):
                              "(reads and writes continue).", ACCESS_EXCLUSIVE)
             return ACCESS_EXCLUSIVE
         if contype in (CT.CONSTR_PRIMARY, CT.CONSTR_UNIQUE, CT.CONSTR_EXCLUSION):
-            self._builds_index(table, constraint, _names(constraint.keys))
-            if name:
-                self.sim.relations[constraint.indexname or name] = "i"
+            self._builds_index(table, constraint, list(columns or ()))
             return ACCESS_EXCLUSIVE
         return ACCESS_EXCLUSIVE
 

@@ -93,11 +93,33 @@ class StatementContext:
 
 
 def _name(node: Any) -> str:
-    return getattr(node, "sval", None) or str(node)
+    """A name for messages: never the parser's internal text."""
+    if isinstance(node, str):
+        return node
+    sval = getattr(node, "sval", None)
+    if sval is not None:
+        return sval
+    if isinstance(node, (list, tuple)):
+        return ".".join(_name(n) for n in node)
+    if isinstance(node, ast.TypeName):
+        return ".".join(_names(node.names))
+    if isinstance(node, ast.ObjectWithArgs):
+        return ".".join(_names(node.objname))
+    if isinstance(node, ast.RangeVar):
+        return ".".join(p for p in (node.schemaname, node.relname) if p)
+    try:
+        from pglast.stream import RawStream
+
+        return RawStream()(node)
+    except Exception:  # an odd node: a neutral word beats parser internals in a message
+        return "(object)"
 
 
 def _names(nodes: Any) -> list[str]:
-    return [_name(n) for n in nodes or ()]
+    """The parts of a qualified name (a list of String nodes, or a TypeName)."""
+    if isinstance(nodes, ast.TypeName):
+        return _names(nodes.names)
+    return [n.sval if type(n) is ast.String else _name(n) for n in nodes or ()]
 
 
 def _type_text(type_name: ast.TypeName | None) -> str:
@@ -116,6 +138,37 @@ def _type_text(type_name: ast.TypeName | None) -> str:
     if type_name.arrayBounds:
         text += "[]"
     return text
+
+
+_CONTYPE_LETTERS = {CT.CONSTR_PRIMARY: "p", CT.CONSTR_UNIQUE: "u", CT.CONSTR_FOREIGN: "f", CT.CONSTR_CHECK: "c",
+                    CT.CONSTR_EXCLUSION: "x", CT.CONSTR_NOTNULL: "n"}
+
+
+def contype_letter(contype: Any) -> str:
+    """pglast's constraint type as pg_constraint.contype spells it."""
+    return _CONTYPE_LETTERS.get(contype, "?")
+
+
+def _column_refs(node: Any) -> list[str]:
+    """Column names an expression reads, in order, without repeats."""
+    found: list[str] = []
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if item is None:
+            continue
+        if isinstance(item, (list, tuple)):
+            stack.extend(reversed(item))
+            continue
+        if isinstance(item, ast.ColumnRef):
+            names = [n for n in _names(item.fields) if n]
+            if names and names[-1] not in found:
+                found.append(names[-1])
+            continue
+        if isinstance(item, ast.Node):
+            for attr in item:
+                stack.append(getattr(item, attr, None))
+    return found
 
 
 def _funcs_in(node: Any) -> set[str]:
@@ -145,6 +198,7 @@ class Rules:
         self.counts = counts
         self.requests: dict[str, sql.Composable] = {}
         self.findings: list[Finding] = []
+        self.partial: set[str] = set()  # migrations whose objects already exist before they run
         self._ctx: StatementContext | None = None
 
     # -- plumbing -----------------------------------------------------------------------------
@@ -181,27 +235,68 @@ class Rules:
     def rangevar(self, rv: ast.RangeVar) -> SimTable:
         return self.sim.table(self.sim.key(rv.schemaname, rv.relname))
 
-    def _rerun_severity(self) -> str:
-        ctx = self._ctx
-        assert ctx is not None
-        return "warning" if (ctx.rerunnable_script or not ctx.transactional) else "info"
-
     def not_idempotent(self, what: str, table: str | None, safe: str) -> None:
+        """Info: a deploy runs each migration once, in a transaction. `lint` raises it to a warning where a
+        re-run is real (the migration failed before, or objects it creates already exist)."""
         ctx = self._ctx
         assert ctx is not None
         why = ("the rest of this script is written to be re-run (IF NOT EXISTS), this statement is not"
                if ctx.rerunnable_script else "a re-run after a partial or manual apply stops here")
-        self.add("not-idempotent", self._rerun_severity(), f"{what} fails if run again: {why}.", table, safe)
+        self.add("not-idempotent", "info", f"{what} fails if run again: {why}.", table, safe)
+
+    def exists_before(self, created_by_batch: bool) -> None:
+        """An object the statement creates is already in the database: the migration was (partly) applied."""
+        if not created_by_batch and self._ctx is not None:
+            self.partial.add(self._ctx.migration)
+
+    def fails(self, rule: str, message: str, table: str | None, safe: str) -> None:
+        """A statement PostgreSQL will reject: only said when the simulated catalog is certain."""
+        self.add(rule, "error", message, table, safe)
 
     def missing(self, table: SimTable, what: str) -> bool:
         """Report a statement on a table that will not exist; True when it is missing."""
         if table.exists is False:
-            self.add("missing-object", "error",
-                     f"{what}: table {table.name} does not exist in schema {self.sim.facts.schema} and no earlier "
-                     "pending statement creates it; this statement will fail.", table.name,
-                     "Create the table first (an earlier migration), or fix the table name.")
+            where = f"schema {self.sim.facts.schema}" if "." not in table.name else "its schema"
+            self.fails("missing-object",
+                       f"{what}: table {table.name} does not exist in {where} and no earlier pending statement "
+                       "creates it (or one drops or renames it); this statement will fail.", table.name,
+                       "Create the table first (an earlier migration), or fix the table name.")
             return True
         return False
+
+    def missing_type(self, type_name: ast.TypeName | None, what: str, table: str | None) -> bool:
+        """A column type the batch dropped or renamed away: certain to be missing."""
+        if type_name is None or not self.sim.gone_types:
+            return False
+        key = self.sim.key_of(_names(type_name.names))
+        if key in self.sim.gone_types and self.sim.type_exists(key) is not True:
+            self.fails("missing-object", f"{what}: type {key} no longer exists at this point (an earlier statement "
+                       "dropped or renamed it); this statement will fail.", table,
+                       "Use the type's current name, or create it first.")
+            return True
+        return False
+
+    def constraint_columns(self, constraint: ast.Constraint, column: str | None) -> tuple[str, ...] | None:
+        """The columns a constraint is on (written on a column: that column); None when not plain columns."""
+        if column is not None:
+            return (column,)
+        if constraint.contype == CT.CONSTR_FOREIGN:
+            return tuple(_names(constraint.fk_attrs))
+        if constraint.contype == CT.CONSTR_CHECK:
+            return tuple(_column_refs(constraint.raw_expr))
+        if constraint.contype == CT.CONSTR_EXCLUSION:
+            return None
+        return tuple(_names(constraint.keys)) or None
+
+    def owned_sequence(self, table: SimTable, column: ast.ColumnDef) -> None:
+        """serial and identity columns create a sequence `<table>_<column>_seq` that the table owns."""
+        serial = bool(column.typeName) and _names(column.typeName.names)[-1].lower() in _SERIAL_TYPES
+        identity = any(c.contype == CT.CONSTR_IDENTITY for c in column.constraints or ())
+        if serial or identity:
+            name = self.sim.unique_relation_name(table.name.split(".")[-1], column.colname, "seq")
+            key = self.sim.index_key(table.name, name)
+            self.sim.relations[key] = "S"
+            self.sim.owned[key] = table.name
 
     # -- entry --------------------------------------------------------------------------------
 

@@ -88,4 +88,6 @@ class DataRules(Rules):
                  "Keep seed and backfill data in a reviewed step of its own; use ON CONFLICT DO NOTHING so a re-run "
                  "does not fail." if not node.on_conflict else
                  "Keep seed and backfill data in a reviewed step of its own.", None if table.created else ROW_EXCLUSIVE)
+        if table.created and node.values_rows and not node.on_conflict:
+            table.rows = (table.rows or 0) + node.values_rows  # rows it certainly holds from now on
         table.filled_at = (ctx.migration, ctx.index)

@@ -19,29 +19,43 @@ class IndexRules(Rules):
         name = node.idxname
         kind = "UNIQUE INDEX" if node.unique else "INDEX"
         if name:
-            exists = self.sim.relation_exists(name)
+            exists = self.sim.relation_exists(self.sim.index_key(table.name, name))
             if exists:
+                index = self.sim.indexes.get(self.sim.index_key(table.name, name))
+                self.exists_before(index is not None and index.created)
                 if node.if_not_exists:
                     self.add("exists-skipped", "info",
                              f"A relation named {name} already exists; IF NOT EXISTS skips this statement (the "
                              "existing index's columns are not compared).", table.name,
                              "Check the existing index matches (`lumiku-tui verify`).")
                     return
-                self.add("already-exists", "error",
-                         f"A relation named {name} already exists: CREATE {kind} will fail.", table.name,
-                         f"CREATE {kind} IF NOT EXISTS {name} ..., or drop the leftover index first.")
+                self.fails("already-exists",
+                           f"A relation named {name} already exists: CREATE {kind} will fail.", table.name,
+                           f"CREATE {kind} IF NOT EXISTS {name} ..., or drop the leftover index first.")
                 return
         if self.missing(table, f"CREATE {kind} {name or ''}".strip()):
+            return
+        params = list(node.indexParams or ())
+        columns = tuple(p.name for p in params) if all(p.name for p in params) else None
+        absent = [c for c in columns or () if table.lacks_column(c)]
+        if absent:
+            self.fails("missing-object", f"CREATE {kind} {name or ''} on {table.name}: it has no column "
+                       f"{', '.join(absent)} at this point; the statement will fail.", table.name,
+                       "Fix the column name, or add the column first.")
             return
         if not node.if_not_exists:
             if name:
                 self.not_idempotent(f"CREATE {kind} {name}", table.name, f"CREATE {kind} IF NOT EXISTS {name} ...")
-            else:
+            elif not table.created:
                 self.add("not-idempotent", "warning",
                          f"CREATE {kind} without a name: every run creates another copy of the index on {table.name}.",
                          table.name, f"Name the index: CREATE {kind} IF NOT EXISTS <name> ON ...")
-        if name:
-            self.sim.relations[name] = "i"
+        bare = table.name.split(".")[-1]
+        joined = "_".join(columns) if columns else "expr"
+        self.sim.add_index(name or self.sim.unique_relation_name(bare, joined, "idx"), table, columns)
+        for child in table.partitions:
+            part = self.sim.table(child)
+            self.sim.add_index(self.sim.unique_relation_name(child.split(".")[-1], joined, "idx"), part, columns)
         if node.concurrent:
             if ctx.in_transaction_block:
                 self.add("concurrently-in-transaction", "error",

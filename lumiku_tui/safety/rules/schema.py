@@ -33,6 +33,26 @@ class SimColumn:
 
 
 @dataclass
+class SimConstraint:
+    contype: str  # as pg_constraint.contype: p u f c x n t
+    columns: tuple[str, ...] | None = None  # None: not known
+    refs: str | None = None  # foreign keys: the referenced table's key
+    ref_columns: tuple[str, ...] | None = None  # foreign keys: the referenced columns (() = its primary key)
+
+    @property
+    def has_index(self) -> bool:
+        """PRIMARY KEY, UNIQUE and EXCLUDE own an index of the same name (renamed together)."""
+        return self.contype in ("p", "u", "x")
+
+
+@dataclass
+class SimIndex:
+    table: str  # key of the table it is on
+    columns: tuple[str, ...] | None  # None: not known (expressions, or not read)
+    created: bool = False  # built by this batch
+
+
+@dataclass
 class SimTable:
     name: str
     exists: bool | None  # None: unknown (linted without a database, or outside the target schema)
@@ -41,9 +61,12 @@ class SimTable:
     exact: bool = False
     size_bytes: int | None = None
     columns: dict[str, SimColumn] = field(default_factory=dict)
-    constraints: set[str] = field(default_factory=set)
+    constraints: dict[str, SimConstraint] = field(default_factory=dict)
     filled_at: tuple[str, int] | None = None  # a batch statement inserted rows into it
     live: TableFacts | None = None
+    columns_known: bool = False  # `columns` is the complete list (a missing name is certain to be missing)
+    constraints_known: bool = False  # likewise for `constraints`
+    partitions: list[str] = field(default_factory=list)  # keys of its partitions (and inheriting children)
 
     @property
     def created(self) -> bool:
@@ -60,6 +83,13 @@ class SimTable:
         if self.rows is None:
             return None if not self.created else False
         return self.rows > 0
+
+    def lacks_column(self, name: str) -> bool:
+        """Certain that the table has no column `name`."""
+        return bool(self.exists) and self.columns_known and name not in self.columns
+
+    def lacks_constraint(self, name: str) -> bool:
+        return bool(self.exists) and self.constraints_known and name not in self.constraints
 
     def describe(self) -> str:
         """The table with its size, for messages: `avatar_generations (800 rows, 232 kB)`."""
@@ -99,22 +129,100 @@ def size_text(size: int | None) -> str:
     return f"{size} bytes"
 
 
+#: PostgreSQL truncates identifiers to NAMEDATALEN - 1 bytes.
+MAX_IDENTIFIER_BYTES = 63
+#: Relation kinds that come with a row type of the same name (so CREATE TYPE of that name fails).
+_ROW_TYPED = frozenset("rpvmfc")
+
+
+def truncate_identifier(name: str) -> str:
+    """The name PostgreSQL stores: at most 63 bytes, never cut inside a character."""
+    data = name.encode()
+    if len(data) <= MAX_IDENTIFIER_BYTES:
+        return name
+    return data[:MAX_IDENTIFIER_BYTES].decode(errors="ignore")
+
+
+def _clip(text: str, length: int) -> str:
+    return text.encode()[:length].decode(errors="ignore")
+
+
+def object_name(name1: str, name2: str | None, label: str | None) -> str:
+    """PostgreSQL's makeObjectName: `name1_name2_label`, shortening the longer of name1/name2 to fit 63 bytes."""
+    overhead = (len(label.encode()) + 1 if label else 0) + (1 if name2 else 0)
+    avail = MAX_IDENTIFIER_BYTES - overhead
+    len1, len2 = len(name1.encode()), len(name2.encode()) if name2 else 0
+    while len1 + len2 > avail:
+        if len1 > len2:
+            len1 -= 1
+        else:
+            len2 -= 1
+    text = _clip(name1, len1)
+    if name2:
+        text += "_" + _clip(name2, len2)
+    if label:
+        text += "_" + label
+    return text
+
+
 class SimSchema:
+    """Relations, types, tables with their columns and constraints, indexes and foreign keys: PostgreSQL's
+    catalog as the batch changes it. What the live catalog does not tell (columns of a table not read,
+    another schema) stays unknown, so no finding claims a failure there."""
+
     def __init__(self, facts: SchemaFacts) -> None:
         self.facts = facts
         self.tables: dict[str, SimTable] = {}
-        self.relations: dict[str, str] = dict(facts.relations)
+        self.relations: dict[str, str] = dict(facts.relations)  # key -> relkind
         self.types: set[str] = set(facts.types)
-        self.dropped: set[str] = set()
+        self.enum_values: dict[str, set[str]] = {k: set(v) for k, v in facts.enum_values.items()}
+        self.indexes: dict[str, SimIndex] = {k: SimIndex(t, c) for k, (t, c) in facts.indexes.items()}
+        self.owned: dict[str, str] = dict(facts.owned_sequences)  # sequence key -> table key
+        self.foreign_keys: dict[tuple[str, str], str] = dict(facts.foreign_keys)  # (child, name) -> parent
+        self.gone_types: set[str] = set()  # dropped or renamed away by the batch
+        self.uncertain: set[str] = set()  # relation names whose existence the simulation lost track of
+        self.schemas: set[str] = set()  # schemas the batch creates (their contents are known)
         self.touched: set[str] = set()
+        self._type_keys: dict[str, str] = {}
+
+    # -- names -------------------------------------------------------------------------------
 
     def key(self, schemaname: str | None, relname: str) -> str:
+        relname = truncate_identifier(relname)
         if schemaname and schemaname != self.facts.schema:
             return f"{schemaname}.{relname}"
         return relname
 
+    def key_of(self, names: list[str]) -> str:
+        """The key of a possibly qualified name list (["s", "t"] or ["t"])."""
+        names = [n for n in names if n]
+        if len(names) >= 2 and names[-2] == "pg_catalog":
+            return "pg_catalog." + names[-1]
+        return self.key(names[-2] if len(names) > 1 else None, names[-1]) if names else "?"
+
     def in_target(self, key: str) -> bool:
         return "." not in key
+
+    def knows(self, key: str) -> bool:
+        """Whether the absence of `key` from the simulation means it does not exist."""
+        if key in self.uncertain:
+            return False
+        if "." not in key:
+            return self.facts.live
+        return key.split(".", 1)[0] in self.schemas
+
+    # -- relations ----------------------------------------------------------------------------
+
+    def relation_exists(self, key: str) -> bool | None:
+        if key in self.relations:
+            return True
+        return False if self.knows(key) else None
+
+    def type_exists(self, key: str) -> bool | None:
+        """A type of that name: an enum, domain, composite or range, or the row type of a table or view."""
+        if key in self.types or self.relations.get(key, "") in _ROW_TYPED:
+            return True
+        return False if self.knows(key) else None
 
     def table(self, key: str) -> SimTable:
         """The table as it stands now in the simulation (created on first sight from the live facts)."""
@@ -123,34 +231,259 @@ class SimSchema:
         if found is not None:
             return found
         live = self.facts.tables.get(key)
-        if live is not None:
+        if live is not None and key in self.relations:
             table = SimTable(
                 key, True, rows=live.rows, exact=live.exact, size_bytes=live.size_bytes,
                 columns={n: SimColumn(c.type, c.not_null) for n, c in live.columns.items()},
-                constraints=set(live.constraints), live=live,
+                constraints={n: SimConstraint(t, cols) for n, (t, cols) in live.constraint_facts.items()},
+                live=live, columns_known=True, constraints_known=True,
             )
-        elif self.facts.live and self.in_target(key):
-            table = SimTable(key, key in self.relations)  # a view or sequence, or nothing
         else:
-            table = SimTable(key, None)
+            table = SimTable(key, self.relation_exists(key))  # a view or sequence, an unread table, or nothing
         self.tables[key] = table
         return table
 
+    def unique_relation_name(self, name1: str, name2: str | None, label: str) -> str:
+        """PostgreSQL's ChooseRelationName: the generated name, numbered until no relation has it."""
+        count = 0
+        while True:
+            name = object_name(name1, name2, label if not count else f"{label}{count}")
+            if self.relation_exists(self.key(None, name)) is not True:
+                return name
+            count += 1
+
     def create_table(self, key: str, where: tuple[str, int]) -> SimTable:
-        table = SimTable(key, True, created_at=where, rows=0, exact=True, size_bytes=0)
+        table = SimTable(key, True, created_at=where, rows=0, exact=True, size_bytes=0, columns_known=True,
+                         constraints_known=True)
         self.tables[key] = table
         self.relations[key] = "r"
+        self.uncertain.discard(key)
         self.touched.add(key)
         return table
 
-    def drop_table(self, key: str) -> None:
-        self.tables[key] = SimTable(key, False)
+    def drop_table(self, key: str, cascade: bool = False) -> None:
+        """The table, its indexes, owned sequences, partitions and (with CASCADE) the foreign keys to it."""
+        table = self.tables.get(key)
+        for child in list(table.partitions if table is not None else ()):
+            self.drop_table(child, cascade)
+        self.tables[key] = SimTable(key, False if self.knows(key) else None)
         self.relations.pop(key, None)
+        for name, index in list(self.indexes.items()):
+            if index.table == key:
+                self.drop_relation(name)
+        for name, owner in list(self.owned.items()):
+            if owner == key:
+                self.drop_relation(name)
+        for (child, name), parent in list(self.foreign_keys.items()):
+            if child == key:
+                del self.foreign_keys[(child, name)]
+            elif parent == key:  # only reached with CASCADE: without it PostgreSQL refuses the drop
+                self.drop_constraint(child, name)
+        for other in self.tables.values():
+            if key in other.partitions:
+                other.partitions.remove(key)
 
-    def relation_exists(self, name: str) -> bool | None:
-        if name in self.relations:
-            return True
-        return False if self.facts.live else None
+    def drop_relation(self, key: str) -> None:
+        self.relations.pop(key, None)
+        self.indexes.pop(key, None)
+        self.owned.pop(key, None)
+        self.uncertain.discard(key)
+
+    def rename_relation(self, old: str, new: str) -> None:
+        """ALTER TABLE/INDEX/SEQUENCE/VIEW ... RENAME TO: the same object under a new name."""
+        kind = self.relations.get(old)
+        moved = self.table(old) if kind in _ROW_TYPED or old in self.tables and self.tables[old].exists else None
+        self.relations.pop(old, None)
+        if kind is not None:
+            self.relations[new] = kind
+        if old in self.uncertain:
+            self.uncertain.discard(old)
+            self.uncertain.add(new)
+        if old in self.indexes:
+            index = self.indexes.pop(old)
+            self.indexes[new] = index
+            owner = self.tables.get(index.table)
+            if owner is not None and old in owner.constraints:  # the constraint is renamed with its index
+                owner.constraints[new] = owner.constraints.pop(old)
+        if old in self.owned:
+            self.owned[new] = self.owned.pop(old)
+        if moved is None:
+            return
+        moved.name = new
+        self.tables[new] = moved
+        self.tables[old] = SimTable(old, False if self.knows(old) else None)
+        self.touched.add(new)
+        for index in self.indexes.values():
+            if index.table == old:
+                index.table = new
+        for seq, owner_key in self.owned.items():
+            if owner_key == old:
+                self.owned[seq] = new
+        for fk, parent in list(self.foreign_keys.items()):
+            del self.foreign_keys[fk]
+            self.foreign_keys[(new if fk[0] == old else fk[0], fk[1])] = new if parent == old else parent
+        for other in self.tables.values():
+            other.partitions = [new if p == old else p for p in other.partitions]
+            for constraint in other.constraints.values():
+                if constraint.refs == old:
+                    constraint.refs = new
+
+    # -- constraints and indexes --------------------------------------------------------------
+
+    def add_index(self, name: str, table: SimTable, columns: tuple[str, ...] | None) -> None:
+        key = self.key(None, name) if "." not in table.name else f"{table.name.split('.', 1)[0]}.{name}"
+        self.relations[key] = "i"
+        self.uncertain.discard(key)
+        self.indexes[key] = SimIndex(table.name, columns, created=True)
+
+    def add_constraint(self, table: SimTable, name: str, constraint: SimConstraint) -> None:
+        table.constraints[name] = constraint
+        if constraint.has_index:
+            self.add_index(name, table, constraint.columns)
+        if constraint.contype == "f" and constraint.refs:
+            self.foreign_keys[(table.name, name)] = constraint.refs
+
+    def drop_constraint(self, table_key: str, name: str) -> None:
+        """The constraint, its index, and the foreign keys that relied on that index (CASCADE)."""
+        table = self.tables.get(table_key)
+        for child, fk in self.dependents(table_key, name):
+            self.drop_constraint(child, fk)
+        constraint = table.constraints.pop(name, None) if table is not None else None
+        self.foreign_keys.pop((table_key, name), None)
+        if constraint is None or constraint.has_index:
+            index_key = self.index_key(table_key, name)
+            if index_key in self.indexes and self.indexes[index_key].table == table_key:
+                self.drop_relation(index_key)
+
+    def dependents(self, table_key: str, name: str) -> list[tuple[str, str]]:
+        """Foreign keys (child, name) of other tables that use the index of constraint `name` of `table_key`."""
+        table = self.tables.get(table_key)
+        constraint = table.constraints.get(name) if table is not None else None
+        if constraint is None or not constraint.has_index:
+            return []
+        found = []
+        for child, fk in self.referencing(table_key):
+            child_table = self.tables.get(child)
+            refs = child_table.constraints.get(fk) if child_table is not None else None
+            ref_columns = refs.ref_columns if refs is not None else None
+            if ref_columns:
+                match = tuple(ref_columns) == tuple(constraint.columns or ())
+            else:  # references the primary key (or the columns are not known: assume the usual case)
+                match = constraint.contype == "p"
+            if match:
+                found.append((child, fk))
+        return found
+
+    def constraint_name(self, table_key: str, letter: str, columns: tuple[str, ...] | None) -> str:
+        """The name PostgreSQL gives an unnamed constraint (ChooseConstraintName / ChooseIndexName)."""
+        table = table_key.split(".")[-1]
+        joined = "_".join(columns) if columns else None
+        if letter == "p":
+            return self.unique_relation_name(table, None, "pkey")
+        if letter in "ux":
+            return self.unique_relation_name(table, joined, "key" if letter == "u" else "excl")
+        label = {"f": "fkey", "c": "check"}.get(letter, "con")
+        if letter == "c" and columns is not None and len(set(columns)) != 1:
+            joined = None
+        taken = {n for t in self.tables.values() for n in t.constraints}
+        count = 0
+        while True:
+            name = object_name(table, joined, label if not count else f"{label}{count}")
+            if name not in taken:
+                return name
+            count += 1
+
+    def inherit_indexes(self, parent: SimTable, partition: SimTable) -> None:
+        """A new partition gets its own copy of each index of the partitioned table, under generated names."""
+        bare = partition.name.split(".")[-1]
+        for key, index in list(self.indexes.items()):
+            if index.table != parent.name:
+                continue
+            constraint = parent.constraints.get(key.split(".")[-1])
+            if constraint is not None and constraint.has_index:
+                name = self.constraint_name(partition.name, constraint.contype, constraint.columns)
+                self.add_constraint(partition, name, SimConstraint(constraint.contype, constraint.columns))
+            else:
+                joined = "_".join(index.columns) if index.columns else "expr"
+                self.add_index(self.unique_relation_name(bare, joined, "idx"), partition, index.columns)
+
+    def index_key(self, table_key: str, name: str) -> str:
+        """Indexes live in their table's schema."""
+        name = truncate_identifier(name)
+        return f"{table_key.split('.', 1)[0]}.{name}" if "." in table_key else name
+
+    def referencing(self, parent: str) -> list[tuple[str, str]]:
+        """Foreign keys of other tables that reference `parent`: (child, constraint name)."""
+        return [fk for fk, target in self.foreign_keys.items() if target == parent and fk[0] != parent]
+
+    def drop_column(self, table: SimTable, name: str) -> None:
+        """The column, and every index and constraint that uses it (PostgreSQL drops them with it)."""
+        table.columns.pop(name, None)
+        for key, index in list(self.indexes.items()):
+            if index.table == table.name:
+                if index.columns is None:
+                    self.uncertain.add(key)  # may or may not have used the column
+                elif name in index.columns:
+                    self.drop_relation(key)
+        for cname, constraint in list(table.constraints.items()):
+            if constraint.columns is not None and name in constraint.columns:
+                self.drop_constraint(table.name, cname)
+            elif constraint.columns is None and constraint.contype != "p":
+                table.constraints_known = False
+        for child in table.partitions:
+            self.drop_column(self.table(child), name)
+
+    def rename_column(self, table: SimTable, old: str, new: str) -> None:
+        column = table.columns.pop(old, None)
+        if column is not None:
+            table.columns[new] = column
+        for index in self.indexes.values():
+            if index.table == table.name and index.columns is not None:
+                index.columns = tuple(new if c == old else c for c in index.columns)
+        for constraint in table.constraints.values():
+            if constraint.columns is not None:
+                constraint.columns = tuple(new if c == old else c for c in constraint.columns)
+        for child in table.partitions:
+            self.rename_column(self.table(child), old, new)
+
+    # -- types ------------------------------------------------------------------------------------
+
+    def create_type(self, key: str, values: list[str] | None = None) -> None:
+        self.types.add(key)
+        self.gone_types.discard(key)
+        if values is not None:
+            self.enum_values[key] = set(values)
+
+    def drop_type(self, key: str) -> None:
+        self.types.discard(key)
+        self.enum_values.pop(key, None)
+        self.gone_types.add(key)
+
+    def rename_type(self, old: str, new: str) -> None:
+        """Columns keep their type (PostgreSQL follows it by OID), so they now carry the new name."""
+        self.types.discard(old)
+        self.types.add(new)
+        self.gone_types.add(old)
+        self.gone_types.discard(new)
+        if old in self.enum_values:
+            self.enum_values[new] = self.enum_values.pop(old)
+        for table in self.tables.values():
+            for column in table.columns.values():
+                if column.type and old in column.type and self.type_key(column.type) == old:
+                    column.type = new + ("[]" if column.type.endswith("[]") else "")
+
+    def columns_of_type(self, key: str) -> list[str]:
+        """`table.column` of every known column of type `key` (or an array of it)."""
+        return [f"{t.name}.{n}" for t in self.tables.values() if t.exists for n, c in t.columns.items()
+                if c.type and key in c.type and self.type_key(c.type) == key]
+
+    def type_key(self, type_text: str) -> str:
+        """The key of the type a column's type text names: `"X"[]`, `public.X`, `X(3)` -> `X`."""
+        found = self._type_keys.get(type_text)
+        if found is None:
+            base = type_text.removesuffix("[]").split("(", 1)[0].strip()
+            found = self._type_keys[type_text] = self.key_of([p.strip().strip('"') for p in base.split(".")])
+        return found
 
 
 # --- column types: which changes rewrite the table ------------------------------------------------
