@@ -53,21 +53,26 @@ class CertainFailure(PlanError):
 
     code = "certain_failure"
 
-    def __init__(self, findings: list[Finding]) -> None:
+    def __init__(self, what: str, *, findings: list[dict[str, object]], why: str = "", hint: str = "") -> None:
+        super().__init__(what, why=why, hint=hint)
+        self.findings = findings  # as plain data, so the error crosses the wizard's process pipe
+
+    @classmethod
+    def of(cls, findings: list[Finding]) -> "CertainFailure":
         first = findings[0]
         rules = sorted({f.rule for f in findings})
         listed = "; ".join(f"{f.migration} statement {f.statement} [{f.rule}]: {f.message}" for f in findings[:5])
         more = f" (and {len(findings) - 5} more)" if len(findings) > 5 else ""
-        super().__init__(
+        return cls(
             f"Refusing to deploy: {len(findings)} statement(s) will fail, first {first.migration} statement "
             f"{first.statement}; nothing was applied and no history row was written.",
+            findings=[f.to_dict() for f in findings],
             why=listed + more,
             hint="Fix the migration (`lumiku-tui lint` shows each finding with what to do instead). If you know it "
             "will not fail, re-run with " + " ".join(f"--accept-risk {r}" for r in rules) + ".")
-        self.findings = findings
 
     def to_dict(self) -> dict[str, object]:  # type: ignore[override]
-        return {**super().to_dict(), "findings": [f.to_dict() for f in self.findings]}
+        return {**super().to_dict(), "findings": self.findings}
 
 
 def refuse_certain_failures(report: LintReport, accepted: Iterable[str] = ()) -> None:
@@ -76,4 +81,4 @@ def refuse_certain_failures(report: LintReport, accepted: Iterable[str] = ()) ->
     check_accepted_rules(accepted)
     blocking = blocking_findings(report, accepted)
     if blocking:
-        raise CertainFailure(blocking)
+        raise CertainFailure.of(blocking)

@@ -51,7 +51,7 @@ def run(args: argparse.Namespace, out: Out) -> int:
     if not out.json_mode:
         describe_target(out, target, folder)
     record = _Record(args, out, project) if args.record is not None else None
-    if names and not report.failed:
+    if names and not report.failed and not create_database:  # a database yet to be created holds nothing to check
         _prechecks_and_gates(args, out, project, record)
     if report.failed or not names:
         approved: tuple[str, ...] | None = None  # the engine refuses or finds nothing; no approval needed
