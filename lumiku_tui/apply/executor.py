@@ -264,6 +264,9 @@ class StatementRunner:
         self.emit = emit
         self.watcher = watcher
         self.current: "Statement | None" = None
+        #: The COMMIT of the current transaction may have reached the server (its outcome is then in doubt
+        #: if the link dies before the reply): set while committing, and for a pipeline once it is sent.
+        self.commit_sent = False
         self.running = threading.Event()
         self._cancelled = cancelled
         self._hard_deadline = hard_deadline
@@ -308,6 +311,7 @@ class StatementRunner:
             by_text = {stmt.text: stmt.index for stmt in statements}
             self.watcher.watch(migration, None, started, deadline_s, by_text, hard=self._hard_deadline)
         self.running.set()
+        self.commit_sent = True  # the whole transaction, COMMIT included, goes out at once
         try:
             with conn.transaction(), conn.pipeline():
                 before(conn)
@@ -328,6 +332,19 @@ class StatementRunner:
         count = len(statements) if count is None else count
         for position, (stmt, cur) in enumerate(zip(statements, cursors), start=first_position):
             self.emit(StatementFinished(migration, stmt.index, position, count, None, cur.rowcount, stmt.summary))
+
+    def watch_commit(self, migration: str, deadline_s: float | None) -> None:
+        """Call as the last thing inside a transaction block: its COMMIT's reply is watched like a statement's."""
+        self.current = None
+        self.commit_sent = True
+        if self.watcher is not None:
+            self.watcher.watch(migration, None, None, deadline_s, hard=self._hard_deadline)
+        self.running.set()
+
+    def commit_done(self) -> None:
+        self.running.clear()
+        if self.watcher is not None:
+            self.watcher.unwatch()
 
     def interrupt(self, timeout: float = 3.0) -> None:
         """Ask the server to cancel the running statement, if one runs."""

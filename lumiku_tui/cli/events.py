@@ -28,6 +28,9 @@ def event_printer(out: Out) -> Callable[[Any], None]:
                              f"to {event.target}")
             elif isinstance(event, ev.MigrationStarted):
                 how = "one transaction" if event.transactional else "outside a transaction"
+                if event.parts > 1:
+                    how = (f"{event.parts} transactions, committing at line(s) "
+                           f"{', '.join(map(str, event.commit_points))} and at the end")
                 out.line(out.style(f"[{event.position}/{event.total}] {event.name}", "1")
                          + f"  ({event.statements} statement(s), {how})")
             elif isinstance(event, ev.StatementFinished):

@@ -29,7 +29,7 @@ def _ask_approval(out: Out, target, names: list[str]) -> None:
 
 
 def run(args: argparse.Namespace, out: Out) -> int:
-    from lumiku_tui.apply.deploy import DeployOptions, Deployment
+    from lumiku_tui.apply.deploy import DeployOptions, Deployment, resumable_names
     from lumiku_tui.prisma.status import read_status
 
     out.quiet = args.quiet  # type: ignore[attr-defined]
@@ -37,10 +37,12 @@ def run(args: argparse.Namespace, out: Out) -> int:
     if args.dry_run:
         return _rehearse(args, out, target, folder)
     report = read_status(target, folder)
-    names = [m.name for m in report.to_apply]
+    # A migration cut off between its parts resumes: it needs the same approval as a pending one.
+    resuming = set(resumable_names(report.migrations))
+    names = [m.name for m in report.migrations if m.state.will_apply or m.name in resuming]
     if not out.json_mode:
         describe_target(out, target, folder)
-    if report.failed or not names:
+    if [m for m in report.failed if m.name not in resuming] or not names:
         approved: tuple[str, ...] | None = None  # the engine refuses or finds nothing; no approval needed
     elif args.yes:
         approved = tuple(names)

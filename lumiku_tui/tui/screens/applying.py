@@ -153,6 +153,9 @@ class ApplyingScreen(WizardScreen):
         elif isinstance(event, ev.MigrationStarted):
             self._flush()  # the finished migration's last statements belong to its bar
             how = "one transaction" if event.transactional else "outside a transaction"
+            if event.parts > 1:
+                how = (f"{event.parts} transactions, committing at line(s) "
+                       f"{', '.join(map(str, event.commit_points))} and at the end")
             self.query_one("#migration-label", Label).update(f"[{event.position}/{event.total}]     ")
             self.query_one("#migration", ProgressBar).update(total=max(event.statements, 1), progress=0)
             self._log(Text.assemble((f"[{event.position}/{event.total}] {event.name}", "bold"),
