@@ -272,7 +272,9 @@ class StatementRunner:
         self._hard_deadline = hard_deadline
 
     def run_live(self, migration: str, statements: Sequence["Statement"], *, deadline_s: float | None = None,
-                 count: int | None = None, first_position: int = 1, summaries: bool = True) -> None:
+                 count: int | None = None, first_position: int = 1, summaries: bool = True,
+                 before_each: Callable[["Statement"], None] | None = None,
+                 after_each: Callable[["Statement", float], None] | None = None) -> None:
         """One statement at a time, each timed. Raises Cancelled between statements, psycopg.Error on failure."""
         count = len(statements) if count is None else count
         cur = self.conn.cursor()
@@ -282,6 +284,8 @@ class StatementRunner:
             if self._cancelled():
                 raise Cancelled()
             self.current = stmt
+            if before_each is not None:
+                before_each(stmt)
             summary = stmt.summary
             emit(StatementStarted(migration, stmt.index, position, count, stmt.line, summary))
             t0 = time.perf_counter()
@@ -298,6 +302,8 @@ class StatementRunner:
                     watcher.unwatch()
             emit(StatementFinished(migration, stmt.index, position, count, (time.perf_counter() - t0) * 1000,
                                    cur.rowcount, summary if summaries else ""))
+            if after_each is not None:
+                after_each(stmt, t0)
         self.current = None
 
     def run_pipelined(self, migration: str, statements: Sequence["Statement"], *,

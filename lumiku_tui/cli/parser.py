@@ -63,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
                    " 0 = wait forever)")
     p.add_argument("--statement-timeout", type=_seconds, default=DEFAULT_STATEMENT_TIMEOUT_S, metavar="S",
                    help=f"give up a statement that runs longer (default {DEFAULT_STATEMENT_TIMEOUT_S:g}; 0 = no limit)")
+    p.add_argument("--max-hold", type=_seconds, default=2.0, metavar="S",
+                   help="with --dry-run: the longest the rehearsal may hold a strong lock on a live table that "
+                   "holds rows before it lets go (default 2; 0 = no bound)")
     p.add_argument("--lock-wait", type=_seconds, default=PRISMA_LOCK_WAIT_S, metavar="S",
                    help=f"how long to wait for Prisma's migration lock (default {PRISMA_LOCK_WAIT_S:g}, as Prisma)")
 

@@ -113,8 +113,9 @@ def _rehearse(args: argparse.Namespace, out: Out, target, folder) -> int:
     from lumiku_tui.apply.events import ignore
 
     # --json prints one document (the rehearsal's result), not the event stream.
+    bound = {} if args.on_copy else {"max_hold_s": args.max_hold}  # nothing live to spare on a copy
     result = run(target, folder, lock_timeout_s=lock_timeout,
-                 on_event=ignore if out.json_mode else event_printer(out))
+                 on_event=ignore if out.json_mode else event_printer(out), **bound)
     if out.json_mode:
         out.json(result.to_dict())
     else:
