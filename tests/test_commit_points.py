@@ -211,3 +211,32 @@ def test_json_migration_started_carries_parts_and_commit_points(db, migrations, 
     assert code == 0
     started = [json.loads(line) for line in out.splitlines() if '"migration_started"' in line]
     assert [(e["parts"], e["commit_points"]) for e in started] == [(1, []), (2, [3])]
+
+
+def test_sigint_between_parts_keeps_the_committed_part_and_the_rerun_resumes(db, migrations):
+    import signal
+
+    from .faultkit import DeployProcess, wait_for
+
+    script = ("CREATE TABLE first_part (id int);\nCOMMIT;\n"
+              "SELECT pg_sleep(CASE WHEN to_regclass('aux.hold') IS NULL THEN 0 ELSE 30 END);\n"
+              "CREATE TABLE second_part (id int);\n")
+    path = migrations({"20240101000000_m": script})
+    db.query("CREATE SCHEMA aux; CREATE TABLE aux.hold ()")  # outside the target schema: no P3005
+    proc = DeployProcess.start(db.url, path, "--live")
+    try:
+        wait_for(lambda: db.query("SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep' "
+                                  "AND datname = current_database()")[0][0] == 1, "part 2 to run", process=proc)
+        proc.signal(signal.SIGINT)
+        finished = proc.finish(timeout=30)
+    finally:
+        proc.kill()
+    assert finished.code == 130, finished.output
+    assert "resumes with part 2" in finished.output
+    assert db.query("SELECT to_regclass('first_part') IS NOT NULL, to_regclass('second_part') IS NULL") == [
+        (True, True)]
+    db.query("DROP TABLE aux.hold")
+    result, events = deploy(db, path)
+    assert result.ok
+    assert [e.index for e in events if isinstance(e, ev.StatementFinished)] == [3, 4]
+    assert any("resuming with part 2" in n for n in notices(events))

@@ -150,3 +150,31 @@ def test_two_phase_commit_refusal_reaches_the_cli_with_its_line(db, migrations, 
     code, out, err = run_cli("deploy", "--yes", "--json", "--database-url", db.url, "--migrations", str(path))
     assert code == 2
     assert "line 3" in out + err and "two-phase" in out + err
+
+
+@pytest.mark.parametrize("mode", [(), ("--live",)], ids=["pipelined", "live"])
+def test_lost_reply_to_a_middle_commit_point_is_settled_and_the_rerun_resumes(pg_server, db, migrations, mode):
+    # Part 1 commits slowly and its reply is lost: it did commit, so the row shows one committed part and a
+    # plain re-run goes on with part 2 instead of running part 1 again.
+    path = migrations({"20240101000000_m": SLOW_COMMIT + "COMMIT;\nCREATE TABLE second_part (id int);\n"})
+    proxy = FreezableProxy(pg_server.port)
+    proc = DeployProcess.start(proxy.url(db.url) + "?socket_timeout=3", path, "--json", *mode)
+    try:
+        wait_for(lambda: sleeping_at_commit(db), "part 1's COMMIT to run", process=proc)
+        proxy.freeze_open_links()
+        finished = proc.finish(timeout=30)
+    finally:
+        proc.kill()
+        proxy.close()
+        _end_sleepers(db)
+    events = [json.loads(line) for line in finished.out.splitlines() if line.startswith("{")]
+    [failed] = [e for e in events if e["event"] == "migration_failed"]
+    assert failed["reason"] == "connection_lost" and not failed["rolled_back"] and failed["recorded_failed"]
+    assert "resumes with part 2" in failed["next_step"]
+    assert db.history()[0][1:4] == (False, False, 1)
+    result_events: list[ev.Event] = []
+    result = Deployment(db.target, load_folder(path), on_event=result_events.append).run()
+    assert result.ok, result.failure
+    assert [e.summary for e in result_events if isinstance(e, ev.StatementFinished)] == [
+        "CREATE TABLE second_part (id int)"]
+    assert db.query("SELECT count(*) FROM slow_commit") == [(1,)]
