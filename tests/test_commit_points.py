@@ -240,3 +240,34 @@ def test_sigint_between_parts_keeps_the_committed_part_and_the_rerun_resumes(db,
     assert result.ok
     assert [e.index for e in events if isinstance(e, ev.StatementFinished)] == [3, 4]
     assert any("resuming with part 2" in n for n in notices(events))
+
+
+def test_rehearsal_of_a_migration_cut_off_between_parts_runs_only_what_the_deploy_will(db, migrations, run_cli):
+    import psycopg
+
+    from lumiku_tui.apply.rehearse import rehearse
+
+    path = migrations({"20240101000000_init": ENUM_VALUE, "20240102000000_add_x": ADD_AND_USE})
+    assert deploy(db, path, until="20240101000000_init")[0].ok
+    with psycopg.connect(db.url) as holder:
+        holder.execute("LOCK TABLE t IN ACCESS EXCLUSIVE MODE")
+        assert deploy(db, path, lock_timeout_s=0.3)[0].failure.reason == "lock_timeout"
+    events: list[ev.Event] = []
+    result = rehearse(db.target, load_folder(path), on_event=events.append)
+    assert result.ok and result.migrations[0].rehearsed, result.describe()
+    assert any("part 1 of 2 is already in the database" in n for n in result.notes)
+    assert [e.index for e in events if isinstance(e, ev.StatementFinished)] == [4, 5]
+
+
+def test_rehearsal_after_a_later_part_failed_and_was_resolved_skips_the_committed_parts(db, migrations, run_cli):
+    from lumiku_tui.apply.rehearse import rehearse
+
+    broken = ADD_AND_USE.replace("UPDATE t SET st = 'x';", "UPDATE t SET st = 'x' WHERE 1/0 = 1;")
+    path = migrations({"20240101000000_init": ENUM_VALUE, "20240102000000_add_x": broken})
+    assert deploy(db, path)[0].failure.sqlstate == "22012"
+    (path / "20240102000000_add_x" / "migration.sql").write_text(ADD_AND_USE)
+    run_cli("resolve", "--rolled-back", "20240102000000_add_x", "--database-url", db.url, "--migrations", str(path))
+    events: list[ev.Event] = []
+    result = rehearse(db.target, load_folder(path), on_event=events.append)
+    assert result.ok and result.migrations[0].rehearsed, result.describe()  # ADD VALUE 'x' again would fail
+    assert [e.index for e in events if isinstance(e, ev.StatementFinished)] == [4, 5]

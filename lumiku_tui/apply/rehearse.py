@@ -195,7 +195,7 @@ def rehearse(
                 hint="Wait for that deploy to finish, then rehearse again.",
             )
         locked = True
-        plans, failures, pending_names = _plan(conn, target, folder, on_event)
+        plans, failures, pending_names, skips = _plan(conn, target, folder, on_event)
         before = _sequence_values(conn)
         watcher = StatementWatcher(target, facts.pid, on_event, check_after_s=min(_WATCH_AFTER_S, lock_timeout_s / 3),
                                    repeat_s=0.2)
@@ -207,7 +207,7 @@ def rehearse(
                             f"{max_hold_s:g} s (--max-hold) before the rehearsal lets go."))
         try:
             results, notes = _run(conn, target, plans, failures, pending_names, lock_timeout_s,
-                                  statement_timeout_s, runner, on_event, bound)
+                                  statement_timeout_s, runner, on_event, bound, skips)
         finally:
             if bound is not None:
                 bound.close()
@@ -235,9 +235,13 @@ def rehearse(
 
 
 def _plan(conn: psycopg.Connection, target: "Target", folder: "MigrationsFolder", on_event: EventSink
-          ) -> tuple[list[MigrationPlan], dict[str, str], list[str]]:
-    """What a deploy would apply now; a migration that cannot be planned is reported, not fatal."""
-    from lumiku_tui.apply.deploy import Deployment
+          ) -> tuple[list[MigrationPlan], dict[str, str], list[str], dict[str, int]]:
+    """What a deploy would apply now; a migration that cannot be planned is reported, not fatal.
+
+    A migration whose earlier parts are already committed (cut off, or resolved after failing in a
+    later part) is rehearsed from where the deploy resumes: its committed parts would fail if run again.
+    """
+    from lumiku_tui.apply.deploy import Deployment, _resume_after_cut, _resume_after_rollback
 
     rows = history.read_rows(conn, target.schema)
     statuses = classify(folder, rows)
@@ -246,20 +250,29 @@ def _plan(conn: psycopg.Connection, target: "Target", folder: "MigrationsFolder"
     plans: list[MigrationPlan] = []
     failures: dict[str, str] = {}
     names: list[str] = []
+    skips: dict[str, int] = {}
     for status in statuses:
-        if not status.state.will_apply or status.local is None:
+        resumed = _resume_after_cut(status) if status.state is State.FAILED else None
+        if not (status.state.will_apply or resumed) or status.local is None:
             continue
         names.append(status.name)
         try:
-            plans.append(plan_migration(status.local))
+            plan = plan_migration(status.local)
         except PlanError as exc:
             failures[status.name] = exc.what + (" " + exc.why if exc.why else "")
-    return plans, failures, names
+            continue
+        plans.append(plan)
+        if status.state is State.ROLLED_BACK:
+            resumed = _resume_after_rollback(plan, status.rows)
+        if resumed is not None:
+            skips[plan.name] = resumed.skip
+    return plans, failures, names, skips
 
 
 def _run(conn: psycopg.Connection, target: "Target", plans: list[MigrationPlan], failures: dict[str, str],
          names: list[str], lock_timeout_s: float, statement_timeout_s: float, runner: StatementRunner,
-         on_event: EventSink, bound: "_HoldBound | None" = None) -> tuple[list[RehearsedMigration], list[str]]:
+         on_event: EventSink, bound: "_HoldBound | None" = None, skips: dict[str, int] | None = None
+         ) -> tuple[list[RehearsedMigration], list[str]]:
     by_name = {p.name: p for p in plans}
     results: list[RehearsedMigration] = []
     notes: list[str] = []
@@ -288,7 +301,12 @@ def _run(conn: psycopg.Connection, target: "Target", plans: list[MigrationPlan],
                           "rehearsed and rolled back; `lumiku-tui lint` covers it")
                 results.append(RehearsedMigration(name, True, None, 0.0, rehearsed=False, skipped=reason))
                 continue
-            result = _rehearse_one(conn, target, plan, position, len(names), runner, on_event, bound, added)
+            skip = (skips or {}).get(name, 0)
+            if skip:
+                notes.append(f"`{name}`: part{'s' if skip > 1 else ''} 1{'-' + str(skip) if skip > 1 else ''} "
+                             f"of {len(plan.parts)} {'are' if skip > 1 else 'is'} already in the database; the "
+                             "rehearsal ran the rest, as the deploy will.")
+            result = _rehearse_one(conn, target, plan, position, len(names), runner, on_event, bound, added, skip)
             results.append(result)
             if bound is not None and bound.exceeded:
                 stopped = (f"the rehearsal stopped at `{name}` to let go of {bound.held or 'a live table'}, so "
@@ -303,8 +321,9 @@ def _run(conn: psycopg.Connection, target: "Target", plans: list[MigrationPlan],
 
 def _rehearse_one(conn: psycopg.Connection, target: "Target", plan: MigrationPlan, position: int, total: int,
                   runner: StatementRunner, on_event: EventSink, bound: "_HoldBound | None" = None,
-                  added: dict[str, tuple[str, int]] | None = None) -> RehearsedMigration:
-    on_event(MigrationStarted(plan.name, position, total, len(plan.statements), True, len(plan.parts) or 1,
+                  added: dict[str, tuple[str, int]] | None = None, skip: int = 0) -> RehearsedMigration:
+    statements = [stmt for part in plan.parts[skip:] for stmt in part.statements] if skip else list(plan.statements)
+    on_event(MigrationStarted(plan.name, position, total, len(statements), True, len(plan.parts) or 1,
                               plan.commit_points))
     started = time.perf_counter()
     runner.current = None
@@ -312,7 +331,7 @@ def _rehearse_one(conn: psycopg.Connection, target: "Target", plan: MigrationPla
     conn.execute(f"SAVEPOINT {_SAVEPOINT}")
     try:
         history.insert_started(conn, target.schema, history.new_id(), plan.name, plan.migration.checksum)
-        runner.run_live(plan.name, plan.statements, summaries=False,
+        runner.run_live(plan.name, statements, summaries=False,
                         before_each=bound.before if bound is not None else None,
                         after_each=bound.after if bound is not None else None)
         conn.execute(f"RELEASE SAVEPOINT {_SAVEPOINT}")
@@ -353,7 +372,7 @@ def _rehearse_one(conn: psycopg.Connection, target: "Target", plan: MigrationPla
     finally:
         _note_added_values(plan, added)
     duration = (time.perf_counter() - started) * 1000
-    on_event(MigrationFinished(plan.name, duration, len(plan.statements)))
+    on_event(MigrationFinished(plan.name, duration, len(statements)))
     return RehearsedMigration(plan.name, True, None, duration)
 
 
