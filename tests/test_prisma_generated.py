@@ -6,8 +6,6 @@ schema pair beside each one (tests/prisma_cli/generate_fixtures.py regenerates t
 
 from __future__ import annotations
 
-import shutil
-import signal
 import tempfile
 from pathlib import Path
 

@@ -22,7 +22,7 @@ import queue
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 import psycopg
 from psycopg import sql
@@ -53,6 +53,7 @@ from lumiku_tui.apply.events import (
     Notice,
     ignore,
 )
+from lumiku_tui.apply.resume import Resume, resume_after_cut, resume_after_rollback
 from lumiku_tui.apply.executor import (
     Cancelled,
     StatementRunner,
@@ -90,16 +91,6 @@ class DeployOptions:
     #: row counts and the failing statement are still per statement, but their durations are not
     #: observable one by one. Off for the wizard, which shows each statement live with a timer.
     pipeline: bool = False
-
-
-@dataclass(frozen=True)
-class Resume:
-    """Where a migration that commits in parts picks up: after the parts already in the database."""
-
-    skip: int  # parts 1..skip are committed and are not run again
-    row_id: str | None  # the unfinished row to continue; None: a new row (the last one was rolled back)
-    committed: tuple[history.CommittedPart, ...]
-    message: str
 
 
 @dataclass(frozen=True)
@@ -183,7 +174,7 @@ class Deployment:
         for status in statuses:
             if status.state is not State.FAILED:
                 continue
-            resume = _resume_after_cut(status)
+            resume = resume_after_cut(status)
             if resume is None:
                 failed.append(status)
             else:
@@ -216,7 +207,7 @@ class Deployment:
         plans = [plan_migration(s.local) for s in pending if s.local is not None]
         for status in pending:
             if status.state is State.ROLLED_BACK and status.local is not None:
-                resume = _resume_after_rollback(plan_migration(status.local), status.rows)
+                resume = resume_after_rollback(plan_migration(status.local), status.rows)
                 if resume is not None:
                     self._resume[status.name] = resume
         applied_names = [s.name for s in statuses if s.state in (State.APPLIED, State.MODIFIED)]
@@ -790,62 +781,3 @@ def _session_settings_sql(version_num: int) -> str:
     if version_num >= 140000:
         settings.append(f"SET client_connection_check_interval = '{int(CLIENT_CHECK_INTERVAL_S * 1000)}ms'")
     return "RESET ALL; " + "; ".join(settings)
-
-
-def _unchanged_prefix(plan: MigrationPlan, committed: "tuple[history.CommittedPart, ...]") -> int:
-    """How many leading parts were committed and still read exactly as they did then."""
-    count = 0
-    for part, done in zip(plan.parts, committed):
-        if done.number != part.number or done.checksum != part.checksum or done.total != len(plan.parts):
-            break
-        count += 1
-    return count
-
-
-def _resume_after_rollback(plan: MigrationPlan, rows: "tuple[history.HistoryRow, ...]") -> Resume | None:
-    """After `resolve --rolled-back` of a migration that failed in a later part: skip the parts it committed.
-
-    Only the parts whose text is unchanged are skipped; the first changed part and everything after it run.
-    """
-    if len(plan.parts) < 2 or not rows:
-        return None
-    last = rows[-1]
-    progress = history.parse_progress(last.logs) if last.is_rolled_back else None
-    if progress is None or not progress.committed:
-        return None
-    skip = _unchanged_prefix(plan, progress.committed)
-    changed = progress.count - skip
-    if skip == 0:
-        return None
-    note = (f" Part {skip + 1} changed since it committed, so it runs again{' with the rest' if changed > 1 else ''}."
-            if changed > 0 else "")
-    return Resume(skip, None, progress.committed[:skip],
-                  f"`{plan.name}` failed in part {progress.count + 1} of an earlier run (resolved as rolled back); "
-                  f"part{'s' if skip > 1 else ''} 1{'-' + str(skip) if skip > 1 else ''} committed then and "
-                  f"{'are' if skip > 1 else 'is'} unchanged, so {'they are' if skip > 1 else 'it is'} not run "
-                  f"again; deploying from part {skip + 1}.{note}")
-
-
-def _resume_after_cut(status: MigrationStatus) -> Resume | None:
-    """A migration in parts whose run was cut off between parts (not failed by its SQL) resumes."""
-    row = status.failed_row
-    progress = history.parse_progress(row.logs) if row is not None else None
-    if row is None or progress is None or status.local is None or progress.stopped_by == "sql_error":
-        return None
-    if not status.local.matches(row.checksum):
-        return None  # the file changed since: the operator decides (resolve), not a silent resume
-    plan = plan_migration(status.local)
-    skip = _unchanged_prefix(plan, progress.committed)
-    if skip != progress.count or skip == 0:
-        return None
-    when = f" on {row.started_at:%Y-%m-%d %H:%M:%S %Z}" if row.started_at else ""
-    return Resume(skip, row.id, progress.committed,
-                  f"`{status.name}` was cut off after part {skip} of {len(plan.parts)} committed (started{when}): "
-                  f"resuming with part {skip + 1}; part{'s' if skip > 1 else ''} 1"
-                  f"{'-' + str(skip) if skip > 1 else ''} (lines 1-{plan.parts[skip - 1].last_line}) "
-                  f"{'are' if skip > 1 else 'is'} already in the database and will not run again.")
-
-
-def resumable_names(statuses: "Sequence[MigrationStatus]") -> list[str]:
-    """Failed migrations a plain deploy resumes (cut off between parts, not failed by their SQL)."""
-    return [s.name for s in statuses if s.state is State.FAILED and _resume_after_cut(s) is not None]

@@ -241,7 +241,8 @@ def _plan(conn: psycopg.Connection, target: "Target", folder: "MigrationsFolder"
     A migration whose earlier parts are already committed (cut off, or resolved after failing in a
     later part) is rehearsed from where the deploy resumes: its committed parts would fail if run again.
     """
-    from lumiku_tui.apply.deploy import Deployment, _resume_after_cut, _resume_after_rollback
+    from lumiku_tui.apply.deploy import Deployment
+    from lumiku_tui.apply.resume import resume_after_cut, resume_after_rollback
 
     rows = history.read_rows(conn, target.schema)
     statuses = classify(folder, rows)
@@ -252,7 +253,7 @@ def _plan(conn: psycopg.Connection, target: "Target", folder: "MigrationsFolder"
     names: list[str] = []
     skips: dict[str, int] = {}
     for status in statuses:
-        resumed = _resume_after_cut(status) if status.state is State.FAILED else None
+        resumed = resume_after_cut(status) if status.state is State.FAILED else None
         if not (status.state.will_apply or resumed) or status.local is None:
             continue
         names.append(status.name)
@@ -263,7 +264,7 @@ def _plan(conn: psycopg.Connection, target: "Target", folder: "MigrationsFolder"
             continue
         plans.append(plan)
         if status.state is State.ROLLED_BACK:
-            resumed = _resume_after_rollback(plan, status.rows)
+            resumed = resume_after_rollback(plan, status.rows)
         if resumed is not None:
             skips[plan.name] = resumed.skip
     return plans, failures, names, skips

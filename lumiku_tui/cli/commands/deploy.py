@@ -29,7 +29,8 @@ def _ask_approval(out: Out, target, names: list[str]) -> None:
 
 
 def run(args: argparse.Namespace, out: Out) -> int:
-    from lumiku_tui.apply.deploy import DeployOptions, Deployment, resumable_names
+    from lumiku_tui.apply.deploy import DeployOptions, Deployment
+    from lumiku_tui.apply.resume import resumable_names
     from lumiku_tui.prisma.status import read_status
 
     out.quiet = args.quiet  # type: ignore[attr-defined]
