@@ -271,3 +271,21 @@ def test_rehearsal_after_a_later_part_failed_and_was_resolved_skips_the_committe
     result = rehearse(db.target, load_folder(path), on_event=events.append)
     assert result.ok and result.migrations[0].rehearsed, result.describe()  # ADD VALUE 'x' again would fail
     assert [e.index for e in events if isinstance(e, ev.StatementFinished)] == [4, 5]
+
+
+def test_the_approval_prompt_says_a_migration_is_not_atomic_before_asking(db, migrations, tmp_path):
+    from .faultkit import WizardProcess
+
+    path = migrations({"20240101000000_init": ENUM_VALUE, "20240102000000_add_x": ADD_AND_USE})
+    (tmp_path / "state").mkdir()
+    prompt = WizardProcess(["deploy", "--database-url", db.url, "--migrations", str(path)], tmp_path / "state")
+    try:
+        prompt.wait_for_text("to apply, anything else to cancel")
+        shown = " ".join(prompt.text().split())
+        assert "`20240102000000_add_x` is not atomic" in shown and "COMMIT on line 3" in shown
+        assert "20240101000000_init` is not atomic" not in shown
+        prompt.press("no\r")
+        prompt.wait_for_text("Not approved")
+    finally:
+        prompt.kill()
+    assert db.query("SELECT to_regclass('t') IS NULL") == [(True,)]

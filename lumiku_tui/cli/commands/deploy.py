@@ -13,11 +13,13 @@ from lumiku_tui.cli.output import EXIT_ATTENTION, EXIT_OK, Out, describe_target
 from lumiku_tui.errors import ApprovalRequired, LumikuError
 
 
-def _ask_approval(out: Out, target, names: list[str]) -> None:
+def _ask_approval(out: Out, target, names: list[str], folder=None) -> None:
     out.line()
     out.line(f"About to apply {len(names)} migration(s) to {target.display}:")
     for name in names:
         out.line(f"  {name}")
+        for said in _plan_notes(folder, name):
+            out.line(out.style(f"    {said}", "33"))
     prompt = f"Type the database name ({target.dbname}) to apply, anything else to cancel: "
     try:
         answer = input(prompt)
@@ -26,6 +28,20 @@ def _ask_approval(out: Out, target, names: list[str]) -> None:
     if answer.strip() != target.dbname:
         raise ApprovalRequired("Not approved; nothing was applied.",
                                hint="Run deploy again and type the database name to approve.")
+
+
+def _plan_notes(folder, name: str) -> list[str]:
+    """What the approver must know about how a migration runs: not atomic, or bound to fail at a statement."""
+    from lumiku_tui.sql.split import plan_migration
+
+    local = folder.by_name().get(name) if folder is not None else None
+    if local is None:
+        return []
+    try:
+        plan = plan_migration(local)
+    except LumikuError:
+        return []  # the engine refuses it with its own words before anything runs
+    return [text for text in (plan.describe_parts(), *plan.warnings) if text]
 
 
 def run(args: argparse.Namespace, out: Out) -> int:
@@ -48,7 +64,7 @@ def run(args: argparse.Namespace, out: Out) -> int:
     elif args.yes:
         approved = tuple(names)
     elif sys.stdin.isatty() and not out.json_mode:
-        _ask_approval(out, target, names)
+        _ask_approval(out, target, names, folder)
         approved = tuple(names)
     else:
         raise ApprovalRequired(
