@@ -13,6 +13,11 @@ transaction back and then writes a failed row the way Prisma does, so Prisma and
 tool both refuse to go on until the failure is resolved. Lock and statement timeouts,
 cancellation and a lost connection are not the migration's fault: they are rolled back
 and not recorded, so a plain re-run retries them.
+
+A migration whose script commits on its own runs in parts, one transaction each, as
+PostgreSQL runs the file when Prisma sends it whole; its row is inserted with the first
+part and finished with the last, and a re-run resumes after the committed parts
+(apply/resume.py). A COMMIT whose reply is lost is settled on a new connection.
 """
 
 from __future__ import annotations

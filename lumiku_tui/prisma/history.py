@@ -3,7 +3,9 @@
 A row is written exactly as Prisma's schema engine writes it, so `prisma migrate
 status` and lumiku-tui read the same history. One deliberate difference in *when*:
 for a transactional migration the row is inserted and finished inside the migration's
-own transaction, so a crash can never leave a row claiming work that did not commit.
+own transaction, so a crash can never leave a row claiming work that did not commit. A
+migration that commits in parts (its own COMMITs) gets its row with the first part and
+finishes it with the last; see "migrations that commit in parts" below.
 """
 
 from __future__ import annotations
