@@ -39,21 +39,26 @@ def _end_sleepers(db) -> None:
                       "AND pid <> pg_backend_pid() AND application_name LIKE 'lumiku-tui deploy%%'", (db.name,))
 
 
-@pytest.mark.parametrize("mode", [(), ("--live",)], ids=["pipelined", "live"])
-@pytest.mark.parametrize("script", [SLOW_COMMIT, IN_PARTS], ids=["one-part", "in-parts"])
-def test_lost_reply_to_commit_reports_the_truth_it_committed(pg_server, db, migrations, mode, script):
-    path = migrations({"20240101000000_slow": script, "20240102000000_next": "CREATE TABLE next_one (id int);"})
+def deploy_losing_the_commit_reply(pg_server, db, path, mode):  # type: ignore[no-untyped-def]
+    """`deploy --json` through a proxy that goes silent while a COMMIT runs: the server commits, the reply is lost."""
     proxy = FreezableProxy(pg_server.port)
     proc = DeployProcess.start(proxy.url(db.url) + "?socket_timeout=3", path, "--json", *mode)
     try:
         wait_for(lambda: sleeping_at_commit(db), "the COMMIT to run", process=proc)
-        proxy.freeze_open_links()  # the server finishes the COMMIT; its reply never arrives
+        proxy.freeze_open_links()  # new connections still get through: the server can be asked
         finished = proc.finish(timeout=30)
     finally:
         proc.kill()
         proxy.close()
         _end_sleepers(db)
-    events = [json.loads(line) for line in finished.out.splitlines() if line.startswith("{")]
+    return finished, [json.loads(line) for line in finished.out.splitlines() if line.startswith("{")]
+
+
+@pytest.mark.parametrize("mode", [(), ("--live",)], ids=["pipelined", "live"])
+@pytest.mark.parametrize("script", [SLOW_COMMIT, IN_PARTS], ids=["one-part", "in-parts"])
+def test_lost_reply_to_commit_reports_the_truth_it_committed(pg_server, db, migrations, mode, script):
+    path = migrations({"20240101000000_slow": script, "20240102000000_next": "CREATE TABLE next_one (id int);"})
+    finished, events = deploy_losing_the_commit_reply(pg_server, db, path, mode)
     kinds = [e["event"] for e in events]
     # The truth, checked on a new connection: it committed and its row is finished.
     assert db.query("SELECT migration_name, finished_at IS NOT NULL FROM _prisma_migrations "
@@ -157,17 +162,7 @@ def test_lost_reply_to_a_middle_commit_point_is_settled_and_the_rerun_resumes(pg
     # Part 1 commits slowly and its reply is lost: it did commit, so the row shows one committed part and a
     # plain re-run goes on with part 2 instead of running part 1 again.
     path = migrations({"20240101000000_m": SLOW_COMMIT + "COMMIT;\nCREATE TABLE second_part (id int);\n"})
-    proxy = FreezableProxy(pg_server.port)
-    proc = DeployProcess.start(proxy.url(db.url) + "?socket_timeout=3", path, "--json", *mode)
-    try:
-        wait_for(lambda: sleeping_at_commit(db), "part 1's COMMIT to run", process=proc)
-        proxy.freeze_open_links()
-        finished = proc.finish(timeout=30)
-    finally:
-        proc.kill()
-        proxy.close()
-        _end_sleepers(db)
-    events = [json.loads(line) for line in finished.out.splitlines() if line.startswith("{")]
+    finished, events = deploy_losing_the_commit_reply(pg_server, db, path, mode)
     [failed] = [e for e in events if e["event"] == "migration_failed"]
     assert failed["reason"] == "connection_lost" and not failed["rolled_back"] and failed["recorded_failed"]
     assert "resumes with part 2" in failed["next_step"]
