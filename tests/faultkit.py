@@ -307,6 +307,7 @@ class FreezableProxy:
         self._freeze_after: bytes | None = None
         self._occurrences_left = 0
         self._sockets: list[socket.socket] = []
+        self._links: list[threading.Event] = []  # one per forwarded connection: set = that link is silent
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._accept, daemon=True, name="fault-proxy")
         self._thread.start()
@@ -329,6 +330,12 @@ class FreezableProxy:
         """
         self._freeze_after = pattern
         self._occurrences_left = occurrence
+
+    def freeze_open_links(self) -> None:
+        """Silence the connections open now; new ones are forwarded (a reply lost on one link only)."""
+        with self._lock:
+            for link in self._links:
+                link.set()
 
     def close(self) -> None:
         self._closed.set()
@@ -355,22 +362,25 @@ class FreezableProxy:
             except OSError:
                 client.close()
                 continue
+            link = threading.Event()
             with self._lock:
                 self._sockets += [client, server]
-            threading.Thread(target=self._pump, args=(client, server), daemon=True).start()
+                self._links.append(link)
+            threading.Thread(target=self._pump, args=(client, server, link), daemon=True).start()
 
-    def _pump(self, a: socket.socket, b: socket.socket) -> None:
+    def _pump(self, a: socket.socket, b: socket.socket, link: threading.Event | None = None) -> None:
+        link = link or threading.Event()
         peer = {a: b, b: a}
         selector = selectors.DefaultSelector()
         selector.register(a, selectors.EVENT_READ)
         selector.register(b, selectors.EVENT_READ)
         try:
             while not self._closed.is_set():
-                if self._frozen.is_set():
+                if self._frozen.is_set() or link.is_set():
                     self._closed.wait(0.2)  # hold both sockets open, read nothing, send nothing
                     continue
                 for key, _ in selector.select(timeout=0.1):
-                    if self._frozen.is_set():
+                    if self._frozen.is_set() or link.is_set():
                         break
                     sock = key.fileobj
                     try:

@@ -113,12 +113,14 @@ def test_failure_inside_begin_commit_leaves_nothing(db, migrations):
         assert conn.execute("SELECT count(*) FROM _prisma_migrations").fetchone()[0] == 1
 
 
-def test_commit_in_the_middle_is_refused_before_touching_anything(db, migrations):
+def test_commit_in_the_middle_commits_there_as_under_prisma(db, migrations):
+    # Prisma sends the file as one query string: PostgreSQL commits at the COMMIT and runs the rest in a
+    # new transaction. The deploy runs the same two parts, and says so before it starts.
     path = migrations({"20240101000000_a": "CREATE TABLE a (id int);\nCOMMIT;\nCREATE TABLE b (id int);\n"})
-    with pytest.raises(PlanError) as err:
-        deploy(db, path)
-    assert "statement 2 (line 2)" in err.value.what and "transaction control" in err.value.what
-    assert not regclass(db, "_prisma_migrations") and not regclass(db, "a")
+    result, events = deploy(db, path)
+    assert result.ok and regclass(db, "a") and regclass(db, "b")
+    assert any(isinstance(e, ev.Notice) and "not atomic" in e.message and "line 2" in e.message for e in events)
+    assert db.history()[-1][1:4] == (True, False, 2)
 
 
 def test_concurrently_alone_runs_outside_a_transaction(db, migrations):
@@ -134,16 +136,18 @@ def test_concurrently_alone_runs_outside_a_transaction(db, migrations):
     assert db.history()[-1][1:4] == (True, False, 1)
 
 
-def test_concurrently_mixed_with_other_statements_is_refused_up_front(db, migrations):
+def test_concurrently_mixed_with_other_statements_is_warned_up_front_and_fails_as_under_prisma(db, migrations):
     path = migrations({
         "20240101000000_t": "CREATE TABLE t (a int);",
         "20240102000000_mixed": "ALTER TABLE t ADD COLUMN b int;\nCREATE INDEX CONCURRENTLY t_b_idx ON t (b);",
     })
-    with pytest.raises(PlanError) as err:
-        deploy(db, path)
-    assert "20240102000000_mixed: statement 2 (line 2)" in err.value.what
-    assert "own" in err.value.hint
-    assert not regclass(db, "t"), "no migration may run when a later one is refused"
+    result, events = deploy(db, path)
+    warning = next(i for i, e in enumerate(events) if isinstance(e, ev.Notice)
+                   and "20240102000000_mixed: statement 2 (line 2)" in e.message and "own" in e.message)
+    assert warning < next(i for i, e in enumerate(events) if isinstance(e, ev.MigrationStarted))
+    assert [a.name for a in result.applied] == ["20240101000000_t"]
+    assert result.failure.sqlstate == "25001" and result.failure.line == 2 and result.failure.rolled_back
+    assert regclass(db, "t") and not regclass(db, "t_b_idx")
 
 
 def test_lock_timeout_names_the_blocker_and_is_not_recorded(db, migrations):

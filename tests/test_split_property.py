@@ -216,3 +216,67 @@ def test_statements_that_cannot_run_in_a_transaction_are_recognised_whatever_the
     for text in texts:
         [statement] = split_statements(text + ";\n")
         assert statement.kind is Kind.NO_TRANSACTION, (text, statement.keywords)
+
+
+# --- commit points: the parts of a migration commit exactly what PostgreSQL commits -------------------------
+
+
+@st.composite
+def transaction_scripts(draw: st.DrawFn) -> list[str]:
+    """Probe inserts mixed with BEGIN and COMMIT (every BEGIN closed), and at most one failing statement."""
+    items: list[str] = []
+    open_block = False
+    failing = draw(st.integers(min_value=-1, max_value=12))
+    for position in range(draw(st.integers(min_value=1, max_value=12))):
+        choice = draw(st.sampled_from(["insert", "insert", "insert", "begin", "commit"]))
+        if position == failing:
+            items.append("INSERT INTO aux.probe (v) VALUES ('x' || (1/0)::text)")
+        elif choice == "begin":
+            items.append(draw(st.sampled_from(["BEGIN", "START TRANSACTION", "BEGIN ISOLATION LEVEL READ COMMITTED"])))
+            open_block = True
+        elif choice == "commit":
+            items.append(draw(st.sampled_from(["COMMIT", "END", "COMMIT WORK"])))
+            open_block = False
+        else:
+            items.append(f"INSERT INTO aux.probe (v) VALUES ('{position}')")
+    if open_block:
+        items.append("COMMIT")
+    return items
+
+
+@pytest.fixture
+def two_dbs(make_db):  # type: ignore[no-untyped-def]
+    dbs = (make_db(), make_db())
+    for database in dbs:
+        database.query("CREATE SCHEMA aux; CREATE TABLE aux.probe (v text)")
+    return dbs
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@example(items=["INSERT INTO aux.probe (v) VALUES ('0')", "BEGIN", "INSERT INTO aux.probe (v) VALUES ('2')",
+                "COMMIT", "INSERT INTO aux.probe (v) VALUES ('x' || (1/0)::text)"])
+@example(items=["INSERT INTO aux.probe (v) VALUES ('0')", "COMMIT",
+                "INSERT INTO aux.probe (v) VALUES ('x' || (1/0)::text)", "COMMIT",
+                "INSERT INTO aux.probe (v) VALUES ('4')"])
+@given(items=transaction_scripts())
+def test_parts_commit_what_postgresql_commits_for_the_same_script(two_dbs, tmp_path_factory, items):
+    """The script sent whole (as Prisma sends it) and deployed in parts leave the same rows behind."""
+    from lumiku_tui.apply.deploy import Deployment
+    from lumiku_tui.prisma.folder import load_folder
+
+    as_prisma, in_parts = two_dbs
+    script = ";\n".join(items) + ";\n"
+    for database in two_dbs:
+        database.query("TRUNCATE aux.probe; DROP TABLE IF EXISTS public._prisma_migrations")
+    with as_prisma.connect() as conn:
+        try:
+            conn.execute(script)  # no parameters: one simple-protocol query, as Prisma's engine sends it
+        except psycopg.errors.DivisionByZero:
+            pass
+    folder = tmp_path_factory.mktemp("parts") / "migrations"
+    (folder / "20240101000000_m").mkdir(parents=True)
+    (folder / "20240101000000_m" / "migration.sql").write_text(script)
+    result = Deployment(in_parts.target, load_folder(folder)).run()
+    assert (result.failure is None) == ("1/0" not in script)
+    rows = [sorted(database.query("SELECT v FROM aux.probe")) for database in two_dbs]
+    assert rows[0] == rows[1], script

@@ -13,10 +13,16 @@ transaction back and then writes a failed row the way Prisma does, so Prisma and
 tool both refuse to go on until the failure is resolved. Lock and statement timeouts,
 cancellation and a lost connection are not the migration's fault: they are rolled back
 and not recorded, so a plain re-run retries them.
+
+A migration whose script commits on its own runs in parts, one transaction each, as
+PostgreSQL runs the file when Prisma sends it whole; its row is inserted with the first
+part and finished with the last, and a re-run resumes after the committed parts
+(apply/resume.py). A COMMIT whose reply is lost is settled on a new connection.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import queue
 import threading
 import time
@@ -24,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import psycopg
+from psycopg import sql
 
 from lumiku_tui.apply.events import (
     DeployFinished,
@@ -38,6 +45,7 @@ from lumiku_tui.apply.events import (
     Notice,
     ignore,
 )
+from lumiku_tui.apply.resume import Resume, resume_after_cut, resume_after_rollback
 from lumiku_tui.apply.executor import (
     Cancelled,
     StatementRunner,
@@ -71,6 +79,8 @@ if TYPE_CHECKING:
     from lumiku_tui.pg.target import Target
     from lumiku_tui.prisma.folder import MigrationsFolder
 
+#: How long the deploy tries, on a new connection, to learn whether a COMMIT whose reply was lost went through.
+_IN_DOUBT_CHECK_S = 3.0
 #: A statement that waits this long for a lock has its blockers looked up and reported.
 _BLOCKER_CHECK_AFTER_S = 0.5
 #: How long a cancel waits for the server to stop the statement before it cuts the link.
@@ -138,6 +148,8 @@ class Deployment:
         self._session_settings = ""
         self._plan: MigrationPlan | None = None
         self._history_exists = False
+        self._resume: dict[str, Resume] = {}
+        self._pid: int | None = None
 
     # -- control from another thread ------------------------------------------------------
 
@@ -181,7 +193,16 @@ class Deployment:
                     hint="For each migration the database already reflects, run `lumiku-tui resolve --applied NAME` "
                     "(oldest first); then deploy applies only the rest.",
                 )
-        failed = [s for s in statuses if s.state is State.FAILED]
+        self._resume = {}
+        failed = []
+        for status in statuses:
+            if status.state is not State.FAILED:
+                continue
+            resume = resume_after_cut(status)
+            if resume is None:
+                failed.append(status)
+            else:
+                self._resume[status.name] = resume
         if failed:
             names = [s.name for s in failed]
             first = failed[0]
@@ -195,7 +216,7 @@ class Deployment:
                 f"`lumiku-tui resolve --applied {first.name}`, or make sure nothing of it remains and run "
                 f"`lumiku-tui resolve --rolled-back {first.name}` (it will be applied again on the next deploy).",
             )
-        pending = [s for s in statuses if s.state.will_apply]
+        pending = [s for s in statuses if s.state.will_apply or s.name in self._resume]
         if self.options.until is not None:
             until = prisma_sort_key(self.options.until)
             pending = [s for s in pending if prisma_sort_key(s.name) <= until]
@@ -208,6 +229,11 @@ class Deployment:
                 hint="Run the deploy again and review the new list.",
             )
         plans = [plan_migration(s.local) for s in pending if s.local is not None]
+        for status in pending:
+            if status.state is State.ROLLED_BACK and status.local is not None:
+                resume = resume_after_rollback(plan_migration(status.local), status.rows)
+                if resume is not None:
+                    self._resume[status.name] = resume
         applied_names = [s.name for s in statuses if s.state in (State.APPLIED, State.MODIFIED)]
         if plans and applied_names:
             latest = max(applied_names, key=prisma_sort_key)
@@ -225,6 +251,12 @@ class Deployment:
             elif status.state is State.MISSING_LOCALLY:
                 self.emit(Notice(f"`{status.name}` is recorded in the database but missing from {self.folder.path}."))
         for p in plans:
+            if len(p.parts) > 1 and p.transactional:
+                self.emit(Notice(p.describe_parts()))
+            for warning in p.warnings:
+                self.emit(Notice(warning))
+            if p.name in self._resume:
+                self.emit(Notice(self._resume[p.name].message))
             if p.migration.has_bom:
                 self.emit(Notice(f"`{p.name}` starts with a UTF-8 byte-order mark; it is skipped when running."))
             if p.migration.replaced:
@@ -259,6 +291,7 @@ class Deployment:
         try:
             try:
                 facts, plans = self._prepare(conn, result)
+                self._pid = facts.pid
             except psycopg.Error as exc:
                 # Outside any migration (lock wait, history read, set-up): nothing was applied.
                 raise from_database_error(self.target, exc) from None
@@ -280,6 +313,10 @@ class Deployment:
                     result.cancelled = outcome.reason == "cancelled"
                     break
                 result.applied.append(outcome)
+                if conn.broken and position < len(plans):
+                    # Its COMMIT went through although the link died on the reply: the rest waits for a re-run.
+                    result.failure = self._not_started(plans[position])
+                    break
         finally:
             if watcher is not None:
                 watcher.close()
@@ -360,11 +397,16 @@ class Deployment:
         migration = plan.migration
         schema = self.target.schema
         self._plan = plan
-        self.emit(MigrationStarted(plan.name, position, total, len(plan.statements), plan.transactional))
+        self.emit(MigrationStarted(plan.name, position, total, len(plan.statements), plan.transactional,
+                                   len(plan.parts) or 1, plan.commit_points))
         started = time.perf_counter()
         runner.current = None
+        runner.commit_sent = False
         row_id = history.new_id()
         deadline = self._reply_deadline_s()
+        resume = self._resume.get(plan.name)
+        if plan.transactional and (len(plan.parts) > 1 or resume is not None):
+            return self._apply_parts(conn, plan, runner, resume, started, deadline)
         try:
             if plan.transactional and self.options.pipeline:
                 def before(c: psycopg.Connection) -> None:
@@ -374,13 +416,17 @@ class Deployment:
                 runner.run_pipelined(plan.name, plan.statements, before=before,
                                      after=lambda c: history.record_success(c, schema, row_id), deadline_s=deadline)
             elif plan.transactional:
-                with conn.transaction():
-                    # The timeouts and the history row travel in one round trip.
-                    with conn.pipeline():
-                        self._set_timeouts(conn, local=True)
-                        history.insert_started(conn, schema, row_id, plan.name, migration.checksum)
-                    runner.run_live(plan.name, plan.statements, deadline_s=deadline)
-                    history.record_success(conn, schema, row_id)
+                try:
+                    with conn.transaction():
+                        # The timeouts and the history row travel in one round trip.
+                        with conn.pipeline():
+                            self._set_timeouts(conn, local=True)
+                            history.insert_started(conn, schema, row_id, plan.name, migration.checksum)
+                        runner.run_live(plan.name, plan.statements, deadline_s=deadline)
+                        history.record_success(conn, schema, row_id)
+                        runner.watch_commit(plan.name, deadline)
+                finally:
+                    runner.commit_done()
             else:
                 # Committed before the statement runs, as Prisma does: if this run dies, the row
                 # shows the migration as failed, which is the truth for a half-built CONCURRENTLY index.
@@ -388,13 +434,151 @@ class Deployment:
                     history.insert_started(conn, schema, row_id, plan.name, migration.checksum)
                     self._set_timeouts(conn, local=False)
                 runner.run_live(plan.name, plan.statements, deadline_s=deadline)
-                history.record_success(conn, schema, row_id)
+                runner.watch_commit(plan.name, deadline)  # autocommit: the UPDATE is its own COMMIT
+                try:
+                    history.record_success(conn, schema, row_id)
+                finally:
+                    runner.commit_done()
             # A plain SET inside a script would otherwise leak into the next migration.
             conn.execute(self._session_settings)
         except Cancelled:
             return self._failed(conn, plan, None, None, started, "cancelled", row_id, runner.watcher)
         except psycopg.Error as exc:
-            return self._failed(conn, plan, runner.current, exc, started, None, row_id, runner.watcher)
+            settled = self._settle_lost_link(conn, exc, row_id)
+            if settled is not None and settled[0]:
+                return self._committed_after_all(plan, started)
+            return self._failed(conn, plan, runner.current, exc, started, None, row_id, runner.watcher,
+                                in_doubt=settled is None and runner.commit_sent, checked=settled is not None)
+        duration = (time.perf_counter() - started) * 1000
+        self.emit(MigrationFinished(plan.name, duration, len(plan.statements)))
+        return AppliedMigration(plan.name, duration, len(plan.statements))
+
+    def _settle_lost_link(self, conn: psycopg.Connection, exc: BaseException,
+                          row_id: str) -> tuple[bool, int] | None:
+        """After a lost connection whose COMMIT may have reached the server: what really committed.
+
+        Read on a new connection, after ending the old session (it may still hold its transaction, or
+        be committing it), so the answer is final: (row finished, applied_steps_count), (False, 0) when
+        there is no row. None when no COMMIT was sent (nothing can have committed), or when the server
+        cannot be asked within a few seconds.
+        """
+        runner = self._runner
+        if runner is None or not runner.commit_sent or failure_reason(exc, conn, self.cancelled) != "connection_lost":
+            return None
+        answer: list[tuple[bool, int]] = []
+        thread = threading.Thread(target=self._read_row_after_loss, args=(row_id, answer), daemon=True,
+                                  name="lumiku-in-doubt")
+        thread.start()
+        thread.join(_IN_DOUBT_CHECK_S)  # a server that cannot be reached leaves the outcome in doubt
+        return answer[0] if answer else None
+
+    def _read_row_after_loss(self, row_id: str, answer: list[tuple[bool, int]]) -> None:
+        try:
+            with self.target.connect("deploy") as fresh:
+                fresh.execute("SET statement_timeout = '2s'")
+                if self._pid is not None:
+                    fresh.execute("SELECT pg_terminate_backend(%s)", (self._pid,))
+                    deadline = time.monotonic() + 2
+                    while fresh.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", (self._pid,)).fetchone():
+                        if time.monotonic() > deadline:
+                            return  # still there: its outcome is not settled yet
+                        time.sleep(0.05)
+                row = fresh.execute(
+                    sql.SQL("SELECT finished_at IS NOT NULL, applied_steps_count FROM {}.{} WHERE id = %s").format(
+                        sql.Identifier(self.target.schema), sql.Identifier(history.TABLE)), (row_id,)).fetchone()
+        except Exception:
+            return
+        answer.append((bool(row[0]), int(row[1])) if row else (False, 0))
+
+    def _committed_after_all(self, plan: MigrationPlan, started: float) -> AppliedMigration:
+        self.emit(Notice(f"The connection was lost on the reply to {plan.name}'s COMMIT; checked on a new "
+                         "connection: it committed and its history row is finished. It is applied."))
+        duration = (time.perf_counter() - started) * 1000
+        self.emit(MigrationFinished(plan.name, duration, len(plan.statements)))
+        return AppliedMigration(plan.name, duration, len(plan.statements))
+
+    def _not_started(self, plan: MigrationPlan) -> MigrationFailed:
+        event = MigrationFailed(
+            name=plan.name, statement_index=None, line=None, column=None, statement="", sqlstate="",
+            message="not started: the connection was lost after the previous migration committed",
+            detail="", hint="", duration_ms=0.0, reason="connection_lost", rolled_back=True, recorded_failed=False,
+            next_step="Nothing of it ran. Check the server and the network, then run the deploy again: it resumes "
+                      "with this migration.")
+        self.emit(event)
+        return event
+
+    def _apply_parts(self, conn: psycopg.Connection, plan: MigrationPlan, runner: StatementRunner,
+                     resume: Resume | None, started: float, deadline: float | None) -> AppliedMigration | MigrationFailed:
+        """One transaction per part; the row is inserted with the first part run and finished with the last."""
+        schema = self.target.schema
+        total = len(plan.parts)
+        row_id = resume.row_id if resume is not None and resume.row_id else history.new_id()
+        row_exists = resume is not None and resume.row_id is not None
+        committed: list[history.CommittedPart] = list(resume.committed[: resume.skip]) if resume else []
+        if resume is not None and resume.row_id is None:
+            committed = [dataclasses.replace(c, earlier=True) for c in committed]
+        skip = resume.skip if resume is not None else 0
+        offset = sum(len(p.statements) for p in plan.parts[:skip])
+        count = len(plan.statements)
+        self._parts_state = (row_id, row_exists, committed)
+        for part in plan.parts[skip:]:
+            finished = part.number == total
+            done = [*committed, history.CommittedPart(part.number, total, part.first_line, part.last_line,
+                                                      part.checksum)]
+            logs = history.progress_logs(total, done)
+            insert = not row_exists
+
+            def before(c: psycopg.Connection, insert: bool = insert) -> None:
+                self._set_timeouts(c, local=True)
+                if insert:
+                    history.insert_started(c, schema, row_id, plan.name, plan.migration.checksum)
+
+            def after(c: psycopg.Connection, part=part, logs=logs, finished=finished) -> None:
+                history.record_parts(c, schema, row_id, part.number, logs, finished=finished)
+
+            runner.commit_sent = False
+            try:
+                if self.options.pipeline:
+                    runner.run_pipelined(plan.name, part.statements, before=before, after=after,
+                                         deadline_s=deadline, count=count, first_position=offset + 1)
+                else:
+                    try:
+                        with conn.transaction():
+                            with conn.pipeline():
+                                before(conn)
+                            runner.run_live(plan.name, part.statements, deadline_s=deadline, count=count,
+                                            first_position=offset + 1)
+                            after(conn)
+                            runner.watch_commit(plan.name, deadline)
+                    finally:
+                        runner.commit_done()
+            except Cancelled:
+                return self._failed(conn, plan, None, None, started, "cancelled", row_id, runner.watcher,
+                                    part=part.number)
+            except psycopg.Error as exc:
+                settled = self._settle_lost_link(conn, exc, row_id)
+                if settled is not None and settled[0]:
+                    return self._committed_after_all(plan, started)
+                if settled is not None and settled[1] >= part.number:
+                    # This part committed; only its reply was lost. The next run resumes after it.
+                    self._parts_state = (row_id, True, done)
+                    nxt = plan.parts[part.number] if part.number < total else part
+                    return self._failed(conn, plan, None, exc, started, None, row_id, runner.watcher,
+                                        part=nxt.number)
+                return self._failed(conn, plan, runner.current, exc, started, None, row_id, runner.watcher,
+                                    part=part.number, in_doubt=settled is None and runner.commit_sent,
+                                    checked=settled is not None)
+            row_exists = True
+            committed = done
+            self._parts_state = (row_id, row_exists, committed)
+            offset += len(part.statements)
+            if not finished:
+                self.emit(Notice(f"{plan.name}: part {part.number} of {total} committed ({part.where}); "
+                                 f"{total - part.number} to go."))
+        try:
+            conn.execute(self._session_settings)
+        except psycopg.Error as exc:
+            return self._failed(conn, plan, None, exc, started, None, row_id, runner.watcher, part=total)
         duration = (time.perf_counter() - started) * 1000
         self.emit(MigrationFinished(plan.name, duration, len(plan.statements)))
         return AppliedMigration(plan.name, duration, len(plan.statements))
@@ -435,6 +619,10 @@ class Deployment:
         reason: str | None,
         row_id: str,
         watcher: StatementWatcher | None,
+        *,
+        part: int | None = None,
+        in_doubt: bool = False,
+        checked: bool = False,
     ) -> MigrationFailed:
         duration = (time.perf_counter() - started) * 1000
         diag = exc.diag if exc is not None else None
@@ -447,7 +635,20 @@ class Deployment:
         blockers = watcher.last_blockers if watcher is not None else ()
         recorded = False
         rolled_back = plan.transactional or (stmt is None and reason == "cancelled")
-        if reason == "sql_error" or not plan.transactional:
+        in_parts = part is not None
+        committed: list[history.CommittedPart] = []
+        row_exists = False
+        if in_parts:
+            _row, row_exists, committed = self._parts_state
+            rolled_back = not any(not c.earlier for c in committed)  # nothing of this run stays
+        if in_parts and (row_exists or committed):
+            logs = (history.progress_logs(len(plan.parts), committed)
+                    + "\n" + failure_logs(plan.name, stmt, exc, line, column, reason))
+            if row_exists:
+                recorded = self._record_failure(conn, plan, row_id, logs, update=True)
+            elif reason == "sql_error":
+                recorded = self._record_failure(conn, plan, row_id, logs)
+        elif reason == "sql_error" or not plan.transactional:
             logs = failure_logs(plan.name, stmt, exc, line, column, reason)
             recorded = self._record_failure(conn, plan, row_id, logs)
         if reason == "sql_error":
@@ -483,6 +684,31 @@ class Deployment:
         if not plan.transactional and reason != "sql_error":
             next_step = (f"{plan.name} ran outside a transaction and is recorded as failed. Check for a "
                          f"half-built object, then `lumiku-tui resolve --rolled-back {plan.name}`.")
+        if reason == "connection_lost" and in_doubt:
+            reason = "commit_in_doubt"
+            rolled_back = False
+            message = (f"the connection was lost after COMMIT was sent, and the server could not be asked whether "
+                       f"it committed ({message})")
+            next_step = (f"Whether {plan.name} committed is unknown. Run `lumiku-tui status` once the server "
+                         "answers: applied means it committed; pending or failed means it did not (a re-run "
+                         "applies it, or resumes it after its committed parts).")
+        elif reason == "connection_lost" and checked:
+            message = f"{message} (checked on a new connection: its transaction did not commit)"
+        if in_parts and committed and reason != "commit_in_doubt":
+            kept = len(committed)
+            failing = plan.parts[part - 1] if part else None
+            lines = f" (lines {failing.first_line}-{failing.last_line})" if failing else ""
+            if reason == "sql_error":
+                next_step = (f"Part{'s' if kept > 1 else ''} 1{'-' + str(kept) if kept > 1 else ''} of {len(plan.parts)} "
+                             f"committed and stay{'' if kept > 1 else 's'} in the database; part {part}{lines} was "
+                             f"rolled back. Fix part {part} in {plan.name}/migration.sql, then `lumiku-tui resolve "
+                             f"--rolled-back {plan.name}` and deploy again: the committed parts whose text is "
+                             "unchanged are not run again.")
+            else:
+                next_step = (f"Part{'s' if kept > 1 else ''} 1{'-' + str(kept) if kept > 1 else ''} of {len(plan.parts)} "
+                             f"committed and stay{'' if kept > 1 else 's'} in the database; part {part}{lines} was "
+                             f"rolled back ({reason.replace('_', ' ')}). Run the deploy again: it resumes with "
+                             f"part {part}.")
         event = MigrationFailed(
             name=plan.name,
             statement_index=stmt.index if stmt else None,
@@ -503,12 +729,15 @@ class Deployment:
         self.emit(event)
         return event
 
-    def _record_failure(self, conn: psycopg.Connection, plan: MigrationPlan, row_id: str, logs: str) -> bool:
+    def _record_failure(self, conn: psycopg.Connection, plan: MigrationPlan, row_id: str, logs: str,
+                        *, update: bool = False) -> bool:
         fresh = None
         try:
             if conn.broken or conn.closed:
                 conn = fresh = self.target.connect("deploy")
-            if plan.transactional:
+            if update:
+                history.record_failure(conn, self.target.schema, row_id, logs)
+            elif plan.transactional:
                 history.insert_failed(conn, self.target.schema, plan.name, plan.migration.checksum, logs)
             else:
                 history.record_failure(conn, self.target.schema, row_id, logs)

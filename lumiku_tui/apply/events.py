@@ -73,6 +73,10 @@ class MigrationStarted(Event):
     total: int
     statements: int
     transactional: bool
+    #: Transactions it runs in: more than one when the script commits on its own (not atomic).
+    parts: int = 1
+    #: Lines of the script's own COMMITs that end a part; the last part commits at the end.
+    commit_points: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -125,7 +129,9 @@ class MigrationFailed(Event):
     detail: str
     hint: str
     duration_ms: float
-    reason: str  # sql_error | lock_timeout | statement_timeout | cancelled | connection_lost
+    #: sql_error | lock_timeout | statement_timeout | cancelled | connection_lost | commit_in_doubt (the link
+    #: died after COMMIT was sent and the server could not be asked whether it committed)
+    reason: str
     rolled_back: bool  # PostgreSQL undid every change of this migration
     recorded_failed: bool  # a failed row was written (Prisma will refuse to deploy until resolved)
     next_step: str = ""

@@ -272,6 +272,9 @@ class StatementRunner:
         self.emit = emit
         self.watcher = watcher
         self.current: "Statement | None" = None
+        #: The COMMIT of the current transaction may have reached the server (its outcome is then in doubt
+        #: if the link dies before the reply): set while committing, and for a pipeline once it is sent.
+        self.commit_sent = False
         self.running = threading.Event()
         self._cancelled = cancelled
         self._hard_deadline = hard_deadline
@@ -285,7 +288,9 @@ class StatementRunner:
         return reply_deadline(self.conn, self._statement_reply_deadline_s)
 
     def run_live(self, migration: str, statements: Sequence["Statement"], *, deadline_s: float | None = None,
-                 count: int | None = None, first_position: int = 1, summaries: bool = True) -> None:
+                 count: int | None = None, first_position: int = 1, summaries: bool = True,
+                 before_each: Callable[["Statement"], None] | None = None,
+                 after_each: Callable[["Statement", float], None] | None = None) -> None:
         """One statement at a time, each timed. Raises Cancelled between statements, psycopg.Error on failure."""
         count = len(statements) if count is None else count
         cur = self.conn.cursor()
@@ -295,6 +300,8 @@ class StatementRunner:
             if self._cancelled():
                 raise Cancelled()
             self.current = stmt
+            if before_each is not None:
+                before_each(stmt)
             summary = stmt.summary
             emit(StatementStarted(migration, stmt.index, position, count, stmt.line, summary))
             t0 = time.perf_counter()
@@ -312,6 +319,8 @@ class StatementRunner:
                     watcher.unwatch()
             emit(StatementFinished(migration, stmt.index, position, count, (time.perf_counter() - t0) * 1000,
                                    cur.rowcount, summary if summaries else ""))
+            if after_each is not None:
+                after_each(stmt, t0)
         self.current = None
 
     def run_pipelined(self, migration: str, statements: Sequence["Statement"], *,
@@ -325,6 +334,7 @@ class StatementRunner:
             by_text = {stmt.text: stmt.index for stmt in statements}
             self.watcher.watch(migration, None, started, deadline_s, by_text, hard=self._hard_deadline)
         self.running.set()
+        self.commit_sent = True  # the whole transaction, COMMIT included, goes out at once
         try:
             with self._statement_deadline(), conn.transaction(), conn.pipeline() as pipeline:
                 before(conn)
@@ -352,6 +362,19 @@ class StatementRunner:
         count = len(statements) if count is None else count
         for position, (stmt, cur) in enumerate(zip(statements, cursors), start=first_position):
             self.emit(StatementFinished(migration, stmt.index, position, count, None, cur.rowcount, stmt.summary))
+
+    def watch_commit(self, migration: str, deadline_s: float | None) -> None:
+        """Call as the last thing inside a transaction block: its COMMIT's reply is watched like a statement's."""
+        self.current = None
+        self.commit_sent = True
+        if self.watcher is not None:
+            self.watcher.watch(migration, None, None, deadline_s, hard=self._hard_deadline)
+        self.running.set()
+
+    def commit_done(self) -> None:
+        self.running.clear()
+        if self.watcher is not None:
+            self.watcher.unwatch()
 
     def interrupt(self, timeout: float = 3.0) -> None:
         """Ask the server to cancel the running statement, if one runs."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import subprocess
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,10 @@ import psycopg
 from psycopg import errors as pgerrors
 from psycopg import sql
 
+from lumiku_tui.prisma import history
+
+from lumiku_tui.pg import locks
+from lumiku_tui.errors import LockTimeout, LumikuError, PlanError
 from lumiku_tui.apply.events import (
     Backend,
     EventSink,
@@ -37,26 +42,26 @@ from lumiku_tui.apply.events import (
 from lumiku_tui.apply.executor import (
     StatementRunner,
     StatementWatcher,
+    lock_mode_name,
     primary_message,
     where_it_failed,
 )
-from lumiku_tui.errors import LockTimeout, LumikuError, PlanError
-from lumiku_tui.pg import locks
-from lumiku_tui.pg.server import require_writable, server_info
-from lumiku_tui.prisma import history
-from lumiku_tui.prisma.status import State, classify
 from lumiku_tui.redact import redact
+from lumiku_tui.pg.server import require_writable, server_info
 from lumiku_tui.sql.split import MigrationPlan, Statement, plan_migration
+from lumiku_tui.prisma.status import State, classify
 
 if TYPE_CHECKING:
-    from lumiku_tui.pg.target import Target
     from lumiku_tui.prisma.folder import MigrationsFolder
+    from lumiku_tui.pg.target import Target
 
 #: A rehearsal must never hold the application up: it gives up on a busy table quickly.
 DEFAULT_LOCK_TIMEOUT_S = 2.0
 #: Once granted, a lock is held while the statement runs (an index build blocks writes for its whole
 #: duration, on the live database, exactly as the deploy will); this caps what a rehearsal may cost.
 DEFAULT_STATEMENT_TIMEOUT_S = 15.0
+#: How long the rehearsal may hold a strong lock on a live, non-empty table (readers or writers queue behind it).
+DEFAULT_MAX_HOLD_S = 2.0
 _SAVEPOINT = "lumiku_rehearsal"
 _WATCH_AFTER_S = 0.3
 
@@ -130,7 +135,9 @@ class RehearsalResult:
         width = max((len(m.name) for m in self.migrations), default=10)
         for m in self.migrations:
             if not m.rehearsed:
-                lines.append(f"  -  {m.name:<{width}}  not rehearsed: {m.skipped}")
+                said = m.skipped or ""
+                said = said if said.startswith(("not rehearsed", "cannot be rehearsed")) else f"not rehearsed: {said}"
+                lines.append(f"  -  {m.name:<{width}}  {said}")
             elif m.ok:
                 lines.append(f"  ok {m.name:<{width}}  {m.duration_ms:8.0f} ms")
             else:
@@ -161,8 +168,12 @@ def rehearse(
     lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
     statement_timeout_s: float = DEFAULT_STATEMENT_TIMEOUT_S,
     on_event: EventSink = ignore,
+    max_hold_s: float = DEFAULT_MAX_HOLD_S,
 ) -> RehearsalResult:
-    """Run the pending migrations inside one transaction and roll it back. Nothing persists."""
+    """Run the pending migrations inside one transaction and roll it back. Nothing persists.
+
+    A strong lock on a live, non-empty table is held for at most `max_hold_s` (0: no bound).
+    """
     started = time.perf_counter()
     early_notes: list[str] = []
     if lock_timeout_s <= 0:
@@ -184,13 +195,22 @@ def rehearse(
                 hint="Wait for that deploy to finish, then rehearse again.",
             )
         locked = True
-        plans, failures, pending_names = _plan(conn, target, folder, on_event)
+        plans, failures, pending_names, skips = _plan(conn, target, folder, on_event)
         before = _sequence_values(conn)
         watcher = StatementWatcher(target, facts.pid, on_event, check_after_s=min(_WATCH_AFTER_S, lock_timeout_s / 3),
                                    repeat_s=0.2)
         runner = StatementRunner(conn, on_event, watcher)
-        results, notes = _run(conn, target, plans, failures, pending_names, lock_timeout_s, statement_timeout_s,
-                              runner, on_event)
+        bound = _HoldBound(conn, target, facts.pid, max_hold_s, statement_timeout_s) if max_hold_s > 0 else None
+        if bound is not None and bound.live:
+            on_event(Notice(f"The rehearsal runs on the live tables: a statement that takes a strong lock on a "
+                            f"table holding rows (blocking its readers or writers) may hold it for at most "
+                            f"{max_hold_s:g} s (--max-hold) before the rehearsal lets go."))
+        try:
+            results, notes = _run(conn, target, plans, failures, pending_names, lock_timeout_s,
+                                  statement_timeout_s, runner, on_event, bound, skips)
+        finally:
+            if bound is not None:
+                bound.close()
         advanced = _advanced(before, _sequence_values(conn)) if not conn.broken else ()
     finally:
         if watcher is not None:
@@ -215,9 +235,14 @@ def rehearse(
 
 
 def _plan(conn: psycopg.Connection, target: "Target", folder: "MigrationsFolder", on_event: EventSink
-          ) -> tuple[list[MigrationPlan], dict[str, str], list[str]]:
-    """What a deploy would apply now; a migration that cannot be planned is reported, not fatal."""
+          ) -> tuple[list[MigrationPlan], dict[str, str], list[str], dict[str, int]]:
+    """What a deploy would apply now; a migration that cannot be planned is reported, not fatal.
+
+    A migration whose earlier parts are already committed (cut off, or resolved after failing in a
+    later part) is rehearsed from where the deploy resumes: its committed parts would fail if run again.
+    """
     from lumiku_tui.apply.deploy import Deployment
+    from lumiku_tui.apply.resume import resume_after_cut, resume_after_rollback
 
     rows = history.read_rows(conn, target.schema)
     statuses = classify(folder, rows)
@@ -226,20 +251,29 @@ def _plan(conn: psycopg.Connection, target: "Target", folder: "MigrationsFolder"
     plans: list[MigrationPlan] = []
     failures: dict[str, str] = {}
     names: list[str] = []
+    skips: dict[str, int] = {}
     for status in statuses:
-        if not status.state.will_apply or status.local is None:
+        resumed = resume_after_cut(status) if status.state is State.FAILED else None
+        if not (status.state.will_apply or resumed) or status.local is None:
             continue
         names.append(status.name)
         try:
-            plans.append(plan_migration(status.local))
+            plan = plan_migration(status.local)
         except PlanError as exc:
             failures[status.name] = exc.what + (" " + exc.why if exc.why else "")
-    return plans, failures, names
+            continue
+        plans.append(plan)
+        if status.state is State.ROLLED_BACK:
+            resumed = resume_after_rollback(plan, status.rows)
+        if resumed is not None:
+            skips[plan.name] = resumed.skip
+    return plans, failures, names, skips
 
 
 def _run(conn: psycopg.Connection, target: "Target", plans: list[MigrationPlan], failures: dict[str, str],
          names: list[str], lock_timeout_s: float, statement_timeout_s: float, runner: StatementRunner,
-         on_event: EventSink) -> tuple[list[RehearsedMigration], list[str]]:
+         on_event: EventSink, bound: "_HoldBound | None" = None, skips: dict[str, int] | None = None
+         ) -> tuple[list[RehearsedMigration], list[str]]:
     by_name = {p.name: p for p in plans}
     results: list[RehearsedMigration] = []
     notes: list[str] = []
@@ -253,7 +287,12 @@ def _run(conn: psycopg.Connection, target: "Target", plans: list[MigrationPlan],
         if history.ensure_table(conn, target.schema):
             notes.append("The history table _prisma_migrations does not exist yet; the rehearsal created it inside "
                          "the transaction, and it is gone again.")
+        added: dict[str, tuple[str, int]] = {}  # enum value added earlier in the batch -> (migration, line)
+        stopped: str | None = None
         for position, name in enumerate(names, start=1):
+            if stopped is not None:
+                results.append(RehearsedMigration(name, True, None, 0.0, rehearsed=False, skipped=stopped))
+                continue
             if name in failures:
                 results.append(RehearsedMigration(name, False, failures[name], 0.0))
                 continue
@@ -263,7 +302,16 @@ def _run(conn: psycopg.Connection, target: "Target", plans: list[MigrationPlan],
                           "rehearsed and rolled back; `lumiku-tui lint` covers it")
                 results.append(RehearsedMigration(name, True, None, 0.0, rehearsed=False, skipped=reason))
                 continue
-            results.append(_rehearse_one(conn, target, plan, position, len(names), runner, on_event))
+            skip = (skips or {}).get(name, 0)
+            if skip:
+                notes.append(f"`{name}`: part{'s' if skip > 1 else ''} 1{'-' + str(skip) if skip > 1 else ''} "
+                             f"of {len(plan.parts)} {'are' if skip > 1 else 'is'} already in the database; the "
+                             "rehearsal ran the rest, as the deploy will.")
+            result = _rehearse_one(conn, target, plan, position, len(names), runner, on_event, bound, added, skip)
+            results.append(result)
+            if bound is not None and bound.exceeded:
+                stopped = (f"the rehearsal stopped at `{name}` to let go of {bound.held or 'a live table'}, so "
+                           "this one is not rehearsed; rehearse with --on-copy")
             if conn.broken:
                 notes.append("The connection was lost during the rehearsal; PostgreSQL rolled everything back.")
                 break
@@ -273,24 +321,202 @@ def _run(conn: psycopg.Connection, target: "Target", plans: list[MigrationPlan],
 
 
 def _rehearse_one(conn: psycopg.Connection, target: "Target", plan: MigrationPlan, position: int, total: int,
-                  runner: StatementRunner, on_event: EventSink) -> RehearsedMigration:
-    on_event(MigrationStarted(plan.name, position, total, len(plan.statements), True))
+                  runner: StatementRunner, on_event: EventSink, bound: "_HoldBound | None" = None,
+                  added: dict[str, tuple[str, int]] | None = None, skip: int = 0) -> RehearsedMigration:
+    statements = [stmt for part in plan.parts[skip:] for stmt in part.statements] if skip else list(plan.statements)
+    on_event(MigrationStarted(plan.name, position, total, len(statements), True, len(plan.parts) or 1,
+                              plan.commit_points))
     started = time.perf_counter()
     runner.current = None
+    added = {} if added is None else added
     conn.execute(f"SAVEPOINT {_SAVEPOINT}")
     try:
         history.insert_started(conn, target.schema, history.new_id(), plan.name, plan.migration.checksum)
-        runner.run_live(plan.name, plan.statements, summaries=False)
+        runner.run_live(plan.name, statements, summaries=False,
+                        before_each=bound.before if bound is not None else None,
+                        after_each=bound.after if bound is not None else None)
         conn.execute(f"RELEASE SAVEPOINT {_SAVEPOINT}")
-    except psycopg.Error as exc:
+    except (psycopg.Error, _HoldExceeded) as exc:
         duration = (time.perf_counter() - started) * 1000
         waiting_for, blockers = runner.watcher.last if runner.watcher is not None else (None, ())
+        stmt = runner.current
+        held = None
+        if bound is not None:
+            bound.stop_peeking()
+            held = bound.peeked
         if not conn.broken:
             conn.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
-        return _failure(plan, runner.current, exc, duration, waiting_for, blockers)
+            if bound is not None:
+                bound.rolled_back()
+        if bound is not None and (isinstance(exc, _HoldExceeded)
+                                  or (isinstance(exc, pgerrors.QueryCanceled) and bound.bounded)):
+            where = f"statement {stmt.index} (line {stmt.line})" if stmt is not None else "a statement"
+            live_lock = held or bound.held
+            if live_lock is None:
+                # The bound was armed in case it locked a live table; it did not, it ran long.
+                skipped = (f"not rehearsed in full: {where} ran longer than {bound.max_hold_s:g} s, the bound "
+                           "(--max-hold) that keeps the rehearsal from holding live tables; rehearse with --on-copy")
+            else:
+                bound.exceeded, bound.held = True, live_lock
+                skipped = (f"not rehearsed on the live table: at {where} it would hold {live_lock} longer than "
+                           f"{bound.max_hold_s:g} s (--max-hold), so the rehearsal let go; rehearse with --on-copy")
+            return RehearsedMigration(plan.name, True, None, duration, stmt.index if stmt else None,
+                                      rehearsed=False, skipped=skipped, line=stmt.line if stmt else None)
+        if isinstance(exc, psycopg.Error) and exc.sqlstate == "55P04" and stmt is not None:
+            why = _committed_enum_value(plan, stmt, added)
+            if why is not None:
+                return RehearsedMigration(plan.name, True, None, duration, stmt.index, rehearsed=False,
+                                          skipped=f"cannot be rehearsed in one transaction: {why}",
+                                          line=stmt.line)
+        assert isinstance(exc, psycopg.Error)
+        return _failure(plan, stmt, exc, duration, waiting_for, blockers)
+    finally:
+        _note_added_values(plan, added)
     duration = (time.perf_counter() - started) * 1000
-    on_event(MigrationFinished(plan.name, duration, len(plan.statements)))
+    on_event(MigrationFinished(plan.name, duration, len(statements)))
     return RehearsedMigration(plan.name, True, None, duration)
+
+
+def _adds_enum_value(stmt: Statement) -> bool:
+    words = stmt.keywords
+    return words[:2] == ("ALTER", "TYPE") and "ADD" in words and "VALUE" in words
+
+
+def _note_added_values(plan: MigrationPlan, added: dict[str, tuple[str, int]]) -> None:
+    for stmt in plan.statements:
+        if _adds_enum_value(stmt):
+            added.setdefault(stmt.text.strip(), (plan.name, stmt.line))
+
+
+def _committed_enum_value(plan: MigrationPlan, stmt: Statement, added: dict[str, tuple[str, int]]) -> str | None:
+    """Why a 55P04 is the rehearsal's one transaction, not the migration: the value was added before a commit.
+
+    None when the value was added in the same part (the deploy fails there too).
+    """
+    part = next((p for p in plan.parts if stmt in p.statements), None)
+    if part is not None and any(_adds_enum_value(s) for s in part.statements if s.index < stmt.index):
+        return None
+    earlier = [p for p in plan.parts if part is not None and p.number < part.number
+               and any(_adds_enum_value(s) for s in p.statements)]
+    if earlier:
+        last = earlier[-1]
+        adder = next(s for s in reversed(last.statements) if _adds_enum_value(s))
+        return (f"it uses an enum value added at line {adder.line} (`{adder.summary}`), which no transaction may use "
+                f"before the one that added it commits; the deploy commits here ({last.where})")
+    if added:
+        migration, line = list(added.values())[-1]
+        return (f"it uses an enum value added earlier in this batch (`{migration}`, line {line}), which no "
+                f"transaction may use before the one that added it commits; the deploy commits after `{migration}`")
+    return None
+
+
+class _HoldExceeded(Exception):
+    """The rehearsal has held a strong lock on a live table for as long as it may."""
+
+
+#: Lock modes that block a table's writers (SHARE and above) or also its readers (ACCESS EXCLUSIVE).
+_STRONG_MODES = ("AccessExclusiveLock", "ExclusiveLock", "ShareRowExclusiveLock", "ShareLock")
+_MAY_LOCK = ("ALTER", "CREATE", "DROP", "TRUNCATE", "CLUSTER", "REINDEX", "VACUUM", "LOCK", "REFRESH", "COMMENT",
+             "GRANT", "REVOKE")
+
+
+class _HoldBound:
+    """Keeps the rehearsal from holding a strong lock on a live, non-empty table longer than `max_hold_s`.
+
+    A statement that may take such a lock runs with `max_hold_s` as its statement timeout; once a lock is
+    held, every later statement gets what is left of that budget (the lock is held until the rehearsal's
+    transaction ends). A statement stopped by the budget is "not rehearsed on the live table", not a failure.
+    """
+
+    def __init__(self, conn: psycopg.Connection, target: "Target", pid: int, max_hold_s: float,
+                 base_timeout_s: float) -> None:
+        self.conn = conn
+        self._target = target
+        self._pid = pid
+        self._observer: psycopg.Connection | None = None
+        self._observer_lock = threading.Lock()
+        self._peek: threading.Timer | None = None
+        #: What the running statement held shortly before its bound: a statement stopped by the bound
+        #: has released its locks by the time it can be asked.
+        self.peeked: str | None = None
+        self.max_hold_s = max_hold_s
+        self.base_timeout_s = base_timeout_s if base_timeout_s > 0 else float("inf")
+        self.held_since: float | None = None
+        self.held: str | None = None
+        self.bounded = False
+        self.exceeded = False
+        self._set_ms: int | None = None
+        rows = conn.execute(
+            "SELECT c.oid::bigint, format('%I.%I', n.nspname, c.relname), c.reltuples::bigint FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p', 'm') "
+            "AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%%' "
+            "AND c.relname <> '_prisma_migrations' AND pg_relation_size(c.oid) > 0").fetchall()
+        self.live: dict[int, tuple[str, int]] = {oid: (name, count) for oid, name, count in rows}
+
+    def before(self, stmt: Statement) -> None:
+        if self.held_since is None:
+            bound = self.max_hold_s if stmt.keywords[:1] and stmt.keywords[0] in _MAY_LOCK else None
+        else:
+            bound = self.max_hold_s - (time.perf_counter() - self.held_since)
+            if bound <= 0:
+                raise _HoldExceeded()
+        self.bounded = bound is not None and bound < self.base_timeout_s
+        timeout = min(bound, self.base_timeout_s) if bound is not None else self.base_timeout_s
+        ms = 0 if timeout == float("inf") else max(int(timeout * 1000), 1)
+        if ms != self._set_ms:
+            self.conn.execute(sql.SQL("SET LOCAL statement_timeout = {}").format(sql.Literal(str(ms))))
+            self._set_ms = ms
+        self.peeked = None
+        if self.bounded and self.held_since is None and bound is not None:
+            self._peek = threading.Timer(max(bound - 0.25, bound * 0.6), self._look)
+            self._peek.daemon = True
+            self._peek.start()
+
+    def _look(self) -> None:
+        try:
+            self.peeked = self.describe_held()
+        except Exception:  # best effort: only the wording depends on it
+            pass
+
+    def stop_peeking(self) -> None:
+        if self._peek is not None:
+            self._peek.cancel()
+            self._peek.join()
+            self._peek = None
+
+    def after(self, stmt: Statement, started: float) -> None:
+        self.stop_peeking()
+        if self.held_since is None and stmt.keywords[:1] and stmt.keywords[0] in _MAY_LOCK:
+            held = self.describe_held()
+            if held is not None:
+                self.held_since, self.held = started, held
+
+    def describe_held(self) -> str | None:
+        """The strongest lock this session holds on a live table, for a person: `ACCESS EXCLUSIVE on t (N rows)`."""
+        if not self.live:
+            return None
+        # Asked from a second session: the rehearsal's own may be in an aborted statement.
+        with self._observer_lock:
+            if self._observer is None:
+                self._observer = self._target.connect("observe")
+            rows = self._observer.execute(
+                "SELECT relation::bigint, mode FROM pg_locks WHERE pid = %s AND granted "
+                "AND locktype = 'relation' AND mode = ANY(%s)", (self._pid, list(_STRONG_MODES))).fetchall()
+        found = [(oid, mode) for oid, mode in rows if oid in self.live]
+        if not found:
+            return None
+        oid, mode = min(found, key=lambda item: _STRONG_MODES.index(item[1]))
+        name, count = self.live[oid]
+        size = f"{count:,} rows" if count >= 0 else "rows not yet counted by ANALYZE"
+        return f"{lock_mode_name(mode)} on {name} ({size})"
+
+    def rolled_back(self) -> None:
+        self._set_ms = None  # SET LOCAL inside the savepoint was undone with it
+
+    def close(self) -> None:
+        self.stop_peeking()
+        if self._observer is not None:
+            self._observer.close()
 
 
 def _failure(plan: MigrationPlan, stmt: Statement | None, exc: psycopg.Error, duration: float,
@@ -354,11 +580,7 @@ def rehearse_on_copy(
 ) -> RehearsalResult:
     """Copy the target's schema (no data) and its migration history into a throwaway embedded PostgreSQL,
     and rehearse there. For when the live tables are too busy to lock, even for a moment."""
-    from lumiku_tui.pg.embedded import (
-        EmbeddedPostgres,
-        EmbeddedUnavailable,
-        postgres_bin_dir,
-    )
+    from lumiku_tui.pg.embedded import EmbeddedPostgres, EmbeddedUnavailable, postgres_bin_dir
     from lumiku_tui.pg.target import parse_database_url
 
     try:

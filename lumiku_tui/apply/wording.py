@@ -108,6 +108,9 @@ def event_lines(event: ev.Event, voice: Voice = CLI_VOICE, *, full: bool = True)
                       f"to {event.target}"),)]
     if isinstance(event, ev.MigrationStarted):
         how = "one transaction" if event.transactional else "outside a transaction"
+        if event.parts > 1:
+            how = (f"{event.parts} transactions, committing at line(s) "
+                   f"{', '.join(map(str, event.commit_points))} and at the end")
         return [(Span(f"[{event.position}/{event.total}] {event.name}", "strong"),
                  Span(f"  ({event.statements} statement(s), {how})"))]
     if isinstance(event, ev.StatementFinished):

@@ -294,7 +294,7 @@ def _facts_from_history(conn: "psycopg.Connection", target: "Target", folder: "M
     if status.local is not None:
         try:
             # Prisma sends a script as one query (an implicit transaction); lumiku-tui wraps it in one.
-            unchanged = plan_migration(status.local).transactional
+            unchanged = plan_migration(status.local).atomic
         except LumikuError:
             unchanged = False  # transaction control mid-script: part of it may have committed
     return _Facts(status.name, parsed.sqlstate, parsed.message, parsed.detail, parsed.hint,

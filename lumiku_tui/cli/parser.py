@@ -94,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--accept-risk", action="append", metavar="RULE",
                    help="deploy even though lint says statements of this rule will fail (repeatable; by default a "
                    "deploy with such a finding is refused before anything runs)")
+    p.add_argument("--max-hold", type=_seconds, default=2.0, metavar="S",
+                   help="with --dry-run: the longest the rehearsal may hold a strong lock on a live table that "
+                   "holds rows before it lets go (default 2; 0 = no bound)")
     p.add_argument("--lock-wait", type=_seconds, default=PRISMA_LOCK_WAIT_S, metavar="S",
                    help=f"how long to wait for Prisma's migration lock (default {PRISMA_LOCK_WAIT_S:g}, as Prisma)")
     p.add_argument("--record", metavar="FILE", nargs="?", const="",

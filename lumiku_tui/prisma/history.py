@@ -3,11 +3,14 @@
 A row is written exactly as Prisma's schema engine writes it, so `prisma migrate
 status` and lumiku-tui read the same history. One deliberate difference in *when*:
 for a transactional migration the row is inserted and finished inside the migration's
-own transaction, so a crash can never leave a row claiming work that did not commit.
+own transaction, so a crash can never leave a row claiming work that did not commit. A
+migration that commits in parts (its own COMMITs) gets its row with the first part and
+finishes it with the last; see "migrations that commit in parts" below.
 """
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -185,6 +188,81 @@ def insert_applied(conn: "psycopg.Connection", schema: str, name: str, checksum:
         (row_id, checksum, name),
     )
     return row_id
+
+
+# --- migrations that commit in parts ------------------------------------------------------------
+#
+# A migration whose script commits on its own runs in parts, one transaction each. Its row is
+# inserted with the first part and finished only with the last, so between parts Prisma reads it
+# as failed (started, not finished: P3009), which is the truth: part of it is in the database.
+# `applied_steps_count` counts the committed parts, and the logs list each committed part with the
+# checksum of its text, so a later run can resume after them, and only if they are unchanged.
+
+_PROGRESS_HEAD = "lumiku-tui: this migration commits in {total} parts; the row is finished when the last one commits."
+_PART_LINE = re.compile(
+    r"^part (?P<number>\d+)/(?P<total>\d+) committed(?P<earlier> earlier)?: lines (?P<first>\d+)-(?P<last>\d+), "
+    r"sha256 (?P<checksum>[0-9a-f]{64})$", re.MULTILINE)
+_REASON = re.compile(r"^\(recorded by lumiku-tui: (?P<reason>[a-z_]+)\)$", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class CommittedPart:
+    number: int
+    total: int
+    first_line: int
+    last_line: int
+    checksum: str
+    earlier: bool = False  # committed by an earlier attempt (a row since rolled back), not by this row
+
+
+@dataclass(frozen=True)
+class PartsProgress:
+    """What a row's logs say about a migration that commits in parts."""
+
+    committed: tuple[CommittedPart, ...]
+    #: Why the last attempt stopped, as recorded (sql_error, lock_timeout, ...); None: it was cut off.
+    stopped_by: str | None
+
+    @property
+    def count(self) -> int:
+        return len(self.committed)
+
+
+def progress_logs(total: int, committed: "list[CommittedPart]") -> str:
+    lines = [_PROGRESS_HEAD.format(total=total)]
+    for part in committed:
+        lines.append(f"part {part.number}/{part.total} committed{' earlier' if part.earlier else ''}: "
+                     f"lines {part.first_line}-{part.last_line}, sha256 {part.checksum}")
+    return "\n".join(lines) + "\n"
+
+
+def parse_progress(logs: str | None) -> PartsProgress | None:
+    """The committed parts a row's logs record; None when the row is not a migration in parts."""
+    if not logs or not logs.startswith("lumiku-tui: this migration commits in "):
+        return None
+    committed = tuple(
+        CommittedPart(int(m["number"]), int(m["total"]), int(m["first"]), int(m["last"]), m["checksum"],
+                      bool(m["earlier"]))
+        for m in _PART_LINE.finditer(logs))
+    reason = _REASON.search(logs)
+    return PartsProgress(committed, reason["reason"] if reason else None)
+
+
+def record_parts(conn: "psycopg.Connection", schema: str, row_id: str, committed: int, logs: str | None,
+                 *, finished: bool) -> None:
+    """Inside the part's own transaction: it counts once that part commits."""
+    finish = sql.SQL(", finished_at = clock_timestamp()") if finished else sql.SQL("")
+    conn.execute(
+        sql.SQL("UPDATE {} SET applied_steps_count = %s, logs = %s{} WHERE id = %s").format(_table(schema), finish),
+        (committed, logs, row_id),
+    )
+
+
+def is_finished(conn: "psycopg.Connection", schema: str, row_id: str) -> bool | None:
+    """Whether the row is finished; None when there is no such row."""
+    row = conn.execute(sql.SQL("SELECT finished_at IS NOT NULL FROM {} WHERE id = %s").format(_table(schema)),
+                       (row_id,)).fetchone()
+    return None if row is None else bool(row[0])
 
 
 def mark_rolled_back(conn: "psycopg.Connection", schema: str, row_id: str) -> None:

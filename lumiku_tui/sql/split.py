@@ -29,6 +29,7 @@ class Kind(StrEnum):
     NO_TRANSACTION = "no_transaction"
     PSQL_META = "psql_meta"  # \connect, \i ...: psql's, not PostgreSQL's
     COPY_STDIN = "copy_stdin"  # needs data on the client's standard input
+    TWO_PHASE = "two_phase"  # PREPARE TRANSACTION, COMMIT/ROLLBACK PREPARED
 
 
 @dataclass(frozen=True)
@@ -148,6 +149,8 @@ def classify(keywords: tuple[str, ...]) -> Kind:
     if first == "COPY" and ("STDIN" in keywords or "STDOUT" in keywords):
         return Kind.COPY_STDIN
     second = keywords[1] if len(keywords) > 1 else ""
+    if (first == "PREPARE" and second == "TRANSACTION") or (first in ("COMMIT", "ROLLBACK") and second == "PREPARED"):
+        return Kind.TWO_PHASE
     if first in ("BEGIN", "START"):
         return Kind.BEGIN
     if first in ("COMMIT", "END") and second != "PREPARED":
@@ -360,18 +363,97 @@ def _refuse_backslash_strings_without_standard_conformance(script: str, slices: 
 
 
 @dataclass(frozen=True)
+class Part:
+    """Statements that commit together: up to one of the script's own COMMITs, or to its end.
+
+    Prisma sends a migration as one simple-query string, so PostgreSQL's rules for such a string
+    decide what commits together: statements form one implicit transaction, a BEGIN turns it into
+    an explicit block (taking the statements before it along), a COMMIT commits everything before
+    it, and what follows runs in a new implicit transaction.
+    """
+
+    number: int  # 1-based
+    statements: tuple[Statement, ...]
+    #: The line of the script's COMMIT that ends this part; None: the part ends with the file.
+    commit_line: int | None
+
+    @property
+    def first_line(self) -> int:
+        return self.statements[0].line
+
+    @property
+    def last_line(self) -> int:
+        last = self.statements[-1]
+        return last.text_line + last.text.rstrip().count("\n")
+
+    @cached_property
+    def checksum(self) -> str:
+        """sha256 of the part's statements as written: an edit anywhere in the part changes it."""
+        import hashlib
+
+        digest = hashlib.sha256()
+        for stmt in self.statements:
+            digest.update(stmt.text.strip().encode("utf-8"))
+            digest.update(b"\0")
+        return digest.hexdigest()
+
+    @property
+    def where(self) -> str:
+        """Where it commits, for a person."""
+        if self.commit_line is None:
+            return "at the end of the file"
+        return f"at the COMMIT on line {self.commit_line}"
+
+
+@dataclass(frozen=True)
 class MigrationPlan:
-    """How one migration will run: the statements to send and whether in a transaction."""
+    """How one migration will run: the statements to send and whether in a transaction.
+
+    A transactional migration runs in one transaction per part; with more than one part (the
+    script commits on its own) it is not atomic, and `left_behind` says what a failure leaves.
+    """
 
     migration: LocalMigration
     statements: tuple[Statement, ...]
     transactional: bool
-    wrapped: bool  # the script carried its own BEGIN/COMMIT, which we replace with ours
+    wrapped: bool  # the script carried its own BEGIN/COMMIT around everything, which we replace with ours
     all_statements: tuple[Statement, ...]
+    parts: tuple[Part, ...] = ()
+    #: Said before anything runs: what in this script will not go as it reads.
+    warnings: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
         return self.migration.name
+
+    @property
+    def atomic(self) -> bool:
+        """All or nothing: one transaction for the whole migration."""
+        return self.transactional and len(self.parts) <= 1
+
+    @property
+    def commit_points(self) -> tuple[int, ...]:
+        """Lines of the script's own COMMITs that end a part (the last part commits at the end)."""
+        return tuple(p.commit_line for p in self.parts[:-1] if p.commit_line is not None)
+
+    def left_behind(self, part: int) -> str:
+        """What stays committed if part `part` (1-based) fails."""
+        if part <= 1 or not self.parts:
+            return "nothing: part 1 is rolled back as a whole"
+        kept = self.parts[: part - 1]
+        lines = f"lines {kept[0].first_line}-{kept[-1].last_line}"
+        return (f"part{'s' if len(kept) > 1 else ''} {', '.join(str(p.number) for p in kept)} ({lines}, "
+                f"{sum(len(p.statements) for p in kept)} statement(s)) {'stay' if len(kept) > 1 else 'stays'} "
+                "committed")
+
+    def describe_parts(self) -> str:
+        """One line for a person; empty for an atomic migration."""
+        if len(self.parts) <= 1:
+            return ""
+        pieces = [f"part {p.number} (lines {p.first_line}-{p.last_line}) commits {p.where}" for p in self.parts]
+        return (f"`{self.name}` is not atomic: its own COMMIT splits it into {len(self.parts)} parts, each in its own "
+                f"transaction: {'; '.join(pieces)}. If part {len(self.parts)} fails, "
+                f"{self.left_behind(len(self.parts))}; a re-run resumes after the last committed part.")
 
 
 @functools.lru_cache(maxsize=64)
@@ -380,14 +462,7 @@ def plan_migration(migration: LocalMigration) -> MigrationPlan:
     return _plan_migration(migration)
 
 
-def _plan_migration(migration: LocalMigration) -> MigrationPlan:
-    name = migration.name
-    statements = split_statements(migration.script, f"{name}/migration.sql")
-    body = list(statements)
-    wrapped = False
-    if body and body[0].kind is Kind.BEGIN and body[-1].kind is Kind.COMMIT:
-        body = body[1:-1]
-        wrapped = True
+def _refuse_unrunnable(name: str, statements: list[Statement]) -> None:
     for stmt in statements:
         if stmt.kind is Kind.PSQL_META:
             command = _strip_leading_comments(stmt.text).split(None, 1)[0]
@@ -397,6 +472,15 @@ def _plan_migration(migration: LocalMigration) -> MigrationPlan:
                 "backslash commands. Nothing was applied.",
                 hint="Remove the line (connect to the right database through the URL instead), or turn it "
                 "into plain SQL.",
+            )
+        if stmt.kind is Kind.TWO_PHASE:
+            raise PlanError(
+                f"{name}: statement {stmt.index} (line {stmt.line}) is `{stmt.summary}`, two-phase commit.",
+                why="PREPARE TRANSACTION would leave the migration and its history row in a prepared transaction "
+                "that nobody commits: reported applied, holding its locks until someone ends it by hand; "
+                "COMMIT/ROLLBACK PREPARED settles another transaction's fate from inside a migration. Nothing "
+                "was applied.",
+                hint="Remove it: each migration already commits on its own (or at its own COMMIT).",
             )
         if stmt.kind is Kind.COPY_STDIN:
             raise PlanError(
@@ -408,35 +492,70 @@ def _plan_migration(migration: LocalMigration) -> MigrationPlan:
                 hint="Load the data with INSERT ... VALUES statements, or run the COPY with psql outside "
                 "the migration.",
             )
-    for stmt in body:
-        if stmt.kind in (Kind.BEGIN, Kind.COMMIT, Kind.ROLLBACK):
+
+
+def _split_parts(name: str, statements: list[Statement]) -> list[Part]:
+    """Cut the script at its own COMMITs, as PostgreSQL runs a multi-statement string."""
+    parts: list[Part] = []
+    current: list[Statement] = []
+    open_begin: Statement | None = None
+    for stmt in statements:
+        if stmt.kind is Kind.BEGIN:
+            # Statements before it join the explicit block; it commits at the next COMMIT.
+            open_begin = open_begin or stmt
+        elif stmt.kind is Kind.COMMIT:
+            if current:
+                parts.append(Part(len(parts) + 1, tuple(current), stmt.line))
+            current, open_begin = [], None
+        elif stmt.kind is Kind.ROLLBACK:
             raise PlanError(
-                f"{name}: statement {stmt.index} (line {stmt.line}) is `{stmt.summary}`, transaction "
-                "control in the middle of the script.",
-                why="It would commit or abort part of the migration on its own, so a failure after it would "
-                "leave the database half-migrated. Nothing was applied.",
-                hint="Remove the inner BEGIN/COMMIT/ROLLBACK (each migration already runs in one transaction), "
-                "or split the script into separate migrations.",
+                f"{name}: statement {stmt.index} (line {stmt.line}) is `{stmt.summary}`, which throws away "
+                "the statements before it.",
+                why="Run as written (as Prisma runs it), the work before it since the last COMMIT is undone while "
+                "the migration is recorded as applied. Nothing was applied.",
+                hint="Remove the ROLLBACK together with the statements it is meant to undo.",
             )
+        else:
+            current.append(stmt)
+    if open_begin is not None and current:
+        raise PlanError(
+            f"{name}: the BEGIN on line {open_begin.line} is never committed.",
+            why="Run as written, the statements after it stay in an open transaction that no COMMIT ends; what "
+            "happens to them depends on the tool running the file. Nothing was applied.",
+            hint="Add COMMIT; after the last statement of the block, or remove the BEGIN.",
+        )
+    if current:
+        parts.append(Part(len(parts) + 1, tuple(current), None))
+    return parts
+
+
+def _plan_migration(migration: LocalMigration) -> MigrationPlan:
+    name = migration.name
+    statements = split_statements(migration.script, f"{name}/migration.sql")
+    _refuse_unrunnable(name, statements)
+    parts = _split_parts(name, statements)
+    body = [stmt for part in parts for stmt in part.statements]
+    wrapped = (len(parts) == 1 and len(statements) >= 2 and statements[0].kind is Kind.BEGIN
+               and statements[-1].kind is Kind.COMMIT)
     no_tx = [s for s in body if s.kind is Kind.NO_TRANSACTION]
-    if no_tx:
-        stmt = no_tx[0]
-        if wrapped:
-            raise PlanError(
-                f"{name}: statement {stmt.index} (line {stmt.line}), `{stmt.summary}`, cannot run inside "
-                "the script's BEGIN/COMMIT.",
-                why="PostgreSQL refuses it inside a transaction block. Nothing was applied.",
-                hint="Remove BEGIN and COMMIT from this migration; a migration holding only this statement "
-                "runs outside a transaction.",
-            )
-        if len(body) > 1:
-            raise PlanError(
-                f"{name}: statement {stmt.index} (line {stmt.line}), `{stmt.summary}`, cannot run inside a "
-                f"transaction, and the migration has {len(body) - 1} other statement(s).",
-                why="Its other statements need a transaction so a failure leaves nothing half-done, and this "
-                "one cannot be in a transaction. Prisma would fail on it as well. Nothing was applied.",
-                hint=f"Move `{stmt.summary}` into a migration of its own (a folder named after {name}, so it "
-                "sorts right after it).",
-            )
-        return MigrationPlan(migration, tuple(body), False, False, tuple(statements))
-    return MigrationPlan(migration, tuple(body), True, wrapped, tuple(statements))
+    if len(statements) == 1 and no_tx:
+        # Alone in its file, as Prisma sends it: PostgreSQL runs it outside any transaction.
+        return MigrationPlan(migration, tuple(body), False, False, tuple(statements), tuple(parts))
+    warnings = tuple(
+        f"{name}: statement {stmt.index} (line {stmt.line}), `{stmt.summary}`, cannot run inside a transaction, "
+        f"and it shares its file with {len(statements) - 1} other statement(s): PostgreSQL refuses it there "
+        "(SQLSTATE 25001), under Prisma as here. The deploy will fail at that statement"
+        + (f"; {plan_left}" if (plan_left := _left_before(parts, stmt)) else "")
+        + f". Move it into a migration of its own (a folder named after {name}, so it sorts right after it)."
+        for stmt in no_tx
+    )
+    return MigrationPlan(migration, tuple(body), True, wrapped, tuple(statements), tuple(parts), warnings)
+
+
+def _left_before(parts: list[Part], stmt: Statement) -> str:
+    number = next(p.number for p in parts if stmt in p.statements)
+    if number == 1:
+        return ""
+    if number == 2:
+        return "part 1 before it stays committed"
+    return f"parts 1-{number - 1} before it stay committed"

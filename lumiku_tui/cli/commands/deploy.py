@@ -14,7 +14,7 @@ from lumiku_tui.cli.output import EXIT_ATTENTION, EXIT_OK, Out, describe_target
 from lumiku_tui.errors import ApprovalRequired, LumikuError
 
 
-def _ask_approval(out: Out, target, names: list[str], create_database: bool = False) -> None:
+def _ask_approval(out: Out, target, names: list[str], folder=None, create_database: bool = False) -> None:
     out.line()
     if create_database:
         out.line(f"The database {target.dbname} does not exist: it will be created first (as Prisma's migrate "
@@ -22,6 +22,8 @@ def _ask_approval(out: Out, target, names: list[str], create_database: bool = Fa
     out.line(f"About to apply {len(names)} migration(s) to {target.display}:")
     for name in names:
         out.line(f"  {name}")
+        for said in _plan_notes(folder, name):
+            out.line(out.style(f"    {said}", "33"))
     prompt = f"Type the database name ({target.dbname}) to apply, anything else to cancel: "
     try:
         answer = input(prompt)
@@ -32,8 +34,23 @@ def _ask_approval(out: Out, target, names: list[str], create_database: bool = Fa
                                hint="Run deploy again and type the database name to approve.")
 
 
+def _plan_notes(folder, name: str) -> list[str]:
+    """What the approver must know about how a migration runs: not atomic, or bound to fail at a statement."""
+    from lumiku_tui.sql.split import plan_migration
+
+    local = folder.by_name().get(name) if folder is not None else None
+    if local is None:
+        return []
+    try:
+        plan = plan_migration(local)
+    except LumikuError:
+        return []  # the engine refuses it with its own words before anything runs
+    return [text for text in (plan.describe_parts(), *plan.warnings) if text]
+
+
 def run(args: argparse.Namespace, out: Out) -> int:
     from lumiku_tui.apply.deploy import DeployOptions, Deployment
+    from lumiku_tui.apply.resume import resumable_names
     from lumiku_tui.pg.server import database_missing
     from lumiku_tui.prisma.status import StatusReport, classify, read_status
 
@@ -47,18 +64,21 @@ def run(args: argparse.Namespace, out: Out) -> int:
         report = StatusReport(target.display, target.schema, folder, classify(folder, []), False)
     else:
         report = read_status(target, folder)
-    names = [m.name for m in report.to_apply]
+    # A migration cut off between its parts resumes: it needs the same approval as a pending one.
+    resuming = set(resumable_names(report.migrations))
+    names = [m.name for m in report.migrations if m.state.will_apply or m.name in resuming]
     if not out.json_mode:
         describe_target(out, target, folder)
     record = _Record(args, out, project) if args.record is not None else None
-    if names and not report.failed and not create_database:  # a database yet to be created holds nothing to check
+    blocked = [m for m in report.failed if m.name not in resuming]
+    if names and not blocked and not create_database:  # a database yet to be created holds nothing to check
         _prechecks_and_gates(args, out, project, record)
-    if report.failed or not names:
+    if blocked or not names:
         approved: tuple[str, ...] | None = None  # the engine refuses or finds nothing; no approval needed
     elif args.yes:
         approved = tuple(names)
     elif sys.stdin.isatty() and not out.json_mode:
-        _ask_approval(out, target, names, create_database)
+        _ask_approval(out, target, names, folder, create_database)
         approved = tuple(names)
     else:
         raise ApprovalRequired(
@@ -205,8 +225,9 @@ def _rehearse(args: argparse.Namespace, out: Out, target, folder) -> int:
     from lumiku_tui.apply.events import ignore
 
     # --json prints one document (the rehearsal's result), not the event stream.
+    bound = {} if args.on_copy else {"max_hold_s": args.max_hold}  # nothing live to spare on a copy
     result = run(target, folder, lock_timeout_s=lock_timeout,
-                 on_event=ignore if out.json_mode else event_printer(out))
+                 on_event=ignore if out.json_mode else event_printer(out), **bound)
     if out.json_mode:
         out.json(result.to_dict())
     else:
