@@ -64,7 +64,7 @@ async def test_a_larger_terminal_shows_every_migration_and_the_keys(report_db, t
         await pilot.press("enter")
         await wait_until(pilot, lambda: isinstance(app.screen, PreviewScreen), "the preview")
         text = screen_text(app)
-        assert "n Next stmt" in text and "esc Back" in text
+        assert "n/p Stmt" in text and "esc Back" in text
 
 
 async def test_an_unwritable_state_folder_does_not_stop_the_wizard(demo_db, tmp_path: Path) -> None:

@@ -13,11 +13,13 @@ import signal
 import sys
 import tempfile
 from pathlib import Path
+from collections.abc import Iterable
+from functools import partial
 from typing import Any
 
 from rich.console import Console
 from rich.text import Text
-from textual.app import App
+from textual.app import App, SystemCommand
 from textual.binding import Binding
 
 from lumiku_tui.errors import LumikuError
@@ -35,8 +37,8 @@ _SIGNAL_GRACE_S = 10.0
 class WizardApp(App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "lumiku-tui"
-    # Every step lists its own keys; a palette of Textual's commands would only distract.
-    ENABLE_COMMAND_PALETTE = False
+    # ctrl+p: the screen's own actions by name, the Keys panel and Textual's theme switch.
+    ENABLE_COMMAND_PALETTE = True
     BINDINGS = [Binding("ctrl+q", "quit", "Quit", show=True, priority=True)]
 
     def __init__(self, ctx: WizardContext) -> None:
@@ -51,6 +53,28 @@ class WizardApp(App[int]):
 
         self._watch_signals()
         self.push_screen(OverviewScreen())
+
+    def get_system_commands(self, screen: Any) -> Iterable[SystemCommand]:
+        """The palette offers what the screen's keys do now (by name), then the Keys panel, theme and quit."""
+        from lumiku_tui.tui.screens.base import GLOBAL_ACTIONS
+
+        seen: set[str] = set()
+        for key, active in screen.active_bindings.items():
+            binding = active.binding
+            if (not active.enabled or not binding.description or binding.action in GLOBAL_ACTIONS
+                    or binding.description in seen):
+                continue
+            seen.add(binding.description)
+            yield SystemCommand(binding.description, f"key {binding.key_display or self.get_key_display(binding)}",
+                                partial(self.run_action, binding.action, active.node))
+        if hasattr(screen, "action_keys"):
+            yield SystemCommand("Keys", "Every key of this screen and the shared ones (?)", screen.action_keys)
+        if hasattr(screen, "action_troubleshoot"):
+            yield SystemCommand("Troubleshoot", "Connection, Prisma's lock, a failed migration (t)",
+                                screen.action_troubleshoot)
+        for command in super().get_system_commands(screen):
+            if command.title in ("Theme", "Quit"):
+                yield command
 
     def on_unmount(self) -> None:
         self.offloader.close()

@@ -238,9 +238,6 @@ class ApplyingScreen(WizardScreen):
             return self.running
         if action == "next":
             return bool(self.finished and self.result is not None and self.result.ok)
-        if action == "troubleshoot_failure":
-            failed = self.failure is not None and self.failure.reason != "cancelled"
-            return bool(self.finished and (failed or self.error is not None))
         if action == "overview":
             return self.finished
         return True
@@ -280,7 +277,7 @@ class ApplyingScreen(WizardScreen):
     def action_troubleshoot_failure(self) -> None:
         from lumiku_tui.tui.screens import troubleshoot
 
-        if self.failure is not None:
+        if self.failure is not None and self.failure.reason != "cancelled":
             self.app.push_screen(troubleshoot.FailureScreen(failure=self.failure))
         elif isinstance(self.error, LockTimeout):
             self.app.push_screen(troubleshoot.LockScreen())
@@ -293,6 +290,8 @@ class ApplyingScreen(WizardScreen):
                 self.app.push_screen(troubleshoot.ConnectScreen())
             else:
                 self.app.push_screen(troubleshoot.TroubleshootMenu())
+        else:
+            self.action_troubleshoot()
 
     def action_overview(self) -> None:
         if self.finished:

@@ -27,10 +27,10 @@ def _by_rule(findings) -> dict:  # type: ignore[no-untyped-def]
 
 class ApprovalScreen(WizardScreen):
     SUB_TITLE = "3/7 Approve"
-    # `?` types into the name field here, so F1 is the help key this screen shows.
+    # `?` types into the name field here, so F1 is the Keys panel's key this screen shows.
     BINDINGS = [
         Binding("escape", "back", "Back"),
-        Binding("f1", "help", "Help"),
+        Binding("f1", "keys", "Keys"),
     ]
 
     def __init__(self, pending: list[str], run_counts: dict[str, int]) -> None:
@@ -165,9 +165,6 @@ class ApprovalScreen(WizardScreen):
         else:
             self.query_one("#approval-message", Static).update(
                 Text("Not approved: nothing was applied.", style="yellow"))
-
-    def action_help(self) -> None:
-        self.action_troubleshoot()
 
     def action_back(self) -> None:
         self.app.pop_screen()

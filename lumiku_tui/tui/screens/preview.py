@@ -15,7 +15,7 @@ from lumiku_tui.errors import LumikuError
 from lumiku_tui.sql.split import Kind, Statement
 from lumiku_tui.project import findings_for
 from lumiku_tui.tui.offload import CHILD_THRESHOLD_BYTES
-from lumiku_tui.tui.screens.base import WizardScreen
+from lumiku_tui.tui.screens.base import FilteredListScreen, NameFilter
 from lumiku_tui.tui.widgets.sql_view import SqlView
 
 _SEVERITY_LOOK = {"error": ("✗ error", "bold red"), "warning": ("! warning", "yellow"), "info": ("i info", "cyan")}
@@ -45,15 +45,17 @@ def finding_text(finding) -> Text:  # type: ignore[no-untyped-def]
     return text
 
 
-class PreviewScreen(WizardScreen):
+class PreviewScreen(FilteredListScreen):
     SUB_TITLE = "2/7 Preview"
     BINDINGS = [
         Binding("enter", "approve", "Approve…", priority=True),
-        Binding("n", "next_statement", "Next stmt"),
-        Binding("p", "previous_statement", "Prev stmt"),
+        Binding("n", "next_statement", "Stmt", key_display="n/p"),
+        Binding("p", "previous_statement", "Previous statement", show=False),
         Binding("f", "read_findings", "Findings"),
         Binding("d", "dry_run", "Dry run"),
         Binding("escape", "back", "Back"),
+        # In the Keys panel; the footer's 80 columns go to the keys of reading and approving.
+        Binding("slash", "filter", "Filter", key_display="/", show=False),
     ]
 
     def __init__(self, pending: list[str]) -> None:
@@ -70,6 +72,7 @@ class PreviewScreen(WizardScreen):
 
     def compose(self) -> ComposeResult:
         yield from self.header()
+        yield NameFilter()
         yield OptionList(*[Option(self._label(name), id=name) for name in self.pending], id="pending")
         yield SqlView(id="sql")
         with VerticalScroll(id="statement-pane"):
@@ -112,6 +115,18 @@ class PreviewScreen(WizardScreen):
         options.focus()
         self._split_all()
         self._lint()
+
+    def list_widget(self) -> OptionList:
+        return self.query_one("#pending", OptionList)
+
+    def apply_filter(self, text: str) -> None:
+        options = self.query_one("#pending", OptionList)
+        shown = [name for name in self.pending if text in name.lower()]
+        options.clear_options()
+        options.add_options([Option(self._label(name), id=name) for name in shown])
+        options.styles.height = max(1, min(len(shown), 5))
+        if shown:
+            options.highlighted = shown.index(self.selected) if self.selected in shown else 0
 
     @on(OptionList.OptionHighlighted, "#pending")
     def _selected(self, event: OptionList.OptionHighlighted) -> None:
@@ -256,6 +271,11 @@ class PreviewScreen(WizardScreen):
         else:
             pane.focus()
         self.call_after_refresh(self._mark_overflow)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if self.filtering and action == "approve":
+            return False  # Enter keeps the filter while the filter box has the focus
+        return True
 
     def action_next_statement(self) -> None:
         self.query_one(SqlView).next_statement()
