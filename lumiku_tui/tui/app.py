@@ -9,17 +9,19 @@ from __future__ import annotations
 import asyncio
 import io
 import os
+import shlex
 import signal
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import partial
 from typing import Any
 
 from rich.console import Console
 from rich.text import Text
-from textual.app import App, SystemCommand
+from textual.app import App, SuspendNotSupported, SystemCommand
 from textual.binding import Binding
 
 from lumiku_tui.errors import LumikuError
@@ -164,6 +166,31 @@ class WizardApp(App[int]):
         session = self.session
         if session is not None:
             session.record_deploy(result)
+
+    def back_to_overview(self) -> None:
+        """Close every screen above the overview (it re-reads the database when it shows again)."""
+        from lumiku_tui.tui.screens.overview import OverviewScreen
+
+        while len(self.screen_stack) > 2 and not isinstance(self.screen, OverviewScreen):
+            self.pop_screen()
+
+    def edit_file(self, path: Path, line: int, *, then: Callable[[], None]) -> None:
+        """Open $EDITOR (or vi) at `line` of `path` with the terminal handed over; `then` runs when it closes."""
+        editor = shlex.split(os.environ.get("EDITOR") or "vi") or ["vi"]
+        command = [*editor, f"+{line}", str(path)]
+        try:
+            try:
+                with self.suspend():
+                    subprocess.call(command)
+            except SuspendNotSupported:
+                # No terminal to hand over (a pipe, a test): run the editor without one.
+                subprocess.call(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, timeout=600)
+        except (OSError, subprocess.SubprocessError) as err:
+            self.notify(f"The editor `{editor[0]}` did not start: {err}. Set EDITOR to the editor you use.",
+                        severity="error", timeout=15)
+            return
+        then()
 
     def open_checklist(self) -> None:
         from lumiku_tui.tui.screens.checklist import ChecklistScreen
