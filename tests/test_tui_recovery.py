@@ -128,3 +128,27 @@ async def test_e_edits_the_migration_at_the_failing_line_and_replans(failed, tmp
         assert any("Re-planned" in n.message for n in app._notifications)
         assert app.ctx.folder.by_name()[FAILING].script.startswith("CREATE INDEX")
     assert os.path.exists(folder / FAILING / "migration.sql")
+
+
+async def test_u_takes_a_new_database_url_masked_without_a_restart(db, migrations, tmp_path: Path) -> None:
+    from urllib.parse import quote
+
+    from .conftest import APP_PASSWORD
+
+    folder = migrations({"20250101000000_a": "CREATE TABLE a (id int);\n"})
+    wrong = db.url.replace(quote(APP_PASSWORD, safe=""), "not-the-password")
+    app = make_app(wrong, folder, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await _to_overview(pilot, app)
+        assert "✗ Cannot connect" in screen_text(app) and "u enters another database URL" in flat(screen_text(app))
+        await pilot.press("u")
+        await wait_until(pilot, lambda: type(app.screen).__name__ == "UrlModal", "the URL question")
+        await pilot.press(*db.url)
+        await pilot.pause()
+        typed = screen_text(app)
+        assert APP_PASSWORD not in typed and quote(APP_PASSWORD, safe="") not in typed and "•" in typed
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, OverviewScreen) and app.screen.ready
+                         and "1 migration(s) pending" in flat(screen_text(app)), "the overview of the right database")
+        assert app.ctx.target is not None and app.ctx.load_error is None
+        assert APP_PASSWORD not in screen_text(app)

@@ -167,6 +167,32 @@ class WizardApp(App[int]):
         if session is not None:
             session.record_deploy(result)
 
+    def change_target(self, url: str) -> None:
+        """Work on another database from now on (a wrong password, another host), without a restart."""
+        ctx = self.ctx
+        if ctx.deploying:
+            self.notify("A migration is running; change the database after it ends.", severity="warning")
+            return
+        folder = ctx.migrations_dir or (ctx.folder.path if ctx.folder is not None else None)
+        project = open_project(url, folder)
+        ctx.database_url = url
+        ctx.target = project.target
+        ctx.load_error = project.error
+        if project.folder is not None:
+            ctx.folder = project.folder
+        # What was read from the old database says nothing about the new one.
+        ctx.status = ctx.lint = ctx.rehearsal = ctx.session = None
+        if ctx.presentation.target_display:
+            from dataclasses import replace
+
+            ctx.presentation = replace(ctx.presentation, target_display=None)
+        self.back_to_overview()
+        from lumiku_tui.tui.screens.overview import OverviewScreen
+
+        for screen in self.screen_stack:
+            if isinstance(screen, OverviewScreen):
+                screen.reload()
+
     def back_to_overview(self) -> None:
         """Close every screen above the overview (it re-reads the database when it shows again)."""
         from lumiku_tui.tui.screens.overview import OverviewScreen

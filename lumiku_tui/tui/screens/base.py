@@ -64,6 +64,13 @@ class WizardScreen(Screen[Any]):
         if (widget := self._list()) is not None:
             widget.action_cursor_up()
 
+    def action_new_url(self) -> None:
+        self.app.push_screen(UrlModal(self.ctx.display), self._url_given)
+
+    def _url_given(self, url: str | None) -> None:
+        if url:
+            self.wizard.change_target(url)
+
     def action_troubleshoot(self) -> None:
         from lumiku_tui.tui.screens.troubleshoot import TroubleshootMenu
 
@@ -158,3 +165,73 @@ class ConfirmModal(ModalScreen[bool]):
 
     def action_answer(self, answer: bool) -> None:
         self.dismiss(answer)
+
+
+class TimeoutModal(ModalScreen["float | None"]):
+    """After a lock or statement timeout: the timeout for the retry, changeable on the spot."""
+
+    BINDINGS = [Binding("escape", "cancel", "Don't retry")]
+
+    def __init__(self, failure: Any, seconds: float) -> None:
+        super().__init__()
+        self.failure = failure
+        self.seconds = seconds
+
+    def compose(self) -> ComposeResult:
+        kind = "lock timeout" if self.failure.reason == "lock_timeout" else "statement timeout"
+        with Vertical(id="confirm-box"):
+            yield Static(f"Retry {self.failure.name}?", id="confirm-question", markup=False)
+            yield Static(f"It gave up at the {kind} ({self.seconds:g} s); nothing was kept or recorded, so the "
+                         f"deploy can simply run again from this migration. The {kind} in seconds (0 waits for "
+                         "ever):", id="confirm-detail", markup=False)
+            yield Input(value=f"{self.seconds:g}", id="timeout-input", type="number")
+            yield Static("", id="timeout-message", markup=False)
+            yield Static("Enter = retry    Esc = don't", id="confirm-keys", markup=False)
+        yield Footer(show_command_palette=False)
+
+    def on_mount(self) -> None:
+        self.query_one(Input).focus()
+
+    @on(Input.Submitted, "#timeout-input")
+    def _submitted(self, event: Input.Submitted) -> None:
+        try:
+            seconds = float(event.value)
+        except ValueError:
+            seconds = -1.0
+        if seconds < 0:
+            self.query_one("#timeout-message", Static).update("A number of seconds, 0 or more.")
+            return
+        self.dismiss(seconds)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class UrlModal(ModalScreen["str | None"]):
+    """A new database URL, typed masked (it carries the password); Esc keeps the current one."""
+
+    BINDINGS = [Binding("escape", "cancel", "Keep the current URL")]
+
+    def __init__(self, current: str) -> None:
+        super().__init__()
+        self.current = current
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="confirm-box"):
+            yield Static("Use another database URL?", id="confirm-question", markup=False)
+            yield Static(f"Now: {self.current}\nThe wizard reads the new database at once; nothing is written. "
+                         "The URL is not shown, saved or logged.", id="confirm-detail", markup=False)
+            yield Input(placeholder="postgresql://user:password@host:5432/db", password=True, id="url-input")
+            yield Static("Enter = use it    Esc = keep the current one", id="confirm-keys", markup=False)
+        yield Footer(show_command_palette=False)
+
+    def on_mount(self) -> None:
+        self.query_one(Input).focus()
+
+    @on(Input.Submitted, "#url-input")
+    def _submitted(self, event: Input.Submitted) -> None:
+        if event.value.strip():
+            self.dismiss(event.value.strip())
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

@@ -32,6 +32,7 @@ class OverviewScreen(FilteredListScreen):
         Binding("c", "resume", "Checklist"),
         Binding("v", "verify", "Verify"),
         Binding("r", "refresh", "Refresh"),
+        Binding("u", "new_url", "New URL…"),
         FilteredListScreen.FILTER_BINDING,
     ]
 
@@ -55,12 +56,20 @@ class OverviewScreen(FilteredListScreen):
         yield from self.footer()
 
     def on_mount(self) -> None:
+        self.reload()
+
+    def reload(self) -> None:
+        """Draw the target and folder, then read the database (again, after a new URL)."""
         ctx = self.ctx
+        self.left = False
+        self.overview = None
+        self.query_one("#server-line", Static).update("")
         self.query_one("#target-line", Static).update(f"Target      {ctx.display}")
         if ctx.folder is not None:
             self.query_one("#folder-line", Static).update(
                 f"Migrations  {ctx.presentation.path(ctx.folder.path)} ({len(ctx.folder.migrations)} migrations)")
         if ctx.target is None or ctx.folder is None:
+            self.query_one("#migrations", DataTable).clear()
             self._show_load_error()
             return
         self.action_refresh()
@@ -68,7 +77,7 @@ class OverviewScreen(FilteredListScreen):
     def _show_load_error(self) -> None:
         err = self.ctx.load_error
         banner = self.query_one("#overview-banner", Static)
-        pointer = "Press t to run the connection check step by step."
+        pointer = "Press t to run the connection check step by step, u to enter another database URL."
         banner.update(words.error_rich(err, self.ctx.presentation, extra=pointer) if err
                       else f"No database to work on.\n{pointer}")
         banner.set_classes("banner error")
@@ -162,7 +171,8 @@ class OverviewScreen(FilteredListScreen):
             banner.set_classes("banner error")
             text = Text("✗ Cannot connect: ", style="bold")
             text.append_text(words.error_rich(overview.error, self.ctx.presentation,
-                                              extra="Press t to find the failing step."))
+                                              extra="Press t to find the failing step. u enters another "
+                                                    "database URL."))
             for warning in overview.warnings:
                 text.append(f"\n! {warning}")
             banner.update(text)
