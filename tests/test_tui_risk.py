@@ -36,3 +36,29 @@ async def test_approval_opens_with_the_risk_summary_before_hundreds_of_names(db,
         assert "✗ add-column-not-null" in text or "✗ " in lines[findings_row + 1]
         assert "Dry run" in text and "121 migration(s)" in flat(text)
         assert "Type the database name" in flat(text)
+
+
+async def test_the_wizard_applies_pipelined_in_batches_and_logs_every_statement(db, migrations,
+                                                                                 tmp_path: Path) -> None:
+    from lumiku_tui.tui.screens.applying import ApplyingScreen
+
+    from .test_tui_support import enter_name, wait_until
+
+    folder = migrations({f"20250201{n:06d}_table_{n}": f"CREATE TABLE t_{n} (id int PRIMARY KEY);\n"
+                                                        f"INSERT INTO t_{n} VALUES (1), (2);\n" for n in range(60)})
+    app = make_app(db.url, folder, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await _to_approval(pilot, app)
+        await enter_name(pilot, db.name)
+        await wait_until(pilot, lambda: isinstance(app.screen, ApplyingScreen) and app.screen.finished,
+                         "the end of the deploy")
+        applying = app.screen
+        assert applying.result.ok and len(applying.result.applied) == 60
+        assert applying.options.pipeline
+        logged = [strip.text for strip in applying.query_one("#apply-log").lines]
+        # Every statement is in the log, as the CLI prints it.
+        assert sum(1 for line in logged if "1/2  CREATE TABLE t_" in line) == 60
+        assert sum(1 for line in logged if "2/2  INSERT INTO t_" in line) == 60
+        assert sum(1 for line in logged if "applied in" in line) == 60
+        # Drawn in batches, not once per migration.
+        assert applying.batches_drawn < 30, applying.batches_drawn

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from dataclasses import replace
@@ -22,8 +23,8 @@ from lumiku_tui.pg.locks import Backend
 from lumiku_tui.tui import words
 from lumiku_tui.tui.screens.base import ConfirmModal, TimeoutModal, WizardScreen
 
-#: Longest a routine per-statement event waits before the screen is handed a batch.
-_BATCH_S = 0.05
+#: Events drawn at once rather than with the next batch of the screen's timer.
+_URGENT = (ev.MigrationFailed, ev.BlockedByLock, ev.LockWaiting, ev.LockAcquired, ev.DeployFinished, ev.Notice)
 
 
 def _age(delta: timedelta) -> str:
@@ -64,9 +65,15 @@ class ApplyingScreen(WizardScreen):
         self.events_seen = 0
         self._buffer: list[ev.Event] = []
         self._buffer_lock = threading.Lock()
-        self._last_flush = 0.0
         self._lines: list[Text] = []
         self._advanced = 0
+        self._drain_asked = False
+        #: How many batches of events the screen has drawn (each one log write and one repaint).
+        self.batches_drawn = 0
+        #: The migration bar as the events left it (position, statements, done), and as last drawn.
+        self._migration_bar = (0, 0, 0)
+        self._migration_shown = (0, 0, 0)
+        self._migrations_total = 0
         #: The table-lock wait in progress: the event, and when (monotonic) the wait began.
         self.blocked: ev.BlockedByLock | None = None
         self.blocked_since = 0.0
@@ -89,7 +96,9 @@ class ApplyingScreen(WizardScreen):
         yield from self.footer()
 
     def on_mount(self) -> None:
-        self.set_interval(0.2, self._tick)
+        self._loop = asyncio.get_running_loop()
+        # Four batches a second: often enough to read, rare enough to leave the CPU to the deploy.
+        self.set_interval(0.25, self._tick)
         self.running = True
         self.ctx.deploying = True
         self.refresh_bindings()
@@ -116,40 +125,47 @@ class ApplyingScreen(WizardScreen):
         self.call_ui(self._done, result)
 
     def _from_engine(self, event: ev.Event) -> None:
-        """Called on the deploy thread for every event.
+        """Called on the deploy thread for every event; it never waits for the screen.
 
-        Per-statement events are batched: handing each one to the UI separately would make
-        a migration of thousands of small statements wait on the screen. Anything else, and
-        any batch older than `_BATCH_S`, is handed over at once; the screen's timer also
-        collects what is waiting, so a long statement's start shows without delay.
+        Events are queued and drawn in batches by the screen's timer: a deploy of hundreds of
+        migrations must not pause on the screen for each of them (`call_from_thread` would
+        block the deploy until the screen had drawn). What the operator must see at once (a
+        failure, a lock wait, the end) asks for a batch immediately.
         """
-        now = time.monotonic()
         with self._buffer_lock:
             self._buffer.append(event)
-            routine = isinstance(event, (ev.StatementStarted, ev.StatementFinished))
-            if routine and now - self._last_flush < _BATCH_S:
+            if not isinstance(event, _URGENT) or self._drain_asked:
                 return
-            self._last_flush = now
-        self.call_ui(self._drain)
+            self._drain_asked = True
+        try:
+            self._loop.call_soon_threadsafe(self._drain)
+        except RuntimeError:  # the app has closed
+            pass
 
     def _drain(self) -> None:
         with self._buffer_lock:
             events, self._buffer = self._buffer, []
+            self._drain_asked = False
         for event in events:
             self.show_event(event)
         self._flush()
         if events:
+            self.batches_drawn += 1
             self._show_current()
 
     def _flush(self) -> None:
-        """Draw what a batch of events produced: one log write and one move of each bar."""
+        """Draw what a batch of events produced: one log write and one update of each bar."""
         if self._lines:
             lines, self._lines = self._lines, []
             self.query_one("#apply-log", RichLog).write(Text("\n").join(lines))
         if self._advanced:
             advanced, self._advanced = self._advanced, 0
             self.query_one("#overall", ProgressBar).advance(advanced)
-            self.query_one("#migration", ProgressBar).advance(advanced)
+        if self._migration_shown != self._migration_bar:
+            self._migration_shown = position, total, done = self._migration_bar
+            if position:
+                self.query_one("#migration-label", Label).update(f"[{position}/{self._migrations_total}]     ")
+            self.query_one("#migration", ProgressBar).update(total=max(total, 1), progress=done)
 
     # -- drawing events -----------------------------------------------------------------------
 
@@ -174,9 +190,8 @@ class ApplyingScreen(WizardScreen):
         if isinstance(event, ev.DeployPlanned):
             self.query_one("#overall", ProgressBar).update(total=max(event.statements, 1), progress=0)
         elif isinstance(event, ev.MigrationStarted):
-            self._flush()  # the finished migration's last statements belong to its bar
-            self.query_one("#migration-label", Label).update(f"[{event.position}/{event.total}]     ")
-            self.query_one("#migration", ProgressBar).update(total=max(event.statements, 1), progress=0)
+            self._migrations_total = event.total
+            self._migration_bar = (event.position, event.statements, 0)
         elif isinstance(event, ev.StatementStarted):
             self.statement_started = time.monotonic()
             self.current_text = f"Statement {event.index} (line {event.line}): {event.summary}"
@@ -186,6 +201,8 @@ class ApplyingScreen(WizardScreen):
         elif isinstance(event, ev.StatementFinished):
             self.statement_started = None
             self._advanced += 1
+            position, total, done = self._migration_bar
+            self._migration_bar = (position, total, done + 1)
             if self.blocked is not None:
                 self._unblocked()
         elif isinstance(event, ev.BlockedByLock):
