@@ -32,14 +32,20 @@ def _wizard(database_url: str | None, migrations: str | None, health_url: str | 
 
 
 def _demo(health_url: str | None) -> int:
+    # Said before anything slow: starting the server takes seconds, and a blank terminal looks hung.
+    say = cli.Out()
+    say.line("lumiku-tui demo: starting a throwaway PostgreSQL server (a few seconds; nothing outside a temporary "
+             "folder is touched)…")
     from lumiku_tui.demo import start_demo
 
     try:
         demo = start_demo()
     except LumikuError as err:
-        cli.Out().error(err)
+        say.error(err)
         return err.exit_code
     try:
+        say.line(f"Demo database ready ({len(demo.folder.migrations)} migrations, some pending); opening the "
+                 "wizard…")
         return _wizard(demo.database_url, str(demo.folder.path), health_url, demo=True)
     finally:
         demo.stop()
