@@ -62,3 +62,23 @@ async def test_the_wizard_applies_pipelined_in_batches_and_logs_every_statement(
         assert sum(1 for line in logged if "applied in" in line) == 60
         # Drawn in batches, not once per migration.
         assert applying.batches_drawn < 30, applying.batches_drawn
+
+
+async def test_verification_cuts_long_values_with_an_ellipsis(db, migrations, tmp_path: Path) -> None:
+    from lumiku_tui.tui.screens.overview import OverviewScreen
+    from lumiku_tui.tui.screens.verification import VerificationScreen
+
+    from .test_tui_support import wait_until
+
+    long_table = "customer_subscription_renewal_reminders"
+    folder = migrations({"20250101000000_long": f"CREATE TABLE {long_table} (id int PRIMARY KEY, "
+                                                "scheduled_for timestamp(3) with time zone NOT NULL);\n"})
+    Deployment(db.target, load_folder(folder)).run()
+    app = make_app(db.url, folder, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, OverviewScreen) and app.screen.ready, "the overview")
+        await app.push_screen(VerificationScreen(("20250101000000_long",)))
+        await wait_until(pilot, lambda: getattr(app.screen, "done", False), "the verification")
+        text = screen_text(app)
+        cut_rows = [line for line in text.splitlines() if long_table[:20] in line]
+        assert cut_rows and all("..." in line for line in cut_rows), cut_rows
