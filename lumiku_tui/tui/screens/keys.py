@@ -38,18 +38,26 @@ class KeysScreen(ModalScreen[None]):
     def _rows(self) -> tuple[list[tuple[str, str, bool]], list[tuple[str, str, bool]]]:
         own: list[tuple[str, str, bool]] = []
         shared: list[tuple[str, str, bool]] = []
-        seen: set[str] = set()
+        seen: set[tuple[str, str]] = set()
+        # The wizard's own bindings only: the widgets' (cursor keys, Textual's focus and copy keys) are
+        # summed up in one line rather than listed one by one.
+        ours = {(b.key, b.action) for cls in type(self.below).__mro__ for b in cls.__dict__.get("BINDINGS", [])
+                if isinstance(b, Binding) and cls.__module__.startswith("lumiku_tui.")}
         for key, active in self.below.active_bindings.items():
             binding = active.binding
-            if not binding.description:
+            if not binding.description or (binding.key, binding.action) not in ours:
                 continue
             name = _key_name(self.app, key, binding.key_display)
             if (name, binding.description) in seen:
                 continue
-            seen.add((name, binding.description))  # type: ignore[arg-type]
+            seen.add((name, binding.description))
             row = (name, binding.description, active.enabled)
-            (shared if binding.action in GLOBAL_ACTIONS or active.node is self.app else own).append(row)
-        shared = [row for row in shared if row[0] not in ("^q",)]
+            rows = shared if binding.action in GLOBAL_ACTIONS or active.node is self.app else own
+            same = next((n for n, r in enumerate(rows) if r[1] == binding.description), None)
+            if same is not None:  # one line for `?` and F1
+                rows[same] = (f"{rows[same][0]} / {name}", binding.description, rows[same][2] or active.enabled)
+            else:
+                rows.append(row)
         shared += [(key, what, True) for key, what in _APP_KEYS]
         own += [(key, what, True) for key, what in _WIDGET_KEYS]
         return own, shared
@@ -63,9 +71,10 @@ class KeysScreen(ModalScreen[None]):
             text.append(f"  {key:<16}", style="bold" if enabled else "dim")
             text.append(what + ("" if enabled else "  (not now)") + "\n", style="" if enabled else "dim")
         text.append("\nEverywhere\n", style="bold")
-        for key, what, enabled in shared:
+        for key, what, _enabled in shared:
             text.append(f"  {key:<16}", style="bold")
             text.append(what + "\n")
+        text.rstrip()
         with VerticalScroll(id="keys-box"):
             yield Static(text, id="keys-text")
         yield Footer(show_command_palette=False)
