@@ -192,6 +192,7 @@ class ApplyingScreen(WizardScreen):
         elif isinstance(event, ev.MigrationStarted):
             self._migrations_total = event.total
             self._migration_bar = (event.position, event.statements, 0)
+            self.current_text = f"[{event.position}/{event.total}] {event.name}"
         elif isinstance(event, ev.StatementStarted):
             self.statement_started = time.monotonic()
             self.current_text = f"Statement {event.index} (line {event.line}): {event.summary}"
@@ -239,7 +240,9 @@ class ApplyingScreen(WizardScreen):
         if event is None or self.finished:
             return
         present = self.ctx.presentation
-        voice = words.voice(present)
+        # Who, in short: the lines below give each blocker's state, age and query.
+        voice = replace(words.voice(present), session=lambda b: "pid {} ({})".format(
+            "-----" if present.fixed_sessions else b.pid, b.application_name or "an unnamed client"))
         limit = self.options.lock_timeout_s
         waited = time.monotonic() - self.blocked_since
         text = Text(wording.table_lock_wait(event, voice) + ".\n", style="bold")
