@@ -92,3 +92,17 @@ async def test_r_retries_after_a_lock_timeout_with_the_timeout_changed(busy_tabl
         retried = app.screen
         assert retried.options.lock_timeout_s == 30 and retried.result is not None and retried.result.ok
     assert "20250201000000_people_email" in _applied(db)
+
+
+async def test_q_asks_while_migrating_and_an_open_question_closes_when_the_deploy_ends(busy_table,
+                                                                                      tmp_path: Path) -> None:
+    db, folder, blocker = busy_table
+    app = make_app(db.url, folder, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        applying = await _waiting(pilot, app, db)
+        await pilot.press("q")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmModal), "the quit question")
+        assert "A migration is running. Quit anyway?" in app.screen.question
+        blocker.commit()  # the report job ends; the deploy goes on and finishes behind the question
+        await wait_until(pilot, lambda: applying.finished and app.screen is applying, "the question to close")
+        assert applying.result is not None and applying.result.ok and app.return_code is None

@@ -164,6 +164,9 @@ class FailureScreen(WizardScreen):
             text.append("\nWhat you can do\n", style="bold")
             for choice in d.choices:
                 text.append(f"• {present.text(choice)}\n")
+        if d.recorded_failed:
+            text.append("Here: e edits the migration at this line · R marks the failed attempt rolled back · "
+                        "A marks it applied · c copies the statement (each asks first)\n", style="bold")
         self.query_one("#failure-text", Static).update(text)
         self.refresh_bindings()
 
