@@ -106,3 +106,34 @@ async def test_q_asks_while_migrating_and_an_open_question_closes_when_the_deplo
         blocker.commit()  # the report job ends; the deploy goes on and finishes behind the question
         await wait_until(pilot, lambda: applying.finished and app.screen is applying, "the question to close")
         assert applying.result is not None and applying.result.ok and app.return_code is None
+
+
+async def test_r_retries_after_prismas_lock_was_held_too_long(db, migrations, tmp_path: Path) -> None:
+    from lumiku_tui.errors import LockTimeout
+    from lumiku_tui.pg.locks import ADVISORY_LOCK_KEY
+
+    folder = migrations({"20250101000000_people": "CREATE TABLE people (id int PRIMARY KEY);\n"})
+    holder = psycopg.connect(db.url, autocommit=True, application_name="prisma-migrate")
+    try:
+        app = make_app(db.url, folder, tmp_path)
+        async with app.run_test(size=SIZE) as pilot:
+            await _to_approval(pilot, app)
+            # Another deploy takes Prisma's lock after the overview was read, before the approval.
+            holder.execute("SELECT pg_advisory_lock(%s)", (ADVISORY_LOCK_KEY,))
+            await enter_name(pilot, db.name)
+            await wait_until(pilot, lambda: isinstance(app.screen, ApplyingScreen) and app.screen.finished,
+                             "Prisma's lock wait to give up", steps=600)
+            applying = app.screen
+            assert isinstance(applying.error, LockTimeout)
+            assert "Press r to retry" in flat(screen_text(app))
+            await pilot.press("r")
+            await wait_until(pilot, lambda: isinstance(app.screen, TimeoutModal), "the wait question")
+            app.screen.query_one(Input).value = "20"
+            holder.execute("SELECT pg_advisory_unlock(%s)", (ADVISORY_LOCK_KEY,))
+            await pilot.press("enter")
+            await wait_until(pilot, lambda: isinstance(app.screen, ApplyingScreen) and app.screen is not applying
+                             and app.screen.finished, "the retried deploy")
+            assert app.screen.options.advisory_lock_wait_s == 20 and app.screen.result.ok
+    finally:
+        holder.close()
+    assert _applied(db) == ["20250101000000_people"]

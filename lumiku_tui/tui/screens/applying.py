@@ -339,7 +339,9 @@ class ApplyingScreen(WizardScreen):
         self._stopped()
         self.query_one("#lock-banner", Static).add_class("hidden")
         current = self.query_one("#current", Static)
-        current.update(words.error_rich(err, self.ctx.presentation))
+        extra = "Press r to retry (the wait can be changed), t to see who holds the lock." \
+            if isinstance(err, LockTimeout) else ""
+        current.update(words.error_rich(err, self.ctx.presentation, extra=extra))
         current.set_classes("banner error")
 
     # -- keys ---------------------------------------------------------------------------------
@@ -388,8 +390,19 @@ class ApplyingScreen(WizardScreen):
     @property
     def retryable(self) -> bool:
         """A lock or statement timeout: nothing was recorded, so the same deploy can simply run again."""
-        return bool(self.finished and self.failure is not None
-                    and self.failure.reason in ("lock_timeout", "statement_timeout"))
+        return self._timeout() is not None
+
+    def _timeout(self) -> tuple[str, str, str] | None:
+        """What gave up: (what to retry, the timeout's name, the option that sets it), or None."""
+        if not self.finished:
+            return None
+        if self.failure is not None and self.failure.reason == "lock_timeout":
+            return self.failure.name, "lock timeout", "lock_timeout_s"
+        if self.failure is not None and self.failure.reason == "statement_timeout":
+            return self.failure.name, "statement timeout", "statement_timeout_s"
+        if isinstance(self.error, LockTimeout):
+            return "the deploy", "wait for Prisma's migration lock", "advisory_lock_wait_s"
+        return None
 
     def action_end_blocker(self) -> None:
         if self.blocked is None or not self.blocked.blockers:
@@ -419,15 +432,17 @@ class ApplyingScreen(WizardScreen):
         self.call_ui(self.notify, "Session ended; its lock is released." if ended else "That session had already gone.")
 
     def action_retry(self) -> None:
-        if not self.retryable or self.failure is None:
+        timeout = self._timeout()
+        if timeout is None:
             return
-        which = "lock_timeout_s" if self.failure.reason == "lock_timeout" else "statement_timeout_s"
-        self.app.push_screen(TimeoutModal(self.failure, getattr(self.options, which)), self._retry_with)
+        what, kind, which = timeout
+        self.app.push_screen(TimeoutModal(what, kind, getattr(self.options, which)), self._retry_with)
 
     def _retry_with(self, seconds: float | None) -> None:
-        if seconds is None or self.failure is None:
+        timeout = self._timeout()
+        if seconds is None or timeout is None:
             return
-        which = "lock_timeout_s" if self.failure.reason == "lock_timeout" else "statement_timeout_s"
+        which = timeout[2]
         applied = {m.name for m in self.result.applied} if self.result is not None else set()
         remaining = tuple(name for name in self.approved if name not in applied)
         options = replace(self.options, approved=remaining, **{which: seconds})

@@ -172,18 +172,19 @@ class TimeoutModal(ModalScreen["float | None"]):
 
     BINDINGS = [Binding("escape", "cancel", "Don't retry")]
 
-    def __init__(self, failure: Any, seconds: float) -> None:
+    def __init__(self, what: str, kind: str, seconds: float) -> None:
         super().__init__()
-        self.failure = failure
+        self.what = what
+        self.kind = kind
         self.seconds = seconds
 
     def compose(self) -> ComposeResult:
-        kind = "lock timeout" if self.failure.reason == "lock_timeout" else "statement timeout"
+        kind = self.kind
         with Vertical(id="confirm-box"):
-            yield Static(f"Retry {self.failure.name}?", id="confirm-question", markup=False)
+            yield Static(f"Retry {self.what}?", id="confirm-question", markup=False)
             yield Static(f"It gave up at the {kind} ({self.seconds:g} s); nothing was kept or recorded, so the "
-                         f"deploy can simply run again from this migration. The {kind} in seconds (0 waits for "
-                         "ever):", id="confirm-detail", markup=False)
+                         f"deploy can simply run again from there. The {kind} in seconds (0 waits for ever):",
+                         id="confirm-detail", markup=False)
             yield Input(value=f"{self.seconds:g}", id="timeout-input", type="number")
             yield Static("", id="timeout-message", markup=False)
             yield Static("Enter = retry    Esc = don't", id="confirm-keys", markup=False)
