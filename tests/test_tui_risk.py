@@ -82,3 +82,22 @@ async def test_verification_cuts_long_values_with_an_ellipsis(db, migrations, tm
         text = screen_text(app)
         cut_rows = [line for line in text.splitlines() if long_table[:20] in line]
         assert cut_rows and all("..." in line for line in cut_rows), cut_rows
+
+
+@pytest.mark.parametrize("size, whole", [((80, 24), False), ((120, 40), True)])
+async def test_approval_shows_each_kind_whole_when_the_terminal_has_room(db, migrations, tmp_path: Path,
+                                                                         size, whole) -> None:  # type: ignore[no-untyped-def]
+    folder = migrations({"20250101000000_people": "CREATE TABLE people (id int PRIMARY KEY, email text);\n"
+                                                  "INSERT INTO people SELECT g, 'e' || g FROM generate_series(1, 50) g;\n"})
+    Deployment(db.target, load_folder(folder)).run()
+    migrations({"20250201000000_people_email": "CREATE INDEX people_email_idx ON people (email);\n"}, folder=folder)
+    app = make_app(db.url, folder, tmp_path)
+    async with app.run_test(size=size) as pilot:
+        approval = await _to_approval(pilot, app)
+        warning = approval.ctx.lint.warnings[0]
+        message = " ".join(warning.message.split())
+        assert len(message) > size[0] - 20, "the message is longer than a line"
+        text = flat(screen_text(app))
+        assert (message in text) is whole
+        if not whole:
+            assert "…" in screen_text(app) and message[:30] in text

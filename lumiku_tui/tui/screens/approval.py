@@ -118,9 +118,12 @@ class ApprovalScreen(WizardScreen):
             kinds = [("✗", "bold red", rule, found) for rule, found in _by_rule(errors).items()]
             kinds += [("!", "yellow", rule, found) for rule, found in _by_rule(warnings).items()]
             shown = kinds if len(kinds) <= _KIND_LINES else kinds[: _KIND_LINES - 1]
+            # At 80x24 one line each, cut with "..." at the screen's edge; a taller terminal has room for
+            # every word.
+            roomy = self.app.size.height >= 30
             for mark, style, rule, found in shown:
-                # One line each, cut with "..." at the screen's edge rather than wrapped.
-                line = Text(f"  {mark} {rule} ×{len(found)}: ", style=style, no_wrap=True, overflow="ellipsis")
+                line = Text(f"  {mark} {rule} ×{len(found)}: ", style=style, no_wrap=not roomy,
+                            overflow="fold" if roomy else "ellipsis")
                 line.append(" ".join(found[0].message.split()), style="")
                 parts.append(line)
             if len(kinds) > len(shown):
