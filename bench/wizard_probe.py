@@ -13,6 +13,11 @@ interpreter's start and every import. Each mode prints one JSON line:
                      preview drawn; then five page-downs, each timed until the view has moved and
                      is painted, while the statements are still being split in the background
   preview-baseline   launch -> a bare Textual TextArea holding the same file drawn
+  apply              the wizard applying every pending migration (approved, from the overview) until its
+                     screen says they are applied; DATABASE_URL must name a database that has none of them
+  apply-ratio        the wizard's apply against the headless deploy's (`deploy --yes`, in process and as a
+                     command) on a generated history in a throwaway embedded PostgreSQL:
+                     python bench/wizard_probe.py apply-ratio [--count 300]
 """
 
 from __future__ import annotations
@@ -174,9 +179,85 @@ async def preview_baseline(args: argparse.Namespace) -> dict[str, float]:
     return {"drawn_s": drawn}
 
 
+async def apply(args: argparse.Namespace, state: Path) -> dict[str, float]:
+    from lumiku_tui.tui.screens.applying import ApplyingScreen
+
+    app = _wizard(args.migrations, state)
+    async with app.run_test(size=SIZE):
+        await _until(app, lambda: _overview_ready(app), "the overview")
+        pending = tuple(app.screen.overview.pending)
+        started = time.monotonic()
+        app.start_deploy(pending)
+        await _until(app, lambda: isinstance(app.screen, ApplyingScreen) and app.screen.finished, "the deploy's end")
+        took = time.monotonic() - started
+        screen = app.screen
+        assert screen.result is not None and screen.result.ok, "the wizard's deploy failed"
+        logged = len(screen.query_one("#apply-log").lines)
+    return {"apply_s": took, "migrations": len(pending), "log_lines": logged}
+
+
+def apply_ratio(count: int, rounds: int = 3) -> dict[str, float]:
+    """Fresh databases with the same generated history: headless in process, `deploy --yes`, the wizard.
+
+    Each is run `rounds` times, interleaved, and the fastest run of each counts: on a shared
+    machine the slower runs measure the neighbours.
+    """
+    import io
+    import subprocess
+
+    import psycopg
+    from psycopg import sql
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from bench.prisma_history import write_history
+    from lumiku_tui.apply.deploy import Deployment, DeployOptions
+    from lumiku_tui.cli.events import event_printer
+    from lumiku_tui.cli.output import Out
+    from lumiku_tui.pg.embedded import EmbeddedPostgres
+    from lumiku_tui.pg.target import parse_database_url
+    from lumiku_tui.prisma.folder import load_folder
+
+    times: dict[str, list[float]] = {"engine": [], "cli": [], "wizard": []}
+    with tempfile.TemporaryDirectory(prefix="lumiku-ratio-") as work, EmbeddedPostgres() as server:
+        folder_path = Path(work) / "migrations"
+        write_history(folder_path, count)
+        folder = load_folder(folder_path)
+
+        def fresh(name: str) -> str:
+            with psycopg.connect(server.url(), autocommit=True) as admin:
+                admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            return server.url(name)
+
+        for round_number in range(rounds):
+            url = fresh(f"ratio_engine_{round_number}")
+            started = time.monotonic()
+            result = Deployment(parse_database_url(url), folder, DeployOptions(pipeline=True),
+                                event_printer(Out(io.StringIO()))).run()
+            times["engine"].append(time.monotonic() - started)
+            assert result.ok, result.failure
+            env = {**os.environ, "DATABASE_URL": fresh(f"ratio_cli_{round_number}"), "NO_COLOR": "1"}
+            started = time.monotonic()
+            subprocess.run([sys.executable, "-m", "lumiku_tui", "--migrations", str(folder_path), "deploy", "--yes"],
+                           env=env, check=True, stdout=subprocess.DEVNULL, timeout=600)
+            times["cli"].append(time.monotonic() - started)
+            env["DATABASE_URL"] = fresh(f"ratio_wizard_{round_number}")
+            probe = subprocess.run([sys.executable, __file__, "apply", "--migrations", str(folder_path)], env=env,
+                                   check=True, capture_output=True, text=True, timeout=600)
+            times["wizard"].append(json.loads(probe.stdout.strip().splitlines()[-1])["apply_s"])
+    best = {key: min(values) for key, values in times.items()}
+    return {"migrations": count, "rounds": rounds, "headless_in_process_s": round(best["engine"], 2),
+            "deploy_yes_s": round(best["cli"], 2), "wizard_s": round(best["wizard"], 2),
+            "wizard_vs_headless": round(best["wizard"] / best["engine"], 2),
+            "wizard_vs_deploy_yes": round(best["wizard"] / best["cli"], 2),
+            "all_s": {key: [round(v, 2) for v in values] for key, values in times.items()}}
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("mode", choices=("check", "overview", "overview-baseline", "preview", "preview-baseline"))
+    parser.add_argument("mode", choices=("check", "overview", "overview-baseline", "preview", "preview-baseline",
+                                         "apply", "apply-ratio"))
+    parser.add_argument("--count", type=int, default=300)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--migrations", type=Path)
     parser.add_argument("--big", type=Path)
     parser.add_argument("--spawned-at", type=float, default=None)
@@ -185,6 +266,9 @@ def main(argv: list[str]) -> int:
         args.spawned_at = time.monotonic()
     if args.mode == "check":
         return check()
+    if args.mode == "apply-ratio":
+        print(json.dumps(apply_ratio(args.count, args.rounds)))
+        return 0
     with tempfile.TemporaryDirectory(prefix="lumiku-probe-") as state_dir:
         state = Path(state_dir)
         os.environ.setdefault("LUMIKU_RECORD_DIR", str(state))
@@ -194,6 +278,8 @@ def main(argv: list[str]) -> int:
             result = asyncio.run(overview_baseline(args))
         elif args.mode == "preview":
             result = asyncio.run(preview(args, state))
+        elif args.mode == "apply":
+            result = asyncio.run(apply(args, state))
         else:
             result = asyncio.run(preview_baseline(args))
     print(json.dumps(result))

@@ -34,14 +34,20 @@ def _wizard(args: argparse.Namespace, *, demo: bool = False) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    # Said before anything slow: starting the server takes seconds, and a blank terminal looks hung.
+    say = cli.Out()
+    say.line("lumiku-tui demo: starting a throwaway PostgreSQL server (a few seconds; nothing outside a temporary "
+             "folder is touched)…")
     from lumiku_tui.demo import start_demo
 
     try:
         demo = start_demo()
     except LumikuError as err:
-        cli.Out().error(err)
+        say.error(err)
         return err.exit_code
     try:
+        say.line(f"Demo database ready ({len(demo.folder.migrations)} migrations, some pending); opening the "
+                 "wizard…")
         demo_args = argparse.Namespace(**{**vars(args), "database_url": demo.database_url,
                                           "migrations": str(demo.folder.path), "runbook": None})
         return _wizard(demo_args, demo=True)

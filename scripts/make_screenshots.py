@@ -93,6 +93,11 @@ async def the_flow(shooter: Shooter) -> None:
     async with app.run_test(size=shooter.size) as pilot:
         await until(pilot, lambda: isinstance(app.screen, OverviewScreen) and app.screen.ready, "the overview")
         shooter.shoot(app, "01-overview")
+        await pilot.press("question_mark")
+        await until(pilot, lambda: type(app.screen).__name__ == "KeysScreen", "the Keys panel")
+        shooter.shoot(app, "18-keys")
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, OverviewScreen), "the overview again")
         await pilot.press("enter")
         await until(pilot, lambda: isinstance(app.screen, PreviewScreen) and app.screen.lint_done
                     and app.screen.query_one(SqlView).statements, "the preview")
@@ -144,6 +149,11 @@ async def cannot_connect(shooter: Shooter) -> None:
         await pilot.press("t")
         await until(pilot, lambda: isinstance(app.screen, ConnectScreen) and app.screen.steps, "the diagnosis")
         shooter.shoot(app, "11-trouble-connect")
+        await pilot.press("u")
+        await until(pilot, lambda: type(app.screen).__name__ == "UrlModal", "the URL question")
+        await pilot.press(*demo.database_url)
+        shooter.shoot(app, "21-new-url-masked")
+        await pilot.press("escape")
 
 
 async def failed_migration(shooter: Shooter) -> None:
@@ -168,6 +178,11 @@ async def failed_migration(shooter: Shooter) -> None:
         await pilot.press("t")
         await until(pilot, lambda: isinstance(app.screen, FailureScreen) and app.screen.diagnosis, "the diagnosis")
         shooter.shoot(app, "12-trouble-failed-migration")
+        await pilot.press("R")
+        await until(pilot, lambda: type(app.screen).__name__ == "ConfirmModal", "the resolve question")
+        shooter.shoot(app, "19-resolve-confirmation")
+        await pilot.press("n")
+        await until(pilot, lambda: isinstance(app.screen, FailureScreen), "the failure screen again")
         await pilot.press(*["down"] * 9)  # to the orphaned rows and the query that finds them
         shooter.shoot(app, "13-trouble-orphans")
 
@@ -215,6 +230,11 @@ async def waiting_for_a_table_lock(shooter: Shooter) -> None:
                         and not app.screen.query_one("#lock-banner").has_class("hidden"), "the lock banner")
             await pilot.pause(1.0)
             shooter.shoot(app, "15-applying-waits-for-a-lock")
+            await pilot.press("k")
+            await until(pilot, lambda: isinstance(app.screen, ConfirmModal), "the end-session question")
+            shooter.shoot(app, "20-end-blocker-confirmation")
+            await pilot.press("n")
+            await until(pilot, lambda: isinstance(app.screen, ApplyingScreen), "the applying screen again")
             await pilot.press("c")
             await until(pilot, lambda: isinstance(app.screen, ConfirmModal), "the cancel question")
             shooter.shoot(app, "16-cancel-confirmation")

@@ -88,7 +88,8 @@ async def test_statements_step_with_their_findings_and_escape_returns(report_db,
         preview = app.screen
         text = screen_text(app)
         assert "20251014_add_avatar_creator_complete  64 stmts" in text
-        assert "Statement 1/66 · line 18 · BEGIN" in text
+        # Counted as the list and the deploy count them: the script's own BEGIN/COMMIT are not sent.
+        assert "Not sent · line 18 · BEGIN" in text
         assert "not sent; the migration runs in one transaction" in flat(text)
         view = preview.query_one(SqlView)
         # Walk to the first statement that carries a safety finding and see it explained.
@@ -98,7 +99,7 @@ async def test_statements_step_with_their_findings_and_escape_returns(report_db,
             await pilot.press("n")
         await pilot.pause()
         text = screen_text(app)
-        assert f"Statement {flagged.index}/66" in text
+        assert f"Statement {flagged.index - 1}/64" in text
         finding = app.ctx.lint.for_statement("20251014_add_avatar_creator_complete", flagged.index)[0]
         assert finding.message[:30] in flat(text)
         await pilot.press("p")
@@ -161,3 +162,47 @@ async def test_dry_run_names_the_migration_that_would_fail(db, migrations, tmp_p
         assert "20250201000000_email would FAIL at statement 1" in text
         assert "23502" in text
     assert db.query("SELECT count(*) FROM information_schema.columns WHERE column_name = 'email'") == [(0,)]
+
+
+async def test_findings_come_risk_first_and_can_be_read_in_full(db, migrations, tmp_path: Path) -> None:
+    """At 80x24 the error of a statement is shown before its warnings and notes; what does not fit scrolls."""
+    from lumiku_tui.apply.deploy import Deployment
+    from lumiku_tui.prisma.folder import load_folder
+
+    folder = migrations({"20250101000000_people": "CREATE TABLE people (id int PRIMARY KEY, name text);\n"
+                                                  "INSERT INTO people SELECT g, 'n' FROM generate_series(1, 10) g;\n"})
+    Deployment(db.target, load_folder(folder)).run()
+    migrations({"20250201000000_email": "ALTER TABLE people ADD COLUMN email text NOT NULL, "
+                                        "ALTER COLUMN name TYPE varchar(20), ALTER COLUMN name SET NOT NULL;\n",
+                "20250202000000_quiet": "CREATE TABLE notes (id int PRIMARY KEY);\n"}, folder=folder)
+    app = make_app(db.url, folder, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await _to_overview(pilot, app)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, PreviewScreen) and app.screen.lint_done
+                         and app.screen.query_one(SqlView).statements, "the planned preview")
+        found = app.ctx.lint.for_statement("20250201000000_email", 1)
+        severities = [f.severity for f in found]
+        assert "error" in severities and len(found) >= 3, severities
+        text = screen_text(app)
+        # The list carries each migration's worst severity.
+        assert "✗ 20250201000000_email" in text
+        assert "i 20250202000000_quiet" in text  # a note only (the new table's lock)
+        # The pane lists the error first, whatever order the rules found them in.
+        info = app.screen.query_one("#statement-info").render().plain
+        marks = [line[:2] for line in info.splitlines() if line[:2] in ("✗ ", "! ", "i ")]
+        assert marks == sorted(marks, key=lambda m: {"✗ ": 0, "! ": 1, "i ": 2}[m]) and marks[0] == "✗ "
+        error = next(f for f in found if f.severity == "error")
+        assert error.message[:40] in flat(text)
+        # Everything is in the pane, nothing dropped: every finding and its safe alternative.
+        for finding in found:
+            assert " ".join(finding.safe_alternative.split())[:60] in flat(info)
+        pane = app.screen.query_one("#statement-pane")
+        assert pane.size.height <= SIZE[1] // 2 + 1
+        if pane.max_scroll_y > 0:
+            assert "more below... f reads all" in screen_text(app)
+            await pilot.press("f", "end")
+            await pilot.pause()
+            assert pane.has_focus and pane.scroll_y == pane.max_scroll_y
+            last = found[-1] if len(found) == 1 else sorted(found, key=lambda f: ("error", "warning", "info").index(f.severity))[-1]
+            assert " ".join(last.safe_alternative.split())[-30:] in flat(screen_text(app))

@@ -283,7 +283,7 @@ def test_record_written(snap_compare, deployed: Fixed, tmp_path: Path) -> None:
 def test_troubleshooting_menu(snap_compare, report_state: Fixed, tmp_path: Path) -> None:
     async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
         await wait_until(pilot, lambda: _overview_ready(pilot.app), "the overview")
-        await pilot.press("question_mark")
+        await pilot.press("t")
         await wait_until(pilot, lambda: isinstance(pilot.app.screen, TroubleshootMenu), "the menu")
 
     assert snap_compare(report_state.app(tmp_path), terminal_size=SIZE, run_before=run_before)
@@ -358,3 +358,12 @@ def test_advisory_lock_held(snap_compare, report_state: Fixed, tmp_path: Path) -
         assert snap_compare(report_state.app(tmp_path), terminal_size=SIZE, run_before=run_before)
     finally:
         holder.close()
+
+
+def test_keys_panel(snap_compare, report_state: Fixed, tmp_path: Path) -> None:
+    async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+        await wait_until(pilot, lambda: _overview_ready(pilot.app), "the overview")
+        await pilot.press("question_mark")
+        await wait_until(pilot, lambda: type(pilot.app.screen).__name__ == "KeysScreen", "the Keys panel")
+
+    assert snap_compare(report_state.app(tmp_path), terminal_size=SIZE, run_before=run_before)

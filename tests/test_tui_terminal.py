@@ -64,7 +64,7 @@ async def test_a_larger_terminal_shows_every_migration_and_the_keys(report_db, t
         await pilot.press("enter")
         await wait_until(pilot, lambda: isinstance(app.screen, PreviewScreen), "the preview")
         text = screen_text(app)
-        assert "n Next stmt" in text and "esc Back" in text
+        assert "n/p Stmt" in text and "esc Back" in text
 
 
 async def test_an_unwritable_state_folder_does_not_stop_the_wizard(demo_db, tmp_path: Path) -> None:
@@ -119,3 +119,66 @@ async def test_sigterm_ends_the_wizard_with_its_exit_code(report_db, tmp_path: P
         await wait_until(pilot, lambda: app.return_value is not None, "the wizard to exit")
     assert app.return_value == 128 + signal.SIGTERM
     assert app.ctx.interrupted_by == signal.SIGTERM
+
+
+def test_demo_says_what_it_does_before_the_server_is_up(tmp_path: Path) -> None:
+    """`lumiku-tui demo` in a real terminal: a first line at once, then the wizard; SIGTERM ends it and the server."""
+    import fcntl
+    import os
+    import pty
+    import select
+    import signal
+    import struct
+    import subprocess
+    import sys
+    import termios
+    import time
+
+    from .conftest import REPO
+
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TERM": "xterm-256color", "LUMIKU_STATE_DIR": str(tmp_path),
+           "LUMIKU_RECORD_DIR": str(tmp_path)}
+    env.pop("DATABASE_URL", None)
+    started = time.monotonic()
+    proc = subprocess.Popen([sys.executable, "-m", "lumiku_tui", "demo"], stdin=follower, stdout=follower,
+                            stderr=follower, env=env, cwd=tmp_path, start_new_session=True)
+    os.close(follower)
+    seen = b""
+    first_line_s = wizard_s = None
+    try:
+        deadline = started + 90
+        while time.monotonic() < deadline and wizard_s is None:
+            ready, _, _ = select.select([leader], [], [], 0.5)
+            if not ready:
+                continue
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:
+                break
+            seen += chunk
+            if first_line_s is None and b"starting a throwaway PostgreSQL" in seen:
+                first_line_s = time.monotonic() - started
+            if b"Overview" in seen:
+                wizard_s = time.monotonic() - started
+        assert first_line_s is not None, seen[-2000:]
+        assert b"Demo database ready" in seen and wizard_s is not None, seen[-2000:]
+        # The first line comes before the server (which takes seconds) and well before the wizard.
+        assert first_line_s < wizard_s
+        print(f"demo: first line after {first_line_s:.2f} s, wizard after {wizard_s:.2f} s")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            while proc.poll() is None:
+                ready, _, _ = select.select([leader], [], [], 0.5)
+                if ready:
+                    try:
+                        os.read(leader, 65536)
+                    except OSError:
+                        pass
+                if time.monotonic() - started > 150:
+                    proc.kill()
+        finally:
+            os.close(leader)
+    assert proc.wait(timeout=30) == 128 + signal.SIGTERM

@@ -204,7 +204,8 @@ async def test_help_key_opens_the_troubleshooting_menu_from_any_step(report_db, 
     app = make_app(report_db.url, SHIPPED_MIGRATIONS, tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await _to_approval(pilot, app)
-        await pilot.press("f1")
+        # `t` would type into the name field: F1 opens the Keys panel, whose `t` troubleshoots.
+        await pilot.press("f1", "t")
         await wait_until(pilot, lambda: isinstance(app.screen, TroubleshootMenu), "the troubleshooting menu")
         text = screen_text(app)
         assert "Cannot connect: check the connection step by step" in text

@@ -9,15 +9,19 @@ from __future__ import annotations
 import asyncio
 import io
 import os
+import shlex
 import signal
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from collections.abc import Callable, Iterable
+from functools import partial
 from typing import Any
 
 from rich.console import Console
 from rich.text import Text
-from textual.app import App
+from textual.app import App, SuspendNotSupported, SystemCommand
 from textual.binding import Binding
 
 from lumiku_tui.errors import LumikuError
@@ -36,8 +40,8 @@ _SIGNAL_GRACE_S = 10.0
 class WizardApp(App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "lumiku-tui"
-    # Every step lists its own keys; a palette of Textual's commands would only distract.
-    ENABLE_COMMAND_PALETTE = False
+    # ctrl+p: the screen's own actions by name, the Keys panel and Textual's theme switch.
+    ENABLE_COMMAND_PALETTE = True
     BINDINGS = [Binding("ctrl+q", "quit", "Quit", show=True, priority=True)]
 
     def __init__(self, ctx: WizardContext) -> None:
@@ -52,6 +56,28 @@ class WizardApp(App[int]):
 
         self._watch_signals()
         self.push_screen(OverviewScreen())
+
+    def get_system_commands(self, screen: Any) -> Iterable[SystemCommand]:
+        """The palette offers what the screen's keys do now (by name), then the Keys panel, theme and quit."""
+        from lumiku_tui.tui.screens.base import GLOBAL_ACTIONS
+
+        seen: set[str] = set()
+        for key, active in screen.active_bindings.items():
+            binding = active.binding
+            if (not active.enabled or not binding.description or binding.action in GLOBAL_ACTIONS
+                    or binding.description in seen):
+                continue
+            seen.add(binding.description)
+            yield SystemCommand(binding.description, f"key {binding.key_display or self.get_key_display(binding)}",
+                                partial(self.run_action, binding.action, active.node))
+        if hasattr(screen, "action_keys"):
+            yield SystemCommand("Keys", "Every key of this screen and the shared ones (?)", screen.action_keys)
+        if hasattr(screen, "action_troubleshoot"):
+            yield SystemCommand("Troubleshoot", "Connection, Prisma's lock, a failed migration (t)",
+                                screen.action_troubleshoot)
+        for command in super().get_system_commands(screen):
+            if command.title in ("Theme", "Quit"):
+                yield command
 
     def on_unmount(self) -> None:
         self.offloader.close()
@@ -148,6 +174,57 @@ class WizardApp(App[int]):
         session = self.session
         if session is not None:
             session.record_deploy(result)
+
+    def change_target(self, url: str) -> None:
+        """Work on another database from now on (a wrong password, another host), without a restart."""
+        ctx = self.ctx
+        if ctx.deploying:
+            self.notify("A migration is running; change the database after it ends.", severity="warning")
+            return
+        folder = ctx.migrations_dir or (ctx.folder.path if ctx.folder is not None else None)
+        project = open_project(url, folder)
+        ctx.database_url = url
+        ctx.target = project.target
+        ctx.load_error = project.error
+        if project.folder is not None:
+            ctx.folder = project.folder
+        # What was read from the old database says nothing about the new one.
+        ctx.status = ctx.lint = ctx.rehearsal = ctx.session = None
+        if ctx.presentation.target_display:
+            from dataclasses import replace
+
+            ctx.presentation = replace(ctx.presentation, target_display=None)
+        self.back_to_overview()
+        from lumiku_tui.tui.screens.overview import OverviewScreen
+
+        for screen in self.screen_stack:
+            if isinstance(screen, OverviewScreen):
+                screen.reload()
+
+    def back_to_overview(self) -> None:
+        """Close every screen above the overview (it re-reads the database when it shows again)."""
+        from lumiku_tui.tui.screens.overview import OverviewScreen
+
+        while len(self.screen_stack) > 2 and not isinstance(self.screen, OverviewScreen):
+            self.pop_screen()
+
+    def edit_file(self, path: Path, line: int, *, then: Callable[[], None]) -> None:
+        """Open $EDITOR (or vi) at `line` of `path` with the terminal handed over; `then` runs when it closes."""
+        editor = shlex.split(os.environ.get("EDITOR") or "vi") or ["vi"]
+        command = [*editor, f"+{line}", str(path)]
+        try:
+            try:
+                with self.suspend():
+                    subprocess.call(command)
+            except SuspendNotSupported:
+                # No terminal to hand over (a pipe, a test): run the editor without one.
+                subprocess.call(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, timeout=600)
+        except (OSError, subprocess.SubprocessError) as err:
+            self.notify(f"The editor `{editor[0]}` did not start: {err}. Set EDITOR to the editor you use.",
+                        severity="error", timeout=15)
+            return
+        then()
 
     def open_checklist(self) -> None:
         from lumiku_tui.tui.screens.checklist import ChecklistScreen

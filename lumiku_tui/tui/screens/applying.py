@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 from rich.text import Text
 from textual import work
@@ -16,17 +19,29 @@ from lumiku_tui.apply import events as ev
 from lumiku_tui.apply import wording
 from lumiku_tui.apply.deploy import Deployment, DeployOptions, DeployResult
 from lumiku_tui.errors import LockTimeout, LumikuError
+from lumiku_tui.pg.locks import Backend
 from lumiku_tui.tui import words
-from lumiku_tui.tui.screens.base import ConfirmModal, WizardScreen
+from lumiku_tui.tui.screens.base import ConfirmModal, TimeoutModal, WizardScreen
 
-#: Longest a routine per-statement event waits before the screen is handed a batch.
-_BATCH_S = 0.05
+#: Events drawn at once rather than with the next batch of the screen's timer.
+_URGENT = (ev.MigrationFailed, ev.BlockedByLock, ev.LockWaiting, ev.LockAcquired, ev.DeployFinished, ev.Notice)
+
+
+def _age(delta: timedelta) -> str:
+    seconds = max(0, int(delta.total_seconds()))
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 7200:
+        return f"{seconds // 60} min"
+    return f"{seconds // 3600} h"
 
 
 class ApplyingScreen(WizardScreen):
     SUB_TITLE = "4/7 Applying"
     BINDINGS = [
         Binding("c", "cancel_deploy", "Cancel deploy"),
+        Binding("k", "end_blocker", "End blocker…"),
+        Binding("r", "retry", "Retry…"),
         Binding("enter", "next", "Verify", priority=True),
         Binding("t", "troubleshoot_failure", "Troubleshoot"),
         Binding("o", "overview", "Overview"),
@@ -35,7 +50,9 @@ class ApplyingScreen(WizardScreen):
     def __init__(self, approved: tuple[str, ...], options: DeployOptions | None = None) -> None:
         super().__init__()
         self.approved = approved
-        self.options = options or DeployOptions(approved=approved)
+        # Pipelined as the headless deploy is: each migration's statements in one round trip. Results stay
+        # per statement (the log shows each); only their one-by-one durations are not measured.
+        self.options = options or DeployOptions(approved=approved, pipeline=True)
         self.deployment: Deployment | None = None
         self.running = False
         self.finished = False
@@ -48,9 +65,20 @@ class ApplyingScreen(WizardScreen):
         self.events_seen = 0
         self._buffer: list[ev.Event] = []
         self._buffer_lock = threading.Lock()
-        self._last_flush = 0.0
         self._lines: list[Text] = []
         self._advanced = 0
+        self._drain_asked = False
+        #: How many batches of events the screen has drawn (each one log write and one repaint).
+        self.batches_drawn = 0
+        #: The migration bar as the events left it (position, statements, done), and as last drawn.
+        self._migration_bar = (0, 0, 0)
+        self._migration_shown = (0, 0, 0)
+        self._migrations_total = 0
+        #: The table-lock wait in progress: the event, and when (monotonic) the wait began.
+        self.blocked: ev.BlockedByLock | None = None
+        self.blocked_since = 0.0
+        self.current_statement: tuple[str, int] | None = None
+        self.ended_blocker: int | None = None
 
     def compose(self) -> ComposeResult:
         yield from self.header()
@@ -68,7 +96,9 @@ class ApplyingScreen(WizardScreen):
         yield from self.footer()
 
     def on_mount(self) -> None:
-        self.set_interval(0.2, self._tick)
+        self._loop = asyncio.get_running_loop()
+        # Four batches a second: often enough to read, rare enough to leave the CPU to the deploy.
+        self.set_interval(0.25, self._tick)
         self.running = True
         self.ctx.deploying = True
         self.refresh_bindings()
@@ -95,40 +125,47 @@ class ApplyingScreen(WizardScreen):
         self.call_ui(self._done, result)
 
     def _from_engine(self, event: ev.Event) -> None:
-        """Called on the deploy thread for every event.
+        """Called on the deploy thread for every event; it never waits for the screen.
 
-        Per-statement events are batched: handing each one to the UI separately would make
-        a migration of thousands of small statements wait on the screen. Anything else, and
-        any batch older than `_BATCH_S`, is handed over at once; the screen's timer also
-        collects what is waiting, so a long statement's start shows without delay.
+        Events are queued and drawn in batches by the screen's timer: a deploy of hundreds of
+        migrations must not pause on the screen for each of them (`call_from_thread` would
+        block the deploy until the screen had drawn). What the operator must see at once (a
+        failure, a lock wait, the end) asks for a batch immediately.
         """
-        now = time.monotonic()
         with self._buffer_lock:
             self._buffer.append(event)
-            routine = isinstance(event, (ev.StatementStarted, ev.StatementFinished))
-            if routine and now - self._last_flush < _BATCH_S:
+            if not isinstance(event, _URGENT) or self._drain_asked:
                 return
-            self._last_flush = now
-        self.call_ui(self._drain)
+            self._drain_asked = True
+        try:
+            self._loop.call_soon_threadsafe(self._drain)
+        except RuntimeError:  # the app has closed
+            pass
 
     def _drain(self) -> None:
         with self._buffer_lock:
             events, self._buffer = self._buffer, []
+            self._drain_asked = False
         for event in events:
             self.show_event(event)
         self._flush()
         if events:
+            self.batches_drawn += 1
             self._show_current()
 
     def _flush(self) -> None:
-        """Draw what a batch of events produced: one log write and one move of each bar."""
+        """Draw what a batch of events produced: one log write and one update of each bar."""
         if self._lines:
             lines, self._lines = self._lines, []
             self.query_one("#apply-log", RichLog).write(Text("\n").join(lines))
         if self._advanced:
             advanced, self._advanced = self._advanced, 0
             self.query_one("#overall", ProgressBar).advance(advanced)
-            self.query_one("#migration", ProgressBar).advance(advanced)
+        if self._migration_shown != self._migration_bar:
+            self._migration_shown = position, total, done = self._migration_bar
+            if position:
+                self.query_one("#migration-label", Label).update(f"[{position}/{self._migrations_total}]     ")
+            self.query_one("#migration", ProgressBar).update(total=max(total, 1), progress=done)
 
     # -- drawing events -----------------------------------------------------------------------
 
@@ -153,31 +190,95 @@ class ApplyingScreen(WizardScreen):
         if isinstance(event, ev.DeployPlanned):
             self.query_one("#overall", ProgressBar).update(total=max(event.statements, 1), progress=0)
         elif isinstance(event, ev.MigrationStarted):
-            self._flush()  # the finished migration's last statements belong to its bar
-            self.query_one("#migration-label", Label).update(f"[{event.position}/{event.total}]     ")
-            self.query_one("#migration", ProgressBar).update(total=max(event.statements, 1), progress=0)
+            self._migrations_total = event.total
+            self._migration_bar = (event.position, event.statements, 0)
+            self.current_text = f"[{event.position}/{event.total}] {event.name}"
         elif isinstance(event, ev.StatementStarted):
             self.statement_started = time.monotonic()
             self.current_text = f"Statement {event.index} (line {event.line}): {event.summary}"
-            if not banner.has_class("hidden"):
-                banner.add_class("hidden")
+            self.current_statement = (event.migration, event.index)
+            self._unblocked()
             return
         elif isinstance(event, ev.StatementFinished):
             self.statement_started = None
             self._advanced += 1
+            position, total, done = self._migration_bar
+            self._migration_bar = (position, total, done + 1)
+            if self.blocked is not None:
+                self._unblocked()
         elif isinstance(event, ev.BlockedByLock):
-            banner.update(f"{wording.table_lock_wait(event, voice)}. Cancel (c) rolls this migration back; "
-                          "otherwise it gives up at the lock timeout.")
-            banner.remove_class("hidden")
+            if self.blocked is None:
+                self.refresh_bindings()
+            self.blocked = event
+            self.blocked_since = time.monotonic() - event.waited_ms / 1000
+            self._show_blocked()
             return  # the banner says it while it lasts
         elif isinstance(event, ev.MigrationFailed):
             self.failure = event
         for line in wording.event_lines(event, voice, full=False):
             self._log(words.rich_line(line, present))
 
+    def _unblocked(self) -> None:
+        if self.blocked is not None:
+            self.blocked = None
+            self.refresh_bindings()
+        self.query_one("#lock-banner", Static).add_class("hidden")
+
+    def _blocked_table(self) -> str:
+        """The table the waiting statement locks, as the safety check named it."""
+        from lumiku_tui.project import findings_for
+
+        if self.blocked is not None and self.blocked.index is not None:
+            for finding in findings_for(self.ctx.lint, self.blocked.migration, self.blocked.index):
+                if finding.table:
+                    return finding.table
+        return "that table"
+
+    def _show_blocked(self) -> None:
+        """Who holds the lock, for how long it has idled, when the wait gives up, and who queues behind it."""
+        event = self.blocked
+        if event is None or self.finished:
+            return
+        present = self.ctx.presentation
+        # Who, in short: the lines below give each blocker's state, age and query.
+        voice = replace(words.voice(present), session=lambda b: "pid {} ({})".format(
+            "-----" if present.fixed_sessions else b.pid, b.application_name or "an unnamed client"))
+        limit = self.options.lock_timeout_s
+        waited = time.monotonic() - self.blocked_since
+        text = Text(wording.table_lock_wait(event, voice) + ".\n", style="bold")
+        for blocker in event.blockers[:2]:
+            text.append(f"  {self._blocker_age(blocker)}\n")
+        if limit:
+            left = "--" if present.still else f"{max(0.0, limit - waited):.0f}"
+            text.append(f"Gives up in {left} s (lock timeout {limit:g} s). ", style="bold")
+        table = self._blocked_table()
+        text.append(f"Meanwhile the app's queries on {table} queue behind this waiting statement. "
+                    "k ends the blocking session · c cancels (rolls this migration back).")
+        banner = self.query_one("#lock-banner", Static)
+        banner.update(text)
+        banner.remove_class("hidden")
+
+    def _blocker_age(self, blocker: Backend) -> str:
+        present = self.ctx.presentation
+        pid = "-----" if present.fixed_sessions else str(blocker.pid)
+        now = datetime.now(UTC)
+        parts = [f"pid {pid} ({blocker.application_name or 'an unnamed client'}, user {blocker.user})"]
+        if blocker.state:
+            idle = ""
+            if blocker.state_change is not None and not present.still:
+                idle = f" for {_age(now - blocker.state_change)}"
+            parts.append(f"{blocker.state}{idle}")
+        if blocker.backend_start is not None and not present.still:
+            parts.append(f"connected {_age(now - blocker.backend_start)} ago")
+        if blocker.query:
+            parts.append("last query: " + wording.cut(present.text(blocker.query), 60))
+        return " · ".join(parts)
+
     def _tick(self) -> None:
         self._drain()
         self._show_current()
+        if self.blocked is not None:
+            self._show_blocked()
 
     def _show_current(self) -> None:
         current = self.query_one("#current", Static)
@@ -190,7 +291,11 @@ class ApplyingScreen(WizardScreen):
             current.update(f"  {self.current_text}")
 
     def _stopped(self) -> None:
+        self.blocked = None
         self.query_one("#lock-banner", Static).add_class("hidden")
+        # A question about the running deploy (cancel, end a blocker) means nothing once it has ended.
+        if isinstance(self.app.screen, ConfirmModal) and self.app.screen_stack[-2] is self:
+            self.app.screen.dismiss(False)
         self.running = False
         self.finished = True
         self.ctx.deploying = False
@@ -218,8 +323,14 @@ class ApplyingScreen(WizardScreen):
         else:
             failure = result.failure
             name = failure.name if failure else "a migration"
-            current.update(Text(f"✗ {name} failed; it was rolled back. Press t to see why and what to do.",
-                                style="bold red"))
+            if self.retryable and failure is not None:
+                what = "a table lock" if failure.reason == "lock_timeout" else "its statement"
+                current.update(Text(f"✗ {name} gave up waiting for {what} (timeout); it was rolled back and nothing "
+                                    "was recorded. Press r to retry (the timeout can be changed), t to see who held "
+                                    "it.", style="bold red"))
+            else:
+                current.update(Text(f"✗ {name} failed; it was rolled back. Press t to see why and what to do.",
+                                    style="bold red"))
             current.set_classes("banner error")
 
     def _engine_refused(self, err: LumikuError) -> None:
@@ -228,7 +339,9 @@ class ApplyingScreen(WizardScreen):
         self._stopped()
         self.query_one("#lock-banner", Static).add_class("hidden")
         current = self.query_one("#current", Static)
-        current.update(words.error_rich(err, self.ctx.presentation))
+        extra = "Press r to retry (the wait can be changed), t to see who holds the lock." \
+            if isinstance(err, LockTimeout) else ""
+        current.update(words.error_rich(err, self.ctx.presentation, extra=extra))
         current.set_classes("banner error")
 
     # -- keys ---------------------------------------------------------------------------------
@@ -236,11 +349,12 @@ class ApplyingScreen(WizardScreen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "cancel_deploy":
             return self.running
+        if action == "end_blocker":
+            return bool(self.running and self.blocked is not None and self.blocked.blockers)
+        if action == "retry":
+            return self.retryable
         if action == "next":
             return bool(self.finished and self.result is not None and self.result.ok)
-        if action == "troubleshoot_failure":
-            failed = self.failure is not None and self.failure.reason != "cancelled"
-            return bool(self.finished and (failed or self.error is not None))
         if action == "overview":
             return self.finished
         return True
@@ -271,6 +385,69 @@ class ApplyingScreen(WizardScreen):
             # cancel() may wait on the server for a moment; the UI must not.
             threading.Thread(target=deployment.cancel, name="lumiku-cancel", daemon=True).start()
 
+    # -- recovering from a lock -----------------------------------------------------------------
+
+    @property
+    def retryable(self) -> bool:
+        """A lock or statement timeout: nothing was recorded, so the same deploy can simply run again."""
+        return self._timeout() is not None
+
+    def _timeout(self) -> tuple[str, str, str] | None:
+        """What gave up: (what to retry, the timeout's name, the option that sets it), or None."""
+        if not self.finished:
+            return None
+        if self.failure is not None and self.failure.reason == "lock_timeout":
+            return self.failure.name, "lock timeout", "lock_timeout_s"
+        if self.failure is not None and self.failure.reason == "statement_timeout":
+            return self.failure.name, "statement timeout", "statement_timeout_s"
+        if isinstance(self.error, LockTimeout):
+            return "the deploy", "wait for Prisma's migration lock", "advisory_lock_wait_s"
+        return None
+
+    def action_end_blocker(self) -> None:
+        if self.blocked is None or not self.blocked.blockers:
+            return
+        blocker = self.blocked.blockers[0]
+        pid = "-----" if self.ctx.presentation.fixed_sessions else str(blocker.pid)
+        self.app.push_screen(
+            ConfirmModal(f"End session pid {pid}, which blocks {self._blocked_table()}?",
+                         self._blocker_age(blocker) + ".\nPostgreSQL terminates that backend: its open transaction "
+                         "is rolled back and its lock released; this deploy then goes on.",
+                         yes="y = end that session", no="n / Esc = keep waiting"),
+            lambda confirmed: self._end_blocker(blocker.pid) if confirmed else None,
+        )
+
+    @work(thread=True, group="end-blocker")
+    def _end_blocker(self, pid: int) -> None:
+        from lumiku_tui.checks.diagnose import end_session
+
+        assert self.ctx.target is not None
+        try:
+            ended = end_session(self.ctx.target, pid)
+        except LumikuError as err:
+            self.call_ui(self.notify, words.error_rich(err, self.ctx.presentation).plain, severity="error",
+                         timeout=15)
+            return
+        self.ended_blocker = pid
+        self.call_ui(self.notify, "Session ended; its lock is released." if ended else "That session had already gone.")
+
+    def action_retry(self) -> None:
+        timeout = self._timeout()
+        if timeout is None:
+            return
+        what, kind, which = timeout
+        self.app.push_screen(TimeoutModal(what, kind, getattr(self.options, which)), self._retry_with)
+
+    def _retry_with(self, seconds: float | None) -> None:
+        timeout = self._timeout()
+        if seconds is None or timeout is None:
+            return
+        which = timeout[2]
+        applied = {m.name for m in self.result.applied} if self.result is not None else set()
+        remaining = tuple(name for name in self.approved if name not in applied)
+        options = replace(self.options, approved=remaining, **{which: seconds})
+        self.app.switch_screen(ApplyingScreen(remaining, options))
+
     def action_next(self) -> None:
         if self.result is not None and self.result.ok:
             from lumiku_tui.tui.screens.verification import VerificationScreen
@@ -280,7 +457,7 @@ class ApplyingScreen(WizardScreen):
     def action_troubleshoot_failure(self) -> None:
         from lumiku_tui.tui.screens import troubleshoot
 
-        if self.failure is not None:
+        if self.failure is not None and self.failure.reason != "cancelled":
             self.app.push_screen(troubleshoot.FailureScreen(failure=self.failure))
         elif isinstance(self.error, LockTimeout):
             self.app.push_screen(troubleshoot.LockScreen())
@@ -293,6 +470,8 @@ class ApplyingScreen(WizardScreen):
                 self.app.push_screen(troubleshoot.ConnectScreen())
             else:
                 self.app.push_screen(troubleshoot.TroubleshootMenu())
+        else:
+            self.action_troubleshoot()
 
     def action_overview(self) -> None:
         if self.finished:

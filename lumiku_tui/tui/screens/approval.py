@@ -13,18 +13,24 @@ from textual.widgets import Input, Static
 from lumiku_tui.errors import LumikuError
 from lumiku_tui.sql.split import plan_migration
 from lumiku_tui.tui.screens.base import ConfirmModal, WizardScreen
-from lumiku_tui.tui.screens.preview import finding_text
 
-#: Warning kinds listed one line each; the rest are counted (the summary must fit 80x24 beside the prompt).
-_RULE_LINES = 4
+#: Kinds of finding listed one line each; the rest are counted (the summary must fit 80x24 beside the prompt).
+_KIND_LINES = 6
+
+
+def _by_rule(findings) -> dict:  # type: ignore[no-untyped-def]
+    grouped: dict = {}  # type: ignore[type-arg]
+    for finding in findings:
+        grouped.setdefault(finding.rule, []).append(finding)
+    return grouped
 
 
 class ApprovalScreen(WizardScreen):
     SUB_TITLE = "3/7 Approve"
-    # `?` types into the name field here, so F1 is the help key this screen shows.
+    # `?` types into the name field here, so F1 is the Keys panel's key this screen shows.
     BINDINGS = [
         Binding("escape", "back", "Back"),
-        Binding("f1", "help", "Help"),
+        Binding("f1", "keys", "Keys"),
     ]
 
     def __init__(self, pending: list[str], run_counts: dict[str, int]) -> None:
@@ -38,8 +44,8 @@ class ApprovalScreen(WizardScreen):
     def compose(self) -> ComposeResult:
         yield from self.header()
         with VerticalScroll(id="approval-summary"):
-            yield Static(id="approval-plan", markup=False)
             yield Static(id="approval-findings", markup=False)
+            yield Static(id="approval-plan", markup=False)
         yield Static(id="approval-prompt", markup=False)
         yield Input(placeholder="database name", id="approval-input")
         yield Static("", id="approval-message", markup=False)
@@ -102,27 +108,17 @@ class ApprovalScreen(WizardScreen):
         self._render_plan()
 
     def _render_plan(self) -> None:
+        """The names come last: with hundreds pending, the risk must not sit pages below them."""
         total = sum(self.counts.values()) if len(self.counts) == len(self.pending) else None
         text = Text()
-        text.append("Target      ", style="bold")
-        text.append(self.ctx.display + "\n")
         text.append("Apply       ", style="bold")
         text.append(f"{len(self.pending)} migration(s), "
                     + (f"{total} statement(s)" if total is not None else "counting statements…")
-                    + ", each in its own transaction\n")
+                    + ", one transaction each")
         for name in self.pending:
             count = self.counts.get(name)
-            text.append(f"  {name}", style="yellow")
-            text.append(f"  {count} stmts\n" if count is not None else "\n", style="dim")
-        rehearsal = self.ctx.rehearsal
-        text.append("Dry run     ", style="bold")
-        if rehearsal is None:
-            text.append("not run (d on the preview runs everything and rolls it back)\n", style="dim")
-        elif rehearsal.ok:
-            text.append(f"all {len(rehearsal.migrations)} ran and were rolled back\n", style="green")
-        else:
-            text.append(f"{len(rehearsal.failed)} would FAIL: " + ", ".join(m.name for m in rehearsal.failed) + "\n",
-                        style="bold red")
+            text.append(f"\n  {name}", style="yellow")
+            text.append(f"  {count} stmts" if count is not None else "", style="dim")
         self.query_one("#approval-plan", Static).update(text)
 
     def _findings(self) -> tuple[list, list]:  # type: ignore[type-arg]
@@ -132,34 +128,46 @@ class ApprovalScreen(WizardScreen):
         return list(report.errors), list(report.warnings)
 
     def _render_findings(self) -> None:
+        """Risk first: the target, errors and warnings by kind with counts, what the dry run said."""
         errors, warnings = self._findings()
         parts: list[Text] = []
+        target = Text("Target      ", style="bold")
+        target.append(self.ctx.display)
+        parts.append(target)
         if self.ctx.lint is None:
-            parts.append(Text("Safety findings: not available (the safety check did not run).", style="dim"))
+            parts.append(Text("Findings    not available (the safety check did not run)", style="dim"))
         elif not errors and not warnings:
-            parts.append(Text("Safety findings: none need attention.", style="green"))
+            parts.append(Text("Findings    none need attention", style="green"))
         else:
-            head = Text("Needs attention: ", style="bold")
+            head = Text("Findings    ", style="bold")
             head.append(f"{len(errors)} error(s)", style="bold red" if errors else "")
             head.append(f", {len(warnings)} warning(s)", style="yellow" if warnings else "")
-            head.append(" (details in the preview)", style="dim")
+            head.append(" (each in full in the preview)", style="dim")
             parts.append(head)
-            for finding in errors:  # each in full: they are what the extra confirmation is about
-                line = Text(f"{finding.migration} #{finding.statement}: ", style="dim")
-                line.append_text(finding_text(finding))
+            kinds = [("✗", "bold red", rule, found) for rule, found in _by_rule(errors).items()]
+            kinds += [("!", "yellow", rule, found) for rule, found in _by_rule(warnings).items()]
+            shown = kinds if len(kinds) <= _KIND_LINES else kinds[: _KIND_LINES - 1]
+            # At 80x24 one line each, cut with "..." at the screen's edge; a taller terminal has room for
+            # every word.
+            roomy = self.app.size.height >= 30
+            for mark, style, rule, found in shown:
+                line = Text(f"  {mark} {rule} ×{len(found)}: ", style=style, no_wrap=not roomy,
+                            overflow="fold" if roomy else "ellipsis")
+                line.append(" ".join(found[0].message.split()), style="")
                 parts.append(line)
-            by_rule: dict[str, list] = {}  # type: ignore[type-arg]
-            for finding in warnings:
-                by_rule.setdefault(finding.rule, []).append(finding)
-            shown = list(by_rule.items())[:_RULE_LINES]
-            for rule, found in shown:
-                # One line each, cut at the screen's edge rather than wrapped.
-                line = Text(f"! {rule} ×{len(found)}: ", style="yellow", no_wrap=True, overflow="ellipsis")
-                line.append(" ".join(found[0].message.split()))
-                parts.append(line)
-            if len(by_rule) > len(shown):
-                parts.append(Text(f"  …and {len(by_rule) - len(shown)} more kind(s) of warning, in the preview",
+            if len(kinds) > len(shown):
+                parts.append(Text(f"  ...and {len(kinds) - len(shown)} more kind(s) of warning, in the preview",
                                   style="dim"))
+        rehearsal = self.ctx.rehearsal
+        dry = Text("Dry run     ", style="bold")
+        if rehearsal is None:
+            dry.append("not run (d on the preview runs everything and rolls it back)", style="dim")
+        elif rehearsal.ok:
+            dry.append(f"all {len(rehearsal.migrations)} ran and were rolled back", style="green")
+        else:
+            dry.append(f"{len(rehearsal.failed)} would FAIL: " + ", ".join(m.name for m in rehearsal.failed),
+                       style="bold red")
+        parts.append(dry)
         self.query_one("#approval-findings", Static).update(Group(*parts))
 
     @on(Input.Submitted, "#approval-input")
@@ -203,9 +211,6 @@ class ApprovalScreen(WizardScreen):
         else:
             self.query_one("#approval-message", Static).update(
                 Text("Not approved: nothing was applied.", style="yellow"))
-
-    def action_help(self) -> None:
-        self.action_troubleshoot()
 
     def action_back(self) -> None:
         self.app.pop_screen()

@@ -8,18 +8,28 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Footer, Header, Static
+from textual import on
+from textual.widgets import Footer, Header, Input, Static
 
 if TYPE_CHECKING:
     from lumiku_tui.tui.app import WizardApp
     from lumiku_tui.tui.context import WizardContext
 
 
+#: Keys every screen answers the same way (the Keys panel lists them apart from the screen's own).
+GLOBAL_ACTIONS = ("keys", "troubleshoot", "app.quit", "quit", "cursor_down", "cursor_up", "app.command_palette",
+                  "command_palette")
+
+
 class WizardScreen(Screen[Any]):
     # `?` first: a browser terminal (xterm.js in Coolify) may keep F1 for the browser's own help.
     BINDINGS = [
-        Binding("question_mark", "troubleshoot", "Help", key_display="?"),
-        Binding("f1", "troubleshoot", "Help", show=False),
+        Binding("question_mark", "keys", "Keys", key_display="?"),
+        Binding("f1", "keys", "Keys", show=False),
+        Binding("t", "troubleshoot", "Troubleshoot", show=False),
+        Binding("q", "app.quit", "Quit", show=False),
+        Binding("j", "cursor_down", "Down in the list", show=False),
+        Binding("k", "cursor_up", "Up in the list", show=False),
     ]
 
     @property
@@ -34,7 +44,32 @@ class WizardScreen(Screen[Any]):
         yield Header(show_clock=False, icon="◆")
 
     def footer(self) -> ComposeResult:
-        yield Footer()
+        # ctrl+p is listed in the Keys panel; the footer's room goes to the screen's own keys.
+        yield Footer(show_command_palette=False)
+
+    def action_keys(self) -> None:
+        from lumiku_tui.tui.screens.keys import KeysScreen
+
+        self.app.push_screen(KeysScreen(self))
+
+    def _list(self) -> Any:
+        focused = self.focused
+        return focused if focused is not None and hasattr(focused, "action_cursor_down") else None
+
+    def action_cursor_down(self) -> None:
+        if (widget := self._list()) is not None:
+            widget.action_cursor_down()
+
+    def action_cursor_up(self) -> None:
+        if (widget := self._list()) is not None:
+            widget.action_cursor_up()
+
+    def action_new_url(self) -> None:
+        self.app.push_screen(UrlModal(self.ctx.display), self._url_given)
+
+    def _url_given(self, url: str | None) -> None:
+        if url:
+            self.wizard.change_target(url)
 
     def action_troubleshoot(self) -> None:
         from lumiku_tui.tui.screens.troubleshoot import TroubleshootMenu
@@ -47,6 +82,61 @@ class WizardScreen(Screen[Any]):
             self.app.call_from_thread(callback, *args)
         except Exception:  # the app closed while the work was finishing; nobody is left to tell
             pass
+
+
+class NameFilter(Input):
+    """`/` on a list of migrations: type part of a name; Enter keeps the filter, Esc clears it."""
+
+    BINDINGS = [Binding("escape", "clear", "Clear filter", show=False)]
+
+    def __init__(self) -> None:
+        super().__init__(placeholder="filter by name · Enter keeps it · Esc clears", id="name-filter",
+                         classes="hidden")
+
+    def open(self) -> None:
+        self.remove_class("hidden")
+        self.focus()
+
+    def action_clear(self) -> None:
+        self.value = ""
+        self.add_class("hidden")
+        screen = self.screen
+        if isinstance(screen, FilteredListScreen):
+            screen.apply_filter("")
+            screen.list_widget().focus()
+
+
+class FilteredListScreen(WizardScreen):
+    """A screen with a list of migrations that `/` filters by name."""
+
+    FILTER_BINDING = Binding("slash", "filter", "Filter", key_display="/")
+    name_filter_text = ""
+
+    @property
+    def filtering(self) -> bool:
+        return isinstance(self.focused, NameFilter)
+
+    def action_filter(self) -> None:
+        self.query_one(NameFilter).open()
+
+    @on(Input.Changed, "#name-filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        text = event.value.strip().lower()
+        if text != self.name_filter_text:
+            self.name_filter_text = text
+            self.apply_filter(text)
+
+    @on(Input.Submitted, "#name-filter")
+    def _filter_kept(self, event: Input.Submitted) -> None:
+        if not event.value.strip():
+            event.input.add_class("hidden")
+        self.list_widget().focus()
+
+    def apply_filter(self, text: str) -> None:
+        raise NotImplementedError
+
+    def list_widget(self) -> Any:
+        raise NotImplementedError
 
 
 class ConfirmModal(ModalScreen[bool]):
@@ -75,3 +165,74 @@ class ConfirmModal(ModalScreen[bool]):
 
     def action_answer(self, answer: bool) -> None:
         self.dismiss(answer)
+
+
+class TimeoutModal(ModalScreen["float | None"]):
+    """After a lock or statement timeout: the timeout for the retry, changeable on the spot."""
+
+    BINDINGS = [Binding("escape", "cancel", "Don't retry")]
+
+    def __init__(self, what: str, kind: str, seconds: float) -> None:
+        super().__init__()
+        self.what = what
+        self.kind = kind
+        self.seconds = seconds
+
+    def compose(self) -> ComposeResult:
+        kind = self.kind
+        with Vertical(id="confirm-box"):
+            yield Static(f"Retry {self.what}?", id="confirm-question", markup=False)
+            yield Static(f"It gave up at the {kind} ({self.seconds:g} s); nothing was kept or recorded, so the "
+                         f"deploy can simply run again from there. The {kind} in seconds (0 waits for ever):",
+                         id="confirm-detail", markup=False)
+            yield Input(value=f"{self.seconds:g}", id="timeout-input", type="number")
+            yield Static("", id="timeout-message", markup=False)
+            yield Static("Enter = retry    Esc = don't", id="confirm-keys", markup=False)
+        yield Footer(show_command_palette=False)
+
+    def on_mount(self) -> None:
+        self.query_one(Input).focus()
+
+    @on(Input.Submitted, "#timeout-input")
+    def _submitted(self, event: Input.Submitted) -> None:
+        try:
+            seconds = float(event.value)
+        except ValueError:
+            seconds = -1.0
+        if seconds < 0:
+            self.query_one("#timeout-message", Static).update("A number of seconds, 0 or more.")
+            return
+        self.dismiss(seconds)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class UrlModal(ModalScreen["str | None"]):
+    """A new database URL, typed masked (it carries the password); Esc keeps the current one."""
+
+    BINDINGS = [Binding("escape", "cancel", "Keep the current URL")]
+
+    def __init__(self, current: str) -> None:
+        super().__init__()
+        self.current = current
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="confirm-box"):
+            yield Static("Use another database URL?", id="confirm-question", markup=False)
+            yield Static(f"Now: {self.current}\nThe wizard reads the new database at once; nothing is written. "
+                         "The URL is not shown, saved or logged.", id="confirm-detail", markup=False)
+            yield Input(placeholder="postgresql://user:password@host:5432/db", password=True, id="url-input")
+            yield Static("Enter = use it    Esc = keep the current one", id="confirm-keys", markup=False)
+        yield Footer(show_command_palette=False)
+
+    def on_mount(self) -> None:
+        self.query_one(Input).focus()
+
+    @on(Input.Submitted, "#url-input")
+    def _submitted(self, event: Input.Submitted) -> None:
+        if event.value.strip():
+            self.dismiss(event.value.strip())
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

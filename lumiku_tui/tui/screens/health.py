@@ -91,7 +91,7 @@ class HealthScreen(WizardScreen):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("next", "recheck"):
-            return True if not self.checking else None
+            return not self.checking
         return True
 
     def action_next(self) -> None:

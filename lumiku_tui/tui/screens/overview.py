@@ -12,7 +12,7 @@ from textual.widgets import DataTable, Static
 from lumiku_tui.prisma.status import State
 from lumiku_tui.project import Overview, gather_overview
 from lumiku_tui.tui import words
-from lumiku_tui.tui.screens.base import WizardScreen
+from lumiku_tui.tui.screens.base import FilteredListScreen, NameFilter
 
 _STATE_LOOK = {
     State.APPLIED: ("applied", "green"),
@@ -24,7 +24,7 @@ _STATE_LOOK = {
 }
 
 
-class OverviewScreen(WizardScreen):
+class OverviewScreen(FilteredListScreen):
     SUB_TITLE = "1/7 Overview"
     BINDINGS = [
         Binding("enter", "preview", "Preview", priority=True),
@@ -32,6 +32,8 @@ class OverviewScreen(WizardScreen):
         Binding("c", "resume", "Checklist"),
         Binding("v", "verify", "Verify"),
         Binding("r", "refresh", "Refresh"),
+        Binding("u", "new_url", "New URL…"),
+        FilteredListScreen.FILTER_BINDING,
     ]
 
     def __init__(self) -> None:
@@ -48,17 +50,26 @@ class OverviewScreen(WizardScreen):
             yield Static(id="server-line", markup=False)
             yield Static(id="folder-line", markup=False)
         yield Static("Reading the database…", id="overview-banner", classes="banner info", markup=False)
+        yield NameFilter()
         table: DataTable[Text] = DataTable(id="migrations", cursor_type="row", zebra_stripes=False)
         yield table
         yield from self.footer()
 
     def on_mount(self) -> None:
+        self.reload()
+
+    def reload(self) -> None:
+        """Draw the target and folder, then read the database (again, after a new URL)."""
         ctx = self.ctx
+        self.left = False
+        self.overview = None
+        self.query_one("#server-line", Static).update("")
         self.query_one("#target-line", Static).update(f"Target      {ctx.display}")
         if ctx.folder is not None:
             self.query_one("#folder-line", Static).update(
                 f"Migrations  {ctx.presentation.path(ctx.folder.path)} ({len(ctx.folder.migrations)} migrations)")
         if ctx.target is None or ctx.folder is None:
+            self.query_one("#migrations", DataTable).clear()
             self._show_load_error()
             return
         self.action_refresh()
@@ -66,7 +77,7 @@ class OverviewScreen(WizardScreen):
     def _show_load_error(self) -> None:
         err = self.ctx.load_error
         banner = self.query_one("#overview-banner", Static)
-        pointer = "Press t to run the connection check step by step."
+        pointer = "Press t to run the connection check step by step, u to enter another database URL."
         banner.update(words.error_rich(err, self.ctx.presentation, extra=pointer) if err
                       else f"No database to work on.\n{pointer}")
         banner.set_classes("banner error")
@@ -102,6 +113,24 @@ class OverviewScreen(WizardScreen):
                           f"{facts.schema or '(none)'} · {role}{pooler}")
         else:
             server.update("Server      not reached")
+        first_attention, last_attention = self._fill_table()
+        self._update_banner(overview)
+        self.refresh_bindings()
+        self.query_one("#migrations", DataTable).focus()
+        # After the refresh, when the new rows have a size to scroll to.
+        self.call_after_refresh(self._settle, first_attention, last_attention)
+
+    def list_widget(self) -> DataTable:  # type: ignore[type-arg]
+        return self.query_one("#migrations", DataTable)
+
+    def apply_filter(self, text: str) -> None:
+        if self.overview is not None:
+            self._fill_table()
+
+    def _fill_table(self) -> tuple[int | None, int | None]:
+        """The rows whose names hold the filter text; returns the first and last needing attention."""
+        overview = self.overview
+        assert overview is not None
         table = self.query_one("#migrations", DataTable)
         # Widths are set from the data: left to the table, a refresh that lands before it
         # re-measures keeps the headers' widths and cuts the names.
@@ -111,23 +140,20 @@ class OverviewScreen(WizardScreen):
         table.add_column("Migration", width=max([9, *(len(m.name) for m in migrations)]))
         table.add_column("Applied at", width=16)
         first_attention = last_attention = None
-        if overview.status is not None:
-            for row_number, m in enumerate(overview.status.migrations):
-                label, style = _STATE_LOOK[m.state]
-                when = m.finished_at or m.started_at
-                stamp = self.ctx.presentation.text(f"{when:%Y-%m-%d %H:%M}") if when else ""
-                name_style = style if m.state is not State.APPLIED else ""
-                table.add_row(Text(label, style=style), Text(m.name, style=name_style), Text(stamp, style="dim"),
-                              key=m.name)
-                if m.state is not State.APPLIED:
-                    last_attention = row_number
-                    if first_attention is None:
-                        first_attention = row_number
-        self._update_banner(overview)
-        self.refresh_bindings()
-        table.focus()
-        # After the refresh, when the new rows have a size to scroll to.
-        self.call_after_refresh(self._settle, first_attention, last_attention)
+        wanted = self.name_filter_text
+        shown = [m for m in migrations if wanted in m.name.lower()]
+        for row_number, m in enumerate(shown):
+            label, style = _STATE_LOOK[m.state]
+            when = m.finished_at or m.started_at
+            stamp = self.ctx.presentation.text(f"{when:%Y-%m-%d %H:%M}") if when else ""
+            name_style = style if m.state is not State.APPLIED else ""
+            table.add_row(Text(label, style=style), Text(m.name, style=name_style), Text(stamp, style="dim"),
+                          key=m.name)
+            if m.state is not State.APPLIED:
+                last_attention = row_number
+                if first_attention is None:
+                    first_attention = row_number
+        return first_attention, last_attention
 
     def _settle(self, first_attention: int | None, last_attention: int | None) -> None:
         """Bring every row that needs attention into view, then rest the cursor on the first."""
@@ -145,7 +171,8 @@ class OverviewScreen(WizardScreen):
             banner.set_classes("banner error")
             text = Text("✗ Cannot connect: ", style="bold")
             text.append_text(words.error_rich(overview.error, self.ctx.presentation,
-                                              extra="Press t to find the failing step."))
+                                              extra="Press t to find the failing step. u enters another "
+                                                    "database URL."))
             for warning in overview.warnings:
                 text.append(f"\n! {warning}")
             banner.update(text)
@@ -166,10 +193,11 @@ class OverviewScreen(WizardScreen):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         overview = self.overview
+        if self.filtering and action == "preview":
+            return False  # Enter keeps the filter while the filter box has the focus
         if action == "preview":
-            return True if overview is not None and overview.can_deploy else None
-        if action == "troubleshoot_blocker":
-            return True if (self.ctx.target is None or (overview is not None and overview.blockers)) else None
+            # Hidden, not dimmed, when there is nothing to preview: a key in the footer always does something.
+            return bool(overview is not None and overview.can_deploy)
         if action == "resume":
             return True if self.wizard.saved_session_has_progress() else False
         if action == "verify":
@@ -193,6 +221,7 @@ class OverviewScreen(WizardScreen):
             self.app.push_screen(troubleshoot.ConnectScreen())
             return
         if overview is None or not overview.blockers:
+            self.action_troubleshoot()
             return
         blocker = overview.blockers[0]
         if blocker.kind == "failed" and blocker.migration:

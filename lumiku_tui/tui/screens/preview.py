@@ -6,6 +6,7 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.containers import VerticalScroll
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
@@ -14,10 +15,23 @@ from lumiku_tui.errors import LumikuError
 from lumiku_tui.sql.split import Kind, Statement
 from lumiku_tui.project import findings_for
 from lumiku_tui.tui.offload import CHILD_THRESHOLD_BYTES
-from lumiku_tui.tui.screens.base import WizardScreen
+from lumiku_tui.tui.screens.base import FilteredListScreen, NameFilter
 from lumiku_tui.tui.widgets.sql_view import SqlView
 
 _SEVERITY_LOOK = {"error": ("✗ error", "bold red"), "warning": ("! warning", "yellow"), "info": ("i info", "cyan")}
+#: Risk first: errors, then warnings, then notes.
+SEVERITY_RANK = {"error": 0, "warning": 1, "info": 2}
+_WORST_MARK = {"error": ("✗", "bold red"), "warning": ("!", "yellow"), "info": ("i", "cyan")}
+
+
+def by_risk(findings) -> list:  # type: ignore[no-untyped-def]
+    """Errors first, then warnings, then notes; the file's order within each."""
+    return sorted(findings, key=lambda f: (SEVERITY_RANK.get(f.severity, 3), f.statement))
+
+
+def worst_severity(findings) -> str | None:  # type: ignore[no-untyped-def]
+    ranked = by_risk(findings)
+    return ranked[0].severity if ranked else None
 
 
 def finding_text(finding) -> Text:  # type: ignore[no-untyped-def]
@@ -31,14 +45,17 @@ def finding_text(finding) -> Text:  # type: ignore[no-untyped-def]
     return text
 
 
-class PreviewScreen(WizardScreen):
+class PreviewScreen(FilteredListScreen):
     SUB_TITLE = "2/7 Preview"
     BINDINGS = [
         Binding("enter", "approve", "Approve…", priority=True),
-        Binding("n", "next_statement", "Next stmt"),
-        Binding("p", "previous_statement", "Prev stmt"),
+        Binding("n", "next_statement", "Stmt", key_display="n/p"),
+        Binding("p", "previous_statement", "Previous statement", show=False),
+        Binding("f", "read_findings", "Findings"),
         Binding("d", "dry_run", "Dry run"),
         Binding("escape", "back", "Back"),
+        # In the Keys panel; the footer's 80 columns go to the keys of reading and approving.
+        Binding("slash", "filter", "Filter", key_display="/", show=False),
     ]
 
     def __init__(self, pending: list[str]) -> None:
@@ -55,13 +72,24 @@ class PreviewScreen(WizardScreen):
 
     def compose(self) -> ComposeResult:
         yield from self.header()
+        yield NameFilter()
         yield OptionList(*[Option(self._label(name), id=name) for name in self.pending], id="pending")
         yield SqlView(id="sql")
-        yield Static(id="statement-info", markup=False)
+        with VerticalScroll(id="statement-pane"):
+            yield Static(id="statement-info", markup=False)
         yield from self.footer()
 
     def _label(self, name: str) -> Text:
-        text = Text(name, style="bold")
+        found = findings_for(self.ctx.lint, name)
+        worst = "error" if name in self.plan_errors or name in self.split_errors else worst_severity(found)
+        if worst is not None:
+            mark, mark_style = _WORST_MARK[worst]
+            text = Text(f"{mark} ", style=mark_style)
+        elif self.lint_done and self.ctx.lint is not None:
+            text = Text("✓ ", style="green")
+        else:
+            text = Text("  ")
+        text.append(name, style="bold")
         if name in self.plan_errors:
             text.append("  cannot run as written", style="bold red")
         elif name in self.statements:
@@ -70,7 +98,6 @@ class PreviewScreen(WizardScreen):
             text.append("  cannot be split", style="red")
         else:
             text.append("  reading…", style="dim")
-        found = findings_for(self.ctx.lint, name)
         errors = sum(1 for f in found if f.severity == "error")
         warnings = sum(1 for f in found if f.severity == "warning")
         if errors:
@@ -88,6 +115,18 @@ class PreviewScreen(WizardScreen):
         options.focus()
         self._split_all()
         self._lint()
+
+    def list_widget(self) -> OptionList:
+        return self.query_one("#pending", OptionList)
+
+    def apply_filter(self, text: str) -> None:
+        options = self.query_one("#pending", OptionList)
+        shown = [name for name in self.pending if text in name.lower()]
+        options.clear_options()
+        options.add_options([Option(self._label(name), id=name) for name in shown])
+        options.styles.height = max(1, min(len(shown), 5))
+        if shown:
+            options.highlighted = shown.index(self.selected) if self.selected in shown else 0
 
     @on(OptionList.OptionHighlighted, "#pending")
     def _selected(self, event: OptionList.OptionHighlighted) -> None:
@@ -180,9 +219,13 @@ class PreviewScreen(WizardScreen):
         if statement is None:
             info.update(Text(f"{name}: finding statement boundaries…  (scroll freely meanwhile)", style="dim"))
             return
-        total = len(view.statements)
-        width = max(20, self.size.width - 2)
-        head = Text(f"Statement {statement.index}/{total}", style="bold")
+        width = max(20, self.size.width - 4)  # padding and the pane's scrollbar
+        sent = self._sent(name, view.statements)
+        if statement.index in sent:
+            # Counted as the list and the deploy's log count: the statements that are sent.
+            head = Text(f"Statement {sent[statement.index]}/{len(sent)}", style="bold")
+        else:
+            head = Text("Not sent", style="bold")
         head.append(f" · line {statement.line} · ", style="")
         head.append(" ".join(statement.summary.split()))
         head.truncate(width, overflow="ellipsis")
@@ -196,16 +239,43 @@ class PreviewScreen(WizardScreen):
             text.append("\nThe script's own transaction control: not sent; the migration runs in one transaction "
                         "of lumiku-tui's.", style="dim")
         if found:
-            for finding in found[:2]:
+            for finding in by_risk(found):
                 text.append("\n")
                 text.append_text(finding_text(finding))
-            if len(found) > 2:
-                text.append(f"\n  …and {len(found) - 2} more finding(s)", style="dim")
         elif self.ctx.lint is not None:
             text.append("\nNo safety findings for this statement.", style="green")
         elif not self.lint_done:
             text.append("\nChecking safety against the live database…", style="dim")
         info.update(text)
+        self.query_one("#statement-pane", VerticalScroll).scroll_home(animate=False)
+        self.call_after_refresh(self._mark_overflow)
+
+    def _sent(self, name: str, statements: list[Statement]) -> dict[int, int]:
+        """File index -> position among the statements the deploy sends (the script's BEGIN/COMMIT are not)."""
+        run_count = self.run_counts.get(name, len(statements))
+        skipped = {Kind.BEGIN, Kind.COMMIT} if run_count < len(statements) else set()
+        sent = [s.index for s in statements if s.kind not in skipped]
+        return {index: position for position, index in enumerate(sent, 1)}
+
+    def _mark_overflow(self) -> None:
+        """A pane that holds more than it shows says so, and how to read the rest."""
+        pane = self.query_one("#statement-pane", VerticalScroll)
+        more = pane.max_scroll_y > 0
+        pane.border_title = ("more below... f reads all" if not pane.has_focus else "↑/↓ scroll · f back") \
+            if more else ""
+
+    def action_read_findings(self) -> None:
+        pane = self.query_one("#statement-pane", VerticalScroll)
+        if pane.has_focus:
+            self.query_one(SqlView).focus()
+        else:
+            pane.focus()
+        self.call_after_refresh(self._mark_overflow)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if self.filtering and action == "approve":
+            return False  # Enter keeps the filter while the filter box has the focus
+        return True
 
     def action_next_statement(self) -> None:
         self.query_one(SqlView).next_statement()

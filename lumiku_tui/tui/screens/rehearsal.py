@@ -89,7 +89,7 @@ class RehearsalScreen(WizardScreen):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "rerun":
-            return True if not self.running else None
+            return not self.running
         return True
 
     def action_back(self) -> None:

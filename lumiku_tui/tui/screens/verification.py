@@ -9,6 +9,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
+from lumiku_tui.apply.wording import cut
 from lumiku_tui.errors import LumikuError
 from lumiku_tui.tui.screens.base import WizardScreen
 
@@ -100,9 +101,10 @@ class VerificationScreen(WizardScreen):
         for check in self.shown:
             mark = Text("✓", style="green") if check.ok else Text("✗", style="bold red")
             marked = check.kind == "runbook"
-            obj = Text(check.object, style="bold" if marked else "")
-            found = Text(present(check.found), style="" if check.ok else "bold red")
-            table.add_row(mark, check.kind, obj, present(check.expected), found)
+            # Cut with "..." to the column, never silently; the detail below shows the whole row.
+            obj = Text(cut(check.object, 28), style="bold" if marked else "")
+            found = Text(cut(present(check.found), 15), style="" if check.ok else "bold red")
+            table.add_row(mark, check.kind, obj, cut(present(check.expected), 15), found)
         self._detail()
 
     @on(DataTable.RowHighlighted, "#checks")

@@ -24,7 +24,8 @@ class ConnectScreen(WizardScreen):
     """Cannot connect: URL parses → host resolves → port answers → TLS → authentication → database → privileges."""
 
     SUB_TITLE = "Troubleshooting · connection"
-    BINDINGS = [Binding("r", "rerun", "Check again"), Binding("escape", "back", "Back")]
+    BINDINGS = [Binding("r", "rerun", "Check again"), Binding("u", "new_url", "New URL…"),
+                Binding("escape", "back", "Back")]
 
     def __init__(self) -> None:
         super().__init__()

@@ -14,7 +14,7 @@ from textual.widgets import Static
 from lumiku_tui.errors import LumikuError
 from lumiku_tui.apply.events import MigrationFailed, Backend
 from lumiku_tui.tui import words
-from lumiku_tui.tui.screens.base import WizardScreen
+from lumiku_tui.tui.screens.base import ConfirmModal, WizardScreen
 from lumiku_tui.tui.widgets.sql_view import SqlView
 
 
@@ -23,9 +23,13 @@ class FailureScreen(WizardScreen):
 
     SUB_TITLE = "Troubleshooting · failed migration"
     BINDINGS = [
+        Binding("c", "copy", "Copy"),
+        Binding("e", "edit", "Edit"),
+        Binding("R", "resolve('rolled_back')", "Resolve…", key_display="R/A"),
+        Binding("A", "resolve('applied')", "Mark applied…", show=False),
         Binding("escape", "back", "Back"),
-        Binding("pagedown", "scroll_body(1)", "Scroll", key_display="PgDn/PgUp"),
-        Binding("pageup", "scroll_body(-1)", "Scroll", show=False),
+        Binding("pagedown", "scroll_body(1)", "Scroll the explanation", show=False),
+        Binding("pageup", "scroll_body(-1)", "Scroll the explanation back", show=False),
     ]
 
     def __init__(self, *, failure: MigrationFailed | None = None, name: str | None = None) -> None:
@@ -33,6 +37,9 @@ class FailureScreen(WizardScreen):
         self.failure = failure
         self.name_ = name or (failure.name if failure else None)
         self.diagnosis: Any = None
+        #: What the last resolve said, and how many statements the edited file has (for tests and the record).
+        self.resolved: str | None = None
+        self.replanned: int | None = None
 
     def compose(self) -> ComposeResult:
         yield from self.header()
@@ -53,6 +60,23 @@ class FailureScreen(WizardScreen):
             body.scroll_page_down(animate=False)
         else:
             body.scroll_page_up(animate=False)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("copy", "edit", "resolve"):
+            if self.diagnosis is None:
+                return None  # shown, not yet usable: the diagnosis is on its way
+            if action == "copy":
+                return bool(self.diagnosis.statement)
+            if action == "edit":
+                return self._local() is not None
+            if action == "resolve":
+                return bool(self.diagnosis.recorded_failed)
+        return True
+
+    def _local(self):  # type: ignore[no-untyped-def]
+        folder = self.ctx.folder
+        name = self.diagnosis.migration if self.diagnosis is not None else self.name_
+        return folder.by_name().get(name) if folder is not None and name else None
 
     @work(thread=True, exclusive=True, group="diagnose-failure")
     def _diagnose(self) -> None:
@@ -85,8 +109,9 @@ class FailureScreen(WizardScreen):
                 local = self.ctx.folder.by_name().get(d.migration)
                 if local is not None:
                     view.load(local.script, mark=(d.line, d.column))
-                    view.goto_line(d.line)
                     view.styles.height = min(8, view.line_count + 1)
+                    # Once the view has its size: scrolling before that is clamped to line 1.
+                    self.call_after_refresh(view.goto_line, d.line)
                     mark = True
             if mark is None:
                 view.load(d.statement, mark=(first_line, None))
@@ -94,11 +119,12 @@ class FailureScreen(WizardScreen):
         else:
             view.display = False
         text = Text()
+        # The error first, right under the statement it points at.
+        text.append("Error     ", style="bold")
+        text.append(f"{present.text(d.message)}\n", style="red")
         if d.sqlstate:
             text.append("SQLSTATE  ", style="bold")
             text.append(f"{d.sqlstate}\n")
-        text.append("Error     ", style="bold")
-        text.append(f"{present.text(d.message)}\n", style="red")
         if d.detail:
             text.append("Detail    ", style="bold")
             text.append(f"{present.text(d.detail)}\n")
@@ -138,11 +164,113 @@ class FailureScreen(WizardScreen):
             text.append("\nWhat you can do\n", style="bold")
             for choice in d.choices:
                 text.append(f"• {present.text(choice)}\n")
+        if d.recorded_failed:
+            text.append("Here: e edits the migration at this line · R marks the failed attempt rolled back · "
+                        "A marks it applied · c copies the statement (each asks first)\n", style="bold")
         self.query_one("#failure-text", Static).update(text)
+        self.refresh_bindings()
 
     def _session(self, session: Backend) -> str:
         text = session.describe()
         return self.ctx.presentation.text(text)
+
+    # -- copying and recovering -------------------------------------------------------------------
+
+    def copied_text(self) -> str:
+        """The failing statement and, when there is one, the query that finds the rows in the way."""
+        d = self.diagnosis
+        parts = [f"-- {d.migration}: the failing statement" + (f" (line {d.line})" if d.line else ""),
+                 d.statement.strip()]
+        rows = d.orphans if d.orphans is not None else getattr(d, "bad_rows", None)
+        if rows is not None and rows.query:
+            parts += ["", f"-- the rows in {rows.table} that stop it", rows.query.strip()]
+        return "\n".join(parts) + "\n"
+
+    def action_copy(self) -> None:
+        if self.diagnosis is None or not self.diagnosis.statement:
+            return
+        text = self.copied_text()
+        # OSC 52: the terminal (xterm.js too) puts it on the clipboard, also over SSH.
+        self.app.copy_to_clipboard(self.ctx.presentation.text(text))
+        what = "the failing statement and the diagnostic query" if "\n\n--" in text else "the failing statement"
+        self.notify(f"Copied {what} to the clipboard.", timeout=5)
+
+    def action_resolve(self, how: str) -> None:
+        d = self.diagnosis
+        if d is None or not d.recorded_failed:
+            return
+        if how == "rolled_back":
+            question = f"Mark the failed attempt of {d.migration} rolled back?"
+            detail = ("Sets rolled_back_at on its failed row in _prisma_migrations, as `prisma migrate resolve "
+                      "--rolled-back` does. Nothing else in the database changes; the next deploy runs this "
+                      "migration again (fix its cause or its SQL first).")
+            yes = "y = mark rolled back"
+        else:
+            question = f"Mark {d.migration} applied without running it?"
+            detail = ("Records it as applied in _prisma_migrations, as `prisma migrate resolve --applied` does. "
+                      "Only if you made its changes by hand: lumiku-tui will never run it.")
+            yes = "y = mark applied"
+        self.app.push_screen(ConfirmModal(question, detail, yes=yes, no="n / Esc = leave it"),
+                             lambda confirmed: self._resolve(how) if confirmed else None)
+
+    @work(thread=True, exclusive=True, group="resolve")
+    def _resolve(self, how: str) -> None:
+        from lumiku_tui.prisma.resolve import resolve_applied, resolve_rolled_back
+
+        ctx = self.ctx
+        assert ctx.target is not None and ctx.folder is not None and self.diagnosis is not None
+        name = self.diagnosis.migration
+        try:
+            if how == "rolled_back":
+                resolve_rolled_back(ctx.target, ctx.folder, name)
+            else:
+                resolve_applied(ctx.target, ctx.folder, name)
+        except LumikuError as err:
+            self.call_ui(self.notify, words.error_rich(err, ctx.presentation).plain, severity="error", timeout=15)
+            return
+        said = ("marked rolled back: the next deploy runs it again" if how == "rolled_back"
+                else "marked applied: it will not be run")
+        self.call_ui(self._resolved, f"{name} {said}.")
+
+    def _resolved(self, message: str) -> None:
+        self.resolved = message
+        self.notify(message, timeout=10)
+        self.wizard.back_to_overview()
+
+    def action_edit(self) -> None:
+        local = self._local()
+        if local is None:
+            return
+        line = (self.diagnosis.line if self.diagnosis is not None else None) or 1
+        self.wizard.edit_file(local.path / "migration.sql" if local.path.is_dir() else local.path, line,
+                              then=self._edited)
+
+    def _edited(self) -> None:
+        """The file may have changed: read the folder again and diagnose against the new text."""
+        from lumiku_tui.prisma.folder import load_folder
+
+        ctx = self.ctx
+        if ctx.folder is None:
+            return
+        try:
+            ctx.folder = load_folder(ctx.folder.path, ctx.folder.how_found)
+        except LumikuError as err:
+            self.notify(words.error_rich(err, ctx.presentation).plain, severity="error", timeout=15)
+            return
+        ctx.lint = None  # the findings were for the old text
+        local = self._local()
+        if local is not None:
+            from lumiku_tui.sql.split import split_statements
+
+            try:
+                count = len(split_statements(local.script))
+            except LumikuError as err:
+                self.notify(words.error_rich(err, ctx.presentation).plain, severity="error", timeout=15)
+                return
+            self.replanned = count
+            self.query_one("#failure-sql", SqlView).load(local.script)
+            self.notify(f"Re-planned {local.name}: {count} statement(s). R marks the failed attempt rolled back; "
+                        "the overview then deploys the edited migration.", timeout=10)
 
     def action_back(self) -> None:
         self.app.pop_screen()

@@ -101,7 +101,7 @@ class LockScreen(WizardScreen):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "end_session":
-            return True if self.holders else None
+            return bool(self.holders)
         return True
 
     def action_end_session(self) -> None:
