@@ -432,9 +432,16 @@ def test_transaction_control(lint: Callable[..., LintReport]) -> None:
     report = lint(EMPTY, {"20250101000000_wrapped": "BEGIN;\nALTER TABLE t ADD COLUMN IF NOT EXISTS c int;\nCOMMIT;",
                           "20250102000000_inner": "ALTER TABLE t ADD COLUMN IF NOT EXISTS d int;\nCOMMIT;\n"
                                                   "ALTER TABLE t ADD COLUMN IF NOT EXISTS e int;",
-                          "20250103000000_plain": "ALTER TABLE t ADD COLUMN IF NOT EXISTS f int;"})
+                          "20250103000000_plain": "ALTER TABLE t ADD COLUMN IF NOT EXISTS f int;",
+                          "20250104000000_rollback": "ALTER TABLE t ADD COLUMN IF NOT EXISTS g int;\nROLLBACK;\n"
+                                                     "ALTER TABLE t ADD COLUMN IF NOT EXISTS h int;"})
     found = {(f.migration, f.severity) for f in only(report, "transaction-control")}
-    assert found == {("20250101000000_wrapped", "warning"), ("20250102000000_inner", "error")}
+    # A COMMIT inside runs the script in parts, as Prisma does: not atomic (a warning), yet it deploys.
+    # What the deploy refuses (a ROLLBACK in the middle) is an error.
+    assert found == {("20250101000000_wrapped", "warning"), ("20250102000000_inner", "warning"),
+                     ("20250104000000_rollback", "error")}
+    [inner] = [f for f in only(report, "transaction-control") if f.migration == "20250102000000_inner"]
+    assert "is not atomic" in inner.message and "2 parts" in inner.message
 
 
 def test_set_without_local_leaks(lint: Callable[..., LintReport]) -> None:
@@ -577,7 +584,7 @@ RULE_CASES = [
     ("syntax-error", "error", (ROWS3, "CREATE TABLE n (x int,, y int);"), (ROWS3, "CREATE TABLE n (x int, y int);")),
     ("table-rewrite", "warning", (ROWS3, "ALTER TABLE t ALTER COLUMN a TYPE bigint;"),
      (ROWS3, "ALTER TABLE t ALTER COLUMN b TYPE varchar;")),
-    ("transaction-control", "error", (ROWS3, "SELECT 1;\nCOMMIT;\nSELECT 2;"), (ROWS3, "SELECT 1;\nSELECT 2;")),
+    ("transaction-control", "error", (ROWS3, "SELECT 1;\nROLLBACK;\nSELECT 2;"), (ROWS3, "SELECT 1;\nSELECT 2;")),
     ("truncate", "error", (ROWS3, "TRUNCATE t;"), (ROWS3, "CREATE TABLE n (x int);\nTRUNCATE n;")),
     ("unique-duplicates", "error", (ROWS3, "CREATE UNIQUE INDEX u ON t (b);"), (ROWS3, "CREATE UNIQUE INDEX u ON t (a);")),
     ("update-without-where", "warning", (ROWS3, "UPDATE t SET b = 'y';"), (ROWS3, "UPDATE t SET b = 'y' WHERE id = 1;")),

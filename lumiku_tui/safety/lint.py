@@ -74,14 +74,12 @@ def _parse_migration(migration: "LocalMigration") -> tuple[list[_Parsed], list[F
             f"{commit.index}, line {commit.line}): lumiku-tui runs it in one transaction of its own and skips them, but "
             "a tool that runs the script as written commits at that COMMIT, not as part of its migration record.",
             None, "Remove BEGIN/COMMIT: every migration already runs in one transaction."))
+    inner = [stmt for stmt in body if stmt.kind in _TX_CONTROL]
+    if inner:
+        findings.append(_commit_points_finding(migration, inner[0]))
     parsed: list[_Parsed] = []
     for position, stmt in enumerate(body):
         if stmt.kind in _TX_CONTROL:
-            findings.append(Finding(
-                migration.name, stmt.index, "transaction-control", "error",
-                f"`{stmt.summary}` (line {stmt.line}) in the middle of the script commits or aborts part of the "
-                "migration on its own; lumiku-tui refuses to apply it.", None,
-                "Remove the inner BEGIN/COMMIT/ROLLBACK, or split the script into separate migrations."))
             continue
         ctx = StatementContext(migration.name, stmt.index, len(body) - position - 1, transactional, in_block,
                                rerunnable, stmt.text)
@@ -96,6 +94,23 @@ def _parse_migration(migration: "LocalMigration") -> tuple[list[_Parsed], list[F
                                     f"PostgreSQL's parser rejects this statement: {message}{at}.", None,
                                     "Fix the statement; the migration fails here and nothing of it is applied."))
     return parsed, findings
+
+
+def _commit_points_finding(migration: "LocalMigration", first: Statement) -> Finding:
+    """A script that commits on its own runs in parts, as under Prisma: not atomic, which the approver must
+    know; only what the deploy refuses (a ROLLBACK, a BEGIN never committed) is an error."""
+    from lumiku_tui.sql.split import plan_migration
+
+    try:
+        plan = plan_migration(migration)
+    except PlanError as refused:
+        return Finding(migration.name, first.index, "transaction-control", "error",
+                       f"{refused.what} {refused.why}".strip(), None,
+                       refused.hint or "Remove the inner transaction control, or split the script into migrations.")
+    said = plan.describe_parts() or (f"`{first.summary}` (line {first.line}) is transaction control inside the "
+                                     "script; the migration still runs as one transaction.")
+    return Finding(migration.name, first.index, "transaction-control", "warning", said, None,
+                   "Keep each part safe to leave committed on its own, or split the script into separate migrations.")
 
 
 #: Leading keywords of statements no rule looks at: they are only checked to parse.
