@@ -149,9 +149,12 @@ def _value(expression: str) -> tuple[str, str] | None:
 def _block(text: str, key: str) -> str | None:
     """The `{...}` that follows `key:` (object literal), braces balanced, strings respected."""
     match = re.search(r"(?<![\w$.])" + re.escape(key) + r"\s*:\s*\{", text)
-    if not match:
-        return None
-    depth, i = 0, match.end() - 1
+    return _braced(text, match.end() - 1) if match else None
+
+
+def _braced(text: str, brace: int) -> str | None:
+    """What lies between the `{` at `brace` and the `}` that closes it, strings respected."""
+    depth, i = 0, brace
     string = re.compile(_STRING)
     while i < len(text):
         char = text[i]
@@ -164,7 +167,7 @@ def _block(text: str, key: str) -> str | None:
         elif char == "}":
             depth -= 1
             if depth == 0:
-                return text[match.end():i]
+                return text[brace + 1:i]
         i += 1
     return None
 
@@ -261,21 +264,9 @@ def _outer_object(text: str) -> str:
         brace = text.find("{", at)
         if brace < 0:
             continue
-        depth, i = 0, brace
-        string = re.compile(_STRING)
-        while i < len(text):
-            char = text[i]
-            if char in "\"'`":
-                quoted = string.match(text, i)
-                i = quoted.end() if quoted else i + 1
-                continue
-            if char == "{":
-                depth += 1
-            elif char == "}":
-                depth -= 1
-                if depth == 0:
-                    return text[brace + 1:i]
-            i += 1
+        body = _braced(text, brace)
+        if body is not None:
+            return body
     return ""
 
 

@@ -419,7 +419,7 @@ class ApplyingScreen(WizardScreen):
 
     @work(thread=True, group="end-blocker")
     def _end_blocker(self, pid: int) -> None:
-        from lumiku_tui.checks.diagnose import end_session
+        from lumiku_tui.pg.sessions import end_session
 
         assert self.ctx.target is not None
         try:
