@@ -39,6 +39,7 @@ from lumiku_tui.apply.events import (
     Notice,
     ignore,
 )
+from lumiku_tui.apply.lock_forecast import LockForecast, PlannedLock, forecast
 from lumiku_tui.apply.executor import (
     StatementRunner,
     StatementWatcher,
@@ -107,6 +108,8 @@ class RehearsalResult:
     on_copy: bool = False
     advanced_sequences: tuple[str, ...] = ()
     duration_ms: float = 0.0
+    max_hold_s: float | None = None  # the bound on holding a live table (None: on a copy, nothing live to spare)
+    locks: tuple[PlannedLock, ...] = ()  # what it was expected to lock on existing tables, said before it started
 
     @property
     def ok(self) -> bool:
@@ -124,6 +127,8 @@ class RehearsalResult:
             "on_copy": self.on_copy,
             "advanced_sequences": list(self.advanced_sequences),
             "notes": list(self.notes),
+            "max_hold_s": self.max_hold_s,
+            "locks": [lock.to_dict() for lock in self.locks],
         }
 
     def describe(self) -> list[str]:
@@ -169,10 +174,13 @@ def rehearse(
     statement_timeout_s: float = DEFAULT_STATEMENT_TIMEOUT_S,
     on_event: EventSink = ignore,
     max_hold_s: float = DEFAULT_MAX_HOLD_S,
+    forecast_locks: bool = True,
 ) -> RehearsalResult:
     """Run the pending migrations inside one transaction and roll it back. Nothing persists.
 
     A strong lock on a live, non-empty table is held for at most `max_hold_s` (0: no bound).
+    Before anything runs, a Notice per lock mode says which existing tables it will lock
+    (`forecast_locks`; off on a schema-only copy, where a lock blocks nobody).
     """
     started = time.perf_counter()
     early_notes: list[str] = []
@@ -196,6 +204,11 @@ def rehearse(
             )
         locked = True
         plans, failures, pending_names, skips = _plan(conn, target, folder, on_event)
+        expected = LockForecast(())
+        if forecast_locks and pending_names:
+            expected = _forecast(conn, target, folder, plans, pending_names, skips)
+            for line in expected.lines(max_hold_s):
+                on_event(Notice(line))
         before = _sequence_values(conn)
         watcher = StatementWatcher(target, facts.pid, on_event, check_after_s=min(_WATCH_AFTER_S, lock_timeout_s / 3),
                                    repeat_s=0.2)
@@ -231,7 +244,18 @@ def rehearse(
                      "(without the failed one's changes) so every problem shows at once.")
     lock_blocked = any(r.waiting_for is not None or r.sqlstate == "55P03" for r in results)
     return RehearsalResult(tuple(results), lock_blocked, tuple(notes), target.display, False, advanced,
-                           (time.perf_counter() - started) * 1000)
+                           (time.perf_counter() - started) * 1000, max_hold_s if forecast_locks else None,
+                           expected.locks)
+
+
+def _forecast(conn: psycopg.Connection, target: "Target", folder: "MigrationsFolder", plans: list[MigrationPlan],
+              names: list[str], skips: dict[str, int]) -> LockForecast:
+    """The forecast for what will run: parts a resumed migration already committed are not run again."""
+    local = folder.by_name()
+    pending = [local[name] for name in names if name in local]
+    committed = {plan.name: [s.index for part in plan.parts[:skips[plan.name]] for s in part.statements]
+                 for plan in plans if skips.get(plan.name)}
+    return forecast(conn, pending, target.schema, committed)
 
 
 def _plan(conn: psycopg.Connection, target: "Target", folder: "MigrationsFolder", on_event: EventSink
@@ -602,7 +626,7 @@ def rehearse_on_copy(
             copy_url = server.url(dbname) + (f"?schema={target.schema}" if target.schema != "public" else "")
             copy = parse_database_url(copy_url, origin="the rehearsal copy")
             _copy_history(target, copy)
-            result = rehearse(copy, folder, lock_timeout_s=lock_timeout_s, on_event=on_event)
+            result = rehearse(copy, folder, lock_timeout_s=lock_timeout_s, on_event=on_event, forecast_locks=False)
         finally:
             server.stop()
     notes = [
