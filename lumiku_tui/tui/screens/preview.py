@@ -259,7 +259,9 @@ class PreviewScreen(FilteredListScreen):
 
     def _mark_overflow(self) -> None:
         """A pane that holds more than it shows says so, and how to read the rest."""
-        pane = self.query_one("#statement-pane", VerticalScroll)
+        pane = next(iter(self.query("#statement-pane").results(VerticalScroll)), None)
+        if pane is None:  # the screen was left (Enter pressed at once) before this refresh came
+            return
         more = pane.max_scroll_y > 0
         pane.border_title = ("more below... f reads all" if not pane.has_focus else "↑/↓ scroll · f back") \
             if more else ""
