@@ -22,6 +22,6 @@ def _run_module_if_asked() -> bool:
 
 
 if not _run_module_if_asked():
-    from lumiku_tui.launch import main
+    from lumiku_tui.__main__ import main
 
     raise SystemExit(main())

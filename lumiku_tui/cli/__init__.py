@@ -1,6 +1,6 @@
 """The headless front end: `lumiku-tui COMMAND`. Imports nothing of Textual.
 
-`run(args)` runs one parsed command; the program's entry point (`lumiku_tui.launch`) decides
+`run(args)` runs one parsed command; the program's entry point (`lumiku_tui.__main__`) decides
 between this and the wizard.
 """
 
