@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from lumiku_tui.pg.names import comment_end
 from lumiku_tui.redact import MASK, redact
 
 if TYPE_CHECKING:
@@ -84,19 +85,9 @@ def _lex(query: str):  # type: ignore[no-untyped-def]
         if char.isspace():
             i += 1
             continue
-        if query.startswith("--", i):
-            end = query.find("\n", i)
-            i = n if end < 0 else end
-            continue
-        if query.startswith("/*", i):
-            depth, i = 1, i + 2
-            while i < n and depth:
-                if query.startswith("/*", i):
-                    depth, i = depth + 1, i + 2
-                elif query.startswith("*/", i):
-                    depth, i = depth - 1, i + 2
-                else:
-                    i += 1
+        skipped = comment_end(query, i)
+        if skipped is not None:
+            i = skipped
             continue
         after_password = bool(previous) and (previous[-1].endswith("PASSWORD") or (
             previous[-1] in _ASSIGN and len(previous) > 1 and previous[-2].endswith("PASSWORD")))

@@ -123,3 +123,22 @@ def format_type(type_name: Any, schema: str = "public") -> str:
     if type_name.arrayBounds:
         text += "[]"
     return text
+
+
+def comment_end(text: str, i: int) -> int | None:
+    """Where the comment starting at `i` ends (`--` to its line's end, `/* */` nested as PostgreSQL nests
+    them, unclosed to the end of the text); None when no comment starts there."""
+    if text.startswith("--", i):
+        newline = text.find("\n", i)
+        return len(text) if newline < 0 else newline + 1
+    if not text.startswith("/*", i):
+        return None
+    depth, i, n = 1, i + 2, len(text)
+    while i < n and depth:
+        if text.startswith("/*", i):
+            depth, i = depth + 1, i + 2
+        elif text.startswith("*/", i):
+            depth, i = depth - 1, i + 2
+        else:
+            i += 1
+    return i

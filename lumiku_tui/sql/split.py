@@ -17,6 +17,7 @@ from functools import cached_property
 from enum import StrEnum
 
 from lumiku_tui.errors import PlanError
+from lumiku_tui.pg.names import comment_end
 from lumiku_tui.prisma.folder import LocalMigration
 
 
@@ -70,18 +71,8 @@ def _leading_comments_end(text: str) -> int:
         char = text[i]
         if char.isspace():
             i += 1
-        elif text.startswith("--", i):
-            newline = text.find("\n", i)
-            i = n if newline < 0 else newline + 1
-        elif text.startswith("/*", i):
-            depth, i = 1, i + 2
-            while i < n and depth:
-                if text.startswith("/*", i):
-                    depth, i = depth + 1, i + 2
-                elif text.startswith("*/", i):
-                    depth, i = depth - 1, i + 2
-                else:
-                    i += 1
+        elif (skipped := comment_end(text, i)) is not None:
+            i = skipped
         else:
             break
     return i
