@@ -223,22 +223,10 @@ def read_config_file(path: Path) -> _ConfigValues:
     values.loads_dotenv = bool(
         re.search(r"""["']dotenv/config["']""", text)
         or (re.search(r"""["']dotenv["']""", text) and re.search(r"\.config\s*\(|\bconfig\s*\(\s*\)", text)))
-    expression = _top_level_property(_outer_object(text), "schema")
-    if expression is not None:
-        parsed = _value(expression)
-        if parsed and parsed[0] == "literal":
-            values.schema = parsed[1]
-        else:
-            values.unreadable.append(f"`schema: {expression.strip()[:60]}`")
+    values.schema = _literal(_outer_object(text), "schema", "schema", values.unreadable)
     migrations = _block(text, "migrations")
     if migrations is not None:
-        expression = _top_level_property(migrations, "path")
-        if expression is not None:
-            parsed = _value(expression)
-            if parsed and parsed[0] == "literal":
-                values.migrations_path = parsed[1]
-            else:
-                values.unreadable.append(f"`migrations.path: {expression.strip()[:60]}`")
+        values.migrations_path = _literal(migrations, "path", "migrations.path", values.unreadable)
     datasource = _block(text, "datasource")
     if datasource is not None:
         for key in ("url", "directUrl"):
@@ -253,6 +241,18 @@ def read_config_file(path: Path) -> _ConfigValues:
             else:
                 values.direct_url = parsed
     return values
+
+
+def _literal(body: str, key: str, shown: str, unreadable: list[str]) -> str | None:
+    """`key`'s string literal in an object body; a value only Node could compute is noted in `unreadable`."""
+    expression = _top_level_property(body, key)
+    if expression is None:
+        return None
+    parsed = _value(expression)
+    if parsed and parsed[0] == "literal":
+        return parsed[1]
+    unreadable.append(f"`{shown}: {expression.strip()[:60]}`")
+    return None
 
 
 def _outer_object(text: str) -> str:
