@@ -2,6 +2,9 @@
 
 `run_wizard(database_url=..., migrations=..., demo=...)` is what `lumiku-tui` and `lumiku-tui demo` call. The app
 holds one `WizardContext`; each screen reads it, and workers fill it with engine results.
+
+The app is the one navigator: a screen posts a request (`tui/navigation.py`) or dismisses itself,
+and the handlers below pick the next screen. Only this module imports the screens.
 """
 
 from __future__ import annotations
@@ -21,14 +24,30 @@ from typing import Any
 
 from rich.console import Console
 from rich.text import Text
+from textual import on
 from textual.app import App, SuspendNotSupported, SystemCommand
 from textual.binding import Binding
 
 from lumiku_tui.errors import LumikuError
 from lumiku_tui.project import open_project
 from lumiku_tui.redact import redact
+from lumiku_tui.tui import navigation as nav
 from lumiku_tui.tui.context import Presentation, WizardContext
 from lumiku_tui.tui.offload import Offloader
+from lumiku_tui.tui.screens.applying import ApplyingScreen
+from lumiku_tui.tui.screens.approval import ApprovalScreen
+from lumiku_tui.tui.screens.base import GLOBAL_ACTIONS, ConfirmModal
+from lumiku_tui.tui.screens.checklist import ChecklistScreen
+from lumiku_tui.tui.screens.health import HealthScreen
+from lumiku_tui.tui.screens.keys import KeysScreen
+from lumiku_tui.tui.screens.overview import OverviewScreen
+from lumiku_tui.tui.screens.preview import PreviewScreen
+from lumiku_tui.tui.screens.rehearsal import RehearsalScreen
+from lumiku_tui.tui.screens.troubleshoot.connect import ConnectScreen
+from lumiku_tui.tui.screens.troubleshoot.failure import FailureScreen
+from lumiku_tui.tui.screens.troubleshoot.lock import LockScreen
+from lumiku_tui.tui.screens.troubleshoot.menu import TroubleshootMenu
+from lumiku_tui.tui.screens.verification import VerificationScreen
 
 #: Signals that end the wizard the way a confirmed cancel does (SIGINT from `kill -INT` too: in the
 #: wizard Ctrl+C is a key, so a SIGINT comes from outside and means stop, as SIGTERM does).
@@ -52,15 +71,11 @@ class WizardApp(App[int]):
             self.title = "lumiku-tui · demo"
 
     def on_mount(self) -> None:
-        from lumiku_tui.tui.screens.overview import OverviewScreen
-
         self._watch_signals()
         self.push_screen(OverviewScreen())
 
     def get_system_commands(self, screen: Any) -> Iterable[SystemCommand]:
         """The palette offers what the screen's keys do now (by name), then the Keys panel, theme and quit."""
-        from lumiku_tui.tui.screens.base import GLOBAL_ACTIONS
-
         seen: set[str] = set()
         for key, active in screen.active_bindings.items():
             binding = active.binding
@@ -102,8 +117,6 @@ class WizardApp(App[int]):
 
     def _on_end_signal(self, sig: int) -> None:
         """End like a cancel: roll back the migration in progress, restore the terminal, exit 128+signal."""
-        from lumiku_tui.tui.screens.applying import ApplyingScreen
-
         if self.ctx.interrupted_by is not None:
             return
         self.ctx.interrupted_by = sig
@@ -153,8 +166,6 @@ class WizardApp(App[int]):
     def start_deploy(self, approved: tuple[str, ...]) -> None:
         """The operator approved: record who and when, then apply exactly these migrations."""
         from lumiku_tui.record.progress import operator_name
-        from lumiku_tui.tui.screens.applying import ApplyingScreen
-        from lumiku_tui.tui.screens.overview import OverviewScreen
 
         ctx = self.ctx
         ctx.approved = approved
@@ -195,16 +206,12 @@ class WizardApp(App[int]):
 
             ctx.presentation = replace(ctx.presentation, target_display=None)
         self.back_to_overview()
-        from lumiku_tui.tui.screens.overview import OverviewScreen
-
         for screen in self.screen_stack:
             if isinstance(screen, OverviewScreen):
                 screen.reload()
 
     def back_to_overview(self) -> None:
         """Close every screen above the overview (it re-reads the database when it shows again)."""
-        from lumiku_tui.tui.screens.overview import OverviewScreen
-
         while len(self.screen_stack) > 2 and not isinstance(self.screen, OverviewScreen):
             self.pop_screen()
 
@@ -227,9 +234,75 @@ class WizardApp(App[int]):
         then()
 
     def open_checklist(self) -> None:
-        from lumiku_tui.tui.screens.checklist import ChecklistScreen
-
         self.push_screen(ChecklistScreen())
+
+    # -- what comes next: the screens' requests -------------------------------------------------
+
+    @on(nav.PreviewRequested)
+    def _preview(self, request: nav.PreviewRequested) -> None:
+        self.push_screen(PreviewScreen(request.pending))
+
+    @on(nav.RehearsalRequested)
+    def _rehearsal(self, _request: nav.RehearsalRequested) -> None:
+        self.push_screen(RehearsalScreen())
+
+    @on(nav.ApprovalRequested)
+    def _approval(self, request: nav.ApprovalRequested) -> None:
+        self.push_screen(ApprovalScreen(request.pending, request.run_counts))
+
+    @on(nav.DeployApproved)
+    def _approved(self, request: nav.DeployApproved) -> None:
+        self.start_deploy(request.approved)
+
+    @on(nav.DeployRetried)
+    def _retried(self, request: nav.DeployRetried) -> None:
+        # The finished deploy's screen gives way to the retry's: Esc from it goes to the overview.
+        self.switch_screen(ApplyingScreen(request.remaining, request.options))
+
+    @on(nav.VerificationRequested)
+    def _verification(self, request: nav.VerificationRequested) -> None:
+        screen = VerificationScreen(request.applied)
+        if request.after_deploy:
+            self.switch_screen(screen)
+        else:
+            self.push_screen(screen)
+
+    @on(nav.HealthRequested)
+    def _health(self, _request: nav.HealthRequested) -> None:
+        self.push_screen(HealthScreen())
+
+    @on(nav.ChecklistRequested)
+    def _checklist(self, _request: nav.ChecklistRequested) -> None:
+        self.open_checklist()
+
+    @on(nav.KeysRequested)
+    def _keys(self, request: nav.KeysRequested) -> None:
+        self.push_screen(KeysScreen(request.screen))
+
+    @on(nav.TroubleshootRequested)
+    def _troubleshoot(self, request: nav.TroubleshootRequested) -> None:
+        if request.topic == "connect":
+            self.push_screen(ConnectScreen())
+        elif request.topic == "lock":
+            self.push_screen(LockScreen())
+        elif request.topic == "failure" and request.failure is not None:
+            self.push_screen(FailureScreen(failure=request.failure))
+        elif request.topic == "failure" and request.name:
+            self.push_screen(FailureScreen(name=request.name))
+        else:
+            self.push_screen(TroubleshootMenu())
+
+    @on(nav.TargetChangeRequested)
+    def _target_change(self, request: nav.TargetChangeRequested) -> None:
+        self.change_target(request.url)
+
+    @on(nav.OverviewRequested)
+    def _overview(self, _request: nav.OverviewRequested) -> None:
+        self.back_to_overview()
+
+    @on(nav.EditRequested)
+    def _edit(self, request: nav.EditRequested) -> None:
+        self.edit_file(request.path, request.line, then=request.then)
 
     # -- a crash --------------------------------------------------------------------------------
 
@@ -255,7 +328,6 @@ class WizardApp(App[int]):
         if not self.ctx.deploying:
             self.exit(0)
             return
-        from lumiku_tui.tui.screens.base import ConfirmModal
 
         def decided(quit_now: bool | None) -> None:
             if quit_now:
@@ -269,8 +341,6 @@ class WizardApp(App[int]):
         )
 
     def _cancel_and_exit(self) -> None:
-        from lumiku_tui.tui.screens.applying import ApplyingScreen
-
         for screen in self.screen_stack:
             if isinstance(screen, ApplyingScreen) and screen.deployment is not None:
                 screen.deployment.cancel()

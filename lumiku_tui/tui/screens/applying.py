@@ -21,6 +21,7 @@ from lumiku_tui.apply.deploy import Deployment, DeployOptions, DeployResult
 from lumiku_tui.errors import LockTimeout, LumikuError
 from lumiku_tui.pg.locks import Backend
 from lumiku_tui.tui import words
+from lumiku_tui.tui.navigation import DeployRetried, TroubleshootRequested, VerificationRequested
 from lumiku_tui.tui.screens.base import ConfirmModal, TimeoutModal, WizardScreen
 
 #: Events drawn at once rather than with the next batch of the screen's timer.
@@ -309,7 +310,9 @@ class ApplyingScreen(WizardScreen):
         self.result = result
         self.ctx.result = result
         self._stopped()
-        self.wizard.record_deploy(result)
+        session = self.wizard.session
+        if session is not None:
+            session.record_deploy(result)
         current = self.query_one("#current", Static)
         if result.ok:
             current.update(Text(f"✓ Applied {len(result.applied)} migration(s) in "
@@ -446,33 +449,29 @@ class ApplyingScreen(WizardScreen):
         applied = {m.name for m in self.result.applied} if self.result is not None else set()
         remaining = tuple(name for name in self.approved if name not in applied)
         options = replace(self.options, approved=remaining, **{which: seconds})
-        self.app.switch_screen(ApplyingScreen(remaining, options))
+        self.post_message(DeployRetried(remaining, options))
 
     def action_next(self) -> None:
         if self.result is not None and self.result.ok:
-            from lumiku_tui.tui.screens.verification import VerificationScreen
-
-            self.app.switch_screen(VerificationScreen(tuple(a.name for a in self.result.applied)))
+            self.post_message(VerificationRequested(tuple(a.name for a in self.result.applied), after_deploy=True))
 
     def action_troubleshoot_failure(self) -> None:
-        from lumiku_tui.tui.screens import troubleshoot
-
         if self.failure is not None and self.failure.reason != "cancelled":
-            self.app.push_screen(troubleshoot.FailureScreen(failure=self.failure))
+            self.post_message(TroubleshootRequested("failure", failure=self.failure))
         elif isinstance(self.error, LockTimeout):
-            self.app.push_screen(troubleshoot.LockScreen())
+            self.post_message(TroubleshootRequested("lock"))
         elif self.error is not None:
             from lumiku_tui.errors import DeployBlocked, TargetError
 
             if isinstance(self.error, DeployBlocked) and self.error.failed:
-                self.app.push_screen(troubleshoot.FailureScreen(name=self.error.failed[0]))
+                self.post_message(TroubleshootRequested("failure", name=self.error.failed[0]))
             elif isinstance(self.error, TargetError):
-                self.app.push_screen(troubleshoot.ConnectScreen())
+                self.post_message(TroubleshootRequested("connect"))
             else:
-                self.app.push_screen(troubleshoot.TroubleshootMenu())
+                self.post_message(TroubleshootRequested("menu"))
         else:
             self.action_troubleshoot()
 
     def action_overview(self) -> None:
         if self.finished:
-            self.app.pop_screen()
+            self.dismiss()

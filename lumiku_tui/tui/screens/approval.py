@@ -12,6 +12,7 @@ from textual.widgets import Input, Static
 
 from lumiku_tui.errors import LumikuError
 from lumiku_tui.sql.split import plan_migration
+from lumiku_tui.tui.navigation import DeployApproved
 from lumiku_tui.tui.screens.base import ConfirmModal, WizardScreen
 
 #: Kinds of finding listed one line each; the rest are counted (the summary must fit 80x24 beside the prompt).
@@ -203,14 +204,14 @@ class ApprovalScreen(WizardScreen):
                 self._confirmed_errors,
             )
             return
-        self.wizard.start_deploy(tuple(self.pending))
+        self.post_message(DeployApproved(tuple(self.pending)))
 
     def _confirmed_errors(self, accepted: bool | None) -> None:
         if accepted:
-            self.wizard.start_deploy(tuple(self.pending))
+            self.post_message(DeployApproved(tuple(self.pending)))
         else:
             self.query_one("#approval-message", Static).update(
                 Text("Not approved: nothing was applied.", style="yellow"))
 
     def action_back(self) -> None:
-        self.app.pop_screen()
+        self.dismiss()

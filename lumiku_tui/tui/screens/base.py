@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from functools import partial
+from typing import TYPE_CHECKING, Any, cast
 
+from textual import log
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -11,8 +14,9 @@ from textual.screen import ModalScreen, Screen
 from textual import on
 from textual.widgets import Footer, Header, Input, Static
 
+from lumiku_tui.tui.navigation import KeysRequested, TargetChangeRequested, TroubleshootRequested, Wizard
+
 if TYPE_CHECKING:
-    from lumiku_tui.tui.app import WizardApp
     from lumiku_tui.tui.context import WizardContext
 
 
@@ -33,8 +37,8 @@ class WizardScreen(Screen[Any]):
     ]
 
     @property
-    def wizard(self) -> WizardApp:
-        return self.app  # type: ignore[return-value]
+    def wizard(self) -> Wizard:
+        return cast(Wizard, self.app)
 
     @property
     def ctx(self) -> WizardContext:
@@ -48,9 +52,7 @@ class WizardScreen(Screen[Any]):
         yield Footer(show_command_palette=False)
 
     def action_keys(self) -> None:
-        from lumiku_tui.tui.screens.keys import KeysScreen
-
-        self.app.push_screen(KeysScreen(self))
+        self.post_message(KeysRequested(self))
 
     def _list(self) -> Any:
         focused = self.focused
@@ -69,19 +71,37 @@ class WizardScreen(Screen[Any]):
 
     def _url_given(self, url: str | None) -> None:
         if url:
-            self.wizard.change_target(url)
+            self.post_message(TargetChangeRequested(url))
 
     def action_troubleshoot(self) -> None:
-        from lumiku_tui.tui.screens.troubleshoot import TroubleshootMenu
+        self.post_message(TroubleshootRequested())
 
-        self.app.push_screen(TroubleshootMenu())
+    def call_ui(self, callback: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        """From a worker thread: run `callback` on the UI thread and wait for it.
 
-    def call_ui(self, callback: Any, *args: Any) -> None:
-        """From a worker thread: run `callback` on the UI thread, unless the app is gone."""
+        An error in `callback` ends the wizard as an error in any handler does (exit 1, the
+        masked traceback); only a result arriving after the wizard has closed is dropped, and logged.
+        """
+        app = self.app
         try:
-            self.app.call_from_thread(callback, *args)
-        except Exception:  # the app closed while the work was finishing; nobody is left to tell
-            pass
+            app.call_from_thread(self._run_on_ui, partial(callback, *args, **kwargs))
+        except RuntimeError:
+            if app.is_running:
+                raise  # called from the UI thread itself: a bug, not a closed wizard
+            log.warning(f"{getattr(callback, '__name__', callback)!r} dropped: the wizard closed before the work "
+                        "finished")
+
+    def _run_on_ui(self, call: Callable[[], Any]) -> None:
+        if not self.is_attached:
+            # The operator left this screen while its work ran; what it found has no screen to go to.
+            log.info(f"{call.func.__name__ if isinstance(call, partial) else call!r} dropped: its screen has closed")
+            return
+        try:
+            call()
+        except Exception as error:
+            # Raised back into the worker's thread it would end only that thread, unseen; the app
+            # ends on it instead, as on an error in one of its own handlers.
+            self.app._handle_exception(error)
 
 
 class NameFilter(Input):

@@ -142,4 +142,4 @@ class ChecklistScreen(WizardScreen):
         self.refresh_bindings()
 
     def action_back(self) -> None:
-        self.app.pop_screen()
+        self.dismiss()

@@ -8,6 +8,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Static
 
+from lumiku_tui.tui.navigation import ChecklistRequested
 from lumiku_tui.tui.screens.base import WizardScreen
 
 
@@ -97,7 +98,7 @@ class HealthScreen(WizardScreen):
     def action_next(self) -> None:
         if self.checking:
             return
-        self.wizard.open_checklist()
+        self.post_message(ChecklistRequested())
 
     def action_back(self) -> None:
-        self.app.pop_screen()
+        self.dismiss()

@@ -12,6 +12,8 @@ from textual.widgets import DataTable, Static
 from lumiku_tui.prisma.status import State
 from lumiku_tui.project import Overview, gather_overview
 from lumiku_tui.tui import words
+from lumiku_tui.tui.navigation import (ChecklistRequested, PreviewRequested, TroubleshootRequested,
+                                       VerificationRequested)
 from lumiku_tui.tui.screens.base import FilteredListScreen, NameFilter
 
 _STATE_LOOK = {
@@ -209,35 +211,29 @@ class OverviewScreen(FilteredListScreen):
     def action_preview(self) -> None:
         if self.overview is None or not self.overview.can_deploy:
             return
-        from lumiku_tui.tui.screens.preview import PreviewScreen
-
-        self.app.push_screen(PreviewScreen(self.overview.pending))
+        self.post_message(PreviewRequested(self.overview.pending))
 
     def action_troubleshoot_blocker(self) -> None:
-        from lumiku_tui.tui.screens import troubleshoot
-
         overview = self.overview
         if self.ctx.target is None or (overview is not None and overview.error is not None):
-            self.app.push_screen(troubleshoot.ConnectScreen())
+            self.post_message(TroubleshootRequested("connect"))
             return
         if overview is None or not overview.blockers:
             self.action_troubleshoot()
             return
         blocker = overview.blockers[0]
         if blocker.kind == "failed" and blocker.migration:
-            self.app.push_screen(troubleshoot.FailureScreen(name=blocker.migration))
+            self.post_message(TroubleshootRequested("failure", name=blocker.migration))
         elif blocker.kind == "lock":
-            self.app.push_screen(troubleshoot.LockScreen())
+            self.post_message(TroubleshootRequested("lock"))
         else:
-            self.app.push_screen(troubleshoot.ConnectScreen())
+            self.post_message(TroubleshootRequested("connect"))
 
     def action_verify(self) -> None:
-        from lumiku_tui.tui.screens.verification import VerificationScreen
-
-        self.app.push_screen(VerificationScreen(()))
+        self.post_message(VerificationRequested(()))
 
     def action_resume(self) -> None:
-        self.wizard.open_checklist()
+        self.post_message(ChecklistRequested())
 
     def on_screen_suspend(self) -> None:
         self.left = True

@@ -14,6 +14,7 @@ from lumiku_tui.apply.wording import error_text
 from lumiku_tui.errors import LumikuError
 from lumiku_tui.sql.split import Kind, Statement
 from lumiku_tui.project import findings_for
+from lumiku_tui.tui.navigation import ApprovalRequested, RehearsalRequested
 from lumiku_tui.tui.offload import CHILD_THRESHOLD_BYTES
 from lumiku_tui.tui.screens.base import FilteredListScreen, NameFilter
 from lumiku_tui.tui.widgets.sql_view import SqlView
@@ -286,20 +287,16 @@ class PreviewScreen(FilteredListScreen):
         self.query_one(SqlView).previous_statement()
 
     def action_dry_run(self) -> None:
-        from lumiku_tui.tui.screens.rehearsal import RehearsalScreen
-
-        self.app.push_screen(RehearsalScreen())
+        self.post_message(RehearsalRequested())
 
     def action_back(self) -> None:
-        self.app.pop_screen()
+        self.dismiss()
 
     def action_approve(self) -> None:
-        from lumiku_tui.tui.screens.approval import ApprovalScreen
-
         refused = {**self.split_errors, **self.plan_errors}
         if refused:
             name = next(iter(refused))
             self.notify(f"{name} cannot run as written; fix it before deploying. {refused[name]}",
                         severity="error", timeout=10)
             return
-        self.app.push_screen(ApprovalScreen(self.pending, dict(self.run_counts)))
+        self.post_message(ApprovalRequested(self.pending, dict(self.run_counts)))

@@ -93,4 +93,4 @@ class RehearsalScreen(WizardScreen):
         return True
 
     def action_back(self) -> None:
-        self.app.pop_screen()
+        self.dismiss()

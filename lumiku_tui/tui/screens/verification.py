@@ -11,6 +11,7 @@ from textual.widgets import DataTable, Static
 
 from lumiku_tui.apply.wording import cut
 from lumiku_tui.errors import LumikuError
+from lumiku_tui.tui.navigation import HealthRequested
 from lumiku_tui.tui.screens.base import WizardScreen
 
 class VerificationScreen(WizardScreen):
@@ -145,9 +146,7 @@ class VerificationScreen(WizardScreen):
     def action_next(self) -> None:
         if not self.done:
             return
-        from lumiku_tui.tui.screens.health import HealthScreen
-
-        self.app.push_screen(HealthScreen())
+        self.post_message(HealthRequested())
 
     def action_back(self) -> None:
-        self.app.pop_screen()
+        self.dismiss()

@@ -76,4 +76,4 @@ class ConnectScreen(WizardScreen):
         self.query_one("#connect-steps", Static).update(text)
 
     def action_back(self) -> None:
-        self.app.pop_screen()
+        self.dismiss()

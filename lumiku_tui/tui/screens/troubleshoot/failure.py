@@ -14,6 +14,7 @@ from textual.widgets import Static
 from lumiku_tui.errors import LumikuError
 from lumiku_tui.apply.events import MigrationFailed, Backend
 from lumiku_tui.tui import words
+from lumiku_tui.tui.navigation import EditRequested, OverviewRequested
 from lumiku_tui.tui.screens.base import ConfirmModal, WizardScreen
 from lumiku_tui.tui.widgets.sql_view import SqlView
 
@@ -235,15 +236,15 @@ class FailureScreen(WizardScreen):
     def _resolved(self, message: str) -> None:
         self.resolved = message
         self.notify(message, timeout=10)
-        self.wizard.back_to_overview()
+        self.post_message(OverviewRequested())
 
     def action_edit(self) -> None:
         local = self._local()
         if local is None:
             return
         line = (self.diagnosis.line if self.diagnosis is not None else None) or 1
-        self.wizard.edit_file(local.path / "migration.sql" if local.path.is_dir() else local.path, line,
-                              then=self._edited)
+        self.post_message(EditRequested(local.path / "migration.sql" if local.path.is_dir() else local.path, line,
+                                        then=self._edited))
 
     def _edited(self) -> None:
         """The file may have changed: read the folder again and diagnose against the new text."""
@@ -273,4 +274,4 @@ class FailureScreen(WizardScreen):
                         "the overview then deploys the edited migration.", timeout=10)
 
     def action_back(self) -> None:
-        self.app.pop_screen()
+        self.dismiss()

@@ -136,4 +136,4 @@ class LockScreen(WizardScreen):
         self._read()
 
     def action_back(self) -> None:
-        self.app.pop_screen()
+        self.dismiss()

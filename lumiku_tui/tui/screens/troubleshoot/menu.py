@@ -8,10 +8,8 @@ from textual.binding import Binding
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
+from lumiku_tui.tui.navigation import TroubleshootRequested
 from lumiku_tui.tui.screens.base import WizardScreen
-from lumiku_tui.tui.screens.troubleshoot.connect import ConnectScreen
-from lumiku_tui.tui.screens.troubleshoot.failure import FailureScreen
-from lumiku_tui.tui.screens.troubleshoot.lock import LockScreen
 
 
 class TroubleshootMenu(WizardScreen):
@@ -37,14 +35,14 @@ class TroubleshootMenu(WizardScreen):
     def _chosen(self, event: OptionList.OptionSelected) -> None:
         choice = event.option.id or ""
         if choice == "connect":
-            self.app.push_screen(ConnectScreen())
+            self.post_message(TroubleshootRequested("connect"))
         elif choice == "lock":
-            self.app.push_screen(LockScreen())
+            self.post_message(TroubleshootRequested("lock"))
         elif choice.startswith("failed:"):
-            self.app.push_screen(FailureScreen(name=choice.split(":", 1)[1]))
+            self.post_message(TroubleshootRequested("failure", name=choice.split(":", 1)[1]))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         return action != "troubleshoot"  # this is the help already
 
     def action_back(self) -> None:
-        self.app.pop_screen()
+        self.dismiss()
