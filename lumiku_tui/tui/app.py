@@ -378,7 +378,8 @@ def run_wizard(*, database_url: str | None = None, migrations: str | Path | None
                health_url: str | None = None, demo: bool = False, runbook: str | Path | None = None) -> int:
     ctx = build_context(database_url=database_url, migrations=migrations, health_url=health_url, demo=demo,
                         runbook=runbook)
-    result = WizardApp(ctx).run()
+    app = WizardApp(ctx)
+    result = app.run()
     if ctx.record_path is not None:
         print(f"Deployment record written to {ctx.record_path}")
     if ctx.interrupted_by is not None:
@@ -392,4 +393,6 @@ def run_wizard(*, database_url: str | None = None, migrations: str | Path | None
         else:
             sys.stderr.write(f"Interrupted by {name}; nothing was applied.\n")
         return 128 + ctx.interrupted_by
+    if app.return_code:
+        return app.return_code  # a crash: Textual has shown the (masked) traceback
     return int(result or 0)

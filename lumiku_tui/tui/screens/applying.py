@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from rich.text import Text
-from textual import work
+from textual import log, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
@@ -97,7 +96,6 @@ class ApplyingScreen(WizardScreen):
         yield from self.footer()
 
     def on_mount(self) -> None:
-        self._loop = asyncio.get_running_loop()
         # Four batches a second: often enough to read, rare enough to leave the CPU to the deploy.
         self.set_interval(0.25, self._tick)
         self.running = True
@@ -138,10 +136,13 @@ class ApplyingScreen(WizardScreen):
             if not isinstance(event, _URGENT) or self._drain_asked:
                 return
             self._drain_asked = True
+        # As a message to this screen: an error while drawing ends the app like any handler's error.
         try:
-            self._loop.call_soon_threadsafe(self._drain)
-        except RuntimeError:  # the app has closed
-            pass
+            queued = self.call_later(self._drain)
+        except RuntimeError:  # the event loop has closed
+            queued = False
+        if not queued:
+            log.info(f"{type(event).__name__} not drawn: the deploy's screen has closed")
 
     def _drain(self) -> None:
         with self._buffer_lock:

@@ -11,6 +11,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen, Screen
+from textual.types import NoActiveAppError
 from textual import on
 from textual.widgets import Footer, Header, Input, Static
 
@@ -80,21 +81,26 @@ class WizardScreen(Screen[Any]):
         """From a worker thread: run `callback` on the UI thread and wait for it.
 
         An error in `callback` ends the wizard as an error in any handler does (exit 1, the
-        masked traceback); only a result arriving after the wizard has closed is dropped, and logged.
+        masked traceback); only a result arriving after its screen or the wizard has closed is dropped,
+        and logged (Textual's log).
         """
-        app = self.app
+        what = getattr(callback, "__name__", repr(callback))
+        try:
+            app = self.app
+        except NoActiveAppError:  # off the app's thread, a closed screen no longer leads to the app
+            log.info(f"{what} dropped: its screen has closed")
+            return
         try:
             app.call_from_thread(self._run_on_ui, partial(callback, *args, **kwargs))
         except RuntimeError:
             if app.is_running:
                 raise  # called from the UI thread itself: a bug, not a closed wizard
-            log.warning(f"{getattr(callback, '__name__', callback)!r} dropped: the wizard closed before the work "
-                        "finished")
+            log.info(f"{what} dropped: the wizard closed before the work finished")
 
     def _run_on_ui(self, call: Callable[[], Any]) -> None:
         if not self.is_attached:
             # The operator left this screen while its work ran; what it found has no screen to go to.
-            log.info(f"{call.func.__name__ if isinstance(call, partial) else call!r} dropped: its screen has closed")
+            log.info(f"{getattr(call, 'func', call)!r} dropped: its screen has closed")
             return
         try:
             call()

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from rich.text import Text
-from textual import on
+from textual import log, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import OptionList, Static
-from textual.widgets.option_list import Option
+from textual.widgets.option_list import Option, OptionDoesNotExist
 
 from lumiku_tui.apply.wording import error_text
 from lumiku_tui.errors import LumikuError
@@ -200,8 +200,8 @@ class PreviewScreen(FilteredListScreen):
         options = self.query_one("#pending", OptionList)
         try:
             options.replace_option_prompt(name, self._label(name))
-        except Exception:  # the option list may be rebuilding; the next update repaints it
-            pass
+        except OptionDoesNotExist:  # the option list is being rebuilt; the rebuild draws the new label
+            log.debug(f"{name} not relabelled: the list is being rebuilt")
 
     @on(SqlView.StatementChanged)
     def _statement_changed(self, _event: SqlView.StatementChanged) -> None:
