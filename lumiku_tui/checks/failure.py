@@ -277,7 +277,7 @@ def _facts_from_event(failure: MigrationFailed) -> _Facts:
 
 def _facts_from_history(conn: "psycopg.Connection", target: "Target", folder: "MigrationsFolder",
                         name: str | None) -> _Facts:
-    from lumiku_tui.sql.split import plan_migration
+    from lumiku_tui.apply.plan import plan_of
     from lumiku_tui.prisma.status import State, read_status
 
     report = read_status(target, folder, conn=conn)
@@ -294,7 +294,7 @@ def _facts_from_history(conn: "psycopg.Connection", target: "Target", folder: "M
     if status.local is not None:
         try:
             # Prisma sends a script as one query (an implicit transaction); lumiku-tui wraps it in one.
-            unchanged = plan_migration(status.local).atomic
+            unchanged = plan_of(status.local).atomic
         except LumikuError:
             unchanged = False  # transaction control mid-script: part of it may have committed
     return _Facts(status.name, parsed.sqlstate, parsed.message, parsed.detail, parsed.hint,
@@ -336,7 +336,7 @@ def diagnose_failure(
     conn: "psycopg.Connection | None" = None,
 ) -> FailureDiagnosis:
     """Explain a failed migration from its event, or from its failed `_prisma_migrations` row."""
-    from lumiku_tui.sql.split import split_statements
+    from lumiku_tui.apply.plan import statements_of
 
     own = conn is None
     if own:
@@ -346,7 +346,7 @@ def diagnose_failure(
         local = folder.by_name().get(facts.name)
         statement_line = error_offset = None
         if local is not None:
-            statement_line, error_offset = _locate(facts, split_statements(local.script))
+            statement_line, error_offset = _locate(facts, list(statements_of(local)))
         kind = _kind(facts.sqlstate, facts.reason)
         existing = orphans = bad_rows = None
         presence = None
@@ -498,13 +498,13 @@ _DATA_OR_CODE = frozenset({"INSERT", "UPDATE", "DELETE", "MERGE", "DO", "COPY", 
 
 
 def _presence(conn: "psycopg.Connection", schema: str, migration: str, script: str) -> MigrationPresence:
-    from lumiku_tui.sql.split import split_statements
+    from lumiku_tui.apply.plan import statements_of
     from lumiku_tui.checks.expectations import SqlScript, expectations_of
     from lumiku_tui.checks.verify import compare
 
     checks = compare(expectations_of([SqlScript(migration, script)], schema), conn, {migration})
     try:
-        data_or_code = sum(1 for st in split_statements(script) if st.keywords and st.keywords[0] in _DATA_OR_CODE)
+        data_or_code = sum(1 for st in statements_of(SqlScript(migration, script)) if st.keywords and st.keywords[0] in _DATA_OR_CODE)
     except LumikuError:
         data_or_code = 0
     return MigrationPresence(

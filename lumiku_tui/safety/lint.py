@@ -22,16 +22,17 @@ from lumiku_tui.safety.rules.analyze import Analyzer, InsertSummary, StatementCo
 from lumiku_tui.safety.measured import SchemaFacts, has_tables, load_facts, run_counts
 from lumiku_tui.safety.rules.model import Finding, LintReport
 from lumiku_tui.safety.rules.schema import SimSchema
-from lumiku_tui.sql.split import Kind, Statement, split_statements
+from lumiku_tui.apply.plan import plan_of, statements_of
+from lumiku_tui.sql.split import Kind, Statement
 
 if TYPE_CHECKING:
     import psycopg
 
+    from lumiku_tui.apply.plan import PendingBatch
     from lumiku_tui.prisma.folder import LocalMigration, MigrationsFolder
-    from lumiku_tui.prisma.status import StatusReport
     from lumiku_tui.pg.target import Target
 
-__all__ = ["Finding", "LintReport", "lint_migrations", "lint_pending"]
+__all__ = ["Finding", "LintReport", "lint_batch", "lint_migrations", "lint_pending"]
 
 _RERUNNABLE = re.compile(r"\bIF\s+(?:NOT\s+)?EXISTS\b", re.IGNORECASE)
 _TX_CONTROL = (Kind.BEGIN, Kind.COMMIT, Kind.ROLLBACK)
@@ -50,12 +51,15 @@ class _Parsed:
         self.error = error
 
 
-def _parse_migration(migration: "LocalMigration") -> tuple[list[_Parsed], list[Finding]]:
+def _parse_migration(migration: "LocalMigration", committed: frozenset[int] = frozenset()
+                     ) -> tuple[list[_Parsed], list[Finding]]:
+    """`committed`: statements a resumed migration already has in the database; the deploy does not run them
+    again, so they are not judged (against a schema that already holds what they made)."""
     from pglast.parser import ParseError
 
     findings: list[Finding] = []
     try:
-        statements = split_statements(migration.script)
+        statements = list(statements_of(migration))
     except PlanError as exc:
         findings.append(Finding(migration.name, 1, "syntax-error", "error",
                                 exc.what, None,
@@ -79,7 +83,7 @@ def _parse_migration(migration: "LocalMigration") -> tuple[list[_Parsed], list[F
         findings.append(_commit_points_finding(migration, inner[0]))
     parsed: list[_Parsed] = []
     for position, stmt in enumerate(body):
-        if stmt.kind in _TX_CONTROL:
+        if stmt.kind in _TX_CONTROL or stmt.index in committed:
             continue
         ctx = StatementContext(migration.name, stmt.index, len(body) - position - 1, transactional, in_block,
                                rerunnable, stmt.text)
@@ -99,10 +103,8 @@ def _parse_migration(migration: "LocalMigration") -> tuple[list[_Parsed], list[F
 def _commit_points_finding(migration: "LocalMigration", first: Statement) -> Finding:
     """A script that commits on its own runs in parts, as under Prisma: not atomic, which the approver must
     know; only what the deploy refuses (a ROLLBACK, a BEGIN never committed) is an error."""
-    from lumiku_tui.sql.split import plan_migration
-
     try:
-        plan = plan_migration(migration)
+        plan = plan_of(migration)
     except PlanError as refused:
         return Finding(migration.name, first.index, "transaction-control", "error",
                        f"{refused.what} {refused.why}".strip(), None,
@@ -168,18 +170,20 @@ def _analyze(parsed: list[list[_Parsed]], facts: SchemaFacts, counts: dict[str, 
 
 
 def lint_migrations(migrations: Sequence["LocalMigration"], conn: "psycopg.Connection | None" = None,
-                    schema: str = "public", *, attempted: Iterable[str] = ()) -> LintReport:
+                    schema: str = "public", *, attempted: Iterable[str] = (),
+                    committed: "dict[str, frozenset[int]] | None" = None) -> LintReport:
     """Findings for `migrations`, in order, as if applied one after another.
 
     With `conn`, statements are judged against the live schema and data of `schema`;
     without, only what the SQL itself tells (sizes unknown, so lock findings stay warnings).
     `attempted`: migrations the history records as failed or rolled back before (a re-run is real).
+    `committed`: per resumed migration, the statements already in the database (not run again).
     """
     parsed: list[list[_Parsed]] = []
     fixed: dict[tuple[str, int], list[Finding]] = {}
     with _trusted_nodes():
         for migration in migrations:
-            statements, findings = _parse_migration(migration)
+            statements, findings = _parse_migration(migration, (committed or {}).get(migration.name, frozenset()))
             parsed.append(statements)
             for finding in findings:
                 fixed.setdefault((finding.migration, finding.statement), []).append(finding)
@@ -269,6 +273,7 @@ def _locks_held_until_commit(findings: list[Finding], parsed: list[list[_Parsed]
 def lint_pending(target: "Target", folder: "MigrationsFolder", *, conn: "psycopg.Connection | None" = None
                  ) -> LintReport:
     """Findings for the migrations the next deploy would apply, read against the target's live database."""
+    from lumiku_tui.apply.plan import batch_of
     from lumiku_tui.prisma.status import read_status
 
     own = conn is None
@@ -276,14 +281,18 @@ def lint_pending(target: "Target", folder: "MigrationsFolder", *, conn: "psycopg
     assert connection is not None
     try:
         with _one_snapshot(connection, own):
-            status = read_status(target, folder, connection)
-            pending = [m.local for m in status.to_apply if m.local is not None]
-            if not pending:
-                return LintReport(())
-            return lint_migrations(pending, connection, target.schema, attempted=attempted_before(status))
+            return lint_batch(batch_of(read_status(target, folder, connection)), connection, target.schema)
     finally:
         if own:
             connection.close()
+
+
+def lint_batch(batch: "PendingBatch", conn: "psycopg.Connection | None", schema: str) -> LintReport:
+    """Findings for what `batch` runs: a resumed migration from where the deploy picks it up."""
+    if not batch.migrations:
+        return LintReport(())
+    return lint_migrations(batch.locals, conn, schema, attempted=batch.attempted,
+                           committed=batch.committed_statements)
 
 
 @contextmanager
@@ -298,11 +307,6 @@ def _one_snapshot(conn: "psycopg.Connection", own: bool) -> Iterator[None]:
         yield
 
 
-def attempted_before(status: "StatusReport") -> set[str]:
-    """Pending migrations the history shows were tried before (failed, then resolved as rolled back)."""
-    return {m.name for m in status.to_apply if m.rows}
-
-
 def new_tables(findings: list[Finding]) -> set[str]:
     """Tables the findings describe as created by the pending batch (their locks block nobody)."""
     return {f.table for f in findings
@@ -311,6 +315,6 @@ def new_tables(findings: list[Finding]) -> set[str]:
 
 def statement_lines(migration: "LocalMigration") -> dict[int, int]:
     try:
-        return {s.index: s.line for s in split_statements(migration.script)}
+        return {s.index: s.line for s in statements_of(migration)}
     except PlanError:
         return {}
