@@ -70,6 +70,7 @@ from lumiku_tui.pg import locks
 from lumiku_tui.pg.connection import cut
 from lumiku_tui.pg.server import ServerInfo, ensure_database, require_writable, server_info
 from lumiku_tui.prisma import history
+from lumiku_tui.prisma.failure_logs import write_failure_logs
 from lumiku_tui.prisma.history import from_database_error
 from lumiku_tui.prisma.status import MigrationStatus, classify, prisma_next_ledger, prisma_next_notice
 from lumiku_tui.redact import redact
@@ -690,27 +691,8 @@ class Deployment:
 def failure_logs(
     name: str, stmt: Statement | None, exc: psycopg.Error | None, line: int | None, column: int | None, reason: str
 ) -> str:
-    """The text stored in `_prisma_migrations.logs`, laid out like Prisma's P3018 failure logs."""
-    diag = exc.diag if exc is not None else None
-    error = [f"{(diag.severity if diag and diag.severity else 'ERROR')}: "
-             f"{(diag.message_primary if diag and diag.message_primary else str(exc or reason))}"]
-    if diag and diag.message_detail:
-        error.append(f"DETAIL: {diag.message_detail}")
-    if diag and diag.message_hint:
-        error.append(f"HINT: {diag.message_hint}")
-    parts = [
-        "A migration failed to apply. New migrations cannot be applied before the error is recovered from. "
-        "Read more about how to resolve migration issues in a production database: "
-        "https://pris.ly/d/migrate-resolve",
-        f"Migration name: {name}",
-        f"Database error code: {(exc.sqlstate if exc is not None and exc.sqlstate else 'none')}",
-        "Database error:\n" + "\n".join(error),
-    ]
-    if stmt is not None:
-        where = f"statement {stmt.index}, line {line}" + (f", column {column}" if column else "")
-        parts.append(f"Position:\n{where}\n{stmt.text}")
-    parts.append(f"(recorded by lumiku-tui: {reason})")
-    return redact("\n\n".join(parts) + "\n")
+    return write_failure_logs(name, exc, reason, statement_index=stmt.index if stmt is not None else None,
+                              statement_text=stmt.text if stmt is not None else None, line=line, column=column)
 
 
 class _EventPump:

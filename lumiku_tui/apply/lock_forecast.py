@@ -11,14 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
+from lumiku_tui.safety.rules.model import LockMode
+
 if TYPE_CHECKING:
     import psycopg
 
     from lumiku_tui.prisma.folder import LocalMigration
 
 #: Strongest first: which readers or writers of the table wait while it is held.
-LOCK_ORDER = ("ACCESS EXCLUSIVE", "EXCLUSIVE", "SHARE ROW EXCLUSIVE", "SHARE", "SHARE UPDATE EXCLUSIVE",
-              "ROW EXCLUSIVE", "ROW SHARE", "ACCESS SHARE")
+LOCK_ORDER: tuple[str, ...] = tuple(LockMode)
 _BLOCKS = {
     "ACCESS EXCLUSIVE": "blocks reads and writes",
     "EXCLUSIVE": "blocks writes",

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 from lumiku_tui.errors import PlanError
 from lumiku_tui.safety.rules.analyze import Analyzer, InsertSummary, StatementContext
 from lumiku_tui.safety.measured import SchemaFacts, has_tables, load_facts, run_counts
-from lumiku_tui.safety.rules.model import Finding, LintReport
+from lumiku_tui.safety.rules.model import Finding, LintReport, LockMode, Rule, Severity
 from lumiku_tui.safety.rules.schema import SimSchema
 from lumiku_tui.apply.plan import plan_of, statements_of
 from lumiku_tui.sql.split import Kind, Statement
@@ -61,7 +61,7 @@ def _parse_migration(migration: "LocalMigration", committed: frozenset[int] = fr
     try:
         statements = list(statements_of(migration))
     except PlanError as exc:
-        findings.append(Finding(migration.name, 1, "syntax-error", "error",
+        findings.append(Finding(migration.name, 1, Rule.SYNTAX_ERROR, Severity.ERROR,
                                 exc.what, None,
                                 exc.hint or "Fix the script."))
         return [], findings
@@ -73,7 +73,7 @@ def _parse_migration(migration: "LocalMigration", committed: frozenset[int] = fr
     if wrapped:
         begin, commit = statements[0], statements[-1]
         findings.append(Finding(
-            migration.name, begin.index, "transaction-control", "warning",
+            migration.name, begin.index, Rule.TRANSACTION_CONTROL, Severity.WARNING,
             f"The script carries its own BEGIN (statement {begin.index}, line {begin.line}) and COMMIT (statement "
             f"{commit.index}, line {commit.line}): lumiku-tui runs it in one transaction of its own and skips them, but "
             "a tool that runs the script as written commits at that COMMIT, not as part of its migration record.",
@@ -94,7 +94,7 @@ def _parse_migration(migration: "LocalMigration", committed: frozenset[int] = fr
             offset = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], int) else None
             where = stmt.location(offset + 1 if offset is not None else None)
             at = f" (line {where[0]}, column {where[1]})" if where else f" (statement at line {stmt.line})"
-            findings.append(Finding(migration.name, stmt.index, "syntax-error", "error",
+            findings.append(Finding(migration.name, stmt.index, Rule.SYNTAX_ERROR, Severity.ERROR,
                                     f"PostgreSQL's parser rejects this statement: {message}{at}.", None,
                                     "Fix the statement; the migration fails here and nothing of it is applied."))
     return parsed, findings
@@ -106,12 +106,12 @@ def _commit_points_finding(migration: "LocalMigration", first: Statement) -> Fin
     try:
         plan = plan_of(migration)
     except PlanError as refused:
-        return Finding(migration.name, first.index, "transaction-control", "error",
+        return Finding(migration.name, first.index, Rule.TRANSACTION_CONTROL, Severity.ERROR,
                        f"{refused.what} {refused.why}".strip(), None,
                        refused.hint or "Remove the inner transaction control, or split the script into migrations.")
     said = plan.describe_parts() or (f"`{first.summary}` (line {first.line}) is transaction control inside the "
                                      "script; the migration still runs as one transaction.")
-    return Finding(migration.name, first.index, "transaction-control", "warning", said, None,
+    return Finding(migration.name, first.index, Rule.TRANSACTION_CONTROL, Severity.WARNING, said, None,
                    "Keep each part safe to leave committed on its own, or split the script into separate migrations.")
 
 
@@ -219,19 +219,19 @@ def _rerun_matters(findings: list[Finding], attempted: set[str], partial: set[st
     that failed before, or whose objects already exist (applied in part, by hand or by an earlier run)."""
     raised: list[Finding] = []
     for finding in findings:
-        if finding.rule == "not-idempotent" and finding.severity == "info" and (
+        if finding.rule is Rule.NOT_IDEMPOTENT and finding.severity is Severity.INFO and (
                 finding.migration in attempted or finding.migration in partial):
             why = ("this migration failed before, so this deploy runs it again" if finding.migration in attempted
                    else "objects this migration creates already exist, so it ran (in part) before")
-            finding = replace(finding, severity="warning", message=f"{finding.message} It matters here: {why}.")
+            finding = replace(finding, severity=Severity.WARNING, message=f"{finding.message} It matters here: {why}.")
         raised.append(finding)
     return raised
 
 
 #: Findings of statements that take long on a table with rows (scans, builds, backfills).
 _SLOW_RULES = frozenset({
-    "index-without-concurrently", "set-not-null-scan", "foreign-key-without-not-valid", "table-rewrite",
-    "data-change", "update-without-where", "check-constraint-without-not-valid", "constraint-builds-index",
+    Rule.INDEX_WITHOUT_CONCURRENTLY, Rule.SET_NOT_NULL_SCAN, Rule.FOREIGN_KEY_WITHOUT_NOT_VALID, Rule.TABLE_REWRITE,
+    Rule.DATA_CHANGE, Rule.UPDATE_WITHOUT_WHERE, Rule.CHECK_CONSTRAINT_WITHOUT_NOT_VALID, Rule.CONSTRAINT_BUILDS_INDEX,
 })
 
 
@@ -247,26 +247,26 @@ def _locks_held_until_commit(findings: list[Finding], parsed: list[list[_Parsed]
             continue
         first_lock: dict[str, int] = {}
         for finding in items:
-            if finding.lock == "ACCESS EXCLUSIVE" and finding.table and finding.table not in first_lock \
-                    and "empty" not in finding.message:
+            if finding.lock is LockMode.ACCESS_EXCLUSIVE and finding.table and finding.table not in first_lock \
+                    and not finding.table_empty:
                 first_lock[finding.table] = finding.statement
         if not first_lock:
             continue
         start = min(first_lock.values())
         # Info-level builds are on tables of this batch (instant); a data change always reads or writes rows.
         slow = sorted({f.statement for f in items if f.rule in _SLOW_RULES and f.statement > start
-                       and (f.severity != "info" or f.rule == "data-change")})
+                       and (f.severity is not Severity.INFO or f.rule is Rule.DATA_CHANGE)})
         if not slow:
             continue
         tables = ", ".join(f"{t} (from statement {n})" for t, n in sorted(first_lock.items(), key=lambda x: x[1]))
         shown = ", ".join(str(n) for n in slow[:12]) + (", ..." if len(slow) > 12 else "")
         extra.append(Finding(
-            migration, start, "locks-held-until-commit", "warning",
+            migration, start, Rule.LOCKS_HELD_UNTIL_COMMIT, Severity.WARNING,
             f"ACCESS EXCLUSIVE on {tables} is held until this migration commits: the app can neither read nor write "
             f"those tables while statement{'s' if len(slow) > 1 else ''} {shown} run{'' if len(slow) > 1 else 's'} "
             "(scans, backfills, index builds).",
             None, "Split the migration: short metadata-only changes in one; backfills, validations and index builds "
-            "(CONCURRENTLY) in their own migrations.", "ACCESS EXCLUSIVE"))
+            "(CONCURRENTLY) in their own migrations.", LockMode.ACCESS_EXCLUSIVE))
     return extra
 
 
@@ -309,8 +309,7 @@ def _one_snapshot(conn: "psycopg.Connection", own: bool) -> Iterator[None]:
 
 def new_tables(findings: list[Finding]) -> set[str]:
     """Tables the findings describe as created by the pending batch (their locks block nobody)."""
-    return {f.table for f in findings
-            if f.table and f.severity == "info" and f"{f.table} (created" in f.message and "in this batch" in f.message}
+    return {f.table for f in findings if f.table and f.severity is Severity.INFO and f.created_in_batch}
 
 
 def statement_lines(migration: "LocalMigration") -> dict[int, int]:
