@@ -53,6 +53,9 @@ def test_lint_and_the_gate_read_a_resumed_migration_from_where_it_picks_up(db, m
     assert 2 not in statements and not report.errors
     refuse_certain_failures(report)  # no false alarm: the gate lets the resume through
     url = ["--database-url", db.url, "--migrations", str(path)]
+    code, out, err = run_cli("status", *url)
+    # The history says failed; the next step is the plain deploy that resumes it, not a resolve.
+    assert "resuming with part 2" in out and "resolve the failed migration" not in out, out + err
     code, out, err = run_cli("lint", *url)
     assert code == 0 and CUT in out and "resuming with part 2" in out, out + err
     code, out, err = run_cli("deploy", "--yes", *url)
@@ -72,7 +75,7 @@ def test_the_gate_stops_a_resume_whose_remaining_part_is_certain_to_fail(db, mig
     assert row(db, CUT)[1:4] == (False, False, 1)  # nothing more ran: the row is as the cut left it
 
 
-def test_a_migration_failed_by_its_sql_blocks_the_batch_and_is_not_linted(db, migrations):
+def test_a_migration_failed_by_its_sql_blocks_the_batch_and_is_not_linted(db, migrations, run_cli):
     broken = ADD_AND_USE.replace("UPDATE t SET st = 'x';", "UPDATE t SET st = 'x' WHERE 1/0 = 1;")
     path = migrations({"20240101000000_init": ENUM_VALUE, CUT: broken})
     assert deploy(db, path)[0].failure.sqlstate == "22012"
@@ -80,6 +83,8 @@ def test_a_migration_failed_by_its_sql_blocks_the_batch_and_is_not_linted(db, mi
     assert batch.names == [] and [s.name for s in batch.blocked] == [CUT]
     with pytest.raises(DeployBlocked):
         batch.refuse_blocked()
+    code, out, _ = run_cli("status", "--database-url", db.url, "--migrations", str(path))
+    assert f"resolve --rolled-back {CUT}" in out
     assert lint_pending(db.target, load_folder(path)).findings == ()
 
 

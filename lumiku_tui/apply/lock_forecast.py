@@ -86,9 +86,9 @@ def forecast(conn: "psycopg.Connection", migrations: Sequence["LocalMigration"],
     if not migrations:
         return LockForecast(())
     try:
-        findings = list(lint_migrations(migrations, conn, schema).findings)
+        done = {name: frozenset(indexes) for name, indexes in (skipped or {}).items()}
+        findings = list(lint_migrations(migrations, conn, schema, committed=done).findings)
         created = new_tables(findings)
-        done = {name: set(indexes) for name, indexes in (skipped or {}).items()}
         locking = [f for f in findings if f.lock in LOCK_ORDER and f.table and f.table not in created
                    and f.statement not in done.get(f.migration, ())]
         facts = load_facts(conn, schema, {_bare(f.table or "", schema) for f in locking})

@@ -49,7 +49,7 @@ from lumiku_tui.apply.executor import (
 )
 from lumiku_tui.redact import redact
 from lumiku_tui.pg.server import require_writable, server_info
-from lumiku_tui.apply.plan import plan_batch
+from lumiku_tui.apply.plan import PendingBatch, plan_batch
 from lumiku_tui.sql.split import MigrationPlan, Statement
 from lumiku_tui.prisma.status import classify
 
@@ -204,10 +204,11 @@ def rehearse(
                 hint="Wait for that deploy to finish, then rehearse again.",
             )
         locked = True
-        plans, failures, pending_names, skips = _plan(conn, target, folder)
+        batch, plans, failures, skips = _plan(conn, target, folder)
+        pending_names = batch.names
         expected = LockForecast(())
         if forecast_locks and pending_names:
-            expected = _forecast(conn, target, folder, plans, pending_names, skips)
+            expected = _forecast(conn, target, batch)
             for line in expected.lines(max_hold_s):
                 on_event(Notice(line))
         before = _sequence_values(conn)
@@ -249,18 +250,13 @@ def rehearse(
                            expected.locks)
 
 
-def _forecast(conn: psycopg.Connection, target: "Target", folder: "MigrationsFolder", plans: list[MigrationPlan],
-              names: list[str], skips: dict[str, int]) -> LockForecast:
+def _forecast(conn: psycopg.Connection, target: "Target", batch: PendingBatch) -> LockForecast:
     """The forecast for what will run: parts a resumed migration already committed are not run again."""
-    local = folder.by_name()
-    pending = [local[name] for name in names if name in local]
-    committed = {plan.name: [s.index for part in plan.parts[:skips[plan.name]] for s in part.statements]
-                 for plan in plans if skips.get(plan.name)}
-    return forecast(conn, pending, target.schema, committed)
+    return forecast(conn, batch.locals, target.schema, batch.committed_statements)
 
 
 def _plan(conn: psycopg.Connection, target: "Target", folder: "MigrationsFolder"
-          ) -> tuple[list[MigrationPlan], dict[str, str], list[str], dict[str, int]]:
+          ) -> tuple[PendingBatch, list[MigrationPlan], dict[str, str], dict[str, int]]:
     """What a deploy would apply now; a migration that cannot be planned is reported, not fatal.
 
     A migration whose earlier parts are already committed (cut off, or resolved after failing in a
@@ -280,7 +276,7 @@ def _plan(conn: psycopg.Connection, target: "Target", folder: "MigrationsFolder"
         plans.append(pending.plan)
         if pending.skip:
             skips[pending.name] = pending.skip
-    return plans, failures, batch.names, skips
+    return batch, plans, failures, skips
 
 
 def _run(conn: psycopg.Connection, target: "Target", plans: list[MigrationPlan], failures: dict[str, str],
