@@ -35,10 +35,11 @@ def _ask_approval(out: Out, target, batch, create_database: bool = False) -> Non
 
 
 def _plan_notes(pending) -> list[str]:
-    """What the approver must know about how a migration runs: not atomic, or bound to fail at a statement."""
+    """What the approver must know about how a migration runs: not atomic, bound to fail at a statement, resumed."""
     if pending.plan_error is not None:
         return []  # the engine refuses it with its own words before anything runs
-    return [text for text in (pending.plan.describe_parts(), *pending.plan.warnings) if text]
+    resumed = pending.resume.message if pending.resume is not None else ""
+    return [text for text in (pending.plan.describe_parts(), *pending.plan.warnings, resumed) if text]
 
 
 def run(args: argparse.Namespace, out: Out) -> int:
