@@ -8,7 +8,9 @@ still show what it found. `Project.overview()` gathers the first screen's facts 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lumiku_tui.checks.runbook import NO_RUNBOOK, Runbook
 from lumiku_tui.errors import LumikuError, TargetError
@@ -18,6 +20,9 @@ from lumiku_tui.pg.server import ServerInfo, server_info
 from lumiku_tui.pg.target import Target
 from lumiku_tui.prisma.folder import MigrationsFolder
 from lumiku_tui.prisma.status import State, StatusReport, read_status
+
+if TYPE_CHECKING:
+    from lumiku_tui.apply.plan import PendingBatch
 
 
 @dataclass
@@ -86,9 +91,17 @@ class Overview:
     warnings: tuple[str, ...]
     error: LumikuError | None = None
 
+    @cached_property
+    def batch(self) -> "PendingBatch | None":
+        """What the next deploy applies (a migration it resumes included), as every front end reads it."""
+        from lumiku_tui.apply.plan import batch_of
+
+        return batch_of(self.status) if self.status else None
+
     @property
     def pending(self) -> list[str]:
-        return [m.name for m in self.status.to_apply] if self.status else []
+        batch = self.batch
+        return batch.names if batch is not None else []
 
     @property
     def can_deploy(self) -> bool:
@@ -114,7 +127,10 @@ def gather_overview(target: Target, folder: MigrationsFolder) -> Overview:
         conn.close()
     blockers: list[Blocker] = []
     warnings: list[str] = []
-    for failed in status.failed:
+    from lumiku_tui.apply.plan import batch_of
+
+    batch = batch_of(status)
+    for failed in batch.blocked:  # a migration cut off between its parts is not one: the deploy resumes it
         blockers.append(Blocker("failed", f"{failed.name} failed and is not resolved: nothing can be applied "
                                           "until it is.", failed.name))
     if holders:
@@ -123,6 +139,7 @@ def gather_overview(target: Target, folder: MigrationsFolder) -> Overview:
     if not facts.writable:
         why = "a read-only replica (in recovery)" if facts.in_recovery else "read-only for this session"
         blockers.append(Blocker("read_only", f"The server is {why}: migrations must run on the primary."))
+    warnings.extend(m.resume.message for m in batch.resuming if m.resume is not None)
     warnings.extend(target.notes)  # the target module explains a pooler URL there
     if status.prisma_next_ledger:
         from lumiku_tui.prisma.status import prisma_next_notice

@@ -188,3 +188,20 @@ def test_only_the_app_opens_screens():
         if any(n == "lumiku_tui.tui.app" for n in _own(names)):
             wrong.append(f"{module} -> lumiku_tui.tui.app")
     assert not wrong, "screens chosen outside the app:\n" + "\n".join(sorted(wrong))
+
+
+def test_scripts_are_split_only_through_the_plan_of_the_pending_batch():
+    """One memoised split per script: everything else asks apply/plan.py (statements_of, plan_of)."""
+    allowed = {"lumiku_tui.sql.split", "lumiku_tui.apply.plan"}
+    splitters = {"split_statements", "plan_migration"}
+    wrong = []
+    for name, path in MODULES.items():
+        if name in allowed:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module == "lumiku_tui.sql.split":
+                wrong += [f"{name} imports {a.name}" for a in node.names if a.name in splitters]
+            elif isinstance(node, ast.Attribute) and node.attr in splitters:
+                wrong.append(f"{name} calls .{node.attr}")
+    assert not wrong, "\n".join(sorted(wrong))
+    assert "split_statements" in (PACKAGE / "apply" / "plan.py").read_text(encoding="utf-8")  # the check bites

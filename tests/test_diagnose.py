@@ -15,7 +15,8 @@ from psycopg import sql
 
 from lumiku_tui.apply.deploy import DeployOptions, Deployment
 from lumiku_tui.checks.connection import STEP_NAMES, diagnose_connection
-from lumiku_tui.checks.failure import diagnose_failure, parse_failure_logs
+from lumiku_tui.checks.failure import diagnose_failure
+from lumiku_tui.prisma.failure_logs import parse_failure_logs
 from lumiku_tui.errors import LumikuError
 from lumiku_tui.pg.locks import ADVISORY_LOCK_KEY
 from lumiku_tui.pg.sessions import advisory_lock_report, end_session

@@ -222,6 +222,7 @@ def test_unique_constraint_over_distinct_values(lint: Callable[..., LintReport])
 def test_index_without_concurrently_on_a_table_with_rows(lint: Callable[..., LintReport]) -> None:
     [finding] = only(lint(ROWS3, "CREATE INDEX IF NOT EXISTS t_a_idx ON t (a);"), "index-without-concurrently")
     assert finding.severity == "warning" and finding.lock == "SHARE" and "3 rows" in finding.message
+    assert not finding.table_empty and not finding.created_in_batch  # a live table with rows: its lock matters
 
 
 def test_index_on_an_empty_or_new_table_is_not_a_warning(lint: Callable[..., LintReport]) -> None:
@@ -233,6 +234,10 @@ def test_index_on_an_empty_or_new_table_is_not_a_warning(lint: Callable[..., Lin
     # A table of this batch: nobody uses it yet, so the build is only mentioned.
     [new_table] = report.for_migration("20250103000000_c")
     assert new_table.severity == "info" and "blocks nobody" in new_table.message
+    # The same facts as fields, for code to read: the live table is empty but not new; the other is both.
+    [live] = report.for_migration("20250101000000_a")
+    assert live.table_empty and not live.created_in_batch
+    assert new_table.created_in_batch and new_table.table_empty
 
 
 def test_concurrently_alone_is_fine_but_not_inside_a_transaction(lint: Callable[..., LintReport]) -> None:

@@ -206,3 +206,23 @@ async def test_findings_come_risk_first_and_can_be_read_in_full(db, migrations, 
             assert pane.has_focus and pane.scroll_y == pane.max_scroll_y
             last = found[-1] if len(found) == 1 else sorted(found, key=lambda f: ("error", "warning", "info").index(f.severity))[-1]
             assert " ".join(last.safe_alternative.split())[-30:] in flat(screen_text(app))
+
+
+async def test_a_migration_the_deploy_would_resume_is_what_the_preview_shows(db, migrations, tmp_path: Path) -> None:
+    """Issue 17: the wizard reads the same plan of the pending batch as deploy, lint and the gate."""
+    from .test_pending_batch import ADD_AND_USE, CUT, _cut_after_part_one
+
+    path = _cut_after_part_one(db, migrations, ADD_AND_USE)
+    app = make_app(db.url, path, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        overview_screen = await _to_overview(pilot, app)
+        overview = overview_screen.overview
+        assert overview.blockers == () and overview.pending == overview.batch.names == [CUT]
+        assert any("resuming with part 2" in w for w in overview.warnings)
+        assert "failed and is not resolved" not in flat(screen_text(app))
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, PreviewScreen) and app.screen.lint_done,
+                         "the preview with its findings")
+        assert app.screen.pending == [CUT]
+        statements = {f.statement for f in app.ctx.lint.for_migration(CUT)}
+        assert 4 in statements and 2 not in statements and not app.ctx.lint.errors

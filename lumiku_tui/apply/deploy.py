@@ -45,7 +45,8 @@ from lumiku_tui.apply.events import (
     Notice,
     ignore,
 )
-from lumiku_tui.apply.resume import Resume, resume_after_cut, resume_after_rollback
+from lumiku_tui.apply.plan import plan_batch
+from lumiku_tui.apply.resume import Resume
 from lumiku_tui.apply.executor import (
     Cancelled,
     StatementRunner,
@@ -64,16 +65,16 @@ from lumiku_tui.defaults import (
     REPLY_GRACE_S,
     TCP_USER_TIMEOUT_S,
 )
-from lumiku_tui.errors import DeployBlocked, DeployInterrupted, LockTimeout, PlanError
+from lumiku_tui.errors import DeployInterrupted, LockTimeout, PlanError
 from lumiku_tui.pg import locks
 from lumiku_tui.pg.connection import cut
 from lumiku_tui.pg.server import ServerInfo, ensure_database, require_writable, server_info
 from lumiku_tui.prisma import history
-from lumiku_tui.prisma.folder import prisma_sort_key
+from lumiku_tui.prisma.failure_logs import write_failure_logs
 from lumiku_tui.prisma.history import from_database_error
-from lumiku_tui.prisma.status import MigrationStatus, State, classify, prisma_next_ledger, prisma_next_notice
+from lumiku_tui.prisma.status import MigrationStatus, classify, prisma_next_ledger, prisma_next_notice
 from lumiku_tui.redact import redact
-from lumiku_tui.sql.split import MigrationPlan, Statement, plan_migration
+from lumiku_tui.sql.split import MigrationPlan, Statement
 
 if TYPE_CHECKING:
     from lumiku_tui.pg.target import Target
@@ -193,75 +194,13 @@ class Deployment:
                     hint="For each migration the database already reflects, run `lumiku-tui resolve --applied NAME` "
                     "(oldest first); then deploy applies only the rest.",
                 )
-        self._resume = {}
-        failed = []
-        for status in statuses:
-            if status.state is not State.FAILED:
-                continue
-            resume = resume_after_cut(status)
-            if resume is None:
-                failed.append(status)
-            else:
-                self._resume[status.name] = resume
-        if failed:
-            names = [s.name for s in failed]
-            first = failed[0]
-            started = f" started at {first.started_at:%Y-%m-%d %H:%M:%S %Z}" if first.started_at else ""
-            raise DeployBlocked(
-                f"The migration `{first.name}`{started} failed and is not resolved; no migration was applied.",
-                failed=names,
-                why="Prisma (P3009) and lumiku-tui refuse to apply new migrations while a failed one is "
-                "recorded: the database may hold part of it.",
-                hint=f"Check what `{first.name}` left behind, then either fix the database by hand and run "
-                f"`lumiku-tui resolve --applied {first.name}`, or make sure nothing of it remains and run "
-                f"`lumiku-tui resolve --rolled-back {first.name}` (it will be applied again on the next deploy).",
-            )
-        pending = [s for s in statuses if s.state.will_apply or s.name in self._resume]
-        if self.options.until is not None:
-            until = prisma_sort_key(self.options.until)
-            pending = [s for s in pending if prisma_sort_key(s.name) <= until]
-        approved = self.options.approved
-        if approved is not None and pending and tuple(s.name for s in pending) != tuple(approved):
-            raise PlanError(
-                "The pending migrations changed since they were approved; nothing was applied.",
-                why="Approved: " + (", ".join(approved) or "none") + ". Pending now: "
-                + ", ".join(s.name for s in pending) + ".",
-                hint="Run the deploy again and review the new list.",
-            )
-        plans = [plan_migration(s.local) for s in pending if s.local is not None]
-        for status in pending:
-            if status.state is State.ROLLED_BACK and status.local is not None:
-                resume = resume_after_rollback(plan_migration(status.local), status.rows)
-                if resume is not None:
-                    self._resume[status.name] = resume
-        applied_names = [s.name for s in statuses if s.state in (State.APPLIED, State.MODIFIED)]
-        if plans and applied_names:
-            latest = max(applied_names, key=prisma_sort_key)
-            older = [p.name for p in plans if prisma_sort_key(p.name) < prisma_sort_key(latest)]
-            if older:
-                self.emit(Notice(
-                    f"{', '.join(older)} sort(s) before `{latest}`, which is already applied: they were probably "
-                    "merged from another branch. They will be applied now, as Prisma would; check that they do "
-                    "not depend on being applied before it."
-                ))
-        for status in statuses:
-            if status.state is State.MODIFIED:
-                self.emit(Notice(f"`{status.name}` was changed after it was applied (checksum differs); "
-                                 "the change is not applied. Revert the file, or create a new migration."))
-            elif status.state is State.MISSING_LOCALLY:
-                self.emit(Notice(f"`{status.name}` is recorded in the database but missing from {self.folder.path}."))
-        for p in plans:
-            if len(p.parts) > 1 and p.transactional:
-                self.emit(Notice(p.describe_parts()))
-            for warning in p.warnings:
-                self.emit(Notice(warning))
-            if p.name in self._resume:
-                self.emit(Notice(self._resume[p.name].message))
-            if p.migration.has_bom:
-                self.emit(Notice(f"`{p.name}` starts with a UTF-8 byte-order mark; it is skipped when running."))
-            if p.migration.replaced:
-                self.emit(Notice(f"`{p.name}` holds {p.migration.replaced} invalid UTF-8 sequence(s); they run as "
-                                 "U+FFFD, as Prisma runs them."))
+        batch = plan_batch(statuses, self.folder.path, until=self.options.until)
+        batch.refuse_blocked()
+        batch.refuse_unapproved(self.options.approved)
+        plans = batch.plans()
+        self._resume = {m.name: m.resume for m in batch.migrations if m.resume is not None}
+        for notice in batch.notices():
+            self.emit(Notice(notice))
         return statuses, plans
 
     def run(self) -> DeployResult:
@@ -752,27 +691,8 @@ class Deployment:
 def failure_logs(
     name: str, stmt: Statement | None, exc: psycopg.Error | None, line: int | None, column: int | None, reason: str
 ) -> str:
-    """The text stored in `_prisma_migrations.logs`, laid out like Prisma's P3018 failure logs."""
-    diag = exc.diag if exc is not None else None
-    error = [f"{(diag.severity if diag and diag.severity else 'ERROR')}: "
-             f"{(diag.message_primary if diag and diag.message_primary else str(exc or reason))}"]
-    if diag and diag.message_detail:
-        error.append(f"DETAIL: {diag.message_detail}")
-    if diag and diag.message_hint:
-        error.append(f"HINT: {diag.message_hint}")
-    parts = [
-        "A migration failed to apply. New migrations cannot be applied before the error is recovered from. "
-        "Read more about how to resolve migration issues in a production database: "
-        "https://pris.ly/d/migrate-resolve",
-        f"Migration name: {name}",
-        f"Database error code: {(exc.sqlstate if exc is not None and exc.sqlstate else 'none')}",
-        "Database error:\n" + "\n".join(error),
-    ]
-    if stmt is not None:
-        where = f"statement {stmt.index}, line {line}" + (f", column {column}" if column else "")
-        parts.append(f"Position:\n{where}\n{stmt.text}")
-    parts.append(f"(recorded by lumiku-tui: {reason})")
-    return redact("\n\n".join(parts) + "\n")
+    return write_failure_logs(name, exc, reason, statement_index=stmt.index if stmt is not None else None,
+                              statement_text=stmt.text if stmt is not None else None, line=line, column=column)
 
 
 class _EventPump:

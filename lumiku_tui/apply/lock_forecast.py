@@ -11,14 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
+from lumiku_tui.safety.rules.model import LockMode
+
 if TYPE_CHECKING:
     import psycopg
 
     from lumiku_tui.prisma.folder import LocalMigration
 
 #: Strongest first: which readers or writers of the table wait while it is held.
-LOCK_ORDER = ("ACCESS EXCLUSIVE", "EXCLUSIVE", "SHARE ROW EXCLUSIVE", "SHARE", "SHARE UPDATE EXCLUSIVE",
-              "ROW EXCLUSIVE", "ROW SHARE", "ACCESS SHARE")
+LOCK_ORDER: tuple[str, ...] = tuple(LockMode)
 _BLOCKS = {
     "ACCESS EXCLUSIVE": "blocks reads and writes",
     "EXCLUSIVE": "blocks writes",
@@ -85,9 +86,9 @@ def forecast(conn: "psycopg.Connection", migrations: Sequence["LocalMigration"],
     if not migrations:
         return LockForecast(())
     try:
-        findings = list(lint_migrations(migrations, conn, schema).findings)
+        done = {name: frozenset(indexes) for name, indexes in (skipped or {}).items()}
+        findings = list(lint_migrations(migrations, conn, schema, committed=done).findings)
         created = new_tables(findings)
-        done = {name: set(indexes) for name, indexes in (skipped or {}).items()}
         locking = [f for f in findings if f.lock in LOCK_ORDER and f.table and f.table not in created
                    and f.statement not in done.get(f.migration, ())]
         facts = load_facts(conn, schema, {_bare(f.table or "", schema) for f in locking})

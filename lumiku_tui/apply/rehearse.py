@@ -30,7 +30,7 @@ from psycopg import sql
 from lumiku_tui.prisma import history
 
 from lumiku_tui.pg import locks
-from lumiku_tui.errors import LockTimeout, LumikuError, PlanError
+from lumiku_tui.errors import LockTimeout, LumikuError
 from lumiku_tui.apply.events import (
     Backend,
     EventSink,
@@ -49,8 +49,9 @@ from lumiku_tui.apply.executor import (
 )
 from lumiku_tui.redact import redact
 from lumiku_tui.pg.server import require_writable, server_info
-from lumiku_tui.sql.split import MigrationPlan, Statement, plan_migration
-from lumiku_tui.prisma.status import State, classify
+from lumiku_tui.apply.plan import PendingBatch, plan_batch
+from lumiku_tui.sql.split import MigrationPlan, Statement
+from lumiku_tui.prisma.status import classify
 
 if TYPE_CHECKING:
     from lumiku_tui.prisma.folder import MigrationsFolder
@@ -203,10 +204,11 @@ def rehearse(
                 hint="Wait for that deploy to finish, then rehearse again.",
             )
         locked = True
-        plans, failures, pending_names, skips = _plan(conn, target, folder, on_event)
+        batch, plans, failures, skips = _plan(conn, target, folder)
+        pending_names = batch.names
         expected = LockForecast(())
         if forecast_locks and pending_names:
-            expected = _forecast(conn, target, folder, plans, pending_names, skips)
+            expected = _forecast(conn, target, batch)
             for line in expected.lines(max_hold_s):
                 on_event(Notice(line))
         before = _sequence_values(conn)
@@ -248,50 +250,33 @@ def rehearse(
                            expected.locks)
 
 
-def _forecast(conn: psycopg.Connection, target: "Target", folder: "MigrationsFolder", plans: list[MigrationPlan],
-              names: list[str], skips: dict[str, int]) -> LockForecast:
+def _forecast(conn: psycopg.Connection, target: "Target", batch: PendingBatch) -> LockForecast:
     """The forecast for what will run: parts a resumed migration already committed are not run again."""
-    local = folder.by_name()
-    pending = [local[name] for name in names if name in local]
-    committed = {plan.name: [s.index for part in plan.parts[:skips[plan.name]] for s in part.statements]
-                 for plan in plans if skips.get(plan.name)}
-    return forecast(conn, pending, target.schema, committed)
+    return forecast(conn, batch.locals, target.schema, batch.committed_statements)
 
 
-def _plan(conn: psycopg.Connection, target: "Target", folder: "MigrationsFolder", on_event: EventSink
-          ) -> tuple[list[MigrationPlan], dict[str, str], list[str], dict[str, int]]:
+def _plan(conn: psycopg.Connection, target: "Target", folder: "MigrationsFolder"
+          ) -> tuple[PendingBatch, list[MigrationPlan], dict[str, str], dict[str, int]]:
     """What a deploy would apply now; a migration that cannot be planned is reported, not fatal.
 
     A migration whose earlier parts are already committed (cut off, or resolved after failing in a
     later part) is rehearsed from where the deploy resumes: its committed parts would fail if run again.
     """
-    from lumiku_tui.apply.deploy import Deployment
-    from lumiku_tui.apply.resume import resume_after_cut, resume_after_rollback
-
     rows = history.read_rows(conn, target.schema)
-    statuses = classify(folder, rows)
-    if any(s.state is State.FAILED for s in statuses):
-        Deployment(target, folder, on_event=on_event).plan(conn)  # raises the same DeployBlocked a deploy would
+    batch = plan_batch(classify(folder, rows), folder.path)
+    batch.refuse_blocked()  # the same DeployBlocked a deploy would raise
     plans: list[MigrationPlan] = []
     failures: dict[str, str] = {}
-    names: list[str] = []
     skips: dict[str, int] = {}
-    for status in statuses:
-        resumed = resume_after_cut(status) if status.state is State.FAILED else None
-        if not (status.state.will_apply or resumed) or status.local is None:
+    for pending in batch.migrations:
+        refused = pending.plan_error
+        if refused is not None:
+            failures[pending.name] = refused.what + (" " + refused.why if refused.why else "")
             continue
-        names.append(status.name)
-        try:
-            plan = plan_migration(status.local)
-        except PlanError as exc:
-            failures[status.name] = exc.what + (" " + exc.why if exc.why else "")
-            continue
-        plans.append(plan)
-        if status.state is State.ROLLED_BACK:
-            resumed = resume_after_rollback(plan, status.rows)
-        if resumed is not None:
-            skips[plan.name] = resumed.skip
-    return plans, failures, names, skips
+        plans.append(pending.plan)
+        if pending.skip:
+            skips[pending.name] = pending.skip
+    return batch, plans, failures, skips
 
 
 def _run(conn: psycopg.Connection, target: "Target", plans: list[MigrationPlan], failures: dict[str, str],

@@ -9,14 +9,13 @@ What committed is read from the history row (`prisma.history.parse_progress`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 from lumiku_tui.prisma import history
-from lumiku_tui.prisma.status import State
-from lumiku_tui.sql.split import MigrationPlan, plan_migration
 
 if TYPE_CHECKING:
     from lumiku_tui.prisma.status import MigrationStatus
+    from lumiku_tui.sql.split import MigrationPlan
 
 
 @dataclass(frozen=True)
@@ -30,7 +29,7 @@ class Resume:
 
 
 
-def unchanged_prefix(plan: MigrationPlan, committed: "tuple[history.CommittedPart, ...]") -> int:
+def unchanged_prefix(plan: "MigrationPlan", committed: "tuple[history.CommittedPart, ...]") -> int:
     """How many leading parts were committed and still read exactly as they did then."""
     count = 0
     for part, done in zip(plan.parts, committed):
@@ -40,7 +39,7 @@ def unchanged_prefix(plan: MigrationPlan, committed: "tuple[history.CommittedPar
     return count
 
 
-def resume_after_rollback(plan: MigrationPlan, rows: "tuple[history.HistoryRow, ...]") -> Resume | None:
+def resume_after_rollback(plan: "MigrationPlan", rows: "tuple[history.HistoryRow, ...]") -> Resume | None:
     """After `resolve --rolled-back` of a migration that failed in a later part: skip the parts it committed.
 
     Only the parts whose text is unchanged are skipped; the first changed part and everything after it run.
@@ -64,15 +63,16 @@ def resume_after_rollback(plan: MigrationPlan, rows: "tuple[history.HistoryRow, 
                   f"again; deploying from part {skip + 1}.{note}")
 
 
-def resume_after_cut(status: MigrationStatus) -> Resume | None:
-    """A migration in parts whose run was cut off between parts (not failed by its SQL) resumes."""
+def resume_after_cut(status: "MigrationStatus", plan: "MigrationPlan") -> Resume | None:
+    """A migration in parts whose run was cut off between parts (not failed by its SQL) resumes.
+
+    `plan` is the plan of `status.local` (apply/plan.py makes it, once)."""
     row = status.failed_row
     progress = history.parse_progress(row.logs) if row is not None else None
     if row is None or progress is None or status.local is None or progress.stopped_by == "sql_error":
         return None
     if not status.local.matches(row.checksum):
         return None  # the file changed since: the operator decides (resolve), not a silent resume
-    plan = plan_migration(status.local)
     skip = unchanged_prefix(plan, progress.committed)
     if skip != progress.count or skip == 0:
         return None
@@ -84,9 +84,4 @@ def resume_after_cut(status: MigrationStatus) -> Resume | None:
                   f"{'are' if skip > 1 else 'is'} already in the database and will not run again.")
 
 
-def resumable_names(statuses: "Sequence[MigrationStatus]") -> list[str]:
-    """Failed migrations a plain deploy resumes (cut off between parts, not failed by their SQL)."""
-    return [s.name for s in statuses if s.state is State.FAILED and resume_after_cut(s) is not None]
-
-
-__all__ = ["Resume", "resumable_names", "resume_after_cut", "resume_after_rollback", "unchanged_prefix"]
+__all__ = ["Resume", "resume_after_cut", "resume_after_rollback", "unchanged_prefix"]

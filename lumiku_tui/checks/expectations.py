@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 from lumiku_tui.errors import LumikuError
 from lumiku_tui.pg.names import format_type, is_serial, names_of, qualified_name
-from lumiku_tui.sql.split import split_statements
+from lumiku_tui.apply.plan import statements_of
 
 if TYPE_CHECKING:
     from lumiku_tui.prisma.folder import LocalMigration
@@ -137,7 +137,7 @@ class Expectations:
     def _parse_each(self, migration: "LocalMigration | SqlScript") -> list[Node]:
         """Statement by statement, so one the parser rejects does not hide the others."""
         try:
-            statements = split_statements(migration.script)
+            statements = statements_of(migration)
         except LumikuError:
             self.unparsed.append((migration.name, 0))
             return []

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from lumiku_tui.errors import LumikuError
 from lumiku_tui.apply.events import MigrationFailed, Backend
+from lumiku_tui.prisma.failure_logs import parse_failure_logs
 from lumiku_tui.redact import redact
 
 if TYPE_CHECKING:
@@ -168,69 +169,6 @@ class FailureDiagnosis:
         return lines
 
 
-@dataclass(frozen=True)
-class _ParsedLogs:
-    sqlstate: str
-    message: str
-    detail: str
-    hint: str
-    statement_index: int | None
-    line: int | None
-    column: int | None
-    position: int | None  # 1-based character offset in the whole script (Prisma's DbError position)
-    reason: str
-    source: str
-
-
-def parse_failure_logs(logs: str) -> _ParsedLogs:
-    """Read `_prisma_migrations.logs` as lumiku-tui or Prisma writes it. Tolerant of either."""
-    text = logs or ""
-    lumiku = "recorded by lumiku-tui" in text.lower()
-
-    def first(*patterns: str) -> str:
-        for pattern in patterns:
-            match = re.search(pattern, text, re.MULTILINE)
-            if match:
-                return match.group(1).strip()
-        return ""
-
-    sqlstate = first(r"Database error code:\s*([0-9A-Z]{5})", r"SqlState\(E?([0-9A-Z]{5})\)",
-                     r"\bcode:\s*\"?([0-9A-Z]{5})\b", r"SQLSTATE\[?\s*([0-9A-Z]{5})")
-    message = first(r"^(?:ERROR|FATAL|PANIC):\s*(.+)$", r"Error querying the database:\s*(?:ERROR:\s*)?(.+)$",
-                    r'message:\s*"((?:[^"\\]|\\.)*)"', r"^db error:\s*(?:ERROR:\s*)?(.+)$")
-    detail = first(r"^DETAIL:\s*(.+)$", r'detail:\s*Some\("((?:[^"\\]|\\.)*)"\)')
-    hint = first(r"^HINT:\s*(.+)$", r'hint:\s*Some\("((?:[^"\\]|\\.)*)"\)')
-    # lumiku-tui: "Position:\nstatement 3, line 12, column 5"
-    # (older: "Failed statement 3 of migration `x` (line 12, ...").
-    index = first(r"^statement (\d+), line \d+", r"Failed statement (\d+) of migration")
-    line = first(r"^statement \d+, line (\d+)", r"Failed statement \d+ of migration `[^`]*` \(line (\d+)")
-    column = first(r"^statement \d+, line \d+, column (\d+)",
-                   r"Failed statement \d+ of migration `[^`]*` \(line \d+, column (\d+)\)")
-    position = first(r"position:\s*Some\(Original\((\d+)\)\)")
-    if not line:
-        line = _code_frame_line(text)
-    reason = first(r"\(recorded by lumiku-tui: (\w+)\)", r"Recorded by lumiku-tui \((\w+)\)")
-    return _ParsedLogs(
-        sqlstate=sqlstate, message=message.replace('\\"', '"'), detail=detail.replace('\\"', '"'),
-        hint=hint.replace('\\"', '"'), statement_index=int(index) if index else None,
-        line=int(line) if line else None, column=int(column) if column else None,
-        position=int(position) if position else None, reason=reason or ("sql_error" if sqlstate else "unknown"),
-        source="lumiku-tui log" if lumiku else "prisma log",
-    )
-
-
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
-
-
-def _code_frame_line(text: str) -> str:
-    """The script line Prisma's "Position:" code frame points at: the last numbered line it shows."""
-    match = re.search(r"^Position:[ \t]*\n(.*?)(?:\n[ \t]*\n|\Z)", text, re.MULTILINE | re.DOTALL)
-    if not match:
-        return ""
-    numbers = re.findall(r"^\s*(\d+)(?:\s|$)", _ANSI.sub("", match.group(1)), re.MULTILINE)
-    return numbers[-1] if numbers else ""
-
-
 def _kind(sqlstate: str, reason: str) -> str:
     if sqlstate in ALREADY_EXISTS:
         return "already_exists"
@@ -277,7 +215,7 @@ def _facts_from_event(failure: MigrationFailed) -> _Facts:
 
 def _facts_from_history(conn: "psycopg.Connection", target: "Target", folder: "MigrationsFolder",
                         name: str | None) -> _Facts:
-    from lumiku_tui.sql.split import plan_migration
+    from lumiku_tui.apply.plan import plan_of
     from lumiku_tui.prisma.status import State, read_status
 
     report = read_status(target, folder, conn=conn)
@@ -294,7 +232,7 @@ def _facts_from_history(conn: "psycopg.Connection", target: "Target", folder: "M
     if status.local is not None:
         try:
             # Prisma sends a script as one query (an implicit transaction); lumiku-tui wraps it in one.
-            unchanged = plan_migration(status.local).atomic
+            unchanged = plan_of(status.local).atomic
         except LumikuError:
             unchanged = False  # transaction control mid-script: part of it may have committed
     return _Facts(status.name, parsed.sqlstate, parsed.message, parsed.detail, parsed.hint,
@@ -336,7 +274,7 @@ def diagnose_failure(
     conn: "psycopg.Connection | None" = None,
 ) -> FailureDiagnosis:
     """Explain a failed migration from its event, or from its failed `_prisma_migrations` row."""
-    from lumiku_tui.sql.split import split_statements
+    from lumiku_tui.apply.plan import statements_of
 
     own = conn is None
     if own:
@@ -346,7 +284,7 @@ def diagnose_failure(
         local = folder.by_name().get(facts.name)
         statement_line = error_offset = None
         if local is not None:
-            statement_line, error_offset = _locate(facts, split_statements(local.script))
+            statement_line, error_offset = _locate(facts, list(statements_of(local)))
         kind = _kind(facts.sqlstate, facts.reason)
         existing = orphans = bad_rows = None
         presence = None
@@ -498,13 +436,13 @@ _DATA_OR_CODE = frozenset({"INSERT", "UPDATE", "DELETE", "MERGE", "DO", "COPY", 
 
 
 def _presence(conn: "psycopg.Connection", schema: str, migration: str, script: str) -> MigrationPresence:
-    from lumiku_tui.sql.split import split_statements
+    from lumiku_tui.apply.plan import statements_of
     from lumiku_tui.checks.expectations import SqlScript, expectations_of
     from lumiku_tui.checks.verify import compare
 
     checks = compare(expectations_of([SqlScript(migration, script)], schema), conn, {migration})
     try:
-        data_or_code = sum(1 for st in split_statements(script) if st.keywords and st.keywords[0] in _DATA_OR_CODE)
+        data_or_code = sum(1 for st in statements_of(SqlScript(migration, script)) if st.keywords and st.keywords[0] in _DATA_OR_CODE)
     except LumikuError:
         data_or_code = 0
     return MigrationPresence(

@@ -88,10 +88,12 @@ def verify_checks_for(expected: Expectations, owners: set[str]) -> list[str]:
 
 def starter_runbook(target: "Target", folder: "MigrationsFolder", health_url: str | None) -> str:
     """The text of a starter lumiku.toml for `folder`'s pending migrations on `target`."""
+    from lumiku_tui.apply.plan import batch_of
     from lumiku_tui.prisma.status import State, read_status
 
     status = read_status(target, folder)
-    pending = {m.name for m in status.to_apply}
+    # A migration the deploy resumes is part of what it applies: its tables are the ones to verify too.
+    pending = set(batch_of(status).names)
     applied = {m.name for m in status.migrations if m.state in (State.APPLIED, State.MODIFIED)}
     replayed = [m for m in folder.migrations if m.name in applied | pending]
     blocks = verify_checks_for(expectations_of(replayed, target.schema), pending) if pending else []

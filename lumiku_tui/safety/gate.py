@@ -15,18 +15,18 @@ from __future__ import annotations
 from typing import Iterable
 
 from lumiku_tui.errors import PlanError
-from lumiku_tui.safety.rules.model import Finding, LintReport
+from lumiku_tui.safety.rules.model import Finding, LintReport, Rule, Severity
 
 #: Error findings that mean "PostgreSQL will reject this statement", with what each one is about.
-BLOCKING_RULES: dict[str, str] = {
-    "add-column-not-null-without-default": "a NOT NULL column without a default on a table with rows",
-    "set-not-null-has-nulls": "SET NOT NULL over rows holding NULL",
-    "foreign-key-orphans": "a foreign key that existing rows violate",
-    "unique-duplicates": "a unique index or constraint over duplicated values",
-    "already-exists": "an object that already exists",
-    "missing-object": "an object that does not exist",
-    "drop-blocked": "a drop that other objects depend on",
-    "concurrently-in-transaction": "CONCURRENTLY inside a transaction block",
+BLOCKING_RULES: dict[Rule, str] = {
+    Rule.ADD_COLUMN_NOT_NULL_WITHOUT_DEFAULT: "a NOT NULL column without a default on a table with rows",
+    Rule.SET_NOT_NULL_HAS_NULLS: "SET NOT NULL over rows holding NULL",
+    Rule.FOREIGN_KEY_ORPHANS: "a foreign key that existing rows violate",
+    Rule.UNIQUE_DUPLICATES: "a unique index or constraint over duplicated values",
+    Rule.ALREADY_EXISTS: "an object that already exists",
+    Rule.MISSING_OBJECT: "an object that does not exist",
+    Rule.DROP_BLOCKED: "a drop that other objects depend on",
+    Rule.CONCURRENTLY_IN_TRANSACTION: "CONCURRENTLY inside a transaction block",
 }
 # Not here: syntax errors and COMMIT/ROLLBACK inside a script. The engine refuses a script it cannot split
 # before anything runs, and a parse error is reported by the server with its line and column.
@@ -36,11 +36,11 @@ def blocking_findings(report: LintReport, accepted: Iterable[str] = ()) -> list[
     """The findings that stop a deploy: certain failures whose rule was not accepted."""
     skip = set(accepted)
     return [f for f in report.findings
-            if f.severity == "error" and f.rule in BLOCKING_RULES and f.rule not in skip]
+            if f.severity is Severity.ERROR and f.rule in BLOCKING_RULES and f.rule not in skip]
 
 
 def check_accepted_rules(accepted: Iterable[str]) -> None:
-    unknown = sorted(set(accepted) - set(BLOCKING_RULES))
+    unknown = sorted(name for name in set(accepted) if name not in BLOCKING_RULES)
     if unknown:
         raise PlanError(f"--accept-risk {unknown[0]}: no such rule stops a deploy; nothing was applied.",
                         why="Only rules that mean a statement will fail can be accepted: "

@@ -20,18 +20,19 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 from lumiku_tui.errors import PlanError
 from lumiku_tui.safety.rules.analyze import Analyzer, InsertSummary, StatementContext
 from lumiku_tui.safety.measured import SchemaFacts, has_tables, load_facts, run_counts
-from lumiku_tui.safety.rules.model import Finding, LintReport
+from lumiku_tui.safety.rules.model import Finding, LintReport, LockMode, Rule, Severity
 from lumiku_tui.safety.rules.schema import SimSchema
-from lumiku_tui.sql.split import Kind, Statement, split_statements
+from lumiku_tui.apply.plan import plan_of, statements_of
+from lumiku_tui.sql.split import Kind, Statement
 
 if TYPE_CHECKING:
     import psycopg
 
+    from lumiku_tui.apply.plan import PendingBatch
     from lumiku_tui.prisma.folder import LocalMigration, MigrationsFolder
-    from lumiku_tui.prisma.status import StatusReport
     from lumiku_tui.pg.target import Target
 
-__all__ = ["Finding", "LintReport", "lint_migrations", "lint_pending"]
+__all__ = ["Finding", "LintReport", "lint_batch", "lint_migrations", "lint_pending"]
 
 _RERUNNABLE = re.compile(r"\bIF\s+(?:NOT\s+)?EXISTS\b", re.IGNORECASE)
 _TX_CONTROL = (Kind.BEGIN, Kind.COMMIT, Kind.ROLLBACK)
@@ -50,14 +51,17 @@ class _Parsed:
         self.error = error
 
 
-def _parse_migration(migration: "LocalMigration") -> tuple[list[_Parsed], list[Finding]]:
+def _parse_migration(migration: "LocalMigration", committed: frozenset[int] = frozenset()
+                     ) -> tuple[list[_Parsed], list[Finding]]:
+    """`committed`: statements a resumed migration already has in the database; the deploy does not run them
+    again, so they are not judged (against a schema that already holds what they made)."""
     from pglast.parser import ParseError
 
     findings: list[Finding] = []
     try:
-        statements = split_statements(migration.script)
+        statements = list(statements_of(migration))
     except PlanError as exc:
-        findings.append(Finding(migration.name, 1, "syntax-error", "error",
+        findings.append(Finding(migration.name, 1, Rule.SYNTAX_ERROR, Severity.ERROR,
                                 exc.what, None,
                                 exc.hint or "Fix the script."))
         return [], findings
@@ -69,7 +73,7 @@ def _parse_migration(migration: "LocalMigration") -> tuple[list[_Parsed], list[F
     if wrapped:
         begin, commit = statements[0], statements[-1]
         findings.append(Finding(
-            migration.name, begin.index, "transaction-control", "warning",
+            migration.name, begin.index, Rule.TRANSACTION_CONTROL, Severity.WARNING,
             f"The script carries its own BEGIN (statement {begin.index}, line {begin.line}) and COMMIT (statement "
             f"{commit.index}, line {commit.line}): lumiku-tui runs it in one transaction of its own and skips them, but "
             "a tool that runs the script as written commits at that COMMIT, not as part of its migration record.",
@@ -79,7 +83,7 @@ def _parse_migration(migration: "LocalMigration") -> tuple[list[_Parsed], list[F
         findings.append(_commit_points_finding(migration, inner[0]))
     parsed: list[_Parsed] = []
     for position, stmt in enumerate(body):
-        if stmt.kind in _TX_CONTROL:
+        if stmt.kind in _TX_CONTROL or stmt.index in committed:
             continue
         ctx = StatementContext(migration.name, stmt.index, len(body) - position - 1, transactional, in_block,
                                rerunnable, stmt.text)
@@ -90,7 +94,7 @@ def _parse_migration(migration: "LocalMigration") -> tuple[list[_Parsed], list[F
             offset = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], int) else None
             where = stmt.location(offset + 1 if offset is not None else None)
             at = f" (line {where[0]}, column {where[1]})" if where else f" (statement at line {stmt.line})"
-            findings.append(Finding(migration.name, stmt.index, "syntax-error", "error",
+            findings.append(Finding(migration.name, stmt.index, Rule.SYNTAX_ERROR, Severity.ERROR,
                                     f"PostgreSQL's parser rejects this statement: {message}{at}.", None,
                                     "Fix the statement; the migration fails here and nothing of it is applied."))
     return parsed, findings
@@ -99,17 +103,15 @@ def _parse_migration(migration: "LocalMigration") -> tuple[list[_Parsed], list[F
 def _commit_points_finding(migration: "LocalMigration", first: Statement) -> Finding:
     """A script that commits on its own runs in parts, as under Prisma: not atomic, which the approver must
     know; only what the deploy refuses (a ROLLBACK, a BEGIN never committed) is an error."""
-    from lumiku_tui.sql.split import plan_migration
-
     try:
-        plan = plan_migration(migration)
+        plan = plan_of(migration)
     except PlanError as refused:
-        return Finding(migration.name, first.index, "transaction-control", "error",
+        return Finding(migration.name, first.index, Rule.TRANSACTION_CONTROL, Severity.ERROR,
                        f"{refused.what} {refused.why}".strip(), None,
                        refused.hint or "Remove the inner transaction control, or split the script into migrations.")
     said = plan.describe_parts() or (f"`{first.summary}` (line {first.line}) is transaction control inside the "
                                      "script; the migration still runs as one transaction.")
-    return Finding(migration.name, first.index, "transaction-control", "warning", said, None,
+    return Finding(migration.name, first.index, Rule.TRANSACTION_CONTROL, Severity.WARNING, said, None,
                    "Keep each part safe to leave committed on its own, or split the script into separate migrations.")
 
 
@@ -168,18 +170,20 @@ def _analyze(parsed: list[list[_Parsed]], facts: SchemaFacts, counts: dict[str, 
 
 
 def lint_migrations(migrations: Sequence["LocalMigration"], conn: "psycopg.Connection | None" = None,
-                    schema: str = "public", *, attempted: Iterable[str] = ()) -> LintReport:
+                    schema: str = "public", *, attempted: Iterable[str] = (),
+                    committed: "dict[str, frozenset[int]] | None" = None) -> LintReport:
     """Findings for `migrations`, in order, as if applied one after another.
 
     With `conn`, statements are judged against the live schema and data of `schema`;
     without, only what the SQL itself tells (sizes unknown, so lock findings stay warnings).
     `attempted`: migrations the history records as failed or rolled back before (a re-run is real).
+    `committed`: per resumed migration, the statements already in the database (not run again).
     """
     parsed: list[list[_Parsed]] = []
     fixed: dict[tuple[str, int], list[Finding]] = {}
     with _trusted_nodes():
         for migration in migrations:
-            statements, findings = _parse_migration(migration)
+            statements, findings = _parse_migration(migration, (committed or {}).get(migration.name, frozenset()))
             parsed.append(statements)
             for finding in findings:
                 fixed.setdefault((finding.migration, finding.statement), []).append(finding)
@@ -215,19 +219,19 @@ def _rerun_matters(findings: list[Finding], attempted: set[str], partial: set[st
     that failed before, or whose objects already exist (applied in part, by hand or by an earlier run)."""
     raised: list[Finding] = []
     for finding in findings:
-        if finding.rule == "not-idempotent" and finding.severity == "info" and (
+        if finding.rule is Rule.NOT_IDEMPOTENT and finding.severity is Severity.INFO and (
                 finding.migration in attempted or finding.migration in partial):
             why = ("this migration failed before, so this deploy runs it again" if finding.migration in attempted
                    else "objects this migration creates already exist, so it ran (in part) before")
-            finding = replace(finding, severity="warning", message=f"{finding.message} It matters here: {why}.")
+            finding = replace(finding, severity=Severity.WARNING, message=f"{finding.message} It matters here: {why}.")
         raised.append(finding)
     return raised
 
 
 #: Findings of statements that take long on a table with rows (scans, builds, backfills).
 _SLOW_RULES = frozenset({
-    "index-without-concurrently", "set-not-null-scan", "foreign-key-without-not-valid", "table-rewrite",
-    "data-change", "update-without-where", "check-constraint-without-not-valid", "constraint-builds-index",
+    Rule.INDEX_WITHOUT_CONCURRENTLY, Rule.SET_NOT_NULL_SCAN, Rule.FOREIGN_KEY_WITHOUT_NOT_VALID, Rule.TABLE_REWRITE,
+    Rule.DATA_CHANGE, Rule.UPDATE_WITHOUT_WHERE, Rule.CHECK_CONSTRAINT_WITHOUT_NOT_VALID, Rule.CONSTRAINT_BUILDS_INDEX,
 })
 
 
@@ -243,32 +247,33 @@ def _locks_held_until_commit(findings: list[Finding], parsed: list[list[_Parsed]
             continue
         first_lock: dict[str, int] = {}
         for finding in items:
-            if finding.lock == "ACCESS EXCLUSIVE" and finding.table and finding.table not in first_lock \
-                    and "empty" not in finding.message:
+            if finding.lock is LockMode.ACCESS_EXCLUSIVE and finding.table and finding.table not in first_lock \
+                    and not finding.table_empty:
                 first_lock[finding.table] = finding.statement
         if not first_lock:
             continue
         start = min(first_lock.values())
         # Info-level builds are on tables of this batch (instant); a data change always reads or writes rows.
         slow = sorted({f.statement for f in items if f.rule in _SLOW_RULES and f.statement > start
-                       and (f.severity != "info" or f.rule == "data-change")})
+                       and (f.severity is not Severity.INFO or f.rule is Rule.DATA_CHANGE)})
         if not slow:
             continue
         tables = ", ".join(f"{t} (from statement {n})" for t, n in sorted(first_lock.items(), key=lambda x: x[1]))
         shown = ", ".join(str(n) for n in slow[:12]) + (", ..." if len(slow) > 12 else "")
         extra.append(Finding(
-            migration, start, "locks-held-until-commit", "warning",
+            migration, start, Rule.LOCKS_HELD_UNTIL_COMMIT, Severity.WARNING,
             f"ACCESS EXCLUSIVE on {tables} is held until this migration commits: the app can neither read nor write "
             f"those tables while statement{'s' if len(slow) > 1 else ''} {shown} run{'' if len(slow) > 1 else 's'} "
             "(scans, backfills, index builds).",
             None, "Split the migration: short metadata-only changes in one; backfills, validations and index builds "
-            "(CONCURRENTLY) in their own migrations.", "ACCESS EXCLUSIVE"))
+            "(CONCURRENTLY) in their own migrations.", LockMode.ACCESS_EXCLUSIVE))
     return extra
 
 
 def lint_pending(target: "Target", folder: "MigrationsFolder", *, conn: "psycopg.Connection | None" = None
                  ) -> LintReport:
     """Findings for the migrations the next deploy would apply, read against the target's live database."""
+    from lumiku_tui.apply.plan import batch_of
     from lumiku_tui.prisma.status import read_status
 
     own = conn is None
@@ -276,14 +281,18 @@ def lint_pending(target: "Target", folder: "MigrationsFolder", *, conn: "psycopg
     assert connection is not None
     try:
         with _one_snapshot(connection, own):
-            status = read_status(target, folder, connection)
-            pending = [m.local for m in status.to_apply if m.local is not None]
-            if not pending:
-                return LintReport(())
-            return lint_migrations(pending, connection, target.schema, attempted=attempted_before(status))
+            return lint_batch(batch_of(read_status(target, folder, connection)), connection, target.schema)
     finally:
         if own:
             connection.close()
+
+
+def lint_batch(batch: "PendingBatch", conn: "psycopg.Connection | None", schema: str) -> LintReport:
+    """Findings for what `batch` runs: a resumed migration from where the deploy picks it up."""
+    if not batch.migrations:
+        return LintReport(())
+    return lint_migrations(batch.locals, conn, schema, attempted=batch.attempted,
+                           committed=batch.committed_statements)
 
 
 @contextmanager
@@ -298,19 +307,13 @@ def _one_snapshot(conn: "psycopg.Connection", own: bool) -> Iterator[None]:
         yield
 
 
-def attempted_before(status: "StatusReport") -> set[str]:
-    """Pending migrations the history shows were tried before (failed, then resolved as rolled back)."""
-    return {m.name for m in status.to_apply if m.rows}
-
-
 def new_tables(findings: list[Finding]) -> set[str]:
     """Tables the findings describe as created by the pending batch (their locks block nobody)."""
-    return {f.table for f in findings
-            if f.table and f.severity == "info" and f"{f.table} (created" in f.message and "in this batch" in f.message}
+    return {f.table for f in findings if f.table and f.severity is Severity.INFO and f.created_in_batch}
 
 
 def statement_lines(migration: "LocalMigration") -> dict[int, int]:
     try:
-        return {s.index: s.line for s in split_statements(migration.script)}
+        return {s.index: s.line for s in statements_of(migration)}
     except PlanError:
         return {}

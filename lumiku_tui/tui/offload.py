@@ -110,13 +110,13 @@ def _main() -> None:
 
 def plan_for_preview(migration: Any) -> tuple[str, list[Any], int, str | None]:
     """The statements to show, how many the deploy sends, and why the engine would refuse it (or None)."""
+    from lumiku_tui.apply.plan import plan_of, statements_of
     from lumiku_tui.errors import LumikuError
-    from lumiku_tui.sql.split import plan_migration, split_statements
 
     try:
-        plan = plan_migration(migration)
+        plan = plan_of(migration)
     except LumikuError as err:
-        statements = split_statements(migration.script)  # raises when not even splitting works
+        statements = list(statements_of(migration))  # raises when not even splitting works
         return migration.name, statements, len(statements), str(err)
     return migration.name, list(plan.all_statements), len(plan.statements), None
 

@@ -14,15 +14,15 @@ from lumiku_tui.cli.output import EXIT_ATTENTION, EXIT_OK, Out, describe_target
 from lumiku_tui.errors import ApprovalRequired, LumikuError
 
 
-def _ask_approval(out: Out, target, names: list[str], folder=None, create_database: bool = False) -> None:
+def _ask_approval(out: Out, target, batch, create_database: bool = False) -> None:
     out.line()
     if create_database:
         out.line(f"The database {target.dbname} does not exist: it will be created first (as Prisma's migrate "
                  "deploy does).")
-    out.line(f"About to apply {len(names)} migration(s) to {target.display}:")
-    for name in names:
-        out.line(f"  {name}")
-        for said in _plan_notes(folder, name):
+    out.line(f"About to apply {len(batch.migrations)} migration(s) to {target.display}:")
+    for pending in batch.migrations:
+        out.line(f"  {pending.name}")
+        for said in _plan_notes(pending):
             out.line(out.style(f"    {said}", "33"))
     prompt = f"Type the database name ({target.dbname}) to apply, anything else to cancel: "
     try:
@@ -34,23 +34,17 @@ def _ask_approval(out: Out, target, names: list[str], folder=None, create_databa
                                hint="Run deploy again and type the database name to approve.")
 
 
-def _plan_notes(folder, name: str) -> list[str]:
-    """What the approver must know about how a migration runs: not atomic, or bound to fail at a statement."""
-    from lumiku_tui.sql.split import plan_migration
-
-    local = folder.by_name().get(name) if folder is not None else None
-    if local is None:
-        return []
-    try:
-        plan = plan_migration(local)
-    except LumikuError:
+def _plan_notes(pending) -> list[str]:
+    """What the approver must know about how a migration runs: not atomic, bound to fail at a statement, resumed."""
+    if pending.plan_error is not None:
         return []  # the engine refuses it with its own words before anything runs
-    return [text for text in (plan.describe_parts(), *plan.warnings) if text]
+    resumed = pending.resume.message if pending.resume is not None else ""
+    return [text for text in (pending.plan.describe_parts(), *pending.plan.warnings, resumed) if text]
 
 
 def run(args: argparse.Namespace, out: Out) -> int:
     from lumiku_tui.apply.deploy import DeployOptions, Deployment
-    from lumiku_tui.apply.resume import resumable_names
+    from lumiku_tui.apply.plan import batch_of
     from lumiku_tui.pg.server import database_missing
     from lumiku_tui.prisma.status import StatusReport, classify, read_status
 
@@ -65,12 +59,12 @@ def run(args: argparse.Namespace, out: Out) -> int:
     else:
         report = read_status(target, folder)
     # A migration cut off between its parts resumes: it needs the same approval as a pending one.
-    resuming = set(resumable_names(report.migrations))
-    names = [m.name for m in report.migrations if m.state.will_apply or m.name in resuming]
+    batch = batch_of(report)
+    names = batch.names
     if not out.json_mode:
         describe_target(out, target, folder)
     record = _Record(args, out, project) if args.record is not None else None
-    blocked = [m for m in report.failed if m.name not in resuming]
+    blocked = batch.blocked
     if names and not blocked and not create_database:  # a database yet to be created holds nothing to check
         _prechecks_and_gates(args, out, project, record)
     if blocked or not names:
@@ -78,7 +72,7 @@ def run(args: argparse.Namespace, out: Out) -> int:
     elif args.yes:
         approved = tuple(names)
     elif sys.stdin.isatty() and not out.json_mode:
-        _ask_approval(out, target, names, folder, create_database)
+        _ask_approval(out, target, batch, create_database)
         approved = tuple(names)
     else:
         raise ApprovalRequired(

@@ -6,22 +6,22 @@ import argparse
 
 from lumiku_tui.cli.commands import load
 from lumiku_tui.cli.output import Out, describe_target
-from lumiku_tui.safety.lint import attempted_before, lint_migrations, new_tables, statement_lines
-from lumiku_tui.safety.rules.model import Finding, LintReport
+from lumiku_tui.safety.lint import lint_batch, new_tables, statement_lines
+from lumiku_tui.safety.rules.model import Finding
 
 _SEVERITY_STYLE = {"error": "31;1", "warning": "33;1", "info": "36"}
 
 
 def run(args: argparse.Namespace, out: Out) -> int:
     """`lumiku-tui lint [--json]`: exit 1 when any finding is an error, else 0."""
+    from lumiku_tui.apply.plan import batch_of
     from lumiku_tui.prisma.status import read_status
 
     target, folder = load(args)
     with target.connect("lint") as conn:
-        status = read_status(target, folder, conn)
-        pending = [m.local for m in status.to_apply if m.local is not None]
-        report = (lint_migrations(pending, conn, target.schema, attempted=attempted_before(status)) if pending
-                  else LintReport(()))
+        batch = batch_of(read_status(target, folder, conn))
+        report = lint_batch(batch, conn, target.schema)
+    pending = batch.migrations
     exit_code = 1 if report.errors else 0
     if out.json_mode:
         out.json(report.to_dict())
@@ -35,7 +35,9 @@ def run(args: argparse.Namespace, out: Out) -> int:
     for migration in pending:
         findings = report.for_migration(migration.name)
         out.line(out.style(migration.name, "1") + f"  ({_count_text(findings)})")
-        lines = statement_lines(migration)
+        if migration.resume is not None:
+            out.line(out.style(f"  {migration.resume.message}", "33"))
+        lines = statement_lines(migration.local)
         created = new_tables(findings)
         quiet = [f for f in findings if f.severity == "info" and f.lock and f.table in created]
         for finding in findings:

@@ -9,6 +9,7 @@ from lumiku_tui.cli.output import EXIT_ATTENTION, EXIT_OK, STATE_STYLE, Out, des
 
 
 def run(args: argparse.Namespace, out: Out) -> int:
+    from lumiku_tui.apply.plan import batch_of
     from lumiku_tui.prisma.status import State, read_status
 
     target, folder = load(args)
@@ -38,11 +39,14 @@ def run(args: argparse.Namespace, out: Out) -> int:
         counts[m.state] = counts.get(m.state, 0) + 1
     summary = ", ".join(f"{n} {STATE_STYLE[s.value][0].lower()}" for s, n in counts.items() if s is not State.APPLIED)
     out.line(summary + ".")
-    if report.failed:
-        name = report.failed[0].name
+    batch = batch_of(report)
+    if batch.blocked:
+        name = batch.blocked[0].name
         out.line(f"Next step: resolve the failed migration first: `lumiku-tui resolve --rolled-back {name}` "
                  f"(after undoing what it left) or `--applied {name}` (after finishing it by hand).")
-    elif report.to_apply:
+    elif batch.migrations:
+        for resumed in batch.resuming:
+            out.line(resumed.resume.message)  # type: ignore[union-attr]
         out.line("Next step: `lumiku-tui deploy` (or the wizard: `lumiku-tui`) applies the pending migrations.")
     if report.in_state(State.MODIFIED):
         out.line("Modified migrations were changed after being applied: revert the files, or add a new migration.")

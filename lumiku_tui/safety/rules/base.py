@@ -14,7 +14,7 @@ from typing import Any, Callable
 from pglast import ast, enums
 from psycopg import sql
 
-from lumiku_tui.safety.rules.model import Finding
+from lumiku_tui.safety.rules.model import Finding, LockMode
 from lumiku_tui.pg.names import SERIAL_TYPES as _SERIAL_TYPES
 from lumiku_tui.pg.names import TYPE_NAMES as _TYPE_NAMES
 from lumiku_tui.safety.rules.schema import Content, SimSchema, SimTable
@@ -23,12 +23,12 @@ AT = enums.AlterTableType
 CT = enums.ConstrType
 OT = enums.ObjectType
 
-ACCESS_EXCLUSIVE = "ACCESS EXCLUSIVE"
-SHARE = "SHARE"
-SHARE_ROW_EXCLUSIVE = "SHARE ROW EXCLUSIVE"
-SHARE_UPDATE_EXCLUSIVE = "SHARE UPDATE EXCLUSIVE"
-ROW_EXCLUSIVE = "ROW EXCLUSIVE"
-EXCLUSIVE = "EXCLUSIVE"
+ACCESS_EXCLUSIVE = LockMode.ACCESS_EXCLUSIVE
+SHARE = LockMode.SHARE
+SHARE_ROW_EXCLUSIVE = LockMode.SHARE_ROW_EXCLUSIVE
+SHARE_UPDATE_EXCLUSIVE = LockMode.SHARE_UPDATE_EXCLUSIVE
+ROW_EXCLUSIVE = LockMode.ROW_EXCLUSIVE
+EXCLUSIVE = LockMode.EXCLUSIVE
 
 #: What each lock mode does to the application's traffic on the table.
 BLOCKS = {
@@ -210,8 +210,11 @@ class Rules:
     def add(self, rule: str, severity: str, message: str, table: str | None, safe: str,
             lock: str | None = None) -> None:
         assert self._ctx is not None
+        # The table as the statement meets it: the facts later readers need, kept beside the words.
+        known = self.sim.tables.get(table) if table else None
         self.findings.append(Finding(self._ctx.migration, self._ctx.index, rule, severity, message, table, safe,
-                                     lock))
+                                     lock, created_in_batch=bool(known and known.created),
+                                     table_empty=bool(known and known.has_rows() is False)))
 
     def held(self) -> str:
         """How long the current statement's lock lasts, when that is longer than the statement."""

@@ -11,7 +11,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import Input, Static
 
 from lumiku_tui.errors import LumikuError
-from lumiku_tui.sql.split import plan_migration
+from lumiku_tui.apply.plan import plan_of
 from lumiku_tui.tui.navigation import DeployApproved
 from lumiku_tui.tui.screens.base import ConfirmModal, WizardScreen
 
@@ -99,7 +99,7 @@ class ApprovalScreen(WizardScreen):
         for name in self.pending:
             if name not in self.counts:
                 try:
-                    counts[name] = len(plan_migration(folder.by_name()[name]).statements)
+                    counts[name] = len(plan_of(folder.by_name()[name]).statements)
                 except LumikuError:
                     counts[name] = 0
         self.call_ui(self._counted, counts)

@@ -261,10 +261,10 @@ class FailureScreen(WizardScreen):
         ctx.lint = None  # the findings were for the old text
         local = self._local()
         if local is not None:
-            from lumiku_tui.sql.split import split_statements
+            from lumiku_tui.apply.plan import statements_of
 
             try:
-                count = len(split_statements(local.script))
+                count = len(statements_of(local))
             except LumikuError as err:
                 self.notify(words.error_rich(err, ctx.presentation).plain, severity="error", timeout=15)
                 return

@@ -1,0 +1,255 @@
+"""The pending batch: what the next deploy applies, worked out once for every reader.
+
+Deploy, rehearsal, lint, the safety gate, `init`, the CLI's approval and the wizard's preview
+all ask the same question ("what will the next deploy run, and how?"). Each used to answer it
+on its own, and a migration that a deploy resumes (cut off between its parts) was left out of
+lint and the gate. `plan_batch` answers it from the history's states: the migrations to apply
+in order, each one's statements and parts, where a resumed one picks up, and the notices.
+
+Splitting a script goes through `statements_of` / `plan_of` here, memoised, so the preview,
+the safety analysis and the deploy split each script once.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING, Protocol, Sequence
+
+from lumiku_tui.apply.resume import Resume, resume_after_cut, resume_after_rollback
+from lumiku_tui.errors import DeployBlocked, PlanError
+from lumiku_tui.prisma.folder import LocalMigration, prisma_sort_key
+from lumiku_tui.prisma.status import MigrationStatus, State
+from lumiku_tui.sql.split import MigrationPlan, Statement, plan_migration, split_statements
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from lumiku_tui.prisma.status import StatusReport
+
+
+def plan_of(migration: "LocalMigration") -> MigrationPlan:
+    """How `migration` runs (memoised); raises PlanError for a script the deploy refuses."""
+    return plan_migration(migration)
+
+
+class Script(Protocol):
+    """A migration's SQL, or a piece of it attributed to one (hashable: splits are memoised)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def script(self) -> str: ...
+
+
+@functools.lru_cache(maxsize=64)
+def _statements(script: Script) -> tuple[Statement, ...]:
+    return tuple(split_statements(script.script))
+
+
+def statements_of(migration: Script) -> tuple[Statement, ...]:
+    """Every statement of the script as written, BEGIN/COMMIT included (memoised); raises PlanError when the
+    script cannot even be split. Also for a script the deploy refuses to plan, so it can still be shown."""
+    if isinstance(migration, LocalMigration):
+        try:
+            return plan_migration(migration).all_statements  # planned already, or about to be: one split
+        except PlanError:
+            pass
+    return _statements(migration)
+
+
+@dataclass(frozen=True)
+class PendingMigration:
+    """One migration of the batch: its history state, how it runs, and where it resumes (if it does)."""
+
+    status: MigrationStatus
+    local: "LocalMigration"
+
+    @property
+    def name(self) -> str:
+        return self.status.name
+
+    @cached_property
+    def plan_error(self) -> PlanError | None:
+        try:
+            plan_of(self.local)
+        except PlanError as refused:
+            return refused
+        return None
+
+    @property
+    def plan(self) -> MigrationPlan:
+        """Raises the PlanError the deploy refuses this migration with."""
+        return plan_of(self.local)
+
+    @property
+    def statements(self) -> tuple[Statement, ...]:
+        """Every statement as written (raises PlanError only when not even splitting works)."""
+        return statements_of(self.local)
+
+    @cached_property
+    def resume(self) -> Resume | None:
+        """Where the deploy picks this migration up, when parts of it are already committed."""
+        if self.plan_error is not None:
+            return None
+        if self.status.state is State.FAILED:
+            return resume_after_cut(self.status, self.plan)
+        if self.status.state is State.ROLLED_BACK:
+            return resume_after_rollback(self.plan, self.status.rows)
+        return None
+
+    @property
+    def skip(self) -> int:
+        """Parts already committed that the deploy does not run again."""
+        return self.resume.skip if self.resume is not None else 0
+
+    @property
+    def committed_statements(self) -> frozenset[int]:
+        """Indexes (in the file) of the statements of the parts already committed."""
+        if not self.skip:
+            return frozenset()
+        return frozenset(s.index for part in self.plan.parts[:self.skip] for s in part.statements)
+
+    @property
+    def attempted(self) -> bool:
+        """The history shows an earlier attempt: a re-run of its statements is real."""
+        return bool(self.status.rows)
+
+
+@dataclass(frozen=True)
+class PendingBatch:
+    """What the next deploy applies, in order, and what blocks it."""
+
+    statuses: tuple[MigrationStatus, ...]
+    migrations: tuple[PendingMigration, ...]
+    #: Failed migrations the deploy cannot resume: Prisma's P3009 refuses every deploy while one is recorded.
+    blocked: tuple[MigrationStatus, ...]
+    folder_path: "Path | None" = None
+
+    @property
+    def names(self) -> list[str]:
+        return [m.name for m in self.migrations]
+
+    @property
+    def locals(self) -> list["LocalMigration"]:
+        return [m.local for m in self.migrations]
+
+    def get(self, name: str) -> PendingMigration | None:
+        return next((m for m in self.migrations if m.name == name), None)
+
+    @property
+    def resuming(self) -> list[PendingMigration]:
+        return [m for m in self.migrations if m.resume is not None]
+
+    @property
+    def attempted(self) -> set[str]:
+        """Migrations tried before (failed, then cut off or resolved as rolled back)."""
+        return {m.name for m in self.migrations if m.attempted}
+
+    @property
+    def committed_statements(self) -> dict[str, frozenset[int]]:
+        """Per resumed migration, the statements already in the database (not run again, not judged again)."""
+        return {m.name: m.committed_statements for m in self.migrations if m.skip}
+
+    def plans(self) -> list[MigrationPlan]:
+        """Every migration's plan; raises the first PlanError, as the deploy refuses before running anything."""
+        return [m.plan for m in self.migrations]
+
+    def refuse_blocked(self) -> None:
+        """Raise DeployBlocked (Prisma's P3009) when a failed migration is recorded that no deploy resumes."""
+        if not self.blocked:
+            return
+        first = self.blocked[0]
+        started = f" started at {first.started_at:%Y-%m-%d %H:%M:%S %Z}" if first.started_at else ""
+        raise DeployBlocked(
+            f"The migration `{first.name}`{started} failed and is not resolved; no migration was applied.",
+            failed=[s.name for s in self.blocked],
+            why="Prisma (P3009) and lumiku-tui refuse to apply new migrations while a failed one is "
+            "recorded: the database may hold part of it.",
+            hint=f"Check what `{first.name}` left behind, then either fix the database by hand and run "
+            f"`lumiku-tui resolve --applied {first.name}`, or make sure nothing of it remains and run "
+            f"`lumiku-tui resolve --rolled-back {first.name}` (it will be applied again on the next deploy).",
+        )
+
+    def refuse_unapproved(self, approved: Sequence[str] | None) -> None:
+        """The operator approved a list; refuse when what is pending now differs from it."""
+        if approved is not None and self.migrations and tuple(self.names) != tuple(approved):
+            raise PlanError(
+                "The pending migrations changed since they were approved; nothing was applied.",
+                why="Approved: " + (", ".join(approved) or "none") + ". Pending now: " + ", ".join(self.names) + ".",
+                hint="Run the deploy again and review the new list.",
+            )
+
+    def notices(self) -> list[str]:
+        """What the operator is told before anything runs. Needs every plan (call `plans()` first)."""
+        said: list[str] = []
+        applied = [s.name for s in self.statuses if s.state in (State.APPLIED, State.MODIFIED)]
+        if self.migrations and applied:
+            latest = max(applied, key=prisma_sort_key)
+            older = [m.name for m in self.migrations if prisma_sort_key(m.name) < prisma_sort_key(latest)]
+            if older:
+                said.append(
+                    f"{', '.join(older)} sort(s) before `{latest}`, which is already applied: they were probably "
+                    "merged from another branch. They will be applied now, as Prisma would; check that they do "
+                    "not depend on being applied before it.")
+        for status in self.statuses:
+            if status.state is State.MODIFIED:
+                said.append(f"`{status.name}` was changed after it was applied (checksum differs); "
+                            "the change is not applied. Revert the file, or create a new migration.")
+            elif status.state is State.MISSING_LOCALLY:
+                where = f" from {self.folder_path}" if self.folder_path is not None else " from the folder"
+                said.append(f"`{status.name}` is recorded in the database but missing{where}.")
+        for pending in self.migrations:
+            said.extend(notes_for(pending.plan, pending.resume))
+        return said
+
+
+def notes_for(plan: MigrationPlan, resume: Resume | None = None) -> list[str]:
+    """What is said about how one migration runs: in parts, bound to fail at a statement, resumed, its bytes."""
+    said: list[str] = []
+    if len(plan.parts) > 1 and plan.transactional:
+        said.append(plan.describe_parts())
+    said.extend(plan.warnings)
+    if resume is not None:
+        said.append(resume.message)
+    if plan.migration.has_bom:
+        said.append(f"`{plan.name}` starts with a UTF-8 byte-order mark; it is skipped when running.")
+    if plan.migration.replaced:
+        said.append(f"`{plan.name}` holds {plan.migration.replaced} invalid UTF-8 sequence(s); they run as "
+                    "U+FFFD, as Prisma runs them.")
+    return said
+
+
+def plan_batch(statuses: Sequence[MigrationStatus], folder_path: "Path | None" = None, *,
+               until: str | None = None) -> PendingBatch:
+    """The batch the next deploy applies to a database in these states (up to `until`, when given).
+
+    Pending and rolled-back migrations run; a failed one runs again only when it was cut off between
+    its parts (not failed by its SQL) and its file is unchanged: it resumes after the committed parts.
+    Any other failed migration blocks the batch.
+    """
+    statuses = tuple(statuses)
+    members: list[PendingMigration] = []
+    blocked: list[MigrationStatus] = []
+    for status in statuses:
+        if status.state is State.FAILED:
+            candidate = PendingMigration(status, status.local) if status.local is not None else None
+            if candidate is None or candidate.resume is None:
+                blocked.append(status)
+                continue
+            members.append(candidate)
+        elif status.state.will_apply and status.local is not None:
+            members.append(PendingMigration(status, status.local))
+    if until is not None:
+        last = prisma_sort_key(until)
+        members = [m for m in members if prisma_sort_key(m.name) <= last]
+    return PendingBatch(statuses, tuple(members), tuple(blocked), folder_path)
+
+
+def batch_of(report: "StatusReport", *, until: str | None = None) -> PendingBatch:
+    return plan_batch(report.migrations, report.folder.path, until=until)
+
+
+__all__ = ["PendingBatch", "PendingMigration", "batch_of", "notes_for", "plan_batch", "plan_of", "Script", "statements_of"]
