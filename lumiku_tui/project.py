@@ -7,7 +7,7 @@ still show what it found. `Project.overview()` gathers the first screen's facts 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from lumiku_tui.checks.runbook import NO_RUNBOOK, Runbook
@@ -20,16 +20,70 @@ from lumiku_tui.prisma.folder import MigrationsFolder
 from lumiku_tui.prisma.status import State, StatusReport, read_status
 
 
+@dataclass(frozen=True)
+class Given:
+    """A location the operator gave, and how they gave it (said back to them beside what was found)."""
+
+    value: str = field(repr=False)  # a database URL holds the password
+    source: str  # "--database-url", "typed in the wizard (u)", "the demo"
+
+
+#: How a URL typed into the wizard's "another database" prompt is named back to the operator.
+TYPED_IN_WIZARD = "typed in the wizard (u)"
+
+
+@dataclass(frozen=True)
+class Locations:
+    """Where the project's inputs are, as given; what is not given is found as Prisma finds it.
+
+    Built once by the program's entry point from the command line and handed to `open_project`;
+    nothing else keeps command-line options.
+    """
+
+    database_url: Given | None = None
+    migrations: Given | None = None
+    schema: Given | None = None  # Prisma's --schema
+    config: Given | None = None  # Prisma's --config
+    runbook: Given | None = None
+
+    @classmethod
+    def from_options(cls, *, database_url: str | None = None, migrations: str | Path | None = None,
+                     schema: str | None = None, config: str | None = None,
+                     runbook: str | Path | None = None) -> "Locations":
+        """The locations named by command-line options (each one's source is its option)."""
+
+        def given(value: str | Path | None, option: str) -> Given | None:
+            return Given(str(value), option) if value else None
+
+        return cls(given(database_url, "--database-url"), given(migrations, "--migrations"),
+                   given(schema, "--schema"), given(config, "--config"), given(runbook, "--runbook"))
+
+    def with_database_url(self, url: str, source: str) -> "Locations":
+        """The same project, another database (the folder, schema, config and runbook stay)."""
+        return replace(self, database_url=Given(url, source))
+
+
 @dataclass
 class Project:
     """An app's migrations and the database they go to; either may be missing, with `error` saying why."""
 
     target: Target | None
     folder: MigrationsFolder | None
-    error: LumikuError | None = None
-    database_url: str | None = field(default=None, repr=False)  # as given, before resolution (may hold a secret)
-    migrations_dir: Path | None = None  # as given with --migrations
+    error: LumikuError | None = None  # the first problem (folder, runbook, then target)
+    locations: Locations = field(default_factory=Locations)
     runbook: Runbook = NO_RUNBOOK  # lumiku.toml, when the app has one
+    #: Why no target was found (the doctor reports it as the first step), None when one was.
+    target_error: LumikuError | None = None
+
+    @property
+    def database_url(self) -> str | None:
+        """The URL as given, before resolution (holds the password)."""
+        return self.locations.database_url.value if self.locations.database_url else None
+
+    @property
+    def migrations_dir(self) -> Path | None:
+        """The folder as given with --migrations."""
+        return Path(self.locations.migrations.value) if self.locations.migrations else None
 
     def require(self) -> tuple[Target, MigrationsFolder]:
         """The target and folder, or the error that stopped them from being found."""
@@ -43,29 +97,40 @@ class Project:
         return gather_overview(target, folder)
 
 
-def open_project(database_url: str | None = None, migrations: str | Path | None = None,
-                 runbook: str | Path | None = None, *, schema: str | None = None,
-                 config: str | None = None) -> Project:
-    """Find the folder and the target as Prisma would (see prisma/config.py), explicit options first,
-    and the runbook (explicit, else lumiku.toml beside the folder or beside prisma/), read in full.
+def open_project(locations: Locations | None = None) -> Project:
+    """Find the folder and the target as Prisma would (see prisma/config.py), given locations first,
+    and the runbook (given, else lumiku.toml beside the folder or beside prisma/), read in full.
 
-    `schema` and `config` are Prisma's --schema and --config; when None, those given on the command
-    line (prisma.config.use_locations) apply.
+    The target is looked for even when the folder cannot be read (the doctor diagnoses it all the same).
     """
     from lumiku_tui.checks.runbook import find_runbook, load_runbook
     from lumiku_tui.prisma.config import find_target
     from lumiku_tui.prisma.folder import find_migrations_dir, load_folder
 
-    migrations_dir = Path(migrations) if migrations else None
+    locations = locations or Locations()
+    schema = locations.schema.value if locations.schema else None
+    config = locations.config.value if locations.config else None
+    problems: list[LumikuError] = []
     folder: MigrationsFolder | None = None
+    book = NO_RUNBOOK
+    path: Path | None = None
     try:
-        path, how = find_migrations_dir(migrations, schema=schema, config=config)
+        path, how = find_migrations_dir(locations.migrations.value if locations.migrations else None,
+                                        schema=schema, config=config)
         folder = load_folder(path, how)
-        book = load_runbook(find_runbook(path, runbook))
-        target = find_target(database_url, migrations_dir=path, schema=schema, config=config)
+        book = load_runbook(find_runbook(path, locations.runbook.value if locations.runbook else None))
     except LumikuError as err:
-        return Project(None, folder, err, database_url, migrations_dir)
-    return Project(target, folder, None, database_url, migrations_dir, book)
+        problems.append(err)
+    target: Target | None = None
+    target_error: LumikuError | None = None
+    given = locations.database_url
+    try:
+        target = find_target(given.value if given else None, url_source=given.source if given else "",
+                             migrations_dir=path, schema=schema, config=config)
+    except LumikuError as err:
+        target_error = err
+        problems.append(err)
+    return Project(target, folder, problems[0] if problems else None, locations, book, target_error)
 
 
 @dataclass(frozen=True)

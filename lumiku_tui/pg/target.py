@@ -1,4 +1,4 @@
-"""Where the database is: URL discovery, Prisma URL parameters, masking, connecting.
+"""Where the database is: Prisma URL parameters, masking, connecting (finding the URL is prisma/'s job).
 
 Prisma's connection strings carry parameters of its own (`schema`, `connection_limit`,
 `pgbouncer`, ...) that libpq rejects. They are translated or dropped here, once, and
@@ -9,11 +9,8 @@ moment a URL is read, and every display of the target is the masked form.
 from __future__ import annotations
 
 import difflib
-import os
-import re
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
 from lumiku_tui.defaults import KEEPALIVES
@@ -362,84 +359,6 @@ def _positive_number(key: str, value: str, origin: str) -> float:
             f"`{key}={value}` in the database URL from {origin} is not a positive number of seconds."
         ) from None
     return number
-
-
-# --- where the URL comes from -------------------------------------------------------------
-
-_ENV_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$")
-_INTERPOLATION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-
-
-def read_env_file(path: Path, environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Parse a dotenv file the way Prisma's dotenv + dotenv-expand read it."""
-    environ = os.environ if environ is None else environ
-    values: dict[str, str] = {}
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError):
-        return values
-    for line in text.splitlines():
-        match = _ENV_LINE.match(line)
-        if not match:
-            continue
-        key, raw = match.groups()
-        raw = raw.strip()
-        if raw[:1] in ("'", '"') and raw[-1:] == raw[:1] and len(raw) >= 2:
-            value = raw[1:-1]
-            if raw[0] == '"':
-                value = value.replace("\\n", "\n")
-        else:
-            value = raw.split(" #", 1)[0].strip()
-        if raw[:1] != "'":
-            value = _INTERPOLATION.sub(lambda m: values.get(m.group(1), environ.get(m.group(1), "")), value)
-        values[key] = value
-    return values
-
-
-def env_file_candidates(cwd: Path, migrations_dir: Path | None) -> list[Path]:
-    """`.env` in the working directory, then beside the schema (prisma/.env) and its project root."""
-    candidates = [cwd / ".env"]
-    if migrations_dir is not None:
-        schema_dir = migrations_dir.resolve().parent
-        candidates += [schema_dir / ".env", schema_dir.parent / ".env"]
-    seen: list[Path] = []
-    for path in candidates:
-        if path not in seen:
-            seen.append(path)
-    return seen
-
-
-def resolve_target(
-    database_url: str | None = None,
-    *,
-    migrations_dir: Path | None = None,
-    environ: Mapping[str, str] | None = None,
-    cwd: Path | None = None,
-) -> Target:
-    """Find the database URL: the flag, else the environment, else a .env file.
-
-    DIRECT_URL wins over DATABASE_URL where both are set: Prisma's `directUrl` exists so
-    that migrations bypass a transaction-mode pooler.
-    """
-    environ = os.environ if environ is None else environ
-    cwd = Path.cwd() if cwd is None else cwd
-    if database_url:
-        return parse_database_url(database_url, origin="--database-url")
-    for name in ("DIRECT_URL", "DATABASE_URL"):
-        if environ.get(name):
-            return parse_database_url(environ[name], origin=f"environment variable {name}")
-    for path in env_file_candidates(cwd, migrations_dir):
-        values = read_env_file(path, environ)
-        for name in ("DIRECT_URL", "DATABASE_URL"):
-            if values.get(name):
-                return parse_database_url(values[name], origin=f"{name} in {path}")
-    raise TargetError(
-        "No database URL was given.",
-        why="Looked for --database-url, the DIRECT_URL and DATABASE_URL environment variables, and .env "
-        "files in " + ", ".join(str(p) for p in env_file_candidates(cwd, migrations_dir)) + ".",
-        hint="Run inside the app container where DATABASE_URL is set, or pass "
-        "--database-url postgresql://USER:PASSWORD@HOST:5432/DATABASE.",
-    )
 
 
 # --- turning libpq failures into next steps --------------------------------------------------

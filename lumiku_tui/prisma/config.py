@@ -34,20 +34,6 @@ CONFIG_EXTENSIONS = (".js", ".ts", ".mjs", ".cjs", ".mts", ".cts")
 CONFIG_BASENAMES = ("prisma7.config", ".config/prisma7", "prisma.config", ".config/prisma", ".config/prisma.config")
 DEFAULT_SCHEMAS = ("schema.prisma", "prisma/schema.prisma")
 
-#: Locations given on the command line (`--schema`, `--config`), for every discovery in this process.
-_explicit: dict[str, str | None] = {"schema": None, "config": None}
-
-
-def use_locations(*, schema: str | None = None, config: str | None = None) -> None:
-    """Record `--schema` / `--config`, as Prisma's CLI takes them, for every later discovery (None: not given)."""
-    _explicit["schema"] = schema
-    _explicit["config"] = config
-
-
-def explicit_locations() -> tuple[str | None, str | None]:
-    return _explicit["schema"], _explicit["config"]
-
-
 @dataclass(frozen=True)
 class UrlSetting:
     """One datasource value: a literal URL or the environment variable it names, and where it was written."""
@@ -78,7 +64,7 @@ class PrismaProject:
 
     def resolve_url(self, environ: Mapping[str, str]) -> tuple[str, str] | None:
         """(url, origin) from the datasource, looking a variable up as Prisma does; None without a datasource URL."""
-        from lumiku_tui.pg.target import read_env_file
+        from lumiku_tui.prisma.env import read_env_file
 
         setting = self.url_setting
         if setting is None:
@@ -338,9 +324,6 @@ def find_config_file(cwd: Path, explicit: str | None) -> Path | None:
 def discover(cwd: Path | None = None, *, schema: str | None = None, config: str | None = None) -> PrismaProject | None:
     """The Prisma project in `cwd` as Prisma's CLI would see it; None when there is none to see."""
     cwd = (Path.cwd() if cwd is None else cwd).resolve()
-    given_schema, given_config = explicit_locations()
-    schema = schema if schema is not None else given_schema
-    config = config if config is not None else given_config
     config_file = find_config_file(cwd, config)
     notes: list[str] = []
     values = read_config_file(config_file) if config_file else None
@@ -432,23 +415,27 @@ def discover(cwd: Path | None = None, *, schema: str | None = None, config: str 
 def find_target(
     database_url: str | None = None,
     *,
+    url_source: str = "",
     migrations_dir: Path | None = None,
     environ: Mapping[str, str] | None = None,
     cwd: Path | None = None,
     schema: str | None = None,
     config: str | None = None,
 ) -> "Target":
-    """The database to migrate: --database-url, else the Prisma project's datasource, else DIRECT_URL/DATABASE_URL.
+    """The database to migrate: the given URL, else the Prisma project's datasource, else DIRECT_URL/DATABASE_URL.
 
-    The datasource is read as Prisma reads it (directUrl, else url; the variable from the environment,
+    `url_source` says how the URL was given ("--database-url", "typed in the wizard (u)"). The
+    datasource is read as Prisma reads it (directUrl, else url; the variable from the environment,
     then the .env files Prisma would load). Without a Prisma schema or config file in the working
-    directory, the environment and .env files are searched for DIRECT_URL, then DATABASE_URL.
+    directory, prisma.env looks for DIRECT_URL, then DATABASE_URL.
     """
-    from lumiku_tui.pg.target import parse_database_url, resolve_target
+    from lumiku_tui.pg.target import parse_database_url
+    from lumiku_tui.prisma.env import url_without_prisma_project
 
     environ = os.environ if environ is None else environ
     if database_url:
-        return parse_database_url(database_url, origin="--database-url")
+        return parse_database_url(database_url, origin=url_source or "--database-url")
+    cwd = (Path.cwd() if cwd is None else cwd)
     project = discover(cwd, schema=schema, config=config)
     if project is not None:
         found = project.resolve_url(environ)
@@ -460,4 +447,5 @@ def find_target(
 
                 target = replace(target, notes=target.notes + project.notes)
             return target
-    return resolve_target(None, migrations_dir=migrations_dir, environ=environ, cwd=cwd)
+    url, origin = url_without_prisma_project(migrations_dir=migrations_dir, environ=environ, cwd=cwd)
+    return parse_database_url(url, origin=origin)
