@@ -10,7 +10,6 @@ own templates use, in the order that keeps migrations off a transaction pooler.
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 from typing import Mapping
 
@@ -19,33 +18,33 @@ from lumiku_tui.errors import TargetError
 #: Looked up, in this order, when no Prisma project names the variable.
 URL_VARIABLES = ("DIRECT_URL", "DATABASE_URL")
 
-_ENV_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$")
-_INTERPOLATION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-
-
 def read_env_file(path: Path, environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Parse a dotenv file the way Prisma's dotenv + dotenv-expand read it."""
+    """A dotenv file as Prisma's dotenv + dotenv-expand read it (python-dotenv's parser).
+
+    Quotes, `export`, trailing comments and multi-line quoted values are dotenv's rules; `${VAR}` (and
+    `${VAR:-default}`) expand from the environment first, then from the file's earlier values, as
+    dotenv-expand does. A single-quoted value is taken as written.
+    """
+    import io
+
+    from dotenv.parser import parse_stream
+    from dotenv.variables import parse_variables
+
     environ = os.environ if environ is None else environ
     values: dict[str, str] = {}
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError):
         return values
-    for line in text.splitlines():
-        match = _ENV_LINE.match(line)
-        if not match:
+    for binding in parse_stream(io.StringIO(text)):
+        if binding.key is None or binding.value is None:
             continue
-        key, raw = match.groups()
-        raw = raw.strip()
-        if raw[:1] in ("'", '"') and raw[-1:] == raw[:1] and len(raw) >= 2:
-            value = raw[1:-1]
-            if raw[0] == '"':
-                value = value.replace("\\n", "\n")
-        else:
-            value = raw.split(" #", 1)[0].strip()
-        if raw[:1] != "'":
-            value = _INTERPOLATION.sub(lambda m: values.get(m.group(1), environ.get(m.group(1), "")), value)
-        values[key] = value
+        assignment = binding.original.string.split("=", 1)[1].lstrip() if "=" in binding.original.string else ""
+        if assignment.startswith("'"):
+            values[binding.key] = binding.value
+            continue
+        scope = {**values, **environ}
+        values[binding.key] = "".join(atom.resolve(scope) for atom in parse_variables(binding.value))
     return values
 
 
