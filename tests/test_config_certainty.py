@@ -57,6 +57,11 @@ CASES = {
     "a default export computed by a function": {
         **SCHEMA, "prisma.config.ts": HEAD + 'function make() { return defineConfig({ engine: "classic", datasource: '
         '{ url: env("GOOD_URL") } }); }\nexport default make();\n'},
+    "a schema path computed at run time, beside a default schema": {
+        **SCHEMA, "db/schema.prisma": datasource('url = env("GOOD_URL")'),
+        "db/migrations/20240101000000_a/migration.sql": "CREATE TABLE a (id int);",
+        "prisma.config.ts": HEAD + 'import path from "node:path";\nexport default defineConfig({\n'
+        '  schema: path.join("db", "schema.prisma"),\n});\n'},
     "an url built from parts": config(
         '{\n  engine: "classic",\n  datasource: { url: `postgresql://u:${process.env.PW}@bad-host/baddb` },\n}'),
 }

@@ -279,6 +279,8 @@ def _read_as(major: int, cwd: Path, schema: str | None, config_file: Path | None
     elif values is not None and values.schema:
         reading.schema_path = (config_file.parent / values.schema).resolve()  # type: ignore[union-attr]
         reading.schema_how = f"`schema` in {config_file.name}"  # type: ignore[union-attr]
+    elif values is not None and "schema" in values.unknown:
+        pass  # the config names a schema that cannot be read: no default stands in for it
     else:
         prisma_key = _package_json(package_json).get("prisma") if major < 7 else None
         declared = prisma_key.get("schema") if isinstance(prisma_key, dict) else None
@@ -351,6 +353,12 @@ def discover(cwd: Path | None = None, *, schema: str | None = None, config: str 
     if major is None and config_file is None:
         major = 6  # Prisma 7 needs a config file for its URL: a project without one is Prisma 6's
     unknown = dict(values.unknown) if values is not None else {}
+    schema_why = unknown.get("schema")
+    if schema_why is not None and (schema or (values is not None and values.migrations_path)) \
+            and unknown.get("migrations") == schema_why:
+        del unknown["migrations"]  # the folder does not depend on the unreadable schema
+    if schema:
+        unknown.pop("schema", None)  # --schema stands in for the config's
     if major is not None:
         reading = _read_as(major, cwd, schema, config_file, values, package_json)
     else:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass, field
@@ -216,7 +217,9 @@ def _string(node: Any) -> str | None:
         import ast
 
         raw = _text(node)
-        try:  # JavaScript's escapes in a quoted string are Python's for every form Prisma users write
+        if any(escape not in "\\'\"ntr" for escape in re.findall(r"\\(.)", raw, re.S)):
+            return None  # an escape whose JavaScript meaning is not Python's: not certain
+        try:  # these escapes mean the same in both languages
             value = ast.literal_eval(raw)
         except (ValueError, SyntaxError):
             return None
