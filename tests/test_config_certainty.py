@@ -202,3 +202,13 @@ def test_a_deploy_goes_to_prismas_database_not_the_legacy_one(make_db, run_cli, 
     assert code == 0, out + err
     assert good.query("SELECT to_regclass('a') IS NOT NULL") == [(True,)]
     assert bad.query("SELECT to_regclass('a') IS NULL, to_regclass('_prisma_migrations') IS NULL") == [(True, True)]
+
+
+def test_a_computed_schema_is_named_as_the_reason_and_given_options_stand_in(tmp_path):
+    case = "a schema path computed at run time, beside a default schema"
+    root = _layout(tmp_path, "computed", CASES[case], with_prisma=False)
+    with pytest.raises(TargetError) as err:
+        find_target(cwd=root, environ=ENV)
+    assert '`schema: path.join("db", "schema.prisma")`' in err.value.what, err.value.what
+    # --schema gives what the config computes: then the URL is the schema's, with no refusal.
+    assert find_target(cwd=root, environ=ENV, schema="db/schema.prisma").dbname == "gooddb"

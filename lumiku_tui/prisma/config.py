@@ -377,10 +377,10 @@ def discover(cwd: Path | None = None, *, schema: str | None = None, config: str 
             unknown["url"] = ("Prisma 6 and Prisma 7 take different datasource settings from it (6: `"
                               f"{as6.url_setting.key if as6.url_setting else 'the schema'}`, 7: `url`), and the "
                               "project's Prisma is not installed here to say which it is")
+    if "schema" in unknown and "url" not in unknown and reading.url_setting is None:
+        unknown["url"] = unknown["schema"]  # the URL would be in the schema that cannot be read
     if reading.url_unknown and "url" not in unknown:
         unknown["url"] = reading.url_unknown
-    if "schema" in unknown and "url" not in unknown and reading.url_setting is None:
-        unknown["url"] = unknown["schema"]
     if values is not None and values.schema and not schema and reading.schema_path is not None \
             and not reading.schema_path.exists():
         raise SourceError(f"The Prisma schema {values.schema} named in {config_file} does not exist.",
