@@ -11,7 +11,7 @@ import sys
 
 from lumiku_tui import cli
 from lumiku_tui.errors import LumikuError
-from lumiku_tui.project import Given, Locations
+from lumiku_tui.locations import Given, Locations
 from lumiku_tui.redact import install_excepthook
 
 

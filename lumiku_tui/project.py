@@ -7,60 +7,18 @@ still show what it found. `Project.overview()` gathers the first screen's facts 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from lumiku_tui.checks.runbook import NO_RUNBOOK, Runbook
 from lumiku_tui.errors import LumikuError, TargetError
+from lumiku_tui.locations import TYPED_IN_WIZARD, Given, Locations  # noqa: F401 (what front ends open)
 from lumiku_tui.pg import locks
 from lumiku_tui.pg.locks import Backend
 from lumiku_tui.pg.server import ServerInfo, server_info
 from lumiku_tui.pg.target import Target
 from lumiku_tui.prisma.folder import MigrationsFolder
 from lumiku_tui.prisma.status import State, StatusReport, read_status
-
-
-@dataclass(frozen=True)
-class Given:
-    """A location the operator gave, and how they gave it (said back to them beside what was found)."""
-
-    value: str = field(repr=False)  # a database URL holds the password
-    source: str  # "--database-url", "typed in the wizard (u)", "the demo"
-
-
-#: How a URL typed into the wizard's "another database" prompt is named back to the operator.
-TYPED_IN_WIZARD = "typed in the wizard (u)"
-
-
-@dataclass(frozen=True)
-class Locations:
-    """Where the project's inputs are, as given; what is not given is found as Prisma finds it.
-
-    Built once by the program's entry point from the command line and handed to `open_project`;
-    nothing else keeps command-line options.
-    """
-
-    database_url: Given | None = None
-    migrations: Given | None = None
-    schema: Given | None = None  # Prisma's --schema
-    config: Given | None = None  # Prisma's --config
-    runbook: Given | None = None
-
-    @classmethod
-    def from_options(cls, *, database_url: str | None = None, migrations: str | Path | None = None,
-                     schema: str | None = None, config: str | None = None,
-                     runbook: str | Path | None = None) -> "Locations":
-        """The locations named by command-line options (each one's source is its option)."""
-
-        def given(value: str | Path | None, option: str) -> Given | None:
-            return Given(str(value), option) if value else None
-
-        return cls(given(database_url, "--database-url"), given(migrations, "--migrations"),
-                   given(schema, "--schema"), given(config, "--config"), given(runbook, "--runbook"))
-
-    def with_database_url(self, url: str, source: str) -> "Locations":
-        """The same project, another database (the folder, schema, config and runbook stay)."""
-        return replace(self, database_url=Given(url, source))
 
 
 @dataclass

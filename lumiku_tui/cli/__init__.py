@@ -17,7 +17,7 @@ from lumiku_tui.errors import LumikuError
 from lumiku_tui.redact import install_excepthook
 
 if TYPE_CHECKING:
-    from lumiku_tui.project import Locations
+    from lumiku_tui.locations import Locations
 
 #: Each command's module, imported only when that command runs; each exposes `run(args, out) -> int`.
 COMMANDS = ("status", "deploy", "resolve", "lint", "verify", "health", "doctor", "demo", "init")
@@ -33,7 +33,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 
 def locations(args: argparse.Namespace) -> "Locations":
     """Where the project is, as the global options name it (the entry point builds this once)."""
-    from lumiku_tui.project import Locations
+    from lumiku_tui.locations import Locations
 
     return Locations.from_options(database_url=args.database_url, migrations=args.migrations,
                                   schema=args.schema, config=args.config, runbook=args.runbook)
