@@ -11,27 +11,28 @@ import sys
 
 from lumiku_tui import cli
 from lumiku_tui.errors import LumikuError
+from lumiku_tui.locations import Given, Locations
 from lumiku_tui.redact import install_excepthook
 
 
 def main(argv: list[str] | None = None) -> int:
     install_excepthook()
     args = cli.parse(argv)
+    where = cli.locations(args)  # the one place the command line's locations are read
     if args.command is None:
-        return _wizard(args)
+        return _wizard(args, where)
     if args.command == "demo" and not args.serve:
         return _demo(args)
-    return cli.run(args)
+    return cli.run(args, where)
 
 
-def _wizard(args: argparse.Namespace, *, demo: bool = False) -> int:
+def _wizard(args: argparse.Namespace, where: Locations, *, demo: bool = False) -> int:
     try:
         from lumiku_tui.tui.app import run_wizard
     except ImportError:
         sys.stdout.write("The wizard is not part of this build; here is the status instead.\n\n")
-        return cli.run(argparse.Namespace(**{**vars(args), "command": "status", "json": False}))
-    return run_wizard(database_url=args.database_url, migrations=args.migrations, health_url=args.health_url,
-                      demo=demo, runbook=args.runbook)
+        return cli.run(argparse.Namespace(**{**vars(args), "command": "status", "json": False}), where)
+    return run_wizard(where, health_url=args.health_url, demo=demo)
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -49,9 +50,9 @@ def _demo(args: argparse.Namespace) -> int:
     try:
         say.line(f"Demo database ready ({len(demo.folder.migrations)} migrations, some pending); opening the "
                  "wizard…")
-        demo_args = argparse.Namespace(**{**vars(args), "database_url": demo.database_url,
-                                          "migrations": str(demo.folder.path), "runbook": None})
-        return _wizard(demo_args, demo=True)
+        where = Locations(database_url=Given(demo.database_url, "the demo server"),
+                          migrations=Given(str(demo.folder.path), "the demo"))
+        return _wizard(args, where, demo=True)
     finally:
         demo.stop()
 

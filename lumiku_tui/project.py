@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from lumiku_tui.checks.runbook import NO_RUNBOOK, Runbook
 from lumiku_tui.errors import LumikuError, TargetError
+from lumiku_tui.locations import TYPED_IN_WIZARD, Given, Locations  # noqa: F401 (what front ends open)
 from lumiku_tui.pg import locks
 from lumiku_tui.pg.locks import Backend
 from lumiku_tui.pg.server import ServerInfo, server_info
@@ -31,10 +32,21 @@ class Project:
 
     target: Target | None
     folder: MigrationsFolder | None
-    error: LumikuError | None = None
-    database_url: str | None = field(default=None, repr=False)  # as given, before resolution (may hold a secret)
-    migrations_dir: Path | None = None  # as given with --migrations
+    error: LumikuError | None = None  # the first problem (folder, runbook, then target)
+    locations: Locations = field(default_factory=Locations)
     runbook: Runbook = NO_RUNBOOK  # lumiku.toml, when the app has one
+    #: Why no target was found (the doctor reports it as the first step), None when one was.
+    target_error: LumikuError | None = None
+
+    @property
+    def database_url(self) -> str | None:
+        """The URL as given, before resolution (holds the password)."""
+        return self.locations.database_url.value if self.locations.database_url else None
+
+    @property
+    def migrations_dir(self) -> Path | None:
+        """The folder as given with --migrations."""
+        return Path(self.locations.migrations.value) if self.locations.migrations else None
 
     def require(self) -> tuple[Target, MigrationsFolder]:
         """The target and folder, or the error that stopped them from being found."""
@@ -48,29 +60,40 @@ class Project:
         return gather_overview(target, folder)
 
 
-def open_project(database_url: str | None = None, migrations: str | Path | None = None,
-                 runbook: str | Path | None = None, *, schema: str | None = None,
-                 config: str | None = None) -> Project:
-    """Find the folder and the target as Prisma would (see prisma/config.py), explicit options first,
-    and the runbook (explicit, else lumiku.toml beside the folder or beside prisma/), read in full.
+def open_project(locations: Locations | None = None) -> Project:
+    """Find the folder and the target as Prisma would (see prisma/config.py), given locations first,
+    and the runbook (given, else lumiku.toml beside the folder or beside prisma/), read in full.
 
-    `schema` and `config` are Prisma's --schema and --config; when None, those given on the command
-    line (prisma.config.use_locations) apply.
+    The target is looked for even when the folder cannot be read (the doctor diagnoses it all the same).
     """
     from lumiku_tui.checks.runbook import find_runbook, load_runbook
     from lumiku_tui.prisma.config import find_target
     from lumiku_tui.prisma.folder import find_migrations_dir, load_folder
 
-    migrations_dir = Path(migrations) if migrations else None
+    locations = locations or Locations()
+    schema = locations.schema.value if locations.schema else None
+    config = locations.config.value if locations.config else None
+    problems: list[LumikuError] = []
     folder: MigrationsFolder | None = None
+    book = NO_RUNBOOK
+    path: Path | None = None
     try:
-        path, how = find_migrations_dir(migrations, schema=schema, config=config)
+        path, how = find_migrations_dir(locations.migrations.value if locations.migrations else None,
+                                        schema=schema, config=config)
         folder = load_folder(path, how)
-        book = load_runbook(find_runbook(path, runbook))
-        target = find_target(database_url, migrations_dir=path, schema=schema, config=config)
+        book = load_runbook(find_runbook(path, locations.runbook.value if locations.runbook else None))
     except LumikuError as err:
-        return Project(None, folder, err, database_url, migrations_dir)
-    return Project(target, folder, None, database_url, migrations_dir, book)
+        problems.append(err)
+    target: Target | None = None
+    target_error: LumikuError | None = None
+    given = locations.database_url
+    try:
+        target = find_target(given.value if given else None, url_source=given.source if given else "",
+                             migrations_dir=path, schema=schema, config=config)
+    except LumikuError as err:
+        target_error = err
+        problems.append(err)
+    return Project(target, folder, problems[0] if problems else None, locations, book, target_error)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ LAYERS = {
     "errors": 0, "redact": 0, "defaults": 0,
     "pg": 1, "prisma": 2, "sql": 3,
     "apply": 4, "safety": 4, "checks": 5, "record": 6,
-    "project": 7, "demo": 7,
+    "project": 7, "demo": 7, "locations": 7,
     "cli": 8, "tui": 8,
     "__main__": 9,
 }

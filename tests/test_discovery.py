@@ -215,3 +215,32 @@ def test_cli_global_schema_option_finds_the_database_and_says_where_the_url_came
     # Without --schema nothing is found in this layout (no prisma/ and no package.json entry).
     code, out, err = run_cli("status")
     assert code == 2
+
+
+def test_doctor_finds_the_database_through_the_same_locations(db, run_cli, tmp_path, monkeypatch):
+    root = write(tmp_path / "app", {
+        "db/app.prisma": datasource('url = env("APP_DIRECT")'),
+        "db/migrations/20240101000000_a/migration.sql": "CREATE TABLE a (id int);",
+        "db/migrations/migration_lock.toml": 'provider = "postgresql"\n',
+        ".env": f"APP_DIRECT={db.url}\n"})
+    monkeypatch.chdir(root)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.delenv("DIRECT_URL", raising=False)
+    code, out, err = run_cli("doctor", "--schema", "db/app.prisma")
+    assert "APP_DIRECT (url in db/app.prisma, .env)" in out, out + err
+    assert "Migrations\n  1 pending" in out
+    assert "Pw" not in out and db.url not in out
+
+
+def test_command_line_locations_do_not_outlive_their_command_line(run_cli, tmp_path, monkeypatch):
+    """--schema of one command line is not remembered by the process for the next discovery."""
+    from lumiku_tui.project import Locations, open_project
+
+    root = write(tmp_path / "app", {
+        "db/app.prisma": datasource('url = "' + URL.format(host="given", db="givendb") + '"'),
+        "db/migrations/20240101000000_a/migration.sql": "SELECT 1;"})
+    monkeypatch.chdir(root)
+    run_cli("--schema", "db/app.prisma", "status")
+    assert open_project(Locations.from_options(schema="db/app.prisma")).target.dbname == "givendb"
+    later = open_project(Locations())
+    assert later.target is None and later.error is not None

@@ -265,14 +265,18 @@ def test_without_a_runbook_the_checklist_is_what_the_deploy_can_prove(db, tmp_pa
 
 def test_the_demo_opens_with_the_shipped_runbook_and_runbook_chooses_another(tmp_path):
     from lumiku_tui.prisma.folder import shipped_migrations_dir
-    from lumiku_tui.project import open_project
+    from lumiku_tui.project import Locations, open_project
 
     url = "postgresql://app@127.0.0.1:1/app"
-    project = open_project(url, shipped_migrations_dir())
+
+    def at(runbook=None):
+        return Locations.from_options(database_url=url, migrations=shipped_migrations_dir(), runbook=runbook)
+
+    project = open_project(at())
     assert project.error is None and project.runbook.path == SHIPPED_RUNBOOK.resolve()
     other = _write(tmp_path / "other.toml", '[[manual]]\nlabel = "Look at the dashboard"\n')
-    assert open_project(url, shipped_migrations_dir(), other).runbook.manual == ("Look at the dashboard",)
-    missing = open_project(url, shipped_migrations_dir(), tmp_path / "nope.toml")
+    assert open_project(at(other)).runbook.manual == ("Look at the dashboard",)
+    missing = open_project(at(tmp_path / "nope.toml"))
     assert isinstance(missing.error, RunbookError) and "nope.toml does not exist" in missing.error.what
 
 

@@ -28,7 +28,7 @@ def test_pending_on_a_fresh_database(db, migrations, run_cli):
     code, doc = status_json(run_cli, db, path)
     assert code == 1 and doc["up_to_date"] is False
     assert states(doc) == {n: "pending" for n in TWO}
-    assert set(doc) == {"target", "schema", "prisma_next_ledger", "up_to_date", "migrations"}
+    assert set(doc) == {"target", "schema", "prisma_next_ledger", "managed", "up_to_date", "migrations"}
     assert doc["schema"] == "public"
     assert set(doc["migrations"][0]) == {"name", "state", "checksum_ok", "started_at", "finished_at"}
     assert doc["migrations"][0]["checksum_ok"] is None and doc["migrations"][0]["started_at"] is None
@@ -113,3 +113,26 @@ def test_prisma_next_ledger_is_detected_and_never_written(db, migrations, run_cl
 def test_no_prisma_next_ledger_is_reported_as_none(db, migrations, run_cli):
     code, doc = status_json(run_cli, db, migrations(TWO))
     assert doc["prisma_next_ledger"] is None
+
+
+def test_a_database_prisma_does_not_manage_is_said_so_with_prismas_exit_code(db, migrations, run_cli, tmp_path):
+    """No history table and no local migrations: Prisma's `migrate status` says the database is not managed
+    by Prisma Migrate and exits 1; so does lumiku-tui (never "up to date")."""
+    from lumiku_tui.prisma.status import NOT_MANAGED
+
+    from .prisma_cli.prisma_runner import prisma_available, run_prisma
+
+    empty = migrations({})
+    code, out, err = run_cli("status", "--database-url", db.url, "--migrations", str(empty))
+    assert code == 1 and NOT_MANAGED in out and "up to date" not in out
+    code, doc = status_json(run_cli, db, empty)
+    assert code == 1 and doc["managed"] is False and doc["up_to_date"] is False
+    if prisma_available():
+        seen = run_prisma(["migrate", "status"], db.url, empty, tmp_path / "oracle")
+        assert seen.returncode == 1 and NOT_MANAGED in seen.stdout + seen.stderr
+    # With a history table (even an empty one) it is managed: up to date, exit 0.
+    db.query("CREATE TABLE _prisma_migrations (id varchar(36) PRIMARY KEY, checksum varchar(64) NOT NULL, "
+             "finished_at timestamptz, migration_name varchar(255) NOT NULL, logs text, rolled_back_at timestamptz, "
+             "started_at timestamptz NOT NULL DEFAULT now(), applied_steps_count integer NOT NULL DEFAULT 0)")
+    code, doc = status_json(run_cli, db, empty)
+    assert code == 0 and doc["managed"] is True and doc["up_to_date"] is True

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from lumiku_tui.errors import TargetError
-from lumiku_tui.pg.target import mask_url, parse_database_url, resolve_target
+from lumiku_tui.pg.target import mask_url, parse_database_url
+from lumiku_tui.prisma.config import find_target as resolve_target
 
 from .conftest import APP_PASSWORD
 

@@ -238,3 +238,30 @@ async def test_read_only_target_blocks_and_pooler_is_flagged(db, migrations, tmp
         assert "✗ Stopped at “Privileges”." in screen_text(app)
         assert "default_transaction_read_only" in flat(screen_text(app))
     assert db.query("SELECT to_regclass('a') IS NULL") == [(True,)]
+
+
+async def test_a_url_given_with_u_keeps_the_runbook_and_is_named_as_typed(db, migrations, tmp_path: Path) -> None:
+    from lumiku_tui.project import TYPED_IN_WIZARD, Locations
+    from lumiku_tui.tui.app import WizardApp, build_context
+
+    folder = migrations({"20250101000000_a": "CREATE TABLE a (id int);"})
+    runbook = tmp_path / "ops.toml"
+    runbook.write_text('[[manual]]\nlabel = "Look at the dashboard"\n')
+    wrong = f"postgresql://{APP_ROLE}:not-the-pw@127.0.0.1:1/{db.name}"
+    where = Locations.from_options(database_url=wrong, migrations=folder, runbook=runbook)
+    app = WizardApp(build_context(where, state_dir=tmp_path / "state", record_dir=tmp_path / "records"))
+    async with app.run_test(size=SIZE) as pilot:
+        await _to_overview(pilot, app)
+        assert app.ctx.runbook.manual == ("Look at the dashboard",)
+        app.change_target(db.url)
+        await wait_until(pilot, lambda: isinstance(app.screen, OverviewScreen) and app.screen.ready
+                         and "1 migration(s) pending" in flat(screen_text(app)), "the overview of the new database")
+        # The other locations stay: the runbook given with --runbook is still the one in use.
+        assert app.ctx.runbook.manual == ("Look at the dashboard",)
+        assert app.ctx.target.origin == TYPED_IN_WIZARD
+        app.push_screen(ConnectScreen())
+        await wait_until(pilot, lambda: isinstance(app.screen, ConnectScreen) and app.screen.steps is not None,
+                         "the connection check")
+        url_step = app.screen.steps[0]
+        assert f"(from {TYPED_IN_WIZARD})" in url_step.detail and "--database-url" not in url_step.detail
+        assert APP_PASSWORD not in screen_text(app)

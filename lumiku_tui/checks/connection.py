@@ -11,11 +11,10 @@ import re
 import socket
 import struct
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
-from lumiku_tui.errors import TargetError
+from lumiku_tui.errors import LumikuError, TargetError
 from lumiku_tui.pg.platform import coolify_hint
 from lumiku_tui.redact import redact
 
@@ -57,18 +56,24 @@ def _not_reached(steps: list[Step]) -> list[Step]:
                     if name not in done]
 
 
-def diagnose_connection(database_url: str | None = None, *, migrations_dir: Path | None = None,
-                        target: "Target | None" = None) -> list[Step]:
-    """Each layer of the connection in order; stops at the first failure (later steps ok=None)."""
-    from lumiku_tui.prisma.config import find_target as resolve_target
+def diagnose_connection(target: "Target | str | LumikuError") -> list[Step]:
+    """Each layer of the connection in order; stops at the first failure (later steps ok=None).
+
+    `target` is the project's target (see project.open_project), a URL as typed, or the error that
+    stopped the project's target from being found (then the first step fails with it).
+    """
+    from lumiku_tui.pg.target import parse_database_url
 
     steps: list[Step] = []
-    if target is None:
+    if isinstance(target, str):
         try:
-            target = resolve_target(database_url, migrations_dir=migrations_dir)
+            target = parse_database_url(target)
         except TargetError as err:
-            steps.append(Step("URL parses", False, err.what + (f" {err.why}" if err.why else ""), err.hint))
-            return _not_reached(steps)
+            target = err
+    if isinstance(target, LumikuError):
+        err = target
+        steps.append(Step("URL parses", False, err.what + (f" {err.why}" if err.why else ""), err.hint))
+        return _not_reached(steps)
     notes = (" " + " ".join(target.notes)) if target.notes else ""
     steps.append(Step("URL parses", True, f"{target.display} (from {target.origin}){notes}", ""))
 

@@ -9,7 +9,6 @@ session).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lumiku_tui.checks.connection import Step, diagnose_connection
@@ -20,6 +19,7 @@ from lumiku_tui.pg.sessions import advisory_lock_report
 
 if TYPE_CHECKING:
     from lumiku_tui.prisma.folder import MigrationsFolder
+    from lumiku_tui.pg.target import Target
 
 
 # --- the whole check, for `doctor` -----------------------------------------------------------
@@ -59,24 +59,15 @@ class DoctorReport:
         }
 
 
-def doctor(database_url: str | None = None, migrations: str | Path | None = None) -> DoctorReport:
-    """Everything `doctor` checks; never raises for what it diagnoses."""
-    from lumiku_tui.prisma.folder import find_migrations_dir, load_folder
-
-    folder = None
-    folder_problem: LumikuError | None = None
-    try:
-        path, how = find_migrations_dir(migrations)
-        folder = load_folder(path, how)
-    except LumikuError as err:
-        folder_problem = err
-    report = DoctorReport(diagnose_connection(database_url, migrations_dir=folder.path if folder else None),
-                          folder, folder_problem)
+def doctor(found: "Target | LumikuError", folder: "MigrationsFolder | None",
+           folder_problem: LumikuError | None = None) -> DoctorReport:
+    """Everything `doctor` checks, given what opening the project found (project.open_project): the
+    target or why there is none, the folder or why there is none. Never raises for what it diagnoses."""
+    report = DoctorReport(diagnose_connection(found), folder, folder_problem)
     if not report.connected:
         return report
-    from lumiku_tui.prisma.config import find_target as resolve_target
-
-    target = resolve_target(database_url, migrations_dir=folder.path if folder else None)
+    assert not isinstance(found, LumikuError)
+    target = found
     report.holders = advisory_lock_report(target)
     if folder is not None:
         from lumiku_tui.prisma.status import State, read_status

@@ -15,23 +15,8 @@ def _seconds(text: str) -> float:
     return value
 
 
-class _PrismaLocation(argparse.Action):
-    """--schema / --config: kept on the namespace and handed to discovery, for both front ends."""
-
-    def __call__(self, parser, namespace, values, option_string=None):  # type: ignore[no-untyped-def]
-        from lumiku_tui.prisma import config
-
-        setattr(namespace, self.dest, values)
-        schema, config_file = config.explicit_locations()
-        config.use_locations(schema=values if self.dest == "schema" else schema,
-                             config=values if self.dest == "config" else config_file)
-
-
 def build_parser() -> argparse.ArgumentParser:
     from lumiku_tui.defaults import DEFAULT_LOCK_TIMEOUT_S, DEFAULT_STATEMENT_TIMEOUT_S, PRISMA_LOCK_WAIT_S
-    from lumiku_tui.prisma import config
-
-    config.use_locations()  # a new command line: no --schema / --config until one is parsed
 
     def common(suppress: bool) -> argparse.ArgumentParser:
         parser = argparse.ArgumentParser(add_help=False)
@@ -44,11 +29,11 @@ def build_parser() -> argparse.ArgumentParser:
                             help="the Prisma migrations folder (default: where Prisma puts it: prisma.config.ts "
                             "`migrations.path`, else beside the schema; else prisma/migrations, "
                             "backend/prisma/migrations or migrations under the working directory)")
-        parser.add_argument("--schema", metavar="PATH", default=default, action=_PrismaLocation,
+        parser.add_argument("--schema", metavar="PATH", default=default,
                             help="the Prisma schema file or folder, as Prisma's --schema (default: prisma.config.ts "
                             "`schema`, package.json \"prisma\": {\"schema\"}, ./schema.prisma, "
                             "./prisma/schema.prisma)")
-        parser.add_argument("--config", metavar="FILE", default=default, action=_PrismaLocation,
+        parser.add_argument("--config", metavar="FILE", default=default,
                             help="the Prisma config file, as Prisma's --config (default: prisma.config.ts and "
                             "the other names Prisma looks for in the working directory)")
         parser.add_argument("--runbook", metavar="FILE", default=default,

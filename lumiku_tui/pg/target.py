@@ -1,4 +1,4 @@
-"""Where the database is: URL discovery, Prisma URL parameters, masking, connecting.
+"""Where the database is: Prisma URL parameters, masking, connecting (finding the URL is prisma/'s job).
 
 Prisma's connection strings carry parameters of its own (`schema`, `connection_limit`,
 `pgbouncer`, ...) that libpq rejects. They are translated or dropped here, once, and
@@ -9,11 +9,8 @@ moment a URL is read, and every display of the target is the masked form.
 from __future__ import annotations
 
 import difflib
-import os
-import re
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
 from lumiku_tui.defaults import KEEPALIVES
@@ -129,9 +126,13 @@ class Target:
 
     def with_database(self, dbname: str) -> "Target":
         """The same server and credentials, another database (demo, copies, tests)."""
-        parts = urlsplit(self._conninfo)
-        conninfo = parts._replace(path="/" + quote(dbname)).geturl()
-        display = urlsplit(self.display)._replace(path="/" + quote(dbname)).geturl()
+        head, _, query = self._conninfo.partition("?")
+        # libpq lets a query `dbname=` win over the path: the new name must be the only one.
+        query = "&".join(p for p in query.split("&") if p and not p.startswith("dbname="))
+        netloc = urlsplit(head).netloc  # the `//` is kept by hand (see parse_database_url)
+        conninfo = f"postgresql://{netloc}/{quote(dbname)}" + (f"?{query}" if query else "")
+        shown, _, shown_query = self.display.partition("?")
+        display = f"postgresql://{urlsplit(shown).netloc}/{quote(dbname)}" + (f"?{shown_query}" if shown_query else "")
         return Target(
             display=display, origin=self.origin, explicit_schema=self.explicit_schema, host=self.host, port=self.port,
             dbname=dbname, user=self.user, pooler=self.pooler, notes=self.notes,
@@ -153,7 +154,8 @@ def parse_database_url(url: str, *, origin: str = "--database-url") -> Target:
     try:
         parts = urlsplit(url)
         password = parts.password
-        port_num = parts.port  # validates the port
+        # libpq takes a list of hosts (`h1:5432,h2:5433`); a single host's port is checked here.
+        port_num = None if "," in parts.netloc.rpartition("@")[2] else parts.port
     except ValueError:
         # The parser's message can quote a piece of the password as a "port": never shown.
         raise TargetError(
@@ -255,13 +257,18 @@ def parse_database_url(url: str, *, origin: str = "--database-url") -> Target:
     if options:
         extra["options"] = options
 
-    # Percent-encoding (not `+` for a space): libpq decodes %XX in a URL's values, never `+`.
-    conninfo = parts._replace(scheme="postgresql", query=urlencode(kept, quote_via=quote), fragment="").geturl()
-    display_pairs = [("schema", schema)] if schema is not None else []
-    display = mask_url(parts._replace(scheme="postgresql", query=urlencode(display_pairs, quote_via=quote),
-                                      fragment="").geturl())
-    host = parts.hostname or dict(kept).get("host", "") or "localhost"
-    if port_num == 6543 or "pooler" in (parts.hostname or ""):
+    # Percent-encoding (not `+` for a space): libpq decodes %XX in a URL's values, never `+`. Put together
+    # by hand: urllib drops the `//` of a URL with no host (`postgresql:///db?host=/run/postgresql`).
+    query = urlencode(kept, quote_via=quote)
+    conninfo = f"postgresql://{parts.netloc}{parts.path}" + (f"?{query}" if query else "")
+    effective = _libpq_reading(conninfo, origin)
+    host = effective.get("host") or effective.get("hostaddr") or ""
+    port = effective.get("port") or ""
+    user = effective.get("user") or ""
+    dbname = effective.get("dbname") or ""
+    display = _display(effective, bool(password), schema)
+    first_port = port.split(",")[0]
+    if first_port == "6543" or "pooler" in host:
         pooler = True
         if not any("pooler" in n for n in notes):
             notes.append(
@@ -272,16 +279,58 @@ def parse_database_url(url: str, *, origin: str = "--database-url") -> Target:
         display=display,
         origin=origin,
         explicit_schema=schema,
-        host=host,
-        port=str(port_num or 5432),
-        dbname=unquote(parts.path.lstrip("/")) or (parts.username or ""),
-        user=unquote(parts.username or ""),
+        host=host.split(",")[0] or "localhost",
+        port=first_port or "5432",
+        dbname=dbname or user,
+        user=user,
         pooler=pooler,
         notes=tuple(notes),
         socket_timeout_s=socket_timeout_s,
         _conninfo=conninfo,
         _params=tuple(extra.items()),
     )
+
+
+def _libpq_reading(conninfo: str, origin: str) -> dict[str, str]:
+    """The URL's settings as libpq itself reads them (a query `host=` overrides the URL's host, ports may be
+    a list, `service=` names a pg_service.conf entry)."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        return {k: str(v) for k, v in conninfo_to_dict(conninfo).items()}
+    except Exception as exc:  # psycopg.ProgrammingError: libpq's own message, which never quotes the password
+        raise TargetError(
+            f"The database URL from {origin} is not one PostgreSQL (libpq) can read.",
+            why=redact(str(exc).strip()),
+            hint="Check the URL's form: postgresql://USER:PASSWORD@HOST:5432/DATABASE.",
+        ) from None
+
+
+def _display(effective: dict[str, str], has_password: bool, schema: str | None) -> str:
+    """The masked URL of where libpq will connect: the effective hosts and ports, never the password."""
+    user = effective.get("user", "")
+    userinfo = (quote(user, safe="") + (":***" if has_password else "") + "@") if user else ""
+    hosts = (effective.get("host") or effective.get("hostaddr") or "").split(",")
+    ports = (effective.get("port") or "").split(",")
+    query: list[tuple[str, str]] = []
+    netloc_hosts: list[str] = []
+    for i, host in enumerate(hosts):
+        port = ports[i] if i < len(ports) else (ports[0] if len(ports) == 1 else "")
+        if host.startswith("/") or host.startswith("@"):
+            query.append(("host", host))  # a socket directory is not a URL host
+            if port:
+                query.append(("port", port))
+            continue
+        shown = f"[{host}]" if ":" in host else host
+        netloc_hosts.append(shown + (f":{port}" if port and host else ""))
+    if effective.get("service"):
+        query.append(("service", effective["service"]))
+    if schema is not None:
+        query.append(("schema", schema))
+    text = f"postgresql://{userinfo}{','.join(netloc_hosts)}/{quote(effective.get('dbname', ''), safe='')}"
+    if query:
+        text += "?" + "&".join(f"{k}={quote(v, safe='/@')}" for k, v in query)
+    return redact(text)
 
 
 _SCHEMES = ("postgresql", "postgres")
@@ -362,84 +411,6 @@ def _positive_number(key: str, value: str, origin: str) -> float:
             f"`{key}={value}` in the database URL from {origin} is not a positive number of seconds."
         ) from None
     return number
-
-
-# --- where the URL comes from -------------------------------------------------------------
-
-_ENV_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$")
-_INTERPOLATION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-
-
-def read_env_file(path: Path, environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Parse a dotenv file the way Prisma's dotenv + dotenv-expand read it."""
-    environ = os.environ if environ is None else environ
-    values: dict[str, str] = {}
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError):
-        return values
-    for line in text.splitlines():
-        match = _ENV_LINE.match(line)
-        if not match:
-            continue
-        key, raw = match.groups()
-        raw = raw.strip()
-        if raw[:1] in ("'", '"') and raw[-1:] == raw[:1] and len(raw) >= 2:
-            value = raw[1:-1]
-            if raw[0] == '"':
-                value = value.replace("\\n", "\n")
-        else:
-            value = raw.split(" #", 1)[0].strip()
-        if raw[:1] != "'":
-            value = _INTERPOLATION.sub(lambda m: values.get(m.group(1), environ.get(m.group(1), "")), value)
-        values[key] = value
-    return values
-
-
-def env_file_candidates(cwd: Path, migrations_dir: Path | None) -> list[Path]:
-    """`.env` in the working directory, then beside the schema (prisma/.env) and its project root."""
-    candidates = [cwd / ".env"]
-    if migrations_dir is not None:
-        schema_dir = migrations_dir.resolve().parent
-        candidates += [schema_dir / ".env", schema_dir.parent / ".env"]
-    seen: list[Path] = []
-    for path in candidates:
-        if path not in seen:
-            seen.append(path)
-    return seen
-
-
-def resolve_target(
-    database_url: str | None = None,
-    *,
-    migrations_dir: Path | None = None,
-    environ: Mapping[str, str] | None = None,
-    cwd: Path | None = None,
-) -> Target:
-    """Find the database URL: the flag, else the environment, else a .env file.
-
-    DIRECT_URL wins over DATABASE_URL where both are set: Prisma's `directUrl` exists so
-    that migrations bypass a transaction-mode pooler.
-    """
-    environ = os.environ if environ is None else environ
-    cwd = Path.cwd() if cwd is None else cwd
-    if database_url:
-        return parse_database_url(database_url, origin="--database-url")
-    for name in ("DIRECT_URL", "DATABASE_URL"):
-        if environ.get(name):
-            return parse_database_url(environ[name], origin=f"environment variable {name}")
-    for path in env_file_candidates(cwd, migrations_dir):
-        values = read_env_file(path, environ)
-        for name in ("DIRECT_URL", "DATABASE_URL"):
-            if values.get(name):
-                return parse_database_url(values[name], origin=f"{name} in {path}")
-    raise TargetError(
-        "No database URL was given.",
-        why="Looked for --database-url, the DIRECT_URL and DATABASE_URL environment variables, and .env "
-        "files in " + ", ".join(str(p) for p in env_file_candidates(cwd, migrations_dir)) + ".",
-        hint="Run inside the app container where DATABASE_URL is set, or pass "
-        "--database-url postgresql://USER:PASSWORD@HOST:5432/DATABASE.",
-    )
 
 
 # --- turning libpq failures into next steps --------------------------------------------------

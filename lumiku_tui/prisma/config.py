@@ -8,9 +8,12 @@ datasource block. The URL is the datasource's `directUrl`, else its `url` (`env(
 of `<dir of --schema>/.env`, `./prisma/.env`, `./.env`; the real environment wins over both.
 
 With a config file (`prisma.config.ts` and its siblings; Prisma 7's only way): `schema`, `migrations.path`
-and `datasource.url` come from it, paths relative to the file; no `.env` is loaded unless the file imports
-`dotenv/config` (which reads `./.env`). The file is read without Node: string literals and `env("NAME")` /
-`process.env.NAME` are understood; anything else is reported as not readable.
+and the datasource come from it, paths relative to the file; no `.env` is loaded unless the file imports
+`dotenv/config` (which reads `./.env`). The file is a program: the project's own Prisma evaluates it where
+it is installed, else only what is certain is read (prisma.config_file); what is not certain stops the
+command that needs it, naming the option to pass. Prisma 6 takes the config's datasource only with
+`engine: "classic"` (directUrl, else url); Prisma 7 takes only its `url`, and reads no package.json
+`prisma.schema`. More than one datasource block is refused, as Prisma refuses it.
 
 Every value carries where it came from, for the operator to check; never the password.
 """
@@ -24,7 +27,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Mapping
 
-from lumiku_tui.errors import SourceError, TargetError
+from lumiku_tui.errors import LumikuError, SourceError, TargetError
+from lumiku_tui.prisma.config_file import (
+    FIELDS,
+    ConfigValues,
+    installed_prisma_version,
+    read_config,
+    read_statically,
+)
 
 if TYPE_CHECKING:
     from lumiku_tui.pg.target import Target
@@ -34,20 +44,6 @@ CONFIG_EXTENSIONS = (".js", ".ts", ".mjs", ".cjs", ".mts", ".cts")
 CONFIG_BASENAMES = ("prisma7.config", ".config/prisma7", "prisma.config", ".config/prisma", ".config/prisma.config")
 DEFAULT_SCHEMAS = ("schema.prisma", "prisma/schema.prisma")
 
-#: Locations given on the command line (`--schema`, `--config`), for every discovery in this process.
-_explicit: dict[str, str | None] = {"schema": None, "config": None}
-
-
-def use_locations(*, schema: str | None = None, config: str | None = None) -> None:
-    """Record `--schema` / `--config`, as Prisma's CLI takes them, for every later discovery (None: not given)."""
-    _explicit["schema"] = schema
-    _explicit["config"] = config
-
-
-def explicit_locations() -> tuple[str | None, str | None]:
-    return _explicit["schema"], _explicit["config"]
-
-
 @dataclass(frozen=True)
 class UrlSetting:
     """One datasource value: a literal URL or the environment variable it names, and where it was written."""
@@ -56,6 +52,11 @@ class UrlSetting:
     declared_in: Path
     env_name: str | None = None
     literal: str | None = field(default=None, repr=False)
+    #: `process.env.X ?? "..."` / `|| "..."`: the literal used when X is unset (or, with `||`, empty).
+    fallback: str | None = field(default=None, repr=False)
+    fallback_when_empty: bool = False
+    #: Set when Prisma's own loader evaluated the config ("the project's Prisma 6.19.3"): `literal` is its answer.
+    evaluated_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,25 @@ class PrismaProject:
     url_setting: UrlSetting | None  # what migrations connect with: directUrl, else url
     env_files: tuple[Path, ...]  # the .env files Prisma would load, highest precedence first
     notes: tuple[str, ...] = ()
+    #: What cannot be known for certain, by field ("schema", "migrations", "url"), and why.
+    unknown: Mapping[str, str] = field(default_factory=dict)
+
+    def refuse_unknown(self, what: str, error: type[LumikuError] = SourceError) -> None:
+        """Stop when `what` ("url", "migrations") cannot be known for certain: never another source instead."""
+        why = self.unknown.get(what)
+        if why is None:
+            return
+        option = FIELDS[what]
+        shown = self.shown(self.config_file) if self.config_file is not None else "the Prisma schema"
+        noun = {"url": "database URL", "migrations": "migrations folder", "schema": "schema"}[what]
+        raise error(
+            f"The {noun} Prisma would use cannot be known for certain from {shown}: {why}. Nothing was connected to.",
+            why="lumiku-tui connects only where Prisma would, or nowhere: a config file is a program Prisma runs, and "
+            "without Node and the project's own Prisma only a default-exported defineConfig({...}) of string "
+            "literals, env(\"X\") and process.env.X is certain; no other source is tried once a config is found.",
+            hint=f"Pass {option} with the value Prisma uses, or run where the project's dependencies are "
+            "installed (npm ci), so that its own Prisma reads the config.",
+        )
 
     def shown(self, path: Path) -> str:
         try:
@@ -78,21 +98,31 @@ class PrismaProject:
 
     def resolve_url(self, environ: Mapping[str, str]) -> tuple[str, str] | None:
         """(url, origin) from the datasource, looking a variable up as Prisma does; None without a datasource URL."""
-        from lumiku_tui.pg.target import read_env_file
+        from lumiku_tui.prisma.env import read_env_file
 
+        self.refuse_unknown("url", TargetError)
         setting = self.url_setting
         if setting is None:
             return None
         where = f"{setting.key} in {self.shown(setting.declared_in)}"
+        if setting.evaluated_by is not None:
+            return setting.literal or "", f"datasource.{setting.key} of {self.shown(setting.declared_in)}, as " \
+                f"{setting.evaluated_by} reads it"
         if setting.env_name is None:
             return setting.literal or "", f"the literal {where}"
         name = setting.env_name
-        if environ.get(name):
-            return environ[name], f"{name} ({where}, environment)"
-        for env_file in self.env_files:
-            value = read_env_file(env_file, environ).get(name)
-            if value:
-                return value, f"{name} ({where}, {self.shown(env_file)})"
+        value = environ.get(name)
+        origin = f"{name} ({where}, environment)"
+        if value is None:
+            for env_file in self.env_files:
+                found = read_env_file(env_file, environ).get(name)
+                if found is not None:
+                    value, origin = found, f"{name} ({where}, {self.shown(env_file)})"
+                    break
+        if setting.fallback is not None and (value is None or (setting.fallback_when_empty and not value)):
+            return setting.fallback, f"the fallback literal of {where} ({name} is not set)"
+        if value:
+            return value, origin
         looked = ", ".join(self.shown(p) for p in self.env_files) or "no .env file (Prisma loads none here)"
         raise TargetError(
             f"The database URL is `env(\"{name}\")` ({where}) and {name} is not set.",
@@ -101,177 +131,39 @@ class PrismaProject:
         )
 
 
-# --- reading files without Node -----------------------------------------------------------------
+# --- the schema's datasource ----------------------------------------------------------------------
 
-_STRING = r'"(?:[^"\\\n]|\\.)*"|\'(?:[^\'\\\n]|\\.)*\'|`(?:[^`\\$]|\\.)*`'
-
-
-def _strip_comments(text: str) -> str:
-    """Drop // and /* */ comments, keeping strings (a URL's `//` is not a comment)."""
-    out: list[str] = []
-    pattern = re.compile(_STRING + r"|//[^\n]*|/\*.*?\*/", re.S)
-    last = 0
-    for match in pattern.finditer(text):
-        out.append(text[last:match.start()])
-        token = match.group(0)
-        out.append(token if token[0] in "\"'`" else " ")
-        last = match.end()
-    out.append(text[last:])
-    return "".join(out)
+_PSL_SETTING = re.compile(r"^\s*(url|directUrl)\s*=\s*(.+?)\s*$")
+_PSL_ENV = re.compile(r'^env\(\s*"((?:[^"\\]|\\.)*)"\s*\)$')
+_PSL_STRING = re.compile(r'^"((?:[^"\\]|\\.)*)"$')
+_PSL_BLOCK = re.compile(r"^\s*datasource\s+(\w+)\s*\{\s*$")
 
 
-def _unquote(token: str) -> str:
-    body = token[1:-1]
-    return re.sub(r"\\(.)", r"\1", body)
-
-
-_ENV_CALL = re.compile(r"""^env\s*(?:<[^>]*>)?\s*\(\s*(""" + _STRING + r""")\s*\)$""")
-_PROCESS_ENV = re.compile(r"""^process\.env(?:\.([A-Za-z_$][\w$]*)|\[\s*(""" + _STRING + r""")\s*\])$""")
-
-
-def _value(expression: str) -> tuple[str, str] | None:
-    """("literal", text) or ("env", NAME) for the forms Prisma projects write; None for anything else."""
-    expression = expression.strip().rstrip(",").strip()
-    if re.fullmatch(_STRING, expression) and "${" not in expression:
-        return "literal", _unquote(expression)
-    match = _ENV_CALL.match(expression)
-    if match:
-        return "env", _unquote(match.group(1))
-    match = _PROCESS_ENV.match(expression)
-    if match:
-        return "env", match.group(1) or _unquote(match.group(2))
-    match = re.fullmatch(r"process\.env\.([A-Za-z_$][\w$]*)\s*(?:\?\?|\|\|)\s*(" + _STRING + ")", expression)
-    if match:  # process.env.X ?? "fallback": the variable, when set
-        return "env", match.group(1)
-    return None
-
-
-def _block(text: str, key: str) -> str | None:
-    """The `{...}` that follows `key:` (object literal), braces balanced, strings respected."""
-    match = re.search(r"(?<![\w$.])" + re.escape(key) + r"\s*:\s*\{", text)
-    return _braced(text, match.end() - 1) if match else None
-
-
-def _braced(text: str, brace: int) -> str | None:
-    """What lies between the `{` at `brace` and the `}` that closes it, strings respected."""
-    depth, i = 0, brace
-    string = re.compile(_STRING)
-    while i < len(text):
-        char = text[i]
-        if char in "\"'`":
-            quoted = string.match(text, i)
-            i = quoted.end() if quoted else i + 1
-            continue
-        if char == "{":
-            depth += 1
-        elif char == "}":
-            depth -= 1
-            if depth == 0:
-                return text[brace + 1:i]
-        i += 1
-    return None
-
-
-def _top_level_property(block: str, key: str) -> str | None:
-    """The expression of `key: ...` at the top level of an object body (up to the next top-level comma)."""
-    depth = 0
+def _psl_line(line: str) -> str:
+    """A schema line without its `//` comment (Prisma's schema language has no other), strings respected."""
+    quoted = False
     i = 0
-    string = re.compile(_STRING)
-    start = None
-    key_re = re.compile(r"(?<![\w$.])" + re.escape(key) + r"\s*:")
-    while i < len(block):
-        char = block[i]
-        if char in "\"'`":
-            quoted = string.match(block, i)
-            i = quoted.end() if quoted else i + 1
+    while i < len(line):
+        char = line[i]
+        if char == "\\" and quoted:
+            i += 2
             continue
-        if start is None and depth == 0:
-            found = key_re.match(block, i)
-            if found and (i == 0 or not (block[i - 1].isalnum() or block[i - 1] in "_$")):
-                start = found.end()
-                i = start
-                continue
-        if char in "{[(":
-            depth += 1
-        elif char in "}])":
-            if depth == 0 and start is not None:
-                return block[start:i]
-            depth -= 1
-        elif char == "," and depth == 0 and start is not None:
-            return block[start:i]
+        if char == '"':
+            quoted = not quoted
+        elif char == "/" and not quoted and line.startswith("//", i):
+            return line[:i]
         i += 1
-    return block[start:] if start is not None else None
+    return line
 
 
-@dataclass
-class _ConfigValues:
-    schema: str | None = None
-    migrations_path: str | None = None
-    url: tuple[str, str] | None = None
-    direct_url: tuple[str, str] | None = None
-    loads_dotenv: bool = False
-    unreadable: list[str] = field(default_factory=list)
-
-
-def read_config_file(path: Path) -> _ConfigValues:
-    """The values lumiku-tui needs from a Prisma config file, read statically."""
-    try:
-        text = _strip_comments(path.read_text(encoding="utf-8", errors="replace"))
-    except OSError as exc:
-        raise SourceError(f"The Prisma config file {path} cannot be read: {exc.strerror or exc}.") from None
-    values = _ConfigValues()
-    values.loads_dotenv = bool(
-        re.search(r"""["']dotenv/config["']""", text)
-        or (re.search(r"""["']dotenv["']""", text) and re.search(r"\.config\s*\(|\bconfig\s*\(\s*\)", text)))
-    values.schema = _literal(_outer_object(text), "schema", "schema", values.unreadable)
-    migrations = _block(text, "migrations")
-    if migrations is not None:
-        values.migrations_path = _literal(migrations, "path", "migrations.path", values.unreadable)
-    datasource = _block(text, "datasource")
-    if datasource is not None:
-        for key in ("url", "directUrl"):
-            expression = _top_level_property(datasource, key)
-            if expression is None:
-                continue
-            parsed = _value(expression)
-            if parsed is None:
-                values.unreadable.append(f"`datasource.{key}: {expression.strip()[:60]}`")
-            elif key == "url":
-                values.url = parsed
-            else:
-                values.direct_url = parsed
-    return values
-
-
-def _literal(body: str, key: str, shown: str, unreadable: list[str]) -> str | None:
-    """`key`'s string literal in an object body; a value only Node could compute is noted in `unreadable`."""
-    expression = _top_level_property(body, key)
-    if expression is None:
-        return None
-    parsed = _value(expression)
-    if parsed and parsed[0] == "literal":
-        return parsed[1]
-    unreadable.append(f"`{shown}: {expression.strip()[:60]}`")
+def _psl_value(expression: str) -> tuple[str, str] | None:
+    match = _PSL_ENV.match(expression)
+    if match:
+        return "env", match.group(1)
+    match = _PSL_STRING.match(expression)
+    if match:
+        return "literal", re.sub(r"\\(.)", r"\1", match.group(1))
     return None
-
-
-def _outer_object(text: str) -> str:
-    """The body of the exported config object: `defineConfig({...})` or `export default {...}`."""
-    for key in ("defineConfig(", "export default", "module.exports ="):
-        at = text.find(key)
-        if at < 0:
-            continue
-        brace = text.find("{", at)
-        if brace < 0:
-            continue
-        body = _braced(text, brace)
-        if body is not None:
-            return body
-    return ""
-
-
-_DATASOURCE = re.compile(r"^\s*datasource\s+\w+\s*\{(.*?)^\s*\}", re.S | re.M)
-_SCHEMA_SETTING = re.compile(r"^\s*(url|directUrl)\s*=\s*(.+?)\s*$", re.M)
 
 
 def _prisma_files(schema_path: Path) -> list[Path]:
@@ -281,22 +173,47 @@ def _prisma_files(schema_path: Path) -> list[Path]:
 
 
 def read_datasource(schema_path: Path) -> tuple[Path | None, dict[str, tuple[str, str]]]:
-    """The file holding the datasource block and its url/directUrl as ("literal", text) or ("env", NAME)."""
+    """The file holding the datasource block and its url/directUrl as ("literal", text) or ("env", NAME).
+
+    Read line by line (linear in the files' size); more than one datasource block is refused, as Prisma
+    refuses it.
+    """
+    blocks: list[tuple[Path, str, dict[str, tuple[str, str]]]] = []
     for file in _prisma_files(schema_path):
         try:
-            text = _strip_comments(file.read_text(encoding="utf-8", errors="replace"))
+            text = file.read_text(encoding="utf-8", errors="replace")
         except OSError:
             continue
-        block = _DATASOURCE.search(text)
-        if not block:
-            continue
-        settings: dict[str, tuple[str, str]] = {}
-        for key, expression in _SCHEMA_SETTING.findall(block.group(1)):
-            parsed = _value(expression)
-            if parsed is not None:
-                settings[key] = parsed
-        return file, settings
-    return None, {}
+        inside: dict[str, tuple[str, str]] | None = None
+        for raw in text.splitlines():
+            line = _psl_line(raw)
+            if inside is None:
+                block = _PSL_BLOCK.match(line)
+                if block:
+                    inside = {}
+                    blocks.append((file, block.group(1), inside))
+                continue
+            if line.strip() == "}":
+                inside = None
+                continue
+            setting = _PSL_SETTING.match(line)
+            if setting:
+                parsed = _psl_value(setting.group(2))
+                if parsed is not None:
+                    inside[setting.group(1)] = parsed
+                else:
+                    inside[setting.group(1)] = ("unknown", setting.group(2)[:60])
+    if len(blocks) > 1:
+        where = ", ".join(f"`{name}` in {file.name}" for file, name, _ in blocks)
+        raise SourceError(
+            f"The Prisma schema defines more than one datasource ({where}); nothing was connected to.",
+            why="Prisma refuses such a schema (\"You defined more than one datasource\"), so no database is the one "
+            "Prisma would use.",
+            hint="Keep one datasource block, or pass --schema with the schema Prisma deploys from.",
+        )
+    if not blocks:
+        return None, {}
+    return blocks[0][0], blocks[0][2]
 
 
 # --- discovery --------------------------------------------------------------------------------------
@@ -335,79 +252,170 @@ def find_config_file(cwd: Path, explicit: str | None) -> Path | None:
     return None
 
 
-def discover(cwd: Path | None = None, *, schema: str | None = None, config: str | None = None) -> PrismaProject | None:
-    """The Prisma project in `cwd` as Prisma's CLI would see it; None when there is none to see."""
-    cwd = (Path.cwd() if cwd is None else cwd).resolve()
-    given_schema, given_config = explicit_locations()
-    schema = schema if schema is not None else given_schema
-    config = config if config is not None else given_config
-    config_file = find_config_file(cwd, config)
-    notes: list[str] = []
-    values = read_config_file(config_file) if config_file else None
-    if values and values.unreadable:
-        notes.append(f"{config_file.name}: " + ", ".join(values.unreadable)
-                     + " cannot be read without running Node; pass --schema/--migrations/--database-url instead.")
-    package_json = _nearest_package_json(cwd)
-    base_dir = config_file.parent if config_file and config else cwd
+def _major(version: str | None) -> int | None:
+    head = (version or "").split(".", 1)[0]
+    return int(head) if head.isdigit() else None
+
+
+@dataclass
+class _Reading:
+    """One Prisma major version's reading of the project (see discover)."""
 
     schema_path: Path | None = None
-    schema_how = ""
+    schema_how: str = ""
+    datasource_file: Path | None = None
+    url_setting: UrlSetting | None = None
+    url_unknown: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def _read_as(major: int, cwd: Path, schema: str | None, config_file: Path | None, values: ConfigValues | None,
+             package_json: Path | None) -> _Reading:
+    """Where Prisma `major` (6 or 7) finds the schema and the URL in this project."""
+    reading = _Reading()
+    base_dir = config_file.parent if config_file is not None and values is not None else cwd
     if schema:
-        schema_path = (cwd / schema).resolve()
-        schema_how = "--schema"
-        if not schema_path.exists():
-            raise SourceError(f"The Prisma schema {schema} given with --schema does not exist.",
-                              hint="Pass the path to schema.prisma or to the folder of .prisma files.")
-    elif values and values.schema:
-        schema_path = (config_file.parent / values.schema).resolve()
-        schema_how = f"`schema` in {config_file.name}"
-        if not schema_path.exists():
-            raise SourceError(f"The Prisma schema {values.schema} named in {config_file} does not exist.",
-                              hint="Correct `schema` in the config file, or pass --schema.")
+        reading.schema_path, reading.schema_how = (cwd / schema).resolve(), "--schema"
+    elif values is not None and values.schema:
+        reading.schema_path = (config_file.parent / values.schema).resolve()  # type: ignore[union-attr]
+        reading.schema_how = f"`schema` in {config_file.name}"  # type: ignore[union-attr]
+    elif values is not None and "schema" in values.unknown:
+        pass  # the config names a schema that cannot be read: no default stands in for it
     else:
-        prisma_key = _package_json(package_json).get("prisma")
+        prisma_key = _package_json(package_json).get("prisma") if major < 7 else None
         declared = prisma_key.get("schema") if isinstance(prisma_key, dict) else None
         if isinstance(declared, str) and declared and package_json is not None:
-            schema_path = (package_json.parent / declared).resolve()
-            schema_how = f'"prisma": {{"schema"}} in {package_json}'
-            if not schema_path.exists():
-                raise SourceError(f"The Prisma schema {declared} named in {package_json} does not exist.",
-                                  hint="Correct \"prisma\": {\"schema\": ...} in package.json, or pass --schema.")
+            reading.schema_path = (package_json.parent / declared).resolve()
+            reading.schema_how = f'"prisma": {{"schema"}} in {package_json}'
         else:
             for default in DEFAULT_SCHEMAS:
                 if (base_dir / default).is_file():
-                    schema_path, schema_how = base_dir / default, f"{default} in {base_dir}"
+                    reading.schema_path, reading.schema_how = base_dir / default, f"{default} in {base_dir}"
                     break
-
-    datasource_file, settings = read_datasource(schema_path) if schema_path else (None, {})
-    url_setting: UrlSetting | None = None
-    if values is not None and (values.url or values.direct_url):
-        key, (kind, text) = ("directUrl", values.direct_url) if values.direct_url else ("url", values.url)
-        url_setting = UrlSetting(key, config_file, text if kind == "env" else None,
-                                 text if kind == "literal" else None)
+    if reading.schema_path is not None and reading.schema_path.exists():
+        reading.datasource_file, settings = read_datasource(reading.schema_path)
+    else:
+        settings = {}
+    config_name = config_file.name if config_file is not None else ""
+    uses_config = values is not None and values.has_datasource and (
+        major >= 7 or values.evaluated_by is not None or values.engine == "classic")
+    if values is not None and "url" in values.unknown:
+        reading.url_unknown = values.unknown["url"]
+    elif uses_config:
+        assert values is not None and config_file is not None
+        chosen = values.url
+        key = "url"
+        if major < 7 and values.direct_url is not None:
+            chosen, key = values.direct_url, "directUrl"
+        elif major >= 7 and values.direct_url is not None:
+            reading.notes.append(f"{config_name}: `datasource.directUrl` is ignored, as Prisma 7 ignores it; "
+                                 "migrations use `datasource.url`.")
+        if chosen is not None:
+            reading.url_setting = UrlSetting(key, config_file, chosen.env_name, chosen.literal, chosen.fallback,
+                                             chosen.fallback_when_empty, values.evaluated_by)
+        elif major >= 7:
+            reading.url_unknown = f"Prisma 7 requires `datasource.url` in {config_name}, and it has none"
+    elif major >= 7:
+        reading.url_unknown = (f"Prisma 7 reads the database URL only from `datasource.url` in a config file, and "
+                               + (f"{config_name} has none" if config_file is not None else "there is none"))
     elif settings:
         key = "directUrl" if "directUrl" in settings else "url" if "url" in settings else None
-        if key is not None and datasource_file is not None:
+        if key is not None and reading.datasource_file is not None:
             kind, text = settings[key]
-            url_setting = UrlSetting(key, datasource_file, text if kind == "env" else None,
-                                     text if kind == "literal" else None)
+            if kind == "unknown":
+                reading.url_unknown = f"`{key} = {text}` in {reading.datasource_file.name} is not env(\"...\") or a string"
+            else:
+                reading.url_setting = UrlSetting(key, reading.datasource_file, text if kind == "env" else None,
+                                                 text if kind == "literal" else None)
+    return reading
 
+
+def discover(cwd: Path | None = None, *, schema: str | None = None, config: str | None = None,
+             environ: Mapping[str, str] | None = None) -> PrismaProject | None:
+    """The Prisma project in `cwd` as Prisma's CLI would see it; None when there is none to see.
+
+    The config file is read by the project's own Prisma where it is installed, else for certain or not
+    at all (prisma.config_file). Prisma 6 and 7 read a project differently (7: only the config's
+    `datasource.url`, no package.json `prisma.schema`); the installed `prisma` package says which
+    applies. Without it, a project that has no config file is Prisma 6's (7 cannot use it), and where
+    the two would read a config differently, the value is unknown rather than guessed.
+    """
+    cwd = (Path.cwd() if cwd is None else cwd).resolve()
+    environ = os.environ if environ is None else environ
+    config_file = find_config_file(cwd, config)
+    values = read_config(config_file, cwd, environ) if config_file else None
+    version = values.prisma_version if values is not None else installed_prisma_version(cwd)
+    package_json = _nearest_package_json(cwd)
+    if schema and not (cwd / schema).exists():
+        raise SourceError(f"The Prisma schema {schema} given with --schema does not exist.",
+                          hint="Pass the path to schema.prisma or to the folder of .prisma files.")
+    major = _major(version)
+    if major is None and config_file is None:
+        major = 6  # Prisma 7 needs a config file for its URL: a project without one is Prisma 6's
+    unknown = dict(values.unknown) if values is not None else {}
+    schema_why = unknown.get("schema")
+    if schema_why is not None and (schema or (values is not None and values.migrations_path)) \
+            and unknown.get("migrations") == schema_why:
+        del unknown["migrations"]  # the folder does not depend on the unreadable schema
+    if schema:
+        unknown.pop("schema", None)  # --schema stands in for the config's
+    if major is not None:
+        reading = _read_as(major, cwd, schema, config_file, values, package_json)
+    else:
+        as6 = _read_as(6, cwd, schema, config_file, values, package_json)
+        as7 = _read_as(7, cwd, schema, config_file, values, package_json)
+        reading = as7
+        if as6.schema_path != as7.schema_path and "schema" not in unknown:
+            unknown["schema"] = unknown["migrations"] = (
+                f"Prisma 6 would use the schema {as6.schema_how} and Prisma 7 {as7.schema_how or 'none'}, and "
+                "the project's Prisma is not installed here to say which it is")
+        if as6.url_setting is None and as6.url_unknown is None:
+            reading = as7
+        elif as7.url_setting is None and as6.url_setting is not None:
+            reading = as6
+        elif as6.url_setting != as7.url_setting and as6.url_unknown is None and "url" not in unknown:
+            unknown["url"] = ("Prisma 6 and Prisma 7 take different datasource settings from it (6: `"
+                              f"{as6.url_setting.key if as6.url_setting else 'the schema'}`, 7: `url`), and the "
+                              "project's Prisma is not installed here to say which it is")
+    if "schema" in unknown and "url" not in unknown and reading.url_setting is None:
+        unknown["url"] = unknown["schema"]  # the URL would be in the schema that cannot be read
+    if reading.url_unknown and "url" not in unknown:
+        unknown["url"] = reading.url_unknown
+    if values is not None and values.schema and not schema and reading.schema_path is not None \
+            and not reading.schema_path.exists():
+        raise SourceError(f"The Prisma schema {values.schema} named in {config_file} does not exist.",
+                          hint="Correct `schema` in the config file, or pass --schema.")
+    if reading.schema_how.startswith('"prisma"') and reading.schema_path is not None \
+            and not reading.schema_path.exists():
+        raise SourceError(f"The Prisma schema named in {package_json} does not exist.",
+                          hint="Correct \"prisma\": {\"schema\": ...} in package.json, or pass --schema.")
+
+    schema_path, schema_how = reading.schema_path, reading.schema_how
     migrations_dir: Path | None = None
     migrations_how = ""
-    if values and values.migrations_path:
-        migrations_dir = (config_file.parent / values.migrations_path).resolve()
-        migrations_how = f"`migrations.path` in {config_file.name}"
-    elif schema_path is not None:
+    if values is not None and values.migrations_path:
+        migrations_dir = (config_file.parent / values.migrations_path).resolve()  # type: ignore[union-attr]
+        migrations_how = f"`migrations.path` in {config_file.name}"  # type: ignore[union-attr]
+    elif schema_path is not None and "migrations" not in unknown:
         root = schema_path.parent if schema_path.is_file() else schema_path
-        # Prisma 6: beside the file holding the datasource block; Prisma 7: the schema's folder.
-        if datasource_file is not None and config_file is None:
-            root = datasource_file.parent
+        # Prisma 6 without a config: beside the file holding the datasource block; else the schema's folder.
+        if reading.datasource_file is not None and config_file is None:
+            root = reading.datasource_file.parent
         migrations_dir = root / "migrations"
         migrations_how = f"migrations beside the schema ({schema_how})"
 
+    notes = list(reading.notes)
+    for what, why in unknown.items():
+        if what != "migrations" or unknown.get("schema") != why:
+            notes.append(f"{config_file.name if config_file else 'The schema'}: {why}; it cannot be read without "
+                         f"running Node: pass {FIELDS[what]}.")
     if config_file is not None:
-        env_files = [cwd / ".env"] if values and values.loads_dotenv and (cwd / ".env").is_file() else []
-        if not env_files:
+        # A config's own `import "dotenv/config"` fills Prisma's environment, which the schema's env() then
+        # reads; Prisma's loader says nothing of it, the file's text does.
+        loads_dotenv = values is not None and (values.loads_dotenv or (
+            values.evaluated_by is not None and read_statically(config_file).loads_dotenv))
+        env_files: list[Path] = [cwd / ".env"] if loads_dotenv and (cwd / ".env").is_file() else []
+        if not env_files and not (values is not None and values.evaluated_by is not None):
             notes.append(f"{config_file.name} found: like Prisma, no .env file is loaded (only the environment).")
     else:
         env_files = []
@@ -425,31 +433,35 @@ def discover(cwd: Path | None = None, *, schema: str | None = None, config: str 
                 break
     if config_file is None and schema_path is None:
         return None
-    return PrismaProject(cwd, config_file, schema_path, schema_how, migrations_dir, migrations_how, url_setting,
-                         tuple(env_files), tuple(notes))
+    return PrismaProject(cwd, config_file, schema_path, schema_how, migrations_dir, migrations_how,
+                         reading.url_setting, tuple(env_files), tuple(notes), unknown)
 
 
 def find_target(
     database_url: str | None = None,
     *,
+    url_source: str = "",
     migrations_dir: Path | None = None,
     environ: Mapping[str, str] | None = None,
     cwd: Path | None = None,
     schema: str | None = None,
     config: str | None = None,
 ) -> "Target":
-    """The database to migrate: --database-url, else the Prisma project's datasource, else DIRECT_URL/DATABASE_URL.
+    """The database to migrate: the given URL, else the Prisma project's datasource, else DIRECT_URL/DATABASE_URL.
 
-    The datasource is read as Prisma reads it (directUrl, else url; the variable from the environment,
+    `url_source` says how the URL was given ("--database-url", "typed in the wizard (u)"). The
+    datasource is read as Prisma reads it (directUrl, else url; the variable from the environment,
     then the .env files Prisma would load). Without a Prisma schema or config file in the working
-    directory, the environment and .env files are searched for DIRECT_URL, then DATABASE_URL.
+    directory, prisma.env looks for DIRECT_URL, then DATABASE_URL.
     """
-    from lumiku_tui.pg.target import parse_database_url, resolve_target
+    from lumiku_tui.pg.target import parse_database_url
+    from lumiku_tui.prisma.env import url_without_prisma_project
 
     environ = os.environ if environ is None else environ
     if database_url:
-        return parse_database_url(database_url, origin="--database-url")
-    project = discover(cwd, schema=schema, config=config)
+        return parse_database_url(database_url, origin=url_source or "--database-url")
+    cwd = (Path.cwd() if cwd is None else cwd)
+    project = discover(cwd, schema=schema, config=config, environ=environ)
     if project is not None:
         found = project.resolve_url(environ)
         if found is not None:
@@ -460,4 +472,5 @@ def find_target(
 
                 target = replace(target, notes=target.notes + project.notes)
             return target
-    return resolve_target(None, migrations_dir=migrations_dir, environ=environ, cwd=cwd)
+    url, origin = url_without_prisma_project(migrations_dir=migrations_dir, environ=environ, cwd=cwd)
+    return parse_database_url(url, origin=origin)

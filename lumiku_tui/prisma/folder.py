@@ -164,6 +164,8 @@ def find_migrations_dir(explicit: str | Path | None = None, *, cwd: Path | None 
             )
         return path, "--migrations"
     project = discover(cwd, schema=schema, config=config)
+    if project is not None:
+        project.refuse_unknown("migrations")
     if project is not None and project.migrations_dir is not None:
         if project.migrations_dir.is_dir():
             return project.migrations_dir, f"{project.shown(project.migrations_dir)}: {project.migrations_how}"

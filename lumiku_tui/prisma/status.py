@@ -85,14 +85,30 @@ class StatusReport:
     def up_to_date(self) -> bool:
         return all(m.state is State.APPLIED for m in self.migrations)
 
+    @property
+    def managed(self) -> bool:
+        """Whether Prisma Migrate manages this database: a history table, or migrations to give it one.
+
+        With neither, `prisma migrate status` says NOT_MANAGED and exits 1 rather than "up to date".
+        """
+        return self.history_table_exists or bool(self.folder.migrations)
+
     def to_dict(self) -> dict[str, object]:
         return {
             "target": self.target_display,
             "schema": self.schema,
             "prisma_next_ledger": self.prisma_next_ledger,
-            "up_to_date": self.up_to_date,
+            "managed": self.managed,
+            "up_to_date": self.up_to_date and self.managed,
             "migrations": [m.to_dict() for m in self.migrations],
         }
+
+
+#: Prisma's words (migrate status) for a database with no history table and no local migrations.
+NOT_MANAGED = "The current database is not managed by Prisma Migrate."
+NOT_MANAGED_HINT = ("There is no _prisma_migrations table and no migration in the folder. To adopt an existing "
+                    "database, baseline it: create its first migration, then `lumiku-tui resolve --applied NAME` "
+                    "(Prisma: https://pris.ly/d/migrate-baseline).")
 
 
 def classify(folder: MigrationsFolder, rows: list[HistoryRow]) -> tuple[MigrationStatus, ...]:

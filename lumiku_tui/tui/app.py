@@ -1,6 +1,6 @@
 """The deployment wizard: overview → preview → approval → applying → verification → health → checklist.
 
-`run_wizard(database_url=..., migrations=..., demo=...)` is what `lumiku-tui` and `lumiku-tui demo` call. The app
+`run_wizard(locations, demo=...)` is what `lumiku-tui` and `lumiku-tui demo` call. The app
 holds one `WizardContext`; each screen reads it, and workers fill it with engine results.
 
 The app is the one navigator: a screen posts a request (`tui/navigation.py`) or dismisses itself,
@@ -29,7 +29,7 @@ from textual.app import App, SuspendNotSupported, SystemCommand
 from textual.binding import Binding
 
 from lumiku_tui.errors import LumikuError
-from lumiku_tui.project import open_project
+from lumiku_tui.project import TYPED_IN_WIZARD, Locations, open_project
 from lumiku_tui.redact import redact
 from lumiku_tui.tui import navigation as nav
 from lumiku_tui.tui.context import Presentation, WizardContext
@@ -192,11 +192,14 @@ class WizardApp(App[int]):
         if ctx.deploying:
             self.notify("A migration is running; change the database after it ends.", severity="warning")
             return
-        folder = ctx.migrations_dir or (ctx.folder.path if ctx.folder is not None else None)
-        project = open_project(url, folder)
+        where = ctx.locations or Locations.from_options(
+            migrations=ctx.migrations_dir or (ctx.folder.path if ctx.folder is not None else None))
+        project = open_project(where.with_database_url(url, TYPED_IN_WIZARD))
+        ctx.locations = project.locations
         ctx.database_url = url
         ctx.target = project.target
         ctx.load_error = project.error
+        ctx.runbook = project.runbook
         if project.folder is not None:
             ctx.folder = project.folder
         # What was read from the old database says nothing about the new one.
@@ -347,21 +350,25 @@ class WizardApp(App[int]):
         self.exit(130)
 
 
-def build_context(*, database_url: str | None = None, migrations: str | Path | None = None,
-                  health_url: str | None = None, demo: bool = False, presentation: Presentation | None = None,
-                  state_dir: Path | None = None, record_dir: Path | None = None,
-                  runbook: str | Path | None = None) -> WizardContext:
-    """Open the project as every front end does; a load error becomes the overview's first message."""
+def build_context(where: Locations | None = None, *, database_url: str | None = None,
+                  migrations: str | Path | None = None, health_url: str | None = None, demo: bool = False,
+                  presentation: Presentation | None = None, state_dir: Path | None = None,
+                  record_dir: Path | None = None, runbook: str | Path | None = None) -> WizardContext:
+    """Open the project at `where` (else as the keyword options name it) as every front end does; a load
+    error becomes the overview's first message."""
     from lumiku_tui.checks.runbook import health_url as runbook_health_url
 
-    project = open_project(database_url, migrations, runbook)
+    if where is None:
+        where = Locations.from_options(database_url=database_url, migrations=migrations, runbook=runbook)
+    project = open_project(where)
     explicit_health = health_url or os.environ.get("HEALTH_URL")
     ctx = WizardContext(
         target=project.target,
         folder=project.folder,
         load_error=project.error,
-        database_url=database_url,
+        database_url=project.database_url,
         migrations_dir=project.migrations_dir,
+        locations=where,
         # The demo database is not behind the runbook's app: its health URL would ask a real site.
         health_url=explicit_health if demo else runbook_health_url(project.runbook, explicit_health),
         runbook=project.runbook,
@@ -374,10 +381,8 @@ def build_context(*, database_url: str | None = None, migrations: str | Path | N
     return ctx
 
 
-def run_wizard(*, database_url: str | None = None, migrations: str | Path | None = None,
-               health_url: str | None = None, demo: bool = False, runbook: str | Path | None = None) -> int:
-    ctx = build_context(database_url=database_url, migrations=migrations, health_url=health_url, demo=demo,
-                        runbook=runbook)
+def run_wizard(where: Locations, *, health_url: str | None = None, demo: bool = False) -> int:
+    ctx = build_context(where, health_url=health_url, demo=demo)
     app = WizardApp(ctx)
     result = app.run()
     if ctx.record_path is not None:

@@ -101,6 +101,8 @@ class WizardContext:
     load_error: LumikuError | None = None
     database_url: str | None = field(default=None, repr=False)  # carries the password
     migrations_dir: Path | None = None
+    #: Where the project was found from (lumiku_tui.project.Locations); a new URL keeps the rest of it.
+    locations: Any = None
     health_url: str | None = None
     runbook: Any = None  # lumiku_tui.checks.runbook.Runbook (NO_RUNBOOK when the app has none)
     demo: bool = False

@@ -14,10 +14,10 @@ if TYPE_CHECKING:
 
 
 def open_args_project(args: argparse.Namespace) -> "Project":
-    """The project (target, folder, runbook) the command works on, as the global options name it."""
+    """The project (target, folder, runbook) the command works on, where the entry point located it."""
     from lumiku_tui.project import open_project
 
-    return open_project(args.database_url, args.migrations, getattr(args, "runbook", None))
+    return open_project(args.locations)
 
 
 def load(args: argparse.Namespace) -> tuple[Target, MigrationsFolder]:

@@ -5,11 +5,16 @@ from __future__ import annotations
 import argparse
 
 from lumiku_tui.checks.diagnose import doctor
+from lumiku_tui.cli.commands import open_args_project
 from lumiku_tui.cli.output import Out
 
 
 def run(args: argparse.Namespace, out: Out) -> int:
-    report = doctor(args.database_url, args.migrations)
+    project = open_args_project(args)
+    found = project.target or project.target_error  # opening the project sets one of them
+    assert found is not None
+    # Folder problems come first in `error`: with no folder, it says why.
+    report = doctor(found, project.folder, project.error if project.folder is None else None)
     if out.json_mode:
         out.json(report.to_dict())
         return 0 if report.healthy else 1

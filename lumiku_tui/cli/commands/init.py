@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 
 from lumiku_tui.checks.runbook import RUNBOOK_NAME, RunbookError
@@ -18,7 +19,7 @@ def _default_path(migrations_dir: Path) -> Path:
 def run(args: argparse.Namespace, out: Out) -> int:
     from lumiku_tui.checks.starter import check_starter, starter_runbook
 
-    args.runbook = None  # the file being written is not read first
+    args.locations = replace(args.locations, runbook=None)  # the file being written is not read first
     target, folder = load(args)
     path = Path(args.output) if args.output else _default_path(folder.path)
     if path.exists() and not args.force:

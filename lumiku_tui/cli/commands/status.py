@@ -16,7 +16,7 @@ def run(args: argparse.Namespace, out: Out) -> int:
     report = read_status(target, folder)
     if args.json:
         out.json(report.to_dict())
-        return EXIT_OK if report.up_to_date else EXIT_ATTENTION
+        return EXIT_OK if report.up_to_date and report.managed else EXIT_ATTENTION
     describe_target(out, target, folder)
     out.line(f"Schema      {report.schema}  (from {target.schema_source})")
     if report.prisma_next_ledger:
@@ -31,6 +31,12 @@ def run(args: argparse.Namespace, out: Out) -> int:
         when = f"{m.finished_at or m.started_at:%Y-%m-%d %H:%M}" if (m.finished_at or m.started_at) else ""
         out.line(f"  {out.style(f'{label:<15}', code)} {m.name:<{width}}  {when}")
     out.line()
+    if not report.managed:
+        from lumiku_tui.prisma.status import NOT_MANAGED, NOT_MANAGED_HINT
+
+        out.line(out.style(NOT_MANAGED, "33"))
+        out.line(NOT_MANAGED_HINT)
+        return EXIT_ATTENTION
     if report.up_to_date:
         out.line(out.style("Database schema is up to date.", "32"))
         return EXIT_OK

@@ -49,10 +49,15 @@ class ConnectScreen(WizardScreen):
     @work(thread=True, exclusive=True, group="diagnose-connect")
     def _diagnose(self) -> None:
         from lumiku_tui.checks.connection import diagnose_connection
+        from lumiku_tui.project import open_project
 
         ctx = self.ctx
-        steps = diagnose_connection(ctx.database_url, migrations_dir=ctx.migrations_dir or
-                                    (ctx.folder.path if ctx.folder else None), target=ctx.target)
+        # Without a target, the project is opened again: the check shows why no URL was found (now).
+        if ctx.target is not None:
+            steps = diagnose_connection(ctx.target)
+        else:
+            project = open_project(ctx.locations)
+            steps = diagnose_connection(project.target or project.target_error)  # type: ignore[arg-type]
         self.call_ui(self._show, steps)
 
     def _show(self, steps: list[Any]) -> None:
