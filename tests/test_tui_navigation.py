@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from lumiku_tui.locations import Locations
 from lumiku_tui.tui.app import WizardApp, run_wizard
 from lumiku_tui.tui.screens.overview import OverviewScreen
 from lumiku_tui.tui.screens.troubleshoot import TroubleshootMenu
@@ -44,7 +45,8 @@ def test_a_crash_exits_the_program_non_zero(db, migrations, tmp_path: Path, monk
     run = WizardApp.run
     # No terminal in a test run: the same app, drawn headless.
     monkeypatch.setattr(WizardApp, "run", lambda self, **kw: run(self, headless=True, size=(100, 30), **kw))
-    assert run_wizard(database_url=db.url, migrations=str(migrations(_ONE_MIGRATION))) == 1
+    where = Locations.from_options(database_url=db.url, migrations=str(migrations(_ONE_MIGRATION)))
+    assert run_wizard(where) == 1
     shown = capsys.readouterr()
     assert "RuntimeError: the overview could not be drawn" in shown.out + shown.err
 
