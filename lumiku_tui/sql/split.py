@@ -643,6 +643,14 @@ def _split_parts(name: str, statements: list[Statement]) -> list[Part]:
     return parts
 
 
+def _needs_block(stmt: Statement) -> bool:
+    """LOCK and DECLARE CURSOR (without HOLD): PostgreSQL runs them only inside a transaction block."""
+    words = stmt.keywords
+    if words[:1] == ("LOCK",):
+        return True
+    return words[:1] == ("DECLARE",) and not any(words[i:i + 2] == ("WITH", "HOLD") for i in range(len(words) - 1))
+
+
 _COMMITS = re.compile(r"\b(?:COMMIT|ROLLBACK)\b", re.IGNORECASE)
 
 
@@ -665,6 +673,13 @@ def _plan_migration(migration: LocalMigration) -> MigrationPlan:
     wrapped = (len(parts) == 1 and len(statements) >= 2 and statements[0].kind is Kind.BEGIN
                and statements[-1].kind is Kind.COMMIT)
     no_tx = [s for s in body if s.kind is Kind.NO_TRANSACTION]
+    if len(statements) == 1 and _needs_block(statements[0]):
+        stmt = statements[0]
+        raise _control_error(
+            name, stmt, "alone in its file.",
+            f"Sent alone, as Prisma sends the file, it runs outside any transaction block, where PostgreSQL "
+            f"refuses {stmt.keywords[0]} (SQLSTATE 25P01): Prisma fails here.",
+            "Move it into the migration whose statements it is meant to serve, or remove it.")
     if len(statements) == 1 and (no_tx or (body and _may_commit(body[0]))):
         # Alone in its file, as Prisma sends it: PostgreSQL runs it outside any transaction block.
         return MigrationPlan(migration, tuple(body), False, False, tuple(statements), tuple(parts))
