@@ -155,23 +155,28 @@ _counter = itertools.count()
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @example(blocks=[Block("begin", "BEGIN"), Block("set_modes", "SET TRANSACTION ISOLATION LEVEL SERIALIZABLE"),
-                 _work("ddl", 1), _work("insert", 2), Block("commit", "COMMIT")])
-@example(blocks=[_work("do_commit", 0)])
-@example(blocks=[_work("insert", 0), _work("do_commit", 1)])
-@example(blocks=[_work("atomic", 0), _work("insert", 1)])
-@example(blocks=[Block("begin", "START TRANSACTION READ ONLY"), _work("ddl", 1), Block("commit", "COMMIT")])
-@example(blocks=[Block("savepoint", "SAVEPOINT sp"), _work("insert", 1)])
+                 _work("ddl", 1), _work("insert", 2), Block("commit", "COMMIT")], pipeline=False)
+@example(blocks=[_work("do_commit", 0)], pipeline=True)
+@example(blocks=[_work("insert", 0), _work("do_commit", 1)], pipeline=False)
+@example(blocks=[_work("atomic", 0), _work("insert", 1)], pipeline=True)
+@example(blocks=[Block("begin", "START TRANSACTION READ ONLY"), _work("ddl", 1), Block("commit", "COMMIT")],
+         pipeline=False)
+@example(blocks=[Block("savepoint", "SAVEPOINT sp"), _work("insert", 1)], pipeline=True)
 @example(blocks=[_work("insert", 0), Block("commit", "COMMIT"), _work("no_snapshot", 2),
-                 Block("begin", "BEGIN ISOLATION LEVEL SERIALIZABLE"), _work("insert", 4), Block("commit", "END")])
+                 Block("begin", "BEGIN ISOLATION LEVEL SERIALIZABLE"), _work("insert", 4), Block("commit", "END")],
+         pipeline=False)
 @example(blocks=[_work("insert", 0), Block("begin", "BEGIN ISOLATION LEVEL SERIALIZABLE"), _work("insert", 2),
-                 Block("commit", "COMMIT")])
+                 Block("commit", "COMMIT")], pipeline=True)
 @example(blocks=[Block("begin", "BEGIN"), Block("savepoint", "SAVEPOINT sp"), _work("insert", 2),
-                 Block("savepoint", "ROLLBACK TO sp"), _work("insert", 4), Block("commit", "COMMIT")])
-@example(blocks=[_work("concurrently", 0)])
-@example(blocks=[_work("insert", 0), Block("commit", "COMMIT"), _work("concurrently", 2)])
-@given(blocks=control_scripts())
-def test_deploy_commits_and_fails_as_postgresql_runs_the_whole_file(two_dbs, tmp_path_factory, blocks):
-    from lumiku_tui.apply.deploy import Deployment
+                 Block("savepoint", "ROLLBACK TO sp"), _work("insert", 4), Block("commit", "COMMIT")],
+         pipeline=False)
+@example(blocks=[_work("concurrently", 0)], pipeline=True)
+@example(blocks=[_work("insert", 0), Block("commit", "COMMIT"), _work("concurrently", 2)], pipeline=False)
+@given(blocks=control_scripts(), pipeline=st.booleans())
+def test_deploy_commits_and_fails_as_postgresql_runs_the_whole_file(two_dbs, tmp_path_factory, blocks,
+                                                                     pipeline):
+    """Both ways of sending: one statement at a time (--live, the wizard) and pipelined (headless deploy)."""
+    from lumiku_tui.apply.deploy import DeployOptions, Deployment
     from lumiku_tui.prisma.folder import load_folder
     from lumiku_tui.sql.split import plan_migration
 
@@ -195,7 +200,7 @@ def test_deploy_commits_and_fails_as_postgresql_runs_the_whole_file(two_dbs, tmp
         return
     with in_parts.connect() as conn:
         _reset(conn)
-    result = Deployment(in_parts.target, migrations).run()
+    result = Deployment(in_parts.target, migrations, DeployOptions(pipeline=pipeline)).run()
     with in_parts.connect() as conn:
         found = _traces(conn)
     event(f"ran: error {expected_error}")

@@ -385,7 +385,8 @@ class Deployment:
         scope = sql.SQL("SET LOCAL" if local else "SET")
         for name, seconds in (("lock_timeout", self.options.lock_timeout_s),
                               ("statement_timeout", self.options.statement_timeout_s)):
-            conn.execute(sql.SQL("{} {} = {}").format(scope, sql.Identifier(name), sql.Literal(f"{int(seconds * 1000)}")))
+            value = sql.Literal(f"{int(seconds * 1000)}")
+            conn.execute(sql.SQL("{} {} = {}").format(scope, sql.Identifier(name), value))
 
     def _apply(
         self,

@@ -543,7 +543,8 @@ _MODE_SETTINGS = ("TRANSACTION", "TRANSACTION_ISOLATION", "TRANSACTION_READ_ONLY
 
 def _words(text: str) -> list[tuple[str, int]]:
     """Every token but comments, upper-cased, with its offset."""
-    return [(text[t.start:t.end + 1].upper(), t.start) for t in _scan(text) if t.name not in ("SQL_COMMENT", "C_COMMENT")]
+    return [(text[t.start:t.end + 1].upper(), t.start) for t in _scan(text)
+            if t.name not in ("SQL_COMMENT", "C_COMMENT")]
 
 
 def transaction_modes(stmt: Statement) -> str:
