@@ -4,15 +4,16 @@ Prisma sends a migration file whole, as one simple query, so PostgreSQL decides 
 together, what is refused and what runs outside a transaction block. Scripts are built from the
 forms that decide it: plain DDL and DML, BEGIN / START TRANSACTION with and without modes,
 COMMIT / END (AND CHAIN), SET TRANSACTION, SAVEPOINT / RELEASE / ROLLBACK TO, DO blocks with
-and without their own COMMIT, BEGIN ATOMIC functions, CREATE INDEX CONCURRENTLY and failing
-statements. Every statement that writes leaves a trace (a row naming it and the transaction's
+and without their own COMMIT, BEGIN ATOMIC functions, CREATE INDEX CONCURRENTLY, failing
+statements and syntax errors. Every statement that writes leaves a trace (a row naming it and the transaction's
 isolation level and deferrability, a table, an index, a function).
 
 Each script runs twice: whole, through libpq's PQexec (the simple-query protocol) on one database,
 and deployed by lumiku-tui on another. Both must leave the same traces and end with the same
 error (or none). Where lumiku-tui refuses a script up front instead, the refusal must name the
-line of a form it refuses on purpose (ROLLBACK, a read-only transaction, AND CHAIN), or of a
-SAVEPOINT / RELEASE / ROLLBACK TO or a LOCK that PostgreSQL itself rejects there; never a silent difference.
+line of a form it refuses on purpose (ROLLBACK, a read-only transaction, AND CHAIN), of a
+SAVEPOINT / RELEASE / ROLLBACK TO or a LOCK that PostgreSQL itself rejects there, or of a syntax
+error that would stop PostgreSQL before it runs anything; never a silent difference.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ def _work(kind: str, n: int) -> Block:
         "concurrently": f"CREATE INDEX CONCURRENTLY i{n} ON aux.probe (v)",
         "fail": "INSERT INTO aux.probe (v) VALUES ('x' || (1/0)::text)",
         "no_snapshot": "LOCK TABLE aux.probe IN SHARE MODE",
+        "syntax": "SELECT 1,, 2",
     }[kind]
     return Block(kind, sql)
 
@@ -59,13 +61,14 @@ def _work(kind: str, n: int) -> Block:
 _BEGINS = ["BEGIN", "START TRANSACTION", "BEGIN WORK", "BEGIN ISOLATION LEVEL SERIALIZABLE",
            "START TRANSACTION ISOLATION LEVEL REPEATABLE READ", "BEGIN ISOLATION LEVEL READ COMMITTED",
            "BEGIN DEFERRABLE", "BEGIN TRANSACTION READ WRITE", "START TRANSACTION READ ONLY"]
-_COMMITS = ["COMMIT", "END", "COMMIT WORK", "COMMIT AND NO CHAIN", "COMMIT AND CHAIN"]
+_COMMITS = ["COMMIT", "END", "COMMIT WORK", "COMMIT AND NO CHAIN", "COMMIT", "END", "COMMIT AND CHAIN"]
 _SET_MODES = ["SET TRANSACTION ISOLATION LEVEL SERIALIZABLE", "SET TRANSACTION ISOLATION LEVEL READ COMMITTED",
               "SET TRANSACTION DEFERRABLE", "SET LOCAL transaction_isolation = 'repeatable read'",
               "SET TRANSACTION READ ONLY"]
 _SAVEPOINTS = ["SAVEPOINT sp", "RELEASE SAVEPOINT sp", "RELEASE sp", "ROLLBACK TO SAVEPOINT sp", "ROLLBACK TO sp"]
-_KINDS = (["insert"] * 4 + ["update", "ddl", "do", "do_commit", "atomic", "concurrently", "fail", "no_snapshot"]
-          + ["begin"] * 3 + ["commit"] * 3 + ["set_modes"] * 2 + ["savepoint"] * 2 + ["rollback"])
+#: Drawn often enough that most scripts run; the forms refused on purpose come up now and then.
+_KINDS = (["insert"] * 8 + ["update", "ddl", "do", "do_commit", "atomic", "concurrently", "fail", "no_snapshot"] * 2
+          + ["begin"] * 6 + ["commit"] * 6 + ["set_modes"] * 3 + ["savepoint"] * 3 + ["rollback", "syntax"])
 
 
 @st.composite
@@ -134,11 +137,16 @@ def _assert_refusal_is_justified(conn: psycopg.Connection, blocks: list[Block], 
     match = re.search(r"line (\d+)", error.what)
     assert match, error.what
     block = blocks[int(match.group(1)) - 1]
+    event(f"refused at: {block.kind}")
     if block.kind in ("savepoint", "no_snapshot"):
         # PostgreSQL itself rejects it there: the transaction-control skeleton up to it says so.
         skeleton = [b if b.kind in ("begin", "commit", "savepoint") or b is block else Block("work", "SHOW search_path")
                     for b in blocks[: blocks.index(block) + 1]]
         assert _run_whole(conn, _text(skeleton)) == "25P01", (error.what, _text(skeleton))
+        return
+    if block.kind == "syntax":
+        # PostgreSQL parses the whole string first: Prisma runs none of it; in parts, earlier ones would commit.
+        assert _run_whole(conn, _text(blocks)) == "42601", error.what
         return
     assert block.kind in _ON_PURPOSE, error.what
     on_purpose = ("ROLLBACK" if block.kind == "rollback" else "AND CHAIN" if block.kind == "commit" else "READ ONLY")
@@ -153,7 +161,7 @@ def two_dbs(make_db):  # type: ignore[no-untyped-def]
 _counter = itertools.count()
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @example(blocks=[Block("begin", "BEGIN"), Block("set_modes", "SET TRANSACTION ISOLATION LEVEL SERIALIZABLE"),
                  _work("ddl", 1), _work("insert", 2), Block("commit", "COMMIT")], pipeline=False)
 @example(blocks=[_work("do_commit", 0)], pipeline=True)
@@ -171,6 +179,7 @@ _counter = itertools.count()
                  Block("savepoint", "ROLLBACK TO sp"), _work("insert", 4), Block("commit", "COMMIT")],
          pipeline=False)
 @example(blocks=[_work("concurrently", 0)], pipeline=True)
+@example(blocks=[_work("insert", 0), Block("commit", "COMMIT"), _work("syntax", 2)], pipeline=True)
 @example(blocks=[_work("insert", 0), Block("commit", "COMMIT"), _work("concurrently", 2)], pipeline=False)
 @given(blocks=control_scripts(), pipeline=st.booleans())
 def test_deploy_commits_and_fails_as_postgresql_runs_the_whole_file(two_dbs, tmp_path_factory, blocks,
@@ -194,7 +203,6 @@ def test_deploy_commits_and_fails_as_postgresql_runs_the_whole_file(two_dbs, tmp
     try:
         plan_migration(migrations.migrations[0])
     except PlanError as exc:
-        event("refused")
         with as_prisma.connect() as conn:
             _assert_refusal_is_justified(conn, blocks, exc)
         return
@@ -205,4 +213,10 @@ def test_deploy_commits_and_fails_as_postgresql_runs_the_whole_file(two_dbs, tmp
         found = _traces(conn)
     event(f"ran: error {expected_error}")
     failed_with = result.failure.sqlstate if result.failure is not None else None
+    if expected_error == "42601" and result.failure is not None:
+        # A syntax error stops PostgreSQL before it runs anything; a one-part deploy commits nothing either,
+        # but may stop earlier, at a statement that fails before the server reaches the syntax error.
+        syntax_at = next(i for i, b in enumerate(blocks, start=1) if b.kind == "syntax")
+        assert result.failure.statement_index is not None and result.failure.statement_index <= syntax_at
+        failed_with = "42601"
     assert (failed_with, found) == (expected_error, expected), script

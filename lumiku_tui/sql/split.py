@@ -644,6 +644,34 @@ def _split_parts(name: str, statements: list[Statement]) -> list[Part]:
     return parts
 
 
+def _refuse_unparsable(name: str, parts: list[Part]) -> None:
+    """A statement PostgreSQL's grammar rejects, in a migration that commits in parts.
+
+    PostgreSQL parses the whole query string before running any of it: sent whole, as Prisma sends
+    it, the file runs not at all. Run part by part, the parts before the statement would commit
+    first; in a one-part migration nothing commits either way, and the deploy reports the error
+    where the server finds it.
+    """
+    from pglast import parser
+
+    for part in parts[1:]:
+        for stmt in part.statements:
+            try:
+                parser.parse_sql(stmt.text)
+            except parser.ParseError as exc:
+                message = str(exc)
+                match = re.search(r"^(.*?), at index (\d+)$", message, re.DOTALL)
+                where = stmt.location(int(match.group(2)) + 1) if match else None
+                at = f"line {where[0]}, column {where[1]}" if where else f"line {stmt.line}"
+                raise PlanError(
+                    f"{name}: statement {stmt.index} ({at}) does not parse: {match.group(1) if match else message}.",
+                    why=f"PostgreSQL reads the whole file before running any of it, so sent whole (as Prisma "
+                    f"sends it) none of it runs; run in parts, the {part.number - 1} part(s) before it would "
+                    "commit first. Nothing was applied.",
+                    hint="Fix the statement, then deploy again.",
+                ) from None
+
+
 def _needs_block(stmt: Statement) -> bool:
     """LOCK and DECLARE CURSOR (without HOLD): PostgreSQL runs them only inside a transaction block."""
     words = stmt.keywords
@@ -670,6 +698,8 @@ def _plan_migration(migration: LocalMigration) -> MigrationPlan:
     statements = split_statements(migration.script, f"{name}/migration.sql")
     _refuse_unrunnable(name, statements)
     parts = _split_parts(name, statements)
+    if len(parts) > 1:
+        _refuse_unparsable(name, parts)
     body = [stmt for part in parts for stmt in part.statements]
     wrapped = (len(parts) == 1 and len(statements) >= 2 and statements[0].kind is Kind.BEGIN
                and statements[-1].kind is Kind.COMMIT)
