@@ -565,6 +565,11 @@ def _sets_modes(stmt: Statement) -> bool:
     return name in _MODE_SETTINGS
 
 
+def sets_transaction_modes(stmt: Statement) -> bool:
+    """A BEGIN with modes (the only BEGIN kept in a part) or a SET TRANSACTION: they act on the transaction itself."""
+    return stmt.kind is Kind.BEGIN or _sets_modes(stmt)
+
+
 def _read_only(stmt: Statement) -> bool:
     words = stmt.keywords
     if "TRANSACTION_READ_ONLY" in words[:3]:
