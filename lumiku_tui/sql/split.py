@@ -567,7 +567,7 @@ def _sets_modes(stmt: Statement) -> bool:
 
 def sets_transaction_modes(stmt: Statement) -> bool:
     """A BEGIN with modes (the only BEGIN kept in a part) or a SET TRANSACTION: they act on the transaction itself."""
-    return stmt.kind is Kind.BEGIN or _sets_modes(stmt)
+    return bool(transaction_modes(stmt)) if stmt.kind is Kind.BEGIN else _sets_modes(stmt)
 
 
 def _read_only(stmt: Statement) -> bool:
