@@ -570,11 +570,18 @@ def sets_transaction_modes(stmt: Statement) -> bool:
     return bool(transaction_modes(stmt)) if stmt.kind is Kind.BEGIN else _sets_modes(stmt)
 
 
+_READ_ONLY_SETTING = re.compile(r"\b(?:default_)?transaction_read_only\s*(?:=|\bTO\b)\s*'?([A-Za-z0-9]*)",
+                                re.IGNORECASE)
+_OFF = ("off", "of", "false", "fals", "fal", "fa", "f", "no", "n", "0")
+
+
 def _read_only(stmt: Statement) -> bool:
+    """Sets this transaction, or (SESSION CHARACTERISTICS, default_transaction_read_only) the next ones, read-only."""
     words = stmt.keywords
-    if "TRANSACTION_READ_ONLY" in words[:3]:
-        value = words[words.index("TRANSACTION_READ_ONLY") + 2:][:1]
-        return value not in (("OFF",), ("FALSE",), ("NO",), ("0",))  # a quoted value ("?") counts as on
+    if words[:1] == ("SET",) and {"TRANSACTION_READ_ONLY", "DEFAULT_TRANSACTION_READ_ONLY"} & set(words[:3]):
+        match = _READ_ONLY_SETTING.search(stmt.text)
+        # Anything but a plain "off" counts as on: refusing a harmless form is safer than missing one.
+        return not (match and match.group(1).lower() in _OFF)
     return any(words[i:i + 2] == ("READ", "ONLY") for i in range(len(words) - 1))
 
 
@@ -598,9 +605,9 @@ def _split_parts(name: str, statements: list[Statement]) -> list[Part]:
     open_begin: Statement | None = None
     for stmt in statements:
         kind = stmt.kind
-        if (kind is Kind.BEGIN or _sets_modes(stmt)) and _read_only(stmt):
+        if (kind is Kind.BEGIN or stmt.keywords[:1] == ("SET",)) and _read_only(stmt):
             raise _control_error(
-                name, stmt, "a read-only transaction.",
+                name, stmt, "which makes a transaction read-only.",
                 "PostgreSQL refuses every write after it (Prisma fails there too), and lumiku-tui records the "
                 "migration in its history within the same transaction, which a read-only one cannot do.",
                 "Remove READ ONLY: a migration changes the database.")
