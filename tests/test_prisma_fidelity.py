@@ -201,3 +201,43 @@ def test_history_prisma_wrote_in_the_roles_own_schema_is_found_there(db, pg_serv
     # lumiku-tui keeps reading and writing the history where the server put it.
     assert [a.name for a in Deployment(target, load_folder(path)).run().applied] == [NEW]
     assert db.query("SELECT count(*) FROM pg_tables WHERE schemaname = %s", (role,)) == [(3,)]
+
+
+#: Transaction forms whose handling once differed from Prisma's (issue 18), and whether Prisma applies them.
+TRANSACTION_FORMS = {
+    "begin_atomic": ("CREATE FUNCTION answer() RETURNS int LANGUAGE sql\nBEGIN ATOMIC\n  SELECT 1;\n"
+                     "  SELECT 42;\nEND;\nCREATE TABLE after_function (id int DEFAULT answer());\n", True),
+    "lone_do_commit": ("DO $$\nBEGIN\n  CREATE TABLE first_half (id int);\n  COMMIT;\n"
+                       "  CREATE TABLE second_half (id int);\nEND\n$$;\n", True),
+    "set_transaction_after_begin": ("BEGIN;\nSET TRANSACTION ISOLATION LEVEL SERIALIZABLE;\n"
+                                    "CREATE TABLE serial (level text DEFAULT "
+                                    "current_setting('transaction_isolation'));\n"
+                                    "INSERT INTO serial DEFAULT VALUES;\nCOMMIT;\n", True),
+    "start_transaction_read_only": ("START TRANSACTION READ ONLY;\nCREATE TABLE never (id int);\nCOMMIT;\n", False),
+    "savepoint_without_begin": ("SAVEPOINT before_table;\nCREATE TABLE never (id int);\n", False),
+}
+
+
+@pytest.mark.parametrize("form", list(TRANSACTION_FORMS))
+def test_transaction_forms_apply_where_prisma_applies_them_and_are_refused_where_it_fails(make_db, migrations,
+                                                                                         tmp_path, form):
+    from lumiku_tui.errors import PlanError
+
+    script, prisma_applies = TRANSACTION_FORMS[form]
+    ours, theirs = make_db(), make_db()
+    path = migrations({INIT: script})
+    deployed = prisma(theirs, path, tmp_path, "migrate", "deploy")
+    assert (deployed.returncode == 0) == prisma_applies, deployed.stdout + deployed.stderr
+    tables = "SELECT relname::text FROM pg_class WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace " \
+             "AND relname <> '_prisma_migrations' ORDER BY 1"
+    if prisma_applies:
+        assert Deployment(ours.target, load_folder(path)).run().ok
+        assert ours.query(tables) == theirs.query(tables) != []
+        assert states(ours, path) == states(theirs, path) == {INIT: State.APPLIED}
+        if form == "set_transaction_after_begin":
+            assert ours.query("TABLE serial") == theirs.query("TABLE serial") == [("serializable",)]
+    else:
+        with pytest.raises(PlanError) as refused:
+            Deployment(ours.target, load_folder(path)).run()
+        assert "line 1" in refused.value.what and "Nothing was applied" in refused.value.why
+        assert ours.query(tables) == theirs.query(tables) == []

@@ -89,6 +89,24 @@ def test_concurrently_is_reported_as_not_rehearsed(db: Database, migrations: Cal
     assert db.query("SELECT count(*) FROM pg_indexes WHERE indexname = 't_a_idx'") == [(0,)]
 
 
+def test_transaction_modes_do_not_fail_the_rehearsal_and_are_named(db: Database,
+                                                                    migrations: Callable[..., Path]) -> None:
+    """The deploy applies them (each part has its own transaction); the shared rehearsal transaction cannot."""
+    folder = load_folder(migrations({
+        "20250101000000_a": "BEGIN ISOLATION LEVEL SERIALIZABLE;\nCREATE TABLE a (id int);\nCOMMIT;\n",
+        "20250102000000_b": "BEGIN;\nSET TRANSACTION ISOLATION LEVEL SERIALIZABLE;\nCREATE TABLE b (id int);\nCOMMIT;\n",
+        "20250103000000_c": "CREATE TABLE c (id int);\nSELECT 1/0;\n",
+    }))
+    notices: list[str] = []
+    result = rehearse(db.target, folder, on_event=lambda e: notices.append(getattr(e, "message", "")))
+    a, b, c = result.migrations
+    assert a.ok and a.rehearsed and b.ok and b.rehearsed
+    assert not c.ok and c.sqlstate == "22012"  # a true failure is still found
+    assert any("20250101000000_a: statement 1 (line 1)" in n and "not rehearsed" in n for n in notices), notices
+    assert any("20250102000000_b: statement 2 (line 2)" in n and "not rehearsed" in n for n in notices), notices
+    assert db.query("SELECT count(*) FROM pg_tables WHERE tablename IN ('a', 'b', 'c')") == [(0,)]
+
+
 def test_sequences_that_advance_are_reported(db: Database, migrations: Callable[..., Path]) -> None:
     db.query("CREATE TABLE t (id serial PRIMARY KEY, a int); INSERT INTO t (a) VALUES (1);")
     folder = load_folder(migrations({"20250101000000_seed": "INSERT INTO t (a) VALUES (2), (3);"}))

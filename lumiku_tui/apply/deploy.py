@@ -318,12 +318,14 @@ class Deployment:
             time.sleep(0.2)
 
     def _set_timeouts(self, conn: psycopg.Connection, *, local: bool) -> None:
-        # One round trip for both settings; `local` scopes them to the migration's transaction.
-        conn.execute(
-            "SELECT set_config('lock_timeout', %s, %s), set_config('statement_timeout', %s, %s)",
-            (f"{int(self.options.lock_timeout_s * 1000)}", local,
-             f"{int(self.options.statement_timeout_s * 1000)}", local),
-        )
+        # SET, not SELECT set_config(): a query would take the transaction's snapshot, after which
+        # PostgreSQL refuses the script's own SET TRANSACTION, which the file may place first.
+        # `local` scopes them to the migration's transaction.
+        scope = sql.SQL("SET LOCAL" if local else "SET")
+        for name, seconds in (("lock_timeout", self.options.lock_timeout_s),
+                              ("statement_timeout", self.options.statement_timeout_s)):
+            value = sql.Literal(f"{int(seconds * 1000)}")
+            conn.execute(sql.SQL("{} {} = {}").format(scope, sql.Identifier(name), value))
 
     def _apply(
         self,
@@ -350,19 +352,25 @@ class Deployment:
             if plan.transactional and self.options.pipeline:
                 def before(c: psycopg.Connection) -> None:
                     self._set_timeouts(c, local=True)
-                    history.insert_started(c, schema, row_id, plan.name, migration.checksum)
 
-                runner.run_pipelined(plan.name, plan.statements, before=before,
-                                     after=lambda c: history.record_success(c, schema, row_id), deadline_s=deadline)
+                def after(c: psycopg.Connection) -> None:
+                    # After the statements, in their transaction: the script's SET TRANSACTION must
+                    # come before any query of the deploy's own.
+                    history.insert_started(c, schema, row_id, plan.name, migration.checksum)
+                    history.record_success(c, schema, row_id)
+
+                runner.run_pipelined(plan.name, plan.statements, before=before, after=after, deadline_s=deadline)
             elif plan.transactional:
                 try:
                     with conn.transaction():
-                        # The timeouts and the history row travel in one round trip.
+                        # The timeouts travel in one round trip; the history row follows the
+                        # statements, in their transaction, so that no query precedes a SET TRANSACTION.
                         with conn.pipeline():
                             self._set_timeouts(conn, local=True)
-                            history.insert_started(conn, schema, row_id, plan.name, migration.checksum)
                         runner.run_live(plan.name, plan.statements, deadline_s=deadline)
-                        history.record_success(conn, schema, row_id)
+                        with conn.pipeline():
+                            history.insert_started(conn, schema, row_id, plan.name, migration.checksum)
+                            history.record_success(conn, schema, row_id)
                         runner.watch_commit(plan.name, deadline)
                 finally:
                     runner.commit_done()
@@ -467,12 +475,14 @@ class Deployment:
             logs = history.progress_logs(total, done)
             insert = not row_exists
 
-            def before(c: psycopg.Connection, insert: bool = insert) -> None:
+            def before(c: psycopg.Connection) -> None:
                 self._set_timeouts(c, local=True)
+
+            # The row is written after the part's statements, in their transaction: no query of the
+            # deploy's own may precede the script's SET TRANSACTION.
+            def after(c: psycopg.Connection, part=part, logs=logs, finished=finished, insert=insert) -> None:
                 if insert:
                     history.insert_started(c, schema, row_id, plan.name, plan.migration.checksum)
-
-            def after(c: psycopg.Connection, part=part, logs=logs, finished=finished) -> None:
                 history.record_parts(c, schema, row_id, part.number, logs, finished=finished)
 
             runner.commit_sent = False
@@ -487,7 +497,8 @@ class Deployment:
                                 before(conn)
                             runner.run_live(plan.name, part.statements, deadline_s=deadline, count=count,
                                             first_position=offset + 1)
-                            after(conn)
+                            with conn.pipeline():
+                                after(conn)
                             runner.watch_commit(plan.name, deadline)
                     finally:
                         runner.commit_done()

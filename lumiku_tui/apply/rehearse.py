@@ -50,7 +50,7 @@ from lumiku_tui.apply.executor import (
 from lumiku_tui.redact import redact
 from lumiku_tui.pg.server import require_writable, server_info
 from lumiku_tui.apply.plan import PendingBatch, plan_batch
-from lumiku_tui.sql.split import MigrationPlan, Statement
+from lumiku_tui.sql.split import MigrationPlan, Statement, sets_transaction_modes
 from lumiku_tui.prisma.status import classify
 
 if TYPE_CHECKING:
@@ -333,6 +333,13 @@ def _rehearse_one(conn: psycopg.Connection, target: "Target", plan: MigrationPla
                   runner: StatementRunner, on_event: EventSink, bound: "_HoldBound | None" = None,
                   added: dict[str, tuple[str, int]] | None = None, skip: int = 0) -> RehearsedMigration:
     statements = [stmt for part in plan.parts[skip:] for stmt in part.statements] if skip else list(plan.statements)
+    # The rehearsal runs every migration in one transaction, past its first query, where PostgreSQL
+    # refuses new modes; the deploy gives each part its own transaction, where they stand as written.
+    for stmt in (s for s in statements if sets_transaction_modes(s)):
+        on_event(Notice(f"{plan.name}: statement {stmt.index} (line {stmt.line}), `{stmt.summary}`, sets the modes "
+                        "of its transaction; not rehearsed, since the rehearsal shares one transaction among all "
+                        "migrations."))
+    statements = [s for s in statements if not sets_transaction_modes(s)]
     on_event(MigrationStarted(plan.name, position, total, len(statements), True, len(plan.parts) or 1,
                               plan.commit_points))
     started = time.perf_counter()

@@ -213,6 +213,7 @@ def split_statements(script: str, name: str = "") -> list[Statement]:
             why="Nothing was applied.",
             hint="Look for an unterminated quote, dollar quote or /* comment.",
         ) from None
+    slices = _join_atomic_bodies(script, slices)
     line = 1
     cursor = 0
     for index, piece in enumerate(slices, start=1):
@@ -235,6 +236,58 @@ def split_statements(script: str, name: str = "") -> list[Statement]:
     _refuse_dropped_fragment(script, checked, name, whole=copy is None)
     _refuse_backslash_strings_without_standard_conformance(script, checked, name)
     return statements
+
+
+_ROUTINE_HEADS = (("CREATE", "FUNCTION"), ("CREATE", "PROCEDURE"), ("CREATE", "OR", "REPLACE", "FUNCTION"),
+                  ("CREATE", "OR", "REPLACE", "PROCEDURE"))
+_ATOMIC = re.compile(r"\batomic\b", re.IGNORECASE)
+
+
+def _join_atomic_bodies(script: str, slices: tuple[slice, ...]) -> tuple[slice, ...]:
+    """A routine's `BEGIN ATOMIC ... END` body holds semicolons that do not end the CREATE statement.
+
+    The scanner cuts at every top-level semicolon; the server's grammar reads the body whole. The pieces
+    are joined back the way psql does it: in a CREATE [OR REPLACE] FUNCTION|PROCEDURE, outside
+    parentheses, BEGIN opens a block, CASE inside one opens another, END closes one.
+    """
+    if not _ATOMIC.search(script):
+        return slices
+    joined: list[slice] = []
+    i = 0
+    while i < len(slices):
+        piece = slices[i]
+        text = script[piece]
+        keywords = _keywords(text, limit=4)
+        if any(keywords[:len(head)] == head for head in _ROUTINE_HEADS) and _ATOMIC.search(text):
+            depth, parens = _block_depth(text, 0, 0)
+            while depth > 0 and i + 1 < len(slices):
+                i += 1
+                depth, parens = _block_depth(script[slices[i]], depth, parens)
+                piece = slice(piece.start, slices[i].stop)
+        joined.append(piece)
+        i += 1
+    return tuple(joined)
+
+
+def _block_depth(text: str, depth: int, parens: int) -> tuple[int, int]:
+    try:
+        tokens = _scan(text)
+    except Exception:  # unterminated quote: the split itself reports it
+        return 0, 0
+    for token in tokens:
+        name = token.name
+        if name == "ASCII_40":
+            parens += 1
+        elif name == "ASCII_41":
+            parens = max(parens - 1, 0)
+        elif parens == 0:
+            if name == "BEGIN_P":
+                depth += 1
+            elif name == "CASE" and depth >= 1:
+                depth += 1
+            elif name == "END_P" and depth > 0:
+                depth -= 1
+    return depth, parens
 
 
 def _line_of(script: str, offset: int) -> int:
@@ -485,20 +538,98 @@ def _refuse_unrunnable(name: str, statements: list[Statement]) -> None:
             )
 
 
+_MODE_SETTINGS = ("TRANSACTION", "TRANSACTION_ISOLATION", "TRANSACTION_READ_ONLY", "TRANSACTION_DEFERRABLE")
+
+
+def _words(text: str) -> list[tuple[str, int]]:
+    """Every token but comments, upper-cased, with its offset."""
+    return [(text[t.start:t.end + 1].upper(), t.start) for t in _scan(text)
+            if t.name not in ("SQL_COMMENT", "C_COMMENT")]
+
+
+def transaction_modes(stmt: Statement) -> str:
+    """The modes a BEGIN / START TRANSACTION sets, as written (empty for none)."""
+    words = _words(stmt.text)
+    skip = 2 if [w for w, _ in words[:2]] == ["START", "TRANSACTION"] else 1
+    if skip == 1 and len(words) > 1 and words[1][0] in ("WORK", "TRANSACTION"):
+        skip = 2
+    return stmt.text[words[skip][1]:].strip() if len(words) > skip else ""
+
+
+def _sets_modes(stmt: Statement) -> bool:
+    """SET [LOCAL|SESSION] TRANSACTION ... or SET transaction_isolation (and the like): this transaction's modes."""
+    words = stmt.keywords
+    if words[:1] != ("SET",):
+        return False
+    name = words[2] if len(words) > 2 and words[1] in ("LOCAL", "SESSION") else (words[1] if len(words) > 1 else "")
+    return name in _MODE_SETTINGS
+
+
+def sets_transaction_modes(stmt: Statement) -> bool:
+    """A BEGIN with modes (the only BEGIN kept in a part) or a SET TRANSACTION: they act on the transaction itself."""
+    return bool(transaction_modes(stmt)) if stmt.kind is Kind.BEGIN else _sets_modes(stmt)
+
+
+_READ_ONLY_SETTING = re.compile(r"\b(?:default_)?transaction_read_only\s*(?:=|\bTO\b)\s*'?([A-Za-z0-9]*)",
+                                re.IGNORECASE)
+_OFF = ("off", "of", "false", "fals", "fal", "fa", "f", "no", "n", "0")
+
+
+def _read_only(stmt: Statement) -> bool:
+    """Sets this transaction, or (SESSION CHARACTERISTICS, default_transaction_read_only) the next ones, read-only."""
+    words = stmt.keywords
+    if words[:1] == ("SET",) and {"TRANSACTION_READ_ONLY", "DEFAULT_TRANSACTION_READ_ONLY"} & set(words[:3]):
+        match = _READ_ONLY_SETTING.search(stmt.text)
+        # Anything but a plain "off" counts as on: refusing a harmless form is safer than missing one.
+        return not (match and match.group(1).lower() in _OFF)
+    return any(words[i:i + 2] == ("READ", "ONLY") for i in range(len(words) - 1))
+
+
+def _control_error(name: str, stmt: Statement, what: str, why: str, hint: str) -> PlanError:
+    return PlanError(f"{name}: statement {stmt.index} (line {stmt.line}) is `{stmt.summary}`, {what}",
+                     why=why + " Nothing was applied.", hint=hint)
+
+
 def _split_parts(name: str, statements: list[Statement]) -> list[Part]:
-    """Cut the script at its own COMMITs, as PostgreSQL runs a multi-statement string."""
+    """Cut the script where PostgreSQL commits when the file is sent whole, as one simple query.
+
+    Several statements form one implicit transaction; a BEGIN turns it into an explicit block
+    (taking the statements before it along); a COMMIT commits everything before it, and what follows
+    runs in a new transaction. A BEGIN that sets modes (isolation level, deferrable) stays in its part,
+    where PostgreSQL applies them. Forms whose outcome a deploy in parts could not reproduce are refused
+    with their line: a read-only transaction, AND CHAIN, and SAVEPOINT/RELEASE/ROLLBACK TO outside
+    BEGIN ... COMMIT (PostgreSQL rejects those there).
+    """
     parts: list[Part] = []
     current: list[Statement] = []
     open_begin: Statement | None = None
     for stmt in statements:
-        if stmt.kind is Kind.BEGIN:
-            # Statements before it join the explicit block; it commits at the next COMMIT.
+        kind = stmt.kind
+        if (kind is Kind.BEGIN or stmt.keywords[:1] == ("SET",)) and _read_only(stmt):
+            raise _control_error(
+                name, stmt, "which makes a transaction read-only.",
+                "PostgreSQL refuses every write after it (Prisma fails there too), and lumiku-tui records the "
+                "migration in its history within the same transaction, which a read-only one cannot do.",
+                "Remove READ ONLY: a migration changes the database.")
+        if kind is Kind.BEGIN:
             open_begin = open_begin or stmt
-        elif stmt.kind is Kind.COMMIT:
+            if not transaction_modes(stmt):
+                continue
+            # Its modes apply where it stands, and only if no query of this transaction came before
+            # (unless they change nothing): sent at the same place inside the part's transaction, it
+            # gets exactly that verdict from PostgreSQL (with a warning that a transaction is in progress).
+        if kind is Kind.COMMIT:
+            if "CHAIN" in stmt.keywords and "NO" not in stmt.keywords:
+                raise _control_error(
+                    name, stmt, "which commits and opens a new transaction with the same modes.",
+                    "PostgreSQL accepts AND CHAIN only inside BEGIN ... COMMIT, and lumiku-tui runs each part "
+                    "of a migration in a transaction of its own.",
+                    "Write COMMIT; followed by a BEGIN with the modes you need.")
             if current:
                 parts.append(Part(len(parts) + 1, tuple(current), stmt.line))
             current, open_begin = [], None
-        elif stmt.kind is Kind.ROLLBACK:
+            continue
+        if kind is Kind.ROLLBACK:
             raise PlanError(
                 f"{name}: statement {stmt.index} (line {stmt.line}) is `{stmt.summary}`, which throws away "
                 "the statements before it.",
@@ -506,8 +637,13 @@ def _split_parts(name: str, statements: list[Statement]) -> list[Part]:
                 "the migration is recorded as applied. Nothing was applied.",
                 hint="Remove the ROLLBACK together with the statements it is meant to undo.",
             )
-        else:
-            current.append(stmt)
+        if kind is Kind.SAVEPOINT and open_begin is None:
+            raise _control_error(
+                name, stmt, "outside BEGIN ... COMMIT.",
+                f"PostgreSQL refuses {stmt.keywords[0]} outside a transaction block (SQLSTATE 25P01), so Prisma "
+                "fails at this statement, after committing whatever precedes it.",
+                "Put BEGIN; before the SAVEPOINT and COMMIT; after the statements it guards, or remove it.")
+        current.append(stmt)
     if open_begin is not None and current:
         raise PlanError(
             f"{name}: the BEGIN on line {open_begin.line} is never committed.",
@@ -520,17 +656,75 @@ def _split_parts(name: str, statements: list[Statement]) -> list[Part]:
     return parts
 
 
+def _refuse_unparsable(name: str, parts: list[Part]) -> None:
+    """A statement PostgreSQL's grammar rejects, in a migration that commits in parts.
+
+    PostgreSQL parses the whole query string before running any of it: sent whole, as Prisma sends
+    it, the file runs not at all. Run part by part, the parts before the statement would commit
+    first; in a one-part migration nothing commits either way, and the deploy reports the error
+    where the server finds it.
+    """
+    from pglast import parser
+
+    for part in parts[1:]:
+        for stmt in part.statements:
+            try:
+                parser.parse_sql(stmt.text)
+            except parser.ParseError as exc:
+                message = str(exc)
+                match = re.search(r"^(.*?), at index (\d+)$", message, re.DOTALL)
+                where = stmt.location(int(match.group(2)) + 1) if match else None
+                at = f"line {where[0]}, column {where[1]}" if where else f"line {stmt.line}"
+                raise PlanError(
+                    f"{name}: statement {stmt.index} ({at}) does not parse: {match.group(1) if match else message}.",
+                    why=f"PostgreSQL reads the whole file before running any of it, so sent whole (as Prisma "
+                    f"sends it) none of it runs; run in parts, the {part.number - 1} part(s) before it would "
+                    "commit first. Nothing was applied.",
+                    hint="Fix the statement, then deploy again.",
+                ) from None
+
+
+def _needs_block(stmt: Statement) -> bool:
+    """LOCK and DECLARE CURSOR (without HOLD): PostgreSQL runs them only inside a transaction block."""
+    words = stmt.keywords
+    if words[:1] == ("LOCK",):
+        return True
+    return words[:1] == ("DECLARE",) and not any(words[i:i + 2] == ("WITH", "HOLD") for i in range(len(words) - 1))
+
+
+_COMMITS = re.compile(r"\b(?:COMMIT|ROLLBACK)\b", re.IGNORECASE)
+
+
+def _may_commit(stmt: Statement) -> bool:
+    """A DO block whose body holds COMMIT or ROLLBACK, or a CALL (its procedure may commit).
+
+    PostgreSQL lets them commit only outside a transaction block: when the statement is alone in
+    the query string. A word found in a comment or a string only costs the atomic wrapper.
+    """
+    first = stmt.keywords[:1]
+    return first == ("CALL",) or (first == ("DO",) and bool(_COMMITS.search(stmt.text)))
+
+
 def _plan_migration(migration: LocalMigration) -> MigrationPlan:
     name = migration.name
     statements = split_statements(migration.script, f"{name}/migration.sql")
     _refuse_unrunnable(name, statements)
     parts = _split_parts(name, statements)
+    if len(parts) > 1:
+        _refuse_unparsable(name, parts)
     body = [stmt for part in parts for stmt in part.statements]
     wrapped = (len(parts) == 1 and len(statements) >= 2 and statements[0].kind is Kind.BEGIN
                and statements[-1].kind is Kind.COMMIT)
     no_tx = [s for s in body if s.kind is Kind.NO_TRANSACTION]
-    if len(statements) == 1 and no_tx:
-        # Alone in its file, as Prisma sends it: PostgreSQL runs it outside any transaction.
+    if len(statements) == 1 and _needs_block(statements[0]):
+        stmt = statements[0]
+        raise _control_error(
+            name, stmt, "alone in its file.",
+            f"Sent alone, as Prisma sends the file, it runs outside any transaction block, where PostgreSQL "
+            f"refuses {stmt.keywords[0]} (SQLSTATE 25P01): Prisma fails here.",
+            "Move it into the migration whose statements it is meant to serve, or remove it.")
+    if len(statements) == 1 and (no_tx or (body and _may_commit(body[0]))):
+        # Alone in its file, as Prisma sends it: PostgreSQL runs it outside any transaction block.
         return MigrationPlan(migration, tuple(body), False, False, tuple(statements), tuple(parts))
     warnings = tuple(
         f"{name}: statement {stmt.index} (line {stmt.line}), `{stmt.summary}`, cannot run inside a transaction, "

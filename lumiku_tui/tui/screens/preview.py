@@ -12,7 +12,7 @@ from textual.widgets.option_list import Option, OptionDoesNotExist
 
 from lumiku_tui.apply.wording import error_text
 from lumiku_tui.errors import LumikuError
-from lumiku_tui.sql.split import Kind, Statement
+from lumiku_tui.sql.split import Kind, Statement, sets_transaction_modes
 from lumiku_tui.project import findings_for
 from lumiku_tui.tui.navigation import ApprovalRequested, RehearsalRequested
 from lumiku_tui.tui.offload import CHILD_THRESHOLD_BYTES
@@ -236,7 +236,8 @@ class PreviewScreen(FilteredListScreen):
             text.append("\n")
             text.append(self.plan_errors[name], style="bold red")
         found = findings_for(self.ctx.lint, name, statement.index)
-        if statement.kind in (Kind.BEGIN, Kind.COMMIT) and name not in self.plan_errors:
+        if (statement.kind in (Kind.BEGIN, Kind.COMMIT) and not sets_transaction_modes(statement)
+                and name not in self.plan_errors):
             text.append("\nThe script's own transaction control: not sent; the migration runs in one transaction "
                         "of lumiku-tui's.", style="dim")
         if found:
@@ -255,7 +256,8 @@ class PreviewScreen(FilteredListScreen):
         """File index -> position among the statements the deploy sends (the script's BEGIN/COMMIT are not)."""
         run_count = self.run_counts.get(name, len(statements))
         skipped = {Kind.BEGIN, Kind.COMMIT} if run_count < len(statements) else set()
-        sent = [s.index for s in statements if s.kind not in skipped]
+        # A BEGIN that sets modes is sent: PostgreSQL applies them where it stands.
+        sent = [s.index for s in statements if s.kind not in skipped or sets_transaction_modes(s)]
         return {index: position for position, index in enumerate(sent, 1)}
 
     def _mark_overflow(self) -> None:
