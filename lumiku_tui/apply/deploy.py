@@ -455,15 +455,18 @@ class Deployment:
 
     def _settle_lost_link(self, conn: psycopg.Connection, exc: BaseException,
                           row_id: str) -> tuple[bool, int] | None:
-        """After a lost connection whose COMMIT may have reached the server: what really committed.
+        """After a lost connection: what really committed, and the stranded session ended.
 
-        Read on a new connection, after ending the old session (it may still hold its transaction, or
-        be committing it), so the answer is final: (row finished, applied_steps_count), (False, 0) when
-        there is no row. None when no COMMIT was sent (nothing can have committed), or when the server
-        cannot be asked within a few seconds.
+        Read on a new connection, after ending the old session (it may still hold its transaction and
+        its locks, or be committing it), so the answer is final: (row finished, applied_steps_count),
+        (False, 0) when there is no row. None when the operator cancelled before any COMMIT was sent
+        (nothing can have committed), or when the server cannot be asked within a few seconds.
         """
         runner = self._runner
-        if runner is None or not runner.commit_sent or failure_reason(exc, conn, self.cancelled) != "connection_lost":
+        if runner is None or failure_reason(exc, conn, self.cancelled) != "connection_lost":
+            return None
+        if not runner.commit_sent and self.cancelled:
+            # No COMMIT went out, so nothing committed; the operator asked to stop: do not make them wait.
             return None
         answer: list[tuple[bool, int]] = []
         thread = threading.Thread(target=self._read_row_after_loss, args=(row_id, answer), daemon=True,
@@ -630,7 +633,9 @@ class Deployment:
         if reason is None:
             reason = failure_reason(exc, conn, self.cancelled)
         message = primary_message(exc)
-        site = where_it_failed(stmt, exc)
+        runner = self._runner
+        site = where_it_failed(stmt, exc, runner.position_offset if runner is not None and stmt is not None
+                               and stmt is runner.current else 0)
         line, column = site.line, site.column
         blockers = watcher.last_blockers if watcher is not None else ()
         recorded = False
