@@ -251,3 +251,30 @@ def test_a_lost_reply_to_a_pipelined_commit_is_settled_within_thirty_seconds(pg_
         _end_sleepers(db)
     assert "it committed and its history row is finished" in finished.output, finished.output
     assert db.query("SELECT finished_at IS NOT NULL FROM _prisma_migrations") == [(True,)]
+
+
+@pytest.mark.slow
+def test_a_client_silent_between_migrations_loses_prismas_lock_within_a_minute(pg_server, db, migrations):
+    """Between migrations the session holds only Prisma's lock, outside a transaction: when its client goes
+    silent there, the server ends it after idle_session_timeout."""
+    from lumiku_tui.defaults import IDLE_SESSION_TIMEOUT_S
+
+    history = marked_history(migrations, 2)
+    proxy = FreezableProxy(pg_server.port)
+    proxy.freeze_after(b"RESET ALL", 2)  # the RESET after the first migration reaches the server; then silence
+    proc = DeployProcess.start(proxy.url(db.url), history.path)
+    try:
+        deadline = time.monotonic() + 20
+        while not proxy._frozen.is_set():  # noqa: SLF001 - the test's own proxy
+            assert time.monotonic() < deadline, proc.output_so_far()
+            time.sleep(0.05)
+        frozen_at = time.monotonic()
+        while not _advisory_lock_free(db):
+            assert time.monotonic() - frozen_at < IDLE_SESSION_TIMEOUT_S + SLACK_S, "Prisma's lock is still held"
+            time.sleep(0.5)
+        assert time.monotonic() - frozen_at > IDLE_SESSION_TIMEOUT_S - SLACK_S, "freed before the bound: by what?"
+    finally:
+        proc.kill()
+        proxy.close()
+    state = assert_invariant(db, history)
+    assert state.applied == {history.names[0]}
