@@ -46,6 +46,7 @@ from lumiku_tui.apply.events import (
     ignore,
 )
 from lumiku_tui.apply.resume import Resume, resume_after_cut, resume_after_rollback
+from lumiku_tui.apply.schema_shift import refuse_a_schema_shift
 from lumiku_tui.apply.executor import (
     Cancelled,
     StatementRunner,
@@ -341,6 +342,7 @@ class Deployment:
         result.lock_waited_ms = self._acquire_lock(conn)
         self._locked = True
         _statuses, plans = self.plan(conn)
+        refuse_a_schema_shift(conn, self.target, plans)
         self.emit(DeployPlanned(self.target.display, tuple(p.name for p in plans),
                                 sum(len(p.statements) for p in plans)))
         # plan() has just looked for the history table: only a missing one costs more queries.
