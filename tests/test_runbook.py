@@ -194,16 +194,17 @@ def test_checks_that_only_read_pass_the_screen(db, tmp_path):
         "mixed": "SELECT now() > now() - interval '1 day', random() < 2, count(*) OVER () > 0, one(), "
                  "(1, 2) < (3, 4), id = ANY (ARRAY[1]), name || 'x', pg_sleep(0)::text, 1, 1 FROM t ORDER BY name",
         "sessions": "SELECT count(*) > 0 FROM pg_stat_activity",
+        "server state": "SELECT count(*) >= 0, pg_relation_size('t') >= 0, pg_is_in_recovery() FROM pg_locks",
         "explain": "EXPLAIN (COSTS OFF) SELECT id FROM t",
         "show": "SHOW search_path",
     }
     expected = {"columns": [["id", "integer"], ["name", "text"]],
                 "mixed": [["t", "t", "t", "1", "t", "t", "ax", "", "1", "1"]],
-                "sessions": [["t"]], "explain": [["Seq Scan on t"]], "show": [['"$user", public']]}
+                "sessions": [["t"]], "server state": [["t", "t", "f"]], "explain": [["Seq Scan on t"]], "show": [['"$user", public']]}
     path = _runbook_of(tmp_path, queries, expect=expected)
     checks = run_sql_checks(db.target, load_runbook(path).verify)
-    assert [(c.object, c.ok) for c in checks] == [(n, True) for n in ("columns", "mixed", "sessions", "explain",
-                                                                      "show")], [c.found for c in checks]
+    assert [(c.object, c.ok) for c in checks] == [(n, True) for n in ("columns", "mixed", "sessions", "server state",
+                                                                      "explain", "show")], [c.found for c in checks]
 
 
 def test_a_trusted_check_may_act(db, tmp_path):

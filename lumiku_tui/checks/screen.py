@@ -27,11 +27,20 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import psycopg
 
-#: Built-in volatile functions that act on nothing: they only read a clock, draw a random
-#: number or wait (and the check's statement timeout bounds the wait).
+#: Built-in volatile functions that act on nothing: they read a clock, draw a random number,
+#: wait (the check's statement timeout bounds the wait) or read the server's state.
 HARMLESS_VOLATILE = frozenset({
     "random", "random_normal", "clock_timestamp", "timeofday", "gen_random_uuid", "uuidv4", "uuidv7",
     "pg_sleep", "pg_sleep_for", "pg_sleep_until",
+    # The server's state, read: sizes, locks (the pg_locks view), recovery and WAL positions, sequences
+    # (pg_sequences), prepared transactions (pg_prepared_xacts), the control file. Volatile only because
+    # the answer may change while a statement runs; each only reads.
+    "pg_relation_size", "pg_total_relation_size", "pg_table_size", "pg_indexes_size", "pg_database_size",
+    "pg_tablespace_size", "pg_lock_status", "pg_blocking_pids", "pg_safe_snapshot_blocking_pids",
+    "pg_is_in_recovery", "pg_current_wal_lsn", "pg_current_wal_insert_lsn", "pg_current_wal_flush_lsn",
+    "pg_last_wal_receive_lsn", "pg_last_wal_replay_lsn", "pg_last_xact_replay_timestamp",
+    "pg_is_wal_replay_paused", "pg_get_wal_replay_pause_state", "pg_sequence_last_value", "pg_prepared_xact",
+    "pg_control_checkpoint", "pg_control_system", "pg_control_init", "pg_control_recovery",
 })
 #: Built-ins refused whatever their label: they read the server's files, or run SQL they build
 #: from their arguments or from every table they are given (a view among them could act).
