@@ -461,14 +461,15 @@ class Deployment:
 
         Read on a new connection, after ending the old session (it may still hold its transaction and
         its locks, or be committing it), so the answer is final: (row finished, applied_steps_count),
-        (False, 0) when there is no row. None when the operator cancelled before any COMMIT was sent
-        (nothing can have committed), or when the server cannot be asked within a few seconds.
+        (False, 0) when there is no row. None when no COMMIT was sent and the operator cancelled or the
+        migration runs outside a transaction, or when the server cannot be asked within a few seconds.
         """
         runner = self._runner
         if runner is None or failure_reason(exc, conn, self.cancelled) != "connection_lost":
             return None
-        if not runner.commit_sent and self.cancelled:
+        if not runner.commit_sent and (self.cancelled or (self._plan is not None and not self._plan.transactional)):
             # No COMMIT went out, so nothing committed; the operator asked to stop: do not make them wait.
+            # (A migration outside a transaction has no COMMIT to settle: its row says what it is.)
             return None
         answer: list[tuple[bool, int]] = []
         thread = threading.Thread(target=self._read_row_after_loss, args=(row_id, answer), daemon=True,
@@ -592,7 +593,8 @@ class Deployment:
         """How long the server may stay silent before the network counts as gone.
 
         Prisma's socket_timeout when the URL sets one: final (for a pipelined migration it bounds
-        the whole migration, as Prisma's one query per script does). Otherwise the statement
+        each script of its statements, which for most migrations is the whole of them, as Prisma's one
+        query per file). Otherwise the statement
         timeout plus a grace period, after which the server is asked whether the session is at work.
         """
         if self.target.socket_timeout_s:

@@ -387,6 +387,8 @@ class StatementRunner:
                 before(conn)
             with self._statement_deadline():
                 for script, chunk, offsets in _scripts(statements):
+                    if self._cancelled():  # a cancel between two scripts finds no statement to stop
+                        raise Cancelled()
                     if self.watcher is not None and len(chunk) == 1:
                         self.watcher.watch(migration, None, started, deadline_s, {script: chunk[0].index},
                                            hard=self._hard_deadline)
