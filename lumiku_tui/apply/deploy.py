@@ -97,7 +97,7 @@ class DeployOptions:
     approved: tuple[str, ...] | None = None
     #: Apply migrations up to and including this one only (the demo's "report state").
     until: str | None = None
-    #: Send each migration's statements in one pipeline (no round trip per statement). Results,
+    #: Send each migration's statements pipelined, as scripts (no round trip per statement). Results,
     #: row counts and the failing statement are still per statement, but their durations are not
     #: observable one by one. Off for the wizard, which shows each statement live with a timer.
     pipeline: bool = False

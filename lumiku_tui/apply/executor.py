@@ -1,7 +1,7 @@
 """The one execution core of deploy and rehearse: run a migration's statements, watch them, explain failures.
 
 `StatementRunner` sends statements on one connection, either one at a time (each timed and
-reported as it starts and ends) or pipelined (one round trip for a whole part of a migration).
+reported as it starts and ends) or pipelined (a few round trips for a whole part of a migration).
 `StatementWatcher` watches the running statement from a second thread: who blocks it, which
 table it waits for, and whether a silent server is still at work. `where_it_failed` and
 `failure_reason` turn a psycopg error into what a person needs: the statement, its line and
