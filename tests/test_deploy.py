@@ -294,3 +294,54 @@ def test_long_pipelined_migration_is_not_taken_for_a_dead_network(db, migrations
     result, _ = deploy(db, path, statement_timeout_s=1.0, pipeline=True)
     assert result.ok, result.failure
     assert regclass(db, "slow")
+
+
+# --- a migration that moves the server's choice of schema ------------------------------------------------
+
+
+def test_a_migration_creating_the_login_roles_schema_is_refused_before_anything_runs(db, migrations, run_cli):
+    """Without ?schema=, `"$user"` comes first on the search_path: creating it moves current_schema()."""
+    from tests.conftest import APP_ROLE
+
+    for creation in (f'CREATE SCHEMA "{APP_ROLE}";', f"CREATE SCHEMA AUTHORIZATION {APP_ROLE};"):
+        path = migrations({"20240101000000_a": "CREATE TABLE a (id int);",
+                           "20240102000000_schema": creation,
+                           "20240103000000_c": "CREATE TABLE c (id int);"})
+        code, out, err = run_cli("deploy", "--yes", "--database-url", db.url, "--migrations", str(path))
+        assert code == 2, out + err
+        assert f'20240102000000_schema (line 1) creates the schema "{APP_ROLE}"' in err, err
+        assert 'the history stays in "public" (Prisma does the same)' in err and "?schema=public" in err, err
+        assert db.query("SELECT to_regclass('a'), to_regnamespace(%s)", (APP_ROLE,)) == [(None, None)]
+
+
+def test_other_schemas_and_an_explicit_schema_deploy_as_before(db, migrations, run_cli):
+    from tests.conftest import APP_ROLE
+
+    path = migrations({"20240101000000_a": "CREATE TABLE a (id int);",
+                       "20240102000000_schema": 'CREATE SCHEMA "reports"; CREATE TABLE reports.r (id int);'})
+    code, out, err = run_cli("deploy", "--yes", "--database-url", db.url, "--migrations", str(path))
+    assert code == 0, out + err
+    path = migrations({"20240103000000_schema": f'CREATE SCHEMA "{APP_ROLE}";',
+                       "20240104000000_c": "CREATE TABLE c (id int);"}, folder=path)
+    code, out, err = run_cli("deploy", "--yes", "--database-url", db.url_with(schema="public"),
+                             "--migrations", str(path))
+    assert code == 0, out + err
+    assert db.query("SELECT to_regclass('public.c') IS NOT NULL") == [(True,)]
+    assert db.query("SELECT count(*) FROM public._prisma_migrations WHERE finished_at IS NOT NULL") == [(4,)]
+
+
+def test_after_the_roles_schema_appears_the_history_is_still_read_where_prisma_reads_it(db, migrations, run_cli):
+    """As after Prisma ran such a migration: the history in public, a schema named after the role ahead of it
+    on the search_path. status reads that history and a re-run writes no second one."""
+    from tests.conftest import APP_ROLE
+
+    path = migrations({"20240101000000_a": "CREATE TABLE a (id int);"})
+    assert Deployment(db.target, load_folder(path)).run().ok
+    db.query(f'CREATE SCHEMA "{APP_ROLE}"')
+    code, out, err = run_cli("status", "--database-url", db.url, "--migrations", str(path))
+    assert code == 0 and "up to date" in out.lower(), out + err
+    path = migrations({"20240102000000_b": "CREATE TABLE b (id int);"}, folder=path)
+    code, out, err = run_cli("deploy", "--yes", "--database-url", db.url, "--migrations", str(path))
+    assert code == 0, out + err
+    assert db.query("SELECT count(*) FROM public._prisma_migrations WHERE finished_at IS NOT NULL") == [(2,)]
+    assert db.query("SELECT to_regclass(%s)", (f'"{APP_ROLE}"._prisma_migrations',)) == [(None,)]

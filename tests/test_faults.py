@@ -796,3 +796,94 @@ def test_script_that_lifts_statement_timeout_is_not_cut_by_the_reply_deadline(db
     result = Deployment(db.target, load_folder(history.path), DeployOptions(statement_timeout_s=0.5)).run()
     assert result.ok, f"a busy server was taken for a silent network: {result.failure}"
     assert assert_invariant(db, history).applied == set(history.marks)
+
+
+# --- honest interrupt and failure output --------------------------------------------------------------
+
+
+def test_sigterm_in_a_pipelined_migration_says_rolled_back_and_nothing_else(db, migrations):
+    """No COMMIT was sent, so nothing is "unknown"; no psycopg object text reaches the terminal."""
+    history = _slow_history(db, migrations)
+    proc = DeployProcess.start(db.url, history.path)  # pipelined: the CLI's default
+    wait_until_running(db, process=proc)
+    proc.signal(signal.SIGTERM)
+    finished = proc.finish()
+    assert finished.code == 143, finished.output
+    assert "Interrupted by SIGTERM: the migration in progress was rolled back" in finished.output
+    for wrong in ("unknown", "error ignored", "<psycopg", "in doubt"):
+        assert wrong not in finished.output, finished.output
+    state = assert_invariant(db, history)
+    assert state.applied == {history.names[0]} and not state.failed
+    assert_rerun_completes(db, history)
+
+
+def test_sigterm_against_a_stopped_backend_exits_two_seconds_after_the_cancel(db, migrations):
+    """The README's bound: the statement is cancelled; a server that does not answer is cut off 2 s later."""
+    import os
+    import time
+
+    from lumiku_tui.apply.deploy import CANCEL_GRACE_S
+
+    history = _slow_history(db, migrations)
+    proc = DeployProcess.start(db.url, history.path)
+    backend = wait_until_running(db, process=proc)
+    os.kill(backend, signal.SIGSTOP)  # the backend cannot answer the cancel
+    try:
+        proc.signal(signal.SIGTERM)
+        sent = time.monotonic()
+        finished = proc.finish(timeout=30)
+        took = time.monotonic() - sent
+    finally:
+        os.kill(backend, signal.SIGCONT)
+    assert finished.code == 143, finished.output
+    assert took < CANCEL_GRACE_S + 2.5, f"exited {took:.1f} s after SIGTERM"
+    assert "unknown" not in finished.output and "<psycopg" not in finished.output, finished.output
+    wait_for(lambda: running_backend(db.admin(), db.name) is None, "the stopped backend to go")
+    assert_invariant(db, history)
+    assert_rerun_completes(db, history, lock_wait_s=5)
+
+
+def test_a_pipelined_failure_names_the_statement_that_failed_with_its_column(db, migrations):
+    path = migrations({"20240101000000_a": "CREATE TABLE a (id int);\nINSERT INTO a VALUES (1);\n"
+                                           "SELECT id, nosuch FROM a;\nCREATE TABLE b (id int);\n"})
+    result = Deployment(db.target, load_folder(path), DeployOptions(pipeline=True)).run()
+    failure = result.failure
+    assert failure is not None and failure.reason == "sql_error"
+    assert (failure.statement_index, failure.line, failure.column) == (3, 3, 12), failure
+    assert failure.statement == "SELECT id, nosuch FROM a"
+
+
+def test_a_cancelled_pipelined_migration_names_the_statement_that_was_running(db, migrations):
+    history = _slow_history(db, migrations, count=1, slow=1)
+    events: list[object] = []
+    deployment = Deployment(db.target, load_folder(history.path), DeployOptions(pipeline=True), events.append)
+    runner = threading.Thread(target=lambda: events.append(deployment.run()))
+    runner.start()
+    try:
+        wait_until_running(db)
+        deployment.cancel()
+        runner.join(timeout=30)
+    finally:
+        if runner.is_alive():
+            _end_stray_backends(db)
+            runner.join(timeout=10)
+    (failure,) = [e for e in events if isinstance(e, MigrationFailed)]
+    assert failure.reason == "cancelled" and failure.rolled_back
+    assert failure.statement_index == 2 and "pg_sleep" in failure.statement, failure
+
+
+def test_status_without_privilege_on_the_history_says_so_not_refused_the_deploy(db, migrations, run_cli):
+    path = migrations({"20240101000000_a": "CREATE TABLE a (id int);"})
+    assert Deployment(db.target, load_folder(path)).run().ok
+    with db.admin() as admin:
+        admin.execute("DROP ROLE IF EXISTS lumiku_outsider")
+        admin.execute("CREATE ROLE lumiku_outsider LOGIN PASSWORD 'outsider-pw'")
+    url = db.server.url(db.name, user="lumiku_outsider", password="outsider-pw")
+    try:
+        code, out, err = run_cli("status", "--database-url", url, "--migrations", str(path))
+    finally:
+        with db.admin() as admin:
+            admin.execute("DROP OWNED BY lumiku_outsider; DROP ROLE lumiku_outsider")
+    assert code == 2, out + err
+    assert "refused the deploy" not in err and "read the migration history" in err, err
+    assert "GRANT SELECT ON" in err, err

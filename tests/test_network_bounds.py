@@ -140,3 +140,141 @@ def test_status_gives_up_on_a_silent_server(pg_server, db, migrations):
         assert finished.code == 2 and "silent" in finished.output, finished.output
     finally:
         proxy.close()
+
+
+# --- bounds whatever the migration's size and wherever the link goes silent ---------------------------
+
+
+def _lock_table_within(db, table: str, seconds: float) -> bool:  # type: ignore[no-untyped-def]
+    """What the app sees: can it take `table` (ACCESS EXCLUSIVE, so any lock the deploy holds blocks it)?"""
+    import psycopg
+
+    with db.admin() as admin:
+        admin.execute(f"SET lock_timeout = '{int(seconds * 1000)}ms'")
+        try:
+            with admin.transaction():
+                admin.execute(f'LOCK TABLE "{table}" IN ACCESS EXCLUSIVE MODE')
+            return True
+        except psycopg.errors.LockNotAvailable:
+            return False
+
+
+def _ten_megabytes_after_a_sleep() -> str:
+    row = "('" + "x" * 1000 + "')"
+    inserts = "".join(f"INSERT INTO big (payload) VALUES {', '.join([row] * 100)};\n" for _ in range(100))
+    return ('ALTER TABLE users ADD COLUMN nickname TEXT;\nCREATE TABLE big (payload TEXT);\n'
+            "SELECT pg_sleep(3);\n" + inserts)
+
+
+def test_a_frozen_client_with_a_ten_megabyte_migration_frees_the_table_within_twenty_seconds(db, migrations):
+    """The pipeline of a 10 MB migration no longer fits the socket buffers: were it one pipeline, the
+    server would wait for its rest, active, holding ACCESS EXCLUSIVE on users for as long as the client
+    is frozen. Sent as scripts of one message each, it is ended by idle_in_transaction_session_timeout."""
+    from lumiku_tui.apply.deploy import Deployment, DeployOptions
+    from lumiku_tui.prisma.folder import load_folder
+
+    path = migrations({"20240101000000_base": "CREATE TABLE users (id int);",
+                       "20240102000000_big": _ten_megabytes_after_a_sleep()})
+    assert len((path / "20240102000000_big" / "migration.sql").read_bytes()) > 10_000_000
+    assert Deployment(db.target, load_folder(path), DeployOptions(until="20240101000000_base")).run().ok
+    proc = DeployProcess.start(db.url, path)
+    try:
+        wait_until_running(db, process=proc)
+        time.sleep(0.5)
+        proc.signal(signal.SIGSTOP)
+        frozen_at = time.monotonic()
+        assert _lock_table_within(db, "users", 20.0), "users stayed locked 20 s after the client froze"
+        assert time.monotonic() - frozen_at < 20
+        deadline = time.monotonic() + 30
+        while not _advisory_lock_free(db):
+            assert time.monotonic() < deadline, "Prisma's lock outlived the frozen client's session"
+            time.sleep(0.2)
+        assert db.query("SELECT migration_name FROM _prisma_migrations WHERE finished_at IS NOT NULL") == [
+            ("20240101000000_base",)]
+        assert db.query("SELECT count(*) FROM _prisma_migrations WHERE migration_name = '20240102000000_big'") == [
+            (0,)]
+        assert db.query("SELECT to_regclass('big')") == [(None,)]
+    finally:
+        proc.signal(signal.SIGKILL)
+        proc.kill()
+    rerun = Deployment(db.target, load_folder(path)).run()
+    assert rerun.ok and [a.name for a in rerun.applied] == ["20240102000000_big"]
+    assert db.query("SELECT count(*) FROM big") == [(10_000,)]
+
+
+def test_a_silent_network_after_the_statements_are_sent_ends_the_deploy_by_itself(pg_server, db, migrations):
+    """The link stops forwarding (no reset) right after a migration's statements went out."""
+    history = marked_history(migrations, 2)
+    scripts = {name: (history.path / name / "migration.sql").read_text() for name in history.names}
+    second = history.names[1]
+    (history.path / second / "migration.sql").write_text(scripts[second] + "\nSELECT 'the last statements';\n")
+    proxy = FreezableProxy(pg_server.port)
+    proxy.freeze_after(b"the last statements")
+    try:
+        started = time.monotonic()
+        finished = DeployProcess.start(proxy.url(db.url), history.path, "--statement-timeout", "3").finish(timeout=45)
+        took = time.monotonic() - started
+        assert took < 30, f"the deploy took {took:.0f} s to give up on a silent network"
+        assert finished.code == 1, finished.output
+        assert "silent" in finished.output and "unknown" not in finished.output, finished.output
+        ended = time.monotonic()
+        while not _advisory_lock_free(db):
+            assert time.monotonic() - ended < 30, "Prisma's lock outlived the silent link by 30 s"
+            time.sleep(0.2)
+        state = assert_invariant(db, history)
+        assert state.applied == {history.names[0]} and not state.failed, "the history claims what did not commit"
+    finally:
+        proxy.close()
+    assert_rerun_completes(db, history, lock_wait_s=5)
+
+
+@pytest.mark.slow
+def test_a_lost_reply_to_a_pipelined_commit_is_settled_within_thirty_seconds(pg_server, db, migrations):
+    """No socket_timeout: the COMMIT's reply is a reply outside the statements, given up after 30 s (not the
+    statement timeout's 605 s), then settled on a new connection."""
+    from lumiku_tui.defaults import REPLY_DEADLINE_S
+    from tests.test_in_doubt import SLOW_COMMIT, _end_sleepers, sleeping_at_commit
+    from tests.faultkit import wait_for
+
+    path = migrations({"20240101000000_slow": SLOW_COMMIT})
+    proxy = FreezableProxy(pg_server.port)
+    proc = DeployProcess.start(proxy.url(db.url), path)
+    try:
+        wait_for(lambda: sleeping_at_commit(db), "the COMMIT to run", process=proc)
+        proxy.freeze_open_links()
+        lost_at = time.monotonic()
+        finished = proc.finish(timeout=60)
+        assert time.monotonic() - lost_at < REPLY_DEADLINE_S + 3 + SLACK_S, finished.output
+    finally:
+        proc.kill()
+        proxy.close()
+        _end_sleepers(db)
+    assert "it committed and its history row is finished" in finished.output, finished.output
+    assert db.query("SELECT finished_at IS NOT NULL FROM _prisma_migrations") == [(True,)]
+
+
+@pytest.mark.slow
+def test_a_client_silent_between_migrations_loses_prismas_lock_within_a_minute(pg_server, db, migrations):
+    """Between migrations the session holds only Prisma's lock, outside a transaction: when its client goes
+    silent there, the server ends it after idle_session_timeout."""
+    from lumiku_tui.defaults import IDLE_SESSION_TIMEOUT_S
+
+    history = marked_history(migrations, 2)
+    proxy = FreezableProxy(pg_server.port)
+    proxy.freeze_after(b"RESET ALL", 2)  # the RESET after the first migration reaches the server; then silence
+    proc = DeployProcess.start(proxy.url(db.url), history.path)
+    try:
+        deadline = time.monotonic() + 20
+        while not proxy._frozen.is_set():  # noqa: SLF001 - the test's own proxy
+            assert time.monotonic() < deadline, proc.output_so_far()
+            time.sleep(0.05)
+        frozen_at = time.monotonic()
+        while not _advisory_lock_free(db):
+            assert time.monotonic() - frozen_at < IDLE_SESSION_TIMEOUT_S + SLACK_S, "Prisma's lock is still held"
+            time.sleep(0.5)
+        assert time.monotonic() - frozen_at > IDLE_SESSION_TIMEOUT_S - SLACK_S, "freed before the bound: by what?"
+    finally:
+        proc.kill()
+        proxy.close()
+    state = assert_invariant(db, history)
+    assert state.applied == {history.names[0]}

@@ -113,3 +113,21 @@ def test_missing_locally_is_reported_by_both(db, migrations, tmp_path):
     # Prisma's CLI calls this "migrations directory is behind" and still exits 0 (see README):
     # lumiku-tui reports it and exits 1.
     assert proc.returncode == 0
+
+
+def test_prisma_keeps_its_history_in_public_when_a_migration_creates_the_roles_schema(db, migrations, tmp_path):
+    """The reference for lumiku-tui's refusal (apply/schema_shift.py): without ?schema=, Prisma keeps
+    `_prisma_migrations` in public while later unqualified tables land in the new "$user" schema."""
+    from .conftest import APP_ROLE
+
+    path = migrations({"20240101000000_a": "CREATE TABLE t1 (id int);",
+                       "20240102000000_schema": f'CREATE SCHEMA "{APP_ROLE}";',
+                       "20240103000000_c": "CREATE TABLE t3 (id int);"})
+    proc = prisma(db, path, tmp_path, "migrate", "deploy")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert db.query("SELECT count(*) FROM public._prisma_migrations WHERE finished_at IS NOT NULL") == [(3,)]
+    assert db.query("SELECT to_regclass(%s)", (f'"{APP_ROLE}"._prisma_migrations',)) == [(None,)]
+    assert db.query("SELECT to_regclass('public.t1') IS NOT NULL, to_regclass(%s) IS NOT NULL",
+                    (f'"{APP_ROLE}".t3',)) == [(True, True)]
+    status = prisma(db, path, tmp_path, "migrate", "status")
+    assert "Database schema is up to date!" in status.stdout, status.stdout + status.stderr

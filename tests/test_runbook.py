@@ -103,8 +103,9 @@ def test_a_bad_runbook_stops_a_command_before_it_connects(db, migrations, run_cl
 def test_queries_run_read_only_and_under_a_timeout(db, tmp_path, monkeypatch):
     with db.connect() as conn:
         conn.execute("CREATE SEQUENCE s")
+    # Trusted: past the screen (which refuses nextval), the READ ONLY transaction still stops it.
     path = _write(tmp_path / "lumiku.toml", '[[verify]]\nname = "writes"\nsql = "SELECT nextval(\'s\')"\n'
-                  'expect = [["1"]]\n\n[[verify]]\nname = "slow"\nsql = "SELECT pg_sleep(5)"\n'
+                  'trusted = true\nexpect = [["1"]]\n\n[[verify]]\nname = "slow"\nsql = "SELECT pg_sleep(5)"\n'
                   '\n[[verify]]\nname = "reads"\nsql = "SELECT 1, NULL, \'a b\'"\nexpect = [["1", "NULL", "a b"]]\n')
     monkeypatch.setattr(runbook_module, "QUERY_TIMEOUT_S", 0.3)
     checks = {c.object: c for c in run_sql_checks(db.target, load_runbook(path).verify)}
@@ -112,6 +113,126 @@ def test_queries_run_read_only_and_under_a_timeout(db, tmp_path, monkeypatch):
     assert not checks["slow"].ok and "statement timeout" in checks["slow"].found
     assert checks["reads"].ok and checks["reads"].found == "1 | NULL | a b"
     assert db.query("SELECT last_value, is_called FROM s") == [(1, False)]  # nextval never happened
+
+
+def _pid_alive(db, pid: int) -> bool:
+    return db.query("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", (pid,)) == [(1,)]
+
+
+def _runbook_of(tmp_path, checks: dict[str, str], trusted: tuple[str, ...] = (),
+                expect: dict[str, list[list[str]]] | None = None) -> Path:
+    text = "".join(f'[[verify]]\nname = "{name}"\nsql = """{sql}"""\n' + ("trusted = true\n" if name in trusted else "")
+                   + (f"expect = {json.dumps(expect[name])}\n" if expect and name in expect else "")
+                   for name, sql in checks.items())
+    return _write(tmp_path / "lumiku.toml", text)
+
+
+def test_checks_that_would_act_are_refused_and_nothing_happens(db, tmp_path):
+    """The issue's attacks, each refused by name before it runs: the other session lives, the row is there,
+    the statistics are not reset. (No dblink in the embedded server: the row is deleted the way dblink
+    would, from a function that acts outside the check's read-only transaction's reach.)"""
+    with db.admin() as admin:
+        admin.execute("GRANT EXECUTE ON FUNCTION pg_stat_reset() TO lumiku_app")
+        admin.execute("GRANT pg_read_server_files TO lumiku_app")
+    other = db.connect()
+    other_pid = other.info.backend_pid
+    with db.connect() as conn:
+        conn.execute("CREATE TABLE keep (id int); INSERT INTO keep VALUES (1)")
+        conn.execute("CREATE FUNCTION end_sessions() RETURNS int LANGUAGE plpgsql AS $$ BEGIN "
+                     "PERFORM pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid <> pg_backend_pid() "
+                     "AND datname = current_database(); RETURN 1; END $$")
+        conn.execute("CREATE VIEW session_ender AS SELECT end_sessions() AS ended")
+        conn.execute("CREATE FUNCTION end_one(int) RETURNS bool LANGUAGE sql AS 'SELECT pg_terminate_backend($1)'")
+        conn.execute("CREATE OPERATOR !!! (RIGHTARG = int, FUNCTION = end_one)")
+        conn.execute("SELECT pg_stat_force_next_flush()")
+    reset_before = db.query("SELECT stats_reset FROM pg_stat_database WHERE datname = current_database()")
+    path = _runbook_of(tmp_path, {
+        "terminate": f"SELECT pg_terminate_backend({other_pid})",
+        "statistics": "SELECT pg_stat_reset()",
+        "plpgsql": "SELECT end_sessions()",
+        "through a view": "SELECT * FROM session_ender",
+        "through an operator": f"SELECT !!! {other_pid}",
+        "file": "SELECT pg_read_file('PG_VERSION')",
+        "setting": "SELECT set_config('default_transaction_read_only', 'off', false)",
+        "large object": "SELECT lo_export(1, '/tmp/lumiku-lo')",
+        "sequence": "SELECT nextval('keep_seq')",
+    })
+    db.query("CREATE SEQUENCE keep_seq")
+    checks = {c.object: c for c in run_sql_checks(db.target, load_runbook(path).verify)}
+    named = {"terminate": "pg_terminate_backend", "statistics": "pg_stat_reset", "plpgsql": "end_sessions",
+             "through a view": "end_sessions", "through an operator": "end_one", "file": "pg_read_file",
+             "setting": "set_config", "large object": "lo_export", "sequence": "nextval"}
+    for name, function in named.items():
+        assert not checks[name].ok and checks[name].found.startswith("refused:"), (name, checks[name].found)
+        assert function in checks[name].found and "trusted = true" in checks[name].found, checks[name].found
+        assert runbook_module.is_refused(checks[name])
+    assert _pid_alive(db, other_pid) and other.execute("SELECT 1").fetchone() == (1,)
+    assert db.query("SELECT id FROM keep") == [(1,)]
+    assert db.query("SELECT stats_reset FROM pg_stat_database WHERE datname = current_database()") == reset_before
+    assert db.query("SELECT last_value, is_called FROM keep_seq") == [(1, False)]
+    other.close()
+
+
+def test_a_writable_with_and_an_explain_of_a_delete_stay_blocked(db, tmp_path):
+    db.query("CREATE TABLE keep (id int); INSERT INTO keep VALUES (1)")
+    path = _runbook_of(tmp_path, {"cte": "WITH gone AS (DELETE FROM keep RETURNING id) SELECT count(*) FROM gone"})
+    (check,) = run_sql_checks(db.target, load_runbook(path).verify)
+    assert not check.ok and check.found.startswith("refused:") and "data-modifying" in check.found
+    with pytest.raises(RunbookError, match="explains a DeleteStmt"):
+        load_runbook(_runbook_of(tmp_path, {"explain": "EXPLAIN ANALYZE DELETE FROM keep"}))
+    assert db.query("SELECT id FROM keep") == [(1,)]
+
+
+def test_checks_that_only_read_pass_the_screen(db, tmp_path):
+    """No false alarms: catalog views, clocks, random numbers, windows, row comparisons, a stable function of
+    the team's own, EXPLAIN and SHOW all run and pass."""
+    db.query("CREATE TABLE t (id int, name text); INSERT INTO t VALUES (1, 'a')")
+    db.query("CREATE FUNCTION one() RETURNS int STABLE LANGUAGE sql AS 'SELECT 1'")
+    queries = {
+        "columns": "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 't' "
+                   "ORDER BY ordinal_position;",
+        "mixed": "SELECT now() > now() - interval '1 day', random() < 2, count(*) OVER () > 0, one(), "
+                 "(1, 2) < (3, 4), id = ANY (ARRAY[1]), name || 'x', pg_sleep(0)::text, 1, 1 FROM t ORDER BY name",
+        "sessions": "SELECT count(*) > 0 FROM pg_stat_activity",
+        "server state": "SELECT count(*) >= 0, pg_relation_size('t') >= 0, pg_is_in_recovery() FROM pg_locks",
+        "explain": "EXPLAIN (COSTS OFF) SELECT id FROM t",
+        "show": "SHOW search_path",
+    }
+    expected = {"columns": [["id", "integer"], ["name", "text"]],
+                "mixed": [["t", "t", "t", "1", "t", "t", "ax", "", "1", "1"]],
+                "sessions": [["t"]], "server state": [["t", "t", "f"]], "explain": [["Seq Scan on t"]], "show": [['"$user", public']]}
+    path = _runbook_of(tmp_path, queries, expect=expected)
+    checks = run_sql_checks(db.target, load_runbook(path).verify)
+    assert [(c.object, c.ok) for c in checks] == [(n, True) for n in ("columns", "mixed", "sessions", "server state",
+                                                                      "explain", "show")], [c.found for c in checks]
+
+
+def test_a_trusted_check_may_act(db, tmp_path):
+    """`trusted = true` lets a check the team means to act run (still in a READ ONLY transaction)."""
+    other = db.connect()
+    other_pid = other.info.backend_pid
+    path = _runbook_of(tmp_path, {"end the worker": f"SELECT pg_terminate_backend({other_pid})"},
+                       trusted=("end the worker",))
+    (check,) = run_sql_checks(db.target, load_runbook(path).verify)
+    assert check.found == "t"
+    for _ in range(50):
+        if not _pid_alive(db, other_pid):
+            break
+        import time
+        time.sleep(0.1)
+    assert not _pid_alive(db, other_pid)
+    with pytest.raises(RunbookError, match="`trusted` of “x” must be true or false"):
+        load_runbook(_write(tmp_path / "bad.toml", '[[verify]]\nname = "x"\nsql = "SELECT 1"\ntrusted = "yes"\n'))
+
+
+def test_a_refused_precheck_stops_the_deploy_as_refused(db, migrations, run_cli, tmp_path):
+    folder = migrations(APP)
+    _write(folder.parent / "lumiku.toml", '[[precheck]]\nname = "quiet the app"\n'
+           'sql = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE false"\n')
+    code, out, err = run_cli("deploy", "--yes", "--database-url", db.url, "--migrations", str(folder))
+    assert code == 1 and "Precheck “quiet the app” was refused" in err and "pg_terminate_backend" in err, err
+    assert "failed" not in err.split("was refused")[0]
+    assert db.query("SELECT to_regclass('customers')") == [(None,)]
 
 
 # --- prechecks stop a deploy ------------------------------------------------------------------------

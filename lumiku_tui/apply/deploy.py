@@ -47,6 +47,7 @@ from lumiku_tui.apply.events import (
 )
 from lumiku_tui.apply.plan import plan_batch
 from lumiku_tui.apply.resume import Resume
+from lumiku_tui.apply.schema_shift import refuse_a_schema_shift
 from lumiku_tui.apply.executor import (
     Cancelled,
     StatementRunner,
@@ -97,7 +98,7 @@ class DeployOptions:
     approved: tuple[str, ...] | None = None
     #: Apply migrations up to and including this one only (the demo's "report state").
     until: str | None = None
-    #: Send each migration's statements in one pipeline (no round trip per statement). Results,
+    #: Send each migration's statements pipelined, as scripts (no round trip per statement). Results,
     #: row counts and the failing statement are still per statement, but their durations are not
     #: observable one by one. Off for the wizard, which shows each statement live with a timer.
     pipeline: bool = False
@@ -280,6 +281,7 @@ class Deployment:
         result.lock_waited_ms = self._acquire_lock(conn)
         self._locked = True
         _statuses, plans = self.plan(conn)
+        refuse_a_schema_shift(conn, self.target, plans)
         self.emit(DeployPlanned(self.target.display, tuple(p.name for p in plans),
                                 sum(len(p.statements) for p in plans)))
         # plan() has just looked for the history table: only a missing one costs more queries.
@@ -402,15 +404,19 @@ class Deployment:
 
     def _settle_lost_link(self, conn: psycopg.Connection, exc: BaseException,
                           row_id: str) -> tuple[bool, int] | None:
-        """After a lost connection whose COMMIT may have reached the server: what really committed.
+        """After a lost connection: what really committed, and the stranded session ended.
 
-        Read on a new connection, after ending the old session (it may still hold its transaction, or
-        be committing it), so the answer is final: (row finished, applied_steps_count), (False, 0) when
-        there is no row. None when no COMMIT was sent (nothing can have committed), or when the server
-        cannot be asked within a few seconds.
+        Read on a new connection, after ending the old session (it may still hold its transaction and
+        its locks, or be committing it), so the answer is final: (row finished, applied_steps_count),
+        (False, 0) when there is no row. None when no COMMIT was sent and the operator cancelled or the
+        migration runs outside a transaction, or when the server cannot be asked within a few seconds.
         """
         runner = self._runner
-        if runner is None or not runner.commit_sent or failure_reason(exc, conn, self.cancelled) != "connection_lost":
+        if runner is None or failure_reason(exc, conn, self.cancelled) != "connection_lost":
+            return None
+        if not runner.commit_sent and (self.cancelled or (self._plan is not None and not self._plan.transactional)):
+            # No COMMIT went out, so nothing committed; the operator asked to stop: do not make them wait.
+            # (A migration outside a transaction has no COMMIT to settle: its row says what it is.)
             return None
         answer: list[tuple[bool, int]] = []
         thread = threading.Thread(target=self._read_row_after_loss, args=(row_id, answer), daemon=True,
@@ -537,7 +543,8 @@ class Deployment:
         """How long the server may stay silent before the network counts as gone.
 
         Prisma's socket_timeout when the URL sets one: final (for a pipelined migration it bounds
-        the whole migration, as Prisma's one query per script does). Otherwise the statement
+        each script of its statements, which for most migrations is the whole of them, as Prisma's one
+        query per file). Otherwise the statement
         timeout plus a grace period, after which the server is asked whether the session is at work.
         """
         if self.target.socket_timeout_s:
@@ -580,7 +587,9 @@ class Deployment:
         if reason is None:
             reason = failure_reason(exc, conn, self.cancelled)
         message = primary_message(exc)
-        site = where_it_failed(stmt, exc)
+        runner = self._runner
+        site = where_it_failed(stmt, exc, runner.position_offset if runner is not None and stmt is not None
+                               and stmt is runner.current else 0)
         line, column = site.line, site.column
         blockers = watcher.last_blockers if watcher is not None else ()
         recorded = False

@@ -1,7 +1,7 @@
 """The one execution core of deploy and rehearse: run a migration's statements, watch them, explain failures.
 
 `StatementRunner` sends statements on one connection, either one at a time (each timed and
-reported as it starts and ends) or pipelined (one round trip for a whole part of a migration).
+reported as it starts and ends) or pipelined (a few round trips for a whole part of a migration).
 `StatementWatcher` watches the running statement from a second thread: who blocks it, which
 table it waits for, and whether a silent server is still at work. `where_it_failed` and
 `failure_reason` turn a psycopg error into what a person needs: the statement, its line and
@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import psycopg
 from psycopg import errors as pgerrors
+from psycopg import generators, pq
 
 from lumiku_tui.apply.events import (
     Backend,
@@ -38,6 +39,10 @@ if TYPE_CHECKING:
 
 #: How long the watcher waits for the server to say whether the watched session is busy.
 BUSY_CHECK_WAIT_S = 2.0
+#: The most statement text sent as one message by a pipelined migration (a longer statement goes alone).
+SCRIPT_BYTES = 256 * 1024
+#: Between two statements of a script: a statement may end in a `--` comment.
+_SEPARATOR = "\n;\n"
 
 
 class Cancelled(Exception):
@@ -55,16 +60,19 @@ class FailureSite:
     column: int | None
 
 
-def where_it_failed(stmt: "Statement | None", exc: BaseException | None) -> FailureSite:
-    """Line and column in migration.sql of the error's position (PostgreSQL's 1-based character offset)."""
+def where_it_failed(stmt: "Statement | None", exc: BaseException | None, offset: int = 0) -> FailureSite:
+    """Line and column in migration.sql of the error's position (PostgreSQL's 1-based character offset,
+    counted from `offset` characters before the statement when it ran inside a longer script)."""
     if stmt is None:
         return FailureSite(None, None)
     diag = getattr(exc, "diag", None)
     position = None
     if diag is not None and diag.statement_position:
         try:
-            position = int(diag.statement_position)
+            position = int(diag.statement_position) - offset
         except ValueError:
+            position = None
+        if position is not None and not 0 < position <= len(stmt.text):
             position = None
     location = stmt.location(position)
     if location is None:
@@ -98,6 +106,28 @@ def primary_message(exc: BaseException | None) -> str:
 def lock_mode_name(mode: str) -> str:
     """pg_locks' `AccessExclusiveLock` as the documentation and the findings write it: ACCESS EXCLUSIVE."""
     return re.sub(r"(?<!^)(?=[A-Z])", " ", mode.removesuffix("Lock")).upper()
+
+
+def _scripts(statements: Sequence["Statement"]) -> "list[tuple[str, list[Statement], list[int]]]":
+    """The statements in scripts of at most SCRIPT_BYTES: (text, its statements, where each starts in it)."""
+    scripts: list[tuple[str, list[Statement], list[int]]] = []
+    texts: list[str] = []
+    chunk: list[Statement] = []
+    offsets: list[int] = []
+    size = chars = 0
+    for stmt in statements:
+        length = len(stmt.text.encode())
+        if chunk and size + length > SCRIPT_BYTES:
+            scripts.append((_SEPARATOR.join(texts), chunk, offsets))
+            texts, chunk, offsets, size, chars = [], [], [], 0, 0
+        offsets.append(chars)
+        texts.append(stmt.text)
+        chunk.append(stmt)
+        size += length + len(_SEPARATOR)
+        chars += len(stmt.text) + len(_SEPARATOR)
+    if chunk:
+        scripts.append((_SEPARATOR.join(texts), chunk, offsets))
+    return scripts
 
 
 # --- the watcher ----------------------------------------------------------------------------------
@@ -224,9 +254,10 @@ class StatementWatcher:
     def _ask_if_busy(self, answer: list[bool]) -> None:
         """Whether the watched session is running a statement right now, as the server sees it."""
         try:
-            row = self._observer().execute("SELECT state FROM pg_stat_activity WHERE pid = %s",
+            row = self._observer().execute("SELECT state, wait_event FROM pg_stat_activity WHERE pid = %s",
                                            (self._pid,)).fetchone()
-            answer.append(bool(row and row[0] == "active"))
+            # Active but waiting to read from the client, while the client waits for it: the link is dead.
+            answer.append(bool(row and row[0] == "active" and row[1] != "ClientRead"))
         except Exception:
             answer.append(False)
 
@@ -275,6 +306,9 @@ class StatementRunner:
         #: The COMMIT of the current transaction may have reached the server (its outcome is then in doubt
         #: if the link dies before the reply): set while committing, and for a pipeline once it is sent.
         self.commit_sent = False
+        #: Characters before `current` in the script it was sent in (a pipelined migration's error
+        #: positions count from the script's start).
+        self.position_offset = 0
         self.running = threading.Event()
         self._cancelled = cancelled
         self._hard_deadline = hard_deadline
@@ -293,6 +327,7 @@ class StatementRunner:
                  after_each: Callable[["Statement", float], None] | None = None) -> None:
         """One statement at a time, each timed. Raises Cancelled between statements, psycopg.Error on failure."""
         count = len(statements) if count is None else count
+        self.position_offset = 0
         cur = self.conn.cursor()
         emit = self.emit
         watcher = self.watcher
@@ -326,42 +361,84 @@ class StatementRunner:
     def run_pipelined(self, migration: str, statements: Sequence["Statement"], *,
                       before: Callable[[psycopg.Connection], None], after: Callable[[psycopg.Connection], None],
                       deadline_s: float | None = None, count: int | None = None, first_position: int = 1) -> None:
-        """`before`, the statements and `after`, in one transaction sent as one round trip."""
+        """`before`, the statements and `after`, in one transaction, with few round trips.
+
+        `before` (with BEGIN) is one pipeline; the statements go as scripts of at most
+        `SCRIPT_BYTES`, each one simple-query message; `after` and COMMIT are one pipeline.
+        The bound this buys: PostgreSQL reads a message whole before it runs any of it, and
+        while it waits for one, right after answering the previous one, idle_in_transaction_session_timeout
+        runs. A client that freezes (or a link that dies) while sending a script of any size
+        therefore leaves a session the server ends within that timeout. A pipeline of separate
+        messages has no such bound: past its first message the server waits for the rest, in
+        state active, holding every lock, for as long as the client is frozen.
+        """
         conn = self.conn
-        cursors: list[psycopg.Cursor] = []
+        count = len(statements) if count is None else count
         started = time.perf_counter()
+        self.commit_sent = False
+        self.position_offset = 0
+        rowcounts: list[int] = []
         if self.watcher is not None:
-            by_text = {stmt.text: stmt.index for stmt in statements}
-            self.watcher.watch(migration, None, started, deadline_s, by_text, hard=self._hard_deadline)
+            self.watcher.watch(migration, None, started, deadline_s, {}, hard=self._hard_deadline)
         self.running.set()
-        self.commit_sent = True  # the whole transaction, COMMIT included, goes out at once
         try:
-            with self._statement_deadline(), conn.transaction(), conn.pipeline() as pipeline:
+            with conn.pipeline():
+                conn.execute("BEGIN")
                 before(conn)
-                for stmt in statements:
-                    cur = conn.cursor()
-                    cursors.append(cur)
-                    cur.execute(stmt.text, prepare=False)  # type: ignore[arg-type]  # the operator's own SQL
+            with self._statement_deadline():
+                for script, chunk, offsets in _scripts(statements):
+                    if self._cancelled():  # a cancel between two scripts finds no statement to stop
+                        raise Cancelled()
+                    if self.watcher is not None and len(chunk) == 1:
+                        self.watcher.watch(migration, None, started, deadline_s, {script: chunk[0].index},
+                                           hard=self._hard_deadline)
+                    rowcounts += self._run_script(script, chunk, offsets)
+            self.current = None
+            with conn.pipeline():
                 after(conn)
-                # Wait for the results behind a Sync, not behind the Flush request psycopg sends when a
-                # pipeline is left with results outstanding: PostgreSQL arms
-                # idle_in_transaction_session_timeout only when it answers a Sync, and any later message
-                # (a Flush included) disarms it. A client frozen while waiting here then loses its
-                # session, its table locks and Prisma's lock within that timeout; behind a Flush it
-                # would keep them for ever.
-                pipeline.sync()
-        except psycopg.Error:
-            # Results come back in order: the first statement without one is the one that failed.
-            failed_at = next((i for i, cur in enumerate(cursors) if cur.pgresult is None), None)
-            self.current = statements[failed_at] if failed_at is not None else None
+                # From here the COMMIT may reach the server: a lost reply leaves the outcome in doubt.
+                self.commit_sent = True
+                conn.execute("COMMIT")
+        except BaseException:
+            if not conn.broken and not conn.closed and conn.info.transaction_status != pq.TransactionStatus.IDLE:
+                try:
+                    conn.execute("ROLLBACK")
+                except psycopg.Error:
+                    pass
             raise
         finally:
             self.running.clear()
             if self.watcher is not None:
                 self.watcher.unwatch()
-        count = len(statements) if count is None else count
-        for position, (stmt, cur) in enumerate(zip(statements, cursors), start=first_position):
-            self.emit(StatementFinished(migration, stmt.index, position, count, None, cur.rowcount, stmt.summary))
+        for position, (stmt, rows) in enumerate(zip(statements, rowcounts), start=first_position):
+            self.emit(StatementFinished(migration, stmt.index, position, count, None, rows, stmt.summary))
+
+    def _run_script(self, script: str, chunk: Sequence["Statement"], offsets: Sequence[int]) -> list[int]:
+        """One simple-query message; the row count of each statement. On an error, `current` is the statement
+        whose result is the error (results come back one per statement, in order)."""
+        conn = self.conn
+        self.current = chunk[0]
+        try:
+            with conn.lock:
+                conn.pgconn.send_query(script.encode(conn.info.encoding))
+                results = conn.wait(generators.execute(conn.pgconn))
+        except psycopg.OperationalError:
+            # The link failed before the replies came: which of the script's statements was running is
+            # not known (the replies of those that finished were lost with it), so none is named.
+            self.current = chunk[0] if len(chunk) == 1 else None
+            raise
+        rowcounts = []
+        for stmt, offset, result in zip(chunk, offsets, results):
+            self.current = stmt
+            self.position_offset = offset
+            if result.status == pq.ExecStatus.FATAL_ERROR:
+                raise pgerrors.error_from_result(result, encoding=conn.info.encoding)
+            rowcounts.append(result.command_tuples if result.command_tuples is not None else -1)
+        if len(results) < len(chunk):  # no error, yet not every statement answered: the link failed
+            self.current = chunk[len(results)]
+            raise psycopg.OperationalError("the server stopped answering in the middle of the migration")
+        self.current = None
+        return rowcounts
 
     def watch_commit(self, migration: str, deadline_s: float | None) -> None:
         """Call as the last thing inside a transaction block: its COMMIT's reply is watched like a statement's."""

@@ -1,8 +1,8 @@
 """A team's deployment runbook as data: `lumiku.toml` beside `prisma/` (or at the app root).
 
     [health]       url, status (default 200), json = { field = "value", ... }
-    [[precheck]]   name, sql, expect: run before approval; a failure blocks the deploy
-    [[verify]]     name, sql, expect: run after the deploy, beside the catalog checks
+    [[precheck]]   name, sql, expect, trusted: run before approval; a failure blocks the deploy
+    [[verify]]     name, sql, expect, trusted: run after the deploy, beside the catalog checks
     [[manual]]     label: items a person ticks (browser checks)
     [gate]         stop = [...], confirm = [...]: finding rules (or "error"/"warning")
 
@@ -10,7 +10,9 @@
 prints them (NULL as "NULL"), in any order; left out, the query must return no rows.
 The file is read and every query parsed before anything runs: an unknown key or SQL
 PostgreSQL's parser rejects is an error naming the file's line. The queries run in a
-READ ONLY transaction with a statement timeout, one transaction each.
+READ ONLY transaction with a statement timeout, one transaction each, and a query that calls
+a function that can act is refused before it runs (`checks.screen`) unless its check says
+`trusted = true`.
 """
 
 from __future__ import annotations
@@ -37,13 +39,14 @@ QUERY_TIMEOUT_S = 10.0
 #: Nor may it queue behind a migration or a long transaction's table lock.
 QUERY_LOCK_TIMEOUT_S = 2.0
 NULL_TEXT = "NULL"
+REFUSED_PREFIX = "refused:"
 KIND = "runbook"
 
 _SECTIONS = {"health": dict, "precheck": list, "verify": list, "manual": list, "gate": dict}
 _KEYS = {
     "health": {"url", "status", "json"},
-    "precheck": {"name", "sql", "expect"},
-    "verify": {"name", "sql", "expect"},
+    "precheck": {"name", "sql", "expect", "trusted"},
+    "verify": {"name", "sql", "expect", "trusted"},
     "manual": {"label"},
     "gate": {"stop", "confirm"},
 }
@@ -91,6 +94,7 @@ class SqlCheck:
     sql: str
     expect: tuple[tuple[str, ...], ...]
     line: int  # where it starts in the file, for messages
+    trusted: bool = False  # the team lets it call functions that can act (still READ ONLY)
 
     def expected_text(self) -> str:
         return rows_text(self.expect)
@@ -299,6 +303,10 @@ def _sql_check(kind: str, index: int, entry: Any, lines: _Lines) -> SqlCheck:
     sql = _string(entry, "sql", kind, index, lines, required=True)
     sql_line = lines.key(kind, index, "sql")
     _check_sql(sql, name, sql_line, lines)
+    trusted = entry.get("trusted", False)
+    if not isinstance(trusted, bool):
+        raise lines.error(f"`trusted` of “{name}” must be true or false", lines.key(kind, index, "trusted"),
+                          "Write trusted = true only for a check the team means to let act.")
     expect = entry.get("expect", [])
     if not isinstance(expect, list) or not all(isinstance(row, list) for row in expect):
         raise lines.error(f"`expect` of “{name}” must be a list of rows, each a list of strings",
@@ -309,7 +317,7 @@ def _sql_check(kind: str, index: int, entry: Any, lines: _Lines) -> SqlCheck:
             raise lines.error(f"`expect` of “{name}” holds a value that is not a string",
                               lines.key(kind, index, "expect"), "Write each value as PostgreSQL prints it, quoted.")
         rows.append(tuple(_json_text(cell) for cell in row))
-    return SqlCheck(kind, name, sql, tuple(rows), lines.header(kind, index))
+    return SqlCheck(kind, name, sql, tuple(rows), lines.header(kind, index), trusted)
 
 
 def _check_sql(sql: str, name: str, line: int, lines: _Lines) -> None:
@@ -327,6 +335,26 @@ def _check_sql(sql: str, name: str, line: int, lines: _Lines) -> None:
     if kind not in _QUERY_KINDS:
         raise lines.error(f"the SQL of “{name}” is not a query ({kind}); runbook checks only read", line,
                           "Write a SELECT that returns the rows to expect.")
+    if kind == "ExplainStmt" and type(statements[0].stmt.query).__name__ != "SelectStmt":
+        inner = type(statements[0].stmt.query).__name__
+        raise lines.error(f"the SQL of “{name}” explains a {inner}; runbook checks only read", line,
+                          "EXPLAIN a SELECT, or write the SELECT itself.")
+
+
+def query_to_screen(sql: str) -> str | None:
+    """The query `checks.screen` resolves before `sql` runs: the statement itself, an EXPLAIN's query,
+    nothing for SHOW. Anything else cannot run as a check at all."""
+    from pglast import parser
+    from pglast.stream import RawStream
+
+    raw = parser.parse_sql(sql)[0]
+    kind = type(raw.stmt).__name__
+    if kind == "VariableShowStmt":
+        return None
+    if kind == "ExplainStmt":
+        return RawStream()(raw.stmt.query)
+    # The statement's own text (offsets count characters), without the `;` that would end the screen's view.
+    return sql[raw.stmt_location:raw.stmt_location + raw.stmt_len] if raw.stmt_len else sql[raw.stmt_location:]
 
 
 # --- running the queries ----------------------------------------------------------------------
@@ -342,11 +370,21 @@ def rows_text(rows: Sequence[Sequence[str]]) -> str:
 def _run_one(conn: "psycopg.Connection", check: SqlCheck, source: str) -> Check:
     import psycopg
 
+    from lumiku_tui.checks.screen import screen_query
+
     try:
         with conn.transaction():
-            conn.execute("SET TRANSACTION READ ONLY")
             conn.execute(f"SET LOCAL statement_timeout = {int(QUERY_TIMEOUT_S * 1000)}")
             conn.execute(f"SET LOCAL lock_timeout = {int(QUERY_LOCK_TIMEOUT_S * 1000)}")
+            screened = None if check.trusted else query_to_screen(check.sql)
+            if screened is not None:
+                # The screen's temporary view is rolled back with this transaction; going READ ONLY
+                # after it is allowed, and the check itself runs read only whatever the screen said.
+                refusal = screen_query(conn, screened)
+                if refusal is not None:
+                    raise _Refused(refusal.text() + "; mark the check trusted = true in the runbook if it is "
+                                   "meant to act")
+            conn.execute("SET TRANSACTION READ ONLY")
             cursor = conn.execute(check.sql)
             result = cursor.pgresult
             rows: list[tuple[str, ...]] = []
@@ -357,11 +395,19 @@ def _run_one(conn: "psycopg.Connection", check: SqlCheck, source: str) -> Check:
             raise _Rollback(rows)  # read only anyway; nothing of the check outlives it
     except _Rollback as done:
         rows = done.rows
+    except _Refused as refused:
+        return Check(source, KIND, check.name, check.expected_text(), redact(refused.reason), False)
     except psycopg.Error as exc:
         message = redact((exc.diag.message_primary if exc.diag else None) or str(exc))
         return Check(source, KIND, check.name, check.expected_text(), f"error: {message}", False)
     ok = sorted(rows) == sorted(check.expect)
     return Check(source, KIND, check.name, check.expected_text(), rows_text(rows), ok)
+
+
+class _Refused(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 class _Rollback(Exception):
@@ -409,6 +455,11 @@ def health_url(runbook: Runbook, explicit: str | None) -> str | None:
     return explicit or (runbook.health.url if runbook.health is not None else None)
 
 
+def is_refused(check: Check) -> bool:
+    """The check never ran: it calls something that can act (see `checks.screen`)."""
+    return check.kind == KIND and check.found.startswith(REFUSED_PREFIX)
+
+
 def precheck_blocker(checks: Sequence[Check]) -> PrecheckFailed | None:
     """The error that stops a deploy when a precheck failed (None when all passed)."""
     failed = [c for c in checks if not c.ok]
@@ -416,6 +467,13 @@ def precheck_blocker(checks: Sequence[Check]) -> PrecheckFailed | None:
         return None
     first = failed[0]
     others = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
+    if is_refused(first):
+        return PrecheckFailed(
+            f"Precheck “{first.object}” was refused{others}; nothing was applied.",
+            why=first.found,
+            hint="A check only reads: rewrite it without that function, or mark it trusted = true in "
+            f"{first.migration} if the team means it to act.",
+        )
     return PrecheckFailed(
         f"Precheck “{first.object}” failed{others}; nothing was applied.",
         why=f"expected {first.expected}, found {first.found}",

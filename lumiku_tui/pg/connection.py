@@ -10,6 +10,7 @@ silent, which every layer already treats as a lost connection.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from contextlib import contextmanager
@@ -18,6 +19,11 @@ from typing import Any, Iterator
 import psycopg
 
 from lumiku_tui.defaults import REPLY_DEADLINE_S
+
+# psycopg logs, as a warning with its own objects' repr ("error ignored terminating <psycopg.Pipeline
+# [BAD] ...>"), errors it drops while leaving a pipeline on a failed connection; the error that
+# matters is raised to the caller and reported from there. Without a handler, Python would print it.
+logging.getLogger("psycopg").addHandler(logging.NullHandler())
 
 
 class ServerWentSilent(psycopg.OperationalError):

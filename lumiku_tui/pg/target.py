@@ -60,7 +60,8 @@ class Target:
     socket_timeout_s: float | None = None
     _conninfo: str = field(default="", repr=False)
     _params: tuple[tuple[str, str], ...] = field(default=(), repr=False)
-    #: The schema the server chose (`current_schema()`), learnt on the first connection.
+    #: The schema the server chose (where `_prisma_migrations` resolves, else `current_schema()`), learnt on
+    #: the first connection.
     _learnt: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     def __repr__(self) -> str:  # never the conninfo
@@ -110,7 +111,13 @@ class Target:
         import psycopg
 
         try:
-            row = conn.execute("SELECT current_schema()").fetchone()
+            # Prisma names its history table unqualified: the server finds an existing one along the
+            # search_path (even after a schema named after the role appeared ahead of it), and creates a
+            # new one in current_schema().
+            row = conn.execute(
+                "SELECT coalesce((SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE c.oid = to_regclass('_prisma_migrations') AND n.nspname NOT LIKE 'pg\\_temp%'), "
+                "current_schema())").fetchone()
             if not conn.autocommit:
                 conn.rollback()  # hand the connection back idle, as it was opened
         except psycopg.Error as exc:

@@ -269,11 +269,28 @@ def mark_rolled_back(conn: "psycopg.Connection", schema: str, row_id: str) -> No
     conn.execute(sql.SQL("UPDATE {} SET rolled_back_at = now() WHERE id = %s").format(_table(schema)), (row_id,))
 
 
-def from_database_error(target: "Target", exc: Exception) -> LumikuError:
-    """A server error outside any migration (lock wait, history read, set-up), with a next step."""
+def from_database_error(target: "Target", exc: Exception, *, reading: bool = False) -> LumikuError:
+    """A server error outside any migration (lock wait, history read, set-up), with a next step.
+
+    `reading`: the error came while only reading the history (status), not in a deploy."""
     from psycopg import errors as pgerrors
 
     message = redact(str(getattr(getattr(exc, "diag", None), "message_primary", None) or exc).strip())
+    if reading and isinstance(exc, pgerrors.InsufficientPrivilege):
+        return TargetError(
+            f"The database refused to let role `{target.user}` read the migration history: {message}.",
+            why=f"Reading `{target.schema}`.{TABLE} needs USAGE on the schema and SELECT on the table. "
+            "Nothing was changed.",
+            hint=f'Grant it: GRANT USAGE ON SCHEMA "{target.schema}" TO "{target.user}"; GRANT SELECT ON '
+            f'"{target.schema}".{TABLE} TO "{target.user}"; or connect as the role that deploys.',
+        )
+    if reading and getattr(exc, "sqlstate", None) and not isinstance(
+            exc, (pgerrors.LockNotAvailable, pgerrors.AdminShutdown, pgerrors.CrashShutdown)):
+        return TargetError(
+            f"The database refused to let lumiku-tui read the migration history: {message}.",
+            why=f"SQLSTATE {getattr(exc, 'sqlstate', '')}. Nothing was changed.",
+            hint="`lumiku-tui doctor` diagnoses the connection and privileges.",
+        )
     if isinstance(exc, pgerrors.InsufficientPrivilege):
         return TargetError(
             f"The database refused the deploy before any migration ran: {message}.",

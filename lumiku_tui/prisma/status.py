@@ -193,7 +193,7 @@ def read_status(target: "Target", folder: MigrationsFolder, conn=None) -> Status
         rows = read_rows(conn, target.schema, known_to_exist=True) if exists else []
         ledger = prisma_next_ledger(conn)
     except psycopg.Error as exc:
-        raise from_database_error(target, exc) from None
+        raise from_database_error(target, exc, reading=True) from None
     finally:
         if own:
             conn.close()

@@ -115,7 +115,15 @@ def run(args: argparse.Namespace, out: Out) -> int:
         if not out.json_mode:
             name = signal.Signals(sig).name
             failure = result.failure
-            if failure is not None and failure.recorded_failed:
+            if failure is not None and failure.reason == "commit_in_doubt":
+                out.line(out.style(f"Interrupted by {name}: whether {failure.name} committed is unknown; follow "
+                                   f"the next step above. {len(result.applied)} migration(s) applied before it "
+                                   "stay applied.", "33"))
+            elif failure is not None and not failure.rolled_back and not failure.recorded_failed:
+                out.line(out.style(f"Interrupted by {name}: {failure.name} stopped; the next step above says what "
+                                   f"it kept. {len(result.applied)} migration(s) applied before it stay applied.",
+                                   "33"))
+            elif failure is not None and failure.recorded_failed:
                 out.line(out.style(f"Interrupted by {name}: {failure.name} could not be rolled back and is "
                                    f"recorded as failed; follow the next step above. {len(result.applied)} "
                                    "migration(s) applied before it stay applied.", "33"))
