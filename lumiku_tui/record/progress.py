@@ -11,7 +11,6 @@ Finishing writes a Markdown record a person can attach to a ticket.
 
 from __future__ import annotations
 
-import getpass
 import hashlib
 import json
 import os
@@ -24,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 from lumiku_tui import __version__
 from lumiku_tui.apply.deploy import AppliedMigration
 from lumiku_tui.errors import LumikuError
+from lumiku_tui.journal import default_state_dir, operator_name
 from lumiku_tui.apply.events import MigrationFailed, Backend
 from lumiku_tui.checks.health import HealthResult
 from lumiku_tui.redact import redact, show_controls
@@ -120,22 +120,6 @@ def default_record_dir() -> Path:
     """Where records go: LUMIKU_RECORD_DIR, else the state folder (it outlives a replaced container's CWD)."""
     override = os.environ.get("LUMIKU_RECORD_DIR")
     return Path(override) if override else default_state_dir() / "records"
-
-
-def default_state_dir() -> Path:
-    """Where sessions are kept: LUMIKU_STATE_DIR, else $XDG_STATE_HOME/lumiku-tui, else ~/.local/state."""
-    override = os.environ.get("LUMIKU_STATE_DIR")
-    if override:
-        return Path(override)
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "lumiku-tui"
-
-
-def operator_name() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:  # no passwd entry (some containers run as a bare uid)
-        return os.environ.get("USER") or f"uid {os.getuid()}"
 
 
 def _now() -> datetime:

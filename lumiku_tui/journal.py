@@ -1,0 +1,166 @@
+"""The deployment journal: an append-only record of what happened to one target, in order.
+
+Every engine event and every operator action (approval, edit, resolve, retry, a session ended,
+a checklist tick, a record written) is appended here, and flushed to disk, before a screen or a
+line of output says it happened. Screens, the checklist and the written record are computed
+from the journal and the database when shown, so they never contradict what happened; a
+deploy running in a process of its own is followed by reading the journal it writes.
+
+One file per target (host, port, database, schema) in the state folder, one JSON object per
+line. Appends from several processes are serialised with an advisory file lock; a reader
+takes only complete lines, so it can follow a file another process is writing.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import getpass
+import hashlib
+import json
+import os
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable
+
+from lumiku_tui.redact import redact
+
+if TYPE_CHECKING:
+    from lumiku_tui.apply.events import Event
+    from lumiku_tui.pg.target import Target
+
+
+def default_state_dir() -> Path:
+    """Where sessions and journals are kept: LUMIKU_STATE_DIR, else $XDG_STATE_HOME/lumiku-tui, else ~/.local/state."""
+    override = os.environ.get("LUMIKU_STATE_DIR")
+    if override:
+        return Path(override)
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "lumiku-tui"
+
+
+def operator_name() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no passwd entry (some containers run as a bare uid)
+        return os.environ.get("USER") or f"uid {os.getuid()}"
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_")[:40] or "db"
+
+
+def journal_path(state_dir: Path, target: "Target") -> Path:
+    """The journal of one target: host, port, database and the URL's schema decide it (never the password).
+
+    The URL's `?schema=` rather than the schema the server picks: the journal must be found before
+    any connection, and the same URL always means the same history.
+    """
+    key = "\n".join((target.host, str(target.port), target.dbname, target.explicit_schema or ""))
+    digest = hashlib.sha256(key.encode()).hexdigest()[:12]
+    return state_dir / "journal" / f"{_slug(target.dbname)}-{digest}.jsonl"
+
+
+def _scrub(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: _scrub(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_scrub(v) for v in value]
+    return value
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One line of the journal: `kind` names it (an engine event's name, or an operator action)."""
+
+    kind: str
+    at: datetime
+    who: str
+    pid: int
+    fields: dict[str, Any]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.fields.get(key, default)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "at": self.at.isoformat(), "who": self.who, "pid": self.pid, **self.fields}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Entry":
+        data = dict(data)
+        kind = str(data.pop("kind"))
+        at = datetime.fromisoformat(str(data.pop("at")))
+        who = str(data.pop("who", ""))
+        pid = int(data.pop("pid", 0))
+        return cls(kind, at, who, pid, data)
+
+
+class Journal:
+    """Append-only, durable, shared by every process that works on the target."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @classmethod
+    def for_target(cls, target: "Target", state_dir: Path | None = None) -> "Journal":
+        return cls(journal_path(state_dir or default_state_dir(), target))
+
+    def append(self, kind: str, **fields: Any) -> Entry:
+        """Write one entry and make it durable before returning (the caller shows it only after)."""
+        entry = Entry(kind, datetime.now(timezone.utc), operator_name(), os.getpid(), _scrub(fields))
+        line = (json.dumps(entry.to_dict(), default=str, ensure_ascii=False) + "\n").encode()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                os.write(fd, line)
+                os.fsync(fd)
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+        return entry
+
+    def event(self, event: "Event") -> Entry:
+        """An engine event, under its JSON name (`migration_failed`, ...)."""
+        data = event.to_dict()
+        return self.append(str(data.pop("event")), **data)
+
+    def read(self, offset: int = 0) -> tuple[list[Entry], int]:
+        """The complete entries from byte `offset` on, and the offset to continue from (for following)."""
+        try:
+            with open(self.path, "rb") as handle:
+                handle.seek(offset)
+                data = handle.read()
+        except FileNotFoundError:
+            return [], offset
+        end = data.rfind(b"\n") + 1  # a line still being written is left for the next read
+        entries = []
+        for raw in data[:end].splitlines():
+            if not raw.strip():
+                continue
+            try:
+                entries.append(Entry.from_dict(json.loads(raw)))
+            except (ValueError, KeyError, TypeError):
+                continue  # a torn line from a crashed writer: the rest of the journal stays readable
+        return entries, offset + end
+
+    def entries(self) -> list[Entry]:
+        return self.read()[0]
+
+
+def since_last_complete(entries: Iterable[Entry]) -> list[Entry]:
+    """The entries of the current deployment: everything after the last deploy that left nothing pending."""
+    entries = list(entries)
+    start = 0
+    for index, entry in enumerate(entries):
+        if entry.kind == "deployment_complete":
+            start = index + 1
+    return entries[start:]
+
+
+__all__ = ["Entry", "Journal", "default_state_dir", "journal_path", "operator_name", "since_last_complete"]
