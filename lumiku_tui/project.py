@@ -12,7 +12,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lumiku_tui.checks.runbook import NO_RUNBOOK, Runbook
+from lumiku_tui.runbook.reader import NO_RUNBOOK, Runbook
 from lumiku_tui.errors import LumikuError, TargetError
 from lumiku_tui.locations import TYPED_IN_WIZARD, Given, Locations  # noqa: F401 (what front ends open)
 from lumiku_tui.pg import locks
@@ -66,7 +66,7 @@ def open_project(locations: Locations | None = None) -> Project:
 
     The target is looked for even when the folder cannot be read (the doctor diagnoses it all the same).
     """
-    from lumiku_tui.checks.runbook import find_runbook, load_runbook
+    from lumiku_tui.runbook.reader import find_runbook, load_runbook
     from lumiku_tui.prisma.config import find_target
     from lumiku_tui.prisma.folder import find_migrations_dir, load_folder
 

@@ -17,7 +17,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "lumiku_tui"
 LAYERS = {
     "errors": 0, "redact": 0, "defaults": 0,
     "pg": 1, "prisma": 2, "sql": 3,
-    "apply": 4, "safety": 4, "checks": 5, "record": 6,
+    "apply": 4, "safety": 4, "journal": 4,
+    "doctor": 5, "verification": 5, "health": 5, "runbook": 5, "record": 6,
     "project": 7, "demo": 7, "locations": 7,
     "cli": 8, "tui": 8,
     "__main__": 9,

@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from psycopg import sql
 
 from lumiku_tui.apply.deploy import DeployOptions, Deployment
-from lumiku_tui.checks.connection import STEP_NAMES, diagnose_connection
-from lumiku_tui.checks.failure import diagnose_failure
+from lumiku_tui.doctor.connection import STEP_NAMES, diagnose_connection
+from lumiku_tui.doctor.failure import diagnose_failure
 from lumiku_tui.prisma.failure_logs import parse_failure_logs
 from lumiku_tui.errors import LumikuError
 from lumiku_tui.pg.locks import ADVISORY_LOCK_KEY
@@ -388,7 +388,7 @@ def test_a_concurrent_index_that_failed_left_an_invalid_index(db, migrations):
     assert diagnosis.kind == "unique" and diagnosis.bad_rows.count == 1
     assert diagnosis.database_unchanged is False
     assert "INVALID index" in diagnosis.choices[0]
-    from lumiku_tui.checks.verify import verify_migrations
+    from lumiku_tui.verification.verify import verify_migrations
 
     rows = {(c.kind, c.object): c for c in verify_migrations(db.target, folder, ["20240102000000_uq"])}
     assert rows[("history", "20240102000000_uq")].found.startswith("failed")

@@ -11,7 +11,7 @@ from typing import Iterator
 
 import pytest
 
-from lumiku_tui.checks.health import check_health
+from lumiku_tui.health import check_health
 
 
 class _App(BaseHTTPRequestHandler):

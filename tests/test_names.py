@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from pglast import parse_sql
 
-from lumiku_tui.checks.expectations import parse_nodes
+from lumiku_tui.verification.expectations import parse_nodes
 from lumiku_tui.pg.names import SERIAL_TYPES, TYPE_NAMES, canonical_type, format_type, quote_ident
 from lumiku_tui.safety.rules.base import _type_text as safety_type_text
 from lumiku_tui.safety.rules.schema import normalize_type, rewrites

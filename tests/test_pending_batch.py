@@ -89,7 +89,7 @@ def test_a_migration_failed_by_its_sql_blocks_the_batch_and_is_not_linted(db, mi
 
 
 def test_init_writes_checks_for_what_a_resumed_migration_adds(db, migrations):
-    from lumiku_tui.checks.starter import starter_runbook
+    from lumiku_tui.runbook.starter import starter_runbook
 
     script = ADD_AND_USE + 'CREATE TABLE "later" ("id" int PRIMARY KEY);\n'
     path = _cut_after_part_one(db, migrations, script)

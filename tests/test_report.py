@@ -14,11 +14,11 @@ import pytest
 from lumiku_tui.demo import REPORT_PENDING
 from lumiku_tui.apply.deploy import Deployment
 from lumiku_tui.errors import LumikuError
-from lumiku_tui.checks.health import check_health
+from lumiku_tui.health import check_health
 from lumiku_tui.record.progress import DeploymentProgress, default_state_dir
 from lumiku_tui.prisma.folder import load_folder
-from lumiku_tui.checks.runbook import health_options, load_runbook, run_verify_checks
-from lumiku_tui.checks.verify import verify_migrations
+from lumiku_tui.runbook.reader import health_options, load_runbook, run_verify_checks
+from lumiku_tui.verification.verify import verify_migrations
 from tests.conftest import APP_PASSWORD, SHIPPED_MIGRATIONS
 
 #: The shipped Lumiku runbook: the report's success criteria as data.

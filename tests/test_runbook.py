@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from lumiku_tui.checks import runbook as runbook_module
-from lumiku_tui.checks.runbook import RunbookError, load_runbook, run_sql_checks
+from lumiku_tui.runbook import reader as runbook_module
+from lumiku_tui.runbook.reader import RunbookError, load_runbook, run_sql_checks
 from lumiku_tui.record.progress import DeploymentProgress
 from tests.conftest import APP_PASSWORD, SHIPPED_MIGRATIONS
 

@@ -10,7 +10,7 @@ from lumiku_tui.demo import REPORT_PENDING
 from lumiku_tui.apply.deploy import Deployment
 from lumiku_tui.errors import LumikuError
 from lumiku_tui.prisma.folder import load_folder
-from lumiku_tui.checks.verify import verify_migrations
+from lumiku_tui.verification.verify import verify_migrations
 from tests.conftest import APP_PASSWORD, SHIPPED_MIGRATIONS
 
 REPORT_COLUMNS = {

@@ -25,11 +25,11 @@ from lumiku_tui.apply.deploy import AppliedMigration
 from lumiku_tui.errors import LumikuError
 from lumiku_tui.journal import default_state_dir, operator_name
 from lumiku_tui.apply.events import MigrationFailed, Backend
-from lumiku_tui.checks.health import HealthResult
+from lumiku_tui.health import HealthResult
 from lumiku_tui.redact import redact, show_controls
-from lumiku_tui.checks.runbook import KIND as RUNBOOK_KIND
-from lumiku_tui.checks.runbook import NO_RUNBOOK, Runbook
-from lumiku_tui.checks.verify import Check
+from lumiku_tui.runbook.reader import KIND as RUNBOOK_KIND
+from lumiku_tui.runbook.reader import NO_RUNBOOK, Runbook
+from lumiku_tui.verification.verify import Check
 
 if TYPE_CHECKING:
     from lumiku_tui.apply.deploy import DeployResult
@@ -96,7 +96,7 @@ def approval_facts(lint: Any, rehearsal: Any) -> dict[str, Any]:
 
     `lint` is a LintReport (or None when it did not run); `rehearsal` a RehearsalResult or None.
     """
-    from lumiku_tui.checks.runbook import finding_line
+    from lumiku_tui.runbook.reader import finding_line
 
     findings = [f for f in (lint.findings if lint is not None else ()) if f.severity in ("error", "warning")]
     verdict = None

@@ -134,7 +134,7 @@ class WizardApp(App[int]):
     def session(self) -> Any:
         ctx = self.ctx
         if ctx.session is None and ctx.target is not None:
-            from lumiku_tui.checks.runbook import NO_RUNBOOK
+            from lumiku_tui.runbook.reader import NO_RUNBOOK
             from lumiku_tui.record.progress import DeploymentProgress, default_state_dir
 
             state_dir = ctx.state_dir or default_state_dir()
@@ -356,7 +356,7 @@ def build_context(where: Locations | None = None, *, database_url: str | None = 
                   record_dir: Path | None = None, runbook: str | Path | None = None) -> WizardContext:
     """Open the project at `where` (else as the keyword options name it) as every front end does; a load
     error becomes the overview's first message."""
-    from lumiku_tui.checks.runbook import health_url as runbook_health_url
+    from lumiku_tui.runbook.reader import health_url as runbook_health_url
 
     if where is None:
         where = Locations.from_options(database_url=database_url, migrations=migrations, runbook=runbook)

@@ -104,7 +104,7 @@ class WizardContext:
     #: Where the project was found from (lumiku_tui.project.Locations); a new URL keeps the rest of it.
     locations: Any = None
     health_url: str | None = None
-    runbook: Any = None  # lumiku_tui.checks.runbook.Runbook (NO_RUNBOOK when the app has none)
+    runbook: Any = None  # lumiku_tui.runbook.reader.Runbook (NO_RUNBOOK when the app has none)
     demo: bool = False
     state_dir: Path | None = None
     record_dir: Path = field(default_factory=default_record_dir)

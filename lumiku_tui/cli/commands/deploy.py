@@ -142,7 +142,7 @@ def run(args: argparse.Namespace, out: Out) -> int:
 def _prechecks_and_gates(args: argparse.Namespace, out: Out, project, record: "_Record | None") -> None:
     """Before approval, nothing applied if any stops: the runbook's prechecks, then one lint read by both
     the runbook's [gate] and the deploy gate (statements certain to fail, lumiku_tui.safety.gate)."""
-    from lumiku_tui.checks.runbook import gate_blocker, precheck_blocker, run_prechecks
+    from lumiku_tui.runbook.reader import gate_blocker, precheck_blocker, run_prechecks
     from lumiku_tui.safety.gate import refuse_certain_failures
     from lumiku_tui.safety.lint import lint_pending
 
@@ -179,7 +179,7 @@ class _Record:
     """`deploy --record`: the wizard's Markdown record, written for a headless deploy (CI artifacts)."""
 
     def __init__(self, args: argparse.Namespace, out: Out, project) -> None:
-        from lumiku_tui.checks.runbook import health_url
+        from lumiku_tui.runbook.reader import health_url
         from lumiku_tui.record.progress import DeploymentProgress, default_state_dir
 
         self.args, self.out, self.project = args, out, project
@@ -190,9 +190,9 @@ class _Record:
         self.lint = None  # the safety findings shown before approval, when they were read
 
     def finish(self, approved: tuple[str, ...], result) -> None:  # type: ignore[no-untyped-def]
-        from lumiku_tui.checks.health import check_health
-        from lumiku_tui.checks.runbook import health_options, run_verify_checks
-        from lumiku_tui.checks.verify import verify_migrations
+        from lumiku_tui.health import check_health
+        from lumiku_tui.runbook.reader import health_options, run_verify_checks
+        from lumiku_tui.verification.verify import verify_migrations
         from lumiku_tui.record.progress import approval_facts, default_record_dir
 
         progress, runbook = self.progress, self.project.runbook

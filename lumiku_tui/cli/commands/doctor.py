@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from lumiku_tui.checks.diagnose import doctor
+from lumiku_tui.doctor.diagnose import doctor
 from lumiku_tui.cli.commands import open_args_project
 from lumiku_tui.cli.output import Out
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from lumiku_tui.checks.health import check_health
+from lumiku_tui.health import check_health
 from lumiku_tui.cli.output import Out
 from lumiku_tui.pg.platform import on_coolify
 
 
 def _runbook(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     """The app's runbook (--runbook, else lumiku.toml beside the migrations folder found from here)."""
-    from lumiku_tui.checks.runbook import NO_RUNBOOK, find_runbook, load_runbook
+    from lumiku_tui.runbook.reader import NO_RUNBOOK, find_runbook, load_runbook
     from lumiku_tui.errors import LumikuError
     from lumiku_tui.prisma.folder import find_migrations_dir
 
@@ -25,7 +25,7 @@ def _runbook(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 
 def run(args: argparse.Namespace, out: Out) -> int:
-    from lumiku_tui.checks.runbook import health_options, health_url
+    from lumiku_tui.runbook.reader import health_options, health_url
 
     runbook = _runbook(args)
     url = health_url(runbook, getattr(args, "url", None) or getattr(args, "health_url", None))

@@ -6,7 +6,7 @@ import argparse
 from dataclasses import replace
 from pathlib import Path
 
-from lumiku_tui.checks.runbook import RUNBOOK_NAME, RunbookError
+from lumiku_tui.runbook.reader import RUNBOOK_NAME, RunbookError
 from lumiku_tui.cli.commands import load
 from lumiku_tui.cli.output import EXIT_OK, Out
 
@@ -17,7 +17,7 @@ def _default_path(migrations_dir: Path) -> Path:
 
 
 def run(args: argparse.Namespace, out: Out) -> int:
-    from lumiku_tui.checks.starter import check_starter, starter_runbook
+    from lumiku_tui.runbook.starter import check_starter, starter_runbook
 
     args.locations = replace(args.locations, runbook=None)  # the file being written is not read first
     target, folder = load(args)

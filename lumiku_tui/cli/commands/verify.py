@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import argparse
 
-from lumiku_tui.checks.verify import Check, verify_migrations
-from lumiku_tui.checks.runbook import run_verify_checks
+from lumiku_tui.verification.verify import Check, verify_migrations
+from lumiku_tui.runbook.reader import run_verify_checks
 from lumiku_tui.cli.commands import open_args_project
 from lumiku_tui.cli.output import Out
 from lumiku_tui.redact import redact

@@ -69,7 +69,7 @@ class ApprovalScreen(WizardScreen):
 
     @work(thread=True, group="approval-precheck")
     def _precheck(self) -> None:
-        from lumiku_tui.checks.runbook import precheck_blocker, run_prechecks
+        from lumiku_tui.runbook.reader import precheck_blocker, run_prechecks
 
         try:
             checks = run_prechecks(self.ctx.target, self.ctx.runbook)

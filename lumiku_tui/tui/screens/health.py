@@ -47,8 +47,8 @@ class HealthScreen(WizardScreen):
 
     @work(thread=True, exclusive=True, group="health")
     def _check(self) -> None:
-        from lumiku_tui.checks.health import check_health
-        from lumiku_tui.checks.runbook import NO_RUNBOOK, health_options
+        from lumiku_tui.health import check_health
+        from lumiku_tui.runbook.reader import NO_RUNBOOK, health_options
 
         result = check_health(self.ctx.health_url, **health_options(self.ctx.runbook or NO_RUNBOOK))
         self.call_ui(self._show, result)

@@ -49,8 +49,8 @@ class VerificationScreen(WizardScreen):
     def _verify(self) -> None:
         ctx = self.ctx
         try:
-            from lumiku_tui.checks.runbook import NO_RUNBOOK, run_verify_checks
-            from lumiku_tui.checks.verify import verify_migrations
+            from lumiku_tui.runbook.reader import NO_RUNBOOK, run_verify_checks
+            from lumiku_tui.verification.verify import verify_migrations
 
             assert ctx.target is not None and ctx.folder is not None
             checks = verify_migrations(ctx.target, ctx.folder, list(self.names) or None)

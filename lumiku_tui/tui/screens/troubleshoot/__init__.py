@@ -1,6 +1,6 @@
 """Troubleshooting: each screen diagnoses first (in a worker), then explains and offers the next step.
 
-The diagnoses come from `lumiku_tui.checks.diagnose`; these screens only draw them.
+The diagnoses come from `lumiku_tui.doctor.diagnose`; these screens only draw them.
 """
 
 from lumiku_tui.tui.screens.troubleshoot.connect import ConnectScreen

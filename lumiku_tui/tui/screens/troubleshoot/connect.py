@@ -48,7 +48,7 @@ class ConnectScreen(WizardScreen):
 
     @work(thread=True, exclusive=True, group="diagnose-connect")
     def _diagnose(self) -> None:
-        from lumiku_tui.checks.connection import diagnose_connection
+        from lumiku_tui.doctor.connection import diagnose_connection
         from lumiku_tui.project import open_project
 
         ctx = self.ctx

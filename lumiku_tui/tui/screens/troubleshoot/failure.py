@@ -83,7 +83,7 @@ class FailureScreen(WizardScreen):
     def _diagnose(self) -> None:
         ctx = self.ctx
         try:
-            from lumiku_tui.checks.failure import diagnose_failure
+            from lumiku_tui.doctor.failure import diagnose_failure
 
             assert ctx.target is not None and ctx.folder is not None
             diagnosis = diagnose_failure(ctx.target, ctx.folder, self.failure, self.name_)

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
-from lumiku_tui.checks.verify import Check
+from lumiku_tui.verification.verify import Check
 from lumiku_tui.errors import LumikuError
 from lumiku_tui.redact import redact
 
@@ -370,7 +370,7 @@ def rows_text(rows: Sequence[Sequence[str]]) -> str:
 def _run_one(conn: "psycopg.Connection", check: SqlCheck, source: str) -> Check:
     import psycopg
 
-    from lumiku_tui.checks.screen import screen_query
+    from lumiku_tui.runbook.screen import screen_query
 
     try:
         with conn.transaction():

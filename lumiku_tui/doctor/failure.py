@@ -437,8 +437,8 @@ _DATA_OR_CODE = frozenset({"INSERT", "UPDATE", "DELETE", "MERGE", "DO", "COPY", 
 
 def _presence(conn: "psycopg.Connection", schema: str, migration: str, script: str) -> MigrationPresence:
     from lumiku_tui.apply.plan import statements_of
-    from lumiku_tui.checks.expectations import SqlScript, expectations_of
-    from lumiku_tui.checks.verify import compare
+    from lumiku_tui.verification.expectations import SqlScript, expectations_of
+    from lumiku_tui.verification.verify import compare
 
     checks = compare(expectations_of([SqlScript(migration, script)], schema), conn, {migration})
     try:
@@ -457,8 +457,8 @@ def _presence(conn: "psycopg.Connection", schema: str, migration: str, script: s
 
 def _existing_object(conn: "psycopg.Connection", schema: str, migration: str, message: str,
                      statement: str) -> ExistingObject | None:
-    from lumiku_tui.checks.expectations import SqlScript, expectations_of
-    from lumiku_tui.checks.verify import compare
+    from lumiku_tui.verification.expectations import SqlScript, expectations_of
+    from lumiku_tui.verification.verify import compare
 
     names = _quoted_names(message)
     label = names[0] if names else "?"
@@ -521,7 +521,7 @@ def _q(name: str) -> str:
 
 
 def _parse_one(statement: str) -> Any:
-    from lumiku_tui.checks.expectations import parse_nodes
+    from lumiku_tui.verification.expectations import parse_nodes
 
     try:
         nodes = parse_nodes(statement)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Sequence
 
-from lumiku_tui.checks.expectations import Expectations, _Constraint, expectations_of
+from lumiku_tui.verification.expectations import Expectations, _Constraint, expectations_of
 from lumiku_tui.errors import LumikuError
 from lumiku_tui.pg.names import qualified_name, quote_ident
 

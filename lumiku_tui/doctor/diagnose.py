@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from lumiku_tui.checks.connection import Step, diagnose_connection
-from lumiku_tui.checks.failure import FailureDiagnosis, diagnose_failure
+from lumiku_tui.doctor.connection import Step, diagnose_connection
+from lumiku_tui.doctor.failure import FailureDiagnosis, diagnose_failure
 from lumiku_tui.errors import LumikuError
 from lumiku_tui.pg.locks import Backend
 from lumiku_tui.pg.sessions import advisory_lock_report

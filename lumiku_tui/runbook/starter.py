@@ -12,8 +12,8 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Sequence
 
-from lumiku_tui.checks.expectations import Expectations, expectations_of
-from lumiku_tui.checks.runbook import RUNBOOK_NAME, parse_runbook
+from lumiku_tui.verification.expectations import Expectations, expectations_of
+from lumiku_tui.runbook.reader import RUNBOOK_NAME, parse_runbook
 
 if TYPE_CHECKING:
     from pathlib import Path

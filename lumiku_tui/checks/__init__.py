@@ -1,1 +1,0 @@
-"""Checks around a deploy: verification of the catalog, the app's health, diagnosis."""
