@@ -101,15 +101,33 @@ def make_db(pg_server: EmbeddedPostgres) -> Callable[[], Database]:
     return lambda: _create_database(pg_server)
 
 
-@pytest.fixture
-def demo_db(pg_server: EmbeddedPostgres) -> Database:
-    """A database in the report's state: 18 applied, 4 pending, tables with rows."""
+@pytest.fixture(scope="session")
+def demo_template(pg_server: EmbeddedPostgres) -> str:
+    """The demo database built once per session (18 migrations, the seed, ANALYZE take seconds);
+    `demo_db` clones it. Nothing connects to it after it is built, so CREATE DATABASE ... TEMPLATE
+    (which refuses a template with other sessions) can copy it for every test."""
     from lumiku_tui.demo import create_demo_database
 
-    name = f"demo{os.getpid()}_{next(_counter)}"
-    url = create_demo_database(pg_server, load_folder(SHIPPED_MIGRATIONS), dbname=name, owner=APP_ROLE,
-                               password=APP_PASSWORD)
-    return Database(pg_server, name, url)
+    name = f"demo_template{os.getpid()}"
+    create_demo_database(pg_server, load_folder(SHIPPED_MIGRATIONS), dbname=name, owner=APP_ROLE,
+                         password=APP_PASSWORD)
+    return name
+
+
+def copy_demo(server: EmbeddedPostgres, template: str, name: str) -> Database:
+    """`name` as a fresh copy of the demo template (replacing any database of that name)."""
+    with psycopg.connect(server.url(), autocommit=True) as admin:
+        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        # The copy keeps the template's owner, history rows, seed and planner statistics.
+        admin.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {} OWNER {}").format(
+            sql.Identifier(name), sql.Identifier(template), sql.Identifier(APP_ROLE)))
+    return Database(server, name, server.url(name, user=APP_ROLE, password=APP_PASSWORD))
+
+
+@pytest.fixture
+def demo_db(pg_server: EmbeddedPostgres, demo_template: str) -> Database:
+    """A database of its own in the report's state: 18 applied, 4 pending, tables with rows."""
+    return copy_demo(pg_server, demo_template, f"demo{os.getpid()}_{next(_counter)}")
 
 
 @pytest.fixture

@@ -39,9 +39,9 @@ pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture(scope="module")
-def report_db(pg_server):  # type: ignore[no-untyped-def]
+def report_db(pg_server, demo_template):  # type: ignore[no-untyped-def]
     """The report's state, shared by the tests here that only read it."""
-    return shared_demo(pg_server, "tui_flow")
+    return shared_demo(pg_server, demo_template, "tui_flow")
 
 
 def applied_names(db) -> list[str]:  # type: ignore[no-untyped-def]

@@ -23,8 +23,8 @@ pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture(scope="module")
-def report_db(pg_server):  # type: ignore[no-untyped-def]
-    return shared_demo(pg_server, "tui_keys")
+def report_db(pg_server, demo_template):  # type: ignore[no-untyped-def]
+    return shared_demo(pg_server, demo_template, "tui_keys")
 
 
 async def test_question_mark_lists_every_key_of_the_screen_and_the_shared_ones(report_db, tmp_path: Path) -> None:

@@ -19,9 +19,9 @@ pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture(scope="module")
-def report_db(pg_server):  # type: ignore[no-untyped-def]
+def report_db(pg_server, demo_template):  # type: ignore[no-untyped-def]
     """The report's state, shared by the tests here that only read it."""
-    return shared_demo(pg_server, "tui_preview")
+    return shared_demo(pg_server, demo_template, "tui_preview")
 
 
 def _big_script(target_bytes: int = 10 * 1024 * 1024, rows_per_statement: int = 500) -> str:

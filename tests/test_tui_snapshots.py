@@ -10,6 +10,7 @@ README screenshots reproducible. Update after an intended change with
 
 from __future__ import annotations
 
+import inspect
 import json
 import threading
 from collections.abc import Iterator
@@ -21,7 +22,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from lumiku_tui.demo import REPORT_PENDING, create_demo_database
+from lumiku_tui.demo import REPORT_PENDING
 from lumiku_tui.apply.deploy import Deployment
 from lumiku_tui.pg.locks import ADVISORY_LOCK_KEY
 from lumiku_tui.record.progress import operator_name
@@ -43,10 +44,26 @@ from lumiku_tui.tui.screens.troubleshoot import (
 from lumiku_tui.tui.screens.verification import VerificationScreen
 from lumiku_tui.tui.widgets.sql_view import SqlView
 
-from .conftest import APP_PASSWORD, APP_ROLE, REPO, SHIPPED_MIGRATIONS
-from .test_tui_support import enter_name, make_app, wait_until
+from .conftest import APP_PASSWORD, APP_ROLE, REPO, SHIPPED_MIGRATIONS, copy_demo
+from .test_tui_support import enter_name, make_app, settle, wait_until
 
 SIZE = (80, 24)
+
+
+@pytest.fixture
+def snap_compare(snap_compare):  # type: ignore[no-untyped-def]
+    """The plugin's snap_compare, shooting only once the screen has settled (see `settle`)."""
+
+    def compare(app, *, run_before=None, **kwargs):  # type: ignore[no-untyped-def]
+        async def then_settle(pilot) -> None:  # type: ignore[no-untyped-def]
+            result = run_before(pilot) if run_before is not None else None
+            if inspect.isawaitable(result):
+                await result
+            await settle(pilot)
+
+        return snap_compare(app, run_before=then_settle, **kwargs)
+
+    return compare
 
 
 class Fixed:
@@ -76,11 +93,8 @@ def _fresh(server, name: str) -> None:  # type: ignore[no-untyped-def]
         admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
-def _demo(server, name: str) -> Fixed:  # type: ignore[no-untyped-def]
-    _fresh(server, name)
-    url = create_demo_database(server, load_folder(SHIPPED_MIGRATIONS), dbname=name, owner=APP_ROLE,
-                               password=APP_PASSWORD)
-    return Fixed(server, name, url)
+def _demo(server, template: str, name: str) -> Fixed:  # type: ignore[no-untyped-def]
+    return Fixed(server, name, copy_demo(server, template, name).url)
 
 
 def _empty(server, name: str) -> Fixed:  # type: ignore[no-untyped-def]
@@ -91,15 +105,15 @@ def _empty(server, name: str) -> Fixed:  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(scope="module")
-def report_state(pg_server) -> Fixed:  # type: ignore[no-untyped-def]
+def report_state(pg_server, demo_template) -> Fixed:  # type: ignore[no-untyped-def]
     """The demo in the report's state; the screens below only read it."""
-    return _demo(pg_server, "tui_lumiku")
+    return _demo(pg_server, demo_template, "tui_lumiku")
 
 
 @pytest.fixture(scope="module")
-def deployed(pg_server) -> Fixed:  # type: ignore[no-untyped-def]
+def deployed(pg_server, demo_template) -> Fixed:  # type: ignore[no-untyped-def]
     """The demo after the four pending migrations were applied (by the engine)."""
-    fixed = _demo(pg_server, "tui_lumiku_deployed")
+    fixed = _demo(pg_server, demo_template, "tui_lumiku_deployed")
     from lumiku_tui.pg.target import parse_database_url
 
     result = Deployment(parse_database_url(fixed.url), load_folder(SHIPPED_MIGRATIONS)).run()
@@ -190,8 +204,8 @@ def test_approval_refuses_a_wrong_name(snap_compare, report_state: Fixed, tmp_pa
     assert snap_compare(report_state.app(tmp_path), terminal_size=SIZE, run_before=run_before)
 
 
-def test_applying_finished(snap_compare, pg_server, tmp_path: Path) -> None:
-    fixed = _demo(pg_server, "tui_lumiku_apply")
+def test_applying_finished(snap_compare, pg_server, demo_template, tmp_path: Path) -> None:
+    fixed = _demo(pg_server, demo_template, "tui_lumiku_apply")
 
     async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
         await _to_approval(pilot)

@@ -12,21 +12,11 @@ from lumiku_tui.tui.app import WizardApp, build_context
 from lumiku_tui.tui.context import Presentation
 
 
-def shared_demo(server, name: str):  # type: ignore[no-untyped-def]
+def shared_demo(server, template: str, name: str):  # type: ignore[no-untyped-def]
     """A demo database in the report's state for tests that only read it (one per module, not per test)."""
-    import psycopg
-    from psycopg import sql
+    from .conftest import copy_demo
 
-    from lumiku_tui.demo import create_demo_database
-    from lumiku_tui.prisma.folder import load_folder
-
-    from .conftest import APP_PASSWORD, APP_ROLE, SHIPPED_MIGRATIONS, Database
-
-    with psycopg.connect(server.url(), autocommit=True) as admin:
-        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-    url = create_demo_database(server, load_folder(SHIPPED_MIGRATIONS), dbname=name, owner=APP_ROLE,
-                               password=APP_PASSWORD)
-    return Database(server, name, url)
+    return copy_demo(server, template, name)
 
 
 def screen_text(app: WizardApp) -> str:
@@ -51,6 +41,28 @@ async def wait_until(pilot, predicate: Callable[[], object], what: str = "the co
             return
         await pilot.pause(0.05)
     raise AssertionError(f"the wizard never reached {what}; the screen shows:\n{screen_text(pilot.app)}")
+
+
+async def settle(pilot, *, quiet_checks: int = 3, limit_s: float = 30.0) -> None:  # type: ignore[no-untyped-def]
+    """Wait until the screen stops changing, however busy the machine: the app's workers finished, no
+    animation scheduled, and the same screenshot `quiet_checks` times in a row. A snapshot taken on a
+    clock instead can catch a layout half done (a scrollbar thumb drawn before the content's height
+    was known)."""
+    import asyncio
+    import time
+
+    app = pilot.app
+    deadline = time.monotonic() + limit_s
+    previous, same = None, 0
+    while same < quiet_checks:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the screen kept changing for {limit_s:g} s; it shows:\n{screen_text(app)}")
+        await asyncio.wait_for(app.workers.wait_for_complete(), timeout=max(deadline - time.monotonic(), 0.1))
+        await pilot.wait_for_scheduled_animations()
+        await pilot.pause(0.02)
+        current = app.export_screenshot(simplify=True)
+        same = same + 1 if current == previous else 0
+        previous = current
 
 
 async def enter_name(pilot, name: str) -> None:  # type: ignore[no-untyped-def]

@@ -37,9 +37,9 @@ pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture(scope="module")
-def report_db(pg_server):  # type: ignore[no-untyped-def]
+def report_db(pg_server, demo_template):  # type: ignore[no-untyped-def]
     """The report's state, shared by the tests here that only read it."""
-    return shared_demo(pg_server, "tui_troubleshoot")
+    return shared_demo(pg_server, demo_template, "tui_troubleshoot")
 
 
 def _history(db) -> list[tuple[str, bool]]:  # type: ignore[no-untyped-def]
