@@ -788,11 +788,11 @@ def test_script_that_lifts_statement_timeout_is_not_cut_by_the_reply_deadline(db
     """`SET statement_timeout = 0` before a long backfill is common advice; the server is busy, not silent."""
     history = marked_history(migrations, 1)
     script = history.path / history.names[0] / "migration.sql"
-    from lumiku_tui.defaults import REPLY_GRACE_S
-
-    # Half a second of statement timeout plus the engine's grace: the reply deadline falls inside the statement.
-    busy_s = 0.5 + REPLY_GRACE_S + 0.5
+    # Half a second of statement timeout plus the grace (shortened from README's 5 s, see tests/unit/test_defaults.py):
+    # the reply deadline falls inside the statement.
+    options = DeployOptions(statement_timeout_s=0.5, reply_grace_s=1.0)
+    busy_s = options.statement_timeout_s + options.reply_grace_s + 0.5
     script.write_text("SET statement_timeout = 0;\n" + script.read_text() + f"SELECT pg_sleep({busy_s});\n")
-    result = Deployment(db.target, load_folder(history.path), DeployOptions(statement_timeout_s=0.5)).run()
+    result = Deployment(db.target, load_folder(history.path), options).run()
     assert result.ok, f"a busy server was taken for a silent network: {result.failure}"
     assert assert_invariant(db, history).applied == set(history.marks)
