@@ -4,7 +4,7 @@ Every run gets an empty environment and a PATH that holds no Python (`env -i
 PATH=/nonexistent`), so nothing can fall back on an interpreter or packages installed on
 the build machine. Build the binary first, then point LUMIKU_BINARY at it:
 
-    packaging/build_binary.sh && LUMIKU_BINARY=dist/lumiku-tui python -m pytest tests/test_binary.py
+    packaging/build_binary.sh && LUMIKU_BINARY=dist/lumiku-tui python -m pytest tests/binary/test_binary.py
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ RUN_TIMEOUT_S = 60
 pytestmark = pytest.mark.skipif(
     not BINARY,
     reason="LUMIKU_BINARY is not set: build the binary with packaging/build_binary.sh, then run "
-    "LUMIKU_BINARY=dist/lumiku-tui python -m pytest tests/test_binary.py",
+    "LUMIKU_BINARY=dist/lumiku-tui python -m pytest tests/binary/test_binary.py",
 )
 
 INIT = "20240101000000_init"

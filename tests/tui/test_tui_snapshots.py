@@ -5,7 +5,7 @@ so they cannot meet another module's databases on the shared test server. Values
 to run - the server's port, durations, timestamps, process ids, temporary paths - are
 drawn as placeholders through the app's `Presentation`, which is also what makes the
 README screenshots reproducible. Update after an intended change with
-`pytest tests/test_tui_snapshots.py --snapshot-update` and review the SVGs.
+`pytest tests/tui/test_tui_snapshots.py --snapshot-update` and review the SVGs.
 """
 
 from __future__ import annotations

@@ -84,7 +84,7 @@ def test_empty_script_loads_as_prisma_applies_it(migrations):
 
 
 def test_invalid_utf8_is_read_with_replacement_like_prisma(migrations):
-    # Prisma's measured checksum for this file (tests/test_prisma_oracle.py re-measures it).
+    # Prisma's measured checksum for this file (tests/db/test_prisma_oracle.py re-measures it).
     raw = b"CREATE TABLE t (id int);\n-- caf\xe9 \xff\xfe comment\n"
     migration = load_folder(migrations({"20240101000000_latin1": raw})).migrations[0]
     assert migration.replaced == 3
