@@ -31,6 +31,12 @@ APP_PASSWORD = "s3cr3t-P@ss:w0rd/" + secrets.token_hex(4)
 _counter = itertools.count(1)
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """`-n auto` (pyproject's addopts): two workers per core, at most 16. Most of the suite's time is spent waiting
+    (on a lock, a timeout, a subprocess, a silent proxy), not computing, so a second worker per core fills it."""
+    return min(2 * (os.cpu_count() or 1), 16)
+
+
 @pytest.fixture
 def anyio_backend() -> str:
     """The wizard's Pilot tests run on asyncio, Textual's own loop."""
