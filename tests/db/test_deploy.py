@@ -288,9 +288,13 @@ def test_connection_lost_mid_migration_leaves_no_trace_and_rerun_finishes(db, mi
 
 def test_long_pipelined_migration_is_not_taken_for_a_dead_network(db, migrations):
     # Each statement stays under the statement timeout; together they run past the reply
-    # deadline (timeout + grace). The server says the session is busy, so nothing is cut.
-    sleeps = "\n".join("SELECT pg_sleep(0.9);" for _ in range(8))
+    # deadline (timeout + grace, the grace shortened from 5 s). The server says the session is busy, so nothing is cut.
+    options = DeployOptions(statement_timeout_s=1.0, reply_grace_s=1.0, pipeline=True)
+    count = 4
+    assert count * 0.9 > options.statement_timeout_s + options.reply_grace_s
+    sleeps = "\n".join("SELECT pg_sleep(0.9);" for _ in range(count))
     path = migrations({"20240101000000_slow": f"CREATE TABLE slow (id int);\n{sleeps}"})
-    result, _ = deploy(db, path, statement_timeout_s=1.0, pipeline=True)
+    result, _ = deploy(db, path, statement_timeout_s=options.statement_timeout_s, reply_grace_s=options.reply_grace_s,
+                       pipeline=True)
     assert result.ok, result.failure
     assert regclass(db, "slow")
