@@ -150,13 +150,16 @@ def make_db(pg_server: EmbeddedPostgres) -> Iterator[Callable[[], Database]]:
 @pytest.fixture(scope="session")
 def demo_template(pg_server: EmbeddedPostgres) -> str:
     """The demo database built once per session (18 migrations, the seed, ANALYZE take seconds);
-    `demo_db` clones it. Nothing connects to it after it is built, so CREATE DATABASE ... TEMPLATE
-    (which refuses a template with other sessions) can copy it for every test."""
+    `demo_db` clones it. CREATE DATABASE ... TEMPLATE refuses a template another session is connected
+    to, so once built it takes no connections at all."""
     from lumiku_tui.demo import create_demo_database
 
     name = f"demo_template{os.getpid()}"
     create_demo_database(pg_server, load_folder(SHIPPED_MIGRATIONS), dbname=name, owner=APP_ROLE,
                          password=APP_PASSWORD)
+    with psycopg.connect(pg_server.url(), autocommit=True) as admin:
+        admin.execute(sql.SQL("ALTER DATABASE {} WITH IS_TEMPLATE true ALLOW_CONNECTIONS false").format(
+            sql.Identifier(name)))
     return name
 
 
