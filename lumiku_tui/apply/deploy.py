@@ -81,11 +81,11 @@ if TYPE_CHECKING:
     from lumiku_tui.pg.target import Target
     from lumiku_tui.prisma.folder import MigrationsFolder
 
-#: How long the deploy tries, on a new connection, to learn whether a COMMIT whose reply was lost went through.
+#: The default of DeployOptions.in_doubt_check_s.
 _IN_DOUBT_CHECK_S = 3.0
 #: A statement that waits this long for a lock has its blockers looked up and reported.
 _BLOCKER_CHECK_AFTER_S = 0.5
-#: How long a cancel waits for the server to stop the statement before it cuts the link.
+#: The default of DeployOptions.cancel_grace_s.
 CANCEL_GRACE_S = 2.0
 
 
@@ -104,6 +104,12 @@ class DeployOptions:
     pipeline: bool = False
     #: The operator approved creating the URL's database when it does not exist (as Prisma's deploy does).
     create_database: bool = False
+    #: How long past the statement timeout a migration's statement may go without a reply (README's bounds table).
+    reply_grace_s: float = REPLY_GRACE_S
+    #: How long a cancel waits for the server to stop the statement before it cuts the link.
+    cancel_grace_s: float = CANCEL_GRACE_S
+    #: How long to try, on a new connection, to learn whether a COMMIT whose reply was lost went through.
+    in_doubt_check_s: float = _IN_DOUBT_CHECK_S
 
 
 @dataclass(frozen=True)
@@ -160,11 +166,11 @@ class Deployment:
         self._cancel.set()
         runner = self._runner
         if runner is not None:
-            runner.interrupt(timeout=CANCEL_GRACE_S)
+            runner.interrupt(timeout=self.options.cancel_grace_s)
         # A server that does not answer (a silent network) would keep this run waiting for a reply
         # up to its deadline: past a short grace, cut the link. The server rolls back on its side.
         conn = self._conn
-        if conn is not None and not self._finished.wait(CANCEL_GRACE_S):
+        if conn is not None and not self._finished.wait(self.options.cancel_grace_s):
             cut(conn)
 
     @property
@@ -422,7 +428,7 @@ class Deployment:
         thread = threading.Thread(target=self._read_row_after_loss, args=(row_id, answer), daemon=True,
                                   name="lumiku-in-doubt")
         thread.start()
-        thread.join(_IN_DOUBT_CHECK_S)  # a server that cannot be reached leaves the outcome in doubt
+        thread.join(self.options.in_doubt_check_s)  # a server that cannot be reached leaves the outcome in doubt
         return answer[0] if answer else None
 
     def _read_row_after_loss(self, row_id: str, answer: list[tuple[bool, int]]) -> None:
@@ -557,7 +563,7 @@ class Deployment:
             return None  # the script sets its own statement timeout: a long silence may be intended
         # Past this silence the watcher asks the server, from a second connection, whether the
         # deploy session is still at work; only if it is not (or cannot say) is the link given up.
-        return self.options.statement_timeout_s + REPLY_GRACE_S
+        return self.options.statement_timeout_s + self.options.reply_grace_s
 
     def _give_up_on_connection(self) -> None:
         """Called by the watcher when the server stays silent past the deadline."""

@@ -125,7 +125,7 @@ def other_tables(conn: "psycopg.Connection", schema: str) -> list[str]:
 
     Only ordinary tables (relkind 'r': unlogged ones and partitions too) of the schema count; a
     partitioned parent, a view, a foreign table, a sequence or a type does not, nor do PostGIS's tables.
-    Measured with the pinned Prisma CLI (tests/test_prisma_fidelity.py).
+    Measured with the pinned Prisma CLI (tests/db/test_prisma_fidelity.py).
     """
     rows = conn.execute(
         """SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace

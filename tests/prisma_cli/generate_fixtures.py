@@ -6,7 +6,7 @@ Each fixture is a folder holding the schema pair (`from.prisma`, `to.prisma`), P
 
     python -m tests.prisma_cli.generate_fixtures
 
-`tests/test_prisma_generated.py` regenerates them when the CLI is present and requires the
+`tests/db/test_prisma_generated.py` regenerates them when the CLI is present and requires the
 committed files to match, so the fixtures stay what Prisma writes.
 """
 
