@@ -29,7 +29,7 @@ def test_deploy_options_default_to_the_bounds_readme_states() -> None:
     assert options.reply_grace_s == 5.0
     _readme_says(r"the statement timeout plus 5 s")
     assert options.cancel_grace_s == 2.0
-    _readme_says(r"a server that does not answer is cut off after 2 s more")
+    _readme_says(r"a server that does not answer is cut off 2 s later")
     assert options.in_doubt_check_s == 3.0
     _readme_says(r"when the server cannot be asked within 3 s the failure says `commit_in_doubt`")
 
