@@ -1,0 +1,88 @@
+"""The deployment journal: durable, append-only, per target, readable while another process writes it."""
+
+from __future__ import annotations
+
+import multiprocessing
+from pathlib import Path
+
+from lumiku_tui.journal import Journal, journal_path, since_last_complete
+from lumiku_tui.pg.target import parse_database_url
+
+SECRET = "pw-Very$ecret9"
+
+
+def _target(url: str = f"postgresql://app:{SECRET}@db.internal:5432/lumiku"):
+    return parse_database_url(url, origin="test")
+
+
+def test_an_entry_is_on_disk_with_who_and_when_and_without_the_password(tmp_path: Path) -> None:
+    journal = Journal.for_target(_target(), tmp_path)
+    entry = journal.append("approved", url=f"postgresql://app:{SECRET}@db.internal:5432/lumiku",
+                           migrations=["0001_a"], checksums={"0001_a": "ab" * 32})
+    text = journal.path.read_text()
+    assert SECRET not in text
+    assert entry.who and entry.at.tzinfo is not None
+    (read,) = Journal(journal.path).entries()
+    assert read.kind == "approved"
+    assert read.get("migrations") == ["0001_a"]
+    assert read.get("checksums") == {"0001_a": "ab" * 32}
+    assert read.at == entry.at
+
+
+def test_one_file_per_target_and_never_one_per_password(tmp_path: Path) -> None:
+    same = journal_path(tmp_path, _target("postgresql://app:one@db.internal:5432/lumiku"))
+    assert same == journal_path(tmp_path, _target("postgresql://app:two@db.internal:5432/lumiku"))
+    assert same != journal_path(tmp_path, _target("postgresql://app:one@db.internal:5432/other"))
+    assert same != journal_path(tmp_path, _target("postgresql://app:one@db.internal:5433/lumiku"))
+    assert same != journal_path(tmp_path, _target("postgresql://app:one@db.internal:5432/lumiku?schema=s"))
+
+
+def test_a_follower_reads_only_complete_lines_and_continues_from_its_offset(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "j.jsonl")
+    journal.append("one")
+    entries, offset = journal.read()
+    assert [e.kind for e in entries] == ["one"]
+    with open(journal.path, "ab") as handle:  # a writer caught in the middle of a line
+        handle.write(b'{"kind": "tw')
+    entries, later = journal.read(offset)
+    assert entries == [] and later == offset
+    with open(journal.path, "ab") as handle:
+        handle.write(b'o", "at": "2026-01-01T00:00:00+00:00"}\n')
+    journal.append("three")
+    entries, _ = journal.read(offset)
+    assert [e.kind for e in entries] == ["two", "three"]
+
+
+def test_a_torn_line_does_not_hide_the_rest(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "j.jsonl")
+    journal.append("before")
+    with open(journal.path, "ab") as handle:
+        handle.write(b"{not json\n")
+    journal.append("after")
+    assert [e.kind for e in journal.entries()] == ["before", "after"]
+
+
+def test_the_current_deployment_starts_after_the_last_complete_one(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "j.jsonl")
+    for kind in ("approved", "deployment_complete", "approved", "migration_failed", "resolved"):
+        journal.append(kind)
+    assert [e.kind for e in since_last_complete(journal.entries())] == ["approved", "migration_failed", "resolved"]
+
+
+def _append_many(path: str, worker: int) -> None:
+    journal = Journal(Path(path))
+    for index in range(50):
+        journal.append("tick", worker=worker, index=index, padding="x" * 3000)
+
+
+def test_appends_from_several_processes_never_interleave(tmp_path: Path) -> None:
+    path = tmp_path / "j.jsonl"
+    workers = [multiprocessing.Process(target=_append_many, args=(str(path), n)) for n in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(30)
+    entries = Journal(path).entries()
+    assert len(entries) == 200
+    for n in range(4):
+        assert [e.get("index") for e in entries if e.get("worker") == n] == list(range(50))
