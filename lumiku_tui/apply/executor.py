@@ -432,13 +432,27 @@ class StatementRunner:
             self.current = stmt
             self.position_offset = offset
             if result.status == pq.ExecStatus.FATAL_ERROR:
-                raise pgerrors.error_from_result(result, encoding=conn.info.encoding)
+                error = pgerrors.error_from_result(result, encoding=conn.info.encoding)
+                self._blame_by_position(error, chunk, offsets)
+                raise error
             rowcounts.append(result.command_tuples if result.command_tuples is not None else -1)
         if len(results) < len(chunk):  # no error, yet not every statement answered: the link failed
             self.current = chunk[len(results)]
             raise psycopg.OperationalError("the server stopped answering in the middle of the migration")
         self.current = None
         return rowcounts
+
+    def _blame_by_position(self, error: psycopg.Error, chunk: Sequence["Statement"], offsets: Sequence[int]) -> None:
+        """A syntax error comes back as the script's only result (PostgreSQL parses a message whole before
+        running any of it), so the statement to name is the one holding the error's position."""
+        position = error.diag.statement_position
+        if not position or not position.isdigit():
+            return
+        at = int(position) - 1
+        for stmt, offset in reversed(list(zip(chunk, offsets))):
+            if offset <= at:
+                self.current, self.position_offset = stmt, offset
+                return
 
     def watch_commit(self, migration: str, deadline_s: float | None) -> None:
         """Call as the last thing inside a transaction block: its COMMIT's reply is watched like a statement's."""

@@ -233,7 +233,7 @@ def test_a_lost_reply_to_a_pipelined_commit_is_settled_within_thirty_seconds(pg_
     """No socket_timeout: the COMMIT's reply is a reply outside the statements, given up after 30 s (not the
     statement timeout's 605 s), then settled on a new connection."""
     from lumiku_tui.defaults import REPLY_DEADLINE_S
-    from tests.test_in_doubt import SLOW_COMMIT, _end_sleepers, sleeping_at_commit
+    from tests.db.test_in_doubt import SLOW_COMMIT, _end_sleepers, sleeping_at_commit
     from tests.faultkit import wait_for
 
     path = migrations({"20240101000000_slow": SLOW_COMMIT})

@@ -118,7 +118,7 @@ def test_missing_locally_is_reported_by_both(db, migrations, tmp_path):
 def test_prisma_keeps_its_history_in_public_when_a_migration_creates_the_roles_schema(db, migrations, tmp_path):
     """The reference for lumiku-tui's refusal (apply/schema_shift.py): without ?schema=, Prisma keeps
     `_prisma_migrations` in public while later unqualified tables land in the new "$user" schema."""
-    from .conftest import APP_ROLE
+    from tests.conftest import APP_ROLE
 
     path = migrations({"20240101000000_a": "CREATE TABLE t1 (id int);",
                        "20240102000000_schema": f'CREATE SCHEMA "{APP_ROLE}";',

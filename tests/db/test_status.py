@@ -120,7 +120,7 @@ def test_a_database_prisma_does_not_manage_is_said_so_with_prismas_exit_code(db,
     by Prisma Migrate and exits 1; so does lumiku-tui (never "up to date")."""
     from lumiku_tui.prisma.status import NOT_MANAGED
 
-    from .prisma_cli.prisma_runner import prisma_available, run_prisma
+    from tests.prisma_cli.prisma_runner import prisma_available, run_prisma
 
     empty = migrations({})
     code, out, err = run_cli("status", "--database-url", db.url, "--migrations", str(empty))
