@@ -3,7 +3,7 @@
 Order of work, so that nothing is touched before everything is known to be sound:
 connect -> check the server is writable -> take Prisma's advisory lock -> read the
 history -> refuse on an unresolved failure (P3009) -> plan every pending migration
-(split, classify, refuse unsafe shapes) -> create the history table if missing ->
+(split, sort statements by kind, refuse unsafe shapes) -> create the history table if missing ->
 apply each migration in order.
 
 A transactional migration inserts its history row, runs its statements and marks the

@@ -133,7 +133,7 @@ def _coarse_keywords(head: str, limit: int) -> tuple[str, ...]:
     return tuple(words)
 
 
-def classify(keywords: tuple[str, ...]) -> Kind:
+def kind_of(keywords: tuple[str, ...]) -> Kind:
     first = keywords[0] if keywords else ""
     if first == "\\":
         return Kind.PSQL_META
@@ -228,7 +228,7 @@ def split_statements(script: str, name: str = "") -> list[Statement]:
         first_line = line + _leading_comment_lines(text)
         column = piece.start - script.rfind("\n", 0, piece.start)
         statements.append(
-            Statement(index, text, piece.start, first_line, classify(keywords), keywords, line, column)
+            Statement(index, text, piece.start, first_line, kind_of(keywords), keywords, line, column)
         )
     # Rows after COPY ... FROM stdin are data, not SQL; the plan refuses the COPY itself.
     copy = next((i for i, s in enumerate(statements) if s.kind is Kind.COPY_STDIN), None)
