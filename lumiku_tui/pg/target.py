@@ -9,6 +9,7 @@ moment a URL is read, and every display of the target is the masked form.
 from __future__ import annotations
 
 import difflib
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
@@ -39,6 +40,11 @@ def _libpq_keywords() -> frozenset[str]:
     from psycopg import pq
 
     return frozenset(d.keyword.decode() for d in pq.Conninfo.get_defaults())
+
+
+#: Waits between attempts when the server says all its connection slots are taken (about 1.5 s in all),
+#: then None: give up.
+_SLOT_RETRIES_S: tuple[float | None, ...] = (0.05, 0.1, 0.2, 0.4, 0.75, None)
 
 
 @dataclass(frozen=True)
@@ -89,10 +95,19 @@ class Target:
 
         params = dict(self._params)
         params.setdefault("application_name", f"lumiku-tui {purpose}")
-        try:
-            conn = BoundedConnection.connect(self._conninfo, autocommit=autocommit, **params)
-        except psycopg.Error as exc:
-            raise connection_error(self, exc) from None
+        conn = None
+        for wait_s in _SLOT_RETRIES_S:
+            try:
+                conn = BoundedConnection.connect(self._conninfo, autocommit=autocommit, **params)
+                break
+            except psycopg.Error as exc:
+                # A backend whose client just closed leaves the server's process table a moment after;
+                # on a database with one free slot, the next connection can arrive first. Only that
+                # refusal is retried, briefly: a slot held by someone else stays refused.
+                if wait_s is None or "too many connections" not in str(exc) and "too many clients" not in str(exc):
+                    raise connection_error(self, exc) from None
+                time.sleep(wait_s)
+        assert conn is not None
         if self.socket_timeout_s:
             conn.reply_deadline_s = self.socket_timeout_s  # Prisma's knob: the longest wait for any reply
         if self.pooler:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 from pathlib import Path
 
 import psycopg
@@ -887,3 +888,21 @@ def test_status_without_privilege_on_the_history_says_so_not_refused_the_deploy(
     assert code == 2, out + err
     assert "refused the deploy" not in err and "read the migration history" in err, err
     assert "GRANT SELECT ON" in err, err
+
+
+def test_a_slot_held_by_someone_else_is_refused_after_a_short_wait(db, run_cli, migrations):
+    """The retry covers a backend still leaving; a slot another session holds is not waited for."""
+    history = marked_history(migrations, 1)
+    with db.admin() as admin:
+        admin.execute(sql.SQL("ALTER DATABASE {} CONNECTION LIMIT 1").format(sql.Identifier(db.name)))
+    holder = db.connect()
+    try:
+        started = time.monotonic()
+        finished = cli_in_process(run_cli, db.url, history.path)
+        waited = time.monotonic() - started
+    finally:
+        holder.close()
+    assert finished.code == 2, finished.output
+    assert "too many connections" in finished.output
+    assert waited < 10, waited
+    assert assert_invariant(db, history).applied == set()
