@@ -259,8 +259,9 @@ def _plan(conn: psycopg.Connection, target: "Target", folder: "MigrationsFolder"
           ) -> tuple[PendingBatch, list[MigrationPlan], dict[str, str], dict[str, int]]:
     """What a deploy would apply now; a migration that cannot be planned is reported, not fatal.
 
-    A migration whose earlier parts are already committed (cut off, or resolved after failing in a
-    later part) is rehearsed from where the deploy resumes: its committed parts would fail if run again.
+    A migration whose earlier parts are already committed (cut off between parts) is rehearsed from
+    where the deploy resumes: its committed parts would fail if run again. One resolved as rolled back
+    is rehearsed whole, as the deploy runs it.
     """
     rows = history.read_rows(conn, target.schema)
     batch = plan_batch(classify(folder, rows), folder.path)

@@ -387,6 +387,7 @@ def test_part_1_undone_resolved_rolled_back_then_the_whole_file_runs(db, migrati
     db.query("UPDATE acct SET bal = bal - 10; DROP TABLE pre")  # the operator undid part 1 by hand
     code, out, err = cli(run_cli, db, path, "resolve", "--rolled-back", MOVE)
     assert code == 0, out + err
+    assert "runs the whole file again" in out and "committed part 1" in out and "undo it by hand" in out
     write(path, PART_1 + FIXED_2)
     code, out, err = cli(run_cli, db, path, "deploy", "--yes")
     assert code == 0, out + err
