@@ -325,18 +325,29 @@ def write(path, text):
     (path / MOVE / "migration.sql").write_text(text)
 
 
-def prisma_up_to_date(db, path, tmp_path) -> None:
+def prisma_status(db, path, tmp_path):
     from tests.prisma_cli.prisma_runner import prisma_available, run_prisma
 
     if not prisma_available():
         pytest.skip("the pinned Prisma CLI is not installed")
-    proc = run_prisma(["migrate", "status"], db.url, path, tmp_path / "prisma-run")
+    return run_prisma(["migrate", "status"], db.url, path, tmp_path / "prisma-run")
+
+
+def prisma_up_to_date(db, path, tmp_path) -> None:
+    proc = prisma_status(db, path, tmp_path)
     assert proc.returncode == 0 and "Database schema is up to date!" in proc.stdout, proc.stdout + proc.stderr
+
+
+def prisma_sees_failed(db, path, tmp_path) -> None:
+    proc = prisma_status(db, path, tmp_path)
+    text = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and MOVE in text and "failed" in text.lower(), text
 
 
 def test_part_2_fixed_deploy_resume_finishes_without_accept_risk_and_prisma_agrees(db, migrations, run_cli,
                                                                                   tmp_path):
     path = failed_in_part_2(db, migrations)
+    prisma_sees_failed(db, path, tmp_path)  # part 1 is in, part 2 is not: Prisma reads it failed
     write(path, PART_1 + FIXED_2)
     code, out, err = cli(run_cli, db, path, "deploy", "--yes")  # plain: P3009, with the choices
     assert code == 1 and "--resume" in out + err and "resolve --rolled-back" in out + err, out + err
@@ -376,6 +387,7 @@ def test_cut_during_part_2_plain_deploy_resumes_and_prisma_agrees(db, migrations
         failure = deploy(db, path, lock_timeout_s=0.3)[0].failure
         holder.execute("ROLLBACK")
     assert failure.reason == "lock_timeout" and bal(db) == 110
+    prisma_sees_failed(db, path, tmp_path)
     code, out, err = cli(run_cli, db, path, "deploy", "--yes")
     assert code == 0, out + err
     assert bal(db) == 110 and db.query("SELECT id FROM pre") == [(1,)]
