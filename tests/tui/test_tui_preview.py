@@ -210,7 +210,7 @@ async def test_findings_come_risk_first_and_can_be_read_in_full(db, migrations, 
 
 async def test_a_migration_the_deploy_would_resume_is_what_the_preview_shows(db, migrations, tmp_path: Path) -> None:
     """Issue 17: the wizard reads the same plan of the pending batch as deploy, lint and the gate."""
-    from .test_pending_batch import ADD_AND_USE, CUT, _cut_after_part_one
+    from tests.db.test_pending_batch import ADD_AND_USE, CUT, _cut_after_part_one
 
     path = _cut_after_part_one(db, migrations, ADD_AND_USE)
     app = make_app(db.url, path, tmp_path)
