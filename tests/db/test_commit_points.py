@@ -536,3 +536,20 @@ def test_session_settings_are_carried_and_harmless_statements_are_not_refused():
     again, refused = session_carry(plan, 1)
     assert refused is None
     assert [s.line for s in again] == [1, 4]
+
+
+def test_dry_run_resume_rehearses_from_the_failed_part_in_the_session_part_1_left(db, migrations, run_cli):
+    from lumiku_tui.apply.rehearse import rehearse
+
+    part_1 = "CREATE SCHEMA tenant;\nSET search_path TO tenant;\nCREATE TABLE pre (id int);\nCOMMIT;\n"
+    path = migrations({MOVE: part_1 + "INSERT INTO pre VALUES (1 / 0);\n"})
+    assert deploy(db, path)[0].failure.sqlstate == "22012"
+    write(path, part_1 + "INSERT INTO pre VALUES (1);\n")
+    with pytest.raises(DeployBlocked):
+        rehearse(db.target, load_folder(path))  # as a plain deploy: P3009
+    events: list[ev.Event] = []
+    result = rehearse(db.target, load_folder(path), resume=True, on_event=events.append)
+    assert result.ok and result.migrations[0].rehearsed, result.describe()  # `pre` found in tenant, not public
+    assert [e.index for e in events if isinstance(e, ev.StatementFinished)] == [2, 5]
+    code, out, err = cli(run_cli, db, path, "deploy", "--dry-run", "--resume")
+    assert code == 0, out + err

@@ -231,6 +231,8 @@ def _rehearse(args: argparse.Namespace, out: Out, target, folder) -> int:
 
     # --json prints one document (the rehearsal's result), not the event stream.
     bound = {} if args.on_copy else {"max_hold_s": args.max_hold}  # nothing live to spare on a copy
+    if getattr(args, "resume", False) and not args.on_copy:
+        bound["resume"] = True  # rehearse what `deploy --resume` runs
     result = run(target, folder, lock_timeout_s=lock_timeout,
                  on_event=ignore if out.json_mode else event_printer(out), **bound)
     if out.json_mode:
