@@ -77,7 +77,7 @@ def resume_of(status: "MigrationStatus", plan: "MigrationPlan", *, after_sql_err
     None when it is no migration in parts with committed parts (or failed by its SQL without `after_sql_error`)."""
     row = status.failed_row
     progress = history.parse_progress(row.logs) if row is not None else None
-    if row is None or progress is None or not progress.committed or len(plan.parts) < 2:
+    if row is None or progress is None or not progress.committed:
         return None
     by_sql = progress.stopped_by == "sql_error"
     if by_sql and not after_sql_error:

@@ -420,7 +420,8 @@ def test_resolved_rolled_back_with_part_1_still_there_the_gate_says_it_will_fail
 @pytest.mark.parametrize("changed", [
     "-- moved 10 to the account\n" + PART_1 + FIXED_2,
     PART_1.replace("bal + 10", "bal  +  10") + FIXED_2,
-], ids=["comment-above-part-1", "part-1-reformatted"])
+    PART_1.replace("COMMIT;\n", "") + FIXED_2,  # its COMMIT removed: one part now
+], ids=["comment-above-part-1", "part-1-reformatted", "commit-removed"])
 def test_part_1_changed_after_it_committed_nothing_runs_twice(db, migrations, run_cli, changed):
     path = failed_in_part_2(db, migrations)
     write(path, changed)
