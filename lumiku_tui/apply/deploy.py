@@ -16,8 +16,10 @@ and not recorded, so a plain re-run retries them.
 
 A migration whose script commits on its own runs in parts, one transaction each, as
 PostgreSQL runs the file when Prisma sends it whole; its row is inserted with the first
-part and finished with the last, and a re-run resumes after the committed parts
-(apply/resume.py). A COMMIT whose reply is lost is settled on a new connection.
+part and finished with the last. Cut off between parts, a re-run resumes after the committed
+parts; failed by its SQL, `deploy --resume` does, in both cases only while the committed parts
+are byte for byte unchanged (apply/resume.py). A COMMIT whose reply is lost is settled on a new
+connection.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ from lumiku_tui.apply.events import (
     ignore,
 )
 from lumiku_tui.apply.plan import plan_batch
-from lumiku_tui.apply.resume import Resume
+from lumiku_tui.apply.resume import CUT_OFF, Resume
 from lumiku_tui.apply.schema_shift import refuse_a_schema_shift
 from lumiku_tui.apply.executor import (
     Cancelled,
@@ -110,6 +112,8 @@ class DeployOptions:
     cancel_grace_s: float = CANCEL_GRACE_S
     #: How long to try, on a new connection, to learn whether a COMMIT whose reply was lost went through.
     in_doubt_check_s: float = _IN_DOUBT_CHECK_S
+    #: Continue a migration in parts that failed by its SQL in a later part from that part (`deploy --resume`).
+    resume: bool = False
 
 
 @dataclass(frozen=True)
@@ -158,6 +162,8 @@ class Deployment:
         self._history_exists = False
         self._resume: dict[str, Resume] = {}
         self._pid: int | None = None
+        #: What the logs of the migration in parts now running say about this run (resumed, and why).
+        self._run_note = ""
 
     # -- control from another thread ------------------------------------------------------
 
@@ -201,7 +207,7 @@ class Deployment:
                     hint="For each migration the database already reflects, run `lumiku-tui resolve --applied NAME` "
                     "(oldest first); then deploy applies only the rest.",
                 )
-        batch = plan_batch(statuses, self.folder.path, until=self.options.until)
+        batch = plan_batch(statuses, self.folder.path, until=self.options.until, resume=self.options.resume)
         batch.refuse_blocked()
         batch.refuse_unapproved(self.options.approved)
         plans = batch.plans()
@@ -346,14 +352,16 @@ class Deployment:
         migration = plan.migration
         schema = self.target.schema
         self._plan = plan
+        resume = self._resume.get(plan.name)
         self.emit(MigrationStarted(plan.name, position, total, len(plan.statements), plan.transactional,
-                                   len(plan.parts) or 1, plan.commit_points))
+                                   len(plan.parts) or 1, plan.commit_points,
+                                   resume.skipped_parts if resume is not None else (),
+                                   resume.because if resume is not None else ""))
         started = time.perf_counter()
         runner.current = None
         runner.commit_sent = False
         row_id = history.new_id()
         deadline = self._reply_deadline_s()
-        resume = self._resume.get(plan.name)
         if plan.transactional and (len(plan.parts) > 1 or resume is not None):
             return self._apply_parts(conn, plan, runner, resume, started, deadline)
         try:
@@ -471,20 +479,33 @@ class Deployment:
         """One transaction per part; the row is inserted with the first part run and finished with the last."""
         schema = self.target.schema
         total = len(plan.parts)
-        row_id = resume.row_id if resume is not None and resume.row_id else history.new_id()
-        row_exists = resume is not None and resume.row_id is not None
-        committed: list[history.CommittedPart] = list(resume.committed[: resume.skip]) if resume else []
-        if resume is not None and resume.row_id is None:
-            committed = [dataclasses.replace(c, earlier=True) for c in committed]
+        row_id = resume.row_id if resume is not None else history.new_id()
+        row_exists = resume is not None
         skip = resume.skip if resume is not None else 0
+        run_note = ""
+        committed: list[history.CommittedPart] = []
+        if resume is not None:
+            why = ("it was cut off earlier (not failed by its SQL): a plain deploy continues"
+                   if resume.because == CUT_OFF else "it failed by its SQL in part "
+                   f"{skip + 1} earlier; the operator fixed that part and chose deploy --resume")
+            run_note = f"this run resumed from part {skip + 1}: {why}."
+            committed = [dataclasses.replace(
+                c, total=total, earlier=False,
+                note="skipped in this run: committed by an earlier run, byte for byte unchanged")
+                for c in resume.committed[:skip]]
+            refused = self._carry_session(conn, plan, resume)
+            if refused is not None:
+                raise refused
         offset = sum(len(p.statements) for p in plan.parts[:skip])
         count = len(plan.statements)
+        checksum = plan.migration.checksum if resume is not None else None
         self._parts_state = (row_id, row_exists, committed)
+        self._run_note = run_note
         for part in plan.parts[skip:]:
             finished = part.number == total
             done = [*committed, history.CommittedPart(part.number, total, part.first_line, part.last_line,
-                                                      part.checksum)]
-            logs = history.progress_logs(total, done)
+                                                      part.checksum, note="ran in this run" if run_note else "")]
+            logs = history.progress_logs(total, done, run_note)
             insert = not row_exists
 
             def before(c: psycopg.Connection) -> None:
@@ -495,7 +516,7 @@ class Deployment:
             def after(c: psycopg.Connection, part=part, logs=logs, finished=finished, insert=insert) -> None:
                 if insert:
                     history.insert_started(c, schema, row_id, plan.name, plan.migration.checksum)
-                history.record_parts(c, schema, row_id, part.number, logs, finished=finished)
+                history.record_parts(c, schema, row_id, part.number, logs, finished=finished, checksum=checksum)
 
             runner.commit_sent = False
             try:
@@ -544,6 +565,29 @@ class Deployment:
         duration = (time.perf_counter() - started) * 1000
         self.emit(MigrationFinished(plan.name, duration, len(plan.statements)))
         return AppliedMigration(plan.name, duration, len(plan.statements))
+
+    def _carry_session(self, conn: psycopg.Connection, plan: MigrationPlan, resume: Resume) -> PlanError | None:
+        """Set the session up as the committed parts left it (their SET, set_config), before any part runs.
+
+        These statements succeeded when their part committed; one that fails now (a role since dropped) stops
+        the resume before anything of this migration runs, and nothing is recorded."""
+        for stmt in resume.session:
+            try:
+                conn.execute(stmt.text)
+            except psycopg.Error as exc:
+                if conn.broken:
+                    raise from_database_error(self.target, exc) from None
+                return PlanError(
+                    f"`{plan.name}` cannot resume: statement {stmt.index} (line {stmt.line}), `{stmt.summary}`, which "
+                    f"part {next(p.number for p in plan.parts if stmt in p.statements)} ran to set up its session, "
+                    f"fails now ({primary_message(exc)}); nothing of the migration ran.",
+                    why="The parts still to run rely on the session as the committed parts left it.",
+                    hint=f"Make the statement work again (e.g. recreate what it names) and deploy again; or undo by "
+                    f"hand what the committed parts did, `lumiku-tui resolve --rolled-back {plan.name}`, and deploy.")
+        if resume.session:
+            self.emit(Notice(f"{plan.name}: the session is set up as part(s) 1-{resume.skip} left it: "
+                             + "; ".join(f"`{s.summary}`" for s in resume.session) + "."))
+        return None
 
     def _reply_deadline_s(self) -> float | None:
         """How long the server may stay silent before the network counts as gone.
@@ -605,9 +649,9 @@ class Deployment:
         row_exists = False
         if in_parts:
             _row, row_exists, committed = self._parts_state
-            rolled_back = not any(not c.earlier for c in committed)  # nothing of this run stays
+            rolled_back = not committed  # committed parts (of this run or an earlier one) stay
         if in_parts and (row_exists or committed):
-            logs = (history.progress_logs(len(plan.parts), committed)
+            logs = (history.progress_logs(len(plan.parts), committed, self._run_note)
                     + "\n" + failure_logs(plan.name, stmt, exc, line, column, reason))
             if row_exists:
                 recorded = self._record_failure(conn, plan, row_id, logs, update=True)
@@ -664,11 +708,14 @@ class Deployment:
             failing = plan.parts[part - 1] if part else None
             lines = f" (lines {failing.first_line}-{failing.last_line})" if failing else ""
             if reason == "sql_error":
-                next_step = (f"Part{'s' if kept > 1 else ''} 1{'-' + str(kept) if kept > 1 else ''} of {len(plan.parts)} "
-                             f"committed and stay{'' if kept > 1 else 's'} in the database; part {part}{lines} was "
-                             f"rolled back. Fix part {part} in {plan.name}/migration.sql, then `lumiku-tui resolve "
-                             f"--rolled-back {plan.name}` and deploy again: the committed parts whose text is "
-                             "unchanged are not run again.")
+                parts = f"part{'s' if kept > 1 else ''} 1{'-' + str(kept) if kept > 1 else ''}"
+                next_step = (f"{parts.capitalize()} of {len(plan.parts)} committed and stay{'' if kept > 1 else 's'} "
+                             f"in the database; part {part}{lines} was rolled back. Either fix part {part} in "
+                             f"{plan.name}/migration.sql and run `lumiku-tui deploy --resume`: it continues from "
+                             f"part {part}, and only while {parts} {'are' if kept > 1 else 'is'} byte for byte "
+                             f"unchanged; or undo by hand what {parts} did, then `lumiku-tui resolve --rolled-back "
+                             f"{plan.name}` and deploy: the whole file runs again. (`resolve --applied` if you "
+                             "finish it by hand.)")
             else:
                 next_step = (f"Part{'s' if kept > 1 else ''} 1{'-' + str(kept) if kept > 1 else ''} of {len(plan.parts)} "
                              f"committed and stay{'' if kept > 1 else 's'} in the database; part {part}{lines} was "

@@ -77,6 +77,10 @@ class MigrationStarted(Event):
     parts: int = 1
     #: Lines of the script's own COMMITs that end a part; the last part commits at the end.
     commit_points: tuple[int, ...] = ()
+    #: Parts not run in this run because an earlier run committed them (a resume), and why it resumed
+    #: ("cut_off": a plain re-run continues; "resumed_after_sql_error": `deploy --resume`).
+    skipped_parts: tuple[int, ...] = ()
+    resumed_because: str = ""
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Protocol, Sequence
 
-from lumiku_tui.apply.resume import Resume, resume_after_cut, resume_after_rollback
+from lumiku_tui.apply.resume import Resume, failed_part_sql_error, resume_of
 from lumiku_tui.errors import DeployBlocked, PlanError
 from lumiku_tui.prisma.folder import LocalMigration, prisma_sort_key
 from lumiku_tui.prisma.status import MigrationStatus, State
@@ -66,6 +66,8 @@ class PendingMigration:
 
     status: MigrationStatus
     local: "LocalMigration"
+    #: The operator chose to continue a migration in parts that failed by its SQL (`deploy --resume`).
+    resume_requested: bool = False
 
     @property
     def name(self) -> str:
@@ -90,15 +92,22 @@ class PendingMigration:
         return statements_of(self.local)
 
     @cached_property
+    def _resume(self) -> Resume | PlanError | None:
+        if self.plan_error is not None or self.status.state is not State.FAILED:
+            return None  # rolled back means nothing of it remains: the whole file runs
+        return resume_of(self.status, self.plan, after_sql_error=self.resume_requested)
+
+    @property
     def resume(self) -> Resume | None:
         """Where the deploy picks this migration up, when parts of it are already committed."""
-        if self.plan_error is not None:
-            return None
-        if self.status.state is State.FAILED:
-            return resume_after_cut(self.status, self.plan)
-        if self.status.state is State.ROLLED_BACK:
-            return resume_after_rollback(self.plan, self.status.rows)
-        return None
+        found = self._resume
+        return found if isinstance(found, Resume) else None
+
+    @property
+    def resume_refused(self) -> PlanError | None:
+        """Why a failed migration in parts may not resume (a changed committed part, session state lost)."""
+        found = self._resume
+        return found if isinstance(found, PlanError) else None
 
     @property
     def skip(self) -> int:
@@ -127,6 +136,8 @@ class PendingBatch:
     #: Failed migrations the deploy cannot resume: Prisma's P3009 refuses every deploy while one is recorded.
     blocked: tuple[MigrationStatus, ...]
     folder_path: "Path | None" = None
+    #: Per blocked migration in parts, why it may not resume (said instead of the plain P3009).
+    refusals: tuple[PlanError, ...] = ()
 
     @property
     def names(self) -> list[str]:
@@ -159,10 +170,29 @@ class PendingBatch:
 
     def refuse_blocked(self) -> None:
         """Raise DeployBlocked (Prisma's P3009) when a failed migration is recorded that no deploy resumes."""
+        if self.refusals:
+            raise self.refusals[0]
         if not self.blocked:
             return
         first = self.blocked[0]
         started = f" started at {first.started_at:%Y-%m-%d %H:%M:%S %Z}" if first.started_at else ""
+        progress = failed_part_sql_error(first)
+        if progress is not None:
+            kept, failed = progress.count, progress.count + 1
+            parts = f"part{'s' if kept > 1 else ''} 1{'-' + str(kept) if kept > 1 else ''}"
+            raise DeployBlocked(
+                f"The migration `{first.name}`{started} failed by its SQL in part {failed}, after {parts} "
+                "committed; no migration was applied.",
+                failed=[s.name for s in self.blocked],
+                why=f"Prisma (P3009) and lumiku-tui refuse to apply anything while a failed migration is recorded: "
+                f"{parts} of it {'are' if kept > 1 else 'is'} in the database, part {failed} is not.",
+                hint=f"Choose one: fix part {failed} in {first.name}/migration.sql and run `lumiku-tui deploy --resume` "
+                f"(it continues from part {failed}; {parts} {'are' if kept > 1 else 'is'} not run again, and only if "
+                f"{'they are' if kept > 1 else 'it is'} byte for byte unchanged); or undo by hand what {parts} did, "
+                f"run `lumiku-tui resolve --rolled-back {first.name}` and deploy (the whole file runs again); or "
+                f"finish the migration by hand and run `lumiku-tui resolve --applied {first.name}` (nothing of it "
+                "runs).",
+            )
         raise DeployBlocked(
             f"The migration `{first.name}`{started} failed and is not resolved; no migration was applied.",
             failed=[s.name for s in self.blocked],
@@ -223,21 +253,25 @@ def notes_for(plan: MigrationPlan, resume: Resume | None = None) -> list[str]:
 
 
 def plan_batch(statuses: Sequence[MigrationStatus], folder_path: "Path | None" = None, *,
-               until: str | None = None) -> PendingBatch:
+               until: str | None = None, resume: bool = False) -> PendingBatch:
     """The batch the next deploy applies to a database in these states (up to `until`, when given).
 
-    Pending and rolled-back migrations run; a failed one runs again only when it was cut off between
-    its parts (not failed by its SQL) and its file is unchanged: it resumes after the committed parts.
-    Any other failed migration blocks the batch.
+    Pending and rolled-back migrations run (a rolled-back one whole). A failed migration in parts
+    resumes from the first part that did not commit when it was cut off between parts, or, with
+    `resume` (`deploy --resume`), when it failed by its SQL in a later part; in both cases only when
+    its committed parts are byte for byte unchanged. Any other failed migration blocks the batch.
     """
     statuses = tuple(statuses)
     members: list[PendingMigration] = []
     blocked: list[MigrationStatus] = []
+    refusals: list[PlanError] = []
     for status in statuses:
         if status.state is State.FAILED:
-            candidate = PendingMigration(status, status.local) if status.local is not None else None
+            candidate = PendingMigration(status, status.local, resume) if status.local is not None else None
             if candidate is None or candidate.resume is None:
                 blocked.append(status)
+                if candidate is not None and candidate.resume_refused is not None:
+                    refusals.append(candidate.resume_refused)
                 continue
             members.append(candidate)
         elif status.state.will_apply and status.local is not None:
@@ -245,11 +279,11 @@ def plan_batch(statuses: Sequence[MigrationStatus], folder_path: "Path | None" =
     if until is not None:
         last = prisma_sort_key(until)
         members = [m for m in members if prisma_sort_key(m.name) <= last]
-    return PendingBatch(statuses, tuple(members), tuple(blocked), folder_path)
+    return PendingBatch(statuses, tuple(members), tuple(blocked), folder_path, tuple(refusals))
 
 
-def batch_of(report: "StatusReport", *, until: str | None = None) -> PendingBatch:
-    return plan_batch(report.migrations, report.folder.path, until=until)
+def batch_of(report: "StatusReport", *, until: str | None = None, resume: bool = False) -> PendingBatch:
+    return plan_batch(report.migrations, report.folder.path, until=until, resume=resume)
 
 
 __all__ = ["PendingBatch", "PendingMigration", "batch_of", "notes_for", "plan_batch", "plan_of", "Script", "statements_of"]

@@ -50,6 +50,7 @@ from lumiku_tui.apply.executor import (
 from lumiku_tui.redact import redact
 from lumiku_tui.pg.server import require_writable, server_info
 from lumiku_tui.apply.plan import PendingBatch, plan_batch
+from lumiku_tui.apply.resume import Resume
 from lumiku_tui.sql.split import MigrationPlan, Statement, sets_transaction_modes
 from lumiku_tui.prisma.status import classify
 
@@ -176,8 +177,11 @@ def rehearse(
     on_event: EventSink = ignore,
     max_hold_s: float = DEFAULT_MAX_HOLD_S,
     forecast_locks: bool = True,
+    resume: bool = False,
 ) -> RehearsalResult:
     """Run the pending migrations inside one transaction and roll it back. Nothing persists.
+
+    `resume`: rehearse what `deploy --resume` runs (a migration in parts that failed by its SQL, from that part).
 
     A strong lock on a live, non-empty table is held for at most `max_hold_s` (0: no bound).
     Before anything runs, a Notice per lock mode says which existing tables it will lock
@@ -204,7 +208,7 @@ def rehearse(
                 hint="Wait for that deploy to finish, then rehearse again.",
             )
         locked = True
-        batch, plans, failures, skips = _plan(conn, target, folder)
+        batch, plans, failures, skips = _plan(conn, target, folder, resume)
         pending_names = batch.names
         expected = LockForecast(())
         if forecast_locks and pending_names:
@@ -255,33 +259,34 @@ def _forecast(conn: psycopg.Connection, target: "Target", batch: PendingBatch) -
     return forecast(conn, batch.locals, target.schema, batch.committed_statements)
 
 
-def _plan(conn: psycopg.Connection, target: "Target", folder: "MigrationsFolder"
-          ) -> tuple[PendingBatch, list[MigrationPlan], dict[str, str], dict[str, int]]:
+def _plan(conn: psycopg.Connection, target: "Target", folder: "MigrationsFolder", resume: bool = False
+          ) -> tuple[PendingBatch, list[MigrationPlan], dict[str, str], dict[str, "Resume"]]:
     """What a deploy would apply now; a migration that cannot be planned is reported, not fatal.
 
-    A migration whose earlier parts are already committed (cut off, or resolved after failing in a
-    later part) is rehearsed from where the deploy resumes: its committed parts would fail if run again.
+    A migration whose earlier parts are already committed (cut off between parts) is rehearsed from
+    where the deploy resumes: its committed parts would fail if run again. One resolved as rolled back
+    is rehearsed whole, as the deploy runs it.
     """
     rows = history.read_rows(conn, target.schema)
-    batch = plan_batch(classify(folder, rows), folder.path)
-    batch.refuse_blocked()  # the same DeployBlocked a deploy would raise
+    batch = plan_batch(classify(folder, rows), folder.path, resume=resume)
+    batch.refuse_blocked()  # the same DeployBlocked (or refusal to resume) a deploy would raise
     plans: list[MigrationPlan] = []
     failures: dict[str, str] = {}
-    skips: dict[str, int] = {}
+    skips: dict[str, Resume] = {}
     for pending in batch.migrations:
         refused = pending.plan_error
         if refused is not None:
             failures[pending.name] = refused.what + (" " + refused.why if refused.why else "")
             continue
         plans.append(pending.plan)
-        if pending.skip:
-            skips[pending.name] = pending.skip
+        if pending.resume is not None:
+            skips[pending.name] = pending.resume
     return batch, plans, failures, skips
 
 
 def _run(conn: psycopg.Connection, target: "Target", plans: list[MigrationPlan], failures: dict[str, str],
          names: list[str], lock_timeout_s: float, statement_timeout_s: float, runner: StatementRunner,
-         on_event: EventSink, bound: "_HoldBound | None" = None, skips: dict[str, int] | None = None
+         on_event: EventSink, bound: "_HoldBound | None" = None, skips: "dict[str, Resume] | None" = None
          ) -> tuple[list[RehearsedMigration], list[str]]:
     by_name = {p.name: p for p in plans}
     results: list[RehearsedMigration] = []
@@ -311,12 +316,14 @@ def _run(conn: psycopg.Connection, target: "Target", plans: list[MigrationPlan],
                           "rehearsed and rolled back; `lumiku-tui lint` covers it")
                 results.append(RehearsedMigration(name, True, None, 0.0, rehearsed=False, skipped=reason))
                 continue
-            skip = (skips or {}).get(name, 0)
+            resumed = (skips or {}).get(name)
+            skip = resumed.skip if resumed is not None else 0
             if skip:
                 notes.append(f"`{name}`: part{'s' if skip > 1 else ''} 1{'-' + str(skip) if skip > 1 else ''} "
                              f"of {len(plan.parts)} {'are' if skip > 1 else 'is'} already in the database; the "
                              "rehearsal ran the rest, as the deploy will.")
-            result = _rehearse_one(conn, target, plan, position, len(names), runner, on_event, bound, added, skip)
+            result = _rehearse_one(conn, target, plan, position, len(names), runner, on_event, bound, added, skip,
+                                   resumed.session if resumed is not None else ())
             results.append(result)
             if bound is not None and bound.exceeded:
                 stopped = (f"the rehearsal stopped at `{name}` to let go of {bound.held or 'a live table'}, so "
@@ -331,8 +338,11 @@ def _run(conn: psycopg.Connection, target: "Target", plans: list[MigrationPlan],
 
 def _rehearse_one(conn: psycopg.Connection, target: "Target", plan: MigrationPlan, position: int, total: int,
                   runner: StatementRunner, on_event: EventSink, bound: "_HoldBound | None" = None,
-                  added: dict[str, tuple[str, int]] | None = None, skip: int = 0) -> RehearsedMigration:
-    statements = [stmt for part in plan.parts[skip:] for stmt in part.statements] if skip else list(plan.statements)
+                  added: dict[str, tuple[str, int]] | None = None, skip: int = 0,
+                  session: "tuple[Statement, ...]" = ()) -> RehearsedMigration:
+    # A resumed migration runs after the session its committed parts set up (SET, search_path), as the deploy does.
+    statements = ([*session, *(stmt for part in plan.parts[skip:] for stmt in part.statements)] if skip
+                  else list(plan.statements))
     # The rehearsal runs every migration in one transaction, past its first query, where PostgreSQL
     # refuses new modes; the deploy gives each part its own transaction, where they stand as written.
     for stmt in (s for s in statements if sets_transaction_modes(s)):

@@ -111,6 +111,10 @@ def event_lines(event: ev.Event, voice: Voice = CLI_VOICE, *, full: bool = True)
         if event.parts > 1:
             how = (f"{event.parts} transactions, committing at line(s) "
                    f"{', '.join(map(str, event.commit_points))} and at the end")
+        if event.skipped_parts:
+            skipped = event.skipped_parts
+            how += (f"; part{'s' if len(skipped) > 1 else ''} {', '.join(map(str, skipped))} skipped: committed by "
+                    "an earlier run, byte for byte unchanged")
         return [(Span(f"[{event.position}/{event.total}] {event.name}", "strong"),
                  Span(f"  ({event.statements} statement(s), {how})"))]
     if isinstance(event, ev.StatementFinished):

@@ -66,6 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--live", action="store_true",
                    help="send statements one at a time and time each (default: each migration's statements "
                    "go in one pipeline, which is faster; failures still name the exact statement)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue a migration whose own COMMITs split it into parts and that failed by its SQL in a "
+                   "later part (after you fixed that part): runs from the failed part, and only if the committed "
+                   "parts are byte for byte unchanged")
     p.add_argument("--dry-run", action="store_true",
                    help="rehearse: run everything in a transaction that is always rolled back")
     p.add_argument("--on-copy", action="store_true",

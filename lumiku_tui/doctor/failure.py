@@ -128,6 +128,21 @@ class FailureDiagnosis:
     statement_line: int | None = None  # the file line where `statement` starts (to number its lines)
     error_offset: int | None = None  # 0-based index in `statement` where PostgreSQL points (for highlighting)
     presence: MigrationPresence | None = None  # for already_exists: is the whole migration already there?
+    #: A migration in parts that failed by its SQL after some parts committed: (parts committed, parts in all).
+    #: `deploy --resume` can continue it from the failed part.
+    resumable: tuple[int, int] | None = None
+
+    @property
+    def database_state(self) -> str:
+        """What of the migration is in the database, in words."""
+        if self.resumable is not None:
+            kept, total = self.resumable
+            return (f"part{'s' if kept > 1 else ''} 1{'-' + str(kept) if kept > 1 else ''} of {total} committed and "
+                    f"stay{'' if kept > 1 else 's'} in the database (the script's own COMMIT); part {kept + 1} was "
+                    "rolled back")
+        if self.database_unchanged:
+            return "unchanged (PostgreSQL rolled the migration back)"
+        return "may hold part of this migration (it ran outside a transaction)"
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -152,8 +167,7 @@ class FailureDiagnosis:
             lines.append(f"  DETAIL: {self.detail}")
         if self.hint:
             lines.append(f"  HINT: {self.hint}")
-        lines.append("  Database: " + ("unchanged (PostgreSQL rolled the migration back)" if self.database_unchanged
-                                       else "may hold part of this migration (it ran outside a transaction)"))
+        lines.append("  Database: " + self.database_state)
         if self.existing_object is not None:
             lines.append(f"  Existing {self.existing_object.kind} {self.existing_object.name}: "
                          f"{self.existing_object.explanation}")
@@ -286,6 +300,7 @@ def diagnose_failure(
         if local is not None:
             statement_line, error_offset = _locate(facts, list(statements_of(local)))
         kind = _kind(facts.sqlstate, facts.reason)
+        resumable = _committed_parts(conn, target.schema, facts.name) if facts.recorded else None
         existing = orphans = bad_rows = None
         presence = None
         if kind == "already_exists":
@@ -309,10 +324,10 @@ def diagnose_failure(
         line=facts.line, column=facts.column, sqlstate=facts.sqlstate, message=redact(facts.message),
         detail=redact(facts.detail), hint=redact(facts.hint), database_unchanged=facts.unchanged, kind=kind,
         existing_object=existing, orphans=orphans,
-        choices=_choices(facts.name, kind, facts.recorded, facts.unchanged, existing, bad_rows, presence),
+        choices=_choices(facts.name, kind, facts.recorded, facts.unchanged, existing, bad_rows, presence, resumable),
         summary=redact(_summary(kind, facts.sqlstate, facts.message, existing, bad_rows, facts.blockers)),
         recorded_failed=facts.recorded, bad_rows=bad_rows, blockers=facts.blockers, source=facts.source,
-        statement_line=statement_line, error_offset=error_offset, presence=presence,
+        statement_line=statement_line, error_offset=error_offset, presence=presence, resumable=resumable,
     )
 
 
@@ -392,11 +407,41 @@ _EXPLAINED = {
 }
 
 
+def _committed_parts(conn: "psycopg.Connection", schema: str, name: str) -> tuple[int, int] | None:
+    """(parts committed, parts in all) of a migration in parts whose last attempt failed by its SQL after
+    committing some of them, from its history row; None for any other failure."""
+    from lumiku_tui.prisma import history
+
+    if not history.table_exists(conn, schema):
+        return None
+    failed = [r for r in history.read_rows(conn, schema, known_to_exist=True)
+              if r.migration_name == name and r.is_failed]
+    progress = history.parse_progress(failed[-1].logs) if failed else None
+    if progress is None or progress.stopped_by != "sql_error" or not progress.committed:
+        return None
+    return progress.count, progress.committed[-1].total
+
+
 def _choices(name: str, kind: str, recorded: bool, unchanged: bool, existing: ExistingObject | None,
-             bad_rows: BadRows | None, presence: "MigrationPresence | None" = None) -> tuple[str, ...]:
+             bad_rows: BadRows | None, presence: "MigrationPresence | None" = None,
+             resumable: tuple[int, int] | None = None) -> tuple[str, ...]:
     retry = (f"Fix {name}/migration.sql, then `lumiku-tui resolve --rolled-back {name}` and deploy again: the "
              "failed _prisma_migrations row gets rolled_back_at set (kept as history) and the next deploy runs "
              "the fixed file and writes a new row.")
+    if resumable is not None:
+        kept, _total = resumable
+        parts = f"part{'s' if kept > 1 else ''} 1{'-' + str(kept) if kept > 1 else ''}"
+        return (
+            f"Fix part {kept + 1} in {name}/migration.sql, then `lumiku-tui deploy --resume` (C on the wizard's "
+            f"failure screen): it continues from part {kept + 1} on the same history row; {parts}, already in the "
+            "database, "
+            f"{'are' if kept > 1 else 'is'} not run again, and only while {'they are' if kept > 1 else 'it is'} byte "
+            "for byte what committed (otherwise it refuses, naming the part).",
+            f"Undo by hand what {parts} did, then `lumiku-tui resolve --rolled-back {name}` and deploy: rolled back "
+            "means nothing of the migration remains, so the whole file runs again (and the safety gate reads it "
+            "whole against the database).",
+            f"Finish the migration by hand, then `lumiku-tui resolve --applied {name}`: the file is never run again.",
+        )
     applied = (f"Make the change by hand, then `lumiku-tui resolve --applied {name}`: the failed row is marked "
                "rolled back and a new row is written as finished with applied_steps_count 0; the file is never "
                "run, so everything it does must already be in the database.")

@@ -201,7 +201,7 @@ def insert_applied(conn: "psycopg.Connection", schema: str, name: str, checksum:
 _PROGRESS_HEAD = "lumiku-tui: this migration commits in {total} parts; the row is finished when the last one commits."
 _PART_LINE = re.compile(
     r"^part (?P<number>\d+)/(?P<total>\d+) committed(?P<earlier> earlier)?: lines (?P<first>\d+)-(?P<last>\d+), "
-    r"sha256 (?P<checksum>[0-9a-f]{64})$", re.MULTILINE)
+    r"sha256 (?P<checksum>[0-9a-f]{64})(?:; (?P<note>[^\n]*))?$", re.MULTILINE)
 _REASON = re.compile(r"^\(recorded by lumiku-tui: (?P<reason>[a-z_]+)\)$", re.MULTILINE)
 
 
@@ -212,7 +212,9 @@ class CommittedPart:
     first_line: int
     last_line: int
     checksum: str
-    earlier: bool = False  # committed by an earlier attempt (a row since rolled back), not by this row
+    earlier: bool = False  # written by versions that resumed after a rolled-back row; read, never written now
+    #: What the run that wrote the logs did with this part: "ran in this run", or why it was skipped.
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -228,11 +230,15 @@ class PartsProgress:
         return len(self.committed)
 
 
-def progress_logs(total: int, committed: "list[CommittedPart]") -> str:
+def progress_logs(total: int, committed: "list[CommittedPart]", run: str = "") -> str:
+    """`run`: one line on what the run writing the logs did (resumed, and why), when it resumed."""
     lines = [_PROGRESS_HEAD.format(total=total)]
+    if run:
+        lines.append(f"lumiku-tui: {run}")
     for part in committed:
         lines.append(f"part {part.number}/{part.total} committed{' earlier' if part.earlier else ''}: "
-                     f"lines {part.first_line}-{part.last_line}, sha256 {part.checksum}")
+                     f"lines {part.first_line}-{part.last_line}, sha256 {part.checksum}"
+                     + (f"; {part.note}" if part.note else ""))
     return "\n".join(lines) + "\n"
 
 
@@ -242,16 +248,21 @@ def parse_progress(logs: str | None) -> PartsProgress | None:
         return None
     committed = tuple(
         CommittedPart(int(m["number"]), int(m["total"]), int(m["first"]), int(m["last"]), m["checksum"],
-                      bool(m["earlier"]))
+                      bool(m["earlier"]), m["note"] or "")
         for m in _PART_LINE.finditer(logs))
     reason = _REASON.search(logs)
     return PartsProgress(committed, reason["reason"] if reason else None)
 
 
 def record_parts(conn: "psycopg.Connection", schema: str, row_id: str, committed: int, logs: str | None,
-                 *, finished: bool) -> None:
-    """Inside the part's own transaction: it counts once that part commits."""
+                 *, finished: bool, checksum: str | None = None) -> None:
+    """Inside the part's own transaction: it counts once that part commits.
+
+    `checksum`: the file's checksum now, for a resumed row whose later parts were fixed since it was
+    inserted, so that Prisma, once the row is finished, reads it as the file that is applied."""
     finish = sql.SQL(", finished_at = clock_timestamp()") if finished else sql.SQL("")
+    if checksum is not None:
+        finish = sql.SQL(", checksum = {}").format(sql.Literal(checksum)) + finish
     conn.execute(
         sql.SQL("UPDATE {} SET applied_steps_count = %s, logs = %s{} WHERE id = %s").format(_table(schema), finish),
         (committed, logs, row_id),

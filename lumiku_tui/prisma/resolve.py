@@ -21,6 +21,9 @@ class ResolveResult:
     name: str
     action: str  # "applied" | "rolled_back"
     rows_changed: int
+    #: Rolled back: how many parts of a migration in parts its failed attempt had committed (the operator
+    #: says they were undone; if not, the next deploy, which runs the whole file, applies them twice).
+    committed_parts: int = 0
 
 
 def _locked(conn, target: "Target") -> None:  # type: ignore[no-untyped-def]
@@ -68,7 +71,7 @@ def resolve_applied(target: "Target", folder: "MigrationsFolder", name: str) -> 
 
 
 def resolve_rolled_back(target: "Target", folder: "MigrationsFolder", name: str) -> ResolveResult:
-    """Mark the failed attempts of `name` rolled back, so the next deploy applies it again."""
+    """Mark the failed attempts of `name` rolled back: nothing of it remains, the next deploy runs the whole file."""
     with target.connect("resolve") as conn:
         require_writable(server_info(conn), target)
         _locked(conn, target)
@@ -94,7 +97,10 @@ def resolve_rolled_back(target: "Target", folder: "MigrationsFolder", name: str)
                     why="Prisma refuses this too (P3012); only a failed attempt can be rolled back.",
                     hint="Run `lumiku-tui status` to see which migration failed.",
                 )
+            committed = 0
             for row in failed:
+                progress = history.parse_progress(row.logs)
+                committed = max(committed, progress.count if progress is not None else 0)
                 history.mark_rolled_back(conn, target.schema, row.id)
         locks.advisory_unlock(conn)
-    return ResolveResult(name, "rolled_back", len(failed))
+    return ResolveResult(name, "rolled_back", len(failed), committed)

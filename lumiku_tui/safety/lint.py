@@ -270,9 +270,12 @@ def _locks_held_until_commit(findings: list[Finding], parsed: list[list[_Parsed]
     return extra
 
 
-def lint_pending(target: "Target", folder: "MigrationsFolder", *, conn: "psycopg.Connection | None" = None
-                 ) -> LintReport:
-    """Findings for the migrations the next deploy would apply, read against the target's live database."""
+def lint_pending(target: "Target", folder: "MigrationsFolder", *, conn: "psycopg.Connection | None" = None,
+                 resume: bool = False) -> LintReport:
+    """Findings for the migrations the next deploy would apply, read against the target's live database.
+
+    `resume`: the deploy is `deploy --resume`: a migration in parts that failed in a later part is judged
+    from the part it continues with (its committed parts are in the database, not to be run again)."""
     from lumiku_tui.apply.plan import batch_of
     from lumiku_tui.prisma.status import read_status
 
@@ -281,7 +284,8 @@ def lint_pending(target: "Target", folder: "MigrationsFolder", *, conn: "psycopg
     assert connection is not None
     try:
         with _one_snapshot(connection, own):
-            return lint_batch(batch_of(read_status(target, folder, connection)), connection, target.schema)
+            return lint_batch(batch_of(read_status(target, folder, connection), resume=resume), connection,
+                              target.schema)
     finally:
         if own:
             connection.close()

@@ -12,7 +12,8 @@ from __future__ import annotations
 import functools
 import re
 import sys
-from dataclasses import dataclass
+import dataclasses
+from dataclasses import dataclass, field
 from functools import cached_property
 from enum import StrEnum
 
@@ -420,6 +421,9 @@ class Part:
     statements: tuple[Statement, ...]
     #: The line of the script's COMMIT that ends this part; None: the part ends with the file.
     commit_line: int | None
+    #: The exact text of the file this part covers: from the end of the part before it (the start of the
+    #: file for part 1) through its own COMMIT (the end of the file for the last part).
+    source: str = field(default="", repr=False, compare=False)
 
     @property
     def first_line(self) -> int:
@@ -432,14 +436,11 @@ class Part:
 
     @cached_property
     def checksum(self) -> str:
-        """sha256 of the part's statements as written: an edit anywhere in the part changes it."""
+        """sha256 of the part's text byte for byte (comments and blank lines included): a resume skips a
+        committed part only when the file still holds exactly what committed."""
         import hashlib
 
-        digest = hashlib.sha256()
-        for stmt in self.statements:
-            digest.update(stmt.text.strip().encode("utf-8"))
-            digest.update(b"\0")
-        return digest.hexdigest()
+        return hashlib.sha256(self.source.encode("utf-8", "surrogatepass")).hexdigest()
 
     @property
     def where(self) -> str:
@@ -709,7 +710,7 @@ def _plan_migration(migration: LocalMigration) -> MigrationPlan:
     name = migration.name
     statements = split_statements(migration.script, f"{name}/migration.sql")
     _refuse_unrunnable(name, statements)
-    parts = _split_parts(name, statements)
+    parts = _with_sources(migration.script, statements, _split_parts(name, statements))
     if len(parts) > 1:
         _refuse_unparsable(name, parts)
     body = [stmt for part in parts for stmt in part.statements]
@@ -735,6 +736,26 @@ def _plan_migration(migration: LocalMigration) -> MigrationPlan:
         for stmt in no_tx
     )
     return MigrationPlan(migration, tuple(body), True, wrapped, tuple(statements), tuple(parts), warnings)
+
+
+def _with_sources(script: str, statements: list[Statement], parts: list[Part]) -> list[Part]:
+    """Each part with the exact text it covers, so that its checksum sees every byte of the file up to its COMMIT."""
+    by_index = {s.index: s for s in statements}
+    sourced: list[Part] = []
+    begin = 0
+    for part in parts:
+        end = len(script)
+        if part.commit_line is not None:
+            after = part.statements[-1].index + 1
+            commit = next((by_index[i] for i in range(after, len(statements) + 1)
+                           if by_index[i].kind is Kind.COMMIT), None)
+            if commit is not None:
+                end = commit.start + len(commit.text)
+                if script.startswith(";", end):
+                    end += 1
+        sourced.append(dataclasses.replace(part, source=script[begin:end]))
+        begin = end
+    return sourced
 
 
 def _left_before(parts: list[Part], stmt: Statement) -> str:

@@ -163,8 +163,10 @@ class WizardApp(App[int]):
             return False
         return bool(session is not None and (session.applied or session.deployed_at))
 
-    def start_deploy(self, approved: tuple[str, ...]) -> None:
-        """The operator approved: record who and when, then apply exactly these migrations."""
+    def start_deploy(self, approved: tuple[str, ...], *, resume: bool = False) -> None:
+        """The operator approved: record who and when, then apply exactly these migrations.
+
+        `resume`: continue a migration in parts that failed by its SQL from the failed part (deploy --resume)."""
         from lumiku_tui.record.progress import operator_name
 
         ctx = self.ctx
@@ -179,7 +181,10 @@ class WizardApp(App[int]):
             session.record_approval(ctx.approved_by, **approval_facts(ctx.lint, ctx.rehearsal))
         while not isinstance(self.screen, OverviewScreen) and len(self.screen_stack) > 2:
             self.pop_screen()
-        self.push_screen(ApplyingScreen(approved))
+        from lumiku_tui.apply.deploy import DeployOptions
+
+        options = DeployOptions(approved=approved, pipeline=True, resume=True) if resume else None
+        self.push_screen(ApplyingScreen(approved, options))
 
     def record_deploy(self, result: Any) -> None:
         session = self.session
@@ -256,6 +261,10 @@ class WizardApp(App[int]):
     @on(nav.DeployApproved)
     def _approved(self, request: nav.DeployApproved) -> None:
         self.start_deploy(request.approved)
+
+    @on(nav.DeployResumed)
+    def _resumed(self, request: nav.DeployResumed) -> None:
+        self.start_deploy(request.approved, resume=True)
 
     @on(nav.DeployRetried)
     def _retried(self, request: nav.DeployRetried) -> None:

@@ -62,6 +62,15 @@ class DeployApproved(Request):
         self.approved = approved
 
 
+class DeployResumed(Request):
+    """The operator chose to continue a migration in parts from the part that failed (`deploy --resume`);
+    these are the migrations that deploy applies."""
+
+    def __init__(self, approved: tuple[str, ...]) -> None:
+        super().__init__()
+        self.approved = approved
+
+
 class DeployRetried(Request):
     """Run the rest of a deploy again (after a timeout), with these options."""
 

@@ -152,3 +152,38 @@ async def test_u_takes_a_new_database_url_masked_without_a_restart(db, migration
                          and "1 migration(s) pending" in flat(screen_text(app)), "the overview of the right database")
         assert app.ctx.target is not None and app.ctx.load_error is None
         assert APP_PASSWORD not in screen_text(app)
+
+
+async def test_C_continues_a_migration_in_parts_from_the_failed_part_after_asking(db, migrations, tmp_path: Path) -> None:
+    """Failed by its SQL after part 1 committed: the failure screen says part 1 stays, and C (deploy --resume)
+    runs only the fixed part 2; R warns that rolled back means part 1 must be undone first."""
+    name = "20250102000000_move"
+    part_1 = "UPDATE acct SET bal = bal + 10;\nCOMMIT;\n"
+    folder = migrations({"20250101000000_acct": "CREATE TABLE acct (id int PRIMARY KEY, bal int NOT NULL);\n"
+                                                "INSERT INTO acct VALUES (1, 100);\n",
+                         name: part_1 + "SELECT 1 / 0;\n"})
+    assert Deployment(db.target, load_folder(folder)).run().failure.sqlstate == "22012"
+    (folder / name / "migration.sql").write_text(part_1 + "CREATE TABLE moved (id int);\n")
+    app = make_app(db.url, folder, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await _to_overview(pilot, app)
+        await pilot.press("t")
+        await wait_until(pilot, lambda: isinstance(app.screen, FailureScreen) and app.screen.diagnosis is not None,
+                         "the diagnosis")
+        assert app.screen.diagnosis.resumable == (1, 2)
+        assert any("deploy --resume" in c for c in app.screen.diagnosis.choices)
+        assert any("whole file runs again" in c for c in app.screen.diagnosis.choices)
+        await pilot.press("R")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmModal), "the rolled-back question")
+        assert "undo them by hand first" in flat(screen_text(app))
+        await pilot.press("n")
+        await pilot.pause()
+        await pilot.press("C")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmModal), "the resume question")
+        assert "from part 2" in flat(screen_text(app))
+        await pilot.press("y")
+        await wait_until(pilot, lambda: getattr(app.screen, "finished", False), "the resumed deploy", steps=1200)
+        assert app.screen.result is not None and app.screen.result.ok
+    assert db.query("SELECT bal FROM acct") == [(110,)]
+    assert db.query("SELECT to_regclass('moved') IS NOT NULL") == [(True,)]
+    assert _state(db, name) == [(True, False)]

@@ -59,14 +59,15 @@ def run(args: argparse.Namespace, out: Out) -> int:
     else:
         report = read_status(target, folder)
     # A migration cut off between its parts resumes: it needs the same approval as a pending one.
-    batch = batch_of(report)
+    resume = bool(getattr(args, "resume", False))
+    batch = batch_of(report, resume=resume)
     names = batch.names
     if not out.json_mode:
         describe_target(out, target, folder)
     record = _Record(args, out, project) if args.record is not None else None
     blocked = batch.blocked
     if names and not blocked and not create_database:  # a database yet to be created holds nothing to check
-        _prechecks_and_gates(args, out, project, record)
+        _prechecks_and_gates(args, out, project, record, resume=resume)
     if blocked or not names:
         approved: tuple[str, ...] | None = None  # the engine refuses or finds nothing; no approval needed
     elif args.yes:
@@ -88,6 +89,7 @@ def run(args: argparse.Namespace, out: Out) -> int:
         advisory_lock_wait_s=args.lock_wait,
         approved=approved,
         create_database=create_database and approved is not None,
+        resume=resume,
     )
     deployment = Deployment(target, folder, options, event_printer(out))
     received: list[int] = []
@@ -139,7 +141,8 @@ def run(args: argparse.Namespace, out: Out) -> int:
     return EXIT_OK if result.ok else EXIT_ATTENTION
 
 
-def _prechecks_and_gates(args: argparse.Namespace, out: Out, project, record: "_Record | None") -> None:
+def _prechecks_and_gates(args: argparse.Namespace, out: Out, project, record: "_Record | None", *,
+                         resume: bool = False) -> None:
     """Before approval, nothing applied if any stops: the runbook's prechecks, then one lint read by both
     the runbook's [gate] and the deploy gate (statements certain to fail, lumiku_tui.safety.gate)."""
     from lumiku_tui.runbook.reader import gate_blocker, precheck_blocker, run_prechecks
@@ -160,7 +163,7 @@ def _prechecks_and_gates(args: argparse.Namespace, out: Out, project, record: "_
         record.progress.record_prechecks(prechecks)
     blocker = precheck_blocker(prechecks)
     if blocker is None:
-        report = lint_pending(target, folder)
+        report = lint_pending(target, folder, resume=resume)
         if record is not None:
             record.lint = report
         blocker = gate_blocker(runbook, report.findings)  # the team's own policy speaks first
@@ -228,6 +231,8 @@ def _rehearse(args: argparse.Namespace, out: Out, target, folder) -> int:
 
     # --json prints one document (the rehearsal's result), not the event stream.
     bound = {} if args.on_copy else {"max_hold_s": args.max_hold}  # nothing live to spare on a copy
+    if getattr(args, "resume", False) and not args.on_copy:
+        bound["resume"] = True  # rehearse what `deploy --resume` runs
     result = run(target, folder, lock_timeout_s=lock_timeout,
                  on_event=ignore if out.json_mode else event_printer(out), **bound)
     if out.json_mode:

@@ -31,10 +31,17 @@ def run(args: argparse.Namespace, out: Out) -> int:
     if applying:
         message = f"Migration `{result.name}` is now recorded as applied (it was not run)."
     else:
-        message = (f"Migration `{result.name}` is now recorded as rolled back; the next deploy applies it "
-                   "again.")
+        message = (f"Migration `{result.name}` is now recorded as rolled back (nothing of it remains); the next "
+                   "deploy runs the whole file again.")
+        if result.committed_parts:
+            kept = result.committed_parts
+            parts = f"part{'s' if kept > 1 else ''} 1{'-' + str(kept) if kept > 1 else ''}"
+            message += (f" Its failed attempt had committed {parts}: if {'they are' if kept > 1 else 'it is'} "
+                        f"still in the database, undo {'them' if kept > 1 else 'it'} by hand before deploying, or "
+                        f"{'they' if kept > 1 else 'it'} will run twice.")
     if out.json_mode:
-        out.json({"event": "resolved", "name": result.name, "as": result.action})
+        out.json({"event": "resolved", "name": result.name, "as": result.action,
+                  "committed_parts": result.committed_parts})
     else:
         out.line(message)
     return EXIT_OK

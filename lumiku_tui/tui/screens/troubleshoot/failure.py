@@ -14,7 +14,7 @@ from textual.widgets import Static
 from lumiku_tui.errors import LumikuError
 from lumiku_tui.apply.events import MigrationFailed, Backend
 from lumiku_tui.tui import words
-from lumiku_tui.tui.navigation import EditRequested, OverviewRequested
+from lumiku_tui.tui.navigation import DeployResumed, EditRequested, OverviewRequested
 from lumiku_tui.tui.screens.base import ConfirmModal, WizardScreen
 from lumiku_tui.tui.widgets.sql_view import SqlView
 
@@ -28,6 +28,7 @@ class FailureScreen(WizardScreen):
         Binding("e", "edit", "Edit"),
         Binding("R", "resolve('rolled_back')", "Resolve…", key_display="R/A"),
         Binding("A", "resolve('applied')", "Mark applied…", show=False),
+        Binding("C", "resume", "Continue…"),
         Binding("escape", "back", "Back"),
         Binding("pagedown", "scroll_body(1)", "Scroll the explanation", show=False),
         Binding("pageup", "scroll_body(-1)", "Scroll the explanation back", show=False),
@@ -63,6 +64,8 @@ class FailureScreen(WizardScreen):
             body.scroll_page_up(animate=False)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "resume":
+            return bool(self.diagnosis is not None and self.diagnosis.resumable)  # only a migration in parts
         if action in ("copy", "edit", "resolve"):
             if self.diagnosis is None:
                 return None  # shown, not yet usable: the diagnosis is on its way
@@ -133,7 +136,9 @@ class FailureScreen(WizardScreen):
             text.append("Hint      ", style="bold")
             text.append(f"{present.text(d.hint)}\n")
         text.append("Database  ", style="bold")
-        if d.database_unchanged:
+        if d.resumable is not None:
+            text.append(f"{d.database_state}.\n", style="yellow")
+        elif d.database_unchanged:
             text.append("rolled back: nothing of this migration was kept; the database is as it was before it.\n",
                         style="green")
         else:
@@ -166,8 +171,10 @@ class FailureScreen(WizardScreen):
             for choice in d.choices:
                 text.append(f"• {present.text(choice)}\n")
         if d.recorded_failed:
-            text.append("Here: e edits the migration at this line · R marks the failed attempt rolled back · "
-                        "A marks it applied · c copies the statement (each asks first)\n", style="bold")
+            text.append("Here: e edits the migration at this line · "
+                        + ("C continues from the failed part (deploy --resume) · " if d.resumable else "")
+                        + "R marks the failed attempt rolled back · A marks it applied · c copies the statement "
+                        "(each asks first)\n", style="bold")
         self.query_one("#failure-text", Static).update(text)
         self.refresh_bindings()
 
@@ -203,8 +210,13 @@ class FailureScreen(WizardScreen):
         if how == "rolled_back":
             question = f"Mark the failed attempt of {d.migration} rolled back?"
             detail = ("Sets rolled_back_at on its failed row in _prisma_migrations, as `prisma migrate resolve "
-                      "--rolled-back` does. Nothing else in the database changes; the next deploy runs this "
-                      "migration again (fix its cause or its SQL first).")
+                      "--rolled-back` does: it says nothing of the migration remains. Nothing else in the database "
+                      "changes; the next deploy runs the whole file again (fix its cause or its SQL first).")
+            if d.resumable:
+                kept = d.resumable[0]
+                detail += (f" Part{'s' if kept > 1 else ''} 1{'-' + str(kept) if kept > 1 else ''} committed and "
+                           "are still in the database: undo them by hand first, or they run twice. To continue "
+                           "from the failed part instead, press C.")
             yes = "y = mark rolled back"
         else:
             question = f"Mark {d.migration} applied without running it?"
@@ -213,6 +225,35 @@ class FailureScreen(WizardScreen):
             yes = "y = mark applied"
         self.app.push_screen(ConfirmModal(question, detail, yes=yes, no="n / Esc = leave it"),
                              lambda confirmed: self._resolve(how) if confirmed else None)
+
+    def action_resume(self) -> None:
+        d = self.diagnosis
+        if d is None or not d.resumable:
+            return
+        kept = d.resumable[0]
+        parts = f"part{'s' if kept > 1 else ''} 1{'-' + str(kept) if kept > 1 else ''}"
+        detail = (f"Runs {d.migration} from part {kept + 1} as the file now reads (fix it first), on the same history "
+                  f"row, then the migrations pending after it, as `lumiku-tui deploy --resume` does. {parts.capitalize()}, "
+                  "already in the database, are not run again, and only while they are byte for byte what "
+                  "committed; the session they set up (SET, search_path) is set up again first.")
+        self.app.push_screen(ConfirmModal(f"Resume {d.migration} from part {kept + 1}?", detail,
+                                          yes="y = resume", no="n / Esc = leave it"),
+                             lambda confirmed: self._resume() if confirmed else None)
+
+    @work(thread=True, exclusive=True, group="resolve")
+    def _resume(self) -> None:
+        from lumiku_tui.apply.plan import batch_of
+        from lumiku_tui.prisma.status import read_status
+
+        ctx = self.ctx
+        assert ctx.target is not None and ctx.folder is not None
+        try:
+            batch = batch_of(read_status(ctx.target, ctx.folder), resume=True)
+            batch.refuse_blocked()  # a changed committed part, a session that cannot be set up again: said here
+        except LumikuError as err:
+            self.call_ui(self.notify, words.error_rich(err, ctx.presentation).plain, severity="error", timeout=20)
+            return
+        self.call_ui(self.post_message, DeployResumed(tuple(batch.names)))
 
     @work(thread=True, exclusive=True, group="resolve")
     def _resolve(self, how: str) -> None:
@@ -229,7 +270,7 @@ class FailureScreen(WizardScreen):
         except LumikuError as err:
             self.call_ui(self.notify, words.error_rich(err, ctx.presentation).plain, severity="error", timeout=15)
             return
-        said = ("marked rolled back: the next deploy runs it again" if how == "rolled_back"
+        said = ("marked rolled back: the next deploy runs the whole file again" if how == "rolled_back"
                 else "marked applied: it will not be run")
         self.call_ui(self._resolved, f"{name} {said}.")
 
