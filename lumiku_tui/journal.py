@@ -163,4 +163,28 @@ def since_last_complete(entries: Iterable[Entry]) -> list[Entry]:
     return entries[start:]
 
 
-__all__ = ["Entry", "Journal", "default_state_dir", "journal_path", "operator_name", "since_last_complete"]
+#: Entries that start or continue a deployment: after a `deployment_complete`, the next of these opens a new one.
+DEPLOYMENT_ACTIVITY = frozenset({"approved", "migration_started", "migration_failed", "resolved", "file_edited",
+                                 "dry_run"})
+
+
+def current_deployment(entries: Iterable[Entry]) -> list[Entry]:
+    """The entries the record of the current deployment tells.
+
+    Everything since the last `deployment_complete`; but when nothing was approved, run or
+    resolved since then (only verification, health, checklist ticks, a record), that complete
+    deployment is still the current one: its record is written after it completed.
+    """
+    entries = list(entries)
+    marks = [i for i, e in enumerate(entries) if e.kind == "deployment_complete"]
+    if not marks:
+        return entries
+    last = marks[-1]
+    if any(e.kind in DEPLOYMENT_ACTIVITY for e in entries[last + 1:]):
+        return entries[last + 1:]
+    start = marks[-2] + 1 if len(marks) > 1 else 0
+    return entries[start:]
+
+
+__all__ = ["DEPLOYMENT_ACTIVITY", "Entry", "Journal", "current_deployment", "default_state_dir", "journal_path",
+           "operator_name", "since_last_complete"]

@@ -66,7 +66,7 @@ from lumiku_tui.defaults import (
     REPLY_GRACE_S,
     TCP_USER_TIMEOUT_S,
 )
-from lumiku_tui.errors import DeployInterrupted, LockTimeout, PlanError
+from lumiku_tui.errors import DeployInterrupted, LockTimeout, LumikuError, PlanError
 from lumiku_tui.pg import locks
 from lumiku_tui.pg.connection import cut
 from lumiku_tui.pg.server import ServerInfo, ensure_database, require_writable, server_info
@@ -79,6 +79,7 @@ from lumiku_tui.sql.split import MigrationPlan, Statement
 
 if TYPE_CHECKING:
     from lumiku_tui.pg.target import Target
+    from lumiku_tui.journal import Journal
     from lumiku_tui.prisma.folder import MigrationsFolder
 
 #: The default of DeployOptions.in_doubt_check_s.
@@ -142,11 +143,14 @@ class Deployment:
         folder: "MigrationsFolder",
         options: DeployOptions | None = None,
         on_event: EventSink = ignore,
+        journal: "Journal | None" = None,
     ) -> None:
         self.target = target
         self.folder = folder
         self.options = options or DeployOptions()
-        self.emit = on_event
+        self.journal = journal
+        #: Every event goes to the journal before the front end sees it: what a screen shows happened.
+        self.emit = on_event if journal is None else _journaled(journal, folder, on_event)
         self._cancel = threading.Event()
         self._conn: psycopg.Connection | None = None
         self._runner: StatementRunner | None = None
@@ -158,6 +162,7 @@ class Deployment:
         self._history_exists = False
         self._resume: dict[str, Resume] = {}
         self._pid: int | None = None
+        self._planned: list[str] | None = None  # what this run found pending, once read under the lock
 
     # -- control from another thread ------------------------------------------------------
 
@@ -220,12 +225,34 @@ class Deployment:
         self.emit = pump
         try:
             self._run(started, result)
+        except LumikuError as err:
+            if self.journal is not None:  # a refusal before anything ran is part of the story too
+                self.journal.append("deploy_refused", what=err.what, why=err.why or "", hint=err.hint or "")
+            raise
         finally:
             pump.close()
             self.emit = sink
         self.emit(DeployFinished(tuple(a.name for a in result.applied),
                                  result.failure.name if result.failure else None, result.duration_ms))
+        if (self.journal is not None and result.ok and self.options.until is None
+                and len(result.applied) == len(self._planned or ()) and self._left_nothing_pending):
+            self.journal.append("deployment_complete", applied=[a.name for a in result.applied])
         return result
+
+    @property
+    def _left_nothing_pending(self) -> bool:
+        """This run applied all it found pending, and the deployment it ends did something.
+
+        A run with nothing to do after a complete deployment opens no new one (its record would
+        be empty).
+        """
+        from lumiku_tui.journal import DEPLOYMENT_ACTIVITY, since_last_complete
+
+        if self._planned is None or self.journal is None:
+            return False
+        if self._planned:
+            return True
+        return any(e.kind in DEPLOYMENT_ACTIVITY for e in since_last_complete(self.journal.entries()))
 
     def _run(self, started: float, result: DeployResult) -> DeployResult:
         if self.options.create_database and ensure_database(self.target):
@@ -287,6 +314,7 @@ class Deployment:
         result.lock_waited_ms = self._acquire_lock(conn)
         self._locked = True
         _statuses, plans = self.plan(conn)
+        self._planned = [p.name for p in plans]
         refuse_a_schema_shift(conn, self.target, plans)
         self.emit(DeployPlanned(self.target.display, tuple(p.name for p in plans),
                                 sum(len(p.statements) for p in plans)))
@@ -719,6 +747,23 @@ def failure_logs(
 ) -> str:
     return write_failure_logs(name, exc, reason, statement_index=stmt.index if stmt is not None else None,
                               statement_text=stmt.text if stmt is not None else None, line=line, column=column)
+
+
+def _journaled(journal: "Journal", folder: "MigrationsFolder", sink: EventSink) -> EventSink:
+    """The sink, behind the journal: each event is durable before the front end is handed it."""
+    local = folder.by_name()
+
+    def emit(event: Event) -> None:
+        if isinstance(event, MigrationStarted) and event.name in local:
+            # The bytes this attempt runs: a file changed between attempts shows in the record.
+            data = event.to_dict()
+            data.pop("event")
+            journal.append("migration_started", **data, checksum=local[event.name].checksum)
+        else:
+            journal.event(event)
+        sink(event)
+
+    return emit
 
 
 class _EventPump:

@@ -12,6 +12,7 @@ from lumiku_tui.errors import LockTimeout, ResolveError
 from lumiku_tui.pg.server import require_writable, server_info
 
 if TYPE_CHECKING:
+    from lumiku_tui.journal import Journal
     from lumiku_tui.prisma.folder import MigrationsFolder
     from lumiku_tui.pg.target import Target
 
@@ -38,7 +39,8 @@ def _locked(conn, target: "Target") -> None:  # type: ignore[no-untyped-def]
         time.sleep(0.2)
 
 
-def resolve_applied(target: "Target", folder: "MigrationsFolder", name: str) -> ResolveResult:
+def resolve_applied(target: "Target", folder: "MigrationsFolder", name: str,
+                    journal: "Journal | None" = None) -> ResolveResult:
     """Record `name` as applied without running it (after a manual fix). Prisma's checks apply."""
     local = folder.by_name().get(name)
     if local is None:
@@ -64,10 +66,13 @@ def resolve_applied(target: "Target", folder: "MigrationsFolder", name: str) -> 
                 history.mark_rolled_back(conn, target.schema, row.id)
             history.insert_applied(conn, target.schema, name, local.checksum)
         locks.advisory_unlock(conn)
-    return ResolveResult(name, "applied", len(failed) + 1)
+    result = ResolveResult(name, "applied", len(failed) + 1)
+    _journal(journal, result, local.checksum)
+    return result
 
 
-def resolve_rolled_back(target: "Target", folder: "MigrationsFolder", name: str) -> ResolveResult:
+def resolve_rolled_back(target: "Target", folder: "MigrationsFolder", name: str,
+                        journal: "Journal | None" = None) -> ResolveResult:
     """Mark the failed attempts of `name` rolled back, so the next deploy applies it again."""
     with target.connect("resolve") as conn:
         require_writable(server_info(conn), target)
@@ -97,4 +102,14 @@ def resolve_rolled_back(target: "Target", folder: "MigrationsFolder", name: str)
             for row in failed:
                 history.mark_rolled_back(conn, target.schema, row.id)
         locks.advisory_unlock(conn)
-    return ResolveResult(name, "rolled_back", len(failed))
+    result = ResolveResult(name, "rolled_back", len(failed))
+    local = folder.by_name().get(name)
+    _journal(journal, result, local.checksum if local is not None else None)
+    return result
+
+
+def _journal(journal: "Journal | None", result: ResolveResult, checksum: str | None) -> None:
+    """Written once the change is committed, before the caller says it was done."""
+    if journal is not None:
+        journal.append("resolved", name=result.name, action=result.action, rows_changed=result.rows_changed,
+                       checksum=checksum)
