@@ -154,7 +154,31 @@ class WizardApp(App[int]):
                 ctx.session = DeploymentProgress.load_or_new(fallback, ctx.target.display, ctx.target.dbname,
                                                              ctx.runbook or NO_RUNBOOK,
                                                              health_known=bool(ctx.health_url))
+                state_dir = fallback
+            self._attach_journal(ctx.session, Path(state_dir))
         return ctx.session
+
+    def _attach_journal(self, session: Any, state_dir: Path) -> None:
+        """The checklist and the record read what happened from the target's journal and the database."""
+        from lumiku_tui.journal import Journal
+        from lumiku_tui.prisma.status import read_status
+        from lumiku_tui.record.markdown import app_name
+
+        ctx = self.ctx
+        assert ctx.target is not None
+        target = ctx.target
+        session.app = session.app or app_name(ctx.runbook, ctx.folder.path if ctx.folder is not None else None)
+        # The folder as read now (it is re-read after an edit or a refresh), not as it was at the start.
+        session.attach(Journal.for_target(target, state_dir),
+                       lambda: read_status(target, ctx.folder) if ctx.folder is not None else None)
+
+    @property
+    def journal(self) -> Any:
+        try:
+            session = self.session
+        except (LumikuError, OSError):
+            return None
+        return session.journal if session is not None else None
 
     def saved_session_has_progress(self) -> bool:
         try:
@@ -173,10 +197,11 @@ class WizardApp(App[int]):
         ctx.approved_at = ctx.presentation.now()
         session = self.session
         if session is not None:
-            from lumiku_tui.record.progress import approval_facts
+            from lumiku_tui.record.session import approval_facts, checksums_of
 
             session.plan(approved)
-            session.record_approval(ctx.approved_by, **approval_facts(ctx.lint, ctx.rehearsal))
+            session.record_approval(ctx.approved_by, **approval_facts(ctx.lint, ctx.rehearsal),
+                                    checksums=checksums_of(ctx.folder, approved), via="the wizard's approval")
         while not isinstance(self.screen, OverviewScreen) and len(self.screen_stack) > 2:
             self.pop_screen()
         self.push_screen(ApplyingScreen(approved))
