@@ -118,7 +118,7 @@ def story_lines(story: DeploymentStory) -> list[tuple[Entry, str]]:
         elif k == "precheck":
             bad = [c for c in e.get("checks") or () if not c.get("ok")]
             total = len(e.get("checks") or ())
-            said = (f"Prechecks: {total - len(bad)} of {total} passed"
+            said = "" if not total else (f"Prechecks: {total - len(bad)} of {total} passed"
                     + ("; failed: " + "; ".join(f"{c.get('object')} (found {c.get('found')})" for c in bad)
                        if bad else ""))
         elif k == "deploy_planned":
@@ -135,7 +135,9 @@ def story_lines(story: DeploymentStory) -> list[tuple[Entry, str]]:
             if checksum:
                 checksums[name] = (attempt, checksum)
         elif k == "migration_finished":
-            said = f"{e.get('name')} applied ({e.get('statements')} statements, {e.get('duration_ms', 0):.0f} ms)"
+            count = e.get("statements")
+            said = (f"{e.get('name')} applied ({count} statement{'' if count == 1 else 's'}, "
+                    f"{e.get('duration_ms') or 0:.0f} ms)")
         elif k == "migration_failed":
             kept = ("rolled back, nothing of it kept" if e.get("rolled_back") else
                     "recorded as failed" if e.get("recorded_failed") else "may hold part of it")
