@@ -169,7 +169,7 @@ def story_lines(story: DeploymentStory) -> list[tuple[Entry, str]]:
             said = (f"{e.who} ended session pid {e.get('ended_pid')}" + (f" ({query})" if query else "")
                     + ("" if e.get("ok", True) else f": {e.get('error')}"))
         elif k == "timeout_changed":
-            said = f"{e.who} changed the {e.get('which')} timeout from {e.get('old')} s to {e.get('new')} s"
+            said = f"{e.who} changed the {e.get('which')} from {e.get('old')} s to {e.get('new')} s"
         elif k == "retry":
             said = f"{e.who} retried" + (f" ({e.get('why')})" if e.get("why") else "")
         elif k == "cancel_requested":

@@ -329,3 +329,56 @@ def test_a_new_deployment_starts_after_a_complete_one(db, migrations, run_cli, t
     assert code == 0 and "Nothing to apply" in out
     kinds = [e.kind for e in _journal(db).entries()]
     assert kinds.count("deployment_complete") == 2
+
+
+def test_lock_timeouts_retries_and_an_ended_session_are_in_the_record(db, migrations, tmp_path):
+    """Recovery: two lock timeouts, the timeout raised and retried, the blocker ended; checklist agrees with status."""
+    from lumiku_tui.apply.deploy import DeployOptions
+    from lumiku_tui.pg.sessions import end_session
+    from lumiku_tui.prisma.status import read_status
+
+    journal = _journal(db)
+    first = load_folder(migrations({INIT: 'CREATE TABLE "t" ("id" TEXT);'}))
+    assert Deployment(db.target, first, journal=journal).run().ok
+    second = "20240102000000_column"
+    folder = load_folder(migrations({second: 'ALTER TABLE "t" ADD COLUMN "x" INTEGER;'}))
+    blocker = db.connect()
+    try:
+        blocker.execute("SET application_name = 'report-job'")
+        blocker.execute("BEGIN")
+        blocker.execute('SELECT * FROM "t"')  # an open transaction holding the table
+        blocker_pid = blocker.info.backend_pid
+        session = DeploymentProgress.load_or_new(tmp_path / "state", db.target.display, db.target.dbname)
+        session.attach(journal, lambda: read_status(db.target, folder))
+        session.plan([second])
+        session.record_approval("alice", checksums={second: folder.by_name()[second].checksum})
+        results = []
+        for timeout in (0.3, 0.6):
+            if results:  # what the wizard's retry dialog journals
+                journal.append("timeout_changed", which="lock timeout", option="lock_timeout_s", old=0.3, new=timeout)
+                journal.append("retry", why=f"lock timeout on {second}")
+            results.append(Deployment(db.target, folder, DeployOptions(lock_timeout_s=timeout, approved=(second,)),
+                                      journal=journal).run())
+        assert [r.failure.reason for r in results] == ["lock_timeout", "lock_timeout"]
+        session.apply_evidence()
+        assert not session.item("all_applied").done and "(pending)" in session.item("all_applied").evidence
+        assert end_session(db.target, blocker_pid, journal)
+    finally:
+        blocker.close()
+    journal.append("retry", why=f"lock timeout on {second}")
+    assert Deployment(db.target, folder, DeployOptions(lock_timeout_s=0.6, approved=(second,)), journal=journal).run().ok
+    status = read_status(db.target, folder)
+    assert {m.name: m.state.value for m in status.migrations} == {INIT: "applied", second: "applied"}
+    record = session.write_record(tmp_path / "records").read_text()
+    story = record.split("## What happened")[1].split("## Final state")[0]
+    assert "Attempt 1: deploy of 20240102000000_column" in story and "Attempt 3:" in story
+    assert story.count("20240102000000_column failed at statement 1, line 1: 55P03") == 2
+    assert "changed the lock timeout from 0.3 s to 0.6 s" in story
+    assert story.count("retried (lock timeout on 20240102000000_column)") == 2
+    assert f'ended session pid {blocker_pid} (SELECT \\* FROM "t")' in story  # Markdown-escaped
+    assert story.index("ended session") < story.index("Attempt 3")
+    assert INIT not in story  # the first deployment completed before this one began
+    assert "- [x] All pending migrations applied successfully _automatic_ (1 applied: 20240102000000_column" in record
+    assert "- [x] No migration errors in output _automatic_ (the last deploy finished without an error; earlier in " \
+        "this deployment: 20240102000000_column failed" in record
+    assert "table shows the 1 new migration _automatic_ (1 rows finished" in record
