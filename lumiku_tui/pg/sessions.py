@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from lumiku_tui.errors import LumikuError
 from lumiku_tui.pg import locks
@@ -10,8 +10,13 @@ from lumiku_tui.pg.locks import Backend
 from lumiku_tui.redact import redact
 
 if TYPE_CHECKING:
-    from lumiku_tui.journal import Journal
     from lumiku_tui.pg.target import Target
+
+
+class JournalAppend(Protocol):
+    """Where a done change is written (lumiku_tui.journal.Journal; a lower layer does not import it)."""
+
+    def append(self, kind: str, **fields: Any) -> object: ...
 
 
 class SessionError(LumikuError):
@@ -26,7 +31,7 @@ def advisory_lock_report(target: "Target") -> tuple[Backend, ...]:
         return locks.advisory_lock_holders(conn)
 
 
-def end_session(target: "Target", pid: int, journal: "Journal | None" = None) -> bool:
+def end_session(target: "Target", pid: int, journal: "JournalAppend | None" = None) -> bool:
     """End backend `pid` (its open transaction rolls back). Call only after the operator confirmed.
 
     With a journal, the session ended (its pid, client and query) is written before this returns.

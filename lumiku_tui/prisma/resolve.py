@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from lumiku_tui.prisma import history
 
@@ -12,9 +12,14 @@ from lumiku_tui.errors import LockTimeout, ResolveError
 from lumiku_tui.pg.server import require_writable, server_info
 
 if TYPE_CHECKING:
-    from lumiku_tui.journal import Journal
     from lumiku_tui.prisma.folder import MigrationsFolder
     from lumiku_tui.pg.target import Target
+
+
+class JournalAppend(Protocol):
+    """Where a done change is written (lumiku_tui.journal.Journal; a lower layer does not import it)."""
+
+    def append(self, kind: str, **fields: Any) -> object: ...
 
 
 @dataclass(frozen=True)
@@ -40,7 +45,7 @@ def _locked(conn, target: "Target") -> None:  # type: ignore[no-untyped-def]
 
 
 def resolve_applied(target: "Target", folder: "MigrationsFolder", name: str,
-                    journal: "Journal | None" = None) -> ResolveResult:
+                    journal: "JournalAppend | None" = None) -> ResolveResult:
     """Record `name` as applied without running it (after a manual fix). Prisma's checks apply."""
     local = folder.by_name().get(name)
     if local is None:
@@ -72,7 +77,7 @@ def resolve_applied(target: "Target", folder: "MigrationsFolder", name: str,
 
 
 def resolve_rolled_back(target: "Target", folder: "MigrationsFolder", name: str,
-                        journal: "Journal | None" = None) -> ResolveResult:
+                        journal: "JournalAppend | None" = None) -> ResolveResult:
     """Mark the failed attempts of `name` rolled back, so the next deploy applies it again."""
     with target.connect("resolve") as conn:
         require_writable(server_info(conn), target)
@@ -108,7 +113,7 @@ def resolve_rolled_back(target: "Target", folder: "MigrationsFolder", name: str,
     return result
 
 
-def _journal(journal: "Journal | None", result: ResolveResult, checksum: str | None) -> None:
+def _journal(journal: "JournalAppend | None", result: ResolveResult, checksum: str | None) -> None:
     """Written once the change is committed, before the caller says it was done."""
     if journal is not None:
         journal.append("resolved", name=result.name, action=result.action, rows_changed=result.rows_changed,

@@ -19,10 +19,7 @@ from lumiku_tui.redact import redact, show_controls
 from lumiku_tui.verification.verify import Check
 
 if TYPE_CHECKING:
-    from lumiku_tui.journal import Entry
     from lumiku_tui.prisma.status import StatusReport
-    from lumiku_tui.record.session import DeploymentSession
-    from lumiku_tui.record.story import DeploymentStory
 
 
 def _slug(text: str) -> str:
@@ -53,7 +50,7 @@ def record_file_name(app: str | None, dbname: str, now: datetime) -> str:
     return f"{prefix}{_slug(dbname)}-{now:%Y%m%dT%H%M%SZ}.md"
 
 
-def render_record(session: "DeploymentSession", now: datetime) -> str:
+def render_record(session: Any, now: datetime) -> str:
     story = session.story()
     status = session.database() if story is not None else None
     if story is None:
@@ -65,7 +62,7 @@ def _at(when: datetime) -> str:
     return f"{when:%Y-%m-%d %H:%M:%S UTC}"
 
 
-def _outcome(session: "DeploymentSession", story: "DeploymentStory | None", status: "StatusReport | None",
+def _outcome(session: Any, story: "Any | None", status: "StatusReport | None",
              missing: Sequence[str]) -> str:
     if story is None:
         return "FAILED" if session.failure else "complete" if session.complete else "incomplete checklist"
@@ -78,7 +75,7 @@ def _outcome(session: "DeploymentSession", story: "DeploymentStory | None", stat
     return "complete" if session.complete else "incomplete checklist"
 
 
-def _render(session: "DeploymentSession", now: datetime, story: "DeploymentStory | None",
+def _render(session: Any, now: datetime, story: "Any | None",
             status: "StatusReport | None") -> str:
     from lumiku_tui.prisma.status import State
     from lumiku_tui.record.story import short, story_lines
