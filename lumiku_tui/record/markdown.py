@@ -185,7 +185,18 @@ def _render(session: Any, now: datetime, story: "Any | None",
             if story.last_failure is None:
                 lines.append("The last deploy attempt ended without an error.")
         else:
-            lines.append("None.")
+            lines.append("None in the journal.")
+        # Attempts the journal cannot tell (a deploy by another tool, or before the journal existed) still
+        # left their rows: the record never says "no failure" while the history holds one.
+        unjournaled = [(n, r) for n in names if n in state for r in state[n].rows
+                       if r.is_rolled_back and not any(f.get("name") == n for f in story.failures)]
+        if unjournaled:
+            lines += ["", "_prisma_migrations also holds attempts the journal does not tell (run by another tool "
+                      "or before this journal):"]
+            for name, row in unjournaled:
+                first = (row.logs or "").strip().splitlines()[:1]
+                lines.append(f"- {_code(name)} started {_at(row.started_at)}, rolled back {_at(row.rolled_back_at)}"
+                             + (f": {_text(first[0])}" if first else ""))
     elif s.failure is None:
         lines.append("None.")
     else:

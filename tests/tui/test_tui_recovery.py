@@ -152,3 +152,66 @@ async def test_u_takes_a_new_database_url_masked_without_a_restart(db, migration
                          and "1 migration(s) pending" in flat(screen_text(app)), "the overview of the right database")
         assert app.ctx.target is not None and app.ctx.load_error is None
         assert APP_PASSWORD not in screen_text(app)
+
+
+async def test_e_R_and_a_redeploy_are_journaled_and_the_checklist_and_record_agree_with_status(
+        failed, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from lumiku_tui.journal import Journal
+    from lumiku_tui.prisma.folder import checksum
+    from lumiku_tui.prisma.status import State, read_status
+    from lumiku_tui.tui.screens.applying import ApplyingScreen
+    from lumiku_tui.tui.screens.checklist import ChecklistScreen
+
+    from .test_tui_flow import _to_approval
+
+    db, folder = failed
+    old = checksum((folder / FAILING / "migration.sql").read_bytes())
+    fixed = 'CREATE INDEX avatars_project_idx ON avatars ("projectId");\n'
+    editor = tmp_path / "editor.sh"
+    editor.write_text(f"#!/bin/sh\nprintf '{fixed.replace(chr(10), chr(92) + 'n')}' > \"$2\"\n")
+    editor.chmod(editor.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("EDITOR", str(editor))
+    app = make_app(db.url, folder, tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await _failure_screen(pilot, app)
+        await pilot.press("e")
+        await wait_until(pilot, lambda: screen.replanned is not None, "the re-plan")
+        await pilot.press("R")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmModal), "the question")
+        await pilot.press("y")
+        await wait_until(pilot, lambda: isinstance(app.screen, OverviewScreen) and app.screen.ready
+                         and "pending" in flat(screen_text(app)), "the overview, re-read")
+        await _to_approval(pilot, app)
+        await pilot.press(*db.name, "enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, ApplyingScreen) and app.screen.finished,
+                         "the end of the deploy")
+        assert app.screen.result is not None and app.screen.result.ok
+        journal = Journal.for_target(app.ctx.target, tmp_path / "state")
+        kinds = [e.kind for e in journal.entries()]
+        edited = next(e for e in journal.entries() if e.kind == "file_edited")
+        assert (edited.get("name"), edited.get("old_checksum"), edited.get("new_checksum")) == \
+            (FAILING, old, checksum(fixed.encode()))
+        resolved = next(e for e in journal.entries() if e.kind == "resolved")
+        assert (resolved.get("name"), resolved.get("action")) == (FAILING, "rolled_back")
+        approved = next(e for e in journal.entries() if e.kind == "approved")
+        assert approved.get("checksums") == {FAILING: checksum(fixed.encode())}
+        assert kinds.index("file_edited") < kinds.index("resolved") < kinds.index("approved") \
+            < kinds.index("migration_finished") < kinds.index("deployment_complete")
+        await app.push_screen(ChecklistScreen())
+        await wait_until(pilot, lambda: isinstance(app.screen, ChecklistScreen), "the checklist")
+        session = app.ctx.session
+        status = read_status(app.ctx.target, app.ctx.folder)
+        assert next(m for m in status.migrations if m.name == FAILING).state is State.APPLIED
+        assert session.item("all_applied").done and FAILING in session.item("all_applied").evidence
+        assert session.item("history_rows").done
+        assert "the 1 new migration" in session.item("history_rows").label
+        path = session.write_record(tmp_path / "records")
+    record = path.read_text()
+    assert f"edited {FAILING}: checksum {old[:12]} → {checksum(fixed.encode())[:12]}" in record
+    assert f"marked {FAILING} rolled back (resolve --rolled-back)" in record
+    assert f"| {FAILING} | applied |" in record
+    assert "**Outcome:** FAILED" not in record
+    # The first failure was a deploy without the journal: its rolled-back row still speaks in the record.
+    failures = record.split("## Failures")[1].split("## Verification")[0]
+    assert "attempts the journal does not tell" in failures and f"`{FAILING}` started " in failures
+    assert [e.kind for e in Journal.for_target(db.target, tmp_path / "state").entries()][-1] == "record_written"
