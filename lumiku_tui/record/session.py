@@ -306,18 +306,18 @@ class DeploymentSession:
         self.applied += [a for a in result.applied if a.name not in known]
         self.failure = result.failure
         self.deployed_at = _now()
-        self.apply_evidence()
+        self.apply_evidence(read_database=False)
 
     def record_checks(self, checks: Sequence[Check]) -> None:
         self._journal("verification", total=len(checks), passed=sum(1 for c in checks if c.ok),
                       failed=[c.to_dict() for c in checks if not c.ok])
         self.checks = list(checks)
-        self.apply_evidence()
+        self.apply_evidence(read_database=False)
 
     def record_health(self, health: HealthResult) -> None:
         self._journal("health", ok=health.ok, skipped=health.skipped, said=health.describe())
         self.health = health
-        self.apply_evidence()
+        self.apply_evidence(read_database=False)
 
     def item(self, key: str) -> ChecklistItem:
         for item in self.checklist:
@@ -416,8 +416,12 @@ class DeploymentSession:
             evidence["history_rows"] = (True, f"{len(applied)} rows finished and not rolled back, checksums match")
         return evidence
 
-    def apply_evidence(self) -> None:
-        """Tick the automatic items from the deploy result, the checks and the health check."""
+    def apply_evidence(self, *, read_database: bool = True) -> None:
+        """Tick the automatic items from the database and the journal, the checks and the health check.
+
+        `read_database=False` leaves the deploy's items as last computed: a step that measured something
+        else (a screen's thread) does not wait on the database; the checklist and the record read it.
+        """
         if self.health is not None and not self.health.skipped and not any(
                 i.key == "health_200" for i in self.checklist):
             # A URL given only now (the wizard's health step): its result becomes a criterion too.
@@ -425,8 +429,11 @@ class DeploymentSession:
             self.checklist.insert(manual_at, ChecklistItem("health_200", health_label(NO_RUNBOOK), True))
         deployed = self.deployed_at is not None or bool(self.applied) or self.failure is not None
         applied_names = [a.name for a in self.applied]
-        measured = self._deploy_evidence()
+        attached = self.journal is not None and self.read_status is not None
+        measured = self._deploy_evidence() if read_database else {}
         for item in self.checklist:
+            if attached and not read_database and item.key in ("all_applied", "no_errors", "history_rows"):
+                continue  # as the database said when last read
             if item.key in measured:
                 item.done, item.evidence = measured[item.key]
                 if item.key == "history_rows":
