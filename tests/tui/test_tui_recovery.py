@@ -215,3 +215,71 @@ async def test_e_R_and_a_redeploy_are_journaled_and_the_checklist_and_record_agr
     failures = record.split("## Failures")[1].split("## Verification")[0]
     assert "attempts the journal does not tell" in failures and f"`{FAILING}` started " in failures
     assert [e.kind for e in Journal.for_target(db.target, tmp_path / "state").entries()][-1] == "record_written"
+
+
+async def test_lock_timeouts_retries_and_k_are_journaled_and_recorded(db, migrations, tmp_path: Path) -> None:
+    """Two lock timeouts, two retries with the timeout changed, then k: the record tells each, status agrees."""
+    import psycopg
+    from textual.widgets import Input
+
+    from lumiku_tui.journal import Journal
+    from lumiku_tui.prisma.status import State, read_status
+    from lumiku_tui.tui.screens.applying import ApplyingScreen
+    from lumiku_tui.tui.screens.base import TimeoutModal
+    from lumiku_tui.tui.screens.checklist import ChecklistScreen
+
+    from .test_tui_flow import _to_approval
+    from .test_tui_support import enter_name
+
+    folder = migrations({"20250101000000_people": "CREATE TABLE people (id int PRIMARY KEY);\n"})
+    Deployment(db.target, load_folder(folder)).run()
+    email = "20250201000000_people_email"
+    migrations({email: "ALTER TABLE people ADD COLUMN email text;\n"}, folder=folder)
+    blocker = psycopg.connect(db.url, application_name="nightly-report")
+    blocker.execute("LOCK TABLE people IN ACCESS SHARE MODE")  # idle in transaction, holding the table
+    blocker_pid = blocker.info.backend_pid
+    app = make_app(db.url, folder, tmp_path)
+    try:
+        async with app.run_test(size=(100, 30)) as pilot:
+            await _to_approval(pilot, app)
+            await enter_name(pilot, db.name)
+            for seconds in ("1", "30"):
+                applying = app.screen
+                await wait_until(pilot, lambda: isinstance(app.screen, ApplyingScreen) and app.screen.finished,
+                                 "the lock timeout", steps=400)
+                assert applying.failure is not None and applying.failure.reason == "lock_timeout"
+                await pilot.press("r")
+                await wait_until(pilot, lambda: isinstance(app.screen, TimeoutModal), "the timeout question")
+                app.screen.query_one(Input).value = seconds
+                await pilot.press("enter")
+                await wait_until(pilot, lambda: isinstance(app.screen, ApplyingScreen)
+                                 and app.screen is not applying, "the retried deploy")
+            applying = app.screen
+            await wait_until(pilot, lambda: applying.blocked is not None, "the table-lock wait")
+            await pilot.press("k")
+            await wait_until(pilot, lambda: isinstance(app.screen, ConfirmModal), "the question")
+            await pilot.press("y")
+            await wait_until(pilot, lambda: applying.finished, "the deploy to go on and end")
+            assert applying.result is not None and applying.result.ok
+            await app.push_screen(ChecklistScreen())
+            await wait_until(pilot, lambda: isinstance(app.screen, ChecklistScreen), "the checklist")
+            session = app.ctx.session
+            assert session.item("all_applied").done and session.item("history_rows").done
+            assert session.item("no_errors").done and "55P03" in session.item("no_errors").evidence
+            path = session.write_record(tmp_path / "records")
+    finally:
+        blocker.close()
+    status = read_status(db.target, load_folder(folder))
+    assert all(m.state is State.APPLIED for m in status.migrations)
+    kinds = [e.kind for e in Journal.for_target(db.target, tmp_path / "state").entries()]
+    assert kinds.count("retry") == 2 and kinds.count("timeout_changed") == 2 and kinds.count("session_ended") == 1
+    assert kinds.count("migration_failed") == 2 and kinds[-1] == "record_written"
+    record = path.read_text()
+    story = record.split("## What happened")[1].split("## Final state")[0]
+    assert story.count(f"{email} failed at statement 1, line 1: 55P03") == 2
+    assert "changed the lock timeout from 5.0 s to 1.0 s" in story
+    assert "changed the lock timeout from 1.0 s to 30.0 s" in story
+    assert story.count(f"retried (lock timeout on {email})") == 2
+    assert f"ended session pid {blocker_pid} (LOCK TABLE people IN ACCESS SHARE MODE)" in story
+    assert story.index("ended session") < story.index(f"{email} applied")
+    assert f"| {email} | applied |" in record and "Attempt 3:" in story
