@@ -283,3 +283,60 @@ async def test_lock_timeouts_retries_and_k_are_journaled_and_recorded(db, migrat
     assert f"ended session pid {blocker_pid} (LOCK TABLE people IN ACCESS SHARE MODE)" in story
     assert story.index("ended session") < story.index(f"{email} applied")
     assert f"| {email} | applied |" in record and "Attempt 3:" in story
+
+
+async def test_A_after_a_manual_fix_then_the_rest_deployed_the_checklist_agrees_with_status(
+        db, migrations, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The issue's sequence: a batch fails part-way, the failure is fixed by hand and marked applied with A,
+    the rest is deployed; the checklist counts all three as applied, as `status` does."""
+    from lumiku_tui.prisma.status import State, read_status
+    from lumiku_tui.tui.screens.applying import ApplyingScreen
+    from lumiku_tui.tui.screens.checklist import ChecklistScreen
+
+    from .test_tui_flow import _to_approval
+    from .test_tui_support import enter_name
+
+    base, unique, third = "20250101000000_base", "20250201000000_unique", "20250301000000_third"
+    folder = migrations({base: "CREATE TABLE t (id text);\nINSERT INTO t VALUES ('a'), ('a');\n",
+                         unique: 'CREATE UNIQUE INDEX "t_id_key" ON t (id);\n',
+                         third: "CREATE TABLE u (id text);\n"})
+    app = make_app(db.url, folder, tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await _to_approval(pilot, app)
+        await enter_name(pilot, db.name)
+        await wait_until(pilot, lambda: isinstance(app.screen, ApplyingScreen) and app.screen.finished,
+                         "the failed deploy")
+        assert app.screen.failure is not None and app.screen.failure.name == unique
+        with db.connect() as conn:  # the operator fixes the data and makes the change by hand
+            conn.execute("DELETE FROM t WHERE ctid <> (SELECT min(ctid) FROM t)")
+            conn.execute('CREATE UNIQUE INDEX "t_id_key" ON t (id)')
+        await pilot.press("t")
+        await wait_until(pilot, lambda: isinstance(app.screen, FailureScreen) and app.screen.diagnosis is not None,
+                         "the diagnosis")
+        await pilot.press("A")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmModal), "the question")
+        await pilot.press("y")
+        await wait_until(pilot, lambda: isinstance(app.screen, OverviewScreen) and app.screen.ready
+                         and "pending" in flat(screen_text(app)), "the overview with the third pending")
+        await _to_approval(pilot, app)
+        await enter_name(pilot, db.name)
+        await wait_until(pilot, lambda: isinstance(app.screen, ApplyingScreen) and app.screen.finished,
+                         "the second deploy")
+        assert app.screen.result is not None and app.screen.result.ok
+        await app.push_screen(ChecklistScreen())
+        await wait_until(pilot, lambda: isinstance(app.screen, ChecklistScreen), "the checklist")
+        session = app.ctx.session
+        status = read_status(db.target, load_folder(folder))
+        assert all(m.state is State.APPLIED for m in status.migrations)
+        items = {i.key: i for i in session.checklist}
+        assert items["all_applied"].done, items["all_applied"].evidence
+        assert f"{unique} (marked applied with resolve --applied)" in items["all_applied"].evidence
+        assert items["history_rows"].done and "all 3 new migrations" in items["history_rows"].label
+        assert items["no_errors"].done and f"earlier in this deployment: {unique} failed" in items["no_errors"].evidence
+        record = session.write_record(tmp_path / "records").read_text()
+    assert "Approved but not applied" not in record and "None in the journal." not in record
+    assert '- **Error:** 23505 could not create unique index "t\\_id\\_key"' in record or \
+        '- **Error:** 23505 could not create unique index "t_id_key"' in record
+    assert f"marked {unique} applied (resolve --applied; not run)" in record
+    deploys = record.split("**Deployed at:** ")[1].splitlines()[0]
+    assert "(2 attempts)" in deploys  # the batch was applied in two, and the record says so
