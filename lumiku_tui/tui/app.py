@@ -135,14 +135,15 @@ class WizardApp(App[int]):
         ctx = self.ctx
         if ctx.session is None and ctx.target is not None:
             from lumiku_tui.runbook.reader import NO_RUNBOOK
-            from lumiku_tui.record.progress import DeploymentProgress, default_state_dir
+            from lumiku_tui.journal import default_state_dir
+            from lumiku_tui.record.session import DeploymentSession
 
             state_dir = ctx.state_dir or default_state_dir()
             try:
                 Path(state_dir).mkdir(parents=True, exist_ok=True)
                 if not os.access(state_dir, os.W_OK):
                     raise PermissionError(13, "not writable")
-                ctx.session = DeploymentProgress.load_or_new(state_dir, ctx.target.display, ctx.target.dbname,
+                ctx.session = DeploymentSession.load_or_new(state_dir, ctx.target.display, ctx.target.dbname,
                                                              ctx.runbook or NO_RUNBOOK,
                                                              health_known=bool(ctx.health_url))
             except OSError as err:
@@ -151,7 +152,7 @@ class WizardApp(App[int]):
                 self.notify(f"Progress cannot be saved in {state_dir} ({err.strerror}); using {fallback} for this "
                             "run. Set LUMIKU_STATE_DIR to a writable folder to resume after closing.",
                             severity="warning", timeout=15)
-                ctx.session = DeploymentProgress.load_or_new(fallback, ctx.target.display, ctx.target.dbname,
+                ctx.session = DeploymentSession.load_or_new(fallback, ctx.target.display, ctx.target.dbname,
                                                              ctx.runbook or NO_RUNBOOK,
                                                              health_known=bool(ctx.health_url))
                 state_dir = fallback
@@ -189,7 +190,7 @@ class WizardApp(App[int]):
 
     def start_deploy(self, approved: tuple[str, ...]) -> None:
         """The operator approved: record who and when, then apply exactly these migrations."""
-        from lumiku_tui.record.progress import operator_name
+        from lumiku_tui.journal import operator_name
 
         ctx = self.ctx
         ctx.approved = approved
