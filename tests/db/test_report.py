@@ -382,3 +382,45 @@ def test_lock_timeouts_retries_and_an_ended_session_are_in_the_record(db, migrat
     assert "- [x] No migration errors in output _automatic_ (the last deploy finished without an error; earlier in " \
         "this deployment: 20240102000000_column failed" in record
     assert "table shows the 1 new migration _automatic_ (1 rows finished" in record
+
+
+def test_a_journal_that_cannot_be_written_does_not_hide_the_deploy(db, migrations, tmp_path):
+    """A full disk or a bad state folder: the deploy goes on and says once that the record will miss events."""
+    from lumiku_tui.apply.events import MigrationFinished, Notice
+    from lumiku_tui.journal import Journal
+
+    (tmp_path / "not-a-folder").write_text("")
+    journal = Journal(tmp_path / "not-a-folder" / "journal.jsonl")
+    folder = load_folder(migrations({INIT: 'CREATE TABLE "t" ("id" TEXT);', THIRD: 'CREATE TABLE "u" ("id" TEXT);'}))
+    seen = []
+    result = Deployment(db.target, folder, journal=journal, on_event=seen.append).run()
+    assert result.ok and [a.name for a in result.applied] == [INIT, THIRD]
+    assert [e.name for e in seen if isinstance(e, MigrationFinished)] == [INIT, THIRD]
+    said = [e.message for e in seen if isinstance(e, Notice) and "could not be written" in e.message]
+    assert len(said) == 1 and "the deployment record will miss what follows" in said[0]
+
+
+def test_every_engine_event_is_journaled_in_the_order_the_front_end_sees_it(db, migrations, tmp_path):
+    from lumiku_tui.journal import Journal
+
+    journal = Journal(tmp_path / "journal.jsonl")
+    folder = load_folder(migrations({INIT: 'CREATE TABLE "t" ("id" TEXT);\nINSERT INTO "t" VALUES (\'a\');',
+                                     THIRD: 'CREATE TABLE "u" ("id" TEXT);'}))
+    seen = []
+    Deployment(db.target, folder, journal=journal, on_event=lambda e: seen.append(e.to_dict()["event"])).run()
+    assert [e.kind for e in journal.entries()][:len(seen)] == seen
+    assert seen[-1] == "deploy_finished" and seen.count("statement_finished") == 3
+    started = [e for e in journal.entries() if e.kind == "migration_started"]
+    assert [e.get("checksum") for e in started] == [folder.by_name()[INIT].checksum, folder.by_name()[THIRD].checksum]
+    assert journal.entries()[-1].kind == "deployment_complete"
+
+
+def test_a_state_folder_that_cannot_be_written_warns_and_deploys(db, migrations, run_cli, tmp_path, monkeypatch):
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    monkeypatch.setenv("LUMIKU_STATE_DIR", str(blocked / "state"))
+    folder = migrations({INIT: 'CREATE TABLE "t" ("id" TEXT);'})
+    code, out, err = run_cli("deploy", "--yes", "--database-url", db.url, "--migrations", str(folder))
+    assert code == 0, err
+    assert "warning: the journal cannot be written in" in err and "Set LUMIKU_STATE_DIR" in err
+    assert _status(run_cli, db, folder) == {INIT: "applied"}

@@ -48,13 +48,13 @@ def run(args: argparse.Namespace, out: Out) -> int:
     from lumiku_tui.pg.server import database_missing
     from lumiku_tui.prisma.status import StatusReport, classify, read_status
 
-    from lumiku_tui.journal import Journal
+    from lumiku_tui.cli.commands import open_journal
     from lumiku_tui.record.session import checksums_of
 
     out.quiet = args.quiet  # type: ignore[attr-defined]
     project = open_args_project(args)
     target, folder = project.require()
-    journal = Journal.for_target(target)
+    journal = open_journal(out, target)
     if args.dry_run:
         return _rehearse(args, out, target, folder, journal)
     create_database = database_missing(target)
@@ -94,7 +94,7 @@ def run(args: argparse.Namespace, out: Out) -> int:
         approved=approved,
         create_database=create_database and approved is not None,
     )
-    if approved:
+    if approved and journal is not None:
         journal.append("approved", migrations=list(approved), checksums=checksums_of(folder, approved), via=via,
                        accepted_findings=record.accepted_findings() if record is not None else [],
                        dry_run=None)
@@ -103,7 +103,8 @@ def run(args: argparse.Namespace, out: Out) -> int:
 
     def on_signal(signum: int, _frame: object) -> None:
         received.append(signum)
-        journal.append("cancel_requested", signal=signal.Signals(signum).name)
+        if journal is not None:
+            journal.append("cancel_requested", signal=signal.Signals(signum).name)
         threading.Thread(target=deployment.cancel, daemon=True).start()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -168,7 +169,7 @@ def _prechecks_and_gates(args: argparse.Namespace, out: Out, project, record: "_
             out.line(f"Precheck    {mark} {check.object}: {detail}")
     if record is not None:
         record.progress.record_prechecks(prechecks)  # journaled by the session
-    elif prechecks:
+    elif prechecks and journal is not None:
         journal.append("precheck", checks=[c.to_dict() for c in prechecks])
     blocker = precheck_blocker(prechecks)
     if blocker is None:
@@ -258,8 +259,9 @@ def _rehearse(args: argparse.Namespace, out: Out, target, folder, journal) -> in
                  on_event=ignore if out.json_mode else event_printer(out), **bound)
     from lumiku_tui.record.session import checksums_of, rehearsal_verdict
 
-    journal.append("dry_run", ok=result.ok, verdict=rehearsal_verdict(result),
-                   checksums=checksums_of(folder, [m.name for m in result.migrations]))
+    if journal is not None:
+        journal.append("dry_run", ok=result.ok, verdict=rehearsal_verdict(result),
+                       checksums=checksums_of(folder, [m.name for m in result.migrations]))
     if out.json_mode:
         out.json(result.to_dict())
     else:

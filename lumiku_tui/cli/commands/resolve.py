@@ -19,10 +19,10 @@ def run(args: argparse.Namespace, out: Out) -> int:
             f"No migration name was given to --{'applied' if applying else 'rolled-back'}; nothing was changed.",
             hint="Pass the folder name of the migration, as `lumiku-tui status` lists it.",
         )
-    from lumiku_tui.journal import Journal
+    from lumiku_tui.cli.commands import open_journal
 
     target, folder = load(args)
-    journal = Journal.for_target(target)
+    journal = open_journal(out, target)
     try:
         if applying:
             result = resolve_applied(target, folder, name, journal)
