@@ -110,8 +110,15 @@ class Journal:
 
     def append(self, kind: str, **fields: Any) -> Entry:
         """Write one entry and make it durable before returning (the caller shows it only after)."""
-        entry = Entry(kind, datetime.now(timezone.utc), operator_name(), os.getpid(), _scrub(fields))
-        line = (json.dumps(entry.to_dict(), default=str, ensure_ascii=False) + "\n").encode()
+        return self.append_many([(kind, fields)])[0]
+
+    def append_many(self, items: Iterable[tuple[str, dict[str, Any]]]) -> list[Entry]:
+        """Write several entries, in order, with one flush to disk (a burst of statement events)."""
+        now, who, pid = datetime.now(timezone.utc), operator_name(), os.getpid()
+        entries = [Entry(kind, now, who, pid, _scrub(fields)) for kind, fields in items]
+        if not entries:
+            return []
+        line = "".join(json.dumps(e.to_dict(), default=str, ensure_ascii=False) + "\n" for e in entries).encode()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
@@ -123,12 +130,12 @@ class Journal:
                 fcntl.flock(fd, fcntl.LOCK_UN)
         finally:
             os.close(fd)
-        return entry
+        return entries
 
-    def event(self, event: "Event") -> Entry:
-        """An engine event, under its JSON name (`migration_failed`, ...)."""
-        data = event.to_dict()
-        return self.append(str(data.pop("event")), **data)
+    def event(self, event: "Event", **extra: Any) -> Entry:
+        """An engine event, under its JSON name (`migration_failed`, ...), with `extra` fields beside its own."""
+        return self.append_many([event_item(event, **extra)])[0]
+
 
     def read(self, offset: int = 0) -> tuple[list[Entry], int]:
         """The complete entries from byte `offset` on, and the offset to continue from (for following)."""
@@ -136,7 +143,7 @@ class Journal:
             with open(self.path, "rb") as handle:
                 handle.seek(offset)
                 data = handle.read()
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             return [], offset
         end = data.rfind(b"\n") + 1  # a line still being written is left for the next read
         entries = []
@@ -153,6 +160,12 @@ class Journal:
         return self.read()[0]
 
 
+def event_item(event: "Event", **extra: Any) -> tuple[str, dict[str, Any]]:
+    """An engine event as (kind, fields) for `append_many`."""
+    data = event.to_dict()
+    return str(data.pop("event")), {**data, **extra}
+
+
 def since_last_complete(entries: Iterable[Entry]) -> list[Entry]:
     """The entries of the current deployment: everything after the last deploy that left nothing pending."""
     entries = list(entries)
@@ -163,4 +176,28 @@ def since_last_complete(entries: Iterable[Entry]) -> list[Entry]:
     return entries[start:]
 
 
-__all__ = ["Entry", "Journal", "default_state_dir", "journal_path", "operator_name", "since_last_complete"]
+#: Entries that start or continue a deployment: after a `deployment_complete`, the next of these opens a new one.
+DEPLOYMENT_ACTIVITY = frozenset({"approved", "migration_started", "migration_failed", "resolved", "file_edited",
+                                 "dry_run"})
+
+
+def current_deployment(entries: Iterable[Entry]) -> list[Entry]:
+    """The entries the record of the current deployment tells.
+
+    Everything since the last `deployment_complete`; but when nothing was approved, run or
+    resolved since then (only verification, health, checklist ticks, a record), that complete
+    deployment is still the current one: its record is written after it completed.
+    """
+    entries = list(entries)
+    marks = [i for i, e in enumerate(entries) if e.kind == "deployment_complete"]
+    if not marks:
+        return entries
+    last = marks[-1]
+    if any(e.kind in DEPLOYMENT_ACTIVITY for e in entries[last + 1:]):
+        return entries[last + 1:]
+    start = marks[-2] + 1 if len(marks) > 1 else 0
+    return entries[start:]
+
+
+__all__ = ["DEPLOYMENT_ACTIVITY", "Entry", "Journal", "current_deployment", "event_item", "default_state_dir", "journal_path",
+           "operator_name", "since_last_complete"]

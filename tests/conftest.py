@@ -37,6 +37,13 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     return min(2 * (os.cpu_count() or 1), 16)
 
 
+@pytest.fixture(autouse=True)
+def _state_folder_per_test(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Journals and sessions go to a folder of the test's own, never the home of whoever runs the suite."""
+    if "LUMIKU_STATE_DIR" not in os.environ:
+        monkeypatch.setenv("LUMIKU_STATE_DIR", str(tmp_path_factory.mktemp("state")))
+
+
 @pytest.fixture
 def anyio_backend() -> str:
     """The wizard's Pilot tests run on asyncio, Textual's own loop."""

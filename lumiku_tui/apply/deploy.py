@@ -29,7 +29,7 @@ import queue
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 import psycopg
 from psycopg import sql
@@ -68,7 +68,7 @@ from lumiku_tui.defaults import (
     REPLY_GRACE_S,
     TCP_USER_TIMEOUT_S,
 )
-from lumiku_tui.errors import DeployInterrupted, LockTimeout, PlanError
+from lumiku_tui.errors import DeployInterrupted, LockTimeout, LumikuError, PlanError
 from lumiku_tui.pg import locks
 from lumiku_tui.pg.connection import cut
 from lumiku_tui.pg.server import ServerInfo, ensure_database, require_writable, server_info
@@ -81,6 +81,7 @@ from lumiku_tui.sql.split import MigrationPlan, Statement
 
 if TYPE_CHECKING:
     from lumiku_tui.pg.target import Target
+    from lumiku_tui.journal import Journal
     from lumiku_tui.prisma.folder import MigrationsFolder
 
 #: The default of DeployOptions.in_doubt_check_s.
@@ -146,11 +147,15 @@ class Deployment:
         folder: "MigrationsFolder",
         options: DeployOptions | None = None,
         on_event: EventSink = ignore,
+        journal: "Journal | None" = None,
     ) -> None:
         self.target = target
         self.folder = folder
         self.options = options or DeployOptions()
-        self.emit = on_event
+        self.journal = journal
+        self._front_end = on_event
+        #: Every event goes to the journal before the front end sees it: what a screen shows happened.
+        self.emit = on_event if journal is None else _journaled(journal, folder, on_event)
         self._cancel = threading.Event()
         self._conn: psycopg.Connection | None = None
         self._runner: StatementRunner | None = None
@@ -164,6 +169,7 @@ class Deployment:
         self._pid: int | None = None
         #: What the logs of the migration in parts now running say about this run (resumed, and why).
         self._run_note = ""
+        self._planned: list[str] | None = None  # what this run found pending, once read under the lock
 
     # -- control from another thread ------------------------------------------------------
 
@@ -222,16 +228,49 @@ class Deployment:
         # The database thread never waits on a front end: a stalled display would otherwise keep
         # the migration's transaction idle until the server ends the session.
         sink = self.emit
-        pump = _EventPump(sink)
+        pump = _EventPump(self._front_end, _journal_items(self.journal, self.folder))
         self.emit = pump
         try:
             self._run(started, result)
+        except LumikuError as err:
+            # A refusal before anything ran is part of the story too.
+            self._note("deploy_refused", what=err.what, why=err.why or "", hint=err.hint or "")
+            raise
         finally:
             pump.close()
             self.emit = sink
         self.emit(DeployFinished(tuple(a.name for a in result.applied),
                                  result.failure.name if result.failure else None, result.duration_ms))
+        if (self.journal is not None and result.ok and self.options.until is None
+                and len(result.applied) == len(self._planned or ()) and self._left_nothing_pending):
+            self._note("deployment_complete", applied=[a.name for a in result.applied])
         return result
+
+    def _note(self, kind: str, **fields: object) -> None:
+        """An entry of the run's own; a journal that cannot be written was already reported as an event."""
+        if self.journal is not None:
+            try:
+                self.journal.append(kind, **fields)
+            except OSError:
+                pass
+
+    @property
+    def _left_nothing_pending(self) -> bool:
+        """This run applied all it found pending, and the deployment it ends did something.
+
+        A run with nothing to do after a complete deployment opens no new one (its record would
+        be empty).
+        """
+        from lumiku_tui.journal import DEPLOYMENT_ACTIVITY, since_last_complete
+
+        if self._planned is None or self.journal is None:
+            return False
+        if self._planned:
+            return True
+        try:
+            return any(e.kind in DEPLOYMENT_ACTIVITY for e in since_last_complete(self.journal.entries()))
+        except OSError:
+            return False
 
     def _run(self, started: float, result: DeployResult) -> DeployResult:
         if self.options.create_database and ensure_database(self.target):
@@ -293,6 +332,7 @@ class Deployment:
         result.lock_waited_ms = self._acquire_lock(conn)
         self._locked = True
         _statuses, plans = self.plan(conn)
+        self._planned = [p.name for p in plans]
         refuse_a_schema_shift(conn, self.target, plans)
         self.emit(DeployPlanned(self.target.display, tuple(p.name for p in plans),
                                 sum(len(p.statements) for p in plans)))
@@ -768,13 +808,54 @@ def failure_logs(
                               statement_text=stmt.text if stmt is not None else None, line=line, column=column)
 
 
+def _journal_items(journal: "Journal | None", folder: "MigrationsFolder") -> "Callable[[list[Event]], None] | None":
+    """Writes a burst of events to the journal with one flush (None without a journal)."""
+    from lumiku_tui.journal import event_item
+
+    if journal is None:
+        return None
+    local = folder.by_name()
+
+    failed: list[OSError] = []
+
+    def write(events: list[Event]) -> None:
+        # A migration's start carries the checksum of the bytes it runs: a file changed between
+        # attempts shows in the record.
+        try:
+            journal.append_many([event_item(e, checksum=local[e.name].checksum)
+                                 if isinstance(e, MigrationStarted) and e.name in local else event_item(e)
+                                 for e in events])
+        except OSError as exc:
+            # A full disk must not hide a running deploy from its operator: the events still go to the
+            # screen, and the operator is told once that the journal (and so the record) misses them.
+            if not failed:
+                failed.append(exc)
+                events.insert(0, Notice(f"The journal {journal.path} could not be written ({exc.strerror or exc}); "
+                                        "the deployment record will miss what follows."))
+
+    return write
+
+
+def _journaled(journal: "Journal", folder: "MigrationsFolder", sink: EventSink) -> EventSink:
+    """The sink, behind the journal: each event is durable before the front end is handed it."""
+    write = _journal_items(journal, folder)
+    assert write is not None
+
+    def emit(event: Event) -> None:
+        write([event])
+        sink(event)
+
+    return emit
+
+
 class _EventPump:
     """Hands events to the front end from a thread of its own, in order."""
 
     _STOP = object()
 
-    def __init__(self, sink: EventSink) -> None:
+    def __init__(self, sink: EventSink, journal: "Callable[[list[Event]], None] | None" = None) -> None:
         self._sink = sink
+        self._journal = journal
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._loop, name="lumiku-events", daemon=True)
         self._thread.start()
@@ -783,11 +864,27 @@ class _EventPump:
         self._queue.put(event)
 
     def _loop(self) -> None:
-        while (event := self._queue.get()) is not self._STOP:
-            try:
-                self._sink(event)  # type: ignore[arg-type]
-            except Exception:  # a front end's bug must not stop the deploy's reporting
-                pass
+        stop = False
+        while not stop:
+            batch: list[Event] = []
+            item = self._queue.get()
+            # What queued meanwhile goes to the journal with one flush, then to the front end in order.
+            while True:
+                if item is self._STOP:
+                    stop = True
+                    break
+                batch.append(item)  # type: ignore[arg-type]
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+            if batch and self._journal is not None:
+                self._journal(batch)
+            for event in batch:
+                try:
+                    self._sink(event)
+                except Exception:  # a front end's bug must not stop the deploy's reporting
+                    pass
 
     def close(self) -> None:
         """Deliver everything queued, then stop."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from lumiku_tui.errors import LumikuError
 from lumiku_tui.pg import locks
@@ -11,6 +11,12 @@ from lumiku_tui.redact import redact
 
 if TYPE_CHECKING:
     from lumiku_tui.pg.target import Target
+
+
+class JournalAppend(Protocol):
+    """Where a done change is written (lumiku_tui.journal.Journal; a lower layer does not import it)."""
+
+    def append(self, kind: str, **fields: Any) -> object: ...
 
 
 class SessionError(LumikuError):
@@ -25,21 +31,29 @@ def advisory_lock_report(target: "Target") -> tuple[Backend, ...]:
         return locks.advisory_lock_holders(conn)
 
 
-def end_session(target: "Target", pid: int) -> bool:
-    """End backend `pid` (its open transaction rolls back). Call only after the operator confirmed."""
+def end_session(target: "Target", pid: int, journal: "JournalAppend | None" = None) -> bool:
+    """End backend `pid` (its open transaction rolls back). Call only after the operator confirmed.
+
+    With a journal, the session ended (its pid, client and query) is written before this returns.
+    """
     import psycopg
 
     with target.connect("doctor") as conn:
         row = conn.execute(
-            "SELECT pg_backend_pid(), EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = %s "
-            "AND datname = current_database())", (pid,)).fetchone()
+            "SELECT pg_backend_pid(), (SELECT array[application_name, usename::text, query] FROM pg_stat_activity "
+            "WHERE pid = %s AND datname = current_database())", (pid,)).fetchone()
         assert row is not None
-        _own, exists = row
+        _own, seen = row
+        exists = seen is not None
         if not exists:
             raise SessionError(f"No session with pid {pid} is connected to {target.dbname}.",
                                hint="It may have ended already; look at the lock holders again.")
         try:
-            return locks.terminate_backend(conn, pid)
+            ended = locks.terminate_backend(conn, pid)
+            if journal is not None:
+                journal.append("session_ended", ended_pid=pid, application_name=seen[0], user=seen[1],
+                               query=seen[2], ok=ended)
+            return ended
         except psycopg.errors.InsufficientPrivilege as exc:
             raise SessionError(
                 f"{target.user} may not end session {pid}.",

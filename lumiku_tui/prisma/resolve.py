@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from lumiku_tui.prisma import history
 
@@ -14,6 +14,12 @@ from lumiku_tui.pg.server import require_writable, server_info
 if TYPE_CHECKING:
     from lumiku_tui.prisma.folder import MigrationsFolder
     from lumiku_tui.pg.target import Target
+
+
+class JournalAppend(Protocol):
+    """Where a done change is written (lumiku_tui.journal.Journal; a lower layer does not import it)."""
+
+    def append(self, kind: str, **fields: Any) -> object: ...
 
 
 @dataclass(frozen=True)
@@ -41,7 +47,8 @@ def _locked(conn, target: "Target") -> None:  # type: ignore[no-untyped-def]
         time.sleep(0.2)
 
 
-def resolve_applied(target: "Target", folder: "MigrationsFolder", name: str) -> ResolveResult:
+def resolve_applied(target: "Target", folder: "MigrationsFolder", name: str,
+                    journal: "JournalAppend | None" = None) -> ResolveResult:
     """Record `name` as applied without running it (after a manual fix). Prisma's checks apply."""
     local = folder.by_name().get(name)
     if local is None:
@@ -67,10 +74,13 @@ def resolve_applied(target: "Target", folder: "MigrationsFolder", name: str) -> 
                 history.mark_rolled_back(conn, target.schema, row.id)
             history.insert_applied(conn, target.schema, name, local.checksum)
         locks.advisory_unlock(conn)
-    return ResolveResult(name, "applied", len(failed) + 1)
+    result = ResolveResult(name, "applied", len(failed) + 1)
+    _journal(journal, result, local.checksum)
+    return result
 
 
-def resolve_rolled_back(target: "Target", folder: "MigrationsFolder", name: str) -> ResolveResult:
+def resolve_rolled_back(target: "Target", folder: "MigrationsFolder", name: str,
+                        journal: "JournalAppend | None" = None) -> ResolveResult:
     """Mark the failed attempts of `name` rolled back: nothing of it remains, the next deploy runs the whole file."""
     with target.connect("resolve") as conn:
         require_writable(server_info(conn), target)
@@ -103,4 +113,14 @@ def resolve_rolled_back(target: "Target", folder: "MigrationsFolder", name: str)
                 committed = max(committed, progress.count if progress is not None else 0)
                 history.mark_rolled_back(conn, target.schema, row.id)
         locks.advisory_unlock(conn)
-    return ResolveResult(name, "rolled_back", len(failed), committed)
+    result = ResolveResult(name, "rolled_back", len(failed), committed)
+    local = folder.by_name().get(name)
+    _journal(journal, result, local.checksum if local is not None else None)
+    return result
+
+
+def _journal(journal: "JournalAppend | None", result: ResolveResult, checksum: str | None) -> None:
+    """Written once the change is committed, before the caller says it was done."""
+    if journal is not None:
+        journal.append("resolved", name=result.name, action=result.action, rows_changed=result.rows_changed,
+                       checksum=checksum)

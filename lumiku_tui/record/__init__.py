@@ -1,1 +1,1 @@
-"""The deployment's progress, checklist and written record."""
+"""The deployment session, its checklist, the story its journal tells, and the written record."""

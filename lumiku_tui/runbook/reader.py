@@ -126,6 +126,8 @@ class Runbook:
     verify: tuple[SqlCheck, ...] = ()
     manual: tuple[str, ...] = ()
     gate: Gate = field(default_factory=Gate)
+    #: The application's name (top-level `app = "..."`): records are named after it.
+    app: str | None = None
 
     @property
     def source(self) -> str:
@@ -174,6 +176,10 @@ def parse_runbook(text: str, path: Path) -> Runbook:
         raise RunbookError(f"{path} is not valid TOML: {exc}.",
                            hint="Fix the line it names; TOML strings need quotes, SQL fits in \"\"\"...\"\"\".") from None
     lines = _Lines(text, path)
+    app = data.pop("app", None)
+    if app is not None and (not isinstance(app, str) or not app.strip()):
+        line = next((n for n, row in enumerate(lines.rows, start=1) if row.lstrip().startswith("app")), 1)
+        raise lines.error("`app` must be the application's name, in quotes", line, 'For example: app = "lumiku"')
     for section, value in data.items():
         expected = _SECTIONS.get(section)
         if expected is None:
@@ -200,7 +206,7 @@ def parse_runbook(text: str, path: Path) -> Runbook:
     if "gate" in data:
         _known_keys("gate", None, data["gate"], lines)
         gate = Gate(_strings(data["gate"], "stop", lines), _strings(data["gate"], "confirm", lines))
-    return Runbook(path, health, prechecks, verify, tuple(manual), gate)
+    return Runbook(path, health, prechecks, verify, tuple(manual), gate, app.strip() if app else None)
 
 
 class _Lines:

@@ -135,14 +135,15 @@ class WizardApp(App[int]):
         ctx = self.ctx
         if ctx.session is None and ctx.target is not None:
             from lumiku_tui.runbook.reader import NO_RUNBOOK
-            from lumiku_tui.record.progress import DeploymentProgress, default_state_dir
+            from lumiku_tui.journal import default_state_dir
+            from lumiku_tui.record.session import DeploymentSession
 
             state_dir = ctx.state_dir or default_state_dir()
             try:
                 Path(state_dir).mkdir(parents=True, exist_ok=True)
                 if not os.access(state_dir, os.W_OK):
                     raise PermissionError(13, "not writable")
-                ctx.session = DeploymentProgress.load_or_new(state_dir, ctx.target.display, ctx.target.dbname,
+                ctx.session = DeploymentSession.load_or_new(state_dir, ctx.target.display, ctx.target.dbname,
                                                              ctx.runbook or NO_RUNBOOK,
                                                              health_known=bool(ctx.health_url))
             except OSError as err:
@@ -151,10 +152,34 @@ class WizardApp(App[int]):
                 self.notify(f"Progress cannot be saved in {state_dir} ({err.strerror}); using {fallback} for this "
                             "run. Set LUMIKU_STATE_DIR to a writable folder to resume after closing.",
                             severity="warning", timeout=15)
-                ctx.session = DeploymentProgress.load_or_new(fallback, ctx.target.display, ctx.target.dbname,
+                ctx.session = DeploymentSession.load_or_new(fallback, ctx.target.display, ctx.target.dbname,
                                                              ctx.runbook or NO_RUNBOOK,
                                                              health_known=bool(ctx.health_url))
+                state_dir = fallback
+            self._attach_journal(ctx.session, Path(state_dir))
         return ctx.session
+
+    def _attach_journal(self, session: Any, state_dir: Path) -> None:
+        """The checklist and the record read what happened from the target's journal and the database."""
+        from lumiku_tui.journal import Journal
+        from lumiku_tui.prisma.status import read_status
+        from lumiku_tui.record.markdown import app_name
+
+        ctx = self.ctx
+        assert ctx.target is not None
+        target = ctx.target
+        session.app = session.app or app_name(ctx.runbook, ctx.folder.path if ctx.folder is not None else None)
+        # The folder as read now (it is re-read after an edit or a refresh), not as it was at the start.
+        session.attach(Journal.for_target(target, state_dir),
+                       lambda: read_status(target, ctx.folder) if ctx.folder is not None else None)
+
+    @property
+    def journal(self) -> Any:
+        try:
+            session = self.session
+        except (LumikuError, OSError):
+            return None
+        return session.journal if session is not None else None
 
     def saved_session_has_progress(self) -> bool:
         try:
@@ -167,7 +192,7 @@ class WizardApp(App[int]):
         """The operator approved: record who and when, then apply exactly these migrations.
 
         `resume`: continue a migration in parts that failed by its SQL from the failed part (deploy --resume)."""
-        from lumiku_tui.record.progress import operator_name
+        from lumiku_tui.journal import operator_name
 
         ctx = self.ctx
         ctx.approved = approved
@@ -175,10 +200,11 @@ class WizardApp(App[int]):
         ctx.approved_at = ctx.presentation.now()
         session = self.session
         if session is not None:
-            from lumiku_tui.record.progress import approval_facts
+            from lumiku_tui.record.session import approval_facts, checksums_of
 
             session.plan(approved)
-            session.record_approval(ctx.approved_by, **approval_facts(ctx.lint, ctx.rehearsal))
+            session.record_approval(ctx.approved_by, **approval_facts(ctx.lint, ctx.rehearsal),
+                                    checksums=checksums_of(ctx.folder, approved), via="the wizard's approval")
         while not isinstance(self.screen, OverviewScreen) and len(self.screen_stack) > 2:
             self.pop_screen()
         from lumiku_tui.apply.deploy import DeployOptions

@@ -87,7 +87,7 @@ class Presentation:
 
 
 def default_record_dir() -> Path:
-    from lumiku_tui.record.progress import default_record_dir as durable
+    from lumiku_tui.record.session import default_record_dir as durable
 
     return durable()
 
@@ -117,7 +117,7 @@ class WizardContext:
     approved_by: str | None = None
     approved_at: datetime | None = None
     result: DeployResult | None = None
-    session: Any = None  # lumiku_tui.record.progress.DeploymentProgress
+    session: Any = None  # lumiku_tui.record.session.DeploymentSession
     checks: list[Any] = field(default_factory=list)
     health: Any = None
     record_path: Path | None = None

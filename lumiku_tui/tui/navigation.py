@@ -30,6 +30,9 @@ class Wizard(Protocol):
     @property
     def session(self) -> Any: ...
 
+    @property
+    def journal(self) -> Any: ...  # lumiku_tui.journal.Journal of the target, or None
+
     def saved_session_has_progress(self) -> bool: ...
 
 

@@ -321,6 +321,7 @@ def test_walk_the_whole_wizard_with_the_containers_environment(
     """The issue's finish line: one file, the app's DATABASE_URL and folder, every step of the wizard."""
     app = tmp_path / "app" / "backend"
     migrations(SCRIPTS, folder=app / "prisma" / "migrations")
+    (app / "package.json").write_text('{"name": "lumiku"}')  # the record is named after the app
     state = tmp_path / "state"  # where the wizard keeps its progress and, by default, its records
     term = Terminal([str(binary)], app, {"PATH": NO_PYTHON_PATH, "DATABASE_URL": db.url,
                                          "HEALTH_URL": health_endpoint, "LUMIKU_STATE_DIR": str(state)})

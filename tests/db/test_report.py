@@ -198,3 +198,229 @@ def test_a_retry_after_a_failure_adds_to_the_same_record(db, migrations, tmp_pat
     assert session.item("all_applied").done and "2 applied" in session.item("all_applied").evidence
     assert session.item("history_rows").label == "`_prisma_migrations` table shows all 2 new migrations"
     assert session.item("history_rows").done
+
+
+# -- the record from the journal and the database ---------------------------------------------------
+
+INIT = "20240101000000_init"
+BAD = "20240102000000_bad"
+THIRD = "20240103000000_third"
+#: Fails on the data (23505), which lint cannot foresee: the deploy gate lets it run.
+FAILING = {INIT: 'CREATE TABLE "t" ("id" TEXT NOT NULL);\nINSERT INTO "t" VALUES (\'a\'), (\'a\');',
+           BAD: 'CREATE UNIQUE INDEX "t_id_key" ON "t"("id");'}
+FIXED = 'CREATE INDEX "t_id_idx" ON "t"("id");'
+ERROR = '23505 could not create unique index "t_id_key"'
+
+
+
+def _status(run_cli, db, folder) -> dict[str, str]:
+    code, out, err = run_cli("status", "--json", "--database-url", db.url, "--migrations", str(folder))
+    return {m["name"]: m["state"] for m in json.loads(out)["migrations"]}
+
+
+def _journal(db):
+    from lumiku_tui.journal import Journal
+
+    return Journal.for_target(db.target)
+
+
+def test_headless_fail_fix_resolve_and_deploy_again_records_the_whole_story(db, migrations, run_cli, tmp_path):
+    from lumiku_tui.prisma.folder import checksum
+
+    folder = migrations(FAILING)
+    old = checksum(FAILING[BAD].encode())
+    code, _out, _err = run_cli("deploy", "--yes", "--database-url", db.url, "--migrations", str(folder))
+    assert code == 1
+    fixed = FIXED
+    migrations({BAD: fixed})
+    code, _out, err = run_cli("resolve", "--rolled-back", BAD, "--database-url", db.url, "--migrations", str(folder))
+    assert code == 0, err
+    path = tmp_path / "record.md"
+    code, out, err = run_cli("deploy", "--yes", "--record", str(path), "--database-url", db.url,
+                             "--migrations", str(folder))
+    assert code == 0, err
+    record = path.read_text()
+    story = record.split("## What happened")[1].split("## Final state")[0]
+    assert "Attempt 1: deploy of 20240101000000_init, 20240102000000_bad" in story
+    assert f"20240102000000_bad failed at statement 1, line 1: {ERROR}" in story
+    assert "marked 20240102000000_bad rolled back (resolve --rolled-back)" in story
+    assert (f"20240102000000_bad's file changed since attempt 1: checksum {old[:12]} then, "
+            f"{checksum(fixed.encode())[:12]} now") in story
+    assert "Attempt 2: deploy of 20240102000000_bad" in story
+    assert story.index("Attempt 1") < story.index("rolled back (resolve") < story.index("Attempt 2")
+    final = record.split("## Final state")[1].split("## Approval")[0]
+    assert re.search(rf"\| {INIT} \| applied \| [0-9-]+ [0-9:]+ UTC \| deploy", final)
+    assert re.search(rf"\| {BAD} \| applied \| [0-9-]+ [0-9:]+ UTC \| deploy", final)
+    failures = record.split("## Failures")[1].split("## Verification")[0]
+    assert "None." not in failures and "Failure: None" not in record
+    assert f"- **Error:** {ERROR}" in failures
+    assert "The last deploy attempt ended without an error." in failures
+    assert "**Outcome:** FAILED" not in record
+    assert "- [x] All pending migrations applied successfully _automatic_ (2 applied: " in record
+    assert "- [x] `\\_prisma\\_migrations` table shows all 2 new migrations" in record or \
+        "- [x] `_prisma_migrations` table shows all 2 new migrations _automatic_" in record
+    assert "earlier in this deployment: 20240102000000_bad failed" in record
+    assert _status(run_cli, db, folder) == {INIT: "applied", BAD: "applied"}
+    assert [e.kind for e in _journal(db).entries()][-2:] == ["verification", "record_written"]
+
+
+def test_a_failed_headless_deploy_with_a_record_says_it_failed(db, migrations, run_cli, tmp_path):
+    folder = migrations(FAILING)
+    path = tmp_path / "record.md"
+    code, _out, _err = run_cli("deploy", "--yes", "--record", str(path), "--database-url", db.url,
+                               "--migrations", str(folder))
+    assert code == 1
+    record = path.read_text()
+    assert "**Outcome:** FAILED" in record
+    assert ("- [ ] No migration errors in output _automatic_ (failed in the database: 20240102000000_bad; "
+            f"20240102000000_bad failed at statement 1, line 1: {ERROR}") in record
+    assert re.search(rf"\| {BAD} \| failed \| - \| - \|", record)
+    assert "Approved but not applied: `20240102000000_bad`" in record
+
+
+def test_resolve_applied_after_a_manual_fix_counts_as_applied(db, migrations, run_cli, tmp_path):
+    """Recovery A: a failed migration done by hand and marked applied; the rest deployed; the checklist agrees."""
+    folder = migrations({**FAILING, THIRD: 'CREATE TABLE "u" ("id" TEXT);'})
+    code, _out, _err = run_cli("deploy", "--yes", "--database-url", db.url, "--migrations", str(folder))
+    assert code == 1
+    with db.connect() as conn:  # what the migration meant, done by hand
+        conn.execute('DELETE FROM "t" WHERE ctid <> (SELECT min(ctid) FROM "t")')
+        conn.execute('CREATE UNIQUE INDEX "t_id_key" ON "t"("id")')
+    code, _out, err = run_cli("resolve", "--applied", BAD, "--database-url", db.url, "--migrations", str(folder))
+    assert code == 0, err
+    path = tmp_path / "record.md"
+    code, _out, err = run_cli("deploy", "--yes", "--record", str(path), "--database-url", db.url,
+                              "--migrations", str(folder))
+    assert code == 0, err
+    record = path.read_text()
+    assert _status(run_cli, db, folder) == {INIT: "applied", BAD: "applied", THIRD: "applied"}
+    assert ("- [x] All pending migrations applied successfully _automatic_ (3 applied: 20240101000000_init "
+            "(") in record
+    assert "20240102000000_bad (marked applied with resolve --applied)" in record
+    assert "table shows all 3 new migrations _automatic_ (3 rows finished" in record
+    assert "Approved but not applied" not in record
+    assert f"| {BAD} | - | not run: marked applied with resolve --applied |" in record
+    assert "marked 20240102000000_bad applied (resolve --applied; not run)" in record
+    assert "- [x] No migration errors in output _automatic_ (the last deploy finished without an error; earlier " \
+        "in this deployment: 20240102000000_bad failed" in record
+    kinds = [e.kind for e in _journal(db).entries()]
+    assert kinds.count("deployment_complete") == 1 and kinds.count("approved") == 2
+
+
+def test_a_new_deployment_starts_after_a_complete_one(db, migrations, run_cli, tmp_path):
+    """The record tells only the current deployment: what completed before is not repeated."""
+    folder = migrations(FAILING)
+    run_cli("deploy", "--yes", "--database-url", db.url, "--migrations", str(folder))
+    migrations({BAD: FIXED})
+    run_cli("resolve", "--rolled-back", BAD, "--database-url", db.url, "--migrations", str(folder))
+    code, _out, err = run_cli("deploy", "--yes", "--database-url", db.url, "--migrations", str(folder))
+    assert code == 0, err
+    migrations({THIRD: 'CREATE TABLE "u" ("id" TEXT);'})
+    path = tmp_path / "record.md"
+    code, _out, err = run_cli("deploy", "--yes", "--record", str(path), "--database-url", db.url,
+                              "--migrations", str(folder))
+    assert code == 0, err
+    record = path.read_text()
+    assert "Attempt 1: deploy of 20240103000000_third" in record
+    assert "23505" not in record and "Attempt 2" not in record
+    assert "table shows the 1 new migration" in record
+    # Nothing pending afterwards: a run with nothing to do opens no new deployment.
+    code, out, _err = run_cli("deploy", "--yes", "--database-url", db.url, "--migrations", str(folder))
+    assert code == 0 and "Nothing to apply" in out
+    kinds = [e.kind for e in _journal(db).entries()]
+    assert kinds.count("deployment_complete") == 2
+
+
+def test_lock_timeouts_retries_and_an_ended_session_are_in_the_record(db, migrations, tmp_path):
+    """Recovery: two lock timeouts, the timeout raised and retried, the blocker ended; checklist agrees with status."""
+    from lumiku_tui.apply.deploy import DeployOptions
+    from lumiku_tui.pg.sessions import end_session
+    from lumiku_tui.prisma.status import read_status
+
+    journal = _journal(db)
+    first = load_folder(migrations({INIT: 'CREATE TABLE "t" ("id" TEXT);'}))
+    assert Deployment(db.target, first, journal=journal).run().ok
+    second = "20240102000000_column"
+    folder = load_folder(migrations({second: 'ALTER TABLE "t" ADD COLUMN "x" INTEGER;'}))
+    blocker = db.connect()
+    try:
+        blocker.execute("SET application_name = 'report-job'")
+        blocker.execute("BEGIN")
+        blocker.execute('SELECT * FROM "t"')  # an open transaction holding the table
+        blocker_pid = blocker.info.backend_pid
+        session = DeploymentProgress.load_or_new(tmp_path / "state", db.target.display, db.target.dbname)
+        session.attach(journal, lambda: read_status(db.target, folder))
+        session.plan([second])
+        session.record_approval("alice", checksums={second: folder.by_name()[second].checksum})
+        results = []
+        for timeout in (0.3, 0.6):
+            if results:  # what the wizard's retry dialog journals
+                journal.append("timeout_changed", which="lock timeout", option="lock_timeout_s", old=0.3, new=timeout)
+                journal.append("retry", why=f"lock timeout on {second}")
+            results.append(Deployment(db.target, folder, DeployOptions(lock_timeout_s=timeout, approved=(second,)),
+                                      journal=journal).run())
+        assert [r.failure.reason for r in results] == ["lock_timeout", "lock_timeout"]
+        session.apply_evidence()
+        assert not session.item("all_applied").done and "(pending)" in session.item("all_applied").evidence
+        assert end_session(db.target, blocker_pid, journal)
+    finally:
+        blocker.close()
+    journal.append("retry", why=f"lock timeout on {second}")
+    assert Deployment(db.target, folder, DeployOptions(lock_timeout_s=0.6, approved=(second,)), journal=journal).run().ok
+    status = read_status(db.target, folder)
+    assert {m.name: m.state.value for m in status.migrations} == {INIT: "applied", second: "applied"}
+    record = session.write_record(tmp_path / "records").read_text()
+    story = record.split("## What happened")[1].split("## Final state")[0]
+    assert "Attempt 1: deploy of 20240102000000_column" in story and "Attempt 3:" in story
+    assert story.count("20240102000000_column failed at statement 1, line 1: 55P03") == 2
+    assert "changed the lock timeout from 0.3 s to 0.6 s" in story
+    assert story.count("retried (lock timeout on 20240102000000_column)") == 2
+    assert f'ended session pid {blocker_pid} (SELECT \\* FROM "t")' in story  # Markdown-escaped
+    assert story.index("ended session") < story.index("Attempt 3")
+    assert INIT not in story  # the first deployment completed before this one began
+    assert "- [x] All pending migrations applied successfully _automatic_ (1 applied: 20240102000000_column" in record
+    assert "- [x] No migration errors in output _automatic_ (the last deploy finished without an error; earlier in " \
+        "this deployment: 20240102000000_column failed" in record
+    assert "table shows the 1 new migration _automatic_ (1 rows finished" in record
+
+
+def test_a_journal_that_cannot_be_written_does_not_hide_the_deploy(db, migrations, tmp_path):
+    """A full disk or a bad state folder: the deploy goes on and says once that the record will miss events."""
+    from lumiku_tui.apply.events import MigrationFinished, Notice
+    from lumiku_tui.journal import Journal
+
+    (tmp_path / "not-a-folder").write_text("")
+    journal = Journal(tmp_path / "not-a-folder" / "journal.jsonl")
+    folder = load_folder(migrations({INIT: 'CREATE TABLE "t" ("id" TEXT);', THIRD: 'CREATE TABLE "u" ("id" TEXT);'}))
+    seen = []
+    result = Deployment(db.target, folder, journal=journal, on_event=seen.append).run()
+    assert result.ok and [a.name for a in result.applied] == [INIT, THIRD]
+    assert [e.name for e in seen if isinstance(e, MigrationFinished)] == [INIT, THIRD]
+    said = [e.message for e in seen if isinstance(e, Notice) and "could not be written" in e.message]
+    assert len(said) == 1 and "the deployment record will miss what follows" in said[0]
+
+
+def test_every_engine_event_is_journaled_in_the_order_the_front_end_sees_it(db, migrations, tmp_path):
+    from lumiku_tui.journal import Journal
+
+    journal = Journal(tmp_path / "journal.jsonl")
+    folder = load_folder(migrations({INIT: 'CREATE TABLE "t" ("id" TEXT);\nINSERT INTO "t" VALUES (\'a\');',
+                                     THIRD: 'CREATE TABLE "u" ("id" TEXT);'}))
+    seen = []
+    Deployment(db.target, folder, journal=journal, on_event=lambda e: seen.append(e.to_dict()["event"])).run()
+    assert [e.kind for e in journal.entries()][:len(seen)] == seen
+    assert seen[-1] == "deploy_finished" and seen.count("statement_finished") == 3
+    started = [e for e in journal.entries() if e.kind == "migration_started"]
+    assert [e.get("checksum") for e in started] == [folder.by_name()[INIT].checksum, folder.by_name()[THIRD].checksum]
+    assert journal.entries()[-1].kind == "deployment_complete"
+
+
+def test_a_state_folder_that_cannot_be_written_warns_and_deploys(db, migrations, run_cli, tmp_path, monkeypatch):
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    monkeypatch.setenv("LUMIKU_STATE_DIR", str(blocked / "state"))
+    folder = migrations({INIT: 'CREATE TABLE "t" ("id" TEXT);'})
+    code, out, err = run_cli("deploy", "--yes", "--database-url", db.url, "--migrations", str(folder))
+    assert code == 0, err
+    assert "warning: the journal cannot be written in" in err and "Set LUMIKU_STATE_DIR" in err
+    assert _status(run_cli, db, folder) == {INIT: "applied"}

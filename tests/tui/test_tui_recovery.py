@@ -187,3 +187,191 @@ async def test_C_continues_a_migration_in_parts_from_the_failed_part_after_askin
     assert db.query("SELECT bal FROM acct") == [(110,)]
     assert db.query("SELECT to_regclass('moved') IS NOT NULL") == [(True,)]
     assert _state(db, name) == [(True, False)]
+
+
+async def test_e_R_and_a_redeploy_are_journaled_and_the_checklist_and_record_agree_with_status(
+        failed, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from lumiku_tui.journal import Journal
+    from lumiku_tui.prisma.folder import checksum
+    from lumiku_tui.prisma.status import State, read_status
+    from lumiku_tui.tui.screens.applying import ApplyingScreen
+    from lumiku_tui.tui.screens.checklist import ChecklistScreen
+
+    from .test_tui_flow import _to_approval
+
+    db, folder = failed
+    old = checksum((folder / FAILING / "migration.sql").read_bytes())
+    fixed = 'CREATE INDEX avatars_project_idx ON avatars ("projectId");\n'
+    editor = tmp_path / "editor.sh"
+    editor.write_text(f"#!/bin/sh\nprintf '{fixed.replace(chr(10), chr(92) + 'n')}' > \"$2\"\n")
+    editor.chmod(editor.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("EDITOR", str(editor))
+    app = make_app(db.url, folder, tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await _failure_screen(pilot, app)
+        await pilot.press("e")
+        await wait_until(pilot, lambda: screen.replanned is not None, "the re-plan")
+        await pilot.press("R")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmModal), "the question")
+        await pilot.press("y")
+        await wait_until(pilot, lambda: isinstance(app.screen, OverviewScreen) and app.screen.ready
+                         and "pending" in flat(screen_text(app)), "the overview, re-read")
+        await _to_approval(pilot, app)
+        await pilot.press(*db.name, "enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, ApplyingScreen) and app.screen.finished,
+                         "the end of the deploy")
+        assert app.screen.result is not None and app.screen.result.ok
+        journal = Journal.for_target(app.ctx.target, tmp_path / "state")
+        kinds = [e.kind for e in journal.entries()]
+        edited = next(e for e in journal.entries() if e.kind == "file_edited")
+        assert (edited.get("name"), edited.get("old_checksum"), edited.get("new_checksum")) == \
+            (FAILING, old, checksum(fixed.encode()))
+        resolved = next(e for e in journal.entries() if e.kind == "resolved")
+        assert (resolved.get("name"), resolved.get("action")) == (FAILING, "rolled_back")
+        approved = next(e for e in journal.entries() if e.kind == "approved")
+        assert approved.get("checksums") == {FAILING: checksum(fixed.encode())}
+        assert kinds.index("file_edited") < kinds.index("resolved") < kinds.index("approved") \
+            < kinds.index("migration_finished") < kinds.index("deployment_complete")
+        await app.push_screen(ChecklistScreen())
+        await wait_until(pilot, lambda: isinstance(app.screen, ChecklistScreen), "the checklist")
+        session = app.ctx.session
+        status = read_status(app.ctx.target, app.ctx.folder)
+        assert next(m for m in status.migrations if m.name == FAILING).state is State.APPLIED
+        assert session.item("all_applied").done and FAILING in session.item("all_applied").evidence
+        assert session.item("history_rows").done
+        assert "the 1 new migration" in session.item("history_rows").label
+        path = session.write_record(tmp_path / "records")
+    record = path.read_text()
+    assert f"edited {FAILING}: checksum {old[:12]} → {checksum(fixed.encode())[:12]}" in record
+    assert f"marked {FAILING} rolled back (resolve --rolled-back)" in record
+    assert f"| {FAILING} | applied |" in record
+    assert "**Outcome:** FAILED" not in record
+    # The first failure was a deploy without the journal: its rolled-back row still speaks in the record.
+    failures = record.split("## Failures")[1].split("## Verification")[0]
+    assert "attempts the journal does not tell" in failures and f"`{FAILING}` started " in failures
+    assert [e.kind for e in Journal.for_target(db.target, tmp_path / "state").entries()][-1] == "record_written"
+
+
+async def test_lock_timeouts_retries_and_k_are_journaled_and_recorded(db, migrations, tmp_path: Path) -> None:
+    """Two lock timeouts, two retries with the timeout changed, then k: the record tells each, status agrees."""
+    import psycopg
+    from textual.widgets import Input
+
+    from lumiku_tui.journal import Journal
+    from lumiku_tui.prisma.status import State, read_status
+    from lumiku_tui.tui.screens.applying import ApplyingScreen
+    from lumiku_tui.tui.screens.base import TimeoutModal
+    from lumiku_tui.tui.screens.checklist import ChecklistScreen
+
+    from .test_tui_flow import _to_approval
+    from .test_tui_support import enter_name
+
+    folder = migrations({"20250101000000_people": "CREATE TABLE people (id int PRIMARY KEY);\n"})
+    Deployment(db.target, load_folder(folder)).run()
+    email = "20250201000000_people_email"
+    migrations({email: "ALTER TABLE people ADD COLUMN email text;\n"}, folder=folder)
+    blocker = psycopg.connect(db.url, application_name="nightly-report")
+    blocker.execute("LOCK TABLE people IN ACCESS SHARE MODE")  # idle in transaction, holding the table
+    blocker_pid = blocker.info.backend_pid
+    app = make_app(db.url, folder, tmp_path)
+    try:
+        async with app.run_test(size=(100, 30)) as pilot:
+            await _to_approval(pilot, app)
+            await enter_name(pilot, db.name)
+            for seconds in ("1", "30"):
+                applying = app.screen
+                await wait_until(pilot, lambda: isinstance(app.screen, ApplyingScreen) and app.screen.finished,
+                                 "the lock timeout", steps=400)
+                assert applying.failure is not None and applying.failure.reason == "lock_timeout"
+                await pilot.press("r")
+                await wait_until(pilot, lambda: isinstance(app.screen, TimeoutModal), "the timeout question")
+                app.screen.query_one(Input).value = seconds
+                await pilot.press("enter")
+                await wait_until(pilot, lambda: isinstance(app.screen, ApplyingScreen)
+                                 and app.screen is not applying, "the retried deploy")
+            applying = app.screen
+            await wait_until(pilot, lambda: applying.blocked is not None, "the table-lock wait")
+            await pilot.press("k")
+            await wait_until(pilot, lambda: isinstance(app.screen, ConfirmModal), "the question")
+            await pilot.press("y")
+            await wait_until(pilot, lambda: applying.finished, "the deploy to go on and end")
+            assert applying.result is not None and applying.result.ok
+            await app.push_screen(ChecklistScreen())
+            await wait_until(pilot, lambda: isinstance(app.screen, ChecklistScreen), "the checklist")
+            session = app.ctx.session
+            assert session.item("all_applied").done and session.item("history_rows").done
+            assert session.item("no_errors").done and "55P03" in session.item("no_errors").evidence
+            path = session.write_record(tmp_path / "records")
+    finally:
+        blocker.close()
+    status = read_status(db.target, load_folder(folder))
+    assert all(m.state is State.APPLIED for m in status.migrations)
+    kinds = [e.kind for e in Journal.for_target(db.target, tmp_path / "state").entries()]
+    assert kinds.count("retry") == 2 and kinds.count("timeout_changed") == 2 and kinds.count("session_ended") == 1
+    assert kinds.count("migration_failed") == 2 and kinds[-1] == "record_written"
+    record = path.read_text()
+    story = record.split("## What happened")[1].split("## Final state")[0]
+    assert story.count(f"{email} failed at statement 1, line 1: 55P03") == 2
+    assert "changed the lock timeout from 5.0 s to 1.0 s" in story
+    assert "changed the lock timeout from 1.0 s to 30.0 s" in story
+    assert story.count(f"retried (lock timeout on {email})") == 2
+    assert f"ended session pid {blocker_pid} (LOCK TABLE people IN ACCESS SHARE MODE)" in story
+    assert story.index("ended session") < story.index(f"{email} applied")
+    assert f"| {email} | applied |" in record and "Attempt 3:" in story
+
+
+async def test_A_after_a_manual_fix_then_the_rest_deployed_the_checklist_agrees_with_status(
+        db, migrations, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The issue's sequence: a batch fails part-way, the failure is fixed by hand and marked applied with A,
+    the rest is deployed; the checklist counts all three as applied, as `status` does."""
+    from lumiku_tui.prisma.status import State, read_status
+    from lumiku_tui.tui.screens.applying import ApplyingScreen
+    from lumiku_tui.tui.screens.checklist import ChecklistScreen
+
+    from .test_tui_flow import _to_approval
+    from .test_tui_support import enter_name
+
+    base, unique, third = "20250101000000_base", "20250201000000_unique", "20250301000000_third"
+    folder = migrations({base: "CREATE TABLE t (id text);\nINSERT INTO t VALUES ('a'), ('a');\n",
+                         unique: 'CREATE UNIQUE INDEX "t_id_key" ON t (id);\n',
+                         third: "CREATE TABLE u (id text);\n"})
+    app = make_app(db.url, folder, tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await _to_approval(pilot, app)
+        await enter_name(pilot, db.name)
+        await wait_until(pilot, lambda: isinstance(app.screen, ApplyingScreen) and app.screen.finished,
+                         "the failed deploy")
+        assert app.screen.failure is not None and app.screen.failure.name == unique
+        with db.connect() as conn:  # the operator fixes the data and makes the change by hand
+            conn.execute("DELETE FROM t WHERE ctid <> (SELECT min(ctid) FROM t)")
+            conn.execute('CREATE UNIQUE INDEX "t_id_key" ON t (id)')
+        await pilot.press("t")
+        await wait_until(pilot, lambda: isinstance(app.screen, FailureScreen) and app.screen.diagnosis is not None,
+                         "the diagnosis")
+        await pilot.press("A")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmModal), "the question")
+        await pilot.press("y")
+        await wait_until(pilot, lambda: isinstance(app.screen, OverviewScreen) and app.screen.ready
+                         and "pending" in flat(screen_text(app)), "the overview with the third pending")
+        await _to_approval(pilot, app)
+        await enter_name(pilot, db.name)
+        await wait_until(pilot, lambda: isinstance(app.screen, ApplyingScreen) and app.screen.finished,
+                         "the second deploy")
+        assert app.screen.result is not None and app.screen.result.ok
+        await app.push_screen(ChecklistScreen())
+        await wait_until(pilot, lambda: isinstance(app.screen, ChecklistScreen), "the checklist")
+        session = app.ctx.session
+        status = read_status(db.target, load_folder(folder))
+        assert all(m.state is State.APPLIED for m in status.migrations)
+        items = {i.key: i for i in session.checklist}
+        assert items["all_applied"].done, items["all_applied"].evidence
+        assert f"{unique} (marked applied with resolve --applied)" in items["all_applied"].evidence
+        assert items["history_rows"].done and "all 3 new migrations" in items["history_rows"].label
+        assert items["no_errors"].done and f"earlier in this deployment: {unique} failed" in items["no_errors"].evidence
+        record = session.write_record(tmp_path / "records").read_text()
+    assert "Approved but not applied" not in record and "None in the journal." not in record
+    assert '- **Error:** 23505 could not create unique index "t\\_id\\_key"' in record or \
+        '- **Error:** 23505 could not create unique index "t_id_key"' in record
+    assert f"marked {unique} applied (resolve --applied; not run)" in record
+    deploys = record.split("**Deployed at:** ")[1].splitlines()[0]
+    assert "(2 attempts)" in deploys  # the batch was applied in two, and the record says so

@@ -48,11 +48,15 @@ def run(args: argparse.Namespace, out: Out) -> int:
     from lumiku_tui.pg.server import database_missing
     from lumiku_tui.prisma.status import StatusReport, classify, read_status
 
+    from lumiku_tui.cli.commands import open_journal
+    from lumiku_tui.record.session import checksums_of
+
     out.quiet = args.quiet  # type: ignore[attr-defined]
     project = open_args_project(args)
     target, folder = project.require()
+    journal = open_journal(out, target)
     if args.dry_run:
-        return _rehearse(args, out, target, folder)
+        return _rehearse(args, out, target, folder, journal)
     create_database = database_missing(target)
     if create_database:  # nothing recorded anywhere: every migration is pending
         report = StatusReport(target.display, target.schema, folder, classify(folder, []), False)
@@ -64,17 +68,18 @@ def run(args: argparse.Namespace, out: Out) -> int:
     names = batch.names
     if not out.json_mode:
         describe_target(out, target, folder)
-    record = _Record(args, out, project) if args.record is not None else None
+    record = _Record(args, out, project, journal) if args.record is not None else None
     blocked = batch.blocked
     if names and not blocked and not create_database:  # a database yet to be created holds nothing to check
-        _prechecks_and_gates(args, out, project, record, resume=resume)
+        _prechecks_and_gates(args, out, project, record, journal, resume=resume)
+    via = ""
     if blocked or not names:
         approved: tuple[str, ...] | None = None  # the engine refuses or finds nothing; no approval needed
     elif args.yes:
-        approved = tuple(names)
+        approved, via = tuple(names), "--yes"
     elif sys.stdin.isatty() and not out.json_mode:
         _ask_approval(out, target, batch, create_database)
-        approved = tuple(names)
+        approved, via = tuple(names), "typed the database name"
     else:
         raise ApprovalRequired(
             f"Refusing to apply {len(names)} migration(s) without approval; nothing was touched."
@@ -91,11 +96,17 @@ def run(args: argparse.Namespace, out: Out) -> int:
         create_database=create_database and approved is not None,
         resume=resume,
     )
-    deployment = Deployment(target, folder, options, event_printer(out))
+    if approved and journal is not None:
+        journal.append("approved", migrations=list(approved), checksums=checksums_of(folder, approved), via=via,
+                       accepted_findings=record.accepted_findings() if record is not None else [],
+                       dry_run=None)
+    deployment = Deployment(target, folder, options, event_printer(out), journal=journal)
     received: list[int] = []
 
     def on_signal(signum: int, _frame: object) -> None:
         received.append(signum)
+        if journal is not None:
+            journal.append("cancel_requested", signal=signal.Signals(signum).name)
         threading.Thread(target=deployment.cancel, daemon=True).start()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -141,7 +152,7 @@ def run(args: argparse.Namespace, out: Out) -> int:
     return EXIT_OK if result.ok else EXIT_ATTENTION
 
 
-def _prechecks_and_gates(args: argparse.Namespace, out: Out, project, record: "_Record | None", *,
+def _prechecks_and_gates(args: argparse.Namespace, out: Out, project, record: "_Record | None", journal, *,
                          resume: bool = False) -> None:
     """Before approval, nothing applied if any stops: the runbook's prechecks, then one lint read by both
     the runbook's [gate] and the deploy gate (statements certain to fail, lumiku_tui.safety.gate)."""
@@ -160,7 +171,9 @@ def _prechecks_and_gates(args: argparse.Namespace, out: Out, project, record: "_
             detail = check.found if check.ok else f"expected {check.expected}, found {check.found}"
             out.line(f"Precheck    {mark} {check.object}: {detail}")
     if record is not None:
-        record.progress.record_prechecks(prechecks)
+        record.progress.record_prechecks(prechecks)  # journaled by the session
+    elif prechecks and journal is not None:
+        journal.append("precheck", checks=[c.to_dict() for c in prechecks])
     blocker = precheck_blocker(prechecks)
     if blocker is None:
         report = lint_pending(target, folder, resume=resume)
@@ -181,31 +194,45 @@ def _prechecks_and_gates(args: argparse.Namespace, out: Out, project, record: "_
 class _Record:
     """`deploy --record`: the wizard's Markdown record, written for a headless deploy (CI artifacts)."""
 
-    def __init__(self, args: argparse.Namespace, out: Out, project) -> None:
+    def __init__(self, args: argparse.Namespace, out: Out, project, journal) -> None:
+        from lumiku_tui.journal import default_state_dir
+        from lumiku_tui.prisma.status import read_status
+        from lumiku_tui.record.markdown import app_name
+        from lumiku_tui.record.session import DeploymentSession
         from lumiku_tui.runbook.reader import health_url
-        from lumiku_tui.record.progress import DeploymentProgress, default_state_dir
 
         self.args, self.out, self.project = args, out, project
-        target, _folder = project.require()
+        target, folder = project.require()
         self.health_url = health_url(project.runbook, args.health_url)
-        self.progress = DeploymentProgress.headless(default_state_dir(), target.display, target.dbname,
-                                                    project.runbook, health_known=bool(self.health_url))
+        self.progress = DeploymentSession.headless(default_state_dir(), target.display, target.dbname,
+                                                   project.runbook, health_known=bool(self.health_url),
+                                                   app=app_name(project.runbook, folder.path))
+        # What happened is read from the journal (this run's and the earlier attempts'), the final state
+        # from the database when the record is written.
+        self.progress.attach(journal, lambda: read_status(target, folder))
         self.lint = None  # the safety findings shown before approval, when they were read
+
+    def accepted_findings(self) -> list[str]:
+        from lumiku_tui.record.session import approval_facts
+
+        return approval_facts(self.lint, None)["accepted_findings"]
 
     def finish(self, approved: tuple[str, ...], result) -> None:  # type: ignore[no-untyped-def]
         from lumiku_tui.health import check_health
         from lumiku_tui.runbook.reader import health_options, run_verify_checks
         from lumiku_tui.verification.verify import verify_migrations
-        from lumiku_tui.record.progress import approval_facts, default_record_dir
+        from lumiku_tui.record.session import default_record_dir
 
         progress, runbook = self.progress, self.project.runbook
         target, folder = self.project.require()
         progress.plan(list(approved))
         if approved:
-            progress.record_approval(**approval_facts(self.lint, None))
+            # Journaled already (with the checksums approved) before the deploy ran; the session keeps
+            # the findings for a record written without a journal entry of its own.
+            progress.accepted_findings = self.accepted_findings()
         if result is not None:
             progress.record_deploy(result)
-            applied = [a.name for a in result.applied]
+            applied = progress.deployment_migrations()  # every migration of this deployment, not only this run's
             checks = verify_migrations(target, folder, applied) if applied else []
             progress.record_checks(checks + run_verify_checks(target, runbook))
             if self.health_url:
@@ -219,7 +246,7 @@ class _Record:
             self.out.line(f"Record      {path}")
 
 
-def _rehearse(args: argparse.Namespace, out: Out, target, folder) -> int:
+def _rehearse(args: argparse.Namespace, out: Out, target, folder, journal) -> int:
     from lumiku_tui.apply.rehearse import rehearse, rehearse_on_copy
 
     if not out.json_mode:
@@ -235,6 +262,11 @@ def _rehearse(args: argparse.Namespace, out: Out, target, folder) -> int:
         bound["resume"] = True  # rehearse what `deploy --resume` runs
     result = run(target, folder, lock_timeout_s=lock_timeout,
                  on_event=ignore if out.json_mode else event_printer(out), **bound)
+    from lumiku_tui.record.session import checksums_of, rehearsal_verdict
+
+    if journal is not None:
+        journal.append("dry_run", ok=result.ok, verdict=rehearsal_verdict(result),
+                       checksums=checksums_of(folder, [m.name for m in result.migrations]))
     if out.json_mode:
         out.json(result.to_dict())
     else:

@@ -19,12 +19,15 @@ def run(args: argparse.Namespace, out: Out) -> int:
             f"No migration name was given to --{'applied' if applying else 'rolled-back'}; nothing was changed.",
             hint="Pass the folder name of the migration, as `lumiku-tui status` lists it.",
         )
+    from lumiku_tui.cli.commands import open_journal
+
     target, folder = load(args)
+    journal = open_journal(out, target)
     try:
         if applying:
-            result = resolve_applied(target, folder, name)
+            result = resolve_applied(target, folder, name, journal)
         else:
-            result = resolve_rolled_back(target, folder, name)
+            result = resolve_rolled_back(target, folder, name, journal)
     except LockTimeout as err:  # a refusal like the others: resolve's exit codes are 0 done, 2 refused
         out.error(err)
         return EXIT_USAGE

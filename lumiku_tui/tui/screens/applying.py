@@ -109,7 +109,8 @@ class ApplyingScreen(WizardScreen):
     def _deploy(self) -> None:
         ctx = self.ctx
         assert ctx.target is not None and ctx.folder is not None
-        self.deployment = Deployment(ctx.target, ctx.folder, self.options, on_event=self._from_engine)
+        self.deployment = Deployment(ctx.target, ctx.folder, self.options, on_event=self._from_engine,
+                                     journal=self.wizard.journal)
         if self.cancel_requested:
             self.deployment.cancel()
         try:
@@ -382,6 +383,8 @@ class ApplyingScreen(WizardScreen):
         if not self.running or self.cancel_requested:
             return
         self.cancel_requested = True
+        if self.wizard.journal is not None:
+            self.wizard.journal.append("cancel_requested", by="signal" if self.ctx.interrupted_by else "operator")
         self._log(Text("Cancelling: rolling back the migration in progress…", style="yellow"))
         self._flush()
         deployment = self.deployment
@@ -427,7 +430,7 @@ class ApplyingScreen(WizardScreen):
 
         assert self.ctx.target is not None
         try:
-            ended = end_session(self.ctx.target, pid)
+            ended = end_session(self.ctx.target, pid, self.wizard.journal)
         except LumikuError as err:
             self.call_ui(self.notify, words.error_rich(err, self.ctx.presentation).plain, severity="error",
                          timeout=15)
@@ -447,6 +450,12 @@ class ApplyingScreen(WizardScreen):
         if seconds is None or timeout is None:
             return
         which = timeout[2]
+        journal = self.wizard.journal
+        if journal is not None:
+            old = getattr(self.options, which)
+            if old != seconds:
+                journal.append("timeout_changed", which=timeout[1], option=which, old=old, new=seconds)
+            journal.append("retry", why=f"{timeout[1]} on {timeout[0]}")
         applied = {m.name for m in self.result.applied} if self.result is not None else set()
         remaining = tuple(name for name in self.approved if name not in applied)
         options = replace(self.options, approved=remaining, **{which: seconds})

@@ -57,6 +57,12 @@ class RehearsalScreen(WizardScreen):
         except LumikuError as err:
             self.call_ui(self._refused, err)
             return
+        journal = self.wizard.journal
+        if journal is not None:
+            from lumiku_tui.record.session import checksums_of, rehearsal_verdict
+
+            journal.append("dry_run", ok=result.ok, verdict=rehearsal_verdict(result),
+                           checksums=checksums_of(ctx.folder, [m.name for m in result.migrations]))
         self.call_ui(self._show, result)
 
     def _refused(self, err: LumikuError) -> None:

@@ -264,9 +264,9 @@ class FailureScreen(WizardScreen):
         name = self.diagnosis.migration
         try:
             if how == "rolled_back":
-                resolve_rolled_back(ctx.target, ctx.folder, name)
+                resolve_rolled_back(ctx.target, ctx.folder, name, self.wizard.journal)
             else:
-                resolve_applied(ctx.target, ctx.folder, name)
+                resolve_applied(ctx.target, ctx.folder, name, self.wizard.journal)
         except LumikuError as err:
             self.call_ui(self.notify, words.error_rich(err, ctx.presentation).plain, severity="error", timeout=15)
             return
@@ -294,6 +294,7 @@ class FailureScreen(WizardScreen):
         ctx = self.ctx
         if ctx.folder is None:
             return
+        before = self._local()
         try:
             ctx.folder = load_folder(ctx.folder.path, ctx.folder.how_found)
         except LumikuError as err:
@@ -301,6 +302,10 @@ class FailureScreen(WizardScreen):
             return
         ctx.lint = None  # the findings were for the old text
         local = self._local()
+        if self.wizard.journal is not None and (before is not None or local is not None):
+            self.wizard.journal.append("file_edited", name=(local or before).name,
+                                       old_checksum=before.checksum if before is not None else None,
+                                       new_checksum=local.checksum if local is not None else None)
         if local is not None:
             from lumiku_tui.apply.plan import statements_of
 

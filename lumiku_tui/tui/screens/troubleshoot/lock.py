@@ -126,7 +126,7 @@ class LockScreen(WizardScreen):
         ctx = self.ctx
         assert ctx.target is not None
         try:
-            ended = end_session(ctx.target, pid)
+            ended = end_session(ctx.target, pid, self.wizard.journal)
         except LumikuError as err:
             self.call_ui(self.notify, err.what, severity="error")
             return
