@@ -30,11 +30,13 @@ def test_an_entry_is_on_disk_with_who_and_when_and_without_the_password(tmp_path
 
 
 def test_one_file_per_target_and_never_one_per_password(tmp_path: Path) -> None:
-    same = journal_path(tmp_path, _target("postgresql://app:one@db.internal:5432/lumiku"))
-    assert same == journal_path(tmp_path, _target("postgresql://app:two@db.internal:5432/lumiku"))
-    assert same != journal_path(tmp_path, _target("postgresql://app:one@db.internal:5432/other"))
-    assert same != journal_path(tmp_path, _target("postgresql://app:one@db.internal:5433/lumiku"))
-    assert same != journal_path(tmp_path, _target("postgresql://app:one@db.internal:5432/lumiku?schema=s"))
+    # Passwords are registered as secrets process-wide: long ones, so no other test's text gets masked.
+    one, two = "pw-first-Zq81xv", "pw-second-Kw27yb"
+    same = journal_path(tmp_path, _target(f"postgresql://app:{one}@db.internal:5432/lumiku"))
+    assert same == journal_path(tmp_path, _target(f"postgresql://app:{two}@db.internal:5432/lumiku"))
+    assert same != journal_path(tmp_path, _target(f"postgresql://app:{one}@db.internal:5432/other"))
+    assert same != journal_path(tmp_path, _target(f"postgresql://app:{one}@db.internal:5433/lumiku"))
+    assert same != journal_path(tmp_path, _target(f"postgresql://app:{one}@db.internal:5432/lumiku?schema=s"))
 
 
 def test_a_follower_reads_only_complete_lines_and_continues_from_its_offset(tmp_path: Path) -> None:
