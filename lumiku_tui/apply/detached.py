@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from lumiku_tui.apply import events as ev
 from lumiku_tui.errors import LumikuError
@@ -35,7 +35,6 @@ from lumiku_tui.journal import Entry, Journal, default_state_dir, operator_name
 
 if TYPE_CHECKING:
     from lumiku_tui.apply.deploy import Deployment, DeployOptions
-    from lumiku_tui.locations import Locations
     from lumiku_tui.pg.target import Target
     from lumiku_tui.prisma.folder import MigrationsFolder
 
@@ -158,10 +157,10 @@ class DeployProcess:
         if self.running:
             return f"{head}{where or ' is starting'}; running for {elapsed}."
         if self.lost:
-            at = where.replace(" is at", " was at") if where else " had not started a migration"
+            at = where.replace(" is at", "; it was at") if where else "; it had not started a migration"
             return (f"{head} ended without a word after {elapsed}{at}: it was killed (kill -9, a container restart) "
-                    f"or crashed. {len(self.applied)} migration(s) it applied stay applied; PostgreSQL rolled back "
-                    "the open transaction of the one in progress when its connection closed.")
+                    f"or crashed. {len(self.applied)} migration(s) it applied stay applied; PostgreSQL rolls back the "
+                    "open transaction of the one in progress once it notices the client is gone.")
         outcome = self.outcome
         assert outcome is not None
         return f"{head} ended after {elapsed}: {outcome.get('message', outcome.get('outcome'))}"
@@ -350,6 +349,25 @@ def event_of(entry: Entry) -> ev.Event | None:
         return None  # written by another version: shown by its kind only
 
 
+def result_of(entries: "list[Entry] | tuple[Entry, ...]", target: str) -> Any:
+    """The deploy's result as the journal tells it (what a view that did not run it shows at the end)."""
+    from lumiku_tui.apply.deploy import AppliedMigration, DeployResult
+
+    result = DeployResult(target)
+    for entry in entries:
+        event = event_of(entry)
+        if isinstance(event, ev.MigrationFinished):
+            result.applied.append(AppliedMigration(event.name, event.duration_ms, event.statements))
+        elif isinstance(event, ev.MigrationFailed):
+            result.failure = event
+            result.cancelled = event.reason == "cancelled"
+        elif isinstance(event, ev.DeployFinished):
+            result.duration_ms = event.duration_ms
+        elif entry.kind == ENDED and entry.get("outcome") == "cancelled":
+            result.cancelled = True
+    return result
+
+
 # -- starting the deploy process ------------------------------------------------------------------
 
 
@@ -368,9 +386,12 @@ class Started:
     process: Any  # the Popen, polled by a launcher that outlives it so it leaves no zombie
 
 
-def start(target: "Target", folder: "MigrationsFolder", locations: "Locations", options: "DeployOptions",
+def start(target: "Target", folder: "MigrationsFolder", locations: Any, options: "DeployOptions",
           *, state_dir: Path | None = None, cwd: Path | None = None) -> Started:
-    """Start the approved deploy in its own process and return once it has written its start entry."""
+    """Start the approved deploy in its own process and return once it has written its start entry.
+
+    `locations` (lumiku_tui.locations.Locations) is handed on as given, so the deploy process finds the same project.
+    """
     import subprocess
 
     state = state_dir or default_state_dir()
@@ -439,17 +460,17 @@ class _ChildSink:
     """Every engine event to the journal (and the log); what a view would ask, answered by the safe default
     when no view controls."""
 
-    def __init__(self, journal: Journal, options: "DeployOptions") -> None:
+    def __init__(self, journal: Journal, options: "DeployOptions", log: Callable[[dict[str, Any]], None]) -> None:
         self.journal = journal
         self.options = options
+        self.log = log
         self._asked: set[tuple[str, Any]] = set()
         self._lock = threading.Lock()
 
     def __call__(self, event: ev.Event) -> None:
         with self._lock:
             self.journal.event(event)
-            sys.stdout.write(json.dumps(event.to_dict(), default=str) + "\n")
-            sys.stdout.flush()
+            self.log(event.to_dict())
             self._answer(event)
 
     def _answer(self, event: ev.Event) -> None:
@@ -493,40 +514,51 @@ def _outcome(result: Any, received: list[int], error: LumikuError | None) -> dic
             f"stay applied. {failure.next_step}".strip()}
 
 
-def run_child() -> int:
-    """The deploy process: read the spec, journal the start, deploy, journal the outcome."""
-    from lumiku_tui.apply.deploy import Deployment, DeployOptions
-    from lumiku_tui.locations import Given, Locations
-    from lumiku_tui.project import open_project
+@dataclass(frozen=True)
+class Spec:
+    """What the launcher hands the deploy process: where the project is (each location as given, so it is found
+    as the launcher found it), the deploy options, and the approved migrations with their checksums."""
+
+    locations: dict[str, tuple[str, str] | None]
+    options: "DeployOptions"
+    approved: list[dict[str, Any]]
+
+
+def read_spec() -> Spec | None:
+    """The spec from this process's environment (taken out of it: nothing it starts inherits the URL)."""
+    from lumiku_tui.apply.deploy import DeployOptions
+
+    raw = os.environ.pop(SPEC_VARIABLE, None)
+    if raw is None:
+        return None
+    data = json.loads(raw)
+    options = DeployOptions(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in data["options"].items()})
+    locations = {name: (None if value is None else (value[0], value[1])) for name, value in data["locations"].items()}
+    return Spec(locations, options, data["approved"])
+
+
+def serve(target: "Target", folder: "MigrationsFolder", spec: Spec, *, log: Callable[[dict[str, Any]], None],
+          log_path: str = "") -> int:
+    """The deploy process: journal the start, deploy, journal the outcome; `log` gets each event as a dict."""
+    from lumiku_tui.apply.deploy import Deployment
 
     # No terminal to hang up; a SIGHUP sent to the group that approved it must not end the deploy.
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    raw = os.environ.pop(SPEC_VARIABLE, None)
-    if raw is None:
-        sys.stderr.write(f"{CHILD_COMMAND} is started by `lumiku-tui deploy --detach` or the wizard, not by hand.\n")
-        return 2
-    spec = json.loads(raw)
-    locations = Locations(**{name: (None if value is None else Given(value[0], value[1]))
-                             for name, value in spec["locations"].items()})
-    options = DeployOptions(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in spec["options"].items()})
-    target, folder = open_project(locations).require()
+    options = spec.options
     journal = Journal.for_target(target)
-    log = ""
-    try:
-        log = os.readlink(f"/proc/self/fd/{sys.stdout.fileno()}")
-    except OSError:
-        pass
-    journal.append(STARTED, started=datetime.now(timezone.utc).isoformat(), approved=spec["approved"],
-                   target=target.display, log=log, lock_timeout_s=options.lock_timeout_s,
+    journal.append(STARTED, started=datetime.now(timezone.utc).isoformat(), approved=spec.approved,
+                   target=target.display, log=log_path, lock_timeout_s=options.lock_timeout_s,
                    statement_timeout_s=options.statement_timeout_s)
     by_name = {m.name: m for m in folder.migrations}
-    changed = [a["name"] for a in spec["approved"]
-               if a["name"] in by_name and by_name[a["name"]].checksum != a["checksum"]]
+    changed = [a["name"] for a in spec.approved if a["name"] in by_name and by_name[a["name"]].checksum != a["checksum"]]
     if changed:
-        journal.append(ENDED, outcome="refused", message=f"{', '.join(changed)} changed on disk after it was "
-                       "approved; nothing was applied.", hint="Review the migration again and approve it anew.")
+        outcome: dict[str, Any] = {
+            "outcome": "refused", "message": f"{', '.join(changed)} changed on disk after it was approved; nothing "
+            "was applied.", "hint": "Review the migration again and approve it anew."}
+        journal.append(ENDED, **outcome)
+        log({"event": ENDED, **outcome})
         return 2
-    deployment = Deployment(target, folder, options, _ChildSink(journal, options))
+    deployment = Deployment(target, folder, options, _ChildSink(journal, options, log))
     error: LumikuError | None = None
     result = None
     with cancel_on_signals(deployment) as received:
@@ -538,12 +570,12 @@ def run_child() -> int:
             error = LumikuError(f"The deploy stopped: {exc}", hint="Its log in the state folder has the details.")
     outcome = _outcome(result, received, error)
     journal.append(ENDED, **outcome)
-    sys.stdout.write(json.dumps({"event": ENDED, **outcome}) + "\n")
+    log({"event": ENDED, **outcome})
     if outcome["outcome"] == "applied":
         return 0
     return 128 + received[0] if received else 1
 
 
 __all__ = ["CHILD_COMMAND", "Control", "DeployProcess", "DeployRunning", "Started", "cancel_on_signals",
-           "child_argv", "controller_of", "event_of", "last_deploy_process", "pid_alive", "run_child",
-           "running_deploy", "settle_lost", "start"]
+           "child_argv", "controller_of", "event_of", "last_deploy_process", "pid_alive",
+           "read_spec", "result_of", "running_deploy", "serve", "settle_lost", "start"]
