@@ -167,3 +167,44 @@ async def test_a_deploy_process_killed_outright_is_explained_by_the_next_view(db
         assert "killed" in text and not isinstance(app.screen, ApplyingScreen)
     # PostgreSQL rolled back the open transaction: the slow migration is not recorded, so a re-run applies it.
     assert "20240102000000_slow" not in _applied(db)
+
+
+async def _deploying(pilot, app, db, journal: Journal) -> ApplyingScreen:  # type: ignore[no-untyped-def]
+    await _to_approval(pilot, app)
+    await enter_name(pilot, db.name)
+    await wait_until(pilot, lambda: isinstance(app.screen, ApplyingScreen) and app.screen.control is not None,
+                     "the deploy process")
+    await wait_until(pilot, lambda: _in_slow(journal), "the slow migration")
+    return app.screen
+
+
+async def test_sigterm_to_the_wizard_in_control_rolls_the_deploy_back(db, migrations, tmp_path) -> None:
+    folder = migrations(SLOW)
+    journal = _journal(db, tmp_path)
+    app = _app(db, folder, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        applying = await _deploying(pilot, app, db, journal)
+        pid = applying.process.pid
+        app._on_end_signal(signal.SIGTERM)  # `kill` of the wizard: stopping on purpose still stops
+        await wait_until(pilot, lambda: app.return_value is not None, "the wizard to exit", steps=600)
+    assert app.return_value == 128 + signal.SIGTERM and app.ctx.left_running is None
+    _wait(lambda: not detached.pid_alive(pid))
+    outcome = detached.last_deploy_process(journal).outcome
+    assert outcome is not None and outcome.get("outcome") == "cancelled"
+    assert _applied(db) == ["20240101000000_a"]
+
+
+async def test_quitting_while_a_deploy_runs_closes_only_the_view(db, migrations, tmp_path) -> None:
+    folder = migrations(SLOW)
+    journal = _journal(db, tmp_path)
+    app = _app(db, folder, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        applying = await _deploying(pilot, app, db, journal)
+        pid = applying.process.pid
+        await pilot.press("ctrl+q")
+        await wait_until(pilot, lambda: app.return_value is not None, "the wizard to exit")
+    assert app.return_value == 0 and app.ctx.left_running == pid
+    assert detached.last_deploy_process(journal).running
+    _wait(lambda: detached.last_deploy_process(journal).outcome is not None, timeout=60)
+    assert detached.last_deploy_process(journal).outcome.get("outcome") == "applied"
+    assert _applied(db) == list(SLOW)
