@@ -89,6 +89,8 @@ async def test_a_closed_terminal_ends_only_the_view_and_the_next_view_reattaches
         await wait_until(pilot, lambda: isinstance(again.screen, ApplyingScreen), "the running deploy, at once")
         view = again.screen
         await wait_until(pilot, lambda: "20240102000000_slow" in flat(screen_text(again)), "the migration's name")
+        await wait_until(pilot, lambda: "▶ [2/2] 20240102000000_slow running" in flat(screen_text(again)),
+                         "the migration in progress with its clock")
         text = flat(screen_text(again))
         assert f"in its own process ({pid})" in text and "started by" in text
         await wait_until(pilot, lambda: view.finished, "the outcome", steps=600)

@@ -60,6 +60,8 @@ class ApplyingScreen(WizardScreen):
         #: This view's control of the detached deploy, or who holds it (a dict) while this view watches.
         self.control: Control | dict | None = None
         self._leaving = threading.Event()
+        #: When the migration in progress started (UTC), as the journal says: a pipelined migration's only clock.
+        self.migration_since: datetime | None = None
         # Pipelined as the headless deploy is: each migration's statements in one round trip. Results stay
         # per statement (the log shows each); only their one-by-one durations are not measured.
         self.options = options or DeployOptions(approved=approved, pipeline=True)
@@ -171,6 +173,10 @@ class ApplyingScreen(WizardScreen):
                     self._ended(entry, seen)
                     return
                 event = detached.event_of(entry)
+                if entry.kind == "migration_started":
+                    self.migration_since = entry.at  # its clock is the deploy process's, not this view's
+                elif entry.kind in ("migration_finished", "migration_failed"):
+                    self.migration_since = None
                 if event is not None:
                     self._from_engine(event)
                 elif entry.kind == detached.SAFE_DEFAULT:
@@ -400,6 +406,9 @@ class ApplyingScreen(WizardScreen):
         if self.statement_started is not None:
             elapsed = (time.monotonic() - self.statement_started) * 1000
             current.update(f"▶ {self.current_text}  {self.ctx.presentation.duration(elapsed)}")
+        elif self.migration_since is not None and self.current_text:
+            elapsed = (datetime.now(UTC) - self.migration_since).total_seconds() * 1000
+            current.update(f"▶ {self.current_text}  running {self.ctx.presentation.duration(max(elapsed, 0))}")
         elif self.current_text:
             current.update(f"  {self.current_text}")
 
