@@ -40,9 +40,9 @@ if TYPE_CHECKING:
 
 #: The hidden command the deploy process runs as (`lumiku-tui deploy-process`).
 CHILD_COMMAND = "deploy-process"
-#: Where the child finds what to deploy: in its environment, never on its command line (`ps` shows
-#: every user the command line; the database URL holds a password).
-SPEC_VARIABLE = "LUMIKU_DEPLOY_SPEC"
+#: Names the pipe the child reads what to deploy from: never its command line (`ps` shows it to every user) nor
+#: its environment (readable in /proc for the process's life); the database URL holds a password.
+SPEC_VARIABLE = "LUMIKU_DEPLOY_SPEC_FD"
 #: The journal's entry kinds this module writes.
 STARTED = "deploy_process"
 ENDED = "deploy_process_ended"
@@ -413,13 +413,18 @@ def start(target: "Target", folder: "MigrationsFolder", locations: Any, options:
     logs = state / "deploys"
     logs.mkdir(parents=True, exist_ok=True)
     log = logs / f"{journal.path.stem}-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}.log"
-    env = {**os.environ, SPEC_VARIABLE: json.dumps(spec), "LUMIKU_STATE_DIR": str(state)}
+    spec_read, spec_write = os.pipe()
+    env = {**os.environ, SPEC_VARIABLE: str(spec_read), "LUMIKU_STATE_DIR": str(state)}
     fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     try:
         process = subprocess.Popen(child_argv(), stdin=subprocess.DEVNULL, stdout=fd, stderr=fd,
-                                   start_new_session=True, env=env, cwd=str(cwd) if cwd else None, close_fds=True)
+                                   start_new_session=True, env=env, cwd=str(cwd) if cwd else None, close_fds=True,
+                                   pass_fds=(spec_read,))
     finally:
         os.close(fd)
+        os.close(spec_read)
+    # Written from a thread: a spec larger than the pipe holds must not stall a launcher whose child died early.
+    threading.Thread(target=_write_all, args=(spec_write, json.dumps(spec).encode()), daemon=True).start()
     deadline = time.monotonic() + _START_WAIT_S
     while time.monotonic() < deadline:
         found = last_deploy_process(journal)
@@ -524,14 +529,26 @@ class Spec:
     approved: list[dict[str, Any]]
 
 
+def _write_all(fd: int, data: bytes) -> None:
+    try:
+        with os.fdopen(fd, "wb") as pipe:
+            pipe.write(data)
+    except OSError:
+        pass  # the child has gone: the launcher reports it from the log
+
+
 def read_spec() -> Spec | None:
-    """The spec from this process's environment (taken out of it: nothing it starts inherits the URL)."""
+    """The spec from the pipe the launcher named in this process's environment, or None if it named none."""
     from lumiku_tui.apply.deploy import DeployOptions
 
-    raw = os.environ.pop(SPEC_VARIABLE, None)
-    if raw is None:
+    name = os.environ.pop(SPEC_VARIABLE, None)
+    if name is None or not name.isdigit():
         return None
-    data = json.loads(raw)
+    try:
+        with os.fdopen(int(name), "rb") as pipe:
+            data = json.loads(pipe.read())
+    except (OSError, ValueError):
+        return None
     options = DeployOptions(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in data["options"].items()})
     locations = {name: (None if value is None else (value[0], value[1])) for name, value in data["locations"].items()}
     return Spec(locations, options, data["approved"])

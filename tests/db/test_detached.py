@@ -10,12 +10,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
 from lumiku_tui.apply.detached import Control, controller_of, last_deploy_process
 from lumiku_tui.journal import Journal
-from tests.conftest import REPO
+from tests.conftest import APP_PASSWORD, REPO
 
 SLOW = {
     "20240101000000_a": "CREATE TABLE a (id int);",
@@ -86,6 +87,10 @@ def test_detached_deploy_outlives_the_command_and_the_journal_holds_the_story(db
     journal = journal_of(db, state)
     # The command that approved it has returned; the deploy goes on in its own session.
     assert os.getsid(pid) == pid
+    # It was told the URL through a pipe: neither `ps` nor its environment shows the password.
+    for shown in ("cmdline", "environ"):
+        data = Path(f"/proc/{pid}/{shown}").read_bytes()
+        assert APP_PASSWORD.encode() not in data and quote(APP_PASSWORD, safe="").encode() not in data
     wait_for(lambda: in_statement(journal, "20240102000000_slow", 2))
     status = cli(state, "status", "--json", "--database-url", db.url, "--migrations", str(path))
     running = json.loads(status.stdout)["deploy_running"]
@@ -108,8 +113,9 @@ def test_detached_deploy_outlives_the_command_and_the_journal_holds_the_story(db
     for kind in ("lock_acquired", "migration_started", "statement_finished", "migration_finished", "deploy_finished"):
         assert kind in kinds
     start = journal.entries()[0]
-    assert [a["name"] for a in start.get("approved")] == list(SLOW) and all(a["checksum"] for a in start.get("approved"))
-    assert db.url.split("@")[0].split(":")[-1] not in journal.path.read_text()  # never the password
+    approved = start.get("approved")
+    assert [a["name"] for a in approved] == list(SLOW) and all(a["checksum"] for a in approved)
+    assert quote(APP_PASSWORD, safe="") not in journal.path.read_text() and APP_PASSWORD not in journal.path.read_text()
     after = json.loads(cli(state, "status", "--json", "--database-url", db.url, "--migrations", str(path)).stdout)
     assert after["deploy_running"] is None and after["deploy_process_lost"] is None
 
@@ -150,7 +156,8 @@ def test_cancel_from_a_view_in_control_while_a_second_view_watches(db, migration
         who = controller_of(journal)
         assert who is not None and who["pid"] == holder.pid and who["view"] == "wizard"
         refused = cli(state, "attach", "--cancel", "--yes", "--database-url", db.url, "--migrations", str(path))
-        assert refused.returncode == 2 and f"process {holder.pid}" in refused.stderr and "only watches" in refused.stderr
+        assert refused.returncode == 2
+        assert f"process {holder.pid}" in refused.stderr and "only watches" in refused.stderr
         assert last_deploy_process(journal).running  # the watcher's cancel did nothing
         watched = json.loads(cli(state, "status", "--json", "--database-url", db.url, "--migrations",
                                  str(path)).stdout)["deploy_running"]
