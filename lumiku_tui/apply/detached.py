@@ -97,6 +97,8 @@ class DeployProcess:
     alive: bool
     #: The view that controls it when it was read (pid, who, since, view), or None.
     controller: dict[str, Any] | None = None
+    #: The process that started it (the single-file binary's bootloader, when run as that).
+    ppid: int = 0
 
     @property
     def outcome(self) -> Entry | None:
@@ -211,7 +213,7 @@ def last_deploy_process(journal: Journal) -> DeployProcess | None:
     after = tuple(e for e in entries[start + 1:] if e.kind != ENDED or head.pid in (e.pid, e.get("for_pid")))
     approved = tuple(str(a.get("name")) for a in head.get("approved", ()))
     return DeployProcess(head.pid, head.who, head.at, approved, str(head.get("log", "")), after, offset,
-                         alive=pid_alive(head.pid), controller=controller_of(journal))
+                         alive=pid_alive(head.pid), controller=controller_of(journal), ppid=int(head.get("ppid", 0)))
 
 
 def _parse(line: bytes) -> Entry | None:
@@ -380,7 +382,7 @@ def child_argv() -> list[str]:
 
 @dataclass(frozen=True)
 class Started:
-    pid: int
+    pid: int  # the deploy process, as its journal entries name it
     log: Path
     journal: Journal
     process: Any  # the Popen, polled by a launcher that outlives it so it leaves no zombie
@@ -428,8 +430,8 @@ def start(target: "Target", folder: "MigrationsFolder", locations: Any, options:
     deadline = time.monotonic() + _START_WAIT_S
     while time.monotonic() < deadline:
         found = last_deploy_process(journal)
-        if found is not None and found.pid == process.pid:
-            return Started(process.pid, log, journal, process)
+        if found is not None and process.pid in (found.pid, found.ppid):
+            return Started(found.pid, log, journal, process)
         if process.poll() is not None:
             break
         time.sleep(0.05)
@@ -563,7 +565,9 @@ def serve(target: "Target", folder: "MigrationsFolder", spec: Spec, *, log: Call
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     options = spec.options
     journal = Journal.for_target(target)
-    journal.append(STARTED, started=datetime.now(timezone.utc).isoformat(), approved=spec.approved,
+    # ppid: the single-file binary's bootloader is the process its launcher started, this one its child.
+    journal.append(STARTED, started=datetime.now(timezone.utc).isoformat(), ppid=os.getppid(),
+                   approved=spec.approved,
                    target=target.display, log=log_path, lock_timeout_s=options.lock_timeout_s,
                    statement_timeout_s=options.statement_timeout_s)
     by_name = {m.name: m for m in folder.migrations}
