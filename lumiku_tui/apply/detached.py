@@ -99,6 +99,9 @@ class DeployProcess:
     controller: dict[str, Any] | None = None
     #: The process that started it (the single-file binary's bootloader, when run as that).
     ppid: int = 0
+    #: The bounds it runs with (a view counts down to them).
+    lock_timeout_s: float | None = None
+    statement_timeout_s: float | None = None
 
     @property
     def outcome(self) -> Entry | None:
@@ -213,7 +216,8 @@ def last_deploy_process(journal: Journal) -> DeployProcess | None:
     after = tuple(e for e in entries[start + 1:] if e.kind != ENDED or head.pid in (e.pid, e.get("for_pid")))
     approved = tuple(str(a.get("name")) for a in head.get("approved", ()))
     return DeployProcess(head.pid, head.who, head.at, approved, str(head.get("log", "")), after, offset,
-                         alive=pid_alive(head.pid), controller=controller_of(journal), ppid=int(head.get("ppid", 0)))
+                         alive=pid_alive(head.pid), controller=controller_of(journal), ppid=int(head.get("ppid", 0)),
+                         lock_timeout_s=head.get("lock_timeout_s"), statement_timeout_s=head.get("statement_timeout_s"))
 
 
 def _parse(line: bytes) -> Entry | None:

@@ -77,7 +77,12 @@ class WizardApp(App[int]):
 
     def attach_deploy(self, process: Any) -> None:
         """Show a deploy running in its own process and take up its controls (or watch, if another view has them)."""
-        self.push_screen(ApplyingScreen(process.approved, attach_to=process))
+        from lumiku_tui.apply.deploy import DeployOptions
+
+        bounds = {name: value for name in ("lock_timeout_s", "statement_timeout_s")
+                  if (value := getattr(process, name)) is not None}
+        options = DeployOptions(approved=process.approved, pipeline=True, **bounds)
+        self.push_screen(ApplyingScreen(process.approved, options, attach_to=process))
 
     def _attach_to_running_deploy(self) -> None:
         """A deploy running in its own process for this target is shown at once, and re-attached (one that died

@@ -24,8 +24,6 @@ def run(args: argparse.Namespace, out: Out) -> int:
         document["deploy_running"] = process.to_dict() if process is not None and process.running else None
         document["deploy_process_lost"] = process.to_dict() if process is not None and process.lost else None
         out.json(document)
-        if process is not None and process.running:
-            return EXIT_ATTENTION
         return EXIT_OK if report.up_to_date and report.managed else EXIT_ATTENTION
     describe_target(out, target, folder)
     if process is not None and process.running:
