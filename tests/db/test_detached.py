@@ -257,3 +257,36 @@ def test_attach_with_nothing_running_says_so(db, migrations, state):
     path = migrations({"20240101000000_a": "CREATE TABLE a (id int);"})
     proc = cli(state, "attach", "--database-url", db.url, "--migrations", str(path))
     assert proc.returncode == 0 and "No deploy is running in the background" in proc.stdout
+
+
+def test_a_question_pending_when_the_view_in_control_vanished_gets_the_safe_default(db, migrations, state):
+    path = migrations({"20240101000000_a": "CREATE TABLE a (id int);"})
+    assert cli(state, "deploy", "--yes", "--database-url", db.url, "--migrations", str(path)).returncode == 0
+    path = migrations({"20240102000000_b": "ALTER TABLE a ADD COLUMN b int;"})
+    journal = journal_of(db, state)
+    view = subprocess.Popen([sys.executable, "-c", (
+        "import time\n"
+        "from pathlib import Path\n"
+        "from lumiku_tui.journal import Journal\n"
+        "from lumiku_tui.apply.detached import Control\n"
+        f"c = Control.take(Journal(Path({str(journal.path)!r})), view='wizard')\n"
+        "print('held', flush=True)\n"
+        "time.sleep(60)\n")], stdout=subprocess.PIPE, text=True, cwd=REPO)
+    try:
+        assert view.stdout.readline().strip() == "held"
+        with db.connect(autocommit=False) as app:
+            app.execute("LOCK TABLE a IN ACCESS SHARE MODE")
+            start_detached(db, state, path, "--lock-timeout", "4")
+            # The deploy waits on the table while the view in control is asked; then the view vanishes.
+            wait_for(lambda: any(e.kind == "blocked_by_lock" for e in journal.entries()))
+            view.kill()
+            view.wait()
+            outcome = wait_for(lambda: ended(journal))
+    finally:
+        view.kill()
+        view.wait()
+    assert outcome.get("reason") == "lock_timeout" and outcome.get("rolled_back") is True
+    answers = [e for e in journal.entries() if e.kind == "question_answered"]
+    assert answers and answers[-1].get("question").startswith("Retry 20240102000000_b")
+    assert answers[-1].get("answer").startswith("No: it was rolled back and nothing was recorded")
+    assert [r[0] for r in db.history()] == ["20240101000000_a"]
