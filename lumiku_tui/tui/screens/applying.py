@@ -1,4 +1,5 @@
-"""Step 4: the deploy, live. The engine runs in a worker thread; its events are drawn here."""
+"""Step 4: the deploy, live. The engine runs in a process of its own (apply/detached.py) whose journal a worker
+thread follows, or, for the demo, in the worker thread itself; either way its events are drawn here."""
 
 from __future__ import annotations
 
