@@ -98,6 +98,7 @@ def test_detached_deploy_outlives_the_command_and_the_journal_holds_the_story(db
     assert running["migration"]["name"] == "20240102000000_slow" and running["statement"]["index"] == 2
     text = cli(state, "status", "--database-url", db.url, "--migrations", str(path)).stdout
     assert "A deploy started by" in text and "20240102000000_slow" in text and "lumiku-tui attach" in text
+    assert "the running deploy applies them" in text and "Next step: `lumiku-tui deploy`" not in text
     # A second deploy is refused with the running one named, before anything is asked or touched.
     second = cli(state, "deploy", "--yes", "--database-url", db.url, "--migrations", str(path))
     assert second.returncode == 2 and f"(process {pid})" in second.stderr and "attach" in second.stderr

@@ -64,6 +64,8 @@ def run(args: argparse.Namespace, out: Out) -> int:
         name = batch.blocked[0].name
         out.line(f"Next step: resolve the failed migration first: `lumiku-tui resolve --rolled-back {name}` "
                  f"(after undoing what it left) or `--applied {name}` (after finishing it by hand).")
+    elif batch.migrations and process is not None and process.running:
+        out.line("Next step: none; the running deploy applies them. `lumiku-tui attach` follows it.")
     elif batch.migrations:
         for resumed in batch.resuming:
             out.line(resumed.resume.message)  # type: ignore[union-attr]
