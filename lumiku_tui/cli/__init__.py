@@ -20,7 +20,8 @@ if TYPE_CHECKING:
     from lumiku_tui.locations import Locations
 
 #: Each command's module, imported only when that command runs; each exposes `run(args, out) -> int`.
-COMMANDS = ("status", "deploy", "resolve", "lint", "verify", "health", "doctor", "demo", "init")
+COMMANDS = ("status", "deploy", "resolve", "lint", "verify", "health", "doctor", "demo", "init", "attach",
+            "deploy-process")
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -45,7 +46,7 @@ def run(args: argparse.Namespace, where: "Locations | None" = None) -> int:
     args.locations = where if where is not None else locations(args)
     out = Out(json_mode=bool(getattr(args, "json", False)))
     try:
-        module = importlib.import_module(f"lumiku_tui.cli.commands.{args.command}")
+        module = importlib.import_module(f"lumiku_tui.cli.commands.{args.command.replace('-', '_')}")
         return int(module.run(args, out))
     except LumikuError as err:
         out.error(err)

@@ -91,6 +91,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--record", metavar="FILE", nargs="?", const="",
                    help="write the Markdown deployment record (the wizard's) to FILE; without FILE, into "
                    "LUMIKU_RECORD_DIR or the state folder's records/ (the path is printed)")
+    p.add_argument("--detach", action="store_true",
+                   help="once approved, run the deploy in a process of its own that outlives this terminal "
+                   "(closing it, SIGHUP, a dropped SSH link leave it running); follow it with `lumiku-tui attach` "
+                   "or the wizard")
+
+    p = sub.add_parser("attach", parents=[common(True)],
+                       help="follow the deploy running in the background for this database (Ctrl+C leaves it running)")
+    p.add_argument("--json", action="store_true", help="print one JSON entry of the journal per line")
+    p.add_argument("--cancel", action="store_true",
+                   help="cancel it (the migration in progress is rolled back; asks first unless --yes)")
+    p.add_argument("--yes", action="store_true", help="with --cancel: do not ask")
+
+    # The detached deploy process itself (started by `deploy --detach` and the wizard, never by hand).
+    sub.add_parser("deploy-process")
 
     p = sub.add_parser("resolve", parents=[common(True)], help="mark a migration applied or rolled back")
     group = p.add_mutually_exclusive_group(required=True)

@@ -73,6 +73,34 @@ class WizardApp(App[int]):
     def on_mount(self) -> None:
         self._watch_signals()
         self.push_screen(OverviewScreen())
+        self._attach_to_running_deploy()
+
+    def attach_deploy(self, process: Any) -> None:
+        """Show a deploy running in its own process and take up its controls (or watch, if another view has them)."""
+        from lumiku_tui.apply.deploy import DeployOptions
+
+        bounds = {name: value for name in ("lock_timeout_s", "statement_timeout_s")
+                  if (value := getattr(process, name)) is not None}
+        options = DeployOptions(approved=process.approved, pipeline=True, **bounds)
+        self.push_screen(ApplyingScreen(process.approved, options, attach_to=process))
+
+    def _attach_to_running_deploy(self) -> None:
+        """A deploy running in its own process for this target is shown at once, and re-attached (one that died
+        without a word is explained by the overview's banner)."""
+        from lumiku_tui.apply.detached import last_deploy_process
+        from lumiku_tui.journal import Journal
+
+        ctx = self.ctx
+        if ctx.target is None or ctx.folder is None:
+            return
+        try:
+            process = last_deploy_process(Journal.for_target(ctx.target, ctx.state_dir))
+        except OSError:
+            return
+        if process is None:
+            return
+        if process.running:
+            self.attach_deploy(process)
 
     def get_system_commands(self, screen: Any) -> Iterable[SystemCommand]:
         """The palette offers what the screen's keys do now (by name), then the Keys panel, theme and quit."""
@@ -122,6 +150,11 @@ class WizardApp(App[int]):
         self.ctx.interrupted_by = sig
         running = [s for s in self.screen_stack if isinstance(s, ApplyingScreen) and s.running]
         if not running:
+            self.exit(128 + sig)
+            return
+        if running[0].detached and (sig == getattr(signal, "SIGHUP", None) or not running[0].in_control):
+            # A closed terminal ends only this view: the deploy goes on in its own process.
+            self._leave_running(running[0])
             self.exit(128 + sig)
             return
         running[0].cancel()  # the screen exits the app once the rollback is done
@@ -210,7 +243,7 @@ class WizardApp(App[int]):
         from lumiku_tui.apply.deploy import DeployOptions
 
         options = DeployOptions(approved=approved, pipeline=True, resume=True) if resume else None
-        self.push_screen(ApplyingScreen(approved, options))
+        self.push_screen(ApplyingScreen(approved, options, detached=ctx.detach_deploys))
 
     def record_deploy(self, result: Any) -> None:
         session = self.session
@@ -292,10 +325,14 @@ class WizardApp(App[int]):
     def _resumed(self, request: nav.DeployResumed) -> None:
         self.start_deploy(request.approved, resume=True)
 
+    @on(nav.DeployAttachRequested)
+    def _attach(self, request: nav.DeployAttachRequested) -> None:
+        self.attach_deploy(request.process)
+
     @on(nav.DeployRetried)
     def _retried(self, request: nav.DeployRetried) -> None:
         # The finished deploy's screen gives way to the retry's: Esc from it goes to the overview.
-        self.switch_screen(ApplyingScreen(request.remaining, request.options))
+        self.switch_screen(ApplyingScreen(request.remaining, request.options, detached=self.ctx.detach_deploys))
 
     @on(nav.VerificationRequested)
     def _verification(self, request: nav.VerificationRequested) -> None:
@@ -362,8 +399,18 @@ class WizardApp(App[int]):
 
     # -- quitting -----------------------------------------------------------------------------
 
+    def _leave_running(self, screen: ApplyingScreen) -> None:
+        self.ctx.left_running = screen.process.pid if screen.process is not None else None
+        screen.leave()
+
     async def action_quit(self) -> None:
         if not self.ctx.deploying:
+            self.exit(0)
+            return
+        detached = [s for s in self.screen_stack if isinstance(s, ApplyingScreen) and s.running and s.detached]
+        if detached:
+            # Only the view closes; `lumiku-tui attach` or the wizard takes it up again.
+            self._leave_running(detached[0])
             self.exit(0)
             return
 
@@ -418,10 +465,15 @@ def build_context(where: Locations | None = None, *, database_url: str | None = 
 
 def run_wizard(where: Locations, *, health_url: str | None = None, demo: bool = False) -> int:
     ctx = build_context(where, health_url=health_url, demo=demo)
+    ctx.detach_deploys = not demo  # the demo's server ends with the wizard: a deploy left running would lose it
     app = WizardApp(ctx)
     result = app.run()
     if ctx.record_path is not None:
         print(f"Deployment record written to {ctx.record_path}")
+    if ctx.left_running is not None:
+        sys.stderr.write(f"The deploy goes on in its own process ({ctx.left_running}); only this view closed. "
+                         "`lumiku-tui attach` or `lumiku-tui` follows it again.\n")
+        return 128 + ctx.interrupted_by if ctx.interrupted_by is not None else 0
     if ctx.interrupted_by is not None:
         name = signal.Signals(ctx.interrupted_by).name
         deployed = ctx.result

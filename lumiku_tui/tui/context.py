@@ -125,6 +125,11 @@ class WizardContext:
     deploying: bool = False
     #: The signal (SIGTERM, SIGHUP) that asked the wizard to end, if one did.
     interrupted_by: int | None = None
+    #: An approved deploy runs in a process of its own (apply/detached.py) that outlives this view: a closed
+    #: terminal ends only the view. Off for the demo (its server ends with the wizard) and in-process tests.
+    detach_deploys: bool = False
+    #: The deploy process this view left running when it closed (its pid), said on the way out.
+    left_running: int | None = None
 
     @property
     def display(self) -> str:

@@ -50,6 +50,14 @@ class RehearsalRequested(Request):
     pass
 
 
+class DeployAttachRequested(Request):
+    """Follow a deploy running in a process of its own (apply/detached.py's DeployProcess)."""
+
+    def __init__(self, process: Any) -> None:
+        super().__init__()
+        self.process = process
+
+
 class ApprovalRequested(Request):
     def __init__(self, pending: tuple[str, ...] | list[str], run_counts: dict[str, int]) -> None:
         super().__init__()

@@ -28,7 +28,9 @@ def test_pending_on_a_fresh_database(db, migrations, run_cli):
     code, doc = status_json(run_cli, db, path)
     assert code == 1 and doc["up_to_date"] is False
     assert states(doc) == {n: "pending" for n in TWO}
-    assert set(doc) == {"target", "schema", "prisma_next_ledger", "managed", "up_to_date", "migrations"}
+    assert set(doc) == {"target", "schema", "prisma_next_ledger", "managed", "up_to_date", "migrations",
+                        "deploy_running", "deploy_process_lost"}
+    assert doc["deploy_running"] is None and doc["deploy_process_lost"] is None
     assert doc["schema"] == "public"
     assert set(doc["migrations"][0]) == {"name", "state", "checksum_ok", "started_at", "finished_at"}
     assert doc["migrations"][0]["checksum_ok"] is None and doc["migrations"][0]["started_at"] is None

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
-import threading
 from pathlib import Path
 
+from lumiku_tui.apply.detached import cancel_on_signals
 from lumiku_tui.cli.commands import open_args_project
 from lumiku_tui.cli.events import event_printer
 from lumiku_tui.cli.output import EXIT_ATTENTION, EXIT_OK, Out, describe_target
@@ -57,6 +57,12 @@ def run(args: argparse.Namespace, out: Out) -> int:
     journal = open_journal(out, target)
     if args.dry_run:
         return _rehearse(args, out, target, folder, journal)
+    if getattr(args, "detach", False) and args.record is not None:
+        raise LumikuError("--detach and --record cannot go together: the record is written when the deploy ends, "
+                          "and a detached deploy ends after this command has returned.",
+                          hint="Drop --record (the journal in the state folder keeps the whole story), or deploy "
+                          "in the foreground.")
+    _no_deploy_running(out, target)
     create_database = database_missing(target)
     if create_database:  # nothing recorded anywhere: every migration is pending
         report = StatusReport(target.display, target.schema, folder, classify(folder, []), False)
@@ -100,6 +106,8 @@ def run(args: argparse.Namespace, out: Out) -> int:
         journal.append("approved", migrations=list(approved), checksums=checksums_of(folder, approved), via=via,
                        accepted_findings=record.accepted_findings() if record is not None else [],
                        dry_run=None)
+    if getattr(args, "detach", False) and approved:
+        return _detach(args, out, target, folder, options)
     deployment = Deployment(target, folder, options, event_printer(out), journal=journal)
     received: list[int] = []
 
@@ -150,6 +158,38 @@ def run(args: argparse.Namespace, out: Out) -> int:
     if record is not None:
         record.finish(approved or (), result)
     return EXIT_OK if result.ok else EXIT_ATTENTION
+
+
+def _no_deploy_running(out: Out, target) -> None:
+    """A foreground deploy beside a detached one would only wait for Prisma's lock: say whose it is now."""
+    from lumiku_tui.apply.detached import DeployRunning, running_deploy, settle_lost
+    from lumiku_tui.journal import Journal
+
+    journal = Journal.for_target(target)
+    lost = settle_lost(journal)
+    if lost is not None and not out.json_mode:
+        out.line(out.style("Note        " + lost.describe(), "33"))
+    running = running_deploy(journal)
+    if running is not None:
+        raise DeployRunning(running.describe() + " Nothing else was started.",
+                            hint="Follow it with `lumiku-tui attach` (or the wizard); cancel it there.")
+
+
+def _detach(args: argparse.Namespace, out: Out, target, folder, options) -> int:
+    """Start the approved deploy in a process of its own and say how to follow it."""
+    from lumiku_tui.apply.detached import start
+
+    started = start(target, folder, args.locations, options)
+    if out.json_mode:
+        out.json({"event": "deploy_detached", "pid": started.pid, "log": str(started.log),
+                  "journal": str(started.journal.path), "approved": list(options.approved or ())})
+        return EXIT_OK
+    out.line(f"Started the deploy in the background (process {started.pid}); closing this terminal leaves it running.")
+    out.line(f"Follow it: `lumiku-tui attach` (or open the wizard: `lumiku-tui`); cancel it: `lumiku-tui attach "
+             "--cancel`.")
+    out.line(f"Log         {started.log}")
+    out.line(f"Journal     {started.journal.path}")
+    return EXIT_OK
 
 
 def _prechecks_and_gates(args: argparse.Namespace, out: Out, project, record: "_Record | None", journal, *,

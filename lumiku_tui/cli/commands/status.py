@@ -12,12 +12,26 @@ def run(args: argparse.Namespace, out: Out) -> int:
     from lumiku_tui.apply.plan import batch_of
     from lumiku_tui.prisma.status import State, read_status
 
+    from lumiku_tui.apply.detached import last_deploy_process
+    from lumiku_tui.journal import Journal
+
     target, folder = load(args)
+    process = last_deploy_process(Journal.for_target(target))
     report = read_status(target, folder)
     if args.json:
-        out.json(report.to_dict())
+        document = report.to_dict()
+        # A deploy in its own process: running now, or ended without a word (killed) since the last look.
+        document["deploy_running"] = process.to_dict() if process is not None and process.running else None
+        document["deploy_process_lost"] = process.to_dict() if process is not None and process.lost else None
+        out.json(document)
         return EXIT_OK if report.up_to_date and report.managed else EXIT_ATTENTION
     describe_target(out, target, folder)
+    if process is not None and process.running:
+        out.line(out.style("Running     " + process.describe(), "33;1"))
+        out.line("            Follow it: `lumiku-tui attach` (or the wizard); the states below are as of now.")
+    elif process is not None and process.lost:
+        out.line(out.style("Lost        " + process.describe(), "31;1"))
+        out.line("            The states below are the database's own: deploy again to resume or retry.")
     out.line(f"Schema      {report.schema}  (from {target.schema_source})")
     if report.prisma_next_ledger:
         from lumiku_tui.prisma.status import prisma_next_notice
@@ -50,6 +64,8 @@ def run(args: argparse.Namespace, out: Out) -> int:
         name = batch.blocked[0].name
         out.line(f"Next step: resolve the failed migration first: `lumiku-tui resolve --rolled-back {name}` "
                  f"(after undoing what it left) or `--applied {name}` (after finishing it by hand).")
+    elif batch.migrations and process is not None and process.running:
+        out.line("Next step: none; the running deploy applies them. `lumiku-tui attach` follows it.")
     elif batch.migrations:
         for resumed in batch.resuming:
             out.line(resumed.resume.message)  # type: ignore[union-attr]

@@ -1,7 +1,9 @@
-"""Step 4: the deploy, live. The engine runs in a worker thread; its events are drawn here."""
+"""Step 4: the deploy, live. The engine runs in a process of its own (apply/detached.py) whose journal a worker
+thread follows, or, for the demo, in the worker thread itself; either way its events are drawn here."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from dataclasses import replace
@@ -17,6 +19,7 @@ from textual.widgets import Label, ProgressBar, RichLog, Static
 from lumiku_tui.apply import events as ev
 from lumiku_tui.apply import wording
 from lumiku_tui.apply.deploy import Deployment, DeployOptions, DeployResult
+from lumiku_tui.apply.detached import Control, DeployProcess
 from lumiku_tui.errors import LockTimeout, LumikuError
 from lumiku_tui.pg.locks import Backend
 from lumiku_tui.tui import words
@@ -47,9 +50,19 @@ class ApplyingScreen(WizardScreen):
         Binding("o", "overview", "Overview"),
     ]
 
-    def __init__(self, approved: tuple[str, ...], options: DeployOptions | None = None) -> None:
+    def __init__(self, approved: tuple[str, ...], options: DeployOptions | None = None, *,
+                 detached: bool = False, attach_to: DeployProcess | None = None) -> None:
         super().__init__()
         self.approved = approved
+        #: Run (or follow) the deploy in its own process, read back from the journal (apply/detached.py).
+        self.detached = detached or attach_to is not None
+        self.attach_to = attach_to
+        self.process: DeployProcess | None = attach_to
+        #: This view's control of the detached deploy, or who holds it (a dict) while this view watches.
+        self.control: Control | dict | None = None
+        self._leaving = threading.Event()
+        #: When the migration in progress started (UTC), as the journal says: a pipelined migration's only clock.
+        self.migration_since: datetime | None = None
         # Pipelined as the headless deploy is: each migration's statements in one round trip. Results stay
         # per statement (the log shows each); only their one-by-one durations are not measured.
         self.options = options or DeployOptions(approved=approved, pipeline=True)
@@ -109,6 +122,9 @@ class ApplyingScreen(WizardScreen):
     def _deploy(self) -> None:
         ctx = self.ctx
         assert ctx.target is not None and ctx.folder is not None
+        if self.detached:
+            self._follow_detached()
+            return
         self.deployment = Deployment(ctx.target, ctx.folder, self.options, on_event=self._from_engine,
                                      journal=self.wizard.journal)
         if self.cancel_requested:
@@ -123,6 +139,108 @@ class ApplyingScreen(WizardScreen):
                                                            hint="Check the log above, then the overview."))
             return
         self.call_ui(self._done, result)
+
+    def _follow_detached(self) -> None:
+        """Start the approved deploy in its own process (or take up the one running), then draw what it writes to
+        the journal, four times a second, until its outcome. The deploy never waits on this view."""
+        from lumiku_tui.apply import detached
+        from lumiku_tui.journal import Journal
+        from lumiku_tui.locations import Locations
+
+        ctx = self.ctx
+        assert ctx.target is not None and ctx.folder is not None
+        journal = Journal.for_target(ctx.target, ctx.state_dir)
+        launched = None
+        try:
+            if self.attach_to is None:
+                where = ctx.locations or Locations.from_options(database_url=ctx.database_url,
+                                                                migrations=str(ctx.folder.path))
+                launched = detached.start(ctx.target, ctx.folder, where, self.options, state_dir=ctx.state_dir)
+            process = detached.last_deploy_process(journal)
+        except LumikuError as err:
+            self.call_ui(self._engine_refused, err)
+            return
+        if process is None:
+            self.call_ui(self._engine_refused, LumikuError("The deploy process left nothing in the journal.",
+                                                           hint="Look at the overview, then deploy again."))
+            return
+        self.process = process
+        self.call_ui(self._attached, process, detached.Control.take(journal, view="the wizard"))
+        offset, seen = process.offset, []
+        while not self._leaving.is_set():
+            entries, offset = journal.read(offset)
+            for entry in entries:
+                seen.append(entry)
+                if entry.kind == detached.ENDED and process.pid in (entry.pid, entry.get("for_pid")):
+                    self._ended(entry, seen)
+                    return
+                event = detached.event_of(entry)
+                if entry.kind == "migration_started":
+                    self.migration_since = entry.at  # its clock is the deploy process's, not this view's
+                elif entry.kind in ("migration_finished", "migration_failed"):
+                    self.migration_since = None
+                if event is not None:
+                    self._from_engine(event)
+                elif entry.kind == detached.SAFE_DEFAULT:
+                    self.call_ui(self._say, f"Asked with no view in control: {entry.get('question')} "
+                                 f"{entry.get('answer')}")
+                elif entry.kind == detached.CANCEL_REQUESTED and entry.pid != os.getpid():
+                    self.call_ui(self._say, f"{entry.who} asked to cancel the deploy from another view.")
+            if launched is not None:
+                launched.process.poll()  # this view started it: leave no zombie behind
+            if not entries and not detached.pid_alive(process.pid):
+                if journal.read(offset)[0]:
+                    continue  # its last words landed meanwhile
+                lost = detached.last_deploy_process(journal)
+                self.call_ui(self._engine_refused, LumikuError(
+                    lost.describe() if lost is not None else "The deploy process ended without a word.",
+                    hint="The overview shows each migration's state as the database records it; deploy again to "
+                    "resume or retry."))
+                return
+            time.sleep(0.25)
+
+    def _ended(self, entry, seen) -> None:  # type: ignore[no-untyped-def]
+        from lumiku_tui.apply.detached import result_of
+
+        if entry.get("outcome") in ("refused", "lost"):
+            self.call_ui(self._engine_refused, LumikuError(str(entry.get("message")), hint=str(entry.get("hint", ""))))
+            return
+        self.call_ui(self._done, result_of(seen, self.ctx.display))
+
+    def _attached(self, process: DeployProcess, control: Control | dict) -> None:
+        self.control = control
+        title = self.query_one("#apply-title", Static)
+        when = self.ctx.presentation.text(f"{process.started:%Y-%m-%d %H:%M:%S} UTC")
+        if isinstance(control, Control):
+            who = "this view controls it (c cancels, k ends a blocking session)"
+        else:
+            who = (f"{control.get('who')} controls it from {control.get('view', 'another view')} (process "
+                   f"{control.get('pid')}); this view watches")
+        title.update(f"Deploy of {len(process.approved)} migration(s) to {self.ctx.display}, started by {process.who} "
+                     f"at {when} in its own process ({process.pid}): closing this terminal leaves it running; "
+                     f"{who}.")
+        if self.cancel_requested and isinstance(control, Control):
+            threading.Thread(target=control.cancel, args=(process,), name="lumiku-cancel", daemon=True).start()
+        self.refresh_bindings()
+
+    def _say(self, text: str) -> None:
+        self._log(Text(text, style="yellow"))
+        self._flush()
+
+    @property
+    def in_control(self) -> bool:
+        """Whether this view may cancel and end blocking sessions (always, for a deploy in this process)."""
+        return not self.detached or isinstance(self.control, Control)
+
+    def leave(self) -> None:
+        """This view goes; a detached deploy goes on."""
+        self._leaving.set()
+        if isinstance(self.control, Control):
+            self.control.release()
+            self.control = None
+
+    def on_unmount(self) -> None:
+        self.leave()
 
     def _from_engine(self, event: ev.Event) -> None:
         """Called on the deploy thread for every event; it never waits for the screen.
@@ -290,6 +408,9 @@ class ApplyingScreen(WizardScreen):
         if self.statement_started is not None:
             elapsed = (time.monotonic() - self.statement_started) * 1000
             current.update(f"▶ {self.current_text}  {self.ctx.presentation.duration(elapsed)}")
+        elif self.migration_since is not None and self.current_text:
+            elapsed = (datetime.now(UTC) - self.migration_since).total_seconds() * 1000
+            current.update(f"▶ {self.current_text}  running {self.ctx.presentation.duration(max(elapsed, 0))}")
         elif self.current_text:
             current.update(f"  {self.current_text}")
 
@@ -302,6 +423,8 @@ class ApplyingScreen(WizardScreen):
         self.running = False
         self.finished = True
         self.ctx.deploying = False
+        if isinstance(self.control, Control):
+            self.control.release()  # nothing left to control: the next view may take it
         if self.ctx.interrupted_by is not None:
             # A signal asked the wizard to end; the migration in progress is rolled back by now.
             self.app.exit(128 + self.ctx.interrupted_by)
@@ -353,9 +476,9 @@ class ApplyingScreen(WizardScreen):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "cancel_deploy":
-            return self.running
+            return self.running and self.in_control
         if action == "end_blocker":
-            return bool(self.running and self.blocked is not None and self.blocked.blockers)
+            return bool(self.running and self.in_control and self.blocked is not None and self.blocked.blockers)
         if action == "retry":
             return self.retryable
         if action == "next":
@@ -387,6 +510,12 @@ class ApplyingScreen(WizardScreen):
             self.wizard.journal.append("cancel_requested", by="signal" if self.ctx.interrupted_by else "operator")
         self._log(Text("Cancelling: rolling back the migration in progress…", style="yellow"))
         self._flush()
+        if self.detached:
+            # The deploy process rolls back on SIGTERM, as a foreground deploy does on a confirmed cancel.
+            if isinstance(self.control, Control) and self.process is not None:
+                threading.Thread(target=self.control.cancel, args=(self.process,), name="lumiku-cancel",
+                                 daemon=True).start()
+            return
         deployment = self.deployment
         if deployment is not None:
             # cancel() may wait on the server for a moment; the UI must not.

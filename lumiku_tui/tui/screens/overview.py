@@ -12,8 +12,8 @@ from textual.widgets import DataTable, Static
 from lumiku_tui.prisma.status import State
 from lumiku_tui.project import Overview, gather_overview
 from lumiku_tui.tui import words
-from lumiku_tui.tui.navigation import (ChecklistRequested, PreviewRequested, TroubleshootRequested,
-                                       VerificationRequested)
+from lumiku_tui.tui.navigation import (ChecklistRequested, DeployAttachRequested, PreviewRequested,
+                                       TroubleshootRequested, VerificationRequested)
 from lumiku_tui.tui.screens.base import FilteredListScreen, NameFilter
 
 _STATE_LOOK = {
@@ -41,6 +41,8 @@ class OverviewScreen(FilteredListScreen):
     def __init__(self) -> None:
         super().__init__()
         self.overview: Overview | None = None
+        #: The last deploy run in a process of its own for this target (apply/detached.py), as last read.
+        self.deploy_process = None
         #: The facts are drawn and the rows needing attention are in view.
         self.ready = False
         self.left = False
@@ -100,6 +102,7 @@ class OverviewScreen(FilteredListScreen):
         ctx = self.ctx
         assert ctx.target is not None and ctx.folder is not None
         overview = gather_overview(ctx.target, ctx.folder)
+        self.deploy_process = _deploy_process(ctx)
         self.call_ui(self._show, overview)
 
     def _show(self, overview: Overview) -> None:
@@ -191,10 +194,20 @@ class OverviewScreen(FilteredListScreen):
             lines.append("✓ The database is up to date with the migrations folder. Nothing to apply.")
             banner.set_classes("banner ok")
         lines.extend(f"! {w}" for w in overview.warnings)
+        process = self.deploy_process
+        if process is not None and process.running:
+            lines.insert(0, f"▶ {self.ctx.presentation.text(process.describe())} Press Enter to follow it.")
+            banner.set_classes("banner attention")
+        elif process is not None and process.lost:
+            lines.insert(0, f"✗ {self.ctx.presentation.text(process.describe())} The states below are the "
+                         "database's own; deploying again resumes or retries.")
+            banner.set_classes("banner error")
         banner.update("\n".join(lines))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         overview = self.overview
+        if action == "preview" and self.deploy_process is not None and self.deploy_process.running:
+            return True  # one deploy at a time: Enter follows the running one rather than preparing another
         if self.filtering and action == "preview":
             return False  # Enter keeps the filter while the filter box has the focus
         if action == "preview":
@@ -209,6 +222,9 @@ class OverviewScreen(FilteredListScreen):
         return True
 
     def action_preview(self) -> None:
+        if self.deploy_process is not None and self.deploy_process.running:
+            self.post_message(DeployAttachRequested(self.deploy_process))
+            return
         if self.overview is None or not self.overview.can_deploy:
             return
         self.post_message(PreviewRequested(self.overview.pending))
@@ -243,3 +259,14 @@ class OverviewScreen(FilteredListScreen):
         if self.left and self.ctx.target is not None:
             self.left = False
             self.action_refresh()
+
+
+def _deploy_process(ctx):  # type: ignore[no-untyped-def]
+    """The last deploy process of the target's journal (None if none ever ran, or the journal cannot be read)."""
+    from lumiku_tui.apply.detached import last_deploy_process
+    from lumiku_tui.journal import Journal
+
+    try:
+        return last_deploy_process(Journal.for_target(ctx.target, ctx.state_dir))
+    except OSError:
+        return None
