@@ -207,7 +207,7 @@ def last_deploy_process(journal: Journal) -> DeployProcess | None:
                 entries.append(parsed)
                 if parsed.kind == STARTED:
                     start, offset = len(entries) - 1, position
-    except FileNotFoundError:
+    except OSError:  # no journal yet, or a state folder that cannot hold one
         return None
     if start is None:
         return None

@@ -110,10 +110,12 @@ def test_detached_deploy_outlives_the_command_and_the_journal_holds_the_story(db
     assert outcome.get("outcome") == "applied"
     assert [r[0] for r in db.history() if r[1]] == list(SLOW)
     kinds = [e.kind for e in journal.entries()]
-    assert kinds[0] == "deploy_process" and kinds[-1] == "deploy_process_ended"
-    for kind in ("lock_acquired", "migration_started", "statement_finished", "migration_finished", "deploy_finished"):
+    # The approval is journaled by the command that asked for it, then the process it started tells the rest.
+    assert kinds[:2] == ["approved", "deploy_process"] and kinds[-1] == "deploy_process_ended"
+    for kind in ("lock_acquired", "migration_started", "statement_finished", "migration_finished", "deploy_finished",
+                 "deployment_complete"):
         assert kind in kinds
-    start = journal.entries()[0]
+    start = journal.entries()[1]
     approved = start.get("approved")
     assert [a["name"] for a in approved] == list(SLOW) and all(a["checksum"] for a in approved)
     assert quote(APP_PASSWORD, safe="") not in journal.path.read_text() and APP_PASSWORD not in journal.path.read_text()

@@ -506,7 +506,7 @@ class ApplyingScreen(WizardScreen):
         if not self.running or self.cancel_requested:
             return
         self.cancel_requested = True
-        if self.wizard.journal is not None:
+        if self.wizard.journal is not None and not self.detached:  # a detached deploy's control journals its own
             self.wizard.journal.append("cancel_requested", by="signal" if self.ctx.interrupted_by else "operator")
         self._log(Text("Cancelling: rolling back the migration in progress…", style="yellow"))
         self._flush()
