@@ -14,7 +14,7 @@ from typing import Any, Callable
 from pglast import ast, enums
 from psycopg import sql
 
-from lumiku_tui.safety.rules.model import Finding, LockMode
+from lumiku_tui.safety.rules.model import Finding, LockMode, Rule, Severity
 from lumiku_tui.pg.names import SERIAL_TYPES as _SERIAL_TYPES
 from lumiku_tui.pg.names import TYPE_NAMES as _TYPE_NAMES
 from lumiku_tui.safety.rules.schema import Content, SimSchema, SimTable
@@ -190,6 +190,75 @@ def _funcs_in(node: Any) -> set[str]:
     return found
 
 
+#: "Will fail" findings that depend on what the catalog and the data hold at that point. After a statement the
+#: simulation cannot see into, they can only say "cannot tell" (CONCURRENTLY in a transaction fails whatever
+#: the catalog holds).
+CATALOG_FAILURES = frozenset({
+    Rule.ADD_COLUMN_NOT_NULL_WITHOUT_DEFAULT, Rule.SET_NOT_NULL_HAS_NULLS, Rule.FOREIGN_KEY_ORPHANS,
+    Rule.UNIQUE_DUPLICATES, Rule.ALREADY_EXISTS, Rule.MISSING_OBJECT, Rule.DROP_BLOCKED,
+})
+
+#: Warnings about locks, scans and data changes: on a table created earlier in the batch nobody else
+#: uses it yet, so none of them blocks anyone and no row of the application's moves; they stay notes.
+UNSEEN_TABLE_NOTES = frozenset({
+    Rule.DATA_CHANGE, Rule.UPDATE_WITHOUT_WHERE, Rule.DELETE_WITHOUT_WHERE, Rule.SET_NOT_NULL_SCAN,
+    Rule.TABLE_REWRITE, Rule.CHECK_CONSTRAINT_WITHOUT_NOT_VALID, Rule.CONSTRAINT_BUILDS_INDEX,
+    Rule.FOREIGN_KEY_WITHOUT_NOT_VALID, Rule.INDEX_WITHOUT_CONCURRENTLY, Rule.DROP_INDEX_WITHOUT_CONCURRENTLY,
+    Rule.REINDEX_WITHOUT_CONCURRENTLY, Rule.LOCK, Rule.RENAME_COLUMN, Rule.RENAME_TABLE, Rule.DROP_COLUMN,
+})
+
+#: Node types that change no table, column, type or row the rules follow (or that the rules handle by name
+#: elsewhere); any other statement without a rule makes the relations it names unknown.
+_NO_EFFECT_NODES = frozenset({
+    "CreatePolicyStmt", "AlterPolicyStmt", "AlterOwnerStmt", "AlterFunctionStmt", "CreateCastStmt", "DefineStmt",
+    "CreateStatsStmt", "AlterStatsStmt", "AlterDefaultPrivilegesStmt", "AlterSeqStmt", "CreatePublicationStmt",
+    "AlterPublicationStmt", "AlterRoleStmt", "CreateRoleStmt", "DropRoleStmt", "GrantRoleStmt", "CreateOpClassStmt",
+    "CreateOpFamilyStmt", "PrepareStmt", "DeallocateStmt", "VariableShowStmt", "TransactionStmt",
+    "CreateConversionStmt", "AlterTSConfigurationStmt", "AlterTSDictionaryStmt", "CreateForeignServerStmt",
+    "CreateFdwStmt", "CreateUserMappingStmt", "AlterDatabaseSetStmt", "AlterSystemStmt", "SelectStmt",
+    "CommentStmt", "GrantStmt", "SecLabelStmt", "CreatePLangStmt", "CreateTransformStmt", "AlterExtensionStmt",
+    "AlterCollationStmt", "CreateAmStmt", "NotifyStmt", "ListenStmt", "UnlistenStmt", "CheckPointStmt",
+    "DiscardStmt", "LockStmt", "ExplainStmt", "ConstraintsSetStmt", "AlterEventTrigStmt",
+})
+
+#: Functions a migration's SELECT commonly calls that change no table, column or type.
+HARMLESS_FUNCTIONS = frozenset({
+    "setval", "nextval", "currval", "lastval", "set_config", "current_setting", "pg_advisory_lock",
+    "pg_advisory_xact_lock", "pg_advisory_unlock", "pg_try_advisory_lock", "pg_try_advisory_xact_lock",
+    "pg_sleep", "now", "count", "max", "min", "sum", "avg", "coalesce", "greatest", "least", "format", "concat",
+    "lower", "upper", "gen_random_uuid", "uuid_generate_v4", "pg_get_serial_sequence", "to_regclass",
+    "current_schema", "current_database", "version", "pg_notify", "length", "array_agg", "string_agg",
+    "jsonb_build_object", "json_build_object", "row_number", "random", "md5", "date_trunc", "extract",
+})
+
+
+class Opaque:
+    """A statement whose effect the rules cannot see: what it is, for messages."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+
+
+def _range_names(node: Any) -> set[tuple[str | None, str]]:
+    """(schema, relation) of every RangeVar in a parse tree."""
+    found: set[tuple[str | None, str]] = set()
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if item is None:
+            continue
+        if isinstance(item, (list, tuple)):
+            stack.extend(item)
+            continue
+        if isinstance(item, ast.RangeVar):
+            found.add((item.schemaname, item.relname))
+            continue
+        if isinstance(item, ast.Node):
+            for attr in item:
+                stack.append(getattr(item, attr, None))
+    return found
+
+
 class Rules:
     """Finding plumbing and helpers shared by the rule groups. `counts` None = collecting pass."""
 
@@ -212,6 +281,15 @@ class Rules:
         assert self._ctx is not None
         # The table as the statement meets it: the facts later readers need, kept beside the words.
         known = self.sim.tables.get(table) if table else None
+        if severity == Severity.ERROR and rule in CATALOG_FAILURES:
+            blind = self.sim.obscured(table)
+            if blind is not None:
+                severity = Severity.INFO
+                message = (f"Cannot tell whether this statement fails: {blind.why()}. Judged without it: "
+                           f"{message}")
+                safe = "Check this statement against a copy of the database (`lumiku-tui rehearse`). " + safe
+        elif severity == Severity.WARNING and rule in UNSEEN_TABLE_NOTES and known is not None and known.created:
+            severity = Severity.INFO
         self.findings.append(Finding(self._ctx.migration, self._ctx.index, rule, severity, message, table, safe,
                                      lock, created_in_batch=bool(known and known.created),
                                      table_empty=bool(known and known.has_rows() is False)))
@@ -308,7 +386,38 @@ class Rules:
         handler: Callable[[Any], None] | None = getattr(self, "on_" + type(node).__name__, None)
         if handler is not None:
             handler(node)
+        elif type(node).__name__ not in _NO_EFFECT_NODES and isinstance(node, ast.Node):
+            self.unfollowed(node)
         self._ctx = None
+
+    # -- what the rules cannot see into --------------------------------------------------------------
+
+    def opaque(self, what: str) -> None:
+        """Code runs that may change anything: every later finding on the catalog or the data is "cannot tell"."""
+        assert self._ctx is not None
+        self.sim.cannot_see((self._ctx.migration, self._ctx.index), what)
+
+    def unfollowed(self, node: ast.Node) -> None:
+        """A statement no rule follows: the relations it names may have changed (all of them, when it names
+        none: an ALTER TYPE, a domain, a schema move)."""
+        assert self._ctx is not None
+        what = f"`{type(node).__name__.removesuffix('Stmt')}`"
+        names = _range_names(node)
+        keys = frozenset(self.sim.key(schema, rel) for schema, rel in names) if names else None
+        self.sim.cannot_see((self._ctx.migration, self._ctx.index), f"the statement {what}", keys)
+
+    def on_Opaque(self, node: Opaque) -> None:
+        self.opaque(node.what)
+
+    def on_DoStmt(self, node: ast.DoStmt) -> None:
+        self.opaque("a DO block")
+
+    def on_CallStmt(self, node: ast.CallStmt) -> None:
+        name = ".".join(_names(node.funccall.funcname)) if node.funccall is not None else "a procedure"
+        self.opaque(f"CALL {name}()")
+
+    def on_ExecuteStmt(self, node: ast.ExecuteStmt) -> None:
+        self.opaque(f"EXECUTE {node.name}")
 
     # -- shared by several statement kinds -----------------------------------------------------
 

@@ -102,6 +102,13 @@ class SimTable:
         return f"{self.name} ({rows_text(self.rows, self.exact)}, {size_text(self.size_bytes)})"
 
 
+def _forget_contents(table: SimTable, where: tuple[str, int]) -> None:
+    for column in table.columns.values():
+        column.content = Content.UNKNOWN
+    if table.filled_at is None:
+        table.filled_at = where  # rows may have been added or removed there: how many is not known
+
+
 def rows_text(rows: int | None, exact: bool) -> str:
     if rows is None:
         return "row count unknown (never analyzed)"
@@ -165,6 +172,23 @@ def object_name(name1: str, name2: str | None, label: str | None) -> str:
     return text
 
 
+@dataclass(frozen=True)
+class Blind:
+    """A statement the simulation cannot see into, and what it may have changed from there on."""
+
+    where: tuple[str, int]  # (migration, statement)
+    what: str  # for messages: `a DO block`, `CALL refresh_all()`
+    names: frozenset[str] | None  # keys of the objects it may touch; None: anything
+
+    def covers(self, key: str | None) -> bool:
+        return self.names is None or key is None or key in self.names
+
+    def why(self) -> str:
+        scope = "anything in the database" if self.names is None else ", ".join(sorted(self.names))
+        return (f"{self.what} (statement {self.where[1]} of {self.where[0]}) runs code the analysis cannot see "
+                f"into, so it may have changed {scope}")
+
+
 class SimSchema:
     """Relations, types, tables with their columns and constraints, indexes and foreign keys: PostgreSQL's
     catalog as the batch changes it. What the live catalog does not tell (columns of a table not read,
@@ -183,6 +207,7 @@ class SimSchema:
         self.uncertain: set[str] = set()  # relation names whose existence the simulation lost track of
         self.schemas: set[str] = set()  # schemas the batch creates (their contents are known)
         self.touched: set[str] = set()
+        self.blind: list[Blind] = []  # opaque statements so far: what they may have changed is not known
         self._type_keys: dict[str, str] = {}
 
     # -- names -------------------------------------------------------------------------------
@@ -240,8 +265,29 @@ class SimSchema:
             )
         else:
             table = SimTable(key, self.relation_exists(key))  # a view or sequence, an unread table, or nothing
+        blind = self.obscured(key)
+        if blind is not None:
+            _forget_contents(table, blind.where)
         self.tables[key] = table
         return table
+
+    # -- what the simulation cannot see ----------------------------------------------------------
+
+    def cannot_see(self, where: tuple[str, int], what: str, names: frozenset[str] | None = None) -> None:
+        """From here on, the objects an opaque statement may touch are unknown. The simulation goes on as if
+        it changed nothing (the best guess, so the rules can still say what they would have found), but
+        what their rows hold is forgotten, and a finding about them can no longer say "will fail"."""
+        self.blind.append(Blind(where, what, names))
+        for key, table in self.tables.items():
+            if names is None or key in names:
+                _forget_contents(table, where)
+
+    def obscured(self, key: str | None) -> Blind | None:
+        """The first opaque statement that may have changed `key` (None: any object), if any."""
+        for blind in self.blind:
+            if blind.covers(key):
+                return blind
+        return None
 
     def unique_relation_name(self, name1: str, name2: str | None, label: str) -> str:
         """PostgreSQL's ChooseRelationName: the generated name, numbered until no relation has it."""
