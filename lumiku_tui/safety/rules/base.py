@@ -8,6 +8,7 @@ query, and a second pass writes the findings with the numbers in them.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -62,23 +63,35 @@ class InsertSummary:
     values_rows: int
     sources: tuple[tuple[str | None, str], ...]  # tables of INSERT ... SELECT ... FROM
     on_conflict: bool
+    #: The SELECT is a plain cross product of `sources` (no CTE, set operation, subquery or join node, no
+    #: function that could aggregate): when one of them is empty it yields no row.
+    plain_select: bool = False
 
     @classmethod
     def from_json(cls, node: dict[str, Any]) -> "InsertSummary":
         relation = node.get("relation", {})
         select = node.get("selectStmt", {}).get("SelectStmt", {})
+        from_clause = select.get("fromClause", ())
         sources = tuple((f["RangeVar"].get("schemaname"), f["RangeVar"]["relname"])
-                        for f in select.get("fromClause", ()) if "RangeVar" in f)
+                        for f in from_clause if "RangeVar" in f)
+        plain = (bool(from_clause) and len(sources) == len(from_clause) and "withClause" not in select
+                 and "withClause" not in node and select.get("op", "SETOP_NONE") == "SETOP_NONE"
+                 and "havingClause" not in select and "FuncCall" not in json.dumps(select.get("targetList", ())))
         return cls(relation.get("schemaname"), relation.get("relname", "?"), len(select.get("valuesLists", ())),
-                   sources, "onConflictClause" in node)
+                   sources, "onConflictClause" in node, plain)
 
     @classmethod
     def from_node(cls, node: ast.InsertStmt) -> "InsertSummary":
         select = node.selectStmt if isinstance(node.selectStmt, ast.SelectStmt) else None
-        sources = tuple((f.schemaname, f.relname) for f in (select.fromClause or ()) if isinstance(f, ast.RangeVar)) \
-            if select is not None else ()
+        from_clause = (select.fromClause or ()) if select is not None else ()
+        sources = tuple((f.schemaname, f.relname) for f in from_clause if isinstance(f, ast.RangeVar))
         values = len(select.valuesLists or ()) if select is not None else 0
-        return cls(node.relation.schemaname, node.relation.relname, values, sources, node.onConflictClause is not None)
+        plain = (select is not None and bool(from_clause) and len(sources) == len(from_clause)
+                 and select.withClause is None and node.withClause is None
+                 and select.op in (None, enums.SetOperation.SETOP_NONE, 0)
+                 and select.havingClause is None and not _funcs_in(select.targetList))
+        return cls(node.relation.schemaname, node.relation.relname, values, sources, node.onConflictClause is not None,
+                   plain)
 
 
 @dataclass(frozen=True)
