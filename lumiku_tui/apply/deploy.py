@@ -43,6 +43,7 @@ from lumiku_tui.apply.events import (
     MigrationFinished,
     MigrationStarted,
     Notice,
+    Precheck,
     ignore,
 )
 from lumiku_tui.apply.plan import plan_batch
@@ -79,6 +80,7 @@ from lumiku_tui.sql.split import MigrationPlan, Statement
 
 if TYPE_CHECKING:
     from lumiku_tui.pg.target import Target
+    from lumiku_tui.runbook.reader import SqlCheck
     from lumiku_tui.prisma.folder import MigrationsFolder
 
 #: The default of DeployOptions.in_doubt_check_s.
@@ -110,6 +112,10 @@ class DeployOptions:
     cancel_grace_s: float = CANCEL_GRACE_S
     #: How long to try, on a new connection, to learn whether a COMMIT whose reply was lost went through.
     in_doubt_check_s: float = _IN_DOUBT_CHECK_S
+    #: Runbook prechecks that guard a migration (`SqlCheck.migration`): each runs right before that migration,
+    #: on a connection of its own that sees what the earlier migrations committed; a failing one stops the
+    #: deploy there. A migration resumed after committed parts has started already: its guards do not run.
+    prechecks: tuple["SqlCheck", ...] = ()
 
 
 @dataclass(frozen=True)
@@ -252,6 +258,10 @@ class Deployment:
             for position, plan in enumerate(plans, start=1):
                 if self.cancelled:
                     result.cancelled = True
+                    break
+                stopped = self._guard(plan, len(result.applied))
+                if stopped is not None:
+                    result.failure = stopped
                     break
                 outcome = self._apply(conn, plan, position, len(plans), self._runner)
                 if isinstance(outcome, MigrationFailed):
@@ -455,6 +465,39 @@ class Deployment:
         duration = (time.perf_counter() - started) * 1000
         self.emit(MigrationFinished(plan.name, duration, len(plan.statements)))
         return AppliedMigration(plan.name, duration, len(plan.statements))
+
+    def _guard(self, plan: MigrationPlan, applied: int) -> MigrationFailed | None:
+        """The runbook's prechecks guarding `plan`, run just before it; the failure that stops the deploy."""
+        checks = [c for c in self.options.prechecks if c.migration == plan.name]
+        if not checks or plan.name in self._resume:
+            return None
+        from lumiku_tui.errors import LumikuError
+        from lumiku_tui.runbook.reader import run_sql_checks
+
+        started = time.perf_counter()
+        try:
+            # A connection of its own: read only, rolled back, and the deploy's session stays as it was.
+            results = run_sql_checks(self.target, checks)
+        except LumikuError as err:
+            failed = f"the precheck(s) guarding it could not run: {err.what}"
+        else:
+            for check in results:
+                self.emit(Precheck(plan.name, check.object, check.expected, check.found, check.ok))
+            bad = [c for c in results if not c.ok]
+            if not bad:
+                return None
+            failed = f"precheck “{bad[0].object}” failed: expected {bad[0].expected}, found {bad[0].found}"
+        before = (f"the {applied} migration(s) before it in this deploy are applied and stay applied"
+                  if applied else "nothing was applied in this deploy")
+        event = MigrationFailed(
+            name=plan.name, statement_index=None, line=None, column=None, statement="", sqlstate="",
+            message=f"not started: {failed}", detail="", hint="",
+            duration_ms=(time.perf_counter() - started) * 1000, reason="precheck", rolled_back=True,
+            recorded_failed=False,
+            next_step=f"Nothing of {plan.name} ran; {before}. Fix what the precheck looks at (the runbook says "
+                      f"what it guards against), then deploy again: it goes on with {plan.name}.")
+        self.emit(event)
+        return event
 
     def _not_started(self, plan: MigrationPlan) -> MigrationFailed:
         event = MigrationFailed(

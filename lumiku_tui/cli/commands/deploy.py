@@ -65,8 +65,13 @@ def run(args: argparse.Namespace, out: Out) -> int:
         describe_target(out, target, folder)
     record = _Record(args, out, project) if args.record is not None else None
     blocked = batch.blocked
+    from lumiku_tui.runbook.reader import plan_prechecks
+
+    prechecks = plan_prechecks(project.runbook, list(folder.by_name()), names)
     if names and not blocked and not create_database:  # a database yet to be created holds nothing to check
-        _prechecks_and_gates(args, out, project, record)
+        _prechecks_and_gates(args, out, project, record, prechecks)
+    if names and not blocked:
+        _list_later_prechecks(out, prechecks)
     if blocked or not names:
         approved: tuple[str, ...] | None = None  # the engine refuses or finds nothing; no approval needed
     elif args.yes:
@@ -88,8 +93,16 @@ def run(args: argparse.Namespace, out: Out) -> int:
         advisory_lock_wait_s=args.lock_wait,
         approved=approved,
         create_database=create_database and approved is not None,
+        prechecks=prechecks.later,
     )
-    deployment = Deployment(target, folder, options, event_printer(out))
+    printer = event_printer(out)
+
+    def on_event(event) -> None:  # type: ignore[no-untyped-def]
+        if record is not None:
+            record.engine_event(event)
+        printer(event)
+
+    deployment = Deployment(target, folder, options, on_event)
     received: list[int] = []
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -139,16 +152,30 @@ def run(args: argparse.Namespace, out: Out) -> int:
     return EXIT_OK if result.ok else EXIT_ATTENTION
 
 
-def _prechecks_and_gates(args: argparse.Namespace, out: Out, project, record: "_Record | None") -> None:
-    """Before approval, nothing applied if any stops: the runbook's prechecks, then one lint read by both
-    the runbook's [gate] and the deploy gate (statements certain to fail, lumiku_tui.safety.gate)."""
+def _list_later_prechecks(out: Out, plan) -> None:  # type: ignore[no-untyped-def]
+    """Before approval: the prechecks that guard a pending migration run later, right before it."""
+    for check in plan.later:
+        if out.json_mode:
+            out.json({"event": "precheck_planned", "name": check.name, "migration": check.migration})
+        else:
+            out.line(f"Precheck    later {check.name}: runs right before {check.migration}")
+    for check in plan.idle:
+        if not out.json_mode:
+            out.line(f"Precheck    skip  {check.name}: {check.migration} is applied already")
+
+
+def _prechecks_and_gates(args: argparse.Namespace, out: Out, project, record: "_Record | None",
+                         plan) -> None:  # type: ignore[no-untyped-def]
+    """Before approval, nothing applied if any stops: the runbook's prechecks that run before anything, then
+    one lint read by both the runbook's [gate] and the deploy gate (statements certain to fail,
+    lumiku_tui.safety.gate). Prechecks that guard a migration run in the deploy, right before it."""
     from lumiku_tui.runbook.reader import gate_blocker, precheck_blocker, run_prechecks
     from lumiku_tui.safety.gate import refuse_certain_failures
     from lumiku_tui.safety.lint import lint_pending
 
     runbook = project.runbook
     target, folder = project.require()
-    prechecks = run_prechecks(target, runbook)
+    prechecks = run_prechecks(target, runbook, plan.now)
     for check in prechecks:
         if out.json_mode:
             out.json({"event": "precheck", **check.to_dict()})
@@ -188,6 +215,16 @@ class _Record:
         self.progress = DeploymentProgress.headless(default_state_dir(), target.display, target.dbname,
                                                     project.runbook, health_known=bool(self.health_url))
         self.lint = None  # the safety findings shown before approval, when they were read
+
+    def engine_event(self, event) -> None:  # type: ignore[no-untyped-def]
+        """A precheck that guards a migration ran in the deploy: the record lists it beside the others."""
+        from lumiku_tui.apply.events import Precheck
+        from lumiku_tui.runbook.reader import KIND
+        from lumiku_tui.verification.verify import Check
+
+        if isinstance(event, Precheck):
+            check = Check(self.project.runbook.source, KIND, event.name, event.expected, event.found, event.ok)
+            self.progress.record_prechecks([*self.progress.prechecks, check])
 
     def finish(self, approved: tuple[str, ...], result) -> None:  # type: ignore[no-untyped-def]
         from lumiku_tui.health import check_health

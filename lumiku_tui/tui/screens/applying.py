@@ -109,7 +109,10 @@ class ApplyingScreen(WizardScreen):
     def _deploy(self) -> None:
         ctx = self.ctx
         assert ctx.target is not None and ctx.folder is not None
-        self.deployment = Deployment(ctx.target, ctx.folder, self.options, on_event=self._from_engine)
+        options = self.options
+        if ctx.runbook is not None and not options.prechecks:  # those guarding a pending migration run in it
+            options = replace(options, prechecks=tuple(c for c in ctx.runbook.prechecks if c.migration))
+        self.deployment = Deployment(ctx.target, ctx.folder, options, on_event=self._from_engine)
         if self.cancel_requested:
             self.deployment.cancel()
         try:
