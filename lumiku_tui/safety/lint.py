@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 
 from lumiku_tui.errors import PlanError
 from lumiku_tui.safety.rules.analyze import Analyzer, InsertSummary, StatementContext
-from lumiku_tui.safety.rules.base import HARMLESS_FUNCTIONS, Opaque
+from lumiku_tui.safety.rules.base import Opaque
+from lumiku_tui.safety.rules.hidden import side_effects
 from lumiku_tui.safety.measured import SchemaFacts, has_tables, load_facts, run_counts
 from lumiku_tui.safety.rules.model import Finding, LintReport, LockMode, Rule, Severity
 from lumiku_tui.safety.rules.schema import SimSchema
@@ -152,7 +153,7 @@ def _parse_statement(statement: Statement) -> tuple[Any, ...]:
 
     first = statement.keywords[0] if statement.keywords else ""
     if first in ("SELECT", "VALUES"):
-        hidden = _side_effects(json.loads(parse_sql_json(statement.text)))
+        hidden = side_effects(json.loads(parse_sql_json(statement.text)))
         return (Opaque(hidden),) if hidden else ()
     if first in _PARSE_ONLY:
         parse_sql_json(statement.text)
@@ -162,28 +163,6 @@ def _parse_statement(statement: Statement) -> tuple[Any, ...]:
         if all("InsertStmt" in raw["stmt"] for raw in stmts):
             return tuple(InsertSummary.from_json(raw["stmt"]["InsertStmt"]) for raw in stmts)
     return tuple(raw.stmt for raw in pglast.parse_sql(statement.text))
-
-
-def _side_effects(tree: Any) -> str | None:
-    """What a SELECT runs that may change the schema or data: a function not known to be harmless (a
-    trigger-like helper, `create_hypertable`, anything the project defined), or SELECT INTO (a new table)."""
-    stack = [tree]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, list):
-            stack.extend(item)
-        elif isinstance(item, dict):
-            call = item.get("FuncCall")
-            if isinstance(call, dict):
-                names = [n.get("String", {}).get("sval", "") for n in call.get("funcname", ())]
-                name = names[-1].lower() if names else ""
-                if name not in HARMLESS_FUNCTIONS:
-                    return f"SELECT {'.'.join(n for n in names if n)}()"
-            select = item.get("SelectStmt")
-            if isinstance(select, dict) and "intoClause" in select:
-                return "SELECT ... INTO"
-            stack.extend(item.values())
-    return None
 
 
 def _analyze(parsed: list[list[_Parsed]], facts: SchemaFacts, counts: dict[str, int] | None) -> Analyzer:

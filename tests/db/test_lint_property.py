@@ -583,3 +583,40 @@ def test_the_issues_history_column_added_in_a_do_block_then_set_not_null(history
         certain = lint_migrations(plain, conn, schema)
     assert {f.rule for f in certain.errors} == {"missing-object"}, certain.findings
     assert blocking_findings(certain)
+
+
+@pytest.mark.parametrize(("hidden", "unrelated_certain"), [
+    # Plain PL/pgSQL read with its parser: it touches only what it names, so elsewhere failures stay certain.
+    ('DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_type WHERE typname = \'Mood\') THEN '
+     'CREATE TYPE "Mood" AS ENUM (\'A\'); END IF; ALTER TABLE "Post" ADD COLUMN "mood" "Mood"; END $$', True),
+    # Dynamic SQL, a function of the project's, CALL, a SELECT of an unknown function: anything may have changed.
+    ('DO $$ BEGIN EXECUTE \'ALTER TABLE "Post" ADD COLUMN "mood" text\'; END $$', False),
+    ('DO $$ BEGIN PERFORM add_mood(); END $$', False),
+    ('SELECT create_mood_column()', False),
+])
+def test_a_do_block_makes_unknown_what_it_may_touch_and_no_more(history_db: Database, hidden: str,
+                                                                unrelated_certain: bool) -> None:
+    schema = f"h{next(_schemas)}"
+    scripts = [
+        'CREATE TABLE "Post" ("id" integer PRIMARY KEY);\nCREATE TABLE "Tag" ("id" integer PRIMARY KEY);\n',
+        hidden + ";\n",
+        'ALTER TABLE "Post" DROP COLUMN "mood";\nALTER TABLE "Tag" DROP COLUMN "label";\n',
+    ]
+    migrations = [LocalMigration(f"2025010100{i:04d}_m", Path(f"m{i}"), s.encode()) for i, s in enumerate(scripts)]
+    with history_db.connect() as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+        conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
+        conn.execute("CREATE FUNCTION add_mood() RETURNS void LANGUAGE sql AS "
+                     "'ALTER TABLE \"Post\" ADD COLUMN \"mood\" text'")
+        conn.execute("CREATE FUNCTION create_mood_column() RETURNS int LANGUAGE plpgsql AS "
+                     "$$ BEGIN ALTER TABLE \"Post\" ADD COLUMN \"mood\" text; RETURN 1; END $$")
+        report = lint_migrations(migrations, conn, schema)
+    last = migrations[2].name
+    post = report.for_statement(last, 1)
+    tag = report.for_statement(last, 2)
+    # Post's column may well be there (it is): never "will fail", always a note saying why not.
+    assert [f.severity for f in post if f.rule == "missing-object"] == ["info"], post
+    assert "Cannot tell" in post[0].message or any("Cannot tell" in f.message for f in post)
+    # Tag was never touched (nor named): certain when the block was read, a note when it may have touched anything.
+    tag_missing = [f for f in tag if f.rule == "missing-object"]
+    assert [f.severity for f in tag_missing] == (["error"] if unrelated_certain else ["info"]), tag

@@ -18,6 +18,7 @@ from psycopg import sql
 from lumiku_tui.safety.rules.model import Finding, LockMode, Rule, Severity
 from lumiku_tui.pg.names import SERIAL_TYPES as _SERIAL_TYPES
 from lumiku_tui.pg.names import TYPE_NAMES as _TYPE_NAMES
+from lumiku_tui.safety.rules.hidden import do_block_scope, identifiers, node_names
 from lumiku_tui.safety.rules.schema import Content, SimSchema, SimTable
 
 AT = enums.AlterTableType
@@ -234,17 +235,6 @@ _NO_EFFECT_NODES = frozenset({
     "DiscardStmt", "LockStmt", "ExplainStmt", "ConstraintsSetStmt", "AlterEventTrigStmt",
 })
 
-#: Functions a migration's SELECT commonly calls that change no table, column or type.
-HARMLESS_FUNCTIONS = frozenset({
-    "setval", "nextval", "currval", "lastval", "set_config", "current_setting", "pg_advisory_lock",
-    "pg_advisory_xact_lock", "pg_advisory_unlock", "pg_try_advisory_lock", "pg_try_advisory_xact_lock",
-    "pg_sleep", "now", "count", "max", "min", "sum", "avg", "coalesce", "greatest", "least", "format", "concat",
-    "lower", "upper", "gen_random_uuid", "uuid_generate_v4", "pg_get_serial_sequence", "to_regclass",
-    "current_schema", "current_database", "version", "pg_notify", "length", "array_agg", "string_agg",
-    "jsonb_build_object", "json_build_object", "row_number", "random", "md5", "date_trunc", "extract",
-})
-
-
 class Opaque:
     """A statement whose effect the rules cannot see: what it is, for messages."""
 
@@ -295,7 +285,7 @@ class Rules:
         # The table as the statement meets it: the facts later readers need, kept beside the words.
         known = self.sim.tables.get(table) if table else None
         if severity == Severity.ERROR and rule in CATALOG_FAILURES:
-            blind = self.sim.obscured(table)
+            blind = self.sim.obscured(table, identifiers(self._ctx.text))
             if blind is not None:
                 severity = Severity.INFO
                 message = (f"Cannot tell whether this statement fails: {blind.why()}. Judged without it: "
@@ -401,7 +391,21 @@ class Rules:
             handler(node)
         elif type(node).__name__ not in _NO_EFFECT_NODES and isinstance(node, ast.Node):
             self.unfollowed(node)
+        self._spread_blindness(ctx, node)
         self._ctx = None
+
+    def _spread_blindness(self, ctx: StatementContext, node: Any) -> None:
+        """A statement on an object an opaque statement may have changed acts on what the simulation does not
+        know: what it names (a new name, an index, a referencing table) is unknown from here on too."""
+        scoped = [b for b in self.sim.blind if b.names is not None and b.where != (ctx.migration, ctx.index)]
+        if not scoped:
+            return
+        named = node_names(node)
+        said = identifiers(ctx.text)
+        for blind in scoped:
+            assert blind.names is not None
+            if not blind.names.isdisjoint(named) or not blind.names.isdisjoint(said):
+                blind.names |= named
 
     # -- what the rules cannot see into --------------------------------------------------------------
 
@@ -416,14 +420,17 @@ class Rules:
         assert self._ctx is not None
         what = f"`{type(node).__name__.removesuffix('Stmt')}`"
         names = _range_names(node)
-        keys = frozenset(self.sim.key(schema, rel) for schema, rel in names) if names else None
-        self.sim.cannot_see((self._ctx.migration, self._ctx.index), f"the statement {what}", keys)
+        self.sim.cannot_see((self._ctx.migration, self._ctx.index), f"the statement {what}",
+                            frozenset(rel for _schema, rel in names) if names else None)
 
     def on_Opaque(self, node: Opaque) -> None:
         self.opaque(node.what)
 
     def on_DoStmt(self, node: ast.DoStmt) -> None:
-        self.opaque("a DO block")
+        options = {d.defname: getattr(d.arg, "sval", "") for d in node.args or ()}
+        assert self._ctx is not None
+        scope = do_block_scope(options.get("as", ""), options.get("language") or "plpgsql")
+        self.sim.cannot_see((self._ctx.migration, self._ctx.index), "a DO block", scope)
 
     def on_CallStmt(self, node: ast.CallStmt) -> None:
         name = ".".join(_names(node.funccall.funcname)) if node.funccall is not None else "a procedure"

@@ -172,21 +172,33 @@ def object_name(name1: str, name2: str | None, label: str | None) -> str:
     return text
 
 
-@dataclass(frozen=True)
+@dataclass
 class Blind:
     """A statement the simulation cannot see into, and what it may have changed from there on."""
 
     where: tuple[str, int]  # (migration, statement)
     what: str  # for messages: `a DO block`, `CALL refresh_all()`
-    names: frozenset[str] | None  # keys of the objects it may touch; None: anything
+    #: Names (unqualified) of the objects it may touch; None: anything. It grows: a later statement on one of
+    #: them (a rename, an index, a foreign key) makes what that statement names unknown too.
+    names: set[str] | None
 
-    def covers(self, key: str | None) -> bool:
-        return self.names is None or key is None or key in self.names
+    def covers(self, key: str | None, named: frozenset[str] = frozenset()) -> bool:
+        """Whether it may have changed the table `key`, or an object a statement naming `named` touches."""
+        if self.names is None:
+            return True
+        return (key is not None and key.split(".")[-1] in self.names) or not self.names.isdisjoint(named)
 
     def why(self) -> str:
-        scope = "anything in the database" if self.names is None else ", ".join(sorted(self.names))
-        return (f"{self.what} (statement {self.where[1]} of {self.where[0]}) runs code the analysis cannot see "
-                f"into, so it may have changed {scope}")
+        where = f"{self.what} (statement {self.where[1]} of {self.where[0]})"
+        if self.names is None:
+            return f"{where} runs code the analysis cannot see into, so it may have changed anything in the database"
+        shown = sorted(n for n in self.names if _SHOWN_NAME.fullmatch(n) and n not in _NOT_OBJECTS)
+        listed = ", ".join(shown[:8]) + (", ..." if len(shown) > 8 else "")
+        return f"{where} may have changed {listed or 'what it names'} in ways the analysis does not follow"
+
+
+_SHOWN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_$ ]*")
+_NOT_OBJECTS = frozenset({"pg_catalog", "int4", "int8", "text", "bool", "varchar", "timestamp", "numeric"})
 
 
 class SimSchema:
@@ -277,15 +289,15 @@ class SimSchema:
         """From here on, the objects an opaque statement may touch are unknown. The simulation goes on as if
         it changed nothing (the best guess, so the rules can still say what they would have found), but
         what their rows hold is forgotten, and a finding about them can no longer say "will fail"."""
-        self.blind.append(Blind(where, what, names))
+        self.blind.append(Blind(where, what, None if names is None else set(names)))
         for key, table in self.tables.items():
-            if names is None or key in names:
+            if names is None or key.split(".")[-1] in names:
                 _forget_contents(table, where)
 
-    def obscured(self, key: str | None) -> Blind | None:
-        """The first opaque statement that may have changed `key` (None: any object), if any."""
+    def obscured(self, key: str | None, named: frozenset[str] = frozenset()) -> Blind | None:
+        """The first opaque statement that may have changed the table `key` or an object named in `named`."""
         for blind in self.blind:
-            if blind.covers(key):
+            if blind.covers(key, named):
                 return blind
         return None
 
