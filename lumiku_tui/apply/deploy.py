@@ -27,7 +27,7 @@ import queue
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg import sql
@@ -79,8 +79,9 @@ from lumiku_tui.redact import redact
 from lumiku_tui.sql.split import MigrationPlan, Statement
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
     from lumiku_tui.pg.target import Target
-    from lumiku_tui.runbook.reader import SqlCheck
     from lumiku_tui.prisma.folder import MigrationsFolder
 
 #: The default of DeployOptions.in_doubt_check_s.
@@ -112,10 +113,11 @@ class DeployOptions:
     cancel_grace_s: float = CANCEL_GRACE_S
     #: How long to try, on a new connection, to learn whether a COMMIT whose reply was lost went through.
     in_doubt_check_s: float = _IN_DOUBT_CHECK_S
-    #: Runbook prechecks that guard a migration (`SqlCheck.migration`): each runs right before that migration,
-    #: on a connection of its own that sees what the earlier migrations committed; a failing one stops the
-    #: deploy there. A migration resumed after committed parts has started already: its guards do not run.
-    prechecks: tuple["SqlCheck", ...] = ()
+    #: Checks that guard a migration (the runbook's prechecks with `migration`): called with each pending
+    #: migration's name right before it runs, once the earlier ones committed, it runs the checks guarding it
+    #: and returns their outcomes (`object`, `expected`, `found`, `ok`; none when nothing guards it). A failing
+    #: one stops the deploy there. A migration resumed after committed parts has started already: not called.
+    guards: "Callable[[str], Sequence[Any]] | None" = None
 
 
 @dataclass(frozen=True)
@@ -468,16 +470,14 @@ class Deployment:
 
     def _guard(self, plan: MigrationPlan, applied: int) -> MigrationFailed | None:
         """The runbook's prechecks guarding `plan`, run just before it; the failure that stops the deploy."""
-        checks = [c for c in self.options.prechecks if c.migration == plan.name]
-        if not checks or plan.name in self._resume:
+        guards = self.options.guards
+        if guards is None or plan.name in self._resume:
             return None
         from lumiku_tui.errors import LumikuError
-        from lumiku_tui.runbook.reader import run_sql_checks
 
         started = time.perf_counter()
         try:
-            # A connection of its own: read only, rolled back, and the deploy's session stays as it was.
-            results = run_sql_checks(self.target, checks)
+            results = list(guards(plan.name))
         except LumikuError as err:
             failed = f"the precheck(s) guarding it could not run: {err.what}"
         else:

@@ -479,6 +479,27 @@ def plan_prechecks(runbook: Runbook, local: Sequence[str], pending: Sequence[str
         idle=tuple(c for c in runbook.prechecks if c.migration is not None and c.migration not in waiting))
 
 
+@dataclass(frozen=True)
+class MigrationGuards:
+    """The prechecks that guard migrations, as the deploy calls them (`DeployOptions.guards`): right before
+    each pending migration, those guarding it run on a connection of their own (read only, rolled back), which
+    sees what the earlier migrations committed."""
+
+    target: "Target"
+    checks: tuple[SqlCheck, ...]
+    source: str = RUNBOOK_NAME
+
+    def __call__(self, migration: str) -> list[Check]:
+        mine = [c for c in self.checks if c.migration == migration]
+        return run_sql_checks(self.target, mine, source=self.source) if mine else []
+
+
+def migration_guards(target: "Target", runbook: Runbook) -> MigrationGuards | None:
+    """The runbook's guarding prechecks for the deploy engine; None when it has none."""
+    guarding = tuple(c for c in runbook.prechecks if c.migration is not None)
+    return MigrationGuards(target, guarding, runbook.source) if guarding else None
+
+
 def run_verify_checks(target: "Target", runbook: Runbook) -> list[Check]:
     return run_sql_checks(target, runbook.verify, source=runbook.source)
 

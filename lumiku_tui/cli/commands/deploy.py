@@ -65,7 +65,7 @@ def run(args: argparse.Namespace, out: Out) -> int:
         describe_target(out, target, folder)
     record = _Record(args, out, project) if args.record is not None else None
     blocked = batch.blocked
-    from lumiku_tui.runbook.reader import plan_prechecks
+    from lumiku_tui.runbook.reader import migration_guards, plan_prechecks
 
     prechecks = plan_prechecks(project.runbook, list(folder.by_name()), names)
     if names and not blocked and not create_database:  # a database yet to be created holds nothing to check
@@ -93,7 +93,7 @@ def run(args: argparse.Namespace, out: Out) -> int:
         advisory_lock_wait_s=args.lock_wait,
         approved=approved,
         create_database=create_database and approved is not None,
-        prechecks=prechecks.later,
+        guards=migration_guards(target, project.runbook),
     )
     printer = event_printer(out)
 

@@ -110,8 +110,10 @@ class ApplyingScreen(WizardScreen):
         ctx = self.ctx
         assert ctx.target is not None and ctx.folder is not None
         options = self.options
-        if ctx.runbook is not None and not options.prechecks:  # those guarding a pending migration run in it
-            options = replace(options, prechecks=tuple(c for c in ctx.runbook.prechecks if c.migration))
+        if ctx.runbook is not None and options.guards is None:  # prechecks guarding a migration run right before it
+            from lumiku_tui.runbook.reader import migration_guards
+
+            options = replace(options, guards=migration_guards(ctx.target, ctx.runbook))
         self.deployment = Deployment(ctx.target, ctx.folder, options, on_event=self._from_engine)
         if self.cancel_requested:
             self.deployment.cancel()
