@@ -109,3 +109,20 @@ ALTER TABLE live ALTER COLUMN id SET NOT NULL;
     assert 2 not in at  # live stays empty: no scan of anything
     assert at[5].severity is Severity.INFO  # copy_full has rows, but nobody sees it yet
     assert at[7].severity is Severity.WARNING  # count(*) over an empty table is one row: live has rows now
+
+
+def test_what_reaches_past_a_new_table_stays_a_warning(db: Database, migrations: Callable[..., Path]) -> None:
+    """The other direction: a new table filled from the application's rows may make a later statement fail:
+    that is not a note about locks, and stays a warning."""
+    with db.connect() as conn:
+        conn.execute("CREATE TABLE users (id int PRIMARY KEY); INSERT INTO users SELECT generate_series(1, 50);"
+                     "ANALYZE")
+    script = '''CREATE TABLE copies (id int, user_id int);
+INSERT INTO copies SELECT id, id FROM users;
+ALTER TABLE copies ADD COLUMN note text NOT NULL;
+UPDATE copies SET id = id + 1;
+'''
+    report = lint_pending(db.target, load_folder(migrations({"20250101000000_copy": script})))
+    by_statement = {(f.statement, f.rule): f.severity for f in report.findings}
+    assert by_statement[(3, Rule.ADD_COLUMN_NOT_NULL_WITHOUT_DEFAULT)] is Severity.WARNING
+    assert by_statement[(4, Rule.UPDATE_WITHOUT_WHERE)] is Severity.INFO  # its rows are the batch's own

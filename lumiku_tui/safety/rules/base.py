@@ -214,10 +214,12 @@ CATALOG_FAILURES = frozenset({
 
 #: Warnings about locks, scans and data changes: on a table created earlier in the batch nobody else
 #: uses it yet, so none of them blocks anyone and no row of the application's moves; they stay notes.
+#: Not a foreign key's validation: it holds the referenced table, which may be the application's, while it
+#: scans the new one.
 UNSEEN_TABLE_NOTES = frozenset({
     Rule.DATA_CHANGE, Rule.UPDATE_WITHOUT_WHERE, Rule.DELETE_WITHOUT_WHERE, Rule.SET_NOT_NULL_SCAN,
     Rule.TABLE_REWRITE, Rule.CHECK_CONSTRAINT_WITHOUT_NOT_VALID, Rule.CONSTRAINT_BUILDS_INDEX,
-    Rule.FOREIGN_KEY_WITHOUT_NOT_VALID, Rule.INDEX_WITHOUT_CONCURRENTLY, Rule.DROP_INDEX_WITHOUT_CONCURRENTLY,
+    Rule.INDEX_WITHOUT_CONCURRENTLY, Rule.DROP_INDEX_WITHOUT_CONCURRENTLY,
     Rule.REINDEX_WITHOUT_CONCURRENTLY, Rule.LOCK, Rule.RENAME_COLUMN, Rule.RENAME_TABLE, Rule.DROP_COLUMN,
 })
 
