@@ -154,5 +154,8 @@ async def test_a_guarded_precheck_is_listed_at_approval_and_stops_the_deploy_bef
         failure = app.screen.failure
         assert failure is not None and failure.reason == "precheck" and failure.name == "20240201000000_total"
         assert "No orders without a customer" in failure.message
+        # The record keeps it beside the prechecks run at approval.
+        assert [(c.object, c.found, c.ok) for c in app.ctx.session.prechecks] == [
+            ("No orders without a customer", "o1", False)]
     assert db.query("SELECT count(*) FROM _prisma_migrations") == [(1,)]
     assert db.query("SELECT column_name FROM information_schema.columns WHERE column_name = 'total'") == []
