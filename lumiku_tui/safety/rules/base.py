@@ -274,6 +274,7 @@ class Rules:
         self.findings: list[Finding] = []
         self.partial: set[str] = set()  # migrations whose objects already exist before they run
         self._ctx: StatementContext | None = None
+        self._hidden_here: list[Any] = []
 
     # -- plumbing -----------------------------------------------------------------------------
 
@@ -289,6 +290,7 @@ class Rules:
         if severity == Severity.ERROR and rule in CATALOG_FAILURES:
             blind = self.sim.obscured(table, identifiers(self._ctx.text))
             if blind is not None:
+                self._hidden_here.append(blind)
                 severity = Severity.INFO
                 message = (f"Cannot tell whether this statement fails: {blind.why()}. Judged without it: "
                            f"{message}")
@@ -388,6 +390,7 @@ class Rules:
 
     def statement(self, ctx: StatementContext, node: Any) -> None:
         self._ctx = ctx
+        self._hidden_here: list[Any] = []  # opaque statements that made a finding of this one "cannot tell"
         handler: Callable[[Any], None] | None = getattr(self, "on_" + type(node).__name__, None)
         if handler is not None:
             handler(node)
@@ -397,16 +400,21 @@ class Rules:
         self._ctx = None
 
     def _spread_blindness(self, ctx: StatementContext, node: Any) -> None:
-        """A statement on an object an opaque statement may have changed acts on what the simulation does not
-        know: what it names (a new name, an index, a referencing table) is unknown from here on too."""
+        """A statement the simulation could not judge because of an opaque one (its finding became "cannot
+        tell"), or one that renames or moves an object the opaque one may have changed, leaves the simulation
+        not knowing what it names either (the new name, the table it would have made): unknown from here on."""
         scoped = [b for b in self.sim.blind if b.names is not None and b.where != (ctx.migration, ctx.index)]
         if not scoped:
             return
-        named = node_names(node)
-        said = identifiers(ctx.text)
-        for blind in scoped:
-            assert blind.names is not None
-            if not blind.names.isdisjoint(named) or not blind.names.isdisjoint(said):
+        if type(node).__name__ in ("RenameStmt", "AlterObjectSchemaStmt"):
+            said = identifiers(ctx.text)  # every name the statement holds is in its text: a cheap first look
+            touching = [b for b in scoped if b.names is not None and not b.names.isdisjoint(said)]
+        else:
+            touching = [b for b in scoped if any(b is hidden for hidden in self._hidden_here)]
+        if touching:
+            named = node_names(node)
+            for blind in touching:
+                assert blind.names is not None
                 blind.names |= named
 
     # -- what the rules cannot see into --------------------------------------------------------------

@@ -186,7 +186,20 @@ class Blind:
         """Whether it may have changed the table `key`, or an object a statement naming `named` touches."""
         if self.names is None:
             return True
-        return (key is not None and key.split(".")[-1] in self.names) or not self.names.isdisjoint(named)
+        return any(self._may_name(n) for n in ((key.split(".")[-1],) if key is not None else ()) + tuple(named))
+
+    def _may_name(self, name: str) -> bool:
+        """`name` is one it names, or one PostgreSQL generates from it (`<table>_pkey`, `<table>_<col>_key`,
+        `<table>_<col>_seq`, numbered or cut to 63 bytes): any name starting with one of its names and `_`."""
+        assert self.names is not None
+        if name in self.names:
+            return True
+        cut = name.find("_")
+        while cut > 0:
+            if name[:cut] in self.names:
+                return True
+            cut = name.find("_", cut + 1)
+        return False
 
     def why(self) -> str:
         where = f"{self.what} (statement {self.where[1]} of {self.where[0]})"
