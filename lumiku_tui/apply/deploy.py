@@ -29,7 +29,7 @@ import queue
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import psycopg
 from psycopg import sql
@@ -45,6 +45,7 @@ from lumiku_tui.apply.events import (
     MigrationFinished,
     MigrationStarted,
     Notice,
+    Precheck,
     ignore,
 )
 from lumiku_tui.apply.plan import plan_batch
@@ -80,6 +81,8 @@ from lumiku_tui.redact import redact
 from lumiku_tui.sql.split import MigrationPlan, Statement
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
     from lumiku_tui.pg.target import Target
     from lumiku_tui.journal import Journal
     from lumiku_tui.prisma.folder import MigrationsFolder
@@ -115,6 +118,11 @@ class DeployOptions:
     in_doubt_check_s: float = _IN_DOUBT_CHECK_S
     #: Continue a migration in parts that failed by its SQL in a later part from that part (`deploy --resume`).
     resume: bool = False
+    #: Checks that guard a migration (the runbook's prechecks with `migration`): called with each pending
+    #: migration's name right before it runs, once the earlier ones committed, it runs the checks guarding it
+    #: and returns their outcomes (`object`, `expected`, `found`, `ok`; none when nothing guards it). A failing
+    #: one stops the deploy there. A migration resumed after committed parts has started already: not called.
+    guards: "Callable[[str], Sequence[Any]] | None" = None
 
 
 @dataclass(frozen=True)
@@ -297,6 +305,10 @@ class Deployment:
             for position, plan in enumerate(plans, start=1):
                 if self.cancelled:
                     result.cancelled = True
+                    break
+                stopped = self._guard(plan, len(result.applied))
+                if stopped is not None:
+                    result.failure = stopped
                     break
                 outcome = self._apply(conn, plan, position, len(plans), self._runner)
                 if isinstance(outcome, MigrationFailed):
@@ -503,6 +515,37 @@ class Deployment:
         duration = (time.perf_counter() - started) * 1000
         self.emit(MigrationFinished(plan.name, duration, len(plan.statements)))
         return AppliedMigration(plan.name, duration, len(plan.statements))
+
+    def _guard(self, plan: MigrationPlan, applied: int) -> MigrationFailed | None:
+        """The runbook's prechecks guarding `plan`, run just before it; the failure that stops the deploy."""
+        guards = self.options.guards
+        if guards is None or plan.name in self._resume:
+            return None
+        from lumiku_tui.errors import LumikuError
+
+        started = time.perf_counter()
+        try:
+            results = list(guards(plan.name))
+        except LumikuError as err:
+            failed = f"the precheck(s) guarding it could not run: {err.what}"
+        else:
+            for check in results:
+                self.emit(Precheck(plan.name, check.object, check.expected, check.found, check.ok))
+            bad = [c for c in results if not c.ok]
+            if not bad:
+                return None
+            failed = f"precheck “{bad[0].object}” failed: expected {bad[0].expected}, found {bad[0].found}"
+        before = (f"the {applied} migration(s) before it in this deploy are applied and stay applied"
+                  if applied else "nothing was applied in this deploy")
+        event = MigrationFailed(
+            name=plan.name, statement_index=None, line=None, column=None, statement="", sqlstate="",
+            message=f"not started: {failed}", detail="", hint="",
+            duration_ms=(time.perf_counter() - started) * 1000, reason="precheck", rolled_back=True,
+            recorded_failed=False,
+            next_step=f"Nothing of {plan.name} ran; {before}. Fix what the precheck looks at (the runbook says "
+                      f"what it guards against), then deploy again: it goes on with {plan.name}.")
+        self.emit(event)
+        return event
 
     def _not_started(self, plan: MigrationPlan) -> MigrationFailed:
         event = MigrationFailed(

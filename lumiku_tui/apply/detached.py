@@ -413,7 +413,8 @@ def start(target: "Target", folder: "MigrationsFolder", locations: Any, options:
     given = {f.name: getattr(locations, f.name) for f in dataclasses.fields(locations)}
     spec = {
         "locations": {name: (None if value is None else [value.value, value.source]) for name, value in given.items()},
-        "options": dataclasses.asdict(options),
+        # The guards are the runbook's checks, bound to this process: the deploy process builds its own.
+        "options": dataclasses.asdict(dataclasses.replace(options, guards=None)),
         "approved": approved,
     }
     logs = state / "deploys"
@@ -560,13 +561,13 @@ def read_spec() -> Spec | None:
 
 
 def serve(target: "Target", folder: "MigrationsFolder", spec: Spec, *, log: Callable[[dict[str, Any]], None],
-          log_path: str = "") -> int:
+          log_path: str = "", guards: "Callable[[str], Any] | None" = None) -> int:
     """The deploy process: journal the start, deploy, journal the outcome; `log` gets each event as a dict."""
     from lumiku_tui.apply.deploy import Deployment
 
     # No terminal to hang up; a SIGHUP sent to the group that approved it must not end the deploy.
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    options = spec.options
+    options = dataclasses.replace(spec.options, guards=guards) if guards is not None else spec.options
     journal = Journal.for_target(target)
     # ppid: the single-file binary's bootloader is the process its launcher started, this one its child.
     journal.append(STARTED, started=datetime.now(timezone.utc).isoformat(), ppid=os.getppid(),

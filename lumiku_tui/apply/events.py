@@ -134,12 +134,25 @@ class MigrationFailed(Event):
     hint: str
     duration_ms: float
     #: sql_error | lock_timeout | statement_timeout | cancelled | connection_lost | commit_in_doubt (the link
-    #: died after COMMIT was sent and the server could not be asked whether it committed)
+    #: died after COMMIT was sent and the server could not be asked whether it committed) | precheck (a runbook
+    #: precheck that guards it failed: it never started)
     reason: str
     rolled_back: bool  # PostgreSQL undid every change of this migration
     recorded_failed: bool  # a failed row was written (Prisma will refuse to deploy until resolved)
     next_step: str = ""
     blockers: tuple[Backend, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class Precheck(Event):
+    """A runbook precheck that guards `migration` ran right before it (on the database the earlier
+    migrations of the batch left)."""
+
+    migration: str
+    name: str
+    expected: str
+    found: str
+    ok: bool
 
 
 @dataclass(frozen=True)

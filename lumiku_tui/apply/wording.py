@@ -133,6 +133,10 @@ def event_lines(event: ev.Event, voice: Voice = CLI_VOICE, *, full: bool = True)
         return [(Span(f"      applied in {voice.migration_duration(event.duration_ms)}", "ok"),)]
     if isinstance(event, ev.MigrationFailed):
         return _failed(event, voice, full)
+    if isinstance(event, ev.Precheck):
+        mark = Span("ok  ", "ok") if event.ok else Span("FAIL", "error strong")
+        detail = event.found if event.ok else f"expected {event.expected}, found {event.found}"
+        return [(Span("Precheck    "), mark, Span(f" {event.name} (before {event.migration}): {detail}"))]
     if isinstance(event, ev.Notice):
         return [(Span(f"note: {voice.text(event.message)}", "warn"),)]
     if isinstance(event, ev.DeployFinished):
@@ -156,7 +160,9 @@ def _failed(event: ev.MigrationFailed, voice: Voice, full: bool) -> list[Line]:
         if event.statement:
             first = " ".join(event.statement.split())
             lines.append((Span(f"    statement: {first[:200]}"),))
-    if event.rolled_back:
+    if event.reason == "precheck":
+        lines.append((Span("    Not started: nothing of this migration ran."),))
+    elif event.rolled_back:
         lines.append((Span("    Rolled back: nothing of this migration was kept; the database is as it was before "
                            "it."),))
     if full:

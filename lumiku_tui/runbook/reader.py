@@ -1,7 +1,9 @@
 """A team's deployment runbook as data: `lumiku.toml` beside `prisma/` (or at the app root).
 
     [health]       url, status (default 200), json = { field = "value", ... }
-    [[precheck]]   name, sql, expect, trusted: run before approval; a failure blocks the deploy
+    [[precheck]]   name, sql, expect, trusted, migration: run before approval; a failure blocks the deploy.
+                   With `migration = "<folder>"` it guards that migration: it runs right before it, on the
+                   database as the earlier pending migrations leave it, and only while it is pending.
     [[verify]]     name, sql, expect, trusted: run after the deploy, beside the catalog checks
     [[manual]]     label: items a person ticks (browser checks)
     [gate]         stop = [...], confirm = [...]: finding rules (or "error"/"warning")
@@ -45,7 +47,7 @@ KIND = "runbook"
 _SECTIONS = {"health": dict, "precheck": list, "verify": list, "manual": list, "gate": dict}
 _KEYS = {
     "health": {"url", "status", "json"},
-    "precheck": {"name", "sql", "expect", "trusted"},
+    "precheck": {"name", "sql", "expect", "trusted", "migration"},
     "verify": {"name", "sql", "expect", "trusted"},
     "manual": {"label"},
     "gate": {"stop", "confirm"},
@@ -95,6 +97,7 @@ class SqlCheck:
     expect: tuple[tuple[str, ...], ...]
     line: int  # where it starts in the file, for messages
     trusted: bool = False  # the team lets it call functions that can act (still READ ONLY)
+    migration: str | None = None  # prechecks only: the migration it guards (runs right before it)
 
     def expected_text(self) -> str:
         return rows_text(self.expect)
@@ -323,7 +326,8 @@ def _sql_check(kind: str, index: int, entry: Any, lines: _Lines) -> SqlCheck:
             raise lines.error(f"`expect` of “{name}” holds a value that is not a string",
                               lines.key(kind, index, "expect"), "Write each value as PostgreSQL prints it, quoted.")
         rows.append(tuple(_json_text(cell) for cell in row))
-    return SqlCheck(kind, name, sql, tuple(rows), lines.header(kind, index), trusted)
+    migration = _string(entry, "migration", kind, index, lines, required=False) if kind == "precheck" else None
+    return SqlCheck(kind, name, sql, tuple(rows), lines.header(kind, index), trusted, migration or None)
 
 
 def _check_sql(sql: str, name: str, line: int, lines: _Lines) -> None:
@@ -440,9 +444,66 @@ def run_sql_checks(target: "Target", checks: Sequence[SqlCheck], *, source: str 
             connection.close()
 
 
-def run_prechecks(target: "Target", runbook: Runbook) -> list[Check]:
-    """The runbook's prechecks; any that is not ok blocks the deploy (see `precheck_blocker`)."""
-    return run_sql_checks(target, runbook.prechecks, source=runbook.source)
+def run_prechecks(target: "Target", runbook: Runbook, checks: Sequence[SqlCheck] | None = None) -> list[Check]:
+    """The runbook's prechecks (or those of `checks`, e.g. `PrecheckPlan.now`); any that is not ok blocks the
+    deploy (see `precheck_blocker`)."""
+    return run_sql_checks(target, runbook.prechecks if checks is None else checks, source=runbook.source)
+
+
+@dataclass(frozen=True)
+class PrecheckPlan:
+    """Which of the runbook's prechecks run when, for one pending batch."""
+
+    now: tuple[SqlCheck, ...] = ()  # before approval, before anything is applied
+    later: tuple[SqlCheck, ...] = ()  # right before the pending migration each guards, in batch order
+    idle: tuple[SqlCheck, ...] = ()  # the migration each guards is applied already: they do not run
+
+    def lines(self) -> list[str]:
+        """For the approver: what ran, what will run before which migration, what does not run."""
+        said = [f"ran before approval: “{c.name}”" for c in self.now]
+        said += [f"runs right before {c.migration}: “{c.name}”" for c in self.later]
+        said += [f"does not run ({c.migration} is applied already): “{c.name}”" for c in self.idle]
+        return said
+
+
+def plan_prechecks(runbook: Runbook, local: Sequence[str], pending: Sequence[str]) -> PrecheckPlan:
+    """Split the prechecks by when they run. A precheck guarding a migration the folder does not hold is
+    an error: it would never run, and the team believes it does."""
+    known, waiting = set(local), list(pending)
+    for check in runbook.prechecks:
+        if check.migration is not None and check.migration not in known:
+            raise RunbookError(
+                f"Precheck “{check.name}” in {runbook.source} guards migration {check.migration}, which is not in "
+                "the migrations folder; nothing was run.",
+                why="A precheck with `migration` runs right before that migration; this one would never run.",
+                hint="Write the migration's folder name exactly (as `lumiku-tui status` lists it), or remove "
+                "`migration` to run the precheck before anything.")
+    later = sorted((c for c in runbook.prechecks if c.migration in waiting), key=lambda c: waiting.index(c.migration))
+    return PrecheckPlan(
+        now=tuple(c for c in runbook.prechecks if c.migration is None),
+        later=tuple(later),
+        idle=tuple(c for c in runbook.prechecks if c.migration is not None and c.migration not in waiting))
+
+
+@dataclass(frozen=True)
+class MigrationGuards:
+    """The prechecks that guard migrations, as the deploy calls them (`DeployOptions.guards`): right before
+    each pending migration, those guarding it run on a connection of their own (read only, rolled back), which
+    sees what the earlier migrations committed."""
+
+    target: "Target"
+    checks: tuple[SqlCheck, ...]
+    source: str = RUNBOOK_NAME
+
+    def __call__(self, migration: str) -> list[Check]:
+        mine = [c for c in self.checks if c.migration == migration]
+        return run_sql_checks(self.target, mine, source=self.source) if mine else []
+
+
+def migration_guards(target: "Target", runbook: Runbook) -> MigrationGuards | None:
+    """The runbook's guarding prechecks for the deploy engine; None when it has none."""
+    guarding = tuple(c for c in runbook.prechecks if c.migration is not None)
+    return MigrationGuards(target, guarding, runbook.source) if guarding else None
 
 
 def run_verify_checks(target: "Target", runbook: Runbook) -> list[Check]:

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 
 from lumiku_tui.errors import PlanError
 from lumiku_tui.safety.rules.analyze import Analyzer, InsertSummary, StatementContext
+from lumiku_tui.safety.rules.base import Opaque
+from lumiku_tui.safety.rules.hidden import side_effects
 from lumiku_tui.safety.measured import SchemaFacts, has_tables, load_facts, run_counts
 from lumiku_tui.safety.rules.model import Finding, LintReport, LockMode, Rule, Severity
 from lumiku_tui.safety.rules.schema import SimSchema
@@ -117,7 +119,7 @@ def _commit_points_finding(migration: "LocalMigration", first: Statement) -> Fin
 
 #: Leading keywords of statements no rule looks at: they are only checked to parse.
 _PARSE_ONLY = frozenset({"SELECT", "COMMENT", "GRANT", "REVOKE", "ANALYZE", "EXPLAIN", "NOTIFY", "LISTEN",
-                         "DISCARD", "RESET", "SHOW", "LOCK", "SECURITY", "CHECKPOINT", "VALUES", "CALL", "COPY"})
+                         "DISCARD", "RESET", "SHOW", "LOCK", "SECURITY", "CHECKPOINT", "VALUES", "COPY"})
 
 
 _NODES_LOCK = threading.Lock()
@@ -150,6 +152,9 @@ def _parse_statement(statement: Statement) -> tuple[Any, ...]:
     from pglast.parser import parse_sql_json
 
     first = statement.keywords[0] if statement.keywords else ""
+    if first in ("SELECT", "VALUES"):
+        hidden = side_effects(json.loads(parse_sql_json(statement.text)))
+        return (Opaque(hidden),) if hidden else ()
     if first in _PARSE_ONLY:
         parse_sql_json(statement.text)
         return ()

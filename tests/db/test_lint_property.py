@@ -30,6 +30,7 @@ from hypothesis import strategies as st
 from psycopg import sql
 
 from lumiku_tui.prisma.folder import LocalMigration
+from lumiku_tui.safety.gate import blocking_findings
 from lumiku_tui.safety.lint import lint_migrations
 from lumiku_tui.sql.split import Kind, split_statements
 from tests.conftest import Database
@@ -476,3 +477,146 @@ def test_will_fail_findings_agree_with_postgres(history_db: Database, history: l
         assert any(e[:2] == outcome.failed_at for e in errors), (
             f"the server failed at {outcome.failed_at} ({outcome.sqlstate}: {outcome.message}) and lint did not "
             f"say so; its errors: {errors}\n\n{shown}")
+
+
+# --- DDL the simulation cannot see: DO blocks ------------------------------------------------------------
+
+
+class HiddenSteps(Steps):
+    """Steps as above, plus the ones the issue met in a public history: SET NOT NULL on a column."""
+
+    def set_not_null(self, wrong: bool) -> list[str]:
+        table = self.some_table(False)
+        columns = [c for c in self.m.tables.get(table, {}) if c not in ("id", "ref")]
+        if not columns:
+            return self.add_column(False)
+        column = self.pick(columns) if not wrong else self.pick(_COLUMNS)
+        return [f"ALTER TABLE {self.rel(table)} ALTER COLUMN {q(column)} SET NOT NULL"]
+
+    def hide(self, statements: list[str]) -> list[str]:
+        """The statements run inside a DO block: as plain PL/pgSQL, through EXECUTE, or guarded by an
+        exception handler that swallows their failure (so what exists afterwards depends on the server)."""
+        how = self.draw(st.sampled_from(("plain", "execute", "guarded")))
+        if how == "execute":
+            body = " ".join("EXECUTE " + "'" + s.replace("'", "''") + "';" for s in statements)
+        else:
+            body = " ".join(s + ";" for s in statements)
+        if how == "guarded":
+            return [f"DO $$ BEGIN {body} EXCEPTION WHEN others THEN NULL; END $$"]
+        return [f"DO $$ BEGIN {body} END $$"]
+
+
+_HIDDEN_STEPS = _STEPS + ("set_not_null", "set_not_null", "add_column")
+
+
+@st.composite
+def hidden_histories(draw: st.DrawFn) -> list[list[str]]:
+    """Histories where some steps run inside DO blocks, and later steps build on what they made."""
+    model = Model()
+    steps = HiddenSteps(draw, model)
+    migrations: list[list[str]] = [steps.create_table(False), steps.hide(steps.add_column(False))]
+    for _ in range(draw(st.integers(2, 8))):
+        statements: list[str] = []
+        for _ in range(draw(st.integers(1, 3))):
+            step = draw(st.sampled_from(_HIDDEN_STEPS))
+            made = getattr(steps, step)(steps.chance(0.05))
+            statements += steps.hide(made) if steps.chance(0.3) else made
+        migrations.append(statements)
+    return migrations
+
+
+@settings(max_examples=40, deadline=timedelta(seconds=5),
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
+                                 HealthCheck.data_too_large])
+@given(history=hidden_histories())
+def test_ddl_hidden_in_do_blocks_never_makes_a_false_will_fail(history_db: Database,
+                                                               history: list[list[str]]) -> None:
+    """A "will fail" the server does not produce would make the gate refuse a deploy that works."""
+    schema = f"h{next(_schemas)}"
+    scripts = _scripts(history, schema)
+    migrations = [LocalMigration(f"2025010100{i:04d}_m", Path(f"m{i}"), s.encode()) for i, s in enumerate(scripts)]
+    with history_db.connect() as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+        report = lint_migrations(migrations, conn, schema)
+        outcome = _apply(conn, schema, scripts)
+    order = {m.name: i for i, m in enumerate(migrations)}
+    errors = [(order[f.migration], f.statement, f.rule, f.message) for f in report.errors]
+    shown = "\n\n".join(f"-- migration {i}\n{s}" for i, s in enumerate(scripts))
+    false = [e for e in errors if outcome.failed_at is None or e[:2] < outcome.failed_at]
+    assert not false, f"lint says these fail, yet the server ran them (failed at {outcome.failed_at}: " \
+                      f"{outcome.message}):\n{false}\n\n{shown}"
+    blocked = blocking_findings(report)
+    if outcome.failed_at is None:
+        assert not blocked, f"the gate refuses a history the server applies:\n{blocked}\n\n{shown}"
+    later_hidden = [f for f in report.findings if f.severity == "info" and f.message.startswith("Cannot tell")]
+    for finding in later_hidden:
+        assert "DO block" in finding.message, finding.message
+
+
+def test_the_issues_history_column_added_in_a_do_block_then_set_not_null(history_db: Database) -> None:
+    """The public history the gate refused: a DO block adds the column, a later migration sets it NOT NULL."""
+    schema = f"h{next(_schemas)}"
+    scripts = [
+        f'CREATE TABLE {q(schema)}."Post" ("id" integer PRIMARY KEY);\n',
+        f'DO $$ BEGIN ALTER TABLE {q(schema)}."Post" ADD COLUMN "slug" text NOT NULL DEFAULT \'x\'; '
+        "EXCEPTION WHEN duplicate_column THEN NULL; END $$;\n",
+        f'ALTER TABLE {q(schema)}."Post" ALTER COLUMN "slug" SET NOT NULL;\n'
+        f'ALTER TABLE {q(schema)}."Post" ADD CONSTRAINT "Post_slug_key" UNIQUE ("slug");\n'
+        f'ALTER TABLE {q(schema)}."Post" DROP COLUMN "slug";\n',
+    ]
+    migrations = [LocalMigration(f"2025010100{i:04d}_m", Path(f"m{i}"), s.encode()) for i, s in enumerate(scripts)]
+    with history_db.connect() as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+        report = lint_migrations(migrations, conn, schema)
+        assert _apply(conn, schema, scripts).failed_at is None
+    assert not report.errors and not blocking_findings(report)
+    notes = [f for f in report.findings if f.migration.endswith("0002_m") and f.rule == "missing-object"]
+    assert {f.statement for f in notes} == {1, 2, 3}, report.findings
+    assert all(f.severity == "info" and "Cannot tell" in f.message and "DO block (statement 1 of" in f.message
+               for f in notes)
+    # Without the DO block the same history is certain to fail, and still said so.
+    plain = [LocalMigration(m.name, m.path, m.raw) for m in (migrations[0], migrations[2])]
+    with history_db.connect() as conn:
+        certain = lint_migrations(plain, conn, schema)
+        conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+        certain = lint_migrations(plain, conn, schema)
+    assert {f.rule for f in certain.errors} == {"missing-object"}, certain.findings
+    assert blocking_findings(certain)
+
+
+@pytest.mark.parametrize(("hidden", "unrelated_certain"), [
+    # Plain PL/pgSQL read with its parser: it touches only what it names, so elsewhere failures stay certain.
+    ('DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_type WHERE typname = \'Mood\') THEN '
+     'CREATE TYPE "Mood" AS ENUM (\'A\'); END IF; ALTER TABLE "Post" ADD COLUMN "mood" "Mood"; END $$', True),
+    # Dynamic SQL, a function of the project's, CALL, a SELECT of an unknown function: anything may have changed.
+    ('DO $$ BEGIN EXECUTE \'ALTER TABLE "Post" ADD COLUMN "mood" text\'; END $$', False),
+    ('DO $$ BEGIN PERFORM add_mood(); END $$', False),
+    ('SELECT create_mood_column()', False),
+])
+def test_a_do_block_makes_unknown_what_it_may_touch_and_no_more(history_db: Database, hidden: str,
+                                                                unrelated_certain: bool) -> None:
+    schema = f"h{next(_schemas)}"
+    scripts = [
+        'CREATE TABLE "Post" ("id" integer PRIMARY KEY);\nCREATE TABLE "Tag" ("id" integer PRIMARY KEY);\n',
+        hidden + ";\n",
+        'ALTER TABLE "Post" DROP COLUMN "mood";\nALTER TABLE "Tag" DROP COLUMN "label";\n',
+    ]
+    migrations = [LocalMigration(f"2025010100{i:04d}_m", Path(f"m{i}"), s.encode()) for i, s in enumerate(scripts)]
+    with history_db.connect() as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+        conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
+        conn.execute("CREATE FUNCTION add_mood() RETURNS void LANGUAGE sql AS "
+                     "'ALTER TABLE \"Post\" ADD COLUMN \"mood\" text'")
+        conn.execute("CREATE FUNCTION create_mood_column() RETURNS int LANGUAGE plpgsql AS "
+                     "$$ BEGIN ALTER TABLE \"Post\" ADD COLUMN \"mood\" text; RETURN 1; END $$")
+        report = lint_migrations(migrations, conn, schema)
+    last = migrations[2].name
+    post = report.for_statement(last, 1)
+    tag = report.for_statement(last, 2)
+    # Post's column may well be there (it is): never "will fail", always a note saying why not.
+    assert [f.severity for f in post if f.rule == "missing-object"] == ["info"], post
+    assert "Cannot tell" in post[0].message or any("Cannot tell" in f.message for f in post)
+    # Tag was never touched (nor named): certain when the block was read, a note when it may have touched anything.
+    tag_missing = [f for f in tag if f.rule == "missing-object"]
+    assert [f.severity for f in tag_missing] == (["error"] if unrelated_certain else ["info"]), tag

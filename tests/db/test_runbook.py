@@ -438,3 +438,120 @@ def test_health_reads_the_runbooks_url_and_expectations(tmp_path, run_cli, monke
     finally:
         server.shutdown()
         server.server_close()
+
+
+# --- prechecks that guard a migration ------------------------------------------------------------------------
+
+GUARDED_RUNBOOK = """
+[[precheck]]
+name = "No orders without a customer"
+migration = "20240301000000_invoices"
+sql = '''
+SELECT o.id FROM orders o WHERE NOT EXISTS (SELECT 1 FROM customers c WHERE c.id = o."customerId")
+'''
+
+[[precheck]]
+name = "The server answers"
+sql = "SELECT 1"
+expect = [["1"]]
+"""
+
+
+def _guarded_history(customer: str) -> dict[str, str]:
+    """The guarded migration's backfill silently skips orphans: only the precheck can stop it."""
+    return {
+        **APP,
+        "20240201000000_orders": f"INSERT INTO \"customers\" VALUES ('c1');\n"
+                                 f"INSERT INTO \"orders\" VALUES ('o1', '{customer}');\n",
+        "20240301000000_invoices": 'CREATE TABLE "invoices" ("orderId" TEXT NOT NULL);\n'
+                                   'INSERT INTO "invoices" SELECT o.id FROM "orders" o '
+                                   'JOIN "customers" c ON c.id = o."customerId";\n',
+        "20240401000000_later": 'CREATE TABLE "later" ("id" INTEGER);\n',
+    }
+
+
+def test_a_guarded_precheck_lets_a_fresh_database_deploy_the_whole_history(db, migrations, run_cli, tmp_path):
+    folder = migrations(_guarded_history("c1"))
+    _write(tmp_path / "lumiku.toml", GUARDED_RUNBOOK)
+    code, out, err = run_cli("deploy", "--yes", "--database-url", db.url, "--migrations", str(folder))
+    assert code == 0, out + err
+    assert _applied(db) == ["20240101000000_init", "20240201000000_orders", "20240301000000_invoices",
+                            "20240401000000_later"]
+    # Listed before approval as what runs later; then it runs right before its migration, not before.
+    listed = out.index("Precheck    later No orders without a customer: runs right before 20240301000000_invoices")
+    ran = out.index("Precheck    ok   No orders without a customer (before 20240301000000_invoices): no rows")
+    assert out.index("Precheck    ok   The server answers: 1") < listed < out.index("[1/4]") < out.index("[2/4]") \
+        < ran < out.index("[3/4]")
+
+
+def test_bad_data_stops_the_deploy_right_before_the_guarded_migration(db, migrations, run_cli, tmp_path):
+    folder = migrations(_guarded_history("nobody"))
+    _write(tmp_path / "lumiku.toml", GUARDED_RUNBOOK)
+    code, out, err = run_cli("deploy", "--yes", "--database-url", db.url, "--migrations", str(folder))
+    assert code == 1, out + err
+    assert "Precheck    FAIL No orders without a customer (before 20240301000000_invoices): expected no rows, " \
+           "found o1" in out
+    assert "20240301000000_invoices failed: not started: precheck “No orders without a customer” failed" in out
+    assert "Not started: nothing of this migration ran." in out
+    assert "the 2 migration(s) before it in this deploy are applied and stay applied" in out
+    # What came before is applied; nothing of the guarded migration, not even a history row.
+    assert _applied(db) == ["20240101000000_init", "20240201000000_orders"]
+    assert db.query("SELECT count(*) FROM _prisma_migrations WHERE migration_name = '20240301000000_invoices'") \
+        == [(0,)]
+    assert db.query("SELECT to_regclass('invoices'), to_regclass('later')") == [(None, None)]
+    # Fixed data: the next deploy goes on with the guarded migration.
+    with db.connect() as conn:
+        conn.execute("UPDATE orders SET \"customerId\" = 'c1'")
+    code, out, err = run_cli("deploy", "--yes", "--json", "--database-url", db.url, "--migrations", str(folder))
+    assert code == 0, out + err
+    events = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    planned = [e for e in events if e["event"] == "precheck_planned"]
+    assert planned == [{"event": "precheck_planned", "name": "No orders without a customer",
+                        "migration": "20240301000000_invoices"}]
+    guarded = [e for e in events if e["event"] == "precheck" and e.get("migration") == "20240301000000_invoices"]
+    assert guarded and guarded[0]["ok"] is True and guarded[0]["name"] == "No orders without a customer"
+
+
+def test_a_guarded_precheck_json_failure_names_it(db, migrations, run_cli, tmp_path):
+    folder = migrations(_guarded_history("nobody"))
+    _write(tmp_path / "lumiku.toml", GUARDED_RUNBOOK)
+    code, out, err = run_cli("deploy", "--yes", "--json", "--database-url", db.url, "--migrations", str(folder))
+    assert code == 1
+    events = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    failed = [e for e in events if e["event"] == "migration_failed"]
+    assert failed and failed[0]["reason"] == "precheck" and failed[0]["name"] == "20240301000000_invoices"
+    assert "No orders without a customer" in failed[0]["message"]
+
+
+def test_a_guarded_precheck_runs_only_while_its_migration_is_pending(db, migrations, run_cli, tmp_path):
+    history = _guarded_history("c1")
+    folder = migrations({k: v for k, v in history.items() if k != "20240401000000_later"})
+    assert run_cli("deploy", "--yes", "--database-url", db.url, "--migrations", str(folder))[0] == 0
+    with db.connect() as conn:  # bad data now, but its migration is applied: the precheck guards nothing
+        conn.execute("INSERT INTO orders VALUES ('o2', 'nobody')")
+    migrations({"20240401000000_later": history["20240401000000_later"]})
+    _write(tmp_path / "lumiku.toml", GUARDED_RUNBOOK)
+    code, out, err = run_cli("deploy", "--yes", "--database-url", db.url, "--migrations", str(folder))
+    assert code == 0, out + err
+    assert "Precheck    skip  No orders without a customer: 20240301000000_invoices is applied already" in out
+    assert "FAIL" not in out
+    assert _applied(db)[-1] == "20240401000000_later"
+
+
+def test_a_precheck_guarding_a_migration_not_in_the_folder_is_refused(db, migrations, run_cli, tmp_path):
+    folder = migrations(_guarded_history("c1"))
+    _write(tmp_path / "lumiku.toml", GUARDED_RUNBOOK.replace("20240301000000_invoices", "20240301000000_invoice"))
+    code, out, err = run_cli("deploy", "--yes", "--database-url", db.url, "--migrations", str(folder))
+    assert code != 0 and "guards migration 20240301000000_invoice, which is not in the migrations folder" in err
+    assert db.query("SELECT to_regclass('customers')") == [(None,)]
+
+
+def test_the_shipped_history_deploys_from_the_repository_root_into_an_empty_database(db, run_cli, monkeypatch):
+    """The shipped runbook's precheck guards the migration whose backfill it protects, so a fresh database
+    (where its table does not exist yet) deploys all 22 migrations."""
+    monkeypatch.chdir(SHIPPED_MIGRATIONS.parent)
+    code, out, err = run_cli("deploy", "--yes", "--database-url", db.url)
+    assert code == 0, out + err
+    assert len(_applied(db)) == 22
+    assert "Precheck    ok   Every avatar generation belongs to an existing user (before " \
+           "20251014_add_avatar_creator_complete): 0" in out

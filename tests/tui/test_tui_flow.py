@@ -205,14 +205,16 @@ async def test_error_findings_need_an_extra_confirmation(filled_table_db, tmp_pa
 
 
 async def test_quit_and_cancel_while_a_migration_waits_for_a_table_lock(demo_db, tmp_path: Path) -> None:
-    """A second session holds avatar_generations; the deploy waits, shows who, and cancel rolls it back."""
+    """A second session holds pose_generations; the deploy waits, shows who, and cancel rolls it back. (Not
+    avatar_generations: the runbook's precheck reads that table right before this migration, and a precheck
+    that cannot get its lock stops the deploy rather than wait.)"""
     before = applied_names(demo_db)
     blocker = psycopg.connect(demo_db.url, application_name="busy-report-job")
     try:
         app = make_app(demo_db.url, SHIPPED_MIGRATIONS, tmp_path)
         async with app.run_test(size=SIZE) as pilot:
             await _to_approval(pilot, app)
-            blocker.execute("LOCK TABLE avatar_generations IN ACCESS EXCLUSIVE MODE")
+            blocker.execute("LOCK TABLE pose_generations IN ACCESS EXCLUSIVE MODE")
             await enter_name(pilot, demo_db.name)
             await wait_until(pilot, lambda: isinstance(app.screen, ApplyingScreen), "the applying screen")
             applying = app.screen

@@ -137,3 +137,25 @@ async def test_a_gate_asks_a_second_look_at_the_warnings_it_names(demo_db, tmp_p
         await pilot.press("n")
         await pilot.pause()
         assert "Not approved: nothing was applied." in flat(screen_text(app))
+
+
+async def test_a_guarded_precheck_is_listed_at_approval_and_stops_the_deploy_before_its_migration(
+        db, migrations, tmp_path):
+    guarded = RUNBOOK.replace('name = "No orders without a customer"\n',
+                              'name = "No orders without a customer"\nmigration = "20240201000000_total"\n')
+    app = _app(db, migrations, tmp_path, orphan=True, runbook=guarded)
+    async with app.run_test(size=(100, 40)) as pilot:
+        approval = await _to_approval(pilot, app)
+        text = flat(screen_text(app))
+        assert "Precheck runs right before 20240201000000_total: “No orders without a customer”" in text, text
+        assert approval.precheck_block == ""  # nothing runs before approval: nothing blocks it
+        await enter_name(pilot, db.name)
+        await wait_until(pilot, lambda: isinstance(app.screen, ApplyingScreen) and app.screen.finished, "the deploy")
+        failure = app.screen.failure
+        assert failure is not None and failure.reason == "precheck" and failure.name == "20240201000000_total"
+        assert "No orders without a customer" in failure.message
+        # The record keeps it beside the prechecks run at approval.
+        assert [(c.object, c.found, c.ok) for c in app.ctx.session.prechecks] == [
+            ("No orders without a customer", "o1", False)]
+    assert db.query("SELECT count(*) FROM _prisma_migrations") == [(1,)]
+    assert db.query("SELECT column_name FROM information_schema.columns WHERE column_name = 'total'") == []

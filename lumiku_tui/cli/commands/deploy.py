@@ -76,8 +76,13 @@ def run(args: argparse.Namespace, out: Out) -> int:
         describe_target(out, target, folder)
     record = _Record(args, out, project, journal) if args.record is not None else None
     blocked = batch.blocked
+    from lumiku_tui.runbook.reader import migration_guards, plan_prechecks
+
+    prechecks = plan_prechecks(project.runbook, list(folder.by_name()), names)
     if names and not blocked and not create_database:  # a database yet to be created holds nothing to check
-        _prechecks_and_gates(args, out, project, record, journal, resume=resume)
+        _prechecks_and_gates(args, out, project, record, journal, prechecks, resume=resume)
+    if names and not blocked:
+        _list_later_prechecks(out, prechecks)
     via = ""
     if blocked or not names:
         approved: tuple[str, ...] | None = None  # the engine refuses or finds nothing; no approval needed
@@ -101,6 +106,7 @@ def run(args: argparse.Namespace, out: Out) -> int:
         approved=approved,
         create_database=create_database and approved is not None,
         resume=resume,
+        guards=migration_guards(target, project.runbook),
     )
     if approved and journal is not None:
         journal.append("approved", migrations=list(approved), checksums=checksums_of(folder, approved), via=via,
@@ -108,7 +114,14 @@ def run(args: argparse.Namespace, out: Out) -> int:
                        dry_run=None)
     if getattr(args, "detach", False) and approved:
         return _detach(args, out, target, folder, options)
-    deployment = Deployment(target, folder, options, event_printer(out), journal=journal)
+    printer = event_printer(out)
+
+    def on_event(event) -> None:  # type: ignore[no-untyped-def]
+        if record is not None:
+            record.engine_event(event)
+        printer(event)
+
+    deployment = Deployment(target, folder, options, on_event, journal=journal)
     received: list[int] = []
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -192,17 +205,30 @@ def _detach(args: argparse.Namespace, out: Out, target, folder, options) -> int:
     return EXIT_OK
 
 
-def _prechecks_and_gates(args: argparse.Namespace, out: Out, project, record: "_Record | None", journal, *,
-                         resume: bool = False) -> None:
-    """Before approval, nothing applied if any stops: the runbook's prechecks, then one lint read by both
-    the runbook's [gate] and the deploy gate (statements certain to fail, lumiku_tui.safety.gate)."""
+def _list_later_prechecks(out: Out, plan) -> None:  # type: ignore[no-untyped-def]
+    """Before approval: the prechecks that guard a pending migration run later, right before it."""
+    for check in plan.later:
+        if out.json_mode:
+            out.json({"event": "precheck_planned", "name": check.name, "migration": check.migration})
+        else:
+            out.line(f"Precheck    later {check.name}: runs right before {check.migration}")
+    for check in plan.idle:
+        if not out.json_mode:
+            out.line(f"Precheck    skip  {check.name}: {check.migration} is applied already")
+
+
+def _prechecks_and_gates(args: argparse.Namespace, out: Out, project, record: "_Record | None", journal,
+                         plan, *, resume: bool = False) -> None:  # type: ignore[no-untyped-def]
+    """Before approval, nothing applied if any stops: the runbook's prechecks that run before anything, then
+    one lint read by both the runbook's [gate] and the deploy gate (statements certain to fail,
+    lumiku_tui.safety.gate). Prechecks that guard a migration run in the deploy, right before it."""
     from lumiku_tui.runbook.reader import gate_blocker, precheck_blocker, run_prechecks
     from lumiku_tui.safety.gate import refuse_certain_failures
     from lumiku_tui.safety.lint import lint_pending
 
     runbook = project.runbook
     target, folder = project.require()
-    prechecks = run_prechecks(target, runbook)
+    prechecks = run_prechecks(target, runbook, plan.now)
     for check in prechecks:
         if out.json_mode:
             out.json({"event": "precheck", **check.to_dict()})
@@ -256,6 +282,16 @@ class _Record:
         from lumiku_tui.record.session import approval_facts
 
         return approval_facts(self.lint, None)["accepted_findings"]
+
+    def engine_event(self, event) -> None:  # type: ignore[no-untyped-def]
+        """A precheck that guards a migration ran in the deploy: the record lists it beside the others."""
+        from lumiku_tui.apply.events import Precheck
+        from lumiku_tui.runbook.reader import KIND
+        from lumiku_tui.verification.verify import Check
+
+        if isinstance(event, Precheck):
+            check = Check(self.project.runbook.source, KIND, event.name, event.expected, event.found, event.ok)
+            self.progress.record_prechecks([*self.progress.prechecks, check])
 
     def finish(self, approved: tuple[str, ...], result) -> None:  # type: ignore[no-untyped-def]
         from lumiku_tui.health import check_health

@@ -21,10 +21,15 @@ def run(args: argparse.Namespace, out: Out) -> int:
         out.line(f"`{CHILD_COMMAND}` is started by `lumiku-tui deploy --detach` or the wizard, not by hand.")
         return EXIT_USAGE
     locations = Locations(**{name: (None if value is None else Given(*value)) for name, value in spec.locations.items()})
-    target, folder = open_project(locations).require()
+    project = open_project(locations)
+    target, folder = project.require()
     try:
         log_path = os.readlink("/proc/self/fd/1")
     except OSError:
         log_path = ""
     out.json_mode = True
-    return serve(target, folder, spec, log=out.json, log_path=log_path)
+    from lumiku_tui.runbook.reader import migration_guards
+
+    # The prechecks that guard a migration run here, right before it, as in a foreground deploy.
+    guards = migration_guards(target, project.runbook)
+    return serve(target, folder, spec, log=out.json, log_path=log_path, guards=guards)

@@ -8,15 +8,17 @@ query, and a second pass writes the findings with the numbers in them.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any, Callable
 
 from pglast import ast, enums
 from psycopg import sql
 
-from lumiku_tui.safety.rules.model import Finding, LockMode
+from lumiku_tui.safety.rules.model import Finding, LockMode, Rule, Severity
 from lumiku_tui.pg.names import SERIAL_TYPES as _SERIAL_TYPES
 from lumiku_tui.pg.names import TYPE_NAMES as _TYPE_NAMES
+from lumiku_tui.safety.rules.hidden import do_block_scope, identifiers, node_names
 from lumiku_tui.safety.rules.schema import Content, SimSchema, SimTable
 
 AT = enums.AlterTableType
@@ -62,23 +64,35 @@ class InsertSummary:
     values_rows: int
     sources: tuple[tuple[str | None, str], ...]  # tables of INSERT ... SELECT ... FROM
     on_conflict: bool
+    #: The SELECT is a plain cross product of `sources` (no CTE, set operation, subquery or join node, no
+    #: function that could aggregate): when one of them is empty it yields no row.
+    plain_select: bool = False
 
     @classmethod
     def from_json(cls, node: dict[str, Any]) -> "InsertSummary":
         relation = node.get("relation", {})
         select = node.get("selectStmt", {}).get("SelectStmt", {})
+        from_clause = select.get("fromClause", ())
         sources = tuple((f["RangeVar"].get("schemaname"), f["RangeVar"]["relname"])
-                        for f in select.get("fromClause", ()) if "RangeVar" in f)
+                        for f in from_clause if "RangeVar" in f)
+        plain = (bool(from_clause) and len(sources) == len(from_clause) and "withClause" not in select
+                 and "withClause" not in node and select.get("op", "SETOP_NONE") == "SETOP_NONE"
+                 and "havingClause" not in select and "FuncCall" not in json.dumps(select.get("targetList", ())))
         return cls(relation.get("schemaname"), relation.get("relname", "?"), len(select.get("valuesLists", ())),
-                   sources, "onConflictClause" in node)
+                   sources, "onConflictClause" in node, plain)
 
     @classmethod
     def from_node(cls, node: ast.InsertStmt) -> "InsertSummary":
         select = node.selectStmt if isinstance(node.selectStmt, ast.SelectStmt) else None
-        sources = tuple((f.schemaname, f.relname) for f in (select.fromClause or ()) if isinstance(f, ast.RangeVar)) \
-            if select is not None else ()
+        from_clause = (select.fromClause or ()) if select is not None else ()
+        sources = tuple((f.schemaname, f.relname) for f in from_clause if isinstance(f, ast.RangeVar))
         values = len(select.valuesLists or ()) if select is not None else 0
-        return cls(node.relation.schemaname, node.relation.relname, values, sources, node.onConflictClause is not None)
+        plain = (select is not None and bool(from_clause) and len(sources) == len(from_clause)
+                 and select.withClause is None and node.withClause is None
+                 and select.op in (None, enums.SetOperation.SETOP_NONE, 0)
+                 and select.havingClause is None and not _funcs_in(select.targetList))
+        return cls(node.relation.schemaname, node.relation.relname, values, sources, node.onConflictClause is not None,
+                   plain)
 
 
 @dataclass(frozen=True)
@@ -190,6 +204,66 @@ def _funcs_in(node: Any) -> set[str]:
     return found
 
 
+#: "Will fail" findings that depend on what the catalog and the data hold at that point. After a statement the
+#: simulation cannot see into, they can only say "cannot tell" (CONCURRENTLY in a transaction fails whatever
+#: the catalog holds).
+CATALOG_FAILURES = frozenset({
+    Rule.ADD_COLUMN_NOT_NULL_WITHOUT_DEFAULT, Rule.SET_NOT_NULL_HAS_NULLS, Rule.FOREIGN_KEY_ORPHANS,
+    Rule.UNIQUE_DUPLICATES, Rule.ALREADY_EXISTS, Rule.MISSING_OBJECT, Rule.DROP_BLOCKED,
+})
+
+#: Warnings about locks, scans and data changes: on a table created earlier in the batch nobody else
+#: uses it yet, so none of them blocks anyone and no row of the application's moves; they stay notes.
+#: Not a foreign key's validation: it holds the referenced table, which may be the application's, while it
+#: scans the new one.
+UNSEEN_TABLE_NOTES = frozenset({
+    Rule.DATA_CHANGE, Rule.UPDATE_WITHOUT_WHERE, Rule.DELETE_WITHOUT_WHERE, Rule.SET_NOT_NULL_SCAN,
+    Rule.TABLE_REWRITE, Rule.CHECK_CONSTRAINT_WITHOUT_NOT_VALID, Rule.CONSTRAINT_BUILDS_INDEX,
+    Rule.INDEX_WITHOUT_CONCURRENTLY, Rule.DROP_INDEX_WITHOUT_CONCURRENTLY,
+    Rule.REINDEX_WITHOUT_CONCURRENTLY, Rule.LOCK, Rule.RENAME_COLUMN, Rule.RENAME_TABLE, Rule.DROP_COLUMN,
+})
+
+#: Node types that change no table, column, type or row the rules follow (or that the rules handle by name
+#: elsewhere); any other statement without a rule makes the relations it names unknown.
+_NO_EFFECT_NODES = frozenset({
+    "CreatePolicyStmt", "AlterPolicyStmt", "AlterOwnerStmt", "AlterFunctionStmt", "CreateCastStmt", "DefineStmt",
+    "CreateStatsStmt", "AlterStatsStmt", "AlterDefaultPrivilegesStmt", "AlterSeqStmt", "CreatePublicationStmt",
+    "AlterPublicationStmt", "AlterRoleStmt", "CreateRoleStmt", "DropRoleStmt", "GrantRoleStmt", "CreateOpClassStmt",
+    "CreateOpFamilyStmt", "PrepareStmt", "DeallocateStmt", "VariableShowStmt", "TransactionStmt",
+    "CreateConversionStmt", "AlterTSConfigurationStmt", "AlterTSDictionaryStmt", "CreateForeignServerStmt",
+    "CreateFdwStmt", "CreateUserMappingStmt", "AlterDatabaseSetStmt", "AlterSystemStmt", "SelectStmt",
+    "CommentStmt", "GrantStmt", "SecLabelStmt", "CreatePLangStmt", "CreateTransformStmt", "AlterExtensionStmt",
+    "AlterCollationStmt", "CreateAmStmt", "NotifyStmt", "ListenStmt", "UnlistenStmt", "CheckPointStmt",
+    "DiscardStmt", "LockStmt", "ExplainStmt", "ConstraintsSetStmt", "AlterEventTrigStmt",
+})
+
+class Opaque:
+    """A statement whose effect the rules cannot see: what it is, for messages."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+
+
+def _range_names(node: Any) -> set[tuple[str | None, str]]:
+    """(schema, relation) of every RangeVar in a parse tree."""
+    found: set[tuple[str | None, str]] = set()
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if item is None:
+            continue
+        if isinstance(item, (list, tuple)):
+            stack.extend(item)
+            continue
+        if isinstance(item, ast.RangeVar):
+            found.add((item.schemaname, item.relname))
+            continue
+        if isinstance(item, ast.Node):
+            for attr in item:
+                stack.append(getattr(item, attr, None))
+    return found
+
+
 class Rules:
     """Finding plumbing and helpers shared by the rule groups. `counts` None = collecting pass."""
 
@@ -200,6 +274,7 @@ class Rules:
         self.findings: list[Finding] = []
         self.partial: set[str] = set()  # migrations whose objects already exist before they run
         self._ctx: StatementContext | None = None
+        self._hidden_here: list[Any] = []
 
     # -- plumbing -----------------------------------------------------------------------------
 
@@ -212,6 +287,16 @@ class Rules:
         assert self._ctx is not None
         # The table as the statement meets it: the facts later readers need, kept beside the words.
         known = self.sim.tables.get(table) if table else None
+        if severity == Severity.ERROR and rule in CATALOG_FAILURES:
+            blind = self.sim.obscured(table, identifiers(self._ctx.text))
+            if blind is not None:
+                self._hidden_here.append(blind)
+                severity = Severity.INFO
+                message = (f"Cannot tell whether this statement fails: {blind.why()}. Judged without it: "
+                           f"{message}")
+                safe = "Check this statement against a copy of the database (`lumiku-tui rehearse`). " + safe
+        elif severity == Severity.WARNING and rule in UNSEEN_TABLE_NOTES and known is not None and known.created:
+            severity = Severity.INFO
         self.findings.append(Finding(self._ctx.migration, self._ctx.index, rule, severity, message, table, safe,
                                      lock, created_in_batch=bool(known and known.created),
                                      table_empty=bool(known and known.has_rows() is False)))
@@ -305,10 +390,64 @@ class Rules:
 
     def statement(self, ctx: StatementContext, node: Any) -> None:
         self._ctx = ctx
+        self._hidden_here: list[Any] = []  # opaque statements that made a finding of this one "cannot tell"
         handler: Callable[[Any], None] | None = getattr(self, "on_" + type(node).__name__, None)
         if handler is not None:
             handler(node)
+        elif type(node).__name__ not in _NO_EFFECT_NODES and isinstance(node, ast.Node):
+            self.unfollowed(node)
+        self._spread_blindness(ctx, node)
         self._ctx = None
+
+    def _spread_blindness(self, ctx: StatementContext, node: Any) -> None:
+        """A statement the simulation could not judge because of an opaque one (its finding became "cannot
+        tell"), or one that renames or moves an object the opaque one may have changed, leaves the simulation
+        not knowing what it names either (the new name, the table it would have made): unknown from here on."""
+        scoped = [b for b in self.sim.blind if b.names is not None and b.where != (ctx.migration, ctx.index)]
+        if not scoped:
+            return
+        if type(node).__name__ in ("RenameStmt", "AlterObjectSchemaStmt"):
+            said = identifiers(ctx.text)  # every name the statement holds is in its text: a cheap first look
+            touching = [b for b in scoped if b.names is not None and not b.names.isdisjoint(said)]
+        else:
+            touching = [b for b in scoped if any(b is hidden for hidden in self._hidden_here)]
+        if touching:
+            named = node_names(node)
+            for blind in touching:
+                assert blind.names is not None
+                blind.names |= named
+
+    # -- what the rules cannot see into --------------------------------------------------------------
+
+    def opaque(self, what: str) -> None:
+        """Code runs that may change anything: every later finding on the catalog or the data is "cannot tell"."""
+        assert self._ctx is not None
+        self.sim.cannot_see((self._ctx.migration, self._ctx.index), what)
+
+    def unfollowed(self, node: ast.Node) -> None:
+        """A statement no rule follows: the relations it names may have changed (all of them, when it names
+        none: an ALTER TYPE, a domain, a schema move)."""
+        assert self._ctx is not None
+        what = f"`{type(node).__name__.removesuffix('Stmt')}`"
+        names = _range_names(node)
+        self.sim.cannot_see((self._ctx.migration, self._ctx.index), f"the statement {what}",
+                            frozenset(rel for _schema, rel in names) if names else None)
+
+    def on_Opaque(self, node: Opaque) -> None:
+        self.opaque(node.what)
+
+    def on_DoStmt(self, node: ast.DoStmt) -> None:
+        options = {d.defname: getattr(d.arg, "sval", "") for d in node.args or ()}
+        assert self._ctx is not None
+        scope = do_block_scope(options.get("as", ""), options.get("language") or "plpgsql")
+        self.sim.cannot_see((self._ctx.migration, self._ctx.index), "a DO block", scope)
+
+    def on_CallStmt(self, node: ast.CallStmt) -> None:
+        name = ".".join(_names(node.funccall.funcname)) if node.funccall is not None else "a procedure"
+        self.opaque(f"CALL {name}()")
+
+    def on_ExecuteStmt(self, node: ast.ExecuteStmt) -> None:
+        self.opaque(f"EXECUTE {node.name}")
 
     # -- shared by several statement kinds -----------------------------------------------------
 

@@ -77,6 +77,15 @@ class DataRules(Rules):
         table = self.sim.table(self.sim.key(node.schema, node.table))
         if self.missing(table, "INSERT"):
             return
+        sources = [self.sim.table(self.sim.key(s, t)) for s, t in node.sources]
+        empty = next((t for t in sources if t.has_rows() is False), None) if node.plain_select else None
+        if empty is not None:
+            # Rows come only out of the sources, and one of them holds none: nothing moves, the table's
+            # row count stays what it was.
+            self.add("data-change", "info",
+                     f"Data change: INSERT INTO {table.name} ... SELECT from {empty.describe()} adds no rows.",
+                     table.name, "Nothing to change.")
+            return
         source = ""
         if node.sources:
             source = " from " + ", ".join(self.sim.table(self.sim.key(s, t)).describe() for s, t in node.sources)

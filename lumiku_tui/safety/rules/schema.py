@@ -102,6 +102,13 @@ class SimTable:
         return f"{self.name} ({rows_text(self.rows, self.exact)}, {size_text(self.size_bytes)})"
 
 
+def _forget_contents(table: SimTable, where: tuple[str, int]) -> None:
+    for column in table.columns.values():
+        column.content = Content.UNKNOWN
+    if table.filled_at is None:
+        table.filled_at = where  # rows may have been added or removed there: how many is not known
+
+
 def rows_text(rows: int | None, exact: bool) -> str:
     if rows is None:
         return "row count unknown (never analyzed)"
@@ -165,6 +172,48 @@ def object_name(name1: str, name2: str | None, label: str | None) -> str:
     return text
 
 
+@dataclass
+class Blind:
+    """A statement the simulation cannot see into, and what it may have changed from there on."""
+
+    where: tuple[str, int]  # (migration, statement)
+    what: str  # for messages: `a DO block`, `CALL refresh_all()`
+    #: Names (unqualified) of the objects it may touch; None: anything. It grows: a later statement on one of
+    #: them (a rename, an index, a foreign key) makes what that statement names unknown too.
+    names: set[str] | None
+
+    def covers(self, key: str | None, named: frozenset[str] = frozenset()) -> bool:
+        """Whether it may have changed the table `key`, or an object a statement naming `named` touches."""
+        if self.names is None:
+            return True
+        return any(self._may_name(n) for n in ((key.split(".")[-1],) if key is not None else ()) + tuple(named))
+
+    def _may_name(self, name: str) -> bool:
+        """`name` is one it names, or one PostgreSQL generates from it (`<table>_pkey`, `<table>_<col>_key`,
+        `<table>_<col>_seq`, numbered or cut to 63 bytes): any name starting with one of its names and `_`."""
+        assert self.names is not None
+        if name in self.names:
+            return True
+        cut = name.find("_")
+        while cut > 0:
+            if name[:cut] in self.names:
+                return True
+            cut = name.find("_", cut + 1)
+        return False
+
+    def why(self) -> str:
+        where = f"{self.what} (statement {self.where[1]} of {self.where[0]})"
+        if self.names is None:
+            return f"{where} runs code the analysis cannot see into, so it may have changed anything in the database"
+        shown = sorted(n for n in self.names if _SHOWN_NAME.fullmatch(n) and n not in _NOT_OBJECTS)
+        listed = ", ".join(shown[:8]) + (", ..." if len(shown) > 8 else "")
+        return f"{where} may have changed {listed or 'what it names'} in ways the analysis does not follow"
+
+
+_SHOWN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_$ ]*")
+_NOT_OBJECTS = frozenset({"pg_catalog", "int4", "int8", "text", "bool", "varchar", "timestamp", "numeric"})
+
+
 class SimSchema:
     """Relations, types, tables with their columns and constraints, indexes and foreign keys: PostgreSQL's
     catalog as the batch changes it. What the live catalog does not tell (columns of a table not read,
@@ -183,6 +232,7 @@ class SimSchema:
         self.uncertain: set[str] = set()  # relation names whose existence the simulation lost track of
         self.schemas: set[str] = set()  # schemas the batch creates (their contents are known)
         self.touched: set[str] = set()
+        self.blind: list[Blind] = []  # opaque statements so far: what they may have changed is not known
         self._type_keys: dict[str, str] = {}
 
     # -- names -------------------------------------------------------------------------------
@@ -240,8 +290,29 @@ class SimSchema:
             )
         else:
             table = SimTable(key, self.relation_exists(key))  # a view or sequence, an unread table, or nothing
+        blind = self.obscured(key)
+        if blind is not None:
+            _forget_contents(table, blind.where)
         self.tables[key] = table
         return table
+
+    # -- what the simulation cannot see ----------------------------------------------------------
+
+    def cannot_see(self, where: tuple[str, int], what: str, names: frozenset[str] | None = None) -> None:
+        """From here on, the objects an opaque statement may touch are unknown. The simulation goes on as if
+        it changed nothing (the best guess, so the rules can still say what they would have found), but
+        what their rows hold is forgotten, and a finding about them can no longer say "will fail"."""
+        self.blind.append(Blind(where, what, None if names is None else set(names)))
+        for key, table in self.tables.items():
+            if names is None or key.split(".")[-1] in names:
+                _forget_contents(table, where)
+
+    def obscured(self, key: str | None, named: frozenset[str] = frozenset()) -> Blind | None:
+        """The first opaque statement that may have changed the table `key` or an object named in `named`."""
+        for blind in self.blind:
+            if blind.covers(key, named):
+                return blind
+        return None
 
     def unique_relation_name(self, name1: str, name2: str | None, label: str) -> str:
         """PostgreSQL's ChooseRelationName: the generated name, numbered until no relation has it."""

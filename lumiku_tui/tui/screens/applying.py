@@ -125,7 +125,12 @@ class ApplyingScreen(WizardScreen):
         if self.detached:
             self._follow_detached()
             return
-        self.deployment = Deployment(ctx.target, ctx.folder, self.options, on_event=self._from_engine,
+        options = self.options
+        if ctx.runbook is not None and options.guards is None:  # prechecks guarding a migration run right before it
+            from lumiku_tui.runbook.reader import migration_guards
+
+            options = replace(options, guards=migration_guards(ctx.target, ctx.runbook))
+        self.deployment = Deployment(ctx.target, ctx.folder, options, on_event=self._from_engine,
                                      journal=self.wizard.journal)
         if self.cancel_requested:
             self.deployment.cancel()
@@ -336,8 +341,20 @@ class ApplyingScreen(WizardScreen):
             return  # the banner says it while it lasts
         elif isinstance(event, ev.MigrationFailed):
             self.failure = event
+        elif isinstance(event, ev.Precheck) and self.wizard.session is not None:
+            self._record_precheck(event)
         for line in wording.event_lines(event, voice, full=False):
             self._log(words.rich_line(line, present))
+
+    def _record_precheck(self, event: ev.Precheck) -> None:
+        """A precheck guarding a migration ran in the deploy: the record lists it beside those run at approval."""
+        from lumiku_tui.runbook.reader import KIND, RUNBOOK_NAME
+        from lumiku_tui.verification.verify import Check
+
+        session = self.wizard.session
+        source = self.ctx.runbook.source if self.ctx.runbook is not None else RUNBOOK_NAME
+        session.record_prechecks([*session.prechecks, Check(source, KIND, event.name, event.expected, event.found,
+                                                            event.ok)])
 
     def _unblocked(self) -> None:
         if self.blocked is not None:

@@ -41,6 +41,8 @@ class ApprovalScreen(WizardScreen):
         #: Why the runbook's prechecks block approval ("" when they passed or there are none); None while running.
         self.precheck_block: str | None = ""
         self.approve_when_checked = False
+        #: Which prechecks run before approval and which guard a pending migration (run by the deploy).
+        self.precheck_plan = None
 
     def compose(self) -> ComposeResult:
         yield from self.header()
@@ -53,6 +55,7 @@ class ApprovalScreen(WizardScreen):
         yield from self.footer()
 
     def on_mount(self) -> None:
+        self._plan_prechecks()
         self._render_plan()
         self._render_findings()
         self.query_one("#approval-prompt", Static).update(
@@ -63,16 +66,28 @@ class ApprovalScreen(WizardScreen):
         field.focus()
         if len(self.counts) < len(self.pending):
             self._count()
-        if self.ctx.runbook is not None and self.ctx.runbook.prechecks:
+        if self.precheck_plan is not None and self.precheck_plan.now and not self.precheck_block:
             self.precheck_block = None
             self._precheck()
+
+    def _plan_prechecks(self) -> None:
+        from lumiku_tui.runbook.reader import plan_prechecks
+
+        runbook, folder = self.ctx.runbook, self.ctx.folder
+        if runbook is None or not runbook.prechecks or folder is None:
+            return
+        try:
+            self.precheck_plan = plan_prechecks(runbook, list(folder.by_name()), self.pending)
+        except LumikuError as err:
+            self.precheck_block = f"✗ {err.what}"
+            self.query_one("#approval-message", Static).update(Text(self.precheck_block, style="bold red"))
 
     @work(thread=True, group="approval-precheck")
     def _precheck(self) -> None:
         from lumiku_tui.runbook.reader import precheck_blocker, run_prechecks
 
         try:
-            checks = run_prechecks(self.ctx.target, self.ctx.runbook)
+            checks = run_prechecks(self.ctx.target, self.ctx.runbook, self.precheck_plan.now)
         except LumikuError as err:
             self.call_ui(self._prechecked, [], f"✗ The runbook's prechecks could not run: {err.what}")
             return
@@ -116,6 +131,8 @@ class ApprovalScreen(WizardScreen):
         text.append(f"{len(self.pending)} migration(s), "
                     + (f"{total} statement(s)" if total is not None else "counting statements…")
                     + ", one transaction each")
+        for said in self.precheck_plan.lines() if self.precheck_plan is not None else ():
+            text.append(f"\nPrecheck    {said}", style="dim")
         for name in self.pending:
             count = self.counts.get(name)
             text.append(f"\n  {name}", style="yellow")
