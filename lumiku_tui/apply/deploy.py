@@ -96,6 +96,9 @@ class DeployOptions:
     advisory_lock_wait_s: float = locks.PRISMA_LOCK_WAIT_S
     #: The names the operator approved; the deploy refuses if the pending list changed since.
     approved: tuple[str, ...] | None = None
+    #: (name, checksum) of each migration as the operator saw it when approving: a file changed on disk
+    #: since then stops the deploy before that migration, so only the bytes approved are applied.
+    approved_checksums: tuple[tuple[str, str], ...] | None = None
     #: Apply migrations up to and including this one only (the demo's "report state").
     until: str | None = None
     #: Send each migration's statements pipelined, as scripts (no round trip per statement). Results,
@@ -346,6 +349,9 @@ class Deployment:
         migration = plan.migration
         schema = self.target.schema
         self._plan = plan
+        changed = self._changed_since_approval(plan)
+        if changed is not None:
+            return changed
         self.emit(MigrationStarted(plan.name, position, total, len(plan.statements), plan.transactional,
                                    len(plan.parts) or 1, plan.commit_points))
         started = time.perf_counter()
@@ -455,6 +461,32 @@ class Deployment:
         duration = (time.perf_counter() - started) * 1000
         self.emit(MigrationFinished(plan.name, duration, len(plan.statements)))
         return AppliedMigration(plan.name, duration, len(plan.statements))
+
+    def _changed_since_approval(self, plan: MigrationPlan) -> MigrationFailed | None:
+        """Stop before `plan` when its file (as read now, or as this run holds it) is not the one approved."""
+        approved = dict(self.options.approved_checksums or ())
+        expected = approved.get(plan.name)
+        if expected is None:
+            return None
+        from lumiku_tui.prisma.folder import LocalMigration
+
+        try:
+            on_disk: str | None = LocalMigration(plan.name, plan.migration.path, plan.migration.path.read_bytes()).checksum
+        except OSError:
+            on_disk = None
+        if plan.migration.checksum == expected and on_disk == expected:
+            return None
+        now = "can no longer be read" if on_disk is None else f"now has checksum {on_disk[:12]}"
+        event = MigrationFailed(
+            name=plan.name, statement_index=None, line=None, column=None, statement="", sqlstate="",
+            message=f"not started: {plan.name}/migration.sql changed after it was approved (approved checksum "
+                    f"{expected[:12]}, the file {now})",
+            detail="", hint="", duration_ms=0.0, reason="changed_since_approval", rolled_back=True,
+            recorded_failed=False,
+            next_step="Nothing of it ran; migrations before it stay applied. Review the new text (preview it again) "
+                      "and approve the deploy again.")
+        self.emit(event)
+        return event
 
     def _not_started(self, plan: MigrationPlan) -> MigrationFailed:
         event = MigrationFailed(

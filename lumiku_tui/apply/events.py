@@ -129,7 +129,8 @@ class MigrationFailed(Event):
     detail: str
     hint: str
     duration_ms: float
-    #: sql_error | lock_timeout | statement_timeout | cancelled | connection_lost | commit_in_doubt (the link
+    #: sql_error | lock_timeout | statement_timeout | cancelled | connection_lost | changed_since_approval (the
+    #: file is not the one approved; nothing of it ran) | commit_in_doubt (the link
     #: died after COMMIT was sent and the server could not be asked whether it committed)
     reason: str
     rolled_back: bool  # PostgreSQL undid every change of this migration

@@ -163,8 +163,10 @@ class WizardApp(App[int]):
             return False
         return bool(session is not None and (session.applied or session.deployed_at))
 
-    def start_deploy(self, approved: tuple[str, ...]) -> None:
-        """The operator approved: record who and when, then apply exactly these migrations."""
+    def start_deploy(self, approved: tuple[str, ...], checksums: tuple[tuple[str, str], ...] = ()) -> None:
+        """The operator approved: record who and when, then apply exactly these migrations, as these bytes
+        (a file changed on disk since stops the deploy before it)."""
+        from lumiku_tui.apply.deploy import DeployOptions
         from lumiku_tui.record.progress import operator_name
 
         ctx = self.ctx
@@ -175,11 +177,16 @@ class WizardApp(App[int]):
         if session is not None:
             from lumiku_tui.record.progress import approval_facts
 
+            now = ctx.basis(approved)
+            # A verdict computed on other files or another database state is not what was approved on.
+            lint = ctx.lint if not ctx.stale(ctx.lint_basis, now) else None
+            rehearsal = ctx.rehearsal if not ctx.stale(ctx.rehearsal_basis, now) else None
             session.plan(approved)
-            session.record_approval(ctx.approved_by, **approval_facts(ctx.lint, ctx.rehearsal))
+            session.record_approval(ctx.approved_by, **approval_facts(lint, rehearsal))
         while not isinstance(self.screen, OverviewScreen) and len(self.screen_stack) > 2:
             self.pop_screen()
-        self.push_screen(ApplyingScreen(approved))
+        options = DeployOptions(approved=approved, approved_checksums=checksums or None, pipeline=True)
+        self.push_screen(ApplyingScreen(approved, options))
 
     def record_deploy(self, result: Any) -> None:
         session = self.session
@@ -203,7 +210,7 @@ class WizardApp(App[int]):
         if project.folder is not None:
             ctx.folder = project.folder
         # What was read from the old database says nothing about the new one.
-        ctx.status = ctx.lint = ctx.rehearsal = ctx.session = None
+        ctx.status = ctx.lint = ctx.rehearsal = ctx.session = ctx.lint_basis = ctx.rehearsal_basis = None
         if ctx.presentation.target_display:
             from dataclasses import replace
 
@@ -255,7 +262,7 @@ class WizardApp(App[int]):
 
     @on(nav.DeployApproved)
     def _approved(self, request: nav.DeployApproved) -> None:
-        self.start_deploy(request.approved)
+        self.start_deploy(request.approved, request.checksums)
 
     @on(nav.DeployRetried)
     def _retried(self, request: nav.DeployRetried) -> None:

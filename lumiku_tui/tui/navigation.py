@@ -55,11 +55,12 @@ class ApprovalRequested(Request):
 
 
 class DeployApproved(Request):
-    """The operator approved exactly these migrations."""
+    """The operator approved exactly these migrations, with the checksums of the files as shown."""
 
-    def __init__(self, approved: tuple[str, ...]) -> None:
+    def __init__(self, approved: tuple[str, ...], checksums: tuple[tuple[str, str], ...] = ()) -> None:
         super().__init__()
         self.approved = approved
+        self.checksums = checksums
 
 
 class DeployRetried(Request):

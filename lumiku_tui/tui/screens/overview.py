@@ -97,14 +97,33 @@ class OverviewScreen(FilteredListScreen):
 
     @work(thread=True, exclusive=True, group="overview")
     def _gather(self) -> None:
+        """The folder and the database, both read again: a new or edited migration shows as it is on disk."""
+        from lumiku_tui.errors import LumikuError
+        from lumiku_tui.prisma.folder import load_folder
+
         ctx = self.ctx
         assert ctx.target is not None and ctx.folder is not None
-        overview = gather_overview(ctx.target, ctx.folder)
-        self.call_ui(self._show, overview)
+        try:
+            folder = load_folder(ctx.folder.path, ctx.folder.how_found)
+        except LumikuError as err:
+            self.call_ui(self._folder_unreadable, err)
+            return
+        overview = gather_overview(ctx.target, folder)
+        self.call_ui(self._show, overview, folder)
 
-    def _show(self, overview: Overview) -> None:
+    def _folder_unreadable(self, err) -> None:  # type: ignore[no-untyped-def]
+        self.ctx.load_error = err
+        self.overview = None
+        self.query_one("#migrations", DataTable).clear()
+        self._show_load_error()
+
+    def _show(self, overview: Overview, folder=None) -> None:  # type: ignore[no-untyped-def]
         self.ready = False
         self.overview = overview
+        if folder is not None:
+            self.ctx.folder = folder
+            self.query_one("#folder-line", Static).update(
+                f"Migrations  {self.ctx.presentation.path(folder.path)} ({len(folder.migrations)} migrations)")
         self.ctx.status = overview.status
         facts = overview.server
         server = self.query_one("#server-line", Static)
