@@ -722,6 +722,7 @@ class Deployment:
             recorded_failed=recorded,
             next_step=next_step,
             blockers=blockers,
+            position=next((n for n, s in enumerate(plan.statements, 1) if s.index == stmt.index), None) if stmt else None,
         )
         self.emit(event)
         return event

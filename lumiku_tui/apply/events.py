@@ -137,6 +137,9 @@ class MigrationFailed(Event):
     recorded_failed: bool  # a failed row was written (Prisma will refuse to deploy until resolved)
     next_step: str = ""
     blockers: tuple[Backend, ...] = field(default=())
+    #: The failing statement's number as the log numbers it (among the statements sent); statement_index is
+    #: its place in the file, which counts the script's own BEGIN/COMMIT.
+    position: int | None = None
 
 
 @dataclass(frozen=True)

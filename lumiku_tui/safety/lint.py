@@ -211,7 +211,12 @@ def lint_migrations(migrations: Sequence["LocalMigration"], conn: "psycopg.Conne
         ordered.extend(by_statement.get(key, ()))
     ordered.extend(_locks_held_until_commit(ordered, parsed))
     ordered.sort(key=lambda f: (order.get(f.migration, 0), f.statement))
-    return LintReport(tuple(ordered))
+    from dataclasses import replace
+
+    from lumiku_tui.apply.plan import sent_numbers
+
+    numbers = {m.name: sent_numbers(m) for m in migrations}
+    return LintReport(tuple(replace(f, number=numbers.get(f.migration, {}).get(f.statement)) for f in ordered))
 
 
 def _rerun_matters(findings: list[Finding], attempted: set[str], partial: set[str]) -> list[Finding]:

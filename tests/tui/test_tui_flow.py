@@ -65,7 +65,9 @@ async def _to_approval(pilot, app) -> ApprovalScreen:  # type: ignore[no-untyped
     await wait_until(pilot, lambda: app.screen.lint_done and len(app.screen.run_counts) == len(app.screen.pending),
                      "the preview's plan and findings")
     await pilot.press("enter")
-    await wait_until(pilot, lambda: isinstance(app.screen, ApprovalScreen), "the approval gate")
+    # Once it has read the files and the database again: what it shows then is current.
+    await wait_until(pilot, lambda: isinstance(app.screen, ApprovalScreen) and app.screen.rechecked
+                     and not app.screen.lint_stale, "the approval gate")
     return app.screen
 
 

@@ -158,7 +158,9 @@ class PreviewScreen(FilteredListScreen):
         migration = self.ctx.folder.by_name().get(name)
         if migration is None:
             return
-        self.query_one(SqlView).load(migration.script, self.statements.get(name))
+        statements = self.statements.get(name)
+        self.query_one(SqlView).load(migration.script, statements,
+                                     numbers=self._sent(name, statements) if statements is not None else None)
         self._describe()
 
     def _split_all(self) -> None:
@@ -187,7 +189,7 @@ class PreviewScreen(FilteredListScreen):
             self.plan_errors[name] = plan_error
         self._relabel(name)
         if name == self.selected:
-            self.query_one(SqlView).set_statements(statements)
+            self.query_one(SqlView).set_statements(statements, self._sent(name, statements))
             self._describe()
 
     def _split_failed(self, name: str, message: str) -> None:

@@ -92,13 +92,21 @@ class FailureScreen(WizardScreen):
             return
         self.call_ui(self._show, diagnosis)
 
+    def _number(self, migration: str, index: int) -> int:
+        """The statement's number as the deploy's log showed it (the history's logs keep its place in the file)."""
+        from lumiku_tui.apply.plan import sent_numbers
+
+        local = self.ctx.folder.by_name().get(migration) if self.ctx.folder is not None else None
+        return sent_numbers(local).get(index, index) if local is not None else index
+
     def _error(self, err: LumikuError) -> None:
         self.query_one("#failure-text", Static).update(words.error_rich(err, self.ctx.presentation))
 
     def _show(self, d: Any) -> None:
         self.diagnosis = d
         present = self.ctx.presentation
-        where = f"statement {d.statement_index}" if d.statement_index is not None else "before any statement"
+        where = (f"statement {self._number(d.migration, d.statement_index)}" if d.statement_index is not None
+                 else "before any statement")
         if d.line:
             where += f", line {d.line}" + (f", column {d.column}" if d.column else "")
         self.query_one("#failure-title", Static).update(f"✗ {d.migration} failed at {where}")
