@@ -132,3 +132,25 @@ async def test_a_folder_added_on_disk_appears_after_r(db, migrations, tmp_path: 
         await wait_until(pilot, lambda: app.screen.ready, "the overview settled")
         text = flat(screen_text(app))
         assert "2 migration(s) pending" in text and "(2 migrations)" in text, text
+
+
+async def test_the_preview_gutter_numbers_statements_as_the_deploy_log_and_lint_do(db, migrations,
+                                                                                  tmp_path: Path) -> None:
+    from lumiku_tui.tui.widgets.sql_view import SqlView
+
+    folder = migrations({"20250101000000_wrapped": "BEGIN;\nCREATE TABLE t (id int, v int);\n"
+                                                   "INSERT INTO t VALUES (1, 1);\nUPDATE t SET v = 2;\nCOMMIT;\n"})
+    app = make_app(db.url, folder, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        preview = await _preview(pilot, app)
+        await wait_until(pilot, lambda: preview.query_one(SqlView).statements, "the statements in the gutter")
+        rows = screen_text(app).splitlines()
+        # The current statement's gutter carries a bar beside its mark.
+        gutter = {row.split(None, 1)[1].strip(): row.split(None, 1)[0].rstrip("▌") for row in rows
+                  if row.strip() and row.split(None, 1)[0].rstrip("▌") in {"-", "1", "2", "3"}
+                  and len(row.split(None, 1)) > 1}
+        # The script's BEGIN and COMMIT are not sent: no number; the UPDATE is the 3rd statement sent.
+        assert gutter.get("BEGIN;") == "-" and gutter.get("COMMIT;") == "-", rows
+        assert gutter.get("CREATE TABLE t (id int, v int);") == "1" and gutter.get("UPDATE t SET v = 2;") == "3", rows
+        update = [f for f in app.ctx.lint.findings if f.rule == "update-without-where"]
+        assert update and update[0].number == 3
