@@ -36,7 +36,7 @@ from lumiku_tui.tui.context import Presentation, WizardContext
 from lumiku_tui.tui.offload import Offloader
 from lumiku_tui.tui.screens.applying import ApplyingScreen
 from lumiku_tui.tui.screens.approval import ApprovalScreen
-from lumiku_tui.tui.screens.base import GLOBAL_ACTIONS, ConfirmModal
+from lumiku_tui.tui.screens.base import GLOBAL_ACTIONS, ConfirmModal, TimeoutModal
 from lumiku_tui.tui.screens.checklist import ChecklistScreen
 from lumiku_tui.tui.screens.health import HealthScreen
 from lumiku_tui.tui.screens.keys import KeysScreen
@@ -69,6 +69,21 @@ class WizardApp(App[int]):
         self.offloader = Offloader()
         if ctx.demo:
             self.title = "lumiku-tui · demo"
+
+    #: Digits typed after `r` asked for the retry dialog but before it could take them (None: not collecting).
+    typeahead: list[str] | None = None
+
+    def on_key(self, event: Any) -> None:
+        # A digit no widget took while a dialog that takes a number opens (typed quickly after `r`): it goes
+        # to that dialog, or is kept for it until it is drawn.
+        if not (event.character and event.character in "0123456789."):
+            return
+        if isinstance(self.screen, TimeoutModal):
+            self.screen.take(event.character)
+            event.stop()
+        elif self.typeahead is not None:
+            self.typeahead.append(event.character)
+            event.stop()
 
     def on_mount(self) -> None:
         self._watch_signals()
@@ -268,6 +283,13 @@ class WizardApp(App[int]):
     def _retried(self, request: nav.DeployRetried) -> None:
         # The finished deploy's screen gives way to the retry's: Esc from it goes to the overview.
         self.switch_screen(ApplyingScreen(request.remaining, request.options))
+
+    @on(nav.RetryRequested)
+    def _retry(self, _request: nav.RetryRequested) -> None:
+        while len(self.screen_stack) > 2 and not isinstance(self.screen, (ApplyingScreen, OverviewScreen)):
+            self.pop_screen()
+        if isinstance(self.screen, ApplyingScreen):
+            self.screen.action_retry()
 
     @on(nav.VerificationRequested)
     def _verification(self, request: nav.VerificationRequested) -> None:

@@ -26,6 +26,8 @@ class Wizard(Protocol):
 
     ctx: WizardContext
     offloader: Offloader
+    #: Digits typed before a number dialog could take them (see TimeoutModal); None when not collecting.
+    typeahead: list[str] | None
 
     @property
     def session(self) -> Any: ...
@@ -70,6 +72,10 @@ class DeployRetried(Request):
         super().__init__()
         self.remaining = remaining
         self.options = options
+
+
+class RetryRequested(Request):
+    """Back to the deploy that gave up at a timeout, and offer its retry (from its troubleshooting screen)."""
 
 
 class VerificationRequested(Request):

@@ -12,7 +12,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen, Screen
 from textual.types import NoActiveAppError
-from textual import on
+from textual import events, on
 from textual.widgets import Footer, Header, Input, Static
 
 from lumiku_tui.tui.navigation import KeysRequested, TargetChangeRequested, TroubleshootRequested, Wizard
@@ -203,6 +203,7 @@ class TimeoutModal(ModalScreen["float | None"]):
         self.what = what
         self.kind = kind
         self.seconds = seconds
+        self._typed = False
 
     def compose(self) -> ComposeResult:
         kind = self.kind
@@ -217,7 +218,25 @@ class TimeoutModal(ModalScreen["float | None"]):
         yield Footer(show_command_palette=False)
 
     def on_mount(self) -> None:
+        typed = getattr(self.app, "typeahead", None) or []
+        self.app.typeahead = None  # type: ignore[attr-defined]
+        for character in typed:
+            self.take(character)
         self.query_one(Input).focus()
+
+    def take(self, character: str) -> None:
+        """A digit typed before the field had the focus (right after `r`): the first replaces the old value."""
+        field = self.query_one(Input)
+        field.value = (field.value if self._typed else "") + character
+        self._typed = True
+        field.cursor_position = len(field.value)
+        field.select_on_focus = False
+        field.focus()
+
+    def on_key(self, event: events.Key) -> None:
+        if not self.query_one(Input).has_focus and event.character and event.character in "0123456789.":
+            self.take(event.character)
+            event.stop()
 
     @on(Input.Submitted, "#timeout-input")
     def _submitted(self, event: Input.Submitted) -> None:

@@ -14,7 +14,7 @@ from textual.widgets import Static
 from lumiku_tui.errors import LumikuError
 from lumiku_tui.apply.events import MigrationFailed, Backend
 from lumiku_tui.tui import words
-from lumiku_tui.tui.navigation import EditRequested, OverviewRequested
+from lumiku_tui.tui.navigation import EditRequested, OverviewRequested, RetryRequested
 from lumiku_tui.tui.screens.base import ConfirmModal, WizardScreen
 from lumiku_tui.tui.widgets.sql_view import SqlView
 
@@ -27,6 +27,9 @@ class FailureScreen(WizardScreen):
         Binding("c", "copy", "Copy"),
         Binding("e", "edit", "Edit"),
         Binding("R", "resolve('rolled_back')", "Resolve…", key_display="R/A"),
+        # A lock timeout: end the session in the way, then retry the deploy (as on the deploy's screen).
+        Binding("k", "end_blocker", "End blocker…"),
+        Binding("r", "retry", "Retry…"),
         Binding("A", "resolve('applied')", "Mark applied…", show=False),
         Binding("escape", "back", "Back"),
         Binding("pagedown", "scroll_body(1)", "Scroll the explanation", show=False),
@@ -41,6 +44,8 @@ class FailureScreen(WizardScreen):
         #: What the last resolve said, and how many statements the edited file has (for tests and the record).
         self.resolved: str | None = None
         self.replanned: int | None = None
+        #: The pid of the blocking session `k` ended, if it did.
+        self.ended_blocker: int | None = None
 
     def compose(self) -> ComposeResult:
         yield from self.header()
@@ -62,7 +67,15 @@ class FailureScreen(WizardScreen):
         else:
             body.scroll_page_up(animate=False)
 
+    def _lock_wait(self) -> bool:
+        """The deploy just gave up waiting for a table lock (nothing recorded: a retry runs it again)."""
+        return self.failure is not None and self.failure.reason == "lock_timeout"
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "retry":
+            return self._lock_wait()
+        if action == "end_blocker":
+            return self._lock_wait() and bool(self._blockers())
         if action in ("copy", "edit", "resolve"):
             if self.diagnosis is None:
                 return None  # shown, not yet usable: the diagnosis is on its way
@@ -128,9 +141,14 @@ class FailureScreen(WizardScreen):
         else:
             view.display = False
         text = Text()
+        message, summary = d.message, d.summary
+        if d.kind == "lock" and getattr(d, "blockers", ()):
+            # Who holds the table is said once, in the "Held by" lines below.
+            message = message.split("; held by ")[0] + (")" if "; held by " in message else "")
+            summary = "A table lock was not granted in time."
         # The error first, right under the statement it points at.
         text.append("Error     ", style="bold")
-        text.append(f"{present.text(d.message)}\n", style="red")
+        text.append(f"{present.text(message)}\n", style="red")
         if d.sqlstate:
             text.append("SQLSTATE  ", style="bold")
             text.append(f"{d.sqlstate}\n")
@@ -147,8 +165,8 @@ class FailureScreen(WizardScreen):
         else:
             text.append("may hold part of this migration (it ran outside a transaction); check before resolving.\n",
                         style="yellow")
-        if d.summary:
-            text.append(f"\n{present.text(d.summary)}\n", style="bold")
+        if summary:
+            text.append(f"\n{present.text(summary)}\n", style="bold")
         existing = d.existing_object
         if existing is not None:
             text.append(f"\nThe {existing.kind} {existing.name} already exists\n", style="bold")
@@ -173,11 +191,53 @@ class FailureScreen(WizardScreen):
             text.append("\nWhat you can do\n", style="bold")
             for choice in d.choices:
                 text.append(f"• {present.text(choice)}\n")
+        if self._lock_wait():
+            text.append("Here: k ends the session holding the table (asks first) · r retries the deploy, with "
+                        "the lock timeout changeable\n", style="bold")
         if d.recorded_failed:
             text.append("Here: e edits the migration at this line · R marks the failed attempt rolled back · "
                         "A marks it applied · c copies the statement (each asks first)\n", style="bold")
         self.query_one("#failure-text", Static).update(text)
         self.refresh_bindings()
+
+    def _blockers(self) -> tuple[Backend, ...]:
+        if self.diagnosis is not None and getattr(self.diagnosis, "blockers", ()):
+            return tuple(self.diagnosis.blockers)
+        return tuple(self.failure.blockers) if self.failure is not None else ()
+
+    def action_end_blocker(self) -> None:
+        blockers = self._blockers()
+        if not self._lock_wait() or not blockers:
+            return
+        blocker = blockers[0]
+        pid = "-----" if self.ctx.presentation.fixed_sessions else str(blocker.pid)
+        self.app.push_screen(
+            ConfirmModal(f"End session pid {pid}?",
+                         "PostgreSQL terminates that backend: its open transaction is rolled back and its lock "
+                         "released. Then r retries the deploy.",
+                         yes="y = end that session", no="n / Esc = leave it"),
+            lambda confirmed: self._end_blocker(blocker.pid) if confirmed else None,
+        )
+
+    @work(thread=True, group="failure-end-blocker")
+    def _end_blocker(self, pid: int) -> None:
+        from lumiku_tui.pg.sessions import end_session
+
+        assert self.ctx.target is not None
+        try:
+            ended = end_session(self.ctx.target, pid)
+        except LumikuError as err:
+            self.call_ui(self.notify, words.error_rich(err, self.ctx.presentation).plain, severity="error",
+                         timeout=15)
+            return
+        self.ended_blocker = pid
+        self.call_ui(self.notify, ("Session ended; its lock is released. r retries the deploy." if ended
+                                   else "That session had already gone. r retries the deploy."), timeout=10)
+
+    def action_retry(self) -> None:
+        if self._lock_wait():
+            self.wizard.typeahead = []  # digits typed before the dialog opens are its new timeout
+            self.post_message(RetryRequested())
 
     def _session(self, session: Backend) -> str:
         text = session.describe()
