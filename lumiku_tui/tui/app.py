@@ -27,6 +27,8 @@ from rich.text import Text
 from textual import on
 from textual.app import App, SuspendNotSupported, SystemCommand
 from textual.binding import Binding
+from textual.command import DiscoveryHit, Hits
+from textual.system_commands import SystemCommandsProvider
 
 from lumiku_tui.errors import LumikuError
 from lumiku_tui.project import TYPED_IN_WIZARD, Locations, open_project
@@ -49,6 +51,16 @@ from lumiku_tui.tui.screens.troubleshoot.lock import LockScreen
 from lumiku_tui.tui.screens.troubleshoot.menu import TroubleshootMenu
 from lumiku_tui.tui.screens.verification import VerificationScreen
 
+class ScreenFirstCommands(SystemCommandsProvider):
+    """The palette's list before anything is typed, in the order `get_system_commands` gives: the screen's own
+    actions first (Textual's own provider sorts them by name, mixing in its theme and quit)."""
+
+    async def discover(self) -> Hits:
+        for name, help_text, callback, discover in self.app.get_system_commands(self.screen):
+            if discover:
+                yield DiscoveryHit(name, callback, help=help_text)
+
+
 #: Signals that end the wizard the way a confirmed cancel does (SIGINT from `kill -INT` too: in the
 #: wizard Ctrl+C is a key, so a SIGINT comes from outside and means stop, as SIGTERM does).
 _END_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGINT", "SIGHUP") if hasattr(signal, name))
@@ -61,6 +73,7 @@ class WizardApp(App[int]):
     TITLE = "lumiku-tui"
     # ctrl+p: the screen's own actions by name, the Keys panel and Textual's theme switch.
     ENABLE_COMMAND_PALETTE = True
+    COMMANDS = {ScreenFirstCommands}
     BINDINGS = [Binding("ctrl+q", "quit", "Quit", show=True, priority=True)]
 
     def __init__(self, ctx: WizardContext) -> None:
@@ -90,21 +103,31 @@ class WizardApp(App[int]):
         self.push_screen(OverviewScreen())
 
     def get_system_commands(self, screen: Any) -> Iterable[SystemCommand]:
-        """The palette offers what the screen's keys do now (by name), then the Keys panel, theme and quit."""
+        """The palette offers the screen's own keys first (by name), then the Keys panel and troubleshooting,
+        then what the focused widget's keys do (moving a cursor), then theme and quit."""
+        # The screen's own: declared by the wizard's screen classes, not Textual's Screen (focus, copy).
+        declared = {b.action for cls in type(screen).__mro__ if cls.__module__.startswith("lumiku_tui")
+                    for b in cls.__dict__.get("BINDINGS", ()) if isinstance(b, Binding)}
         seen: set[str] = set()
+        own: list[SystemCommand] = []
+        widgets: list[SystemCommand] = []
         for key, active in screen.active_bindings.items():
             binding = active.binding
             if (not active.enabled or not binding.description or binding.action in GLOBAL_ACTIONS
                     or binding.description in seen):
                 continue
             seen.add(binding.description)
-            yield SystemCommand(binding.description, f"key {binding.key_display or self.get_key_display(binding)}",
-                                partial(self.run_action, binding.action, active.node))
+            command = SystemCommand(binding.description,
+                                    f"key {binding.key_display or self.get_key_display(binding)}",
+                                    partial(self.run_action, binding.action, active.node))
+            (own if active.node is screen and binding.action in declared else widgets).append(command)
+        yield from own
         if hasattr(screen, "action_keys"):
             yield SystemCommand("Keys", "Every key of this screen and the shared ones (?)", screen.action_keys)
         if hasattr(screen, "action_troubleshoot"):
             yield SystemCommand("Troubleshoot", "Connection, Prisma's lock, a failed migration (t)",
                                 screen.action_troubleshoot)
+        yield from widgets
         for command in super().get_system_commands(screen):
             if command.title in ("Theme", "Quit"):
                 yield command

@@ -52,6 +52,14 @@ async def test_t_troubleshoots_and_ctrl_p_offers_the_screens_actions(report_db, 
         assert "Preview" in titles and "Theme" in titles and "Keys" in titles and "Troubleshoot" in titles
         await pilot.press("ctrl+p")
         await wait_until(pilot, lambda: isinstance(app.screen, CommandPalette), "the command palette")
+        # Before anything is typed, the screen's own actions lead, in the order the palette lists them;
+        # Textual's own (focus, copy, theme, quit) come after the Keys panel.
+        await wait_until(pilot, lambda: "Preview" in screen_text(app), "the palette's list")
+        listed = [line.strip(" ▊▎█▄") for line in screen_text(app).splitlines()]
+        first = next(i for i, line in enumerate(listed) if "Search for commands" in line)
+        assert [line for line in listed[first + 1:] if line][0] == "Preview", "\n".join(listed)
+        order = [command.title for command in app.get_system_commands(overview)]
+        assert order.index("Refresh") < order.index("Keys") < order.index("Focus Next") < order.index("Theme")
         await pilot.press(*"preview")
         await wait_until(pilot, lambda: "Preview" in screen_text(app) and "key ⏎" in flat(screen_text(app)),
                          "the Preview command")
