@@ -132,3 +132,18 @@ async def test_an_up_to_date_overview_hides_the_preview_key(db, migrations, tmp_
         await pilot.press("enter")
         await pilot.pause()
         assert app.screen is overview
+
+
+async def test_the_overview_footer_keeps_quit_in_view_at_80_columns(report_db, tmp_path: Path, monkeypatch) -> None:
+    from lumiku_tui.tui.app import WizardApp
+
+    # With a saved checklist to return to, the overview has its most keys.
+    monkeypatch.setattr(WizardApp, "saved_session_has_progress", lambda self: True)
+    app = make_app(report_db.url, SHIPPED_MIGRATIONS, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await _to_overview(pilot, app)
+        footer = screen_text(app).splitlines()[-1]
+        assert "Preview" in footer and "Checklist" in footer and "^q Quit" in footer, footer
+        await pilot.press("slash")
+        await pilot.pause()
+        assert app.screen.filtering, "/ still filters, listed in the Keys panel"

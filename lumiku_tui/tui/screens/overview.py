@@ -35,7 +35,8 @@ class OverviewScreen(FilteredListScreen):
         Binding("v", "verify", "Verify"),
         Binding("r", "refresh", "Refresh"),
         Binding("u", "new_url", "New URL…"),
-        FilteredListScreen.FILTER_BINDING,
+        # In the Keys panel: at 80 columns the footer keeps its room for the keys above and quit.
+        Binding("slash", "filter", "Filter", key_display="/", show=False),
     ]
 
     def __init__(self) -> None:
