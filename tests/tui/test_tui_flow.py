@@ -141,6 +141,10 @@ async def test_whole_flow_from_overview_to_written_record(demo_db, tmp_path: Pat
         text = screen_text(app)
         seen.append(text)
         assert "Deployment record written to" in text
+        # Each part of the path on one line, never broken inside a word (a browser terminal copies it whole).
+        lines = [line.strip(" ▊▎█") for line in text.splitlines()]
+        assert app.ctx.record_path.name in lines, text
+        assert f"{app.ctx.record_path.parent}/" in lines or len(str(app.ctx.record_path.parent)) > 76, text
 
     record = app.ctx.record_path.read_text()
     assert record.startswith("# Deployment record")
