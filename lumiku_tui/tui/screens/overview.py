@@ -110,7 +110,7 @@ class OverviewScreen(FilteredListScreen):
             self.call_ui(self._folder_unreadable, err)
             return
         overview = gather_overview(ctx.target, folder)
-        self.call_ui(self._show, overview, folder)
+        self.call_ui(self._read_again, overview, folder)
 
     def _folder_unreadable(self, err) -> None:  # type: ignore[no-untyped-def]
         self.ctx.load_error = err
@@ -118,13 +118,15 @@ class OverviewScreen(FilteredListScreen):
         self.query_one("#migrations", DataTable).clear()
         self._show_load_error()
 
-    def _show(self, overview: Overview, folder=None) -> None:  # type: ignore[no-untyped-def]
+    def _read_again(self, overview: Overview, folder) -> None:  # type: ignore[no-untyped-def]
+        self.ctx.folder = folder
+        self.query_one("#folder-line", Static).update(
+            f"Migrations  {self.ctx.presentation.path(folder.path)} ({len(folder.migrations)} migrations)")
+        self._show(overview)
+
+    def _show(self, overview: Overview) -> None:
         self.ready = False
         self.overview = overview
-        if folder is not None:
-            self.ctx.folder = folder
-            self.query_one("#folder-line", Static).update(
-                f"Migrations  {self.ctx.presentation.path(folder.path)} ({len(folder.migrations)} migrations)")
         self.ctx.status = overview.status
         facts = overview.server
         server = self.query_one("#server-line", Static)
