@@ -264,9 +264,9 @@ class ApprovalScreen(WizardScreen):
             line = Text(f"  {mark} {rule} ×{len(found)}: ", style=style)
             line.append(" ".join(found[0].message.split()), style="")
             lines.append(line)
-        # Header, prompt (2 rows), field (3), message, footer, and the plan's first line stay visible.
+        # Header, prompt (2 rows), field (3), message (2), footer, and the plan's first line stay visible.
         used = sum(len(part.wrap(self.app.console, width)) for part in parts) + (len(kinds) > len(shown))
-        room = self.app.size.height - 9 - used - len(lines)
+        room = self.app.size.height - 10 - used - len(lines)
         for line in lines:
             # Errors first: each finding in full while the screen has room, else one line cut at the edge.
             extra = len(line.wrap(self.app.console, width)) - 1
