@@ -137,3 +137,17 @@ async def test_a_gate_asks_a_second_look_at_the_warnings_it_names(demo_db, tmp_p
         await pilot.press("n")
         await pilot.pause()
         assert "Not approved: nothing was applied." in flat(screen_text(app))
+
+
+async def test_a_failed_precheck_runs_again_on_the_next_enter_once_the_data_is_fixed(db, migrations, tmp_path):
+    app = _app(db, migrations, tmp_path, orphan=True)
+    async with app.run_test(size=SIZE) as pilot:
+        approval = await _to_approval(pilot, app)
+        await wait_until(pilot, lambda: approval.precheck_block, "the failed precheck")
+        with db.connect() as conn:  # the operator fixes the data, the approval screen still open
+            conn.execute("DELETE FROM orders WHERE id = 'o1'")
+        await enter_name(pilot, db.name)
+        await wait_until(pilot, lambda: isinstance(app.screen, ApplyingScreen) and app.screen.finished,
+                         "the deploy, the precheck passing this time")
+        assert app.screen.result is not None and app.screen.result.ok
+    assert db.query("SELECT column_name FROM information_schema.columns WHERE column_name = 'total'") == [("total",)]
