@@ -76,7 +76,7 @@ class ApprovalScreen(WizardScreen):
 
     def on_screen_resume(self) -> None:
         # Back from a modal or the Keys panel: a failed precheck may pass now (the data fixed meanwhile).
-        if self.precheck_block:
+        if self.precheck_block and self.is_current:
             self._start_prechecks()
 
     def action_recheck(self) -> None:

@@ -123,6 +123,9 @@ class PreviewScreen(FilteredListScreen):
         # judge it again, rather than the statements and findings of the old text.
         if self.ctx.folder is self.folder_read or self.ctx.folder is None:
             return
+        if not self.is_current:
+            # Passed through on the way to the deploy (the app closes the screens above the overview).
+            return
         self.folder_read = self.ctx.folder
         by_name = self.ctx.folder.by_name()
         self.statements.clear()
