@@ -102,6 +102,9 @@ class DeployOptions:
     advisory_lock_wait_s: float = locks.PRISMA_LOCK_WAIT_S
     #: The names the operator approved; the deploy refuses if the pending list changed since.
     approved: tuple[str, ...] | None = None
+    #: (name, checksum) of each migration as the operator saw it when approving: a file changed on disk
+    #: since then stops the deploy before that migration, so only the bytes approved are applied.
+    approved_checksums: tuple[tuple[str, str], ...] | None = None
     #: Apply migrations up to and including this one only (the demo's "report state").
     until: str | None = None
     #: Send each migration's statements pipelined, as scripts (no round trip per statement). Results,
@@ -404,6 +407,9 @@ class Deployment:
         migration = plan.migration
         schema = self.target.schema
         self._plan = plan
+        changed = self._changed_since_approval(plan)
+        if changed is not None:
+            return changed
         resume = self._resume.get(plan.name)
         self.emit(MigrationStarted(plan.name, position, total, len(plan.statements), plan.transactional,
                                    len(plan.parts) or 1, plan.commit_points,
@@ -544,6 +550,32 @@ class Deployment:
             recorded_failed=False,
             next_step=f"Nothing of {plan.name} ran; {before}. Fix what the precheck looks at (the runbook says "
                       f"what it guards against), then deploy again: it goes on with {plan.name}.")
+        self.emit(event)
+        return event
+
+    def _changed_since_approval(self, plan: MigrationPlan) -> MigrationFailed | None:
+        """Stop before `plan` when its file (as read now, or as this run holds it) is not the one approved."""
+        approved = dict(self.options.approved_checksums or ())
+        expected = approved.get(plan.name)
+        if expected is None:
+            return None
+        from lumiku_tui.prisma.folder import LocalMigration
+
+        try:
+            on_disk: str | None = LocalMigration(plan.name, plan.migration.path, plan.migration.path.read_bytes()).checksum
+        except OSError:
+            on_disk = None
+        if plan.migration.checksum == expected and on_disk == expected:
+            return None
+        now = "can no longer be read" if on_disk is None else f"now has checksum {on_disk[:12]}"
+        event = MigrationFailed(
+            name=plan.name, statement_index=None, line=None, column=None, statement="", sqlstate="",
+            message=f"not started: {plan.name}/migration.sql changed after it was approved (approved checksum "
+                    f"{expected[:12]}, the file {now})",
+            detail="", hint="", duration_ms=0.0, reason="changed_since_approval", rolled_back=True,
+            recorded_failed=False,
+            next_step="Nothing of it ran; migrations before it stay applied. Review the new text (preview it again) "
+                      "and approve the deploy again.")
         self.emit(event)
         return event
 
@@ -820,6 +852,7 @@ class Deployment:
             recorded_failed=recorded,
             next_step=next_step,
             blockers=blockers,
+            position=next((n for n, s in enumerate(plan.statements, 1) if s.index == stmt.index), None) if stmt else None,
         )
         self.emit(event)
         return event

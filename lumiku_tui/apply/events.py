@@ -133,14 +133,18 @@ class MigrationFailed(Event):
     detail: str
     hint: str
     duration_ms: float
-    #: sql_error | lock_timeout | statement_timeout | cancelled | connection_lost | commit_in_doubt (the link
-    #: died after COMMIT was sent and the server could not be asked whether it committed) | precheck (a runbook
-    #: precheck that guards it failed: it never started)
+    #: sql_error | lock_timeout | statement_timeout | cancelled | connection_lost | changed_since_approval (the
+    #: file is not the one approved; nothing of it ran) | commit_in_doubt (the link died after COMMIT was sent
+    #: and the server could not be asked whether it committed) | precheck (a runbook precheck that guards it
+    #: failed: it never started)
     reason: str
     rolled_back: bool  # PostgreSQL undid every change of this migration
     recorded_failed: bool  # a failed row was written (Prisma will refuse to deploy until resolved)
     next_step: str = ""
     blockers: tuple[Backend, ...] = field(default=())
+    #: The failing statement's number as the log numbers it (among the statements sent); statement_index is
+    #: its place in the file, which counts the script's own BEGIN/COMMIT.
+    position: int | None = None
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,20 @@ def statements_of(migration: Script) -> tuple[Statement, ...]:
     return _statements(migration)
 
 
+def sent_numbers(migration: "LocalMigration") -> dict[int, int]:
+    """File index -> the statement's number as the deploy sends and logs it (1-based among the statements
+    sent). The one numbering every screen, finding and log uses: the script's own BEGIN/COMMIT are not sent
+    and have no number. For a script the deploy refuses (nothing is sent), the file's own order."""
+    try:
+        return {s.index: number for number, s in enumerate(plan_of(migration).statements, 1)}
+    except PlanError:
+        pass
+    try:
+        return {s.index: s.index for s in statements_of(migration)}
+    except PlanError:
+        return {}
+
+
 @dataclass(frozen=True)
 class PendingMigration:
     """One migration of the batch: its history state, how it runs, and where it resumes (if it does)."""
@@ -286,4 +300,5 @@ def batch_of(report: "StatusReport", *, until: str | None = None, resume: bool =
     return plan_batch(report.migrations, report.folder.path, until=until, resume=resume)
 
 
-__all__ = ["PendingBatch", "PendingMigration", "batch_of", "notes_for", "plan_batch", "plan_of", "Script", "statements_of"]
+__all__ = ["PendingBatch", "PendingMigration", "batch_of", "notes_for", "plan_batch", "plan_of", "Script", "sent_numbers",
+           "statements_of"]

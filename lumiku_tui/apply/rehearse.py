@@ -75,7 +75,7 @@ class RehearsedMigration:
     ok: bool
     error: str | None
     duration_ms: float
-    statement_index: int | None = None
+    statement_index: int | None = None  # numbered as the deploy sends and logs it (a wrapped BEGIN is not sent)
     sqlstate: str = ""
     blockers: tuple[Backend, ...] = ()
     rehearsed: bool = True  # False: it cannot run inside a transaction (why: `skipped`)
@@ -386,12 +386,12 @@ def _rehearse_one(conn: psycopg.Connection, target: "Target", plan: MigrationPla
                 bound.exceeded, bound.held = True, live_lock
                 skipped = (f"not rehearsed on the live table: at {where} it would hold {live_lock} longer than "
                            f"{bound.max_hold_s:g} s (--max-hold), so the rehearsal let go; rehearse with --on-copy")
-            return RehearsedMigration(plan.name, True, None, duration, stmt.index if stmt else None,
+            return RehearsedMigration(plan.name, True, None, duration, _number(plan, stmt),
                                       rehearsed=False, skipped=skipped, line=stmt.line if stmt else None)
         if isinstance(exc, psycopg.Error) and exc.sqlstate == "55P04" and stmt is not None:
             why = _committed_enum_value(plan, stmt, added)
             if why is not None:
-                return RehearsedMigration(plan.name, True, None, duration, stmt.index, rehearsed=False,
+                return RehearsedMigration(plan.name, True, None, duration, _number(plan, stmt), rehearsed=False,
                                           skipped=f"cannot be rehearsed in one transaction: {why}",
                                           line=stmt.line)
         assert isinstance(exc, psycopg.Error)
@@ -401,6 +401,13 @@ def _rehearse_one(conn: psycopg.Connection, target: "Target", plan: MigrationPla
     duration = (time.perf_counter() - started) * 1000
     on_event(MigrationFinished(plan.name, duration, len(statements)))
     return RehearsedMigration(plan.name, True, None, duration)
+
+
+def _number(plan: MigrationPlan, stmt: Statement | None) -> int | None:
+    """The statement's number as the deploy sends and logs it (the script's own BEGIN/COMMIT are not sent)."""
+    if stmt is None:
+        return None
+    return next((n for n, sent in enumerate(plan.statements, 1) if sent.index == stmt.index), stmt.index)
 
 
 def _adds_enum_value(stmt: Statement) -> bool:
@@ -560,7 +567,7 @@ def _failure(plan: MigrationPlan, stmt: Statement | None, exc: psycopg.Error, du
         message = (f"{message}: the statement ran longer than the rehearsal's statement_timeout, and was stopped so "
                    "that it would not hold its locks on the live tables any longer; the deploy will take at least as "
                    "long")
-    return RehearsedMigration(plan.name, False, message, duration, stmt.index if stmt else None, exc.sqlstate or "",
+    return RehearsedMigration(plan.name, False, message, duration, _number(plan, stmt), exc.sqlstate or "",
                               blockers if isinstance(exc, pgerrors.LockNotAvailable) else (), line=line,
                               waiting_for=waiting_for if isinstance(exc, pgerrors.LockNotAvailable) else None)
 

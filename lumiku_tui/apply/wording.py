@@ -89,7 +89,9 @@ def table_lock_wait(event: ev.BlockedByLock, voice: Voice = CLI_VOICE) -> str:
 def failed_where(event: ev.MigrationFailed) -> str:
     if event.statement_index is None:
         return ""
-    where = f" at statement {event.statement_index} (line {event.line}"
+    # Numbered as the log numbered it while it ran.
+    number = event.position if event.position is not None else event.statement_index
+    where = f" at statement {number} (line {event.line}"
     return where + (f", column {event.column})" if event.column else ")")
 
 

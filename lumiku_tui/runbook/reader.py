@@ -556,7 +556,7 @@ def gate_blocker(runbook: Runbook, findings: Sequence["Finding"]) -> GateStopped
     first = stopped[0]
     return GateStopped(
         f"{len(stopped)} safety finding(s) match the runbook's [gate] stop list; nothing was applied.",
-        why=f"{first.migration} statement {first.statement}: {first.rule}: {first.message}",
+        why=f"{first.migration} statement {first.shown_number}: {first.rule}: {first.message}",
         hint=f"Read them with `lumiku-tui lint`; change the migration, or deploy from the wizard, or take "
         f"the rule out of [gate] stop in {runbook.source} if the team accepts it.",
     )
@@ -564,4 +564,4 @@ def gate_blocker(runbook: Runbook, findings: Sequence["Finding"]) -> GateStopped
 
 def finding_line(finding: "Finding") -> str:
     """One finding for the record: where, which rule, what."""
-    return f"{finding.severity} {finding.rule} in {finding.migration} #{finding.statement}: {finding.message}"
+    return f"{finding.severity} {finding.rule} in {finding.migration} #{finding.shown_number}: {finding.message}"

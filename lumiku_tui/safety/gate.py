@@ -61,7 +61,7 @@ class CertainFailure(PlanError):
     def of(cls, findings: list[Finding]) -> "CertainFailure":
         first = findings[0]
         rules = sorted({f.rule for f in findings})
-        listed = "; ".join(f"{f.migration} statement {f.statement} [{f.rule}]: {f.message}" for f in findings[:5])
+        listed = "; ".join(f"{f.migration} statement {f.shown_number} [{f.rule}]: {f.message}" for f in findings[:5])
         more = f" (and {len(findings) - 5} more)" if len(findings) > 5 else ""
         return cls(
             f"Refusing to deploy: {len(findings)} statement(s) will fail, first {first.migration} statement "

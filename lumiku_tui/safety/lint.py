@@ -76,19 +76,22 @@ def _parse_migration(migration: "LocalMigration", committed: frozenset[int] = fr
         begin, commit = statements[0], statements[-1]
         findings.append(Finding(
             migration.name, begin.index, Rule.TRANSACTION_CONTROL, Severity.WARNING,
-            f"The script carries its own BEGIN (statement {begin.index}, line {begin.line}) and COMMIT (statement "
-            f"{commit.index}, line {commit.line}): lumiku-tui runs it in one transaction of its own and skips them, but "
+            f"The script carries its own BEGIN (line {begin.line}) and COMMIT (line {commit.line}), which the deploy "
+            "does not send (they have no statement number): lumiku-tui runs it in one transaction of its own and skips them, but "
             "a tool that runs the script as written commits at that COMMIT, not as part of its migration record.",
             None, "Remove BEGIN/COMMIT: every migration already runs in one transaction."))
     inner = [stmt for stmt in body if stmt.kind in _TX_CONTROL]
     if inner:
         findings.append(_commit_points_finding(migration, inner[0]))
     parsed: list[_Parsed] = []
+    from lumiku_tui.apply.plan import sent_numbers
+
+    numbers = sent_numbers(migration)
     for position, stmt in enumerate(body):
         if stmt.kind in _TX_CONTROL or stmt.index in committed:
             continue
         ctx = StatementContext(migration.name, stmt.index, len(body) - position - 1, transactional, in_block,
-                               rerunnable, stmt.text)
+                               rerunnable, stmt.text, numbers.get(stmt.index))
         try:
             parsed.append(_Parsed(ctx, stmt, _parse_statement(stmt), None))
         except ParseError as exc:
@@ -214,9 +217,14 @@ def lint_migrations(migrations: Sequence["LocalMigration"], conn: "psycopg.Conne
     for key in keys:
         ordered.extend(fixed.get(key, ()))
         ordered.extend(by_statement.get(key, ()))
-    ordered.extend(_locks_held_until_commit(ordered, parsed))
+    from dataclasses import replace
+
+    from lumiku_tui.apply.plan import sent_numbers
+
+    numbers = {m.name: sent_numbers(m) for m in migrations}
+    ordered.extend(_locks_held_until_commit(ordered, parsed, numbers))
     ordered.sort(key=lambda f: (order.get(f.migration, 0), f.statement))
-    return LintReport(tuple(ordered))
+    return LintReport(tuple(replace(f, number=numbers.get(f.migration, {}).get(f.statement)) for f in ordered))
 
 
 def _rerun_matters(findings: list[Finding], attempted: set[str], partial: set[str]) -> list[Finding]:
@@ -240,8 +248,10 @@ _SLOW_RULES = frozenset({
 })
 
 
-def _locks_held_until_commit(findings: list[Finding], parsed: list[list[_Parsed]]) -> list[Finding]:
-    """One finding per migration whose ACCESS EXCLUSIVE locks stay held while its slow statements run."""
+def _locks_held_until_commit(findings: list[Finding], parsed: list[list[_Parsed]],
+                             numbers: dict[str, dict[int, int]]) -> list[Finding]:
+    """One finding per migration whose ACCESS EXCLUSIVE locks stay held while its slow statements run.
+    `numbers`: per migration, file index -> the number the deploy logs (what the message names)."""
     transactional = {items[0].ctx.migration for items in parsed if items and items[0].ctx.transactional}
     extra: list[Finding] = []
     by_migration: dict[str, list[Finding]] = {}
@@ -263,8 +273,10 @@ def _locks_held_until_commit(findings: list[Finding], parsed: list[list[_Parsed]
                        and (f.severity is not Severity.INFO or f.rule is Rule.DATA_CHANGE)})
         if not slow:
             continue
-        tables = ", ".join(f"{t} (from statement {n})" for t, n in sorted(first_lock.items(), key=lambda x: x[1]))
-        shown = ", ".join(str(n) for n in slow[:12]) + (", ..." if len(slow) > 12 else "")
+        number = numbers.get(migration, {})
+        tables = ", ".join(f"{t} (from statement {number.get(n, n)})"
+                           for t, n in sorted(first_lock.items(), key=lambda x: x[1]))
+        shown = ", ".join(str(number.get(n, n)) for n in slow[:12]) + (", ..." if len(slow) > 12 else "")
         extra.append(Finding(
             migration, start, Rule.LOCKS_HELD_UNTIL_COMMIT, Severity.WARNING,
             f"ACCESS EXCLUSIVE on {tables} is held until this migration commits: the app can neither read nor write "

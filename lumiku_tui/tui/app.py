@@ -27,6 +27,8 @@ from rich.text import Text
 from textual import on
 from textual.app import App, SuspendNotSupported, SystemCommand
 from textual.binding import Binding
+from textual.command import DiscoveryHit, Hits
+from textual.system_commands import SystemCommandsProvider
 
 from lumiku_tui.errors import LumikuError
 from lumiku_tui.project import TYPED_IN_WIZARD, Locations, open_project
@@ -36,7 +38,7 @@ from lumiku_tui.tui.context import Presentation, WizardContext
 from lumiku_tui.tui.offload import Offloader
 from lumiku_tui.tui.screens.applying import ApplyingScreen
 from lumiku_tui.tui.screens.approval import ApprovalScreen
-from lumiku_tui.tui.screens.base import GLOBAL_ACTIONS, ConfirmModal
+from lumiku_tui.tui.screens.base import GLOBAL_ACTIONS, ConfirmModal, TimeoutModal
 from lumiku_tui.tui.screens.checklist import ChecklistScreen
 from lumiku_tui.tui.screens.health import HealthScreen
 from lumiku_tui.tui.screens.keys import KeysScreen
@@ -48,6 +50,16 @@ from lumiku_tui.tui.screens.troubleshoot.failure import FailureScreen
 from lumiku_tui.tui.screens.troubleshoot.lock import LockScreen
 from lumiku_tui.tui.screens.troubleshoot.menu import TroubleshootMenu
 from lumiku_tui.tui.screens.verification import VerificationScreen
+
+class ScreenFirstCommands(SystemCommandsProvider):
+    """The palette's list before anything is typed, in the order `get_system_commands` gives: the screen's own
+    actions first (Textual's own provider sorts them by name, mixing in its theme and quit)."""
+
+    async def discover(self) -> Hits:
+        for name, help_text, callback, discover in self.app.get_system_commands(self.screen):
+            if discover:
+                yield DiscoveryHit(name, callback, help=help_text)
+
 
 #: Signals that end the wizard the way a confirmed cancel does (SIGINT from `kill -INT` too: in the
 #: wizard Ctrl+C is a key, so a SIGINT comes from outside and means stop, as SIGTERM does).
@@ -61,6 +73,7 @@ class WizardApp(App[int]):
     TITLE = "lumiku-tui"
     # ctrl+p: the screen's own actions by name, the Keys panel and Textual's theme switch.
     ENABLE_COMMAND_PALETTE = True
+    COMMANDS = {ScreenFirstCommands}
     BINDINGS = [Binding("ctrl+q", "quit", "Quit", show=True, priority=True)]
 
     def __init__(self, ctx: WizardContext) -> None:
@@ -69,6 +82,21 @@ class WizardApp(App[int]):
         self.offloader = Offloader()
         if ctx.demo:
             self.title = "lumiku-tui · demo"
+
+    #: Digits typed after `r` asked for the retry dialog but before it could take them (None: not collecting).
+    typeahead: list[str] | None = None
+
+    def on_key(self, event: Any) -> None:
+        # A digit no widget took while a dialog that takes a number opens (typed quickly after `r`): it goes
+        # to that dialog, or is kept for it until it is drawn.
+        if not (event.character and event.character in "0123456789."):
+            return
+        if isinstance(self.screen, TimeoutModal):
+            self.screen.take(event.character)
+            event.stop()
+        elif self.typeahead is not None:
+            self.typeahead.append(event.character)
+            event.stop()
 
     def on_mount(self) -> None:
         self._watch_signals()
@@ -103,21 +131,31 @@ class WizardApp(App[int]):
             self.attach_deploy(process)
 
     def get_system_commands(self, screen: Any) -> Iterable[SystemCommand]:
-        """The palette offers what the screen's keys do now (by name), then the Keys panel, theme and quit."""
+        """The palette offers the screen's own keys first (by name), then the Keys panel and troubleshooting,
+        then what the focused widget's keys do (moving a cursor), then theme and quit."""
+        # The screen's own: declared by the wizard's screen classes, not Textual's Screen (focus, copy).
+        declared = {b.action for cls in type(screen).__mro__ if cls.__module__.startswith("lumiku_tui")
+                    for b in cls.__dict__.get("BINDINGS", ()) if isinstance(b, Binding)}
         seen: set[str] = set()
+        own: list[SystemCommand] = []
+        widgets: list[SystemCommand] = []
         for key, active in screen.active_bindings.items():
             binding = active.binding
             if (not active.enabled or not binding.description or binding.action in GLOBAL_ACTIONS
                     or binding.description in seen):
                 continue
             seen.add(binding.description)
-            yield SystemCommand(binding.description, f"key {binding.key_display or self.get_key_display(binding)}",
-                                partial(self.run_action, binding.action, active.node))
+            command = SystemCommand(binding.description,
+                                    f"key {binding.key_display or self.get_key_display(binding)}",
+                                    partial(self.run_action, binding.action, active.node))
+            (own if active.node is screen and binding.action in declared else widgets).append(command)
+        yield from own
         if hasattr(screen, "action_keys"):
             yield SystemCommand("Keys", "Every key of this screen and the shared ones (?)", screen.action_keys)
         if hasattr(screen, "action_troubleshoot"):
             yield SystemCommand("Troubleshoot", "Connection, Prisma's lock, a failed migration (t)",
                                 screen.action_troubleshoot)
+        yield from widgets
         for command in super().get_system_commands(screen):
             if command.title in ("Theme", "Quit"):
                 yield command
@@ -221,10 +259,13 @@ class WizardApp(App[int]):
             return False
         return bool(session is not None and (session.applied or session.deployed_at))
 
-    def start_deploy(self, approved: tuple[str, ...], *, resume: bool = False) -> None:
-        """The operator approved: record who and when, then apply exactly these migrations.
+    def start_deploy(self, approved: tuple[str, ...], checksums: tuple[tuple[str, str], ...] = (), *,
+                     resume: bool = False) -> None:
+        """The operator approved: record who and when, then apply exactly these migrations, as these bytes
+        (a file changed on disk since stops the deploy before it).
 
         `resume`: continue a migration in parts that failed by its SQL from the failed part (deploy --resume)."""
+        from lumiku_tui.apply.deploy import DeployOptions
         from lumiku_tui.journal import operator_name
 
         ctx = self.ctx
@@ -235,14 +276,17 @@ class WizardApp(App[int]):
         if session is not None:
             from lumiku_tui.record.session import approval_facts, checksums_of
 
+            now = ctx.basis(approved)
+            # A verdict computed on other files or another database state is not what was approved on.
+            lint = ctx.lint if not ctx.stale(ctx.lint_basis, now) else None
+            rehearsal = ctx.rehearsal if not ctx.stale(ctx.rehearsal_basis, now) else None
             session.plan(approved)
-            session.record_approval(ctx.approved_by, **approval_facts(ctx.lint, ctx.rehearsal),
-                                    checksums=checksums_of(ctx.folder, approved), via="the wizard's approval")
+            session.record_approval(ctx.approved_by, **approval_facts(lint, rehearsal),
+                                    checksums=dict(checksums) if checksums else checksums_of(ctx.folder, approved),
+                                    via="the wizard's approval")
         while not isinstance(self.screen, OverviewScreen) and len(self.screen_stack) > 2:
             self.pop_screen()
-        from lumiku_tui.apply.deploy import DeployOptions
-
-        options = DeployOptions(approved=approved, pipeline=True, resume=True) if resume else None
+        options = DeployOptions(approved=approved, approved_checksums=checksums or None, pipeline=True, resume=resume)
         self.push_screen(ApplyingScreen(approved, options, detached=ctx.detach_deploys))
 
     def record_deploy(self, result: Any) -> None:
@@ -267,7 +311,7 @@ class WizardApp(App[int]):
         if project.folder is not None:
             ctx.folder = project.folder
         # What was read from the old database says nothing about the new one.
-        ctx.status = ctx.lint = ctx.rehearsal = ctx.session = None
+        ctx.status = ctx.lint = ctx.rehearsal = ctx.session = ctx.lint_basis = ctx.rehearsal_basis = None
         if ctx.presentation.target_display:
             from dataclasses import replace
 
@@ -319,7 +363,7 @@ class WizardApp(App[int]):
 
     @on(nav.DeployApproved)
     def _approved(self, request: nav.DeployApproved) -> None:
-        self.start_deploy(request.approved)
+        self.start_deploy(request.approved, request.checksums)
 
     @on(nav.DeployResumed)
     def _resumed(self, request: nav.DeployResumed) -> None:
@@ -333,6 +377,13 @@ class WizardApp(App[int]):
     def _retried(self, request: nav.DeployRetried) -> None:
         # The finished deploy's screen gives way to the retry's: Esc from it goes to the overview.
         self.switch_screen(ApplyingScreen(request.remaining, request.options, detached=self.ctx.detach_deploys))
+
+    @on(nav.RetryRequested)
+    def _retry(self, _request: nav.RetryRequested) -> None:
+        while len(self.screen_stack) > 2 and not isinstance(self.screen, (ApplyingScreen, OverviewScreen)):
+            self.pop_screen()
+        if isinstance(self.screen, ApplyingScreen):
+            self.screen.action_retry()
 
     @on(nav.VerificationRequested)
     def _verification(self, request: nav.VerificationRequested) -> None:

@@ -7,7 +7,7 @@ and reused by another front end.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -86,6 +86,25 @@ class Presentation:
         return redact(value)
 
 
+@dataclass(frozen=True)
+class Basis:
+    """What a verdict was computed on: (name, checksum) of each migration judged, and the applied set."""
+
+    checksums: tuple[tuple[str, str], ...]
+    applied: tuple[str, ...]
+
+
+def basis_of(folder: Any, status: Any, names: Iterable[str]) -> Basis:
+    """The Basis of a verdict on `names` computed on this folder (MigrationsFolder) and status (StatusReport)."""
+    from lumiku_tui.prisma.status import State
+
+    by_name = folder.by_name() if folder is not None else {}
+    checksums = tuple((name, by_name[name].checksum if name in by_name else "") for name in names)
+    applied = () if status is None else tuple(sorted(
+        m.name for m in status.migrations if m.state in (State.APPLIED, State.MODIFIED)))
+    return Basis(checksums, applied)
+
+
 def default_record_dir() -> Path:
     from lumiku_tui.record.session import default_record_dir as durable
 
@@ -113,6 +132,10 @@ class WizardContext:
     status: Any = None  # lumiku_tui.prisma.status.StatusReport
     lint: Any = None  # lumiku_tui.safety.lint.LintReport, when that module is available
     rehearsal: Any = None  # lumiku_tui.apply.rehearse.RehearsalResult, when the operator ran a dry run
+    #: What the findings and the dry run were computed on (`basis()`): a verdict whose basis differs from the
+    #: files and the database now is out of date and never shown as current.
+    lint_basis: Any = None
+    rehearsal_basis: Any = None
     approved: tuple[str, ...] = ()
     approved_by: str | None = None
     approved_at: datetime | None = None
@@ -130,6 +153,41 @@ class WizardContext:
     detach_deploys: bool = False
     #: The deploy process this view left running when it closed (its pid), said on the way out.
     left_running: int | None = None
+
+    def basis(self, names: Iterable[str]) -> Basis:
+        """The checksums of these migrations' files as held now, and the migrations the database has applied
+        (as last read): what a verdict on them depends on."""
+        return basis_of(self.folder, self.status, names)
+
+    def reread_folder(self) -> list[str]:
+        """Read the migrations folder from disk again (raises SourceError); returns the names of migrations
+        added, removed or changed since it was last read."""
+        from lumiku_tui.prisma.folder import load_folder
+
+        old = self.folder
+        if old is None:
+            return []
+        new = load_folder(old.path, old.how_found)
+        before = {m.name: m.checksum for m in old.migrations}
+        after = {m.name: m.checksum for m in new.migrations}
+        self.folder = new
+        return sorted(name for name in before.keys() | after.keys() if before.get(name) != after.get(name))
+
+    @staticmethod
+    def stale(verdict_basis: Basis | None, now: Basis) -> list[str]:
+        """What changed since a verdict was computed on `verdict_basis` (empty: it is current)."""
+        if verdict_basis is None:
+            return ["the files were read again"]
+        why: list[str] = []
+        then = dict(verdict_basis.checksums)
+        changed = [name for name, checksum in now.checksums if then.get(name) != checksum]
+        if changed:
+            why.append(", ".join(changed) + (" changed" if all(n in then for n in changed) else " changed or is new"))
+        if set(then) - {name for name, _ in now.checksums}:
+            why.append("the pending list changed")
+        if verdict_basis.applied != now.applied:
+            why.append("the database's applied migrations changed")
+        return why
 
     @property
     def display(self) -> str:

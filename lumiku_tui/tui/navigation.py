@@ -26,6 +26,8 @@ class Wizard(Protocol):
 
     ctx: WizardContext
     offloader: Offloader
+    #: Digits typed before a number dialog could take them (see TimeoutModal); None when not collecting.
+    typeahead: list[str] | None
 
     @property
     def session(self) -> Any: ...
@@ -66,11 +68,12 @@ class ApprovalRequested(Request):
 
 
 class DeployApproved(Request):
-    """The operator approved exactly these migrations."""
+    """The operator approved exactly these migrations, with the checksums of the files as shown."""
 
-    def __init__(self, approved: tuple[str, ...]) -> None:
+    def __init__(self, approved: tuple[str, ...], checksums: tuple[tuple[str, str], ...] = ()) -> None:
         super().__init__()
         self.approved = approved
+        self.checksums = checksums
 
 
 class DeployResumed(Request):
@@ -89,6 +92,10 @@ class DeployRetried(Request):
         super().__init__()
         self.remaining = remaining
         self.options = options
+
+
+class RetryRequested(Request):
+    """Back to the deploy that gave up at a timeout, and offer its retry (from its troubleshooting screen)."""
 
 
 class VerificationRequested(Request):

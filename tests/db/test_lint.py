@@ -67,7 +67,9 @@ def test_demo_shows_the_reports_real_risks(demo_db: Database) -> None:
     assert "all 800 rows" in update.message and update.table == "avatar_generations"
     # SET NOT NULL scans the table under ACCESS EXCLUSIVE; the backfill leaves no NULLs, so it will not fail.
     scan = at(21, "set-not-null-scan")
-    assert scan.lock == "ACCESS EXCLUSIVE" and "800 rows" in scan.message and "backfill in statement 20" in scan.message
+    # Messages number statements as the deploy's log does: the script's own BEGIN is not sent, so the UPDATE,
+    # 20th in the file, is statement 19.
+    assert scan.lock == "ACCESS EXCLUSIVE" and "800 rows" in scan.message and "backfill in statement 19" in scan.message
     assert not report.errors
     # Index builds on tables with rows block writes; the ones on tables the migration creates do not.
     index = at(36, "index-without-concurrently")
@@ -82,7 +84,8 @@ def test_demo_shows_the_reports_real_risks(demo_db: Database) -> None:
     assert len([f for f in avatar if f.rule == "not-idempotent"]) == 16
     # And the whole-migration view: users stays locked while the slow statements run.
     held = at(12, "locks-held-until-commit")
-    assert "users (from statement 12)" in held.message and "36" in held.message
+    assert "users (from statement 11)" in held.message and "35" in held.message
+    assert held.number == 11 and update.number == 19, "shown as the deploy's log numbers them"
     recovery = report.for_migration("20251015_add_recovery_indexes")
     assert {f.rule for f in recovery} == {"index-without-concurrently"} and len(recovery) == 5
 
@@ -102,7 +105,8 @@ def test_a_rerun_after_a_partial_apply_fails_on_the_foreign_keys(demo_db: Databa
     # The rehearsal agrees: it fails at the first of those statements.
     rehearsal = rehearse(demo_db.target, load_folder(SHIPPED_MIGRATIONS))
     failed = rehearsal.migrations[0]
-    assert not failed.ok and failed.statement_index == errors[0].statement and failed.sqlstate == "42710"
+    # The dry run and lint name the statement by the same number (as the deploy logs it).
+    assert not failed.ok and failed.statement_index == errors[0].number and failed.sqlstate == "42710"
 
 
 def test_demo_lint_cli_json_and_exit_code(demo_db: Database, run_cli: Callable[..., tuple[int, str, str]]) -> None:
@@ -114,9 +118,10 @@ def test_demo_lint_cli_json_and_exit_code(demo_db: Database, run_cli: Callable[.
     assert APP_PASSWORD not in out + err
     code, out, err = run_cli("lint", "--database-url", demo_db.url, "--migrations", str(SHIPPED_MIGRATIONS))
     assert code == 0 and "index-without-concurrently" in out and "4 pending migration(s)" in out
-    assert "stmt  17 line  233  info    lock [ACCESS EXCLUSIVE]" in out  # avatar_generations: shown in full
-    assert "lock(s) on tables this batch creates (statements 25-35, 38-48" in out
-    assert "stmt  19 line  238  info    data-change" in out
+    # Numbered as the deploy's log numbers them: the avatar migration's own BEGIN is not sent.
+    assert "stmt  16 line  233  info    lock [ACCESS EXCLUSIVE]" in out  # avatar_generations: shown in full
+    assert "lock(s) on tables this batch creates (statements 24-34, 37-47" in out
+    assert "stmt  18 line  238  info    data-change" in out
     assert APP_PASSWORD not in out + err
 
 

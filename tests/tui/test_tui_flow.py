@@ -65,7 +65,9 @@ async def _to_approval(pilot, app) -> ApprovalScreen:  # type: ignore[no-untyped
     await wait_until(pilot, lambda: app.screen.lint_done and len(app.screen.run_counts) == len(app.screen.pending),
                      "the preview's plan and findings")
     await pilot.press("enter")
-    await wait_until(pilot, lambda: isinstance(app.screen, ApprovalScreen), "the approval gate")
+    # Once it has read the files and the database again: what it shows then is current.
+    await wait_until(pilot, lambda: isinstance(app.screen, ApprovalScreen) and app.screen.rechecked
+                     and not app.screen.lint_stale, "the approval gate")
     return app.screen
 
 
@@ -139,6 +141,10 @@ async def test_whole_flow_from_overview_to_written_record(demo_db, tmp_path: Pat
         text = screen_text(app)
         seen.append(text)
         assert "Deployment record written to" in text
+        # Each part of the path on one line, never broken inside a word (a browser terminal copies it whole).
+        lines = [line.strip(" ▊▎█") for line in text.splitlines()]
+        assert app.ctx.record_path.name in lines, text
+        assert f"{app.ctx.record_path.parent}/" in lines or len(str(app.ctx.record_path.parent)) > 76, text
 
     record = app.ctx.record_path.read_text()
     assert record.startswith("# Deployment record")

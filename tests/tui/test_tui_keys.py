@@ -52,6 +52,14 @@ async def test_t_troubleshoots_and_ctrl_p_offers_the_screens_actions(report_db, 
         assert "Preview" in titles and "Theme" in titles and "Keys" in titles and "Troubleshoot" in titles
         await pilot.press("ctrl+p")
         await wait_until(pilot, lambda: isinstance(app.screen, CommandPalette), "the command palette")
+        # Before anything is typed, the screen's own actions lead, in the order the palette lists them;
+        # Textual's own (focus, copy, theme, quit) come after the Keys panel.
+        await wait_until(pilot, lambda: "Preview" in screen_text(app), "the palette's list")
+        listed = [line.strip(" ▊▎█▄") for line in screen_text(app).splitlines()]
+        first = next(i for i, line in enumerate(listed) if "Search for commands" in line)
+        assert [line for line in listed[first + 1:] if line][0] == "Preview", "\n".join(listed)
+        order = [command.title for command in app.get_system_commands(overview)]
+        assert order.index("Refresh") < order.index("Keys") < order.index("Focus Next") < order.index("Theme")
         await pilot.press(*"preview")
         await wait_until(pilot, lambda: "Preview" in screen_text(app) and "key ⏎" in flat(screen_text(app)),
                          "the Preview command")
@@ -124,3 +132,18 @@ async def test_an_up_to_date_overview_hides_the_preview_key(db, migrations, tmp_
         await pilot.press("enter")
         await pilot.pause()
         assert app.screen is overview
+
+
+async def test_the_overview_footer_keeps_quit_in_view_at_80_columns(report_db, tmp_path: Path, monkeypatch) -> None:
+    from lumiku_tui.tui.app import WizardApp
+
+    # With a saved checklist to return to, the overview has its most keys.
+    monkeypatch.setattr(WizardApp, "saved_session_has_progress", lambda self: True)
+    app = make_app(report_db.url, SHIPPED_MIGRATIONS, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await _to_overview(pilot, app)
+        footer = screen_text(app).splitlines()[-1]
+        assert "Preview" in footer and "Checklist" in footer and "^q Quit" in footer, footer
+        await pilot.press("slash")
+        await pilot.pause()
+        assert app.screen.filtering, "/ still filters, listed in the Keys panel"

@@ -137,3 +137,63 @@ async def test_r_retries_after_prismas_lock_was_held_too_long(db, migrations, tm
     finally:
         holder.close()
     assert _applied(db) == ["20250101000000_people"]
+
+
+async def test_the_lock_timeout_troubleshooting_screen_offers_k_and_r_and_names_the_blocker_once(
+        busy_table, tmp_path: Path) -> None:
+    from lumiku_tui.tui.screens.troubleshoot.failure import FailureScreen
+
+    db, folder, blocker = busy_table
+    app = make_app(db.url, folder, tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        applying = await _waiting(pilot, app, db)
+        await wait_until(pilot, lambda: applying.finished, "the lock timeout", steps=400)
+        await pilot.press("t")
+        await wait_until(pilot, lambda: isinstance(app.screen, FailureScreen) and app.screen.diagnosis is not None,
+                         "the troubleshooting screen")
+        failure = app.screen
+        text = screen_text(app)
+        footer = text.splitlines()[-1]
+        assert "End blocker" in footer and "Retry" in footer, footer
+        assert flat(text).count("nightly-report") == 1, text
+        await pilot.press("k")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmModal), "the question")
+        await pilot.press("y")
+        await wait_until(pilot, lambda: failure.ended_blocker is not None, "the blocker ended")
+        # Typed at once after r, as a quick operator does (the keys arrive before the dialog is drawn): no
+        # digit is lost while the dialog opens.
+        from textual import events
+
+        for key in ("r", "3", "0"):
+            app.post_message(events.Key(key, key))
+        await wait_until(pilot, lambda: isinstance(app.screen, TimeoutModal)
+                         and app.screen.query_one(Input).has_focus, "the timeout question")
+        await pilot.pause(0.2)
+        assert app.screen.query_one(Input).value == "30"
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, ApplyingScreen) and app.screen is not applying
+                         and app.screen.finished, "the retried deploy")
+        assert app.screen.options.lock_timeout_s == 30 and app.screen.result.ok
+    assert "20250201000000_people_email" in _applied(db)
+
+
+async def test_the_retry_dialog_keeps_the_old_timeout_when_nothing_is_typed(busy_table, tmp_path: Path) -> None:
+    db, folder, blocker = busy_table
+    app = make_app(db.url, folder, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        applying = await _waiting(pilot, app, db)
+        await wait_until(pilot, lambda: applying.finished, "the lock timeout", steps=400)
+        await pilot.press("r")
+        await wait_until(pilot, lambda: isinstance(app.screen, TimeoutModal), "the timeout question")
+        await pilot.pause()
+        assert app.screen.query_one(Input).value == "5"
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: app.screen is applying, "the deploy's screen again")
+        from textual import events
+
+        for key in ("r", "4", "5"):  # typed at once on the deploy's screen
+            app.post_message(events.Key(key, key))
+        await wait_until(pilot, lambda: isinstance(app.screen, TimeoutModal)
+                         and app.screen.query_one(Input).has_focus, "the timeout question")
+        await pilot.pause(0.2)
+        assert app.screen.query_one(Input).value == "45"

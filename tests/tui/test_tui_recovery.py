@@ -147,6 +147,9 @@ async def test_u_takes_a_new_database_url_masked_without_a_restart(db, migration
         await pilot.pause()
         typed = screen_text(app)
         assert APP_PASSWORD not in typed and quote(APP_PASSWORD, safe="") not in typed and "•" in typed
+        # Only the password is masked: the host, port and database can be checked while typing.
+        host_and_db = db.url.rsplit("@", 1)[1].split("?")[0]
+        assert host_and_db in typed and "lumiku_app:" in typed, typed
         await pilot.press("enter")
         await wait_until(pilot, lambda: isinstance(app.screen, OverviewScreen) and app.screen.ready
                          and "1 migration(s) pending" in flat(screen_text(app)), "the overview of the right database")

@@ -84,7 +84,8 @@ async def test_verification_cuts_long_values_with_an_ellipsis(db, migrations, tm
         assert cut_rows and all("..." in line for line in cut_rows), cut_rows
 
 
-@pytest.mark.parametrize("size, whole", [((80, 24), False), ((120, 40), True)])
+# One finding fits whole even at 80x24: the findings take the screen's room before the list of names.
+@pytest.mark.parametrize("size, whole", [((80, 24), True), ((120, 40), True)])
 async def test_approval_shows_each_kind_whole_when_the_terminal_has_room(db, migrations, tmp_path: Path,
                                                                          size, whole) -> None:  # type: ignore[no-untyped-def]
     folder = migrations({"20250101000000_people": "CREATE TABLE people (id int PRIMARY KEY, email text);\n"
@@ -101,3 +102,31 @@ async def test_approval_shows_each_kind_whole_when_the_terminal_has_room(db, mig
         assert (message in text) is whole
         if not whole:
             assert "…" in screen_text(app) and message[:30] in text
+
+
+async def test_at_80x24_the_error_findings_fill_the_room_before_anything_is_cut(db, migrations,
+                                                                                tmp_path: Path) -> None:
+    """Errors first and in full; only what no longer fits is cut to one line, and the summary leaves no
+    empty rows while it cuts."""
+    folder = migrations({"20250101000000_people": "CREATE TABLE people (id int PRIMARY KEY, email text, age int);\n"
+                                                  "INSERT INTO people SELECT g, 'e' || g, g FROM generate_series(1, 50) g;\n"})
+    Deployment(db.target, load_folder(folder)).run()
+    migrations({"20250201000000_risky": "ALTER TABLE people ADD COLUMN nick text NOT NULL;\n"
+                                        "ALTER TABLE people ALTER COLUMN age TYPE bigint;\n"
+                                        "CREATE INDEX people_email_idx ON people (email);\n"
+                                        "UPDATE people SET email = lower(email);\n"
+                                        "ALTER TABLE people DROP COLUMN email;\n"
+                                        "DELETE FROM people;\n"}, folder=folder)
+    app = make_app(db.url, folder, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        approval = await _to_approval(pilot, app)
+        errors = approval.ctx.lint.errors
+        assert errors, "the NOT NULL column without a default on a filled table is an error"
+        text = screen_text(app)
+        first_error = " ".join(errors[0].message.split())
+        assert first_error in flat(text), text
+        lines = text.splitlines()
+        top = next(i for i, line in enumerate(lines) if "Findings" in line)
+        prompt = next(i for i, line in enumerate(lines) if "Type the database name" in line)
+        empty = [line for line in lines[top:prompt] if not line.replace("▁", "").replace("▂", "").strip()]
+        assert len(empty) <= 1, text

@@ -159,3 +159,17 @@ async def test_a_guarded_precheck_is_listed_at_approval_and_stops_the_deploy_bef
             ("No orders without a customer", "o1", False)]
     assert db.query("SELECT count(*) FROM _prisma_migrations") == [(1,)]
     assert db.query("SELECT column_name FROM information_schema.columns WHERE column_name = 'total'") == []
+
+
+async def test_a_failed_precheck_runs_again_on_the_next_enter_once_the_data_is_fixed(db, migrations, tmp_path):
+    app = _app(db, migrations, tmp_path, orphan=True)
+    async with app.run_test(size=SIZE) as pilot:
+        approval = await _to_approval(pilot, app)
+        await wait_until(pilot, lambda: approval.precheck_block, "the failed precheck")
+        with db.connect() as conn:  # the operator fixes the data, the approval screen still open
+            conn.execute("DELETE FROM orders WHERE id = 'o1'")
+        await enter_name(pilot, db.name)
+        await wait_until(pilot, lambda: isinstance(app.screen, ApplyingScreen) and app.screen.finished,
+                         "the deploy, the precheck passing this time")
+        assert app.screen.result is not None and app.screen.result.ok
+    assert db.query("SELECT column_name FROM information_schema.columns WHERE column_name = 'total'") == [("total",)]

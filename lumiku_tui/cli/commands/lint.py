@@ -44,7 +44,7 @@ def run(args: argparse.Namespace, out: Out) -> int:
             if finding in quiet:
                 continue
             line = lines.get(finding.statement)
-            where = f"stmt {finding.statement:>3}" + (f" line {line:>4}" if line else "")
+            where = f"stmt {finding.shown_number:>3}" + (f" line {line:>4}" if line else "")
             label = out.style(f"{finding.severity:<7}", _SEVERITY_STYLE.get(finding.severity, "0"))
             lock = f" [{finding.lock}]" if finding.lock else ""
             out.line(f"  {where}  {label} {finding.rule}{lock}")
@@ -52,7 +52,7 @@ def run(args: argparse.Namespace, out: Out) -> int:
             if finding.severity != "info":
                 out.line(out.style(f"      instead: {finding.safe_alternative}", "2"))
         if quiet:
-            statements = sorted({f.statement for f in quiet})
+            statements = sorted({f.number if f.number is not None else f.statement for f in quiet})
             out.line(out.style(f"  {len(quiet)} lock(s) on tables this batch creates (statements "
                                f"{_ranges(statements)}): their locks block nobody; --json lists them.", "2"))
         out.line()

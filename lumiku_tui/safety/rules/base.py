@@ -104,6 +104,12 @@ class StatementContext:
     in_transaction_block: bool  # more than one statement, or BEGIN/COMMIT: CONCURRENTLY cannot run
     rerunnable_script: bool  # the script uses IF [NOT] EXISTS elsewhere: it claims to be safe to re-run
     text: str
+    #: The statement's number as the deploy logs it (what messages name); None: the file's index.
+    sent_number: int | None = None
+
+    @property
+    def number(self) -> int:
+        return self.sent_number if self.sent_number is not None else self.index
 
 
 def _name(node: Any) -> str:

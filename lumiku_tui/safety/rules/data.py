@@ -29,7 +29,7 @@ class DataRules(Rules):
             if column is None:
                 continue
             column.content = Content.FILLED if where is None or fills_nulls else Content.UNKNOWN
-            column.filled_by = ctx.index
+            column.filled_by = ctx.number
         if table.created and table.filled_at is None:
             return
         rows = (f"all {table.rows:,} rows" if table.rows_known and table.rows is not None else "every row") \
@@ -66,7 +66,7 @@ class DataRules(Rules):
                      "migration is not schema-only.", table.name,
                      "Review the WHERE clause on a copy first; keep data cleanup out of schema migrations.",
                      ROW_EXCLUSIVE)
-        table.filled_at = (ctx.migration, ctx.index)
+        table.filled_at = (ctx.migration, ctx.number)
 
     def on_InsertStmt(self, node: ast.InsertStmt) -> None:
         self.on_InsertSummary(InsertSummary.from_node(node))
@@ -99,4 +99,4 @@ class DataRules(Rules):
                  "Keep seed and backfill data in a reviewed step of its own.", None if table.created else ROW_EXCLUSIVE)
         if table.created and node.values_rows and not node.on_conflict:
             table.rows = (table.rows or 0) + node.values_rows  # rows it certainly holds from now on
-        table.filled_at = (ctx.migration, ctx.index)
+        table.filled_at = (ctx.migration, ctx.number)

@@ -87,6 +87,14 @@ class Finding:
     created_in_batch: bool = False
     #: The table holds no rows when the statement runs (new, or empty in the live database).
     table_empty: bool = False
+    #: The statement's number as the deploy sends and logs it (apply.plan.sent_numbers); None for one it does not
+    #: send (the script's own BEGIN/COMMIT). What is shown; `statement` is the key within the file.
+    number: int | None = None
+
+    @property
+    def shown_number(self) -> str:
+        """How the statement is named to a person: its number as the deploy logs it, or what it is when unsent."""
+        return str(self.number) if self.number is not None else "not sent"
 
     def __post_init__(self) -> None:
         # An unknown rule, severity or lock mode is a bug in a rule: fail loudly where it is written.
@@ -98,7 +106,8 @@ class Finding:
     def to_dict(self) -> dict[str, object]:
         return {
             "migration": self.migration,
-            "statement": self.statement,
+            # Numbered as the deploy's log numbers it (null: a statement the deploy does not send).
+            "statement": self.number,
             "rule": self.rule.value,
             "severity": self.severity.value,
             "message": self.message,

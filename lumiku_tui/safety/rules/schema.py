@@ -29,7 +29,7 @@ class SimColumn:
     type: str | None
     not_null: bool
     content: str = Content.LIVE
-    filled_by: int | None = None  # statement that filled it
+    filled_by: int | None = None  # statement that filled it (numbered as the deploy logs it)
 
 
 @dataclass

@@ -589,6 +589,8 @@ class ApplyingScreen(WizardScreen):
         if timeout is None:
             return
         what, kind, which = timeout
+        if self.wizard.typeahead is None:  # digits typed before the dialog opens are its new timeout
+            self.wizard.typeahead = []
         self.app.push_screen(TimeoutModal(what, kind, getattr(self.options, which)), self._retry_with)
 
     def _retry_with(self, seconds: float | None) -> None:

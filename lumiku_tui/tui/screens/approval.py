@@ -32,6 +32,8 @@ class ApprovalScreen(WizardScreen):
     BINDINGS = [
         Binding("escape", "back", "Back"),
         Binding("f1", "keys", "Keys"),
+        # `r` types into the name field; ctrl+r reads the files, the database and the prechecks again.
+        Binding("ctrl+r", "recheck", "Check again", key_display="^r"),
     ]
 
     def __init__(self, pending: list[str], run_counts: dict[str, int]) -> None:
@@ -43,6 +45,14 @@ class ApprovalScreen(WizardScreen):
         self.approve_when_checked = False
         #: Which prechecks run before approval and which guard a pending migration (run by the deploy).
         self.precheck_plan = None
+        #: (name, checksum) of each migration as this screen shows it: what an approval applies.
+        self.shown: tuple[tuple[str, str], ...] = ()
+        #: The files and the database have been read again since the screen opened (None: reading now).
+        self.rechecked: bool | None = None
+        #: Why approving is refused now (the pending list changed, the folder cannot be read); "" when not.
+        self.recheck_block = ""
+        #: Why the findings are being computed again ([]: they are current).
+        self.lint_stale: list[str] = []
 
     def compose(self) -> ComposeResult:
         yield from self.header()
@@ -64,11 +74,101 @@ class ApprovalScreen(WizardScreen):
         field = self.query_one(Input)
         field.cursor_blink = not self.ctx.presentation.still
         field.focus()
-        if len(self.counts) < len(self.pending):
-            self._count()
-        if self.precheck_plan is not None and self.precheck_plan.now and not self.precheck_block:
+        self.shown = self.ctx.basis(self.pending).checksums
+        self.action_recheck()
+
+    def on_screen_resume(self) -> None:
+        # Back from a modal or the Keys panel: a failed precheck may pass now (the data fixed meanwhile).
+        if self.precheck_block and self.is_current:
+            self._start_prechecks()
+
+    def action_recheck(self) -> None:
+        """Read the files and the database again, then the prechecks: no verdict from before is shown as current."""
+        self.rechecked = None
+        self._recheck()
+        self._start_prechecks()
+
+    def _start_prechecks(self) -> None:
+        # Only those that run before approval; the ones guarding a migration run in the deploy, right before it.
+        if self.precheck_plan is not None and self.precheck_plan.now:
             self.precheck_block = None
             self._precheck()
+
+    @work(thread=True, exclusive=True, group="approval-recheck")
+    def _recheck(self) -> None:
+        from lumiku_tui.prisma.folder import load_folder
+        from lumiku_tui.prisma.status import read_status
+
+        ctx = self.ctx
+        if ctx.folder is None or ctx.target is None:
+            self.call_ui(self._rechecked, None, None, None)
+            return
+        try:
+            folder = load_folder(ctx.folder.path, ctx.folder.how_found)
+            status = read_status(ctx.target, folder)
+        except LumikuError as err:
+            self.call_ui(self._rechecked, None, None, err)
+            return
+        self.call_ui(self._rechecked, folder, status, None)
+
+    def _rechecked(self, folder, status, error: LumikuError | None) -> None:  # type: ignore[no-untyped-def]
+        from lumiku_tui.apply.plan import batch_of
+
+        ctx = self.ctx
+        self.recheck_block = ""
+        if error is not None:
+            self.recheck_block = f"✗ The files or the database could not be read again: {error.what}"
+        elif folder is not None and status is not None:
+            ctx.folder, ctx.status = folder, status
+            pending_now = batch_of(status).names
+            if pending_now != self.pending:
+                self.recheck_block = ("✗ The pending migrations changed since the preview (now: "
+                                      + (", ".join(pending_now) or "none") + "). Esc goes back; preview them again.")
+        now = ctx.basis(self.pending)
+        changed = {name for name, checksum in now.checksums if dict(self.shown).get(name) != checksum}
+        self.shown = now.checksums
+        for name in changed:
+            self.counts.pop(name, None)
+        if len(self.counts) < len(self.pending):
+            self._count()
+        self.lint_stale = ctx.stale(ctx.lint_basis, now) if ctx.lint is not None or ctx.lint_basis is not None else []
+        if self.lint_stale:
+            self._relint(now)
+        self.rechecked = True
+        self._render_plan()
+        self._render_findings()
+        message = self.query_one("#approval-message", Static)
+        if self.recheck_block:
+            message.update(Text(self.recheck_block, style="bold red"))
+            self.approve_when_checked = False
+        elif changed and self.approve_when_checked:
+            self.approve_when_checked = False
+            message.update(Text(", ".join(sorted(changed)) + " changed on disk: the screen shows the new state. "
+                                "Read it, then type the name again.", style="bold yellow"))
+        elif self.approve_when_checked:
+            self._approve()
+
+    def _relint(self, basis) -> None:  # type: ignore[no-untyped-def]
+        ctx = self.ctx
+        if ctx.target is None or ctx.folder is None:
+            return
+
+        def ready(report) -> None:  # type: ignore[no-untyped-def]
+            ctx.lint, ctx.lint_basis = report, basis
+            self.lint_stale = []
+            self._render_findings()
+            if self.approve_when_checked:
+                self._approve()
+
+        def failed(_exc: BaseException) -> None:
+            ctx.lint, ctx.lint_basis = None, basis
+            self.lint_stale = []
+            self._render_findings()
+            if self.approve_when_checked:
+                self._approve()
+
+        self.wizard.offloader.run("lint", (ctx.target, ctx.folder), lambda report: self.call_ui(ready, report),
+                                  lambda exc: self.call_ui(failed, exc))
 
     def _plan_prechecks(self) -> None:
         from lumiku_tui.runbook.reader import plan_prechecks
@@ -146,13 +246,24 @@ class ApprovalScreen(WizardScreen):
         return list(report.errors), list(report.warnings)
 
     def _render_findings(self) -> None:
-        """Risk first: the target, errors and warnings by kind with counts, what the dry run said."""
+        """Risk first: the target, errors and warnings by kind with counts, what the dry run said.
+
+        Only verdicts computed on the files and the database as they are now are shown as current; the
+        findings take the screen's room before the list of names (which scrolls)."""
+        ctx = self.ctx
         errors, warnings = self._findings()
+        width = max(20, self.app.size.width - 3)  # the summary's padding and scrollbar
         parts: list[Text] = []
         target = Text("Target      ", style="bold")
-        target.append(self.ctx.display)
+        target.append(ctx.display)
         parts.append(target)
-        if self.ctx.lint is None:
+        kinds: list = []  # type: ignore[type-arg]
+        if self.rechecked is None and (ctx.lint is not None or ctx.rehearsal is not None):
+            parts.append(Text("Findings    reading the files and the database again…", style="yellow"))
+        elif self.lint_stale:
+            parts.append(Text("Findings    checking again: " + "; ".join(self.lint_stale) + " since they were computed…",
+                              style="yellow"))
+        elif ctx.lint is None:
             parts.append(Text("Findings    not available (the safety check did not run)", style="dim"))
         elif not errors and not warnings:
             parts.append(Text("Findings    none need attention", style="green"))
@@ -164,29 +275,49 @@ class ApprovalScreen(WizardScreen):
             parts.append(head)
             kinds = [("✗", "bold red", rule, found) for rule, found in _by_rule(errors).items()]
             kinds += [("!", "yellow", rule, found) for rule, found in _by_rule(warnings).items()]
-            shown = kinds if len(kinds) <= _KIND_LINES else kinds[: _KIND_LINES - 1]
-            # At 80x24 one line each, cut with "..." at the screen's edge; a taller terminal has room for
-            # every word.
-            roomy = self.app.size.height >= 30
-            for mark, style, rule, found in shown:
-                line = Text(f"  {mark} {rule} ×{len(found)}: ", style=style, no_wrap=not roomy,
-                            overflow="fold" if roomy else "ellipsis")
-                line.append(" ".join(found[0].message.split()), style="")
-                parts.append(line)
-            if len(kinds) > len(shown):
-                parts.append(Text(f"  ...and {len(kinds) - len(shown)} more kind(s) of warning, in the preview",
+        parts.append(self._dry_run_line())
+        shown = kinds if len(kinds) <= _KIND_LINES else kinds[: _KIND_LINES - 1]
+        lines = []
+        for mark, style, rule, found in shown:
+            line = Text(f"  {mark} {rule} ×{len(found)}: ", style=style)
+            line.append(" ".join(found[0].message.split()), style="")
+            lines.append(line)
+        # Header, prompt (2 rows), field (3), message (2), footer, and the plan's first line stay visible.
+        used = sum(len(part.wrap(self.app.console, width)) for part in parts) + (len(kinds) > len(shown))
+        room = self.app.size.height - 10 - used - len(lines)
+        for line in lines:
+            # Errors first: each finding in full while the screen has room, else one line cut at the edge.
+            extra = len(line.wrap(self.app.console, width)) - 1
+            if extra <= room:
+                room -= extra
+                line.overflow = "fold"
+            else:
+                line.no_wrap, line.overflow = True, "ellipsis"
+        parts[-1:-1] = lines
+        if len(kinds) > len(shown):
+            parts.insert(-1, Text(f"  ...and {len(kinds) - len(shown)} more kind(s) of warning, in the preview",
                                   style="dim"))
-        rehearsal = self.ctx.rehearsal
+        self.query_one("#approval-findings", Static).update(Group(*parts))
+
+    def _dry_run_line(self) -> Text:
+        ctx = self.ctx
+        rehearsal = ctx.rehearsal
         dry = Text("Dry run     ", style="bold")
+        stale = ctx.stale(ctx.rehearsal_basis, ctx.basis(self.pending)) if rehearsal is not None else []
         if rehearsal is None:
             dry.append("not run (d on the preview runs everything and rolls it back)", style="dim")
+        elif self.rechecked is None:
+            dry.append("reading the files and the database again…", style="yellow")
+        elif stale:
+            # The verdict was on other bytes or another database: neither its pass nor its failure holds.
+            dry.append("out of date: " + "; ".join(stale) + " since it ran. d on the preview runs it again.",
+                       style="yellow")
         elif rehearsal.ok:
             dry.append(f"all {len(rehearsal.migrations)} ran and were rolled back", style="green")
         else:
             dry.append(f"{len(rehearsal.failed)} would FAIL: " + ", ".join(m.name for m in rehearsal.failed),
                        style="bold red")
-        parts.append(dry)
-        self.query_one("#approval-findings", Static).update(Group(*parts))
+        return dry
 
     @on(Input.Submitted, "#approval-input")
     def _submitted(self, event: Input.Submitted) -> None:
@@ -198,17 +329,59 @@ class ApprovalScreen(WizardScreen):
                                 style="bold red"))
             event.input.value = ""
             return
-        if self.precheck_block is None:
+        if self.precheck_block:
+            # Checked again on every try: the data may have been fixed since they failed.
             self.approve_when_checked = True
-            message.update(Text("Waiting for the runbook's prechecks…", style="yellow"))
+            message.update(Text("Running the runbook's prechecks again…", style="yellow"))
+            self._start_prechecks()
             return
+        if self._changed_on_disk():
+            return
+        self.approve_when_checked = True
         self._approve()
+
+    def _changed_on_disk(self) -> bool:
+        """Read the files once more: approving applies exactly what this screen shows, never newer bytes."""
+        from lumiku_tui.prisma.folder import LocalMigration
+
+        folder = self.ctx.folder
+        if folder is None:
+            return False
+        by_name = folder.by_name()
+        changed: list[str] = []
+        for name, checksum in self.shown:
+            local = by_name.get(name)
+            try:
+                now = LocalMigration(name, local.path, local.path.read_bytes()).checksum if local else ""
+            except OSError:
+                now = ""
+            if now != checksum:
+                changed.append(name)
+        if not changed:
+            return False
+        self.approve_when_checked = False
+        self.query_one("#approval-message", Static).update(
+            Text(", ".join(changed) + " changed on disk since this screen read it; reading it again. Nothing was "
+                 "applied.", style="bold yellow"))
+        self.action_recheck()
+        return True
 
     def _approve(self) -> None:
         message = self.query_one("#approval-message", Static)
+        if self.recheck_block:
+            self.approve_when_checked = False
+            message.update(Text(self.recheck_block, style="bold red"))
+            return
         if self.precheck_block:
+            self.approve_when_checked = False
             message.update(Text(self.precheck_block, style="bold red"))
             return
+        if self.rechecked is not True or self.lint_stale or self.precheck_block is None:
+            waiting = ("the runbook's prechecks" if self.precheck_block is None and self.rechecked
+                       else "the files and the database to be read again")
+            message.update(Text(f"Waiting for {waiting}…", style="yellow"))
+            return
+        self.approve_when_checked = False
         errors, warnings = self._findings()
         runbook = self.ctx.runbook
         gated = [f for f in warnings if runbook is not None and runbook.gate.confirms(f)]
@@ -221,11 +394,11 @@ class ApprovalScreen(WizardScreen):
                 self._confirmed_errors,
             )
             return
-        self.post_message(DeployApproved(tuple(self.pending)))
+        self.post_message(DeployApproved(tuple(self.pending), self.shown))
 
     def _confirmed_errors(self, accepted: bool | None) -> None:
         if accepted:
-            self.post_message(DeployApproved(tuple(self.pending)))
+            self.post_message(DeployApproved(tuple(self.pending), self.shown))
         else:
             self.query_one("#approval-message", Static).update(
                 Text("Not approved: nothing was applied.", style="yellow"))

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any, cast
 
+from rich.text import Text
 from textual import log
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen, Screen
 from textual.types import NoActiveAppError
-from textual import on
+from textual import events, on
 from textual.widgets import Footer, Header, Input, Static
 
 from lumiku_tui.tui.navigation import KeysRequested, TargetChangeRequested, TroubleshootRequested, Wizard
@@ -203,6 +205,7 @@ class TimeoutModal(ModalScreen["float | None"]):
         self.what = what
         self.kind = kind
         self.seconds = seconds
+        self._typed = False
 
     def compose(self) -> ComposeResult:
         kind = self.kind
@@ -217,7 +220,25 @@ class TimeoutModal(ModalScreen["float | None"]):
         yield Footer(show_command_palette=False)
 
     def on_mount(self) -> None:
+        typed = getattr(self.app, "typeahead", None) or []
+        self.app.typeahead = None  # type: ignore[attr-defined]
+        for character in typed:
+            self.take(character)
         self.query_one(Input).focus()
+
+    def take(self, character: str) -> None:
+        """A digit typed before the field had the focus (right after `r`): the first replaces the old value."""
+        field = self.query_one(Input)
+        field.value = (field.value if self._typed else "") + character
+        self._typed = True
+        field.cursor_position = len(field.value)
+        field.select_on_focus = False
+        field.focus()
+
+    def on_key(self, event: events.Key) -> None:
+        if not self.query_one(Input).has_focus and event.character and event.character in "0123456789.":
+            self.take(event.character)
+            event.stop()
 
     @on(Input.Submitted, "#timeout-input")
     def _submitted(self, event: Input.Submitted) -> None:
@@ -234,6 +255,35 @@ class TimeoutModal(ModalScreen["float | None"]):
         self.dismiss(None)
 
 
+_SCHEME = re.compile(r"^[A-Za-z][\w+.-]*://")
+_PASSWORD_PARAM = re.compile(r"(?i)([?&]password=)([^&]*)")
+
+
+def mask_password(url: str) -> str:
+    """`url` with its password drawn as dots, the same length (the cursor stays where it is typed); the
+    scheme, user, host, port and database stay readable. While the password is typed (no `@` yet),
+    everything after `user:` is masked."""
+    shown = list(url)
+    scheme = _SCHEME.match(url)
+    if scheme is not None:
+        end = url.rfind("@")
+        end = end if end >= scheme.end() else len(url)
+        colon = url.find(":", scheme.end(), end)
+        if colon >= 0:
+            shown[colon + 1:end] = "•" * (end - colon - 1)
+    for match in _PASSWORD_PARAM.finditer(url):
+        shown[match.start(2):match.end(2)] = "•" * (match.end(2) - match.start(2))
+    return "".join(shown)
+
+
+class UrlInput(Input):
+    """An Input for a database URL that masks only the password, so host and database can be checked."""
+
+    @property
+    def _value(self) -> Text:
+        return Text(mask_password(self.value), no_wrap=True, overflow="ignore", end="")
+
+
 class UrlModal(ModalScreen["str | None"]):
     """A new database URL, typed masked (it carries the password); Esc keeps the current one."""
 
@@ -247,8 +297,8 @@ class UrlModal(ModalScreen["str | None"]):
         with Vertical(id="confirm-box"):
             yield Static("Use another database URL?", id="confirm-question", markup=False)
             yield Static(f"Now: {self.current}\nThe wizard reads the new database at once; nothing is written. "
-                         "The URL is not shown, saved or logged.", id="confirm-detail", markup=False)
-            yield Input(placeholder="postgresql://user:password@host:5432/db", password=True, id="url-input")
+                         "The password is not shown, saved or logged.", id="confirm-detail", markup=False)
+            yield UrlInput(placeholder="postgresql://user:password@host:5432/db", id="url-input")
             yield Static("Enter = use it    Esc = keep the current one", id="confirm-keys", markup=False)
         yield Footer(show_command_palette=False)
 

@@ -59,8 +59,12 @@ class ChecklistScreen(WizardScreen):
         done = sum(1 for i in items if i.done)
         summary = self.query_one("#checklist-summary", Static)
         if self.ctx.record_path is not None:
-            summary.update(f"✓ Deployment record written to {self.ctx.presentation.path(self.ctx.record_path)}\n"
-                           "Press Enter to leave.")
+            # The folder and the file name each on a line of their own: a line the terminal wraps mid-word
+            # is copied from a browser terminal with a break in it. (The full path is printed on exit too.)
+            path = self.ctx.record_path
+            summary.update(f"✓ Deployment record written to\n  {self.ctx.presentation.path(path.parent)}/\n"
+                           f"  {self.ctx.presentation.path(path.name)}\nPress Enter to leave; the path is printed "
+                           "again when the wizard closes.")
             summary.set_classes("banner ok")
             return
         summary.update(f"{done} of {len(items)} criteria met. Space ticks the ones only you can check; "

@@ -35,7 +35,8 @@ class OverviewScreen(FilteredListScreen):
         Binding("v", "verify", "Verify"),
         Binding("r", "refresh", "Refresh"),
         Binding("u", "new_url", "New URL…"),
-        FilteredListScreen.FILTER_BINDING,
+        # In the Keys panel: at 80 columns the footer keeps its room for the keys above and quit.
+        Binding("slash", "filter", "Filter", key_display="/", show=False),
     ]
 
     def __init__(self) -> None:
@@ -99,11 +100,32 @@ class OverviewScreen(FilteredListScreen):
 
     @work(thread=True, exclusive=True, group="overview")
     def _gather(self) -> None:
+        """The folder and the database, both read again: a new or edited migration shows as it is on disk."""
+        from lumiku_tui.errors import LumikuError
+        from lumiku_tui.prisma.folder import load_folder
+
         ctx = self.ctx
         assert ctx.target is not None and ctx.folder is not None
-        overview = gather_overview(ctx.target, ctx.folder)
+        try:
+            folder = load_folder(ctx.folder.path, ctx.folder.how_found)
+        except LumikuError as err:
+            self.call_ui(self._folder_unreadable, err)
+            return
+        overview = gather_overview(ctx.target, folder)
         self.deploy_process = _deploy_process(ctx)
-        self.call_ui(self._show, overview)
+        self.call_ui(self._read_again, overview, folder)
+
+    def _folder_unreadable(self, err) -> None:  # type: ignore[no-untyped-def]
+        self.ctx.load_error = err
+        self.overview = None
+        self.query_one("#migrations", DataTable).clear()
+        self._show_load_error()
+
+    def _read_again(self, overview: Overview, folder) -> None:  # type: ignore[no-untyped-def]
+        self.ctx.folder = folder
+        self.query_one("#folder-line", Static).update(
+            f"Migrations  {self.ctx.presentation.path(folder.path)} ({len(folder.migrations)} migrations)")
+        self._show(overview)
 
     def _show(self, overview: Overview) -> None:
         self.ready = False

@@ -114,6 +114,29 @@ class PreviewScreen(FilteredListScreen):
         options.styles.height = min(len(self.pending), 5)
         options.highlighted = 0
         options.focus()
+        self.folder_read = self.ctx.folder
+        self._split_all()
+        self._lint()
+
+    def on_screen_resume(self) -> None:
+        # Back from the approval (which reads the files again) or an edit: show the text as it is now, and
+        # judge it again, rather than the statements and findings of the old text.
+        if self.ctx.folder is self.folder_read or self.ctx.folder is None:
+            return
+        if not self.is_current:
+            # Passed through on the way to the deploy (the app closes the screens above the overview).
+            return
+        self.folder_read = self.ctx.folder
+        by_name = self.ctx.folder.by_name()
+        self.statements.clear()
+        self.run_counts.clear()
+        self.split_errors.clear()
+        self.plan_errors.clear()
+        self.lint_done = False
+        if self.selected in by_name:
+            self.query_one(SqlView).load(by_name[self.selected].script)
+        for name in self.pending:
+            self._relabel(name)
         self._split_all()
         self._lint()
 
@@ -135,8 +158,12 @@ class PreviewScreen(FilteredListScreen):
         if name is None or name == self.selected or self.ctx.folder is None:
             return
         self.selected = name
-        migration = self.ctx.folder.by_name()[name]
-        self.query_one(SqlView).load(migration.script, self.statements.get(name))
+        migration = self.ctx.folder.by_name().get(name)
+        if migration is None:
+            return
+        statements = self.statements.get(name)
+        self.query_one(SqlView).load(migration.script, statements,
+                                     numbers=self._sent(name, statements) if statements is not None else None)
         self._describe()
 
     def _split_all(self) -> None:
@@ -145,6 +172,8 @@ class PreviewScreen(FilteredListScreen):
             return
         by_name = folder.by_name()
         for name in self.pending:
+            if name not in by_name:  # removed from disk since the overview read it; the approval says so
+                continue
             self.wizard.offloader.run(
                 "plan", (by_name[name],),
                 lambda planned: self.call_ui(self._statements_ready, *planned),
@@ -163,7 +192,7 @@ class PreviewScreen(FilteredListScreen):
             self.plan_errors[name] = plan_error
         self._relabel(name)
         if name == self.selected:
-            self.query_one(SqlView).set_statements(statements)
+            self.query_one(SqlView).set_statements(statements, self._sent(name, statements))
             self._describe()
 
     def _split_failed(self, name: str, message: str) -> None:
@@ -178,8 +207,9 @@ class PreviewScreen(FilteredListScreen):
             return
         by_name = ctx.folder.by_name()
         size = sum(len(by_name[name].raw) for name in self.pending if name in by_name)
+        basis = ctx.basis(self.pending)
         self.wizard.offloader.run("lint", (ctx.target, ctx.folder),
-                                  lambda report: self.call_ui(self._lint_ready, report),
+                                  lambda report: self.call_ui(self._lint_ready, report, basis),
                                   lambda exc: self.call_ui(self._lint_failed, exc),
                                   child=size > CHILD_THRESHOLD_BYTES)
 
@@ -189,8 +219,9 @@ class PreviewScreen(FilteredListScreen):
                     timeout=10)
         self._lint_ready(None)
 
-    def _lint_ready(self, report) -> None:  # type: ignore[no-untyped-def]
+    def _lint_ready(self, report, basis=None) -> None:  # type: ignore[no-untyped-def]
         self.ctx.lint = report
+        self.ctx.lint_basis = basis
         self.lint_done = True
         for name in self.pending:
             self._relabel(name)

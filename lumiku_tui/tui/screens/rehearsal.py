@@ -50,10 +50,13 @@ class RehearsalScreen(WizardScreen):
     def _rehearse(self) -> None:
         from lumiku_tui.apply.rehearse import rehearse
 
+        from lumiku_tui.tui.context import basis_of
+
         ctx = self.ctx
         assert ctx.target is not None and ctx.folder is not None
+        folder, status = ctx.folder, ctx.status
         try:
-            result = rehearse(ctx.target, ctx.folder)
+            result = rehearse(ctx.target, folder)
         except LumikuError as err:
             self.call_ui(self._refused, err)
             return
@@ -63,7 +66,7 @@ class RehearsalScreen(WizardScreen):
 
             journal.append("dry_run", ok=result.ok, verdict=rehearsal_verdict(result),
                            checksums=checksums_of(ctx.folder, [m.name for m in result.migrations]))
-        self.call_ui(self._show, result)
+        self.call_ui(self._show, result, basis_of(folder, status, [m.name for m in result.migrations]))
 
     def _refused(self, err: LumikuError) -> None:
         self.running = False
@@ -73,10 +76,11 @@ class RehearsalScreen(WizardScreen):
         summary.set_classes("banner error")
         self.refresh_bindings()
 
-    def _show(self, result: Any) -> None:
+    def _show(self, result: Any, basis: Any = None) -> None:
         self.running = False
         self.result = result
         self.ctx.rehearsal = result
+        self.ctx.rehearsal_basis = basis
         present = self.ctx.presentation
         summary = self.query_one("#rehearsal-summary", Static)
         if result.ok:

@@ -9,7 +9,7 @@ so the screen computes them in a worker); until then lines are lexed one by one.
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from rich.segment import Segment
 from rich.style import Style
@@ -98,26 +98,29 @@ class SqlView(ScrollView, can_focus=True):
     # -- content ----------------------------------------------------------------------------
 
     def load(self, script: str, statements: Sequence[Statement] | None = None,
-             mark: tuple[int, int | None] | None = None) -> None:
+             mark: tuple[int, int | None] | None = None, numbers: Mapping[int, int] | None = None) -> None:
         self._lines = script.replace("\t", "    ").split("\n")
         self._cache.clear()
         self.lexed_lines = 0
         self.mark = mark
         width = min(max((len(line) for line in self._lines), default=0), _WIDTH_LIMIT)
         self.virtual_size = Size(width + GUTTER, len(self._lines))
-        self._set_statements(statements or ())
+        self._set_statements(statements or (), numbers)
         self.scroll_to(0, 0, animate=False, immediate=True)
         self.refresh()
 
-    def set_statements(self, statements: Sequence[Statement]) -> None:
-        self._set_statements(statements)
+    def set_statements(self, statements: Sequence[Statement], numbers: Mapping[int, int] | None = None) -> None:
+        """`numbers`: file index -> the number the deploy logs the statement under (apply.plan.sent_numbers); a
+        statement missing from it is not sent and has no number. Without it, the file's own order."""
+        self._set_statements(statements, numbers)
         self._cache.clear()
         self.refresh()
 
-    def _set_statements(self, statements: Sequence[Statement]) -> None:
+    def _set_statements(self, statements: Sequence[Statement], numbers: Mapping[int, int] | None = None) -> None:
         self._statements = list(statements)
         self._starts = [s.text_line - 1 for s in self._statements]
-        self._numbers = {s.line - 1: s.index for s in self._statements}
+        self._numbers = {s.line - 1: (numbers.get(s.index) if numbers is not None else s.index)
+                         for s in self._statements}
         self.current = 0 if self._statements else -1
 
     @property
@@ -187,6 +190,7 @@ class SqlView(ScrollView, can_focus=True):
 
     def _gutter(self, line: int) -> Strip:
         number = self._numbers.get(line)
+        unsent = line in self._numbers and number is None
         current = self.current_statement
         in_current = False
         if current is not None:
@@ -198,7 +202,9 @@ class SqlView(ScrollView, can_focus=True):
             style = _GUTTER_CURRENT if in_current else _GUTTER
             return Strip([Segment(f"{number:>{GUTTER - 2}}", style), Segment("  ", _GUTTER)])
         bar = "▌" if in_current else " "
-        return Strip([Segment(" " * (GUTTER - 2), _GUTTER), Segment(bar, _CURRENT_BAR), Segment(" ", _GUTTER)])
+        # A statement the deploy does not send (the script's own BEGIN/COMMIT) starts here: no number.
+        filler = f"{'-':>{GUTTER - 2}}" if unsent else " " * (GUTTER - 2)
+        return Strip([Segment(filler, _GUTTER), Segment(bar, _CURRENT_BAR), Segment(" ", _GUTTER)])
 
     def _marked(self, line: int, segments: list[Segment]) -> list[Segment]:
         """Reverse the character at the error position, if this is the error's line."""

@@ -14,7 +14,7 @@ from textual.widgets import Static
 from lumiku_tui.errors import LumikuError
 from lumiku_tui.apply.events import MigrationFailed, Backend
 from lumiku_tui.tui import words
-from lumiku_tui.tui.navigation import DeployResumed, EditRequested, OverviewRequested
+from lumiku_tui.tui.navigation import DeployResumed, EditRequested, OverviewRequested, RetryRequested
 from lumiku_tui.tui.screens.base import ConfirmModal, WizardScreen
 from lumiku_tui.tui.widgets.sql_view import SqlView
 
@@ -27,6 +27,9 @@ class FailureScreen(WizardScreen):
         Binding("c", "copy", "Copy"),
         Binding("e", "edit", "Edit"),
         Binding("R", "resolve('rolled_back')", "Resolve…", key_display="R/A"),
+        # A lock timeout: end the session in the way, then retry the deploy (as on the deploy's screen).
+        Binding("k", "end_blocker", "End blocker…"),
+        Binding("r", "retry", "Retry…"),
         Binding("A", "resolve('applied')", "Mark applied…", show=False),
         Binding("C", "resume", "Continue…"),
         Binding("escape", "back", "Back"),
@@ -42,6 +45,8 @@ class FailureScreen(WizardScreen):
         #: What the last resolve said, and how many statements the edited file has (for tests and the record).
         self.resolved: str | None = None
         self.replanned: int | None = None
+        #: The pid of the blocking session `k` ended, if it did.
+        self.ended_blocker: int | None = None
 
     def compose(self) -> ComposeResult:
         yield from self.header()
@@ -63,9 +68,17 @@ class FailureScreen(WizardScreen):
         else:
             body.scroll_page_up(animate=False)
 
+    def _lock_wait(self) -> bool:
+        """The deploy just gave up waiting for a table lock (nothing recorded: a retry runs it again)."""
+        return self.failure is not None and self.failure.reason == "lock_timeout"
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "resume":
             return bool(self.diagnosis is not None and self.diagnosis.resumable)  # only a migration in parts
+        if action == "retry":
+            return self._lock_wait()
+        if action == "end_blocker":
+            return self._lock_wait() and bool(self._blockers())
         if action in ("copy", "edit", "resolve"):
             if self.diagnosis is None:
                 return None  # shown, not yet usable: the diagnosis is on its way
@@ -95,13 +108,21 @@ class FailureScreen(WizardScreen):
             return
         self.call_ui(self._show, diagnosis)
 
+    def _number(self, migration: str, index: int) -> int:
+        """The statement's number as the deploy's log showed it (the history's logs keep its place in the file)."""
+        from lumiku_tui.apply.plan import sent_numbers
+
+        local = self.ctx.folder.by_name().get(migration) if self.ctx.folder is not None else None
+        return sent_numbers(local).get(index, index) if local is not None else index
+
     def _error(self, err: LumikuError) -> None:
         self.query_one("#failure-text", Static).update(words.error_rich(err, self.ctx.presentation))
 
     def _show(self, d: Any) -> None:
         self.diagnosis = d
         present = self.ctx.presentation
-        where = f"statement {d.statement_index}" if d.statement_index is not None else "before any statement"
+        where = (f"statement {self._number(d.migration, d.statement_index)}" if d.statement_index is not None
+                 else "before any statement")
         if d.line:
             where += f", line {d.line}" + (f", column {d.column}" if d.column else "")
         self.query_one("#failure-title", Static).update(f"✗ {d.migration} failed at {where}")
@@ -123,9 +144,14 @@ class FailureScreen(WizardScreen):
         else:
             view.display = False
         text = Text()
+        message, summary = d.message, d.summary
+        if d.kind == "lock" and getattr(d, "blockers", ()):
+            # Who holds the table is said once, in the "Held by" lines below.
+            message = message.split("; held by ")[0] + (")" if "; held by " in message else "")
+            summary = "A table lock was not granted in time."
         # The error first, right under the statement it points at.
         text.append("Error     ", style="bold")
-        text.append(f"{present.text(d.message)}\n", style="red")
+        text.append(f"{present.text(message)}\n", style="red")
         if d.sqlstate:
             text.append("SQLSTATE  ", style="bold")
             text.append(f"{d.sqlstate}\n")
@@ -144,8 +170,8 @@ class FailureScreen(WizardScreen):
         else:
             text.append("may hold part of this migration (it ran outside a transaction); check before resolving.\n",
                         style="yellow")
-        if d.summary:
-            text.append(f"\n{present.text(d.summary)}\n", style="bold")
+        if summary:
+            text.append(f"\n{present.text(summary)}\n", style="bold")
         existing = d.existing_object
         if existing is not None:
             text.append(f"\nThe {existing.kind} {existing.name} already exists\n", style="bold")
@@ -170,6 +196,9 @@ class FailureScreen(WizardScreen):
             text.append("\nWhat you can do\n", style="bold")
             for choice in d.choices:
                 text.append(f"• {present.text(choice)}\n")
+        if self._lock_wait():
+            text.append("Here: k ends the session holding the table (asks first) · r retries the deploy, with "
+                        "the lock timeout changeable\n", style="bold")
         if d.recorded_failed:
             text.append("Here: e edits the migration at this line · "
                         + ("C continues from the failed part (deploy --resume) · " if d.resumable else "")
@@ -177,6 +206,45 @@ class FailureScreen(WizardScreen):
                         "(each asks first)\n", style="bold")
         self.query_one("#failure-text", Static).update(text)
         self.refresh_bindings()
+
+    def _blockers(self) -> tuple[Backend, ...]:
+        if self.diagnosis is not None and getattr(self.diagnosis, "blockers", ()):
+            return tuple(self.diagnosis.blockers)
+        return tuple(self.failure.blockers) if self.failure is not None else ()
+
+    def action_end_blocker(self) -> None:
+        blockers = self._blockers()
+        if not self._lock_wait() or not blockers:
+            return
+        blocker = blockers[0]
+        pid = "-----" if self.ctx.presentation.fixed_sessions else str(blocker.pid)
+        self.app.push_screen(
+            ConfirmModal(f"End session pid {pid}?",
+                         "PostgreSQL terminates that backend: its open transaction is rolled back and its lock "
+                         "released. Then r retries the deploy.",
+                         yes="y = end that session", no="n / Esc = leave it"),
+            lambda confirmed: self._end_blocker(blocker.pid) if confirmed else None,
+        )
+
+    @work(thread=True, group="failure-end-blocker")
+    def _end_blocker(self, pid: int) -> None:
+        from lumiku_tui.pg.sessions import end_session
+
+        assert self.ctx.target is not None
+        try:
+            ended = end_session(self.ctx.target, pid)
+        except LumikuError as err:
+            self.call_ui(self.notify, words.error_rich(err, self.ctx.presentation).plain, severity="error",
+                         timeout=15)
+            return
+        self.ended_blocker = pid
+        self.call_ui(self.notify, ("Session ended; its lock is released. r retries the deploy." if ended
+                                   else "That session had already gone. r retries the deploy."), timeout=10)
+
+    def action_retry(self) -> None:
+        if self._lock_wait():
+            self.wizard.typeahead = []  # digits typed before the dialog opens are its new timeout
+            self.post_message(RetryRequested())
 
     def _session(self, session: Backend) -> str:
         text = session.describe()
