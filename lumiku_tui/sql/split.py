@@ -33,8 +33,9 @@ class Kind(StrEnum):
     TWO_PHASE = "two_phase"  # PREPARE TRANSACTION, COMMIT/ROLLBACK PREPARED
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Statement:
+    # Slots: a data migration holds hundreds of thousands of statements, each object counts.
     index: int  # 1-based, in the file
     text: str
     start: int  # offset of the statement in the script (characters)
@@ -44,7 +45,7 @@ class Statement:
     text_line: int  # where the text (with any leading comment) starts
     text_column: int
 
-    @cached_property
+    @property
     def summary(self) -> str:
         """One line for logs: the first words, shortened."""
         head = " ".join(_strip_leading_comments(self.text).split())
@@ -86,13 +87,53 @@ def _leading_comment_lines(text: str) -> int:
     return text.count("\n", 0, _leading_comments_end(text))
 
 
+#: Tokens on which PostgreSQL's scanner and a regular expression cannot disagree: bare ASCII words and quoted
+#: names (without a doubled quote), each followed by white space, ( ) , . or the end, so that no longer token
+#: (U&"...", E'...', "a""b") could start there; '...' strings without a backslash, and plain numbers, each
+#: followed by , or ) (so no adjacent string continues them); ( ) , (single characters whatever follows);
+#: . before no digit; PostgreSQL's white space. Anything else (other strings and numbers, operators,
+#: comments) is left to the scanner.
+_WORDS = r'([A-Za-z_][A-Za-z0-9_$]*)(?=[ \t\n\r\f(),.]|\Z)|("[^"]+")(?=[ \t\n\r\f(),.]|\Z)'
+_STRING = r"('(?:[^'\\]|'')*')(?=[ \t\r\f]*[,)])"
+_PLAIN_SPAN = re.compile(r"(?:" + _WORDS + "|" + _STRING + r"|[0-9]+(?:\.[0-9]+)?(?=[ \t\n\r\f]*[,)])|[(),]"
+                         r"|\.(?![0-9])|[ \t\n\r\f]+)*")
+_PLAIN_WORD = re.compile(_WORDS + "|" + _STRING + r"|(\()")
+#: One tuple per distinct keyword sequence: a data migration repeats the same one hundreds of thousands of times.
+_KEYWORD_TUPLES: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+
+def _plain_keywords(head: str, limit: int, cut: bool) -> tuple[str, ...] | None:
+    """The keywords when the statement starts with `limit` words of plain tokens (or is all plain tokens);
+    None when something else comes first, for the scanner to read. `cut`: `head` is a prefix of a longer
+    text, so its last token may be longer in the text and is not read."""
+    span = _PLAIN_SPAN.match(head).end()  # type: ignore[union-attr]  # matches the empty string at least
+    found = _PLAIN_WORD.findall(head, 0, span)
+    if cut and span == len(head):
+        found = found[:-1]
+    if len(found) < limit and (cut or span < len(head)):
+        return None
+    return tuple(sys.intern(word.upper()) if word else "(" if paren else "?"
+                 for word, _quoted, _string, paren in found[:limit])
+
+
 def _keywords(text: str, limit: int = 12, prefix: int = 240) -> tuple[str, ...]:
     """The first bare words, upper-cased, read with PostgreSQL's scanner (comments anywhere are skipped).
 
     Quoted names and strings stand as "?" so a table called "concurrently" is not a keyword.
     """
+    words = _keywords_read(text, limit, prefix)
+    return _KEYWORD_TUPLES.setdefault(words, words) if len(_KEYWORD_TUPLES) < 4096 else words
+
+
+def _keywords_read(text: str, limit: int, prefix: int) -> tuple[str, ...]:
     # Twelve words fit in far less; a longer prefix only costs tokens nobody reads.
-    head = _strip_leading_comments(text)[:prefix]
+    start = _leading_comments_end(text)
+    cut = len(text) - start > prefix
+    # Most statements begin with plain words and names: read without building the scanner's tokens.
+    plain = _plain_keywords(text[start:start + prefix], limit, cut)
+    if plain is not None:
+        return plain
+    head = text[start:start + prefix]
     try:
         tokens = _scan(head)
     except Exception:  # a prefix cut inside a string: fall back to a coarse reading
@@ -173,38 +214,77 @@ def _scan(text: str):  # type: ignore[no-untyped-def]
     return parser.scan(text)
 
 
-#: The largest script split, in characters. Splitting and sending keeps each statement as an object
-#: beside the file's text: about 25-30 times the file's size at the peak for a file of many small
-#: statements (measured: 306 MB for 10 MB, 1.4 GB for 50 MB), so a larger file is refused up front.
-MAX_SCRIPT_CHARS = 12 * 1024 * 1024
+#: Characters handed to PostgreSQL's scanner at once. The scanner works on a whole text, so a long script is
+#: read in windows, each starting where a statement ended (where the scanner is between tokens, as at the
+#: start of a text); memory then stays flat with the script's size.
+SCAN_WINDOW = 1 << 20
+
+
+class _ScanError(Exception):
+    """The scanner's error at an offset of the whole script."""
+
+    def __init__(self, message: str, offset: int, located: bool) -> None:
+        super().__init__(message)
+        self.message = message
+        self.offset = offset
+        self.located = located
+
+
+def _scan_error(exc: Exception, base: int, text: str) -> _ScanError:
+    message = str(exc)
+    match = re.search(r"^(.*?)(?: at or near .*)?, at index (\d+)", message, re.DOTALL)
+    if match:
+        return _ScanError(match.group(1).strip(), base + int(match.group(2)), True)
+    return _ScanError(message, base + len(text), False)
+
+
+def _statement_slices(script: str) -> tuple[slice, ...]:
+    """Where each statement stands, as PostgreSQL's scanner cuts the script (pglast.split's slices).
+
+    In windows: a window's last statement may be cut short by the window's end (or the window ends inside a
+    string, which the scanner reports as unterminated), so it is read again at the start of the next window,
+    which is twice as long when it held no complete statement. Every statement kept ended at a top-level
+    semicolon before the window's end, where the scanner saw exactly what it sees in the whole text.
+    """
+    import pglast
+
+    found: list[slice] = []
+    at, size, length = 0, SCAN_WINDOW, len(script)
+    while at < length:
+        end = min(length, at + size)
+        text = script[at:end]
+        try:
+            pieces = pglast.split(text, with_parser=False, only_slices=True)
+        except Exception as exc:
+            if end >= length:
+                raise _scan_error(exc, at, text) from None
+            size *= 2
+            continue
+        if end < length:
+            pieces = pieces[:-1]
+            if not pieces:
+                size *= 2
+                continue
+        found.extend(slice(at + p.start, at + p.stop) for p in pieces)
+        if end >= length:
+            break
+        at += pieces[-1].stop
+        size = SCAN_WINDOW
+    return tuple(found)
 
 
 def split_statements(script: str, name: str = "") -> list[Statement]:
-    import pglast
-
-    if len(script) > MAX_SCRIPT_CHARS:
-        raise PlanError(
-            f"{name or 'The script'} holds {len(script) / 1e6:.1f} million characters; lumiku-tui splits scripts "
-            f"of up to {MAX_SCRIPT_CHARS / 1e6:.1f} million.",
-            why="Reading a script statement by statement takes about 30 times its size in memory (a 50 MB "
-            "file would need over 1.4 GB). Nothing was applied.",
-            hint="Split it into several migrations of at most 12 MB each, or load bulk data outside the "
-            "migration (for example with psql's \\copy) and keep the migration for the schema.",
-        )
     statements: list[Statement] = []
     try:
-        slices = pglast.split(script, with_parser=False, only_slices=True)
-    except Exception as exc:  # the scanner fails only on unterminated quotes or comments
-        message = str(exc)
+        slices = _statement_slices(script)
+    except _ScanError as exc:  # the scanner fails only on unterminated quotes or comments
+        offset = exc.offset
+        message = exc.message
         where = ""
-        match = re.search(r"^(.*?)(?: at or near .*)?, at index (\d+)", message, re.DOTALL)
-        if match:
-            offset = int(match.group(2))
+        if exc.located:
             line = script.count("\n", 0, offset) + 1
             column = offset - script.rfind("\n", 0, offset)
             where = f" at line {line}, column {column}"
-            message = match.group(1).strip()
-        offset = int(match.group(2)) if match else len(script)
         setting = _standard_conformance_off(script, 0, offset)
         if setting is not None:
             raise _standard_conformance_error(script, setting, name, _line_of(script, offset)) from None
