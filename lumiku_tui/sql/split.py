@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from enum import StrEnum
 
@@ -41,14 +41,36 @@ class Statement:
     start: int  # offset of the statement in the script (characters)
     line: int  # 1-based line where the statement's first keyword stands
     kind: Kind
-    keywords: tuple[str, ...]
+    #: The leading keywords as read when the statement was split; None: not read yet (a data statement,
+    #: whose kind its first word settles), read on first use.
+    read_keywords: tuple[str, ...] | None
     text_line: int  # where the text (with any leading comment) starts
     text_column: int
+    #: keywords[0] (or ""): read at once for every statement, as most questions about a statement start there.
+    first_keyword: str = ""
+    _keywords_cache: tuple[str, ...] | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def keywords(self) -> tuple[str, ...]:
+        if self.read_keywords is not None:
+            return self.read_keywords
+        if self._keywords_cache is None:
+            object.__setattr__(self, "_keywords_cache", _keywords(self.text))
+        return self._keywords_cache  # type: ignore[return-value]
 
     @property
     def summary(self) -> str:
         """One line for logs: the first words, shortened."""
-        head = " ".join(_strip_leading_comments(self.text).split())
+        text = self.text
+        start = _leading_comments_end(text)
+        read = 400  # enough for 100 characters of words unless white space fills it; then read on
+        while True:
+            head = " ".join(text[start:start + read].split())
+            if len(head) > 101 or start + read >= len(text):
+                break
+            read *= 4
+        if start + read < len(text):
+            head = head[:101]  # its last word may go on past what was read: only the first 97 are shown
         return head if len(head) <= 100 else head[:97] + "..."
 
     def location(self, position: int | None) -> tuple[int, int] | None:
@@ -67,6 +89,8 @@ _WORD = re.compile(r'"(?:[^"]|"")*"|\'(?:[^\']|\'\')*\'|\$[A-Za-z_]*\$|[A-Za-z_]
 
 def _leading_comments_end(text: str) -> int:
     """Offset of the first token: skips white space, -- comments and nested /* */ comments."""
+    if text[:1] not in ("-", "/") and not text[:1].isspace():
+        return 0  # the usual case: a statement's text starts with its first token
     i, n = 0, len(text)
     while i < n:
         char = text[i]
@@ -77,6 +101,22 @@ def _leading_comments_end(text: str) -> int:
         else:
             break
     return i
+
+
+def mentions(script: str, word: str) -> bool:
+    """Whether `word` (lower case ASCII) occurs in `script` in any case: a quick look before a slower search,
+    lower-casing a window at a time so a long script is never copied whole."""
+    window = 1 << 20
+    overlap = len(word) - 1
+    for at in range(0, len(script), window):
+        if word in script[max(at - overlap, 0):at + window].lower():
+            return True
+    return False
+
+
+def code_start(text: str) -> int:
+    """Where a statement's first token stands in its text (after any leading comments)."""
+    return _leading_comments_end(text)
 
 
 def _strip_leading_comments(text: str) -> str:
@@ -273,6 +313,17 @@ def _statement_slices(script: str) -> tuple[slice, ...]:
     return tuple(found)
 
 
+#: First words after which kind_of finds nothing but a regular statement, whatever the other words are.
+_DATA_STATEMENTS = frozenset({"INSERT", "UPDATE", "DELETE"})
+_FIRST_WORD = re.compile(r"([A-Za-z_][A-Za-z0-9_$]*)(?=[ \t\n\r\f(\"]|\Z)")
+
+
+def _first_word(text: str) -> str | None:
+    """The statement's first word, upper-cased, when it is a plain one (no quote, comment or operator joins it)."""
+    match = _FIRST_WORD.match(text, _leading_comments_end(text))
+    return match.group(1).upper() if match else None
+
+
 def split_statements(script: str, name: str = "") -> list[Statement]:
     statements: list[Statement] = []
     try:
@@ -300,6 +351,12 @@ def split_statements(script: str, name: str = "") -> list[Statement]:
         text = script[piece]
         line += script.count("\n", cursor, piece.start)
         cursor = piece.start
+        first = _first_word(text)
+        if first in _DATA_STATEMENTS:
+            # kind_of says REGULAR for these whatever follows: the rest of the words wait until asked for.
+            statements.append(Statement(index, text, piece.start, line + _leading_comment_lines(text), Kind.REGULAR,
+                                        None, line, piece.start - script.rfind("\n", 0, piece.start), first))
+            continue
         keywords = _keywords(text)
         if (keywords[:1] in (("CREATE",), ("DROP",), ("REINDEX",), ("ALTER",)) and "CONCURRENTLY" not in keywords
                 and "concurrently" in text[:20000].lower()):
@@ -308,7 +365,8 @@ def split_statements(script: str, name: str = "") -> list[Statement]:
         first_line = line + _leading_comment_lines(text)
         column = piece.start - script.rfind("\n", 0, piece.start)
         statements.append(
-            Statement(index, text, piece.start, first_line, kind_of(keywords), keywords, line, column)
+            Statement(index, text, piece.start, first_line, kind_of(keywords), keywords, line, column,
+                      keywords[0] if keywords else "")
         )
     # Rows after COPY ... FROM stdin are data, not SQL; the plan refuses the COPY itself.
     copy = next((i for i, s in enumerate(statements) if s.kind is Kind.COPY_STDIN), None)
@@ -330,7 +388,7 @@ def _join_atomic_bodies(script: str, slices: tuple[slice, ...]) -> tuple[slice, 
     are joined back the way psql does it: in a CREATE [OR REPLACE] FUNCTION|PROCEDURE, outside
     parentheses, BEGIN opens a block, CASE inside one opens another, END closes one.
     """
-    if not _ATOMIC.search(script):
+    if not mentions(script, "atomic") or not _ATOMIC.search(script):
         return slices
     joined: list[slice] = []
     i = 0
@@ -447,6 +505,8 @@ _STANDARD_CONFORMANCE_OFF = re.compile(
 
 def _standard_conformance_off(script: str, start: int, end: int) -> int | None:
     """Where the script turns standard_conforming_strings off, before `end` (or None)."""
+    if not mentions(script, "standard_conforming_strings"):
+        return None
     match = _STANDARD_CONFORMANCE_OFF.search(script, start, end)
     return match.start() if match else None
 
@@ -638,9 +698,9 @@ def transaction_modes(stmt: Statement) -> str:
 
 def _sets_modes(stmt: Statement) -> bool:
     """SET [LOCAL|SESSION] TRANSACTION ... or SET transaction_isolation (and the like): this transaction's modes."""
-    words = stmt.keywords
-    if words[:1] != ("SET",):
+    if stmt.first_keyword != "SET":
         return False
+    words = stmt.keywords
     name = words[2] if len(words) > 2 and words[1] in ("LOCAL", "SESSION") else (words[1] if len(words) > 1 else "")
     return name in _MODE_SETTINGS
 
@@ -685,7 +745,7 @@ def _split_parts(name: str, statements: list[Statement]) -> list[Part]:
     open_begin: Statement | None = None
     for stmt in statements:
         kind = stmt.kind
-        if (kind is Kind.BEGIN or stmt.keywords[:1] == ("SET",)) and _read_only(stmt):
+        if (kind is Kind.BEGIN or stmt.first_keyword == "SET") and _read_only(stmt):
             raise _control_error(
                 name, stmt, "which makes a transaction read-only.",
                 "PostgreSQL refuses every write after it (Prisma fails there too), and lumiku-tui records the "
