@@ -37,8 +37,10 @@ class Kind(StrEnum):
 class Statement:
     # Slots: a data migration holds hundreds of thousands of statements, each object counts.
     index: int  # 1-based, in the file
-    text: str
+    #: The whole script: the statement's text is read from it when asked for, not kept as a copy.
+    source: str = field(repr=False)
     start: int  # offset of the statement in the script (characters)
+    stop: int
     line: int  # 1-based line where the statement's first keyword stands
     kind: Kind
     #: The leading keywords as read when the statement was split; None: not read yet (a data statement,
@@ -49,6 +51,10 @@ class Statement:
     #: keywords[0] (or ""): read at once for every statement, as most questions about a statement start there.
     first_keyword: str = ""
     _keywords_cache: tuple[str, ...] | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def text(self) -> str:
+        return self.source[self.start:self.stop]
 
     @property
     def keywords(self) -> tuple[str, ...]:
@@ -354,7 +360,8 @@ def split_statements(script: str, name: str = "") -> list[Statement]:
         first = _first_word(text)
         if first in _DATA_STATEMENTS:
             # kind_of says REGULAR for these whatever follows: the rest of the words wait until asked for.
-            statements.append(Statement(index, text, piece.start, line + _leading_comment_lines(text), Kind.REGULAR,
+            statements.append(Statement(index, script, piece.start, piece.stop, line + _leading_comment_lines(text),
+                                        Kind.REGULAR,
                                         None, line, piece.start - script.rfind("\n", 0, piece.start), first))
             continue
         keywords = _keywords(text)
@@ -365,7 +372,7 @@ def split_statements(script: str, name: str = "") -> list[Statement]:
         first_line = line + _leading_comment_lines(text)
         column = piece.start - script.rfind("\n", 0, piece.start)
         statements.append(
-            Statement(index, text, piece.start, first_line, kind_of(keywords), keywords, line, column,
+            Statement(index, script, piece.start, piece.stop, first_line, kind_of(keywords), keywords, line, column,
                       keywords[0] if keywords else "")
         )
     # Rows after COPY ... FROM stdin are data, not SQL; the plan refuses the COPY itself.
@@ -640,7 +647,12 @@ class MigrationPlan:
                 f"{self.left_behind(len(self.parts))}; a re-run resumes after the last committed part.")
 
 
-@functools.lru_cache(maxsize=64)
+#: Plans kept: more than a long history's migrations, so the gate's lint and the deploy after it split each
+#: script once (a plan holds small objects pointing into the script its migration already holds).
+PLANS_KEPT = 4096
+
+
+@functools.lru_cache(maxsize=PLANS_KEPT)
 def plan_migration(migration: LocalMigration) -> MigrationPlan:
     """Memoised: the preview, the safety analysis and the deploy all plan the same migration."""
     return _plan_migration(migration)
