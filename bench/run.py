@@ -25,6 +25,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from bench.big_script import bench_big_script  # noqa: E402
 from bench.figures import DOC, Figure, Skipped, show, write_doc  # noqa: E402
 from bench.lab import Lab  # noqa: E402
 from bench.measure import BenchFailure  # noqa: E402
@@ -40,20 +41,25 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="lumiku-tui benchmarks (whole-process, against baselines)")
     parser.add_argument("--quick", action="store_true", help="smaller histories and fewer repetitions")
     parser.add_argument("--no-write", action="store_true", help=f"do not write {DOC.relative_to(REPO)}")
-    parser.add_argument("--only", default="deploy,status,startup,wizard",
-                        help="comma-separated benches to run (deploy, status, startup, wizard)")
-    parser.add_argument("--reps", type=int, help="repetitions per figure (default 5; 3 with --quick)")
-    parser.add_argument("--deploy-migrations", type=int, help="migrations in the deploy history (default 300)")
+    parser.add_argument("--only", default="deploy,big,status,startup,wizard",
+                        help="comma-separated benches to run (deploy, big, status, startup, wizard)")
+    parser.add_argument("--reps", type=int, help="repetitions per figure (default 5, local deploy 9, big script "
+                        "3; 3 with --quick)")
+    parser.add_argument("--deploy-migrations", type=int, help="migrations in the deploy history (default 163, the "
+                        "size of the public history the targets were set on)")
+    parser.add_argument("--big-mib", type=float, help="size of the big data migration (default 50; 2 with --quick)")
+    parser.add_argument("--big-rows", type=int, help="INSERTs in the big data migration (default 250,000; 10,000 "
+                        "with --quick)")
     parser.add_argument("--status-migrations", type=int, help="migrations in the status history (default 1000)")
     parser.add_argument("--preview-mib", type=float, default=10.0, help="size of the previewed migration")
-    parser.add_argument("--rtt-ms", type=float, default=1.0,
+    parser.add_argument("--rtt-ms", type=float, default=2.0,
                         help="also time deploy vs psql through a proxy adding this round-trip time (0 = skip; "
                         "skipped with --quick)")
     parser.add_argument("--skip-prisma", action="store_true", help="do not run the Prisma CLI comparison")
     parser.add_argument("--profile", action="store_true", help="also write pyinstrument reports to bench/out/")
     args = parser.parse_args(argv)
     reps = args.reps or (3 if args.quick else 5)
-    deploy_n = args.deploy_migrations or (80 if args.quick else 300)
+    deploy_n = args.deploy_migrations or (80 if args.quick else 163)
     status_n = args.status_migrations or 1000
     only = {name.strip() for name in args.only.split(",") if name.strip()}
     started = time.perf_counter()
@@ -70,16 +76,22 @@ def main(argv: list[str] | None = None) -> int:
             print(f"PostgreSQL {lab.server_version} up; {reps} repetition(s) per figure; load average "
                   f"{lab.load_at_start}", flush=True)
             if "deploy" in only:
-                local = _guarded("deploy", lambda: [bench_deploy(lab, deploy_n, reps)], echo=False)
+                local_reps = args.reps or (3 if args.quick else 9)
+                local = _guarded("deploy", lambda: [bench_deploy(lab, deploy_n, local_reps)], echo=False)
                 results += [show(r) for r in local]
                 if args.rtt_ms and not args.quick:
                     with lab.network(args.rtt_ms) as measured_ms:
                         link = f"{measured_ms:.1f} ms round trip"
-                        remote = _guarded("deploy", lambda: [bench_deploy(lab, deploy_n, min(reps, 3), link=link)],
-                                          echo=False)
+                        remote = _guarded("deploy", lambda: [bench_deploy(lab, deploy_n, reps, link=link,
+                                                                          max_ratio=0.5)], echo=False)
                     results += [show(_with_round_trips(r, local, measured_ms, deploy_n)) for r in remote]
                 if not args.quick and not args.skip_prisma:
                     results += _guarded("deploy", lambda: bench_deploy_vs_prisma(lab, deploy_n, min(reps, 3)))
+            if "big" in only:
+                big_mib = args.big_mib or (2.0 if args.quick else 50.0)
+                big_rows = args.big_rows or (10_000 if args.quick else 250_000)
+                results += _guarded("big", lambda: bench_big_script(lab, big_mib, big_rows,
+                                                                    args.reps or 3))
             if "status" in only:
                 results += _guarded("status", lambda: bench_status(lab, status_n, reps,
                                                                    with_prisma=not args.skip_prisma))

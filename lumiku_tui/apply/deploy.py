@@ -717,7 +717,7 @@ class Deployment:
         if not self.options.statement_timeout_s:
             return None
         if self._plan is not None and any(
-            s.keywords[:1] == ("SET",) and "STATEMENT_TIMEOUT" in s.keywords[:4] for s in self._plan.statements
+            s.first_keyword == "SET" and "STATEMENT_TIMEOUT" in s.keywords[:4] for s in self._plan.statements
         ):
             return None  # the script sets its own statement timeout: a long silence may be intended
         # Past this silence the watcher asks the server, from a second connection, whether the

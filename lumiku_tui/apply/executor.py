@@ -16,7 +16,7 @@ import time
 from contextlib import nullcontext
 from dataclasses import dataclass
 from types import EllipsisType
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 import psycopg
 from psycopg import errors as pgerrors
@@ -108,9 +108,10 @@ def lock_mode_name(mode: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", " ", mode.removesuffix("Lock")).upper()
 
 
-def _scripts(statements: Sequence["Statement"]) -> "list[tuple[str, list[Statement], list[int]]]":
-    """The statements in scripts of at most SCRIPT_BYTES: (text, its statements, where each starts in it)."""
-    scripts: list[tuple[str, list[Statement], list[int]]] = []
+def _scripts(statements: Sequence["Statement"]) -> "Iterator[tuple[str, list[Statement], list[int]]]":
+    """The statements in scripts of at most SCRIPT_BYTES: (text, its statements, where each starts in it).
+
+    Made one at a time, as they are sent: a long data migration is never held twice over in memory."""
     texts: list[str] = []
     chunk: list[Statement] = []
     offsets: list[int] = []
@@ -118,7 +119,7 @@ def _scripts(statements: Sequence["Statement"]) -> "list[tuple[str, list[Stateme
     for stmt in statements:
         length = len(stmt.text.encode())
         if chunk and size + length > SCRIPT_BYTES:
-            scripts.append((_SEPARATOR.join(texts), chunk, offsets))
+            yield _SEPARATOR.join(texts), chunk, offsets
             texts, chunk, offsets, size, chars = [], [], [], 0, 0
         offsets.append(chars)
         texts.append(stmt.text)
@@ -126,8 +127,7 @@ def _scripts(statements: Sequence["Statement"]) -> "list[tuple[str, list[Stateme
         size += length + len(_SEPARATOR)
         chars += len(stmt.text) + len(_SEPARATOR)
     if chunk:
-        scripts.append((_SEPARATOR.join(texts), chunk, offsets))
-    return scripts
+        yield _SEPARATOR.join(texts), chunk, offsets
 
 
 # --- the watcher ----------------------------------------------------------------------------------

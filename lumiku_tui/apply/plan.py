@@ -44,7 +44,7 @@ class Script(Protocol):
     def script(self) -> str: ...
 
 
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=4096)
 def _statements(script: Script) -> tuple[Statement, ...]:
     return tuple(split_statements(script.script))
 

@@ -30,7 +30,7 @@ def created_schemas(plan: "MigrationPlan") -> list[tuple[str, int]]:
 
     found = []
     for stmt in plan.statements:
-        if stmt.keywords[:2] != ("CREATE", "SCHEMA"):
+        if stmt.first_keyword != "CREATE" or stmt.keywords[:2] != ("CREATE", "SCHEMA"):
             continue
         try:
             (raw,) = parser.parse_sql(stmt.text)

@@ -15,7 +15,7 @@ import re
 import threading
 from contextlib import contextmanager
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
 from lumiku_tui.errors import PlanError
 from lumiku_tui.safety.rules.analyze import Analyzer, InsertSummary, StatementContext
@@ -25,7 +25,7 @@ from lumiku_tui.safety.measured import SchemaFacts, has_tables, load_facts, run_
 from lumiku_tui.safety.rules.model import Finding, LintReport, LockMode, Rule, Severity
 from lumiku_tui.safety.rules.schema import SimSchema
 from lumiku_tui.apply.plan import plan_of, statements_of
-from lumiku_tui.sql.split import Kind, Statement
+from lumiku_tui.sql.split import Kind, Statement, code_start, mentions
 
 if TYPE_CHECKING:
     import psycopg
@@ -71,7 +71,7 @@ def _parse_migration(migration: "LocalMigration", committed: frozenset[int] = fr
     body = statements[1:-1] if wrapped else statements
     transactional = not (len(body) == 1 and body[0].kind is Kind.NO_TRANSACTION)
     in_block = wrapped or len(body) > 1
-    rerunnable = bool(_RERUNNABLE.search(migration.script))
+    rerunnable = mentions(migration.script, "exists") and bool(_RERUNNABLE.search(migration.script))
     if wrapped:
         begin, commit = statements[0], statements[-1]
         findings.append(Finding(
@@ -87,13 +87,12 @@ def _parse_migration(migration: "LocalMigration", committed: frozenset[int] = fr
     from lumiku_tui.apply.plan import sent_numbers
 
     numbers = sent_numbers(migration)
-    for position, stmt in enumerate(body):
-        if stmt.kind in _TX_CONTROL or stmt.index in committed:
-            continue
+
+    def parse(position: int, stmt: Statement) -> _Parsed | None:
         ctx = StatementContext(migration.name, stmt.index, len(body) - position - 1, transactional, in_block,
                                rerunnable, stmt.text, numbers.get(stmt.index))
         try:
-            parsed.append(_Parsed(ctx, stmt, _parse_statement(stmt), None))
+            item = _Parsed(ctx, stmt, _parse_statement(stmt), None)
         except ParseError as exc:
             message = str(exc.args[0]) if exc.args else str(exc)
             offset = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], int) else None
@@ -102,7 +101,112 @@ def _parse_migration(migration: "LocalMigration", committed: frozenset[int] = fr
             findings.append(Finding(migration.name, stmt.index, Rule.SYNTAX_ERROR, Severity.ERROR,
                                     f"PostgreSQL's parser rejects this statement: {message}{at}.", None,
                                     "Fix the statement; the migration fails here and nothing of it is applied."))
+            return None
+        parsed.append(item)
+        return item
+
+    run = _InsertRun()
+    for position, stmt in enumerate(body):
+        if stmt.kind in _TX_CONTROL or stmt.index in committed:
+            continue
+        head = _values_head(stmt)
+        if head is not None and run.takes(head):
+            run.defer(position, stmt)
+            continue
+        run.close(parse, findings, migration.name)
+        item = parse(position, stmt)
+        if head is not None and item is not None and _fills_rows(item):
+            run.open(head, stmt)
+    run.close(parse, findings, migration.name)
     return parsed, findings
+
+
+#: `INSERT INTO name[.name] [AS name] [(name, ...)] VALUES (`, names bare (ASCII) or quoted without a doubled
+#: quote: the part of an INSERT that says which table and columns it fills. Two INSERTs with the same such
+#: head fill the same columns of the same table.
+_NAME = r'(?:[A-Za-z_][A-Za-z0-9_$]*(?![A-Za-z0-9_$"])|"[^"]+"(?!"))'
+_SPACE = r"[ \t\n\r\f]"
+_VALUES_HEAD = re.compile(
+    rf"(?i:INSERT){_SPACE}+(?i:INTO){_SPACE}+{_NAME}(?:{_SPACE}*\.{_SPACE}*{_NAME})?"
+    rf"(?:{_SPACE}+(?i:AS){_SPACE}+{_NAME})?{_SPACE}*(?:\({_SPACE}*{_NAME}(?:{_SPACE}*,{_SPACE}*{_NAME})*{_SPACE}*\))?"
+    rf"{_SPACE}*(?i:VALUES){_SPACE}*\(")
+_CONFLICT = re.compile("conflict", re.IGNORECASE)
+#: Statements of a run analysed one by one at its start and end; the ones between are skipped.
+_RUN_SKIPS_FROM = 3
+
+
+def _values_head(stmt: Statement) -> str | None:
+    """The head of an INSERT ... VALUES with no ON CONFLICT anywhere in its text (not even in a string)."""
+    if stmt.first_keyword != "INSERT":
+        return None
+    match = _VALUES_HEAD.match(stmt.text, code_start(stmt.text))
+    if match is None or _CONFLICT.search(stmt.text, match.end()):
+        return None
+    return match.group(0)
+
+
+def _fills_rows(item: _Parsed) -> bool:
+    """An INSERT of at least one row of VALUES without ON CONFLICT: after it, its table is known to hold rows."""
+    return len(item.nodes) == 1 and isinstance(item.nodes[0], InsertSummary) and item.nodes[0].values_rows > 0 \
+        and not item.nodes[0].on_conflict and not item.nodes[0].sources
+
+
+class _InsertRun:
+    """INSERTs in a row with the same head as one fully analysed INSERT of rows: a data migration's bulk.
+
+    Each of them, analysed, would say only what the first said: the same table and columns, a data change of the
+    same severity (inserts create and drop nothing, so the table's existence and origin stay as they were), rows
+    added to a table already known to hold rows. So only the first and the last (whose position the analysis
+    keeps as where the rows were last added) are parsed and analysed; the ones between are not parsed at all,
+    and one finding names them. What that skips: a syntax error among them is reported by PostgreSQL when the
+    deploy runs the statement (with its line; the migration rolls back whole), not by lint.
+    """
+
+    def __init__(self) -> None:
+        self.head: str | None = None
+        self.first: Statement | None = None
+        self.deferred: list[tuple[int, Statement]] = []
+        self.count = 0
+
+    def takes(self, head: str) -> bool:
+        return self.head is not None and head == self.head
+
+    def open(self, head: str, first: Statement) -> None:
+        self.head, self.first, self.deferred, self.count = head, first, [], 0
+
+    def defer(self, position: int, stmt: Statement) -> None:
+        # Only the first deferred one and the latest are kept: the run's extent, without holding all of it.
+        if len(self.deferred) < 2:
+            self.deferred.append((position, stmt))
+        else:
+            self.deferred[1] = (position, stmt)
+        self.count += 1
+
+    def close(self, parse: Callable[[int, Statement], "_Parsed | None"], findings: list[Finding],
+              migration: str) -> None:
+        if self.head is None:
+            return
+        count, deferred, first = self.count, self.deferred, self.first
+        self.head, self.first, self.deferred, self.count = None, None, [], 0
+        if not deferred or first is None:
+            return
+        last_position, last = deferred[-1]
+        if count < _RUN_SKIPS_FROM:
+            return self._parse_all_instead(parse, deferred, count)
+        skipped_from, skipped_to = deferred[0][1].index, last.index - 1
+        findings.append(Finding(
+            migration, skipped_from, Rule.DATA_CHANGE, Severity.INFO,
+            f"Statements {skipped_from}-{skipped_to} ({skipped_to - skipped_from + 1:,} INSERTs) fill the same table "
+            f"and columns as statement {first.index} (`{first.summary[:60]}`): judged as it is, not parsed one by "
+            "one; PostgreSQL reports a syntax error among them when the deploy runs it.",
+            None, "Keep seed and backfill data in a reviewed step of its own."))
+        parse(last_position, last)
+
+    @staticmethod
+    def _parse_all_instead(parse: Callable[[int, Statement], "_Parsed | None"],
+                           deferred: list[tuple[int, Statement]], count: int) -> None:
+        for position, stmt in deferred[:count]:
+            parse(position, stmt)
 
 
 def _commit_points_finding(migration: "LocalMigration", first: Statement) -> Finding:

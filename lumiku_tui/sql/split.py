@@ -34,21 +34,50 @@ class Kind(StrEnum):
     TWO_PHASE = "two_phase"  # PREPARE TRANSACTION, COMMIT/ROLLBACK PREPARED
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Statement:
+    # Slots: a data migration holds hundreds of thousands of statements, each object counts.
     index: int  # 1-based, in the file
-    text: str
+    #: The whole script: the statement's text is read from it when asked for, not kept as a copy.
+    source: str = field(repr=False)
     start: int  # offset of the statement in the script (characters)
+    stop: int
     line: int  # 1-based line where the statement's first keyword stands
     kind: Kind
-    keywords: tuple[str, ...]
+    #: The leading keywords as read when the statement was split; None: not read yet (a data statement,
+    #: whose kind its first word settles), read on first use.
+    read_keywords: tuple[str, ...] | None
     text_line: int  # where the text (with any leading comment) starts
     text_column: int
+    #: keywords[0] (or ""): read at once for every statement, as most questions about a statement start there.
+    first_keyword: str = ""
+    _keywords_cache: tuple[str, ...] | None = field(default=None, compare=False, repr=False)
 
-    @cached_property
+    @property
+    def text(self) -> str:
+        return self.source[self.start:self.stop]
+
+    @property
+    def keywords(self) -> tuple[str, ...]:
+        if self.read_keywords is not None:
+            return self.read_keywords
+        if self._keywords_cache is None:
+            object.__setattr__(self, "_keywords_cache", _keywords(self.text))
+        return self._keywords_cache  # type: ignore[return-value]
+
+    @property
     def summary(self) -> str:
         """One line for logs: the first words, shortened."""
-        head = " ".join(_strip_leading_comments(self.text).split())
+        text = self.text
+        start = _leading_comments_end(text)
+        read = 400  # enough for 100 characters of words unless white space fills it; then read on
+        while True:
+            head = " ".join(text[start:start + read].split())
+            if len(head) > 101 or start + read >= len(text):
+                break
+            read *= 4
+        if start + read < len(text):
+            head = head[:101]  # its last word may go on past what was read: only the first 97 are shown
         return head if len(head) <= 100 else head[:97] + "..."
 
     def location(self, position: int | None) -> tuple[int, int] | None:
@@ -67,6 +96,8 @@ _WORD = re.compile(r'"(?:[^"]|"")*"|\'(?:[^\']|\'\')*\'|\$[A-Za-z_]*\$|[A-Za-z_]
 
 def _leading_comments_end(text: str) -> int:
     """Offset of the first token: skips white space, -- comments and nested /* */ comments."""
+    if text[:1] not in ("-", "/") and not text[:1].isspace():
+        return 0  # the usual case: a statement's text starts with its first token
     i, n = 0, len(text)
     while i < n:
         char = text[i]
@@ -79,6 +110,22 @@ def _leading_comments_end(text: str) -> int:
     return i
 
 
+def mentions(script: str, word: str) -> bool:
+    """Whether `word` (lower case ASCII) occurs in `script` in any case: a quick look before a slower search,
+    lower-casing a window at a time so a long script is never copied whole."""
+    window = 1 << 20
+    overlap = len(word) - 1
+    for at in range(0, len(script), window):
+        if word in script[max(at - overlap, 0):at + window].lower():
+            return True
+    return False
+
+
+def code_start(text: str) -> int:
+    """Where a statement's first token stands in its text (after any leading comments)."""
+    return _leading_comments_end(text)
+
+
 def _strip_leading_comments(text: str) -> str:
     return text[_leading_comments_end(text):]
 
@@ -87,13 +134,53 @@ def _leading_comment_lines(text: str) -> int:
     return text.count("\n", 0, _leading_comments_end(text))
 
 
+#: Tokens on which PostgreSQL's scanner and a regular expression cannot disagree: bare ASCII words and quoted
+#: names (without a doubled quote), each followed by white space, ( ) , . or the end, so that no longer token
+#: (U&"...", E'...', "a""b") could start there; '...' strings without a backslash, and plain numbers, each
+#: followed by , or ) (so no adjacent string continues them); ( ) , (single characters whatever follows);
+#: . before no digit; PostgreSQL's white space. Anything else (other strings and numbers, operators,
+#: comments) is left to the scanner.
+_WORDS = r'([A-Za-z_][A-Za-z0-9_$]*)(?=[ \t\n\r\f(),.]|\Z)|("[^"]+")(?=[ \t\n\r\f(),.]|\Z)'
+_STRING = r"('(?:[^'\\]|'')*')(?=[ \t\r\f]*[,)])"
+_PLAIN_SPAN = re.compile(r"(?:" + _WORDS + "|" + _STRING + r"|[0-9]+(?:\.[0-9]+)?(?=[ \t\n\r\f]*[,)])|[(),]"
+                         r"|\.(?![0-9])|[ \t\n\r\f]+)*")
+_PLAIN_WORD = re.compile(_WORDS + "|" + _STRING + r"|(\()")
+#: One tuple per distinct keyword sequence: a data migration repeats the same one hundreds of thousands of times.
+_KEYWORD_TUPLES: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+
+def _plain_keywords(head: str, limit: int, cut: bool) -> tuple[str, ...] | None:
+    """The keywords when the statement starts with `limit` words of plain tokens (or is all plain tokens);
+    None when something else comes first, for the scanner to read. `cut`: `head` is a prefix of a longer
+    text, so its last token may be longer in the text and is not read."""
+    span = _PLAIN_SPAN.match(head).end()  # type: ignore[union-attr]  # matches the empty string at least
+    found = _PLAIN_WORD.findall(head, 0, span)
+    if cut and span == len(head):
+        found = found[:-1]
+    if len(found) < limit and (cut or span < len(head)):
+        return None
+    return tuple(sys.intern(word.upper()) if word else "(" if paren else "?"
+                 for word, _quoted, _string, paren in found[:limit])
+
+
 def _keywords(text: str, limit: int = 12, prefix: int = 240) -> tuple[str, ...]:
     """The first bare words, upper-cased, read with PostgreSQL's scanner (comments anywhere are skipped).
 
     Quoted names and strings stand as "?" so a table called "concurrently" is not a keyword.
     """
+    words = _keywords_read(text, limit, prefix)
+    return _KEYWORD_TUPLES.setdefault(words, words) if len(_KEYWORD_TUPLES) < 4096 else words
+
+
+def _keywords_read(text: str, limit: int, prefix: int) -> tuple[str, ...]:
     # Twelve words fit in far less; a longer prefix only costs tokens nobody reads.
-    head = _strip_leading_comments(text)[:prefix]
+    start = _leading_comments_end(text)
+    cut = len(text) - start > prefix
+    # Most statements begin with plain words and names: read without building the scanner's tokens.
+    plain = _plain_keywords(text[start:start + prefix], limit, cut)
+    if plain is not None:
+        return plain
+    head = text[start:start + prefix]
     try:
         tokens = _scan(head)
     except Exception:  # a prefix cut inside a string: fall back to a coarse reading
@@ -174,38 +261,88 @@ def _scan(text: str):  # type: ignore[no-untyped-def]
     return parser.scan(text)
 
 
-#: The largest script split, in characters. Splitting and sending keeps each statement as an object
-#: beside the file's text: about 25-30 times the file's size at the peak for a file of many small
-#: statements (measured: 306 MB for 10 MB, 1.4 GB for 50 MB), so a larger file is refused up front.
-MAX_SCRIPT_CHARS = 12 * 1024 * 1024
+#: Characters handed to PostgreSQL's scanner at once. The scanner works on a whole text, so a long script is
+#: read in windows, each starting where a statement ended (where the scanner is between tokens, as at the
+#: start of a text); memory then stays flat with the script's size.
+SCAN_WINDOW = 1 << 20
+
+
+class _ScanError(Exception):
+    """The scanner's error at an offset of the whole script."""
+
+    def __init__(self, message: str, offset: int, located: bool) -> None:
+        super().__init__(message)
+        self.message = message
+        self.offset = offset
+        self.located = located
+
+
+def _scan_error(exc: Exception, base: int, text: str) -> _ScanError:
+    message = str(exc)
+    match = re.search(r"^(.*?)(?: at or near .*)?, at index (\d+)", message, re.DOTALL)
+    if match:
+        return _ScanError(match.group(1).strip(), base + int(match.group(2)), True)
+    return _ScanError(message, base + len(text), False)
+
+
+def _statement_slices(script: str) -> tuple[slice, ...]:
+    """Where each statement stands, as PostgreSQL's scanner cuts the script (pglast.split's slices).
+
+    In windows: a window's last statement may be cut short by the window's end (or the window ends inside a
+    string, which the scanner reports as unterminated), so it is read again at the start of the next window,
+    which is twice as long when it held no complete statement. Every statement kept ended at a top-level
+    semicolon before the window's end, where the scanner saw exactly what it sees in the whole text.
+    """
+    import pglast
+
+    found: list[slice] = []
+    at, size, length = 0, SCAN_WINDOW, len(script)
+    while at < length:
+        end = min(length, at + size)
+        text = script[at:end]
+        try:
+            pieces = pglast.split(text, with_parser=False, only_slices=True)
+        except Exception as exc:
+            if end >= length:
+                raise _scan_error(exc, at, text) from None
+            size *= 2
+            continue
+        if end < length:
+            pieces = pieces[:-1]
+            if not pieces:
+                size *= 2
+                continue
+        found.extend(slice(at + p.start, at + p.stop) for p in pieces)
+        if end >= length:
+            break
+        at += pieces[-1].stop
+        size = SCAN_WINDOW
+    return tuple(found)
+
+
+#: First words after which kind_of finds nothing but a regular statement, whatever the other words are.
+_DATA_STATEMENTS = frozenset({"INSERT", "UPDATE", "DELETE"})
+_FIRST_WORD = re.compile(r"([A-Za-z_][A-Za-z0-9_$]*)(?=[ \t\n\r\f(\"]|\Z)")
+
+
+def _first_word(text: str) -> str | None:
+    """The statement's first word, upper-cased, when it is a plain one (no quote, comment or operator joins it)."""
+    match = _FIRST_WORD.match(text, _leading_comments_end(text))
+    return match.group(1).upper() if match else None
 
 
 def split_statements(script: str, name: str = "") -> list[Statement]:
-    import pglast
-
-    if len(script) > MAX_SCRIPT_CHARS:
-        raise PlanError(
-            f"{name or 'The script'} holds {len(script) / 1e6:.1f} million characters; lumiku-tui splits scripts "
-            f"of up to {MAX_SCRIPT_CHARS / 1e6:.1f} million.",
-            why="Reading a script statement by statement takes about 30 times its size in memory (a 50 MB "
-            "file would need over 1.4 GB). Nothing was applied.",
-            hint="Split it into several migrations of at most 12 MB each, or load bulk data outside the "
-            "migration (for example with psql's \\copy) and keep the migration for the schema.",
-        )
     statements: list[Statement] = []
     try:
-        slices = pglast.split(script, with_parser=False, only_slices=True)
-    except Exception as exc:  # the scanner fails only on unterminated quotes or comments
-        message = str(exc)
+        slices = _statement_slices(script)
+    except _ScanError as exc:  # the scanner fails only on unterminated quotes or comments
+        offset = exc.offset
+        message = exc.message
         where = ""
-        match = re.search(r"^(.*?)(?: at or near .*)?, at index (\d+)", message, re.DOTALL)
-        if match:
-            offset = int(match.group(2))
+        if exc.located:
             line = script.count("\n", 0, offset) + 1
             column = offset - script.rfind("\n", 0, offset)
             where = f" at line {line}, column {column}"
-            message = match.group(1).strip()
-        offset = int(match.group(2)) if match else len(script)
         setting = _standard_conformance_off(script, 0, offset)
         if setting is not None:
             raise _standard_conformance_error(script, setting, name, _line_of(script, offset)) from None
@@ -221,6 +358,13 @@ def split_statements(script: str, name: str = "") -> list[Statement]:
         text = script[piece]
         line += script.count("\n", cursor, piece.start)
         cursor = piece.start
+        first = _first_word(text)
+        if first in _DATA_STATEMENTS:
+            # kind_of says REGULAR for these whatever follows: the rest of the words wait until asked for.
+            statements.append(Statement(index, script, piece.start, piece.stop, line + _leading_comment_lines(text),
+                                        Kind.REGULAR,
+                                        None, line, piece.start - script.rfind("\n", 0, piece.start), first))
+            continue
         keywords = _keywords(text)
         if (keywords[:1] in (("CREATE",), ("DROP",), ("REINDEX",), ("ALTER",)) and "CONCURRENTLY" not in keywords
                 and "concurrently" in text[:20000].lower()):
@@ -229,7 +373,8 @@ def split_statements(script: str, name: str = "") -> list[Statement]:
         first_line = line + _leading_comment_lines(text)
         column = piece.start - script.rfind("\n", 0, piece.start)
         statements.append(
-            Statement(index, text, piece.start, first_line, kind_of(keywords), keywords, line, column)
+            Statement(index, script, piece.start, piece.stop, first_line, kind_of(keywords), keywords, line, column,
+                      keywords[0] if keywords else "")
         )
     # Rows after COPY ... FROM stdin are data, not SQL; the plan refuses the COPY itself.
     copy = next((i for i, s in enumerate(statements) if s.kind is Kind.COPY_STDIN), None)
@@ -251,7 +396,7 @@ def _join_atomic_bodies(script: str, slices: tuple[slice, ...]) -> tuple[slice, 
     are joined back the way psql does it: in a CREATE [OR REPLACE] FUNCTION|PROCEDURE, outside
     parentheses, BEGIN opens a block, CASE inside one opens another, END closes one.
     """
-    if not _ATOMIC.search(script):
+    if not mentions(script, "atomic") or not _ATOMIC.search(script):
         return slices
     joined: list[slice] = []
     i = 0
@@ -368,6 +513,8 @@ _STANDARD_CONFORMANCE_OFF = re.compile(
 
 def _standard_conformance_off(script: str, start: int, end: int) -> int | None:
     """Where the script turns standard_conforming_strings off, before `end` (or None)."""
+    if not mentions(script, "standard_conforming_strings"):
+        return None
     match = _STANDARD_CONFORMANCE_OFF.search(script, start, end)
     return match.start() if match else None
 
@@ -501,7 +648,12 @@ class MigrationPlan:
                 f"{self.left_behind(len(self.parts))}; a re-run resumes after the last committed part.")
 
 
-@functools.lru_cache(maxsize=64)
+#: Plans kept: more than a long history's migrations, so the gate's lint and the deploy after it split each
+#: script once (a plan holds small objects pointing into the script its migration already holds).
+PLANS_KEPT = 4096
+
+
+@functools.lru_cache(maxsize=PLANS_KEPT)
 def plan_migration(migration: LocalMigration) -> MigrationPlan:
     """Memoised: the preview, the safety analysis and the deploy all plan the same migration."""
     return _plan_migration(migration)
@@ -559,9 +711,9 @@ def transaction_modes(stmt: Statement) -> str:
 
 def _sets_modes(stmt: Statement) -> bool:
     """SET [LOCAL|SESSION] TRANSACTION ... or SET transaction_isolation (and the like): this transaction's modes."""
-    words = stmt.keywords
-    if words[:1] != ("SET",):
+    if stmt.first_keyword != "SET":
         return False
+    words = stmt.keywords
     name = words[2] if len(words) > 2 and words[1] in ("LOCAL", "SESSION") else (words[1] if len(words) > 1 else "")
     return name in _MODE_SETTINGS
 
@@ -606,7 +758,7 @@ def _split_parts(name: str, statements: list[Statement]) -> list[Part]:
     open_begin: Statement | None = None
     for stmt in statements:
         kind = stmt.kind
-        if (kind is Kind.BEGIN or stmt.keywords[:1] == ("SET",)) and _read_only(stmt):
+        if (kind is Kind.BEGIN or stmt.first_keyword == "SET") and _read_only(stmt):
             raise _control_error(
                 name, stmt, "which makes a transaction read-only.",
                 "PostgreSQL refuses every write after it (Prisma fails there too), and lumiku-tui records the "

@@ -19,9 +19,9 @@ DOC = REPO / "docs" / "benchmarks.md"
 def test_bench_quick_run_prints_ratios_against_its_baselines() -> None:
     doc_before = DOC.read_bytes() if DOC.exists() else None
     proc = subprocess.run(
-        [sys.executable, "bench/run.py", "--quick", "--no-write", "--only", "deploy,status,startup,wizard", "--reps",
+        [sys.executable, "bench/run.py", "--quick", "--no-write", "--only", "deploy,big,status,startup,wizard", "--reps",
          "1", "--deploy-migrations", "6", "--status-migrations", "25", "--preview-mib", "0.5", "--skip-prisma"],
-        cwd=REPO, capture_output=True, text=True, timeout=120,
+        cwd=REPO, capture_output=True, text=True, timeout=240,
         env={k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DIRECT_URL")},
     )
     assert proc.returncode == 0, proc.stderr[-2000:] + proc.stdout[-2000:]
@@ -30,6 +30,9 @@ def test_bench_quick_run_prints_ratios_against_its_baselines() -> None:
     assert deploy, out
     assert float(deploy.group(1)) > 0
     assert re.search(r"^\s+6 migrations, \d+ statements", out, re.MULTILINE), out
+    # The data migration: deployed whole, recorded with Prisma's checksum, against psql over the same file.
+    assert re.search(r"^big script \(\d+ MiB\) .* vs .*psql.* ratio \d+\.\d+x", out, re.MULTILINE), out
+    assert re.search(r"^\s+10,000 INSERTs in one migration\.sql", out, re.MULTILINE), out
     assert re.search(r"^status +skipped: .*--skip-prisma", out, re.MULTILINE), out
     startup = re.findall(r"^start-up +`lumiku-tui (--help|status --json)` .* ratio (\d+\.\d+)x", out, re.MULTILINE)
     assert [label for label, _ in startup] == ["--help", "status --json"], out
