@@ -450,15 +450,24 @@ def start(target: "Target", folder: "MigrationsFolder", locations: Any, options:
 
 
 @contextmanager
-def cancel_on_signals(deployment: "Deployment", signals: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM)
-                      ) -> Iterator[list[int]]:
+def cancel_on_signals(deployment: "Deployment", signals: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM), *,
+                      journal: Journal | None = None) -> Iterator[list[int]]:
     """SIGINT/SIGTERM cancel the deploy as a confirmed cancel does (the migration in progress rolls back);
-    yields the signals received."""
+    yields the signals received. With a journal, the cancel is written there first."""
     received: list[int] = []
+
+    def cancel(signum: int) -> None:
+        # Off the signal handler: the interrupted thread may itself hold the journal's file lock.
+        if journal is not None:
+            try:
+                journal.append(CANCEL_REQUESTED, signal=signal.Signals(signum).name)
+            except OSError:
+                pass  # the deploy reports an unwritable journal itself; the cancel must still happen
+        deployment.cancel()
 
     def on_signal(signum: int, _frame: object) -> None:
         received.append(signum)
-        threading.Thread(target=deployment.cancel, daemon=True).start()
+        threading.Thread(target=cancel, args=(signum,), daemon=True).start()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in signals}
     try:

@@ -350,18 +350,24 @@ def test_read_only_target_is_refused_before_anything_runs(db, run_cli, migration
 
 @pytest.mark.skipif(not (REPO / "lumiku_tui" / "tui" / "app.py").exists(),
                     reason="the wizard (lumiku_tui/tui/app.py) is not part of this build yet")
-def test_wizard_killed_mid_apply_leaves_invariant(db, migrations, tmp_path):
+def _all_applied(db, history) -> bool:  # type: ignore[no-untyped-def]
+    return read_state(db, history).applied == set(history.names)
+
+
+def test_wizard_killed_mid_apply_leaves_the_deploy_running_to_its_end(db, migrations, tmp_path):
+    """The approved deploy runs in its own process: killing the view (a closed tab, a crash) loses nothing."""
     from tests.db.faultkit import WizardProcess
 
     history = _slow_history(db, migrations)
+    set_slowness(db, 4)
     wizard = WizardProcess.start(db.url, history.path, tmp_path)
     try:
         _approve_in_wizard(wizard, db)
         wizard.kill()
+        assert running_backend_exists(db), "the deploy ended with its view"
+        wait_for(lambda: _all_applied(db, history), "the deploy to finish without its view", 40)
         state = assert_invariant(db, history)
-        assert state.applied == {history.names[0]}
         assert not state.failed, "a killed wizard must not leave a migration recorded as failed"
-        assert_rerun_completes(db, history)
     finally:
         wizard.kill()
         _end_stray_backends(db)
@@ -369,24 +375,20 @@ def test_wizard_killed_mid_apply_leaves_invariant(db, migrations, tmp_path):
 
 @pytest.mark.skipif(not (REPO / "lumiku_tui" / "tui" / "app.py").exists(),
                     reason="the wizard (lumiku_tui/tui/app.py) is not part of this build yet")
-def test_wizard_quit_mid_apply_cancels_and_rolls_back(db, migrations, tmp_path):
+def test_wizard_quit_mid_apply_closes_only_the_view(db, migrations, tmp_path):
+    """q while a deploy runs closes the view; the deploy goes on in its own process and finishes."""
     from tests.db.faultkit import WizardProcess
 
     history = _slow_history(db, migrations)
+    set_slowness(db, 4)
     wizard = WizardProcess.start(db.url, history.path, tmp_path)
     try:
         _approve_in_wizard(wizard, db)
-        mark = wizard.mark()
         wizard.press("\x11")  # ctrl+q
-        wizard.wait_for_text("Quit anyway?", since=mark)
-        wizard.press("y")
-        code = wizard.proc.wait(timeout=30)
-        assert code == 130
-        with db.admin() as admin:
-            assert running_backend(admin, db.name) is None, "the cancelled statement is still running"
+        assert wizard.proc.wait(timeout=30) == 0
+        wait_for(lambda: _all_applied(db, history), "the deploy to finish after its view closed", 40)
         state = assert_invariant(db, history)
-        assert state.applied == {history.names[0]} and not state.failed
-        assert_rerun_completes(db, history)
+        assert not state.failed
     finally:
         wizard.kill()
         _end_stray_backends(db)

@@ -234,7 +234,7 @@ def test_a_lost_reply_to_a_pipelined_commit_is_settled_within_thirty_seconds(pg_
     statement timeout's 605 s), then settled on a new connection."""
     from lumiku_tui.defaults import REPLY_DEADLINE_S
     from tests.db.test_in_doubt import SLOW_COMMIT, _end_sleepers, sleeping_at_commit
-    from tests.faultkit import wait_for
+    from tests.db.faultkit import wait_for
 
     path = migrations({"20240101000000_slow": SLOW_COMMIT})
     proxy = FreezableProxy(pg_server.port)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from lumiku_tui.apply import events as ev
-from lumiku_tui.apply.deploy import Deployment
+from lumiku_tui.apply.deploy import Deployment, DeployOptions
 from lumiku_tui.errors import DeployBlocked
 from lumiku_tui.prisma.folder import load_folder
 from lumiku_tui.prisma.status import State, read_status
@@ -134,7 +134,7 @@ def test_lumiku_and_prisma_end_in_the_same_state_and_agree_on_status(make_db, mi
 
 
 @needs_prisma
-def test_failure_in_the_second_part_is_a_failure_for_prisma_and_resumes_after_resolve(db, migrations, tmp_path,
+def test_failure_in_the_second_part_is_a_failure_for_prisma_and_deploy_resume_continues(db, migrations, tmp_path,
                                                                                      run_cli):
     # Prisma's own pattern: part 1 rebuilds the enum and commits; part 2 adds a NOT NULL column to a table
     # with a row, which fails.
@@ -147,16 +147,16 @@ def test_failure_in_the_second_part_is_a_failure_for_prisma_and_resumes_after_re
     assert status.returncode == 1 and "20240102000000_change" in status.stdout + status.stderr, status.stdout
     deploy = prisma(db, path, tmp_path, "migrate", "deploy")
     assert deploy.returncode == 1 and "P3009" in deploy.stdout + deploy.stderr
-    # The operator fixes part 2 and resolves it with Prisma's own CLI; lumiku-tui skips the committed part 1.
+    # The operator fixes part 2 and continues from it (`deploy --resume`): part 1 committed, byte for byte
+    # unchanged, so it is not run again.
     script = (FIXTURES / fixture / "migration.sql").read_text().replace('"email" TEXT NOT NULL',
                                                                        "\"email\" TEXT NOT NULL DEFAULT ''")
     (path / "20240102000000_change" / "migration.sql").write_text(script)
-    resolved = prisma(db, path, tmp_path, "migrate", "resolve", "--rolled-back", "20240102000000_change")
-    assert resolved.returncode == 0, resolved.stdout + resolved.stderr
     events: list[ev.Event] = []
-    result = Deployment(db.target, load_folder(path), on_event=events.append).run()
+    result = Deployment(db.target, load_folder(path), DeployOptions(resume=True), on_event=events.append).run()
     assert result.ok, result.failure
-    assert any(isinstance(e, ev.Notice) and "not run again" in e.message for e in events)
+    (started,) = [e for e in events if isinstance(e, ev.MigrationStarted) and e.name == "20240102000000_change"]
+    assert started.skipped_parts == (1,)
     first_run = min(e.index for e in events if isinstance(e, ev.StatementFinished))
     assert first_run == 8  # part 1 (statements 2-6, between BEGIN and the COMMIT on line 8) did not run again
     status = prisma(db, path, tmp_path, "migrate", "status")

@@ -122,28 +122,17 @@ def run(args: argparse.Namespace, out: Out) -> int:
         printer(event)
 
     deployment = Deployment(target, folder, options, on_event, journal=journal)
-    received: list[int] = []
-
-    def on_signal(signum: int, _frame: object) -> None:
-        received.append(signum)
-        if journal is not None:
-            journal.append("cancel_requested", signal=signal.Signals(signum).name)
-        threading.Thread(target=deployment.cancel, daemon=True).start()
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        result = deployment.run()
-    except LumikuError as err:
-        if not received:
-            raise
-        if out.json_mode:
-            out.error(err)
-        else:
-            out.line(out.style(f"Interrupted by {signal.Signals(received[0]).name}: {err.what}", "33"))
-        return 128 + received[0]
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    with cancel_on_signals(deployment, journal=journal) as received:
+        try:
+            result = deployment.run()
+        except LumikuError as err:
+            if not received:
+                raise
+            if out.json_mode:
+                out.error(err)
+            else:
+                out.line(out.style(f"Interrupted by {signal.Signals(received[0]).name}: {err.what}", "33"))
+            return 128 + received[0]
     if received:
         sig = received[0]
         if not out.json_mode:
