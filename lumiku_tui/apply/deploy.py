@@ -928,6 +928,9 @@ class _EventPump:
     """Hands events to the front end from a thread of its own, in order."""
 
     _STOP = object()
+    #: At most this many events per journal write: a pipelined migration of 100,000s of statements reports
+    #: them all at once, and one write of them all would hold every line in memory at the same time.
+    _BATCH = 512
 
     def __init__(self, sink: EventSink, journal: "Callable[[list[Event]], None] | None" = None) -> None:
         self._sink = sink
@@ -950,6 +953,8 @@ class _EventPump:
                     stop = True
                     break
                 batch.append(item)  # type: ignore[arg-type]
+                if len(batch) >= self._BATCH:
+                    break
                 try:
                     item = self._queue.get_nowait()
                 except queue.Empty:
