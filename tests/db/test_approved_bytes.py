@@ -37,3 +37,23 @@ def test_unchanged_approved_files_are_applied(db, migrations) -> None:
     result = Deployment(db.target, loaded, DeployOptions(approved=("20250101000000_a",),
                                                          approved_checksums=approved)).run()
     assert result.ok and [a.name for a in result.applied] == ["20250101000000_a"]
+
+
+def test_the_headless_deploy_applies_the_bytes_it_approved(db, migrations, run_cli, monkeypatch) -> None:
+    """`deploy` reads the folder, asks (or takes --yes), then runs: a file changed in between is not applied."""
+    folder = migrations({
+        "20250101000000_a": "CREATE TABLE a (id int);\n",
+        "20250102000000_b": "CREATE TABLE b (id int);\n",
+    })
+    run = Deployment.run
+
+    def edited_after_approval(self):  # type: ignore[no-untyped-def]
+        (folder / "20250102000000_b" / "migration.sql").write_text("DROP TABLE a;\n")
+        return run(self)
+
+    monkeypatch.setattr(Deployment, "run", edited_after_approval)
+    code, out, err = run_cli("deploy", "--yes", "--database-url", db.url, "--migrations", str(folder))
+    assert code == 1, out + err
+    assert "changed after it was approved" in out
+    assert db.query("SELECT migration_name FROM _prisma_migrations ORDER BY migration_name") == [("20250101000000_a",)]
+    assert db.query("SELECT to_regclass('public.a') IS NOT NULL") == [(True,)]

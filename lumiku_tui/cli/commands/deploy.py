@@ -104,6 +104,8 @@ def run(args: argparse.Namespace, out: Out) -> int:
         statement_timeout_s=args.statement_timeout,
         advisory_lock_wait_s=args.lock_wait,
         approved=approved,
+        # The bytes approved are the bytes applied: a file changed on disk since stops the deploy before it.
+        approved_checksums=tuple(checksums_of(folder, approved).items()) if approved else None,
         create_database=create_database and approved is not None,
         resume=resume,
         guards=migration_guards(target, project.runbook),
