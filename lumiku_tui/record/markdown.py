@@ -220,8 +220,9 @@ def _render(session: Any, now: datetime, story: "Any | None",
 
 
 def _failure_lines(f: dict[str, Any]) -> list[str]:
-    where = f"statement {f.get('statement_index')}, line {f.get('line')}" if f.get("statement_index") is not None \
-        else "-"
+    # Numbered as the deploy's log numbers it (`position`); older entries have only the file's order.
+    number = f.get("position") if f.get("position") is not None else f.get("statement_index")
+    where = f"statement {number}, line {f.get('line')}" if number is not None else "-"
     lines = [
         f"- **Migration:** {_code(str(f.get('name')))} ({where})",
         f"- **Error:** {_text((f['sqlstate'] + ' ' if f.get('sqlstate') else '') + str(f.get('message') or ''))}",

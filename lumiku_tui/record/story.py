@@ -92,8 +92,9 @@ def _blockers(entry: Entry) -> str:
 
 def failure_text(entry: Entry) -> str:
     error = ((entry.get("sqlstate") + " ") if entry.get("sqlstate") else "") + str(entry.get("message") or "")
-    where = (f"statement {entry.get('statement_index')}, line {entry.get('line')}"
-             if entry.get("statement_index") is not None else "")
+    # Numbered as the deploy's log numbers it (`position`); older entries have only the file's order.
+    number = entry.get("position") if entry.get("position") is not None else entry.get("statement_index")
+    where = f"statement {number}, line {entry.get('line')}" if number is not None else ""
     return f"{entry.get('name')} failed" + (f" at {where}" if where else "") + f": {error}"
 
 

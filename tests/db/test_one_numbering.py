@@ -41,9 +41,12 @@ def test_lint_numbers_a_statement_as_the_deploy_log_does(db, migrations, run_cli
     # A failure is named by the same numbering: SELECT 1 / 0 is the 2nd statement sent (3rd in the file).
     migrations({FAILING: "BEGIN;\nUPDATE t SET v = 3 WHERE id = 1;\nSELECT 1 / 0;\nCOMMIT;\n"}, folder=path)
     _, out, _ = run_cli("lint", "--json", "--database-url", db.url, "--migrations", str(path))
-    code, out, _ = run_cli("deploy", "--yes", "--database-url", db.url, "--migrations", str(path))
+    record = path.parent / "record.md"
+    code, out, _ = run_cli("deploy", "--yes", "--record", str(record), "--database-url", db.url,
+                           "--migrations", str(path))
     assert code == 1
     assert f"{FAILING} failed at statement 2 (line 3)" in out, out
+    assert "statement 2, line 3" in record.read_text(), "the record numbers the failure as the log does"
 
 
 def test_an_unwrapped_script_keeps_the_file_order(db, migrations, run_cli) -> None:
