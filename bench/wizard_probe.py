@@ -136,8 +136,8 @@ async def preview(args: argparse.Namespace, state: Path) -> dict[str, float]:
             screen = app.screen
             if not isinstance(screen, PreviewScreen):
                 return False
-            view = screen.query_one(SqlView)
-            return view.line_count > 0 and view.lexed_lines > 0
+            found = screen.query(SqlView)  # pushed, yet its widgets may not be mounted on a busy machine
+            return bool(found) and found.first().line_count > 0 and found.first().lexed_lines > 0
 
         await _until(app, first_screen, "the preview's first screen")
         drawn = time.monotonic() - pressed
