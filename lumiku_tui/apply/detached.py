@@ -189,26 +189,37 @@ class DeployProcess:
         }
 
 
+#: How a deploy process's start entry begins on its line (the journal writes `kind` first).
+_START_LINE = b'{"kind": "%s", ' % STARTED.encode()
+
+
 def last_deploy_process(journal: Journal) -> DeployProcess | None:
-    """The last deploy process this target's journal tells of, or None if none ever ran."""
-    entries: list[Entry] = []
-    start = None
-    offset = position = 0
-    # Entry by entry, to know the byte offset just after the start entry (a follower continues there).
+    """The last deploy process this target's journal tells of, or None if none ever ran.
+
+    Only the lines from its start entry on are parsed: the journal of a long-lived target holds every
+    statement of every deploy, and status, deploy and the wizard ask this each time.
+    """
     try:
         with open(journal.path, "rb") as handle:
-            for line in handle:
-                if not line.endswith(b"\n"):
-                    break  # still being written
-                position += len(line)
-                parsed = _parse(line)
-                if parsed is None:
-                    continue
-                entries.append(parsed)
-                if parsed.kind == STARTED:
-                    start, offset = len(entries) - 1, position
+            data = handle.read()
     except OSError:  # no journal yet, or a state folder that cannot hold one
         return None
+    data = data[: data.rfind(b"\n") + 1]  # a line still being written is not read
+    found = data.rfind(b"\n" + _START_LINE)
+    begin = found + 1 if found >= 0 else (0 if data.startswith(_START_LINE) else -1)
+    if begin < 0:
+        return None
+    entries: list[Entry] = []
+    start = None
+    offset = position = begin
+    for line in data[begin:].splitlines(keepends=True):
+        position += len(line)
+        parsed = _parse(line)
+        if parsed is None:
+            continue
+        entries.append(parsed)
+        if parsed.kind == STARTED and start is None:
+            start, offset = len(entries) - 1, position
     if start is None:
         return None
     head = entries[start]
@@ -227,15 +238,9 @@ def _parse(line: bytes) -> Entry | None:
         return None  # a torn line from a crashed writer
 
 
-def running_deploy(journal: Journal) -> DeployProcess | None:
-    found = last_deploy_process(journal)
-    return found if found is not None and found.running else None
-
-
-def settle_lost(journal: Journal) -> DeployProcess | None:
-    """Before another deploy: a deploy process that died without a word is written down as lost (so views stop
-    telling of it once a later deploy has taken over); returns it, or None."""
-    process = last_deploy_process(journal)
+def settle_lost(journal: Journal, process: DeployProcess | None) -> DeployProcess | None:
+    """Before another deploy: `process` (the journal's last), if it died without a word, is written down as lost
+    (so views stop telling of it once a later deploy has taken over); returns it, or None."""
     if process is None or not process.lost:
         return None
     journal.append(ENDED, for_pid=process.pid, outcome="lost", applied=list(process.applied),
@@ -402,8 +407,9 @@ def start(target: "Target", folder: "MigrationsFolder", locations: Any, options:
 
     state = state_dir or default_state_dir()
     journal = Journal.for_target(target, state)
-    settle_lost(journal)
-    running = running_deploy(journal)
+    last = last_deploy_process(journal)
+    settle_lost(journal, last)
+    running = last if last is not None and last.running else None
     if running is not None:
         raise DeployRunning(running.describe() + " Nothing else was started.",
                             hint="Follow it with `lumiku-tui attach` (or open the wizard); cancel it there.")
@@ -612,4 +618,4 @@ def serve(target: "Target", folder: "MigrationsFolder", spec: Spec, *, log: Call
 
 __all__ = ["CHILD_COMMAND", "Control", "DeployProcess", "DeployRunning", "Started", "cancel_on_signals",
            "child_argv", "controller_of", "event_of", "last_deploy_process", "pid_alive",
-           "read_spec", "result_of", "running_deploy", "serve", "settle_lost", "start"]
+           "read_spec", "result_of", "serve", "settle_lost", "start"]

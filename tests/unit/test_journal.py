@@ -88,3 +88,21 @@ def test_appends_from_several_processes_never_interleave(tmp_path: Path) -> None
     assert len(entries) == 200
     for n in range(4):
         assert [e.get("index") for e in entries if e.get("worker") == n] == list(range(50))
+
+
+def test_the_last_deploy_process_is_read_from_its_start_entry_on(tmp_path: Path) -> None:
+    from lumiku_tui.apply.detached import last_deploy_process
+
+    journal = Journal(tmp_path / "j.jsonl")
+    journal.append("deploy_process", approved=[{"name": "0001_a", "checksum": "x"}])
+    journal.append("migration_started", name="0001_a")
+    journal.append("deploy_process_ended", outcome="applied")
+    journal.append("deploy_process", approved=[{"name": "0002_b", "checksum": "y"}])
+    size_after_start = journal.path.stat().st_size
+    journal.append("migration_started", name="0002_b")
+    with open(journal.path, "ab") as handle:  # a line still being written
+        handle.write(b'{"kind": "deploy_process", "at"')
+    process = last_deploy_process(journal)
+    assert process is not None and process.approved == ("0002_b",)
+    assert [e.kind for e in process.entries] == ["migration_started"]
+    assert process.offset == size_after_start  # a follower continues right after its start entry

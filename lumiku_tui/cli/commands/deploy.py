@@ -166,14 +166,15 @@ def run(args: argparse.Namespace, out: Out) -> int:
 
 def _no_deploy_running(out: Out, target) -> None:
     """A foreground deploy beside a detached one would only wait for Prisma's lock: say whose it is now."""
-    from lumiku_tui.apply.detached import DeployRunning, running_deploy, settle_lost
+    from lumiku_tui.apply.detached import DeployRunning, last_deploy_process, settle_lost
     from lumiku_tui.journal import Journal
 
     journal = Journal.for_target(target)
-    lost = settle_lost(journal)
+    last = last_deploy_process(journal)
+    lost = settle_lost(journal, last)
     if lost is not None and not out.json_mode:
         out.line(out.style("Note        " + lost.describe(), "33"))
-    running = running_deploy(journal)
+    running = last if last is not None and last.running else None
     if running is not None:
         raise DeployRunning(running.describe() + " Nothing else was started.",
                             hint="Follow it with `lumiku-tui attach` (or the wizard); cancel it there.")
