@@ -354,8 +354,8 @@ def _all_applied(db, history) -> bool:  # type: ignore[no-untyped-def]
     return read_state(db, history).applied == set(history.names)
 
 
-def test_wizard_killed_mid_apply_leaves_the_deploy_running_to_its_end(db, migrations, tmp_path):
-    """The approved deploy runs in its own process: killing the view (a closed tab, a crash) loses nothing."""
+def _view_ends_and_the_deploy_finishes(db, migrations, tmp_path, end_the_view) -> None:  # type: ignore[no-untyped-def]
+    """Approve in a real wizard, end the view with `end_the_view(wizard)`, then the deploy finishes on its own."""
     from tests.db.faultkit import WizardProcess
 
     history = _slow_history(db, migrations)
@@ -363,35 +363,33 @@ def test_wizard_killed_mid_apply_leaves_the_deploy_running_to_its_end(db, migrat
     wizard = WizardProcess.start(db.url, history.path, tmp_path)
     try:
         _approve_in_wizard(wizard, db)
-        wizard.kill()
-        assert running_backend_exists(db), "the deploy ended with its view"
+        end_the_view(wizard)
         wait_for(lambda: _all_applied(db, history), "the deploy to finish without its view", 40)
         state = assert_invariant(db, history)
-        assert not state.failed, "a killed wizard must not leave a migration recorded as failed"
+        assert not state.failed, "an ended view must not leave a migration recorded as failed"
     finally:
         wizard.kill()
         _end_stray_backends(db)
+
+
+def test_wizard_killed_mid_apply_leaves_the_deploy_running_to_its_end(db, migrations, tmp_path):
+    """The approved deploy runs in its own process: killing the view (a closed tab, a crash) loses nothing."""
+    def kill(wizard) -> None:  # type: ignore[no-untyped-def]
+        wizard.kill()
+        assert running_backend_exists(db), "the deploy ended with its view"
+
+    _view_ends_and_the_deploy_finishes(db, migrations, tmp_path, kill)
 
 
 @pytest.mark.skipif(not (REPO / "lumiku_tui" / "tui" / "app.py").exists(),
                     reason="the wizard (lumiku_tui/tui/app.py) is not part of this build yet")
 def test_wizard_quit_mid_apply_closes_only_the_view(db, migrations, tmp_path):
     """q while a deploy runs closes the view; the deploy goes on in its own process and finishes."""
-    from tests.db.faultkit import WizardProcess
-
-    history = _slow_history(db, migrations)
-    set_slowness(db, 4)
-    wizard = WizardProcess.start(db.url, history.path, tmp_path)
-    try:
-        _approve_in_wizard(wizard, db)
+    def quit_(wizard) -> None:  # type: ignore[no-untyped-def]
         wizard.press("\x11")  # ctrl+q
         assert wizard.proc.wait(timeout=30) == 0
-        wait_for(lambda: _all_applied(db, history), "the deploy to finish after its view closed", 40)
-        state = assert_invariant(db, history)
-        assert not state.failed
-    finally:
-        wizard.kill()
-        _end_stray_backends(db)
+
+    _view_ends_and_the_deploy_finishes(db, migrations, tmp_path, quit_)
 
 
 @pytest.mark.skipif(not (REPO / "lumiku_tui" / "tui" / "app.py").exists(),
