@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from pglast import ast, enums
 from psycopg import sql
@@ -169,9 +169,8 @@ def contype_letter(contype: Any) -> str:
     return _CONTYPE_LETTERS.get(contype, "?")
 
 
-def _column_refs(node: Any) -> list[str]:
-    """Column names an expression reads, in order, without repeats."""
-    found: list[str] = []
+def _walk(node: Any, *, stop: tuple[type, ...] = ()) -> Iterator[Any]:
+    """Every pglast node of a parse tree, depth first; the children of a node of a `stop` type are not visited."""
     stack = [node]
     while stack:
         item = stack.pop()
@@ -180,34 +179,26 @@ def _column_refs(node: Any) -> list[str]:
         if isinstance(item, (list, tuple)):
             stack.extend(reversed(item))
             continue
+        if isinstance(item, ast.Node):
+            yield item
+            if not isinstance(item, stop):
+                stack.extend(getattr(item, attr, None) for attr in item)  # pglast nodes iterate over their attribute names
+
+
+def _column_refs(node: Any) -> list[str]:
+    """Column names an expression reads, in order, without repeats."""
+    found: list[str] = []
+    for item in _walk(node, stop=(ast.ColumnRef,)):
         if isinstance(item, ast.ColumnRef):
             names = [n for n in _names(item.fields) if n]
             if names and names[-1] not in found:
                 found.append(names[-1])
-            continue
-        if isinstance(item, ast.Node):
-            for attr in item:
-                stack.append(getattr(item, attr, None))
     return found
 
 
 def _funcs_in(node: Any) -> set[str]:
     """Function names called anywhere in an expression."""
-    found: set[str] = set()
-    stack = [node]
-    while stack:
-        item = stack.pop()
-        if item is None:
-            continue
-        if isinstance(item, (list, tuple)):
-            stack.extend(item)
-            continue
-        if isinstance(item, ast.FuncCall):
-            found.add(_names(item.funcname)[-1].lower())
-        if isinstance(item, ast.Node):
-            for attr in item:  # pglast nodes iterate over their attribute names
-                stack.append(getattr(item, attr, None))
-    return found
+    return {_names(item.funcname)[-1].lower() for item in _walk(node) if isinstance(item, ast.FuncCall)}
 
 
 #: "Will fail" findings that depend on what the catalog and the data hold at that point. After a statement the
@@ -252,22 +243,8 @@ class Opaque:
 
 def _range_names(node: Any) -> set[tuple[str | None, str]]:
     """(schema, relation) of every RangeVar in a parse tree."""
-    found: set[tuple[str | None, str]] = set()
-    stack = [node]
-    while stack:
-        item = stack.pop()
-        if item is None:
-            continue
-        if isinstance(item, (list, tuple)):
-            stack.extend(item)
-            continue
-        if isinstance(item, ast.RangeVar):
-            found.add((item.schemaname, item.relname))
-            continue
-        if isinstance(item, ast.Node):
-            for attr in item:
-                stack.append(getattr(item, attr, None))
-    return found
+    return {(item.schemaname, item.relname) for item in _walk(node, stop=(ast.RangeVar,))
+            if isinstance(item, ast.RangeVar)}
 
 
 class Rules:
