@@ -174,6 +174,9 @@ async def test_the_lock_timeout_troubleshooting_screen_offers_k_and_r_and_names_
         await wait_until(pilot, lambda: isinstance(app.screen, ApplyingScreen) and app.screen is not applying
                          and app.screen.finished, "the retried deploy")
         assert app.screen.options.lock_timeout_s == 30 and app.screen.result.ok
+        kinds = [e.kind for e in app.journal.entries()]
+    # What the operator did here is in the journal, in order: the session ended, then the retry.
+    assert kinds.index("session_ended") < kinds.index("retry"), kinds
     assert "20250201000000_people_email" in _applied(db)
 
 

@@ -232,7 +232,7 @@ class FailureScreen(WizardScreen):
 
         assert self.ctx.target is not None
         try:
-            ended = end_session(self.ctx.target, pid)
+            ended = end_session(self.ctx.target, pid, self.wizard.journal)
         except LumikuError as err:
             self.call_ui(self.notify, words.error_rich(err, self.ctx.presentation).plain, severity="error",
                          timeout=15)
