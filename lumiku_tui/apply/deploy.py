@@ -46,6 +46,7 @@ from lumiku_tui.apply.events import (
     MigrationStarted,
     Notice,
     Precheck,
+    StatementResults,
     ignore,
 )
 from lumiku_tui.apply.plan import plan_batch
@@ -81,7 +82,7 @@ from lumiku_tui.redact import redact
 from lumiku_tui.sql.split import MigrationPlan, Statement
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Iterator, Sequence
 
     from lumiku_tui.pg.target import Target
     from lumiku_tui.journal import Journal
@@ -304,7 +305,8 @@ class Deployment:
             # statement is still at work); only Prisma's socket_timeout is a deadline of its own.
             self._runner = StatementRunner(conn, self.emit, watcher, cancelled=self._cancel.is_set,
                                            hard_deadline=bool(self.target.socket_timeout_s),
-                                           statement_reply_deadline_s=self.target.socket_timeout_s)
+                                           statement_reply_deadline_s=self.target.socket_timeout_s,
+                                           results=getattr(self.emit, "results", None))
             for position, plan in enumerate(plans, start=1):
                 if self.cancelled:
                     result.cancelled = True
@@ -559,12 +561,9 @@ class Deployment:
         expected = approved.get(plan.name)
         if expected is None:
             return None
-        from lumiku_tui.prisma.folder import LocalMigration
+        from lumiku_tui.prisma.folder import checksum_on_disk
 
-        try:
-            on_disk: str | None = LocalMigration(plan.name, plan.migration.path, plan.migration.path.read_bytes()).checksum
-        except OSError:
-            on_disk = None
+        on_disk = checksum_on_disk(plan.migration.path)
         if plan.migration.checksum == expected and on_disk == expected:
             return None
         now = "can no longer be read" if on_disk is None else f"now has checksum {on_disk[:12]}"
@@ -942,23 +941,35 @@ class _EventPump:
     def __call__(self, event: Event) -> None:
         self._queue.put(event)
 
+    def results(self, results: StatementResults) -> None:
+        """Statements' results in one piece: their events are made as they are delivered."""
+        self._queue.put(results)
+
     def _loop(self) -> None:
         stop = False
+        telling: "Iterator[Event] | None" = None  # the events of a StatementResults being delivered
         while not stop:
             batch: list[Event] = []
-            item = self._queue.get()
             # What queued meanwhile goes to the journal with one flush, then to the front end in order.
-            while True:
+            while len(batch) < self._BATCH:
+                if telling is not None:
+                    event = next(telling, None)
+                    if event is None:
+                        telling = None
+                    else:
+                        batch.append(event)
+                    continue
+                try:
+                    item = self._queue.get_nowait() if batch else self._queue.get()
+                except queue.Empty:
+                    break
                 if item is self._STOP:
                     stop = True
                     break
-                batch.append(item)  # type: ignore[arg-type]
-                if len(batch) >= self._BATCH:
-                    break
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
+                if isinstance(item, StatementResults):
+                    telling = item.events()
+                else:
+                    batch.append(item)  # type: ignore[arg-type]
             if batch and self._journal is not None:
                 self._journal(batch)
             for event in batch:

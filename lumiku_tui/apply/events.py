@@ -9,9 +9,12 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 from lumiku_tui.pg.locks import Backend
+
+if TYPE_CHECKING:
+    from lumiku_tui.sql.split import Statement
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,24 @@ class StatementFinished(Event):
     duration_ms: float | None  # None: sent in a pipeline, not timed one by one
     rowcount: int
     summary: str = ""
+
+
+@dataclass(frozen=True)
+class StatementResults:
+    """The results of statements sent together (pipelined), handed over at once and told as one
+    StatementFinished each, made only as they are delivered: a data migration of 100,000s of
+    statements never holds all its events in memory. Not an event itself: front ends see only the
+    StatementFinished it stands for."""
+
+    migration: str
+    statements: "Sequence[Statement]"
+    rowcounts: Sequence[int]
+    first_position: int
+    count: int
+
+    def events(self) -> Iterator[StatementFinished]:
+        for position, (stmt, rows) in enumerate(zip(self.statements, self.rowcounts), start=self.first_position):
+            yield StatementFinished(self.migration, stmt.index, position, self.count, None, rows, stmt.summary)
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from lumiku_tui.apply.events import (
     BlockedByLock,
     EventSink,
     StatementFinished,
+    StatementResults,
     StatementStarted,
 )
 from lumiku_tui.pg import locks
@@ -298,9 +299,12 @@ class StatementRunner:
 
     def __init__(self, conn: psycopg.Connection, emit: EventSink, watcher: StatementWatcher | None = None, *,
                  cancelled: Callable[[], bool] = lambda: False, hard_deadline: bool = False,
-                 statement_reply_deadline_s: float | None | EllipsisType = ...) -> None:
+                 statement_reply_deadline_s: float | None | EllipsisType = ...,
+                 results: Callable[[StatementResults], None] | None = None) -> None:
         self.conn = conn
         self.emit = emit
+        #: Where a pipelined run's results go in one piece (the deploy's event pump tells them one by one).
+        self.results = results if results is not None else self._tell_each
         self.watcher = watcher
         self.current: "Statement | None" = None
         #: The COMMIT of the current transaction may have reached the server (its outcome is then in doubt
@@ -410,8 +414,11 @@ class StatementRunner:
             self.running.clear()
             if self.watcher is not None:
                 self.watcher.unwatch()
-        for position, (stmt, rows) in enumerate(zip(statements, rowcounts), start=first_position):
-            self.emit(StatementFinished(migration, stmt.index, position, count, None, rows, stmt.summary))
+        self.results(StatementResults(migration, statements, rowcounts, first_position, count))
+
+    def _tell_each(self, results: StatementResults) -> None:
+        for event in results.events():
+            self.emit(event)
 
     def _run_script(self, script: str, chunk: Sequence["Statement"], offsets: Sequence[int]) -> list[int]:
         """One simple-query message; the row count of each statement. On an error, `current` is the statement

@@ -12,7 +12,7 @@ import functools
 import hashlib
 import os
 import stat
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from pathlib import Path
 
 from lumiku_tui.errors import SourceError
@@ -90,28 +90,46 @@ class LocalMigration:
 
     Prisma decodes the file as UTF-8 with each invalid sequence replaced by U+FFFD, runs that
     text and checksums it; so does this class (for a valid file the text's bytes are the file's).
+    Of a valid file only the text is kept (the bytes are the text's own): a data migration of
+    tens of megabytes is held once, not twice.
     """
 
     name: str
     path: Path
-    raw: bytes = field(repr=False)
+    content: InitVar[bytes]
     #: The SQL to run: decoded, without a byte-order mark (PostgreSQL rejects one).
     script: str = field(init=False, repr=False, compare=False)
     #: Prisma's checksum: of the decoded text's UTF-8 bytes, byte-order mark included.
-    checksum: str = field(init=False, compare=False)
+    checksum: str = field(init=False)
     #: How many invalid UTF-8 sequences were replaced by U+FFFD (0 for a valid file).
     replaced: int = field(init=False, compare=False)
+    #: The file's length in bytes.
+    size: int = field(init=False, compare=False)
+    has_bom: bool = field(init=False, compare=False)
+    #: The file's bytes, kept only when they are not valid UTF-8 (then the text cannot give them back).
+    _invalid: bytes | None = field(init=False, repr=False)
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, content: bytes) -> None:
         try:
-            text = self.raw.decode("utf-8")
+            text = content.decode("utf-8")
             replaced = 0
         except UnicodeDecodeError:
-            text = self.raw.decode("utf-8", errors="replace")
-            replaced = text.count("\ufffd") - self.raw.decode("utf-8", errors="ignore").count("\ufffd")
+            text = content.decode("utf-8", errors="replace")
+            replaced = text.count("\ufffd") - content.decode("utf-8", errors="ignore").count("\ufffd")
+        has_bom = content.startswith(b"\xef\xbb\xbf")
         object.__setattr__(self, "script", text[1:] if text.startswith(_BOM) else text)
         object.__setattr__(self, "replaced", replaced)
-        object.__setattr__(self, "checksum", checksum(self._prisma_bytes))
+        object.__setattr__(self, "size", len(content))
+        object.__setattr__(self, "has_bom", has_bom)
+        object.__setattr__(self, "_invalid", content if replaced else None)
+        object.__setattr__(self, "checksum", checksum(content if not replaced else text.encode("utf-8")))
+
+    @property
+    def raw(self) -> bytes:
+        """The file's bytes as read."""
+        if self._invalid is not None:
+            return self._invalid
+        return (_BOM if self.has_bom else "").encode("utf-8") + self.script.encode("utf-8")
 
     @property
     def _prisma_bytes(self) -> bytes:
@@ -119,10 +137,6 @@ class LocalMigration:
         if not self.replaced:
             return self.raw
         return self.raw.decode("utf-8", errors="replace").encode("utf-8")
-
-    @property
-    def has_bom(self) -> bool:
-        return self.raw.startswith(b"\xef\xbb\xbf")
 
     @property
     def is_empty(self) -> bool:
@@ -249,6 +263,33 @@ def _read_regular(path: Path | str, shown: str) -> bytes:
         raise SourceError(f"{shown} grew past {_size(MAX_SCRIPT_BYTES)} while it was read; "
                           "nothing was applied.", hint="Run again once the file is complete.")
     return data
+
+
+def checksum_on_disk(path: Path) -> str | None:
+    """Prisma's checksum of the file as it is now, read in pieces (a data migration is never held whole);
+    None when it is not a regular file or cannot be read."""
+    import codecs
+
+    digest = hashlib.sha256()
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                return None
+            while chunk := handle.read(1 << 20):
+                digest.update(chunk)
+                decoder.decode(chunk)
+            decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        # Prisma checksums the text with invalid sequences replaced: read it whole, as the folder does.
+        try:
+            return LocalMigration(path.parent.name, path, _read_regular(path, str(path))).checksum
+        except (OSError, SourceError):
+            return None
+    except OSError:
+        return None
+    return digest.hexdigest()
 
 
 def load_folder(path: Path, how_found: str = "--migrations") -> MigrationsFolder:

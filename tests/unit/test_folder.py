@@ -195,3 +195,39 @@ def test_migrations_folder_is_found_like_prisma_projects_lay_it_out(tmp_path):
     assert "backend/prisma/migrations" in how
     with pytest.raises(SourceError, match="No migrations folder found"):
         find_migrations_dir(cwd=tmp_path / "backend" / "prisma" / "migrations")
+
+
+@pytest.mark.parametrize("content", [
+    b"CREATE TABLE a (id int);\n" * 50_000,  # more than one read's worth
+    b"\xef\xbb\xbfSELECT 1;\n",
+    b"SELECT 'caf\xc3\xa9';\n",
+    b"SELECT '\xff\xfe broken';\n",  # not UTF-8: Prisma checksums the text with U+FFFD in place
+    b"",
+])
+def test_the_checksum_read_in_pieces_is_the_folders_checksum(tmp_path, content):
+    from lumiku_tui.prisma.folder import LocalMigration, checksum_on_disk
+
+    path = tmp_path / "migration.sql"
+    path.write_bytes(content)
+    local = LocalMigration("20250101000000_x", path, content)
+    assert checksum_on_disk(path) == local.checksum
+    assert local.raw == content and local.size == len(content)
+
+
+def test_a_file_that_is_not_a_regular_file_has_no_checksum_on_disk(tmp_path):
+    from lumiku_tui.prisma.folder import checksum_on_disk
+
+    fifo = tmp_path / "migration.sql"
+    os.mkfifo(fifo)
+    assert checksum_on_disk(fifo) is None  # never blocks on a pipe
+    assert checksum_on_disk(tmp_path / "missing.sql") is None
+
+
+def test_a_valid_file_is_held_once_as_text(tmp_path):
+    """A data migration's bytes are not kept beside its text: the text gives them back."""
+    from lumiku_tui.prisma.folder import LocalMigration
+
+    local = LocalMigration("20250101000000_x", tmp_path / "m.sql", b"SELECT 1;\n" * 1000)
+    assert local._invalid is None
+    broken = LocalMigration("20250101000000_y", tmp_path / "n.sql", b"SELECT '\xff';")
+    assert broken.raw == b"SELECT '\xff';" and broken.replaced == 1

@@ -342,7 +342,7 @@ class ApprovalScreen(WizardScreen):
 
     def _changed_on_disk(self) -> bool:
         """Read the files once more: approving applies exactly what this screen shows, never newer bytes."""
-        from lumiku_tui.prisma.folder import LocalMigration
+        from lumiku_tui.prisma.folder import checksum_on_disk
 
         folder = self.ctx.folder
         if folder is None:
@@ -351,10 +351,7 @@ class ApprovalScreen(WizardScreen):
         changed: list[str] = []
         for name, checksum in self.shown:
             local = by_name.get(name)
-            try:
-                now = LocalMigration(name, local.path, local.path.read_bytes()).checksum if local else ""
-            except OSError:
-                now = ""
+            now = (checksum_on_disk(local.path) or "") if local else ""
             if now != checksum:
                 changed.append(name)
         if not changed:

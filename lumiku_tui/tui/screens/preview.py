@@ -178,7 +178,7 @@ class PreviewScreen(FilteredListScreen):
                 "plan", (by_name[name],),
                 lambda planned: self.call_ui(self._statements_ready, *planned),
                 lambda exc, name=name: self.call_ui(self._split_failed, name, self._error_text(exc)),
-                child=len(by_name[name].raw) > CHILD_THRESHOLD_BYTES,
+                child=by_name[name].size > CHILD_THRESHOLD_BYTES,
             )
 
     def _error_text(self, exc: BaseException) -> str:
@@ -206,7 +206,7 @@ class PreviewScreen(FilteredListScreen):
         if ctx.target is None or ctx.folder is None:
             return
         by_name = ctx.folder.by_name()
-        size = sum(len(by_name[name].raw) for name in self.pending if name in by_name)
+        size = sum(by_name[name].size for name in self.pending if name in by_name)
         basis = ctx.basis(self.pending)
         self.wizard.offloader.run("lint", (ctx.target, ctx.folder),
                                   lambda report: self.call_ui(self._lint_ready, report, basis),
