@@ -32,7 +32,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
 import psycopg
-from psycopg import sql
+from psycopg import errors as pgerrors
+from psycopg import pq, sql
 
 from lumiku_tui.apply.events import (
     DeployFinished,
@@ -49,10 +50,12 @@ from lumiku_tui.apply.events import (
     StatementResults,
     ignore,
 )
+from lumiku_tui.apply.grouped import MAX_MIGRATIONS, SEPARATOR, Member, Piece, Role, compose
 from lumiku_tui.apply.plan import plan_batch
 from lumiku_tui.apply.resume import CUT_OFF, Resume
 from lumiku_tui.apply.schema_shift import refuse_a_schema_shift
 from lumiku_tui.apply.executor import (
+    SCRIPT_BYTES,
     Cancelled,
     StatementRunner,
     StatementWatcher,
@@ -175,6 +178,8 @@ class Deployment:
         self._finished = threading.Event()
         self._silent_server = False
         self._session_settings = ""
+        self._session_settings_list: list[str] = []
+        self._flush_by_notice = False
         self._plan: MigrationPlan | None = None
         self._history_exists = False
         self._resume: dict[str, Resume] = {}
@@ -307,23 +312,33 @@ class Deployment:
                                            hard_deadline=bool(self.target.socket_timeout_s),
                                            statement_reply_deadline_s=self.target.socket_timeout_s,
                                            results=getattr(self.emit, "results", None))
-            for position, plan in enumerate(plans, start=1):
+            self._flush_by_notice = len(plans) > 1 and self.options.pipeline and _can_raise_notices(conn)
+            done = 0
+            while done < len(plans):
                 if self.cancelled:
                     result.cancelled = True
                     break
-                stopped = self._guard(plan, len(result.applied))
+                stopped = self._guard(plans[done], len(result.applied))
                 if stopped is not None:
                     result.failure = stopped
                     break
-                outcome = self._apply(conn, plan, position, len(plans), self._runner)
-                if isinstance(outcome, MigrationFailed):
-                    result.failure = outcome
-                    result.cancelled = outcome.reason == "cancelled"
+                group = self._group_from(plans, done)
+                if len(group) > 1:
+                    outcomes = self._apply_group(conn, group, done + 1, len(plans), self._runner)
+                else:
+                    outcomes = [self._apply(conn, group[0], done + 1, len(plans), self._runner)]
+                for outcome in outcomes:
+                    if isinstance(outcome, MigrationFailed):
+                        result.failure = outcome
+                        result.cancelled = outcome.reason == "cancelled"
+                        break
+                    result.applied.append(outcome)
+                if result.failure is not None:
                     break
-                result.applied.append(outcome)
-                if conn.broken and position < len(plans):
+                done += len(outcomes)
+                if conn.broken and done < len(plans):
                     # Its COMMIT went through although the link died on the reply: the rest waits for a re-run.
-                    result.failure = self._not_started(plans[position])
+                    result.failure = self._not_started(plans[done])
                     break
         finally:
             if watcher is not None:
@@ -344,7 +359,8 @@ class Deployment:
         """Everything before the first migration: checks, Prisma's lock, the plan, the history table."""
         facts = server_info(conn)
         require_writable(facts, self.target)
-        self._session_settings = _session_settings_sql(facts.version_num)
+        self._session_settings_list = _session_settings(facts.version_num)
+        self._session_settings = "; ".join(self._session_settings_list)
         conn.execute(self._session_settings)
         result.lock_waited_ms = self._acquire_lock(conn)
         self._locked = True
@@ -389,14 +405,8 @@ class Deployment:
             time.sleep(0.2)
 
     def _set_timeouts(self, conn: psycopg.Connection, *, local: bool) -> None:
-        # SET, not SELECT set_config(): a query would take the transaction's snapshot, after which
-        # PostgreSQL refuses the script's own SET TRANSACTION, which the file may place first.
-        # `local` scopes them to the migration's transaction.
-        scope = sql.SQL("SET LOCAL" if local else "SET")
-        for name, seconds in (("lock_timeout", self.options.lock_timeout_s),
-                              ("statement_timeout", self.options.statement_timeout_s)):
-            value = sql.Literal(f"{int(seconds * 1000)}")
-            conn.execute(sql.SQL("{} {} = {}").format(scope, sql.Identifier(name), value))
+        for setting in self._timeout_settings(conn, local=local):
+            conn.execute(setting)  # type: ignore[arg-type]  # written out by psycopg.sql
 
     def _apply(
         self,
@@ -405,7 +415,10 @@ class Deployment:
         position: int,
         total: int,
         runner: StatementRunner,
+        *,
+        announced: bool = False,
     ) -> AppliedMigration | MigrationFailed:
+        """`announced`: its MigrationStarted was told already (by a message that did not run after all)."""
         migration = plan.migration
         schema = self.target.schema
         self._plan = plan
@@ -413,10 +426,8 @@ class Deployment:
         if changed is not None:
             return changed
         resume = self._resume.get(plan.name)
-        self.emit(MigrationStarted(plan.name, position, total, len(plan.statements), plan.transactional,
-                                   len(plan.parts) or 1, plan.commit_points,
-                                   resume.skipped_parts if resume is not None else (),
-                                   resume.because if resume is not None else ""))
+        if not announced:
+            self._announce(plan, position, total, resume)
         started = time.perf_counter()
         runner.current = None
         runner.commit_sent = False
@@ -476,6 +487,196 @@ class Deployment:
         self.emit(MigrationFinished(plan.name, duration, len(plan.statements)))
         return AppliedMigration(plan.name, duration, len(plan.statements))
 
+    def _announce(self, plan: MigrationPlan, position: int, total: int, resume: Resume | None = None) -> None:
+        self.emit(MigrationStarted(plan.name, position, total, len(plan.statements), plan.transactional,
+                                   len(plan.parts) or 1, plan.commit_points,
+                                   resume.skipped_parts if resume is not None else (),
+                                   resume.because if resume is not None else ""))
+
+    # -- several migrations in one message (apply/grouped.py) -----------------------------
+
+    def _group_from(self, plans: "Sequence[MigrationPlan]", start: int) -> list[MigrationPlan]:
+        """The migrations from `start` that go out in one message: plain one-transaction migrations, up to
+        SCRIPT_BYTES of SQL, none guarded by a precheck (that runs right before it) or changed since approval
+        after the first, each after the first able to tell the deploy when it starts (`_tells_its_start`)."""
+        first = plans[start]
+        if not self._flush_by_notice or not self._plain(first):
+            return [first]
+        group = [first]
+        size = _sql_bytes(first)
+        for plan in plans[start + 1:start + MAX_GROUPED]:
+            if not self._plain(plan) or not _tells_its_start(plan) or self._guarded(plan):
+                break
+            size += _sql_bytes(plan)
+            if size > SCRIPT_BYTES or self._approval_mismatch(plan) is not None:
+                break
+            group.append(plan)
+        return group
+
+    def _plain(self, plan: MigrationPlan) -> bool:
+        return plan.transactional and len(plan.parts) <= 1 and plan.name not in self._resume
+
+    def _guarded(self, plan: MigrationPlan) -> bool:
+        guards = self.options.guards
+        if guards is None:
+            return False
+        covers = getattr(guards, "covers", None)
+        return True if covers is None else bool(covers(plan.name))
+
+    def _apply_group(self, conn: psycopg.Connection, group: list[MigrationPlan], first_position: int, total: int,
+                     runner: StatementRunner) -> list[AppliedMigration | MigrationFailed]:
+        """`group` in one message (apply/grouped.py): the outcome of each migration that ran, in order, ending
+        with the one that failed if one did. Nothing after a failure runs."""
+        changed = self._changed_since_approval(group[0])
+        if changed is not None:
+            return [changed]
+        schema = self.target.schema
+        row_ids = [history.new_id() for _ in group]
+        settings = self._timeout_settings(conn, local=True)
+        members = [Member([*settings, *([] if number == 0 else [_STARTED_NOTICE])], plan.statements,
+                          [history.insert_started_sql(schema, row_id, plan.name, plan.migration.checksum).as_string(conn),
+                           history.record_success_sql(schema, row_id).as_string(conn)])
+                   for number, (plan, row_id) in enumerate(zip(group, row_ids))]
+        message = compose(members, self._session_settings_list, [plan.name for plan in group])
+        deadline = self._reply_deadline_s(group)
+        hard = bool(self.target.socket_timeout_s)
+        outcomes: list[AppliedMigration | MigrationFailed] = []
+        rowcounts: list[int] = []
+        failed: list[tuple[Piece, psycopg.pq.abc.PGresult]] = []
+        state = {"member": 0, "started": time.perf_counter()}
+
+        def start(number: int) -> None:
+            plan = group[number]
+            self._plan = plan
+            state["member"], state["started"] = number, time.perf_counter()
+            rowcounts.clear()
+            self._announce(plan, first_position + number, total)
+            if runner.watcher is not None:
+                runner.watcher.watch(plan.name, None, state["started"], deadline, {}, hard=hard)
+
+        def on_result(place: int, res: "psycopg.pq.abc.PGresult") -> None:
+            piece = message.pieces[place]
+            if res.status == psycopg.pq.ExecStatus.FATAL_ERROR or (
+                    piece.role is Role.COMMIT and res.command_status != b"COMMIT"):
+                failed.append((piece, res))
+                return
+            if piece.role is Role.BEGIN and piece.member > 0:
+                start(piece.member)
+            elif piece.role is Role.STATEMENT:
+                rowcounts.append(res.command_tuples if res.command_tuples is not None else -1)
+            elif piece.role is Role.COMMIT:
+                plan = group[piece.member]
+                runner.results(StatementResults(plan.name, plan.statements, list(rowcounts), 1,
+                                                len(plan.statements)))
+                duration = (time.perf_counter() - state["started"]) * 1000
+                self.emit(MigrationFinished(plan.name, duration, len(plan.statements)))
+                outcomes.append(AppliedMigration(plan.name, duration, len(plan.statements)))
+
+        start(0)
+        runner.current = None
+        runner.position_offset = 0
+        runner.commit_sent = True  # every COMMIT of the message may run once it is sent
+        runner.running.set()
+        lost: psycopg.Error | None = None
+        try:
+            answered = runner.run_message(message.text, on_result)
+            if not failed and answered < len(message.pieces):
+                lost = psycopg.OperationalError("the server stopped answering in the middle of the migrations")
+        except psycopg.OperationalError as exc:
+            lost = exc
+        finally:
+            runner.running.clear()
+            if runner.watcher is not None:
+                runner.watcher.unwatch()
+        number = state["member"]
+        plan, row_id, started = group[number], row_ids[number], state["started"]
+        if failed:
+            # The server's own error (even one that ends the session): everything it ran before it was read, in
+            # order, so the migrations not told committed did not.
+            piece, res = failed[0]
+            if not outcomes and piece.member == 0 and piece.role is Role.BEGIN and lost is None:
+                # PostgreSQL parses a message whole before it runs any of it: a syntax error anywhere stops all.
+                # Nothing ran; each migration goes alone, so the one at fault fails on its own.
+                return self._one_at_a_time(conn, group, first_position, total, runner)
+            error = pgerrors.error_from_result(res, encoding=conn.info.encoding)
+            if piece.role is Role.COMMIT and res.status != psycopg.pq.ExecStatus.FATAL_ERROR:
+                error = psycopg.DatabaseError(f"COMMIT answered {res.command_status!r}: the transaction was rolled back")
+            runner.current = piece.statement
+            runner.position_offset = piece.offset
+            self._rolled_back(conn)
+            if piece.role is Role.RESET:
+                raise error  # the migration before committed; the session could not be set up again
+            outcomes.append(self._failed(conn, plan, piece.statement, error, started, None, row_id, runner.watcher))
+            return outcomes
+        if lost is not None:
+            runner.current = None
+            return outcomes + self._settle_group(conn, group, row_ids, number, len(outcomes), lost, started,
+                                                 first_position, total)
+        return outcomes
+
+    def _one_at_a_time(self, conn: psycopg.Connection, group: list[MigrationPlan], first_position: int, total: int,
+                       runner: StatementRunner) -> list[AppliedMigration | MigrationFailed]:
+        outcomes: list[AppliedMigration | MigrationFailed] = []
+        for number, plan in enumerate(group):
+            outcome = self._apply(conn, plan, first_position + number, total, runner, announced=number == 0)
+            outcomes.append(outcome)
+            if isinstance(outcome, MigrationFailed) or conn.broken:
+                break
+        return outcomes
+
+    def _settle_group(self, conn: psycopg.Connection, group: list[MigrationPlan], row_ids: list[str], number: int,
+                      told: int, exc: psycopg.Error, started: float, first_position: int,
+                      total: int) -> list[AppliedMigration | MigrationFailed]:
+        """The link failed while the message ran: which of the migrations not yet told committed, read on a new
+        connection; the first that did not is the failure (nothing after it ran)."""
+        outcomes: list[AppliedMigration | MigrationFailed] = []
+        unknown = list(range(told, len(group)))
+        rows = self._rows_after_loss([row_ids[n] for n in unknown])
+        if rows is None:
+            plan = group[told]
+            self._plan = plan
+            later = [p.name for p in group[told + 1:]]
+            failure = self._failed(conn, plan, None, exc, started, None, row_ids[told], self._runner.watcher if
+                                   self._runner else None, in_doubt=True, sent_after=later)
+            return [failure]
+        for n, (finished, _steps) in zip(unknown, rows):
+            plan = group[n]
+            self._plan = plan
+            if finished:
+                if n != number:
+                    self._announce(plan, first_position + n, total)
+                outcomes.append(self._committed_after_all(plan, started))
+                started = time.perf_counter()
+                continue
+            if n != number:
+                self._announce(plan, first_position + n, total)
+            outcomes.append(self._failed(conn, plan, None, exc, started, None, row_ids[n],
+                                         self._runner.watcher if self._runner else None, checked=True))
+            break
+        return outcomes
+
+    def _rolled_back(self, conn: psycopg.Connection) -> None:
+        """After an error inside the message: end the failed transaction and put the session's settings back
+        (the rollback also undid the reset that came after the last COMMIT)."""
+        if conn.broken or conn.closed:
+            return
+        try:
+            if conn.info.transaction_status != pq.TransactionStatus.IDLE:
+                conn.execute("ROLLBACK")
+            conn.execute(self._session_settings)
+        except psycopg.Error:
+            pass
+
+    def _timeout_settings(self, conn: psycopg.Connection, *, local: bool) -> list[str]:
+        # SET, not SELECT set_config(): a query would take the transaction's snapshot, after which
+        # PostgreSQL refuses the script's own SET TRANSACTION, which the file may place first.
+        # `local` scopes them to the migration's transaction.
+        scope = sql.SQL("SET LOCAL" if local else "SET")
+        return [sql.SQL("{} {} = {}").format(scope, sql.Identifier(name), sql.Literal(f"{int(seconds * 1000)}"))
+                .as_string(conn)
+                for name, seconds in (("lock_timeout", self.options.lock_timeout_s),
+                                      ("statement_timeout", self.options.statement_timeout_s))]
+
     def _settle_lost_link(self, conn: psycopg.Connection, exc: BaseException,
                           row_id: str) -> tuple[bool, int] | None:
         """After a lost connection: what really committed, and the stranded session ended.
@@ -492,14 +693,20 @@ class Deployment:
             # No COMMIT went out, so nothing committed; the operator asked to stop: do not make them wait.
             # (A migration outside a transaction has no COMMIT to settle: its row says what it is.)
             return None
-        answer: list[tuple[bool, int]] = []
-        thread = threading.Thread(target=self._read_row_after_loss, args=(row_id, answer), daemon=True,
+        rows = self._rows_after_loss([row_id])
+        return rows[0] if rows is not None else None
+
+    def _rows_after_loss(self, row_ids: "Sequence[str]") -> list[tuple[bool, int]] | None:
+        """(finished, applied_steps_count) of each row, read on a new connection once the old session is gone;
+        None when the server cannot tell within `in_doubt_check_s`."""
+        answer: list[list[tuple[bool, int]]] = []
+        thread = threading.Thread(target=self._read_rows_after_loss, args=(row_ids, answer), daemon=True,
                                   name="lumiku-in-doubt")
         thread.start()
         thread.join(self.options.in_doubt_check_s)  # a server that cannot be reached leaves the outcome in doubt
         return answer[0] if answer else None
 
-    def _read_row_after_loss(self, row_id: str, answer: list[tuple[bool, int]]) -> None:
+    def _read_rows_after_loss(self, row_ids: "Sequence[str]", answer: list[list[tuple[bool, int]]]) -> None:
         try:
             with self.target.connect("deploy") as fresh:
                 fresh.execute("SET statement_timeout = '2s'")
@@ -510,12 +717,13 @@ class Deployment:
                         if time.monotonic() > deadline:
                             return  # still there: its outcome is not settled yet
                         time.sleep(0.05)
-                row = fresh.execute(
-                    sql.SQL("SELECT finished_at IS NOT NULL, applied_steps_count FROM {}.{} WHERE id = %s").format(
-                        sql.Identifier(self.target.schema), sql.Identifier(history.TABLE)), (row_id,)).fetchone()
+                found = {row[0]: (bool(row[1]), int(row[2])) for row in fresh.execute(
+                    sql.SQL("SELECT id, finished_at IS NOT NULL, applied_steps_count FROM {}.{} "
+                            "WHERE id = ANY(%s)").format(sql.Identifier(self.target.schema),
+                                                         sql.Identifier(history.TABLE)), (list(row_ids),))}
         except Exception:
             return
-        answer.append((bool(row[0]), int(row[1])) if row else (False, 0))
+        answer.append([found.get(r, (False, 0)) for r in row_ids])
 
     def _committed_after_all(self, plan: MigrationPlan, started: float) -> AppliedMigration:
         self.emit(Notice(f"The connection was lost on the reply to {plan.name}'s COMMIT; checked on a new "
@@ -555,10 +763,10 @@ class Deployment:
         self.emit(event)
         return event
 
-    def _changed_since_approval(self, plan: MigrationPlan) -> MigrationFailed | None:
-        """Stop before `plan` when its file (as read now, or as this run holds it) is not the one approved."""
-        approved = dict(self.options.approved_checksums or ())
-        expected = approved.get(plan.name)
+    def _approval_mismatch(self, plan: MigrationPlan) -> tuple[str, str | None] | None:
+        """(checksum approved, checksum on disk now) when `plan`'s file (as read now, or as this run holds it)
+        is not the one approved; None when it is, or when nothing was approved by checksum."""
+        expected = dict(self.options.approved_checksums or ()).get(plan.name)
         if expected is None:
             return None
         from lumiku_tui.prisma.folder import checksum_on_disk
@@ -566,6 +774,14 @@ class Deployment:
         on_disk = checksum_on_disk(plan.migration.path)
         if plan.migration.checksum == expected and on_disk == expected:
             return None
+        return expected, on_disk
+
+    def _changed_since_approval(self, plan: MigrationPlan) -> MigrationFailed | None:
+        """Stop before `plan` when its file is not the one approved."""
+        mismatch = self._approval_mismatch(plan)
+        if mismatch is None:
+            return None
+        expected, on_disk = mismatch
         now = "can no longer be read" if on_disk is None else f"now has checksum {on_disk[:12]}"
         event = MigrationFailed(
             name=plan.name, statement_index=None, line=None, column=None, statement="", sqlstate="",
@@ -703,7 +919,7 @@ class Deployment:
                              + "; ".join(f"`{s.summary}`" for s in resume.session) + "."))
         return None
 
-    def _reply_deadline_s(self) -> float | None:
+    def _reply_deadline_s(self, plans: "Sequence[MigrationPlan] | None" = None) -> float | None:
         """How long the server may stay silent before the network counts as gone.
 
         Prisma's socket_timeout when the URL sets one: final (for a pipelined migration it bounds
@@ -715,9 +931,10 @@ class Deployment:
             return self.target.socket_timeout_s
         if not self.options.statement_timeout_s:
             return None
-        if self._plan is not None and any(
-            s.first_keyword == "SET" and "STATEMENT_TIMEOUT" in s.keywords[:4] for s in self._plan.statements
-        ):
+        if plans is None:
+            plans = [self._plan] if self._plan is not None else []
+        if any(s.first_keyword == "SET" and "STATEMENT_TIMEOUT" in s.keywords[:4]
+               for plan in plans for s in plan.statements):
             return None  # the script sets its own statement timeout: a long silence may be intended
         # Past this silence the watcher asks the server, from a second connection, whether the
         # deploy session is still at work; only if it is not (or cannot say) is the link given up.
@@ -744,6 +961,7 @@ class Deployment:
         part: int | None = None,
         in_doubt: bool = False,
         checked: bool = False,
+        sent_after: "Sequence[str]" = (),
     ) -> MigrationFailed:
         duration = (time.perf_counter() - started) * 1000
         diag = exc.diag if exc is not None else None
@@ -815,6 +1033,12 @@ class Deployment:
             next_step = (f"Whether {plan.name} committed is unknown. Run `lumiku-tui status` once the server "
                          "answers: applied means it committed; pending or failed means it did not (a re-run "
                          "applies it, or resumes it after its committed parts).")
+            if sent_after:
+                message += (f"; the {len(sent_after)} migration(s) sent after it in the same message "
+                            f"({sent_after[0]}{' ... ' + sent_after[-1] if len(sent_after) > 1 else ''}) may have "
+                            "committed too")
+                next_step += (f" The same goes for the {len(sent_after)} migration(s) sent with it after it: each "
+                              "committed only if every one before it did; status shows which.")
         elif reason == "connection_lost" and checked:
             message = f"{message} (checked on a new connection: its transaction did not commit)"
         if in_parts and committed and reason != "commit_in_doubt":
@@ -984,7 +1208,7 @@ class _EventPump:
         self._thread.join()
 
 
-def _session_settings_sql(version_num: int) -> str:
+def _session_settings(version_num: int) -> list[str]:
     """RESET ALL, then the deploy session's own safeguards, as one round trip.
 
     A vanished client must not keep Prisma's lock and table locks: the server ends a session
@@ -1000,4 +1224,32 @@ def _session_settings_sql(version_num: int) -> str:
         settings.append(f"SET client_connection_check_interval = '{int(CLIENT_CHECK_INTERVAL_S * 1000)}ms'")
         # Between migrations the session holds Prisma's lock outside any transaction.
         settings.append(f"SET idle_session_timeout = '{int(IDLE_SESSION_TIMEOUT_S * 1000)}ms'")
-    return "RESET ALL; " + "; ".join(settings)
+    return ["RESET ALL", *settings]
+
+
+#: The most migrations one message carries.
+MAX_GROUPED = MAX_MIGRATIONS
+#: Raised by each migration of a message but the first, right after its BEGIN: a notice makes PostgreSQL
+#: send at once what it has answered so far (the COMMIT of the migration before, this one's BEGIN), so the
+#: deploy learns that this one started when it does. NOTICE, not WARNING: nothing reaches the server's log.
+_STARTED_NOTICE = "DO $lumiku$BEGIN RAISE NOTICE 'lumiku-tui: next migration started'; END$lumiku$"
+
+
+def _can_raise_notices(conn: psycopg.Connection) -> bool:
+    """Whether this session may run the DO block of _STARTED_NOTICE (PL/pgSQL installed and usable)."""
+    try:
+        row = conn.execute("SELECT coalesce((SELECT has_language_privilege(oid, 'USAGE') FROM pg_language "
+                           "WHERE lanname = 'plpgsql'), false)").fetchone()
+    except psycopg.Error:
+        return False
+    return bool(row and row[0])
+
+
+def _tells_its_start(plan: MigrationPlan) -> bool:
+    """Whether the notice may run first in its transaction: not before a SET TRANSACTION (or a SET of a
+    transaction_* setting), which PostgreSQL accepts only before the transaction's first query."""
+    return not any(s.first_keyword == "SET" and "TRANSACTION" in s.text.upper() for s in plan.statements)
+
+
+def _sql_bytes(plan: MigrationPlan) -> int:
+    return sum(len(s.text.encode()) + len(SEPARATOR) for s in plan.statements)

@@ -420,6 +420,21 @@ class StatementRunner:
         for event in results.events():
             self.emit(event)
 
+    def run_message(self, text: str, on_result: Callable[[int, "pq.abc.PGresult"], None]) -> int:
+        """Send `text` as one simple-query message and hand each result to `on_result` as it arrives (with its
+        0-based place among the results); the number of results. After an error the server runs nothing more
+        of the message, so the error's result is the last. `on_result` must not raise: the connection is
+        only usable again once every result is read. A failed link raises psycopg.OperationalError."""
+        conn = self.conn
+        count = 0
+        with self._statement_deadline(), conn.lock:
+            conn.pgconn.send_query(text.encode(conn.info.encoding))
+            conn.wait(generators.send(conn.pgconn))
+            while (result := conn.wait(generators.fetch(conn.pgconn))) is not None:
+                on_result(count, result)
+                count += 1
+        return count
+
     def _run_script(self, script: str, chunk: Sequence["Statement"], offsets: Sequence[int]) -> list[int]:
         """One simple-query message; the row count of each statement. On an error, `current` is the statement
         whose result is the error (results come back one per statement, in order)."""

@@ -140,24 +140,25 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
+def insert_started_sql(schema: str, row_id: str, name: str, checksum: str) -> sql.Composed:
+    """The started row, with its values written in (for a script sent as one message)."""
+    return sql.SQL("INSERT INTO {} (id, checksum, started_at, migration_name) VALUES ({}, {}, now(), {})").format(
+        _table(schema), sql.Literal(row_id), sql.Literal(checksum), sql.Literal(name))
+
+
+def record_success_sql(schema: str, row_id: str) -> sql.Composed:
+    """One successful step, then finished: Prisma counts the whole script as one step."""
+    return sql.SQL(
+        "UPDATE {} SET applied_steps_count = applied_steps_count + 1, finished_at = clock_timestamp() WHERE id = {}"
+    ).format(_table(schema), sql.Literal(row_id))
+
+
 def insert_started(conn: "psycopg.Connection", schema: str, row_id: str, name: str, checksum: str) -> None:
-    conn.execute(
-        sql.SQL("INSERT INTO {} (id, checksum, started_at, migration_name) VALUES (%s, %s, now(), %s)").format(
-            _table(schema)
-        ),
-        (row_id, checksum, name),
-    )
+    conn.execute(insert_started_sql(schema, row_id, name, checksum))
 
 
 def record_success(conn: "psycopg.Connection", schema: str, row_id: str) -> None:
-    """One successful step, then finished: Prisma counts the whole script as one step."""
-    conn.execute(
-        sql.SQL(
-            "UPDATE {} SET applied_steps_count = applied_steps_count + 1, finished_at = clock_timestamp() "
-            "WHERE id = %s"
-        ).format(_table(schema)),
-        (row_id,),
-    )
+    conn.execute(record_success_sql(schema, row_id))
 
 
 def record_failure(conn: "psycopg.Connection", schema: str, row_id: str, logs: str) -> None:

@@ -55,14 +55,21 @@ def mark_table(name: str) -> str:
     return "mark_" + name.split("_", 1)[1]
 
 
-def marked_scripts(count: int, *, slow: Iterable[int] = (), start: int = 1) -> dict[str, str]:
-    """`count` migrations; the ones at the (1-based) positions in `slow` sleep after making their mark."""
+#: First in a script, it keeps the migration out of the message of the one before it (the deploy's notice
+#: that a migration started would come before it, and PostgreSQL takes SET TRANSACTION only first).
+ALONE = "SET TRANSACTION ISOLATION LEVEL READ COMMITTED;\n"
+
+
+def marked_scripts(count: int, *, slow: Iterable[int] = (), start: int = 1, alone: bool = False) -> dict[str, str]:
+    """`count` migrations; the ones at the (1-based) positions in `slow` sleep after making their mark.
+    `alone`: each migration goes to the server in a message of its own (none is sent with the one before)."""
     slow = set(slow)
     scripts: dict[str, str] = {}
     for position in range(start, start + count):
         name = f"2024010100{position:04d}_m{position:02d}"
         table = mark_table(name)
-        script = f'-- CreateTable\nCREATE TABLE "{table}" (\n    "id" SERIAL NOT NULL,\n    PRIMARY KEY ("id")\n);\n'
+        script = (ALONE if alone else "") + (
+            f'-- CreateTable\nCREATE TABLE "{table}" (\n    "id" SERIAL NOT NULL,\n    PRIMARY KEY ("id")\n);\n')
         if position in slow:
             # Sleeps as long as the test's control table says: long on the faulted run, zero on the re-run.
             script += f"\n-- keeps the migration running until the test interrupts it\nSELECT pg_sleep(seconds) FROM {CONTROL_TABLE};\n"
@@ -273,10 +280,12 @@ def wait_for(check: Callable[[], T], what: str, timeout: float = 30.0, *,
 
 def running_backend(admin: psycopg.Connection, dbname: str, needle: str = "pg_sleep") -> int | None:
     """The pid of a backend in `dbname` currently executing a statement containing `needle`."""
+    # Several small migrations go out as one message, and pg_stat_activity shows only its first kilobyte:
+    # a sleep is also told by what the backend waits on.
     row = admin.execute(
         "SELECT pid FROM pg_stat_activity WHERE datname = %s AND state = 'active' AND pid <> pg_backend_pid() "
-        "AND query LIKE %s ORDER BY query_start LIMIT 1",
-        (dbname, f"%{needle}%"),
+        "AND (query LIKE %s OR (%s = 'pg_sleep' AND wait_event = 'PgSleep')) ORDER BY query_start LIMIT 1",
+        (dbname, f"%{needle}%", needle),
     ).fetchone()
     return int(row[0]) if row else None
 

@@ -67,14 +67,23 @@ def test_lost_reply_to_commit_reports_the_truth_it_committed(pg_server, db, migr
     notes = [e["message"] for e in events if e["event"] == "notice"]
     assert any("it committed and its history row is finished" in n for n in notes), notes
     done = next(e for e in events if e["event"] == "deploy_finished")
-    assert done["applied"] == ["20240101000000_slow"]
-    # The next one did not start (its connection is gone): said plainly, nothing recorded, a re-run applies it.
+    finished_rows = [name for name, done_row in db.query(
+        "SELECT migration_name, finished_at IS NOT NULL FROM _prisma_migrations ORDER BY migration_name") if done_row]
+    # What the output calls applied is what the database holds finished, no more, no less. Sent alone, the next
+    # migration never started (its connection is gone); sent in the same message, the server ran it while the
+    # reply was lost, and the check on a new connection finds it committed too.
+    assert done["applied"] == finished_rows, finished.output
+    assert "20240101000000_slow" in done["applied"]
     failed = [e for e in events if e["event"] == "migration_failed"]
-    assert [(f["name"], f["rolled_back"], f["recorded_failed"]) for f in failed] == [
-        ("20240102000000_next", True, False)]
-    assert finished.code == 1
+    if done["applied"] == ["20240101000000_slow"]:
+        assert [(f["name"], f["rolled_back"], f["recorded_failed"]) for f in failed] == [
+            ("20240102000000_next", True, False)]
+        assert finished.code == 1
+    else:
+        assert not failed and finished.code == 0, finished.output
     rerun = Deployment(db.target, load_folder(path)).run()
-    assert [a.name for a in rerun.applied] == ["20240102000000_next"]
+    assert [a.name for a in rerun.applied] == [n for n in ("20240101000000_slow", "20240102000000_next")
+                                               if n not in done["applied"]]
 
 
 def test_lost_reply_when_the_server_cannot_be_asked_is_reported_in_doubt(pg_server, db, migrations):

@@ -49,7 +49,7 @@ def _advisory_lock_free(db) -> bool:  # type: ignore[no-untyped-def]
 @pytest.mark.parametrize("mode", [(), ("--live",)], ids=["pipelined", "live"])
 def test_frozen_client_loses_its_locks_within_the_idle_timeout(db, migrations, mode):
     set_slowness(db, SLEEP_S)
-    history = marked_history(migrations, 3, slow=[2])
+    history = marked_history(migrations, 3, slow=[2], alone=True)
     proc = DeployProcess.start(db.url, history.path, *mode)
     try:
         wait_until_running(db, process=proc)
@@ -96,7 +96,7 @@ def test_a_lost_reply_is_given_up_after_socket_timeout(pg_server, db, migrations
 
 @pytest.mark.slow
 def test_without_socket_timeout_a_lost_reply_is_given_up_after_thirty_seconds(pg_server, db, migrations):
-    history = marked_history(migrations, 2)
+    history = marked_history(migrations, 2, alone=True)  # the RESET after the first is a message of its own
     proxy = FreezableProxy(pg_server.port)
     proxy.freeze_after(b"RESET ALL", 2)
     try:
@@ -204,7 +204,7 @@ def test_a_frozen_client_with_a_ten_megabyte_migration_frees_the_table_within_tw
 
 def test_a_silent_network_after_the_statements_are_sent_ends_the_deploy_by_itself(pg_server, db, migrations):
     """The link stops forwarding (no reset) right after a migration's statements went out."""
-    history = marked_history(migrations, 2)
+    history = marked_history(migrations, 2, alone=True)
     scripts = {name: (history.path / name / "migration.sql").read_text() for name in history.names}
     second = history.names[1]
     (history.path / second / "migration.sql").write_text(scripts[second] + "\nSELECT 'the last statements';\n")
@@ -259,7 +259,7 @@ def test_a_client_silent_between_migrations_loses_prismas_lock_within_a_minute(p
     silent there, the server ends it after idle_session_timeout."""
     from lumiku_tui.defaults import IDLE_SESSION_TIMEOUT_S
 
-    history = marked_history(migrations, 2)
+    history = marked_history(migrations, 2, alone=True)
     proxy = FreezableProxy(pg_server.port)
     proxy.freeze_after(b"RESET ALL", 2)  # the RESET after the first migration reaches the server; then silence
     proc = DeployProcess.start(proxy.url(db.url), history.path)

@@ -1,0 +1,215 @@
+"""Several small migrations in one message (apply/grouped.py), against the real embedded PostgreSQL.
+
+Each still commits on its own with its history row; nothing after a failure runs; a failure is named
+as exactly as when the migration goes alone; what the deploy tells is what the database holds.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+
+import pytest
+
+from lumiku_tui.apply.deploy import Deployment, DeployOptions
+from lumiku_tui.apply.events import BlockedByLock, MigrationFailed, MigrationFinished, MigrationStarted, StatementFinished
+from lumiku_tui.prisma.folder import load_folder
+from tests.db.faultkit import (
+    ALONE,
+    DeployProcess,
+    FreezableProxy,
+    assert_invariant,
+    assert_rerun_completes,
+    marked_history,
+    set_slowness,
+    wait_until_running,
+)
+
+
+def _deploy(db, path, **options):  # type: ignore[no-untyped-def]
+    events: list[object] = []
+    result = Deployment(db.target, load_folder(path), DeployOptions(pipeline=True, **options), events.append).run()
+    return result, events
+
+
+def _rows(db) -> dict[str, tuple[bool, bool]]:  # type: ignore[no-untyped-def]
+    """Per migration: (finished, has logs) as the history table says."""
+    return {name: (finished, logs) for name, finished, logs in db.query(
+        "SELECT migration_name, finished_at IS NOT NULL, logs IS NOT NULL FROM _prisma_migrations")}
+
+
+def _five(fault_at: int, fault: str) -> dict[str, str]:
+    scripts = {f"2024010100000{n}_m{n}": f"CREATE TABLE t{n} (id int);\nINSERT INTO t{n} VALUES ({n});\n"
+               for n in range(1, 6)}
+    name = f"2024010100000{fault_at}_m{fault_at}"
+    scripts[name] = scripts[name] + fault
+    return scripts
+
+
+def test_a_failing_migration_in_a_message_is_named_exactly_and_nothing_after_it_runs(db, migrations, monkeypatch):
+    from lumiku_tui.apply.executor import StatementRunner
+
+    messages: list[str] = []
+    send = StatementRunner.run_message
+    monkeypatch.setattr(StatementRunner, "run_message",
+                        lambda self, text, on_result: (messages.append(text), send(self, text, on_result))[1])
+    path = migrations(_five(3, "SELECT id, nosuch FROM t3;\nCREATE TABLE after_the_error (id int);\n"))
+    result, events = _deploy(db, path)
+    assert len(messages) == 1 and messages[0].count("COMMIT") >= 5, "the five went out as one message"
+    assert [a.name for a in result.applied] == ["20240101000001_m1", "20240101000002_m2"]
+    failure = result.failure
+    assert failure is not None and failure.name == "20240101000003_m3" and failure.reason == "sql_error"
+    # Statement 3 of the file, line 3, the column of `nosuch`: as when the migration is sent alone.
+    assert (failure.statement_index, failure.line, failure.column) == (3, 3, 12), failure
+    assert failure.statement == "SELECT id, nosuch FROM t3" and failure.recorded_failed and failure.rolled_back
+    rows = _rows(db)
+    assert rows["20240101000003_m3"] == (False, True)  # failed as Prisma records it, with the error in logs
+    assert "20240101000004_m4" not in rows and "20240101000005_m5" not in rows
+    assert db.query("SELECT to_regclass('t3'), to_regclass('after_the_error'), to_regclass('t4')") == [
+        (None, None, None)]
+    started = [e.name for e in events if isinstance(e, MigrationStarted)]
+    assert started == ["20240101000001_m1", "20240101000002_m2", "20240101000003_m3"]  # m4, m5 never started
+
+
+def test_a_syntax_error_stops_nothing_before_it(db, migrations):
+    """PostgreSQL parses a message whole first: a syntax error in the fourth migration must not cost the three
+    before it, nor be blamed on them."""
+    path = migrations(_five(4, "CREATE TABLEE oops (id int);\n"))
+    result, events = _deploy(db, path)
+    assert [a.name for a in result.applied] == ["20240101000001_m1", "20240101000002_m2", "20240101000003_m3"]
+    failure = result.failure
+    assert failure is not None and failure.name == "20240101000004_m4" and failure.sqlstate == "42601"
+    assert (failure.line, failure.column) == (3, 8), failure
+    started = [e.name for e in events if isinstance(e, MigrationStarted)]
+    assert started == [f"2024010100000{n}_m{n}" for n in range(1, 5)]  # each told once
+    assert "20240101000005_m5" not in _rows(db)
+
+
+def test_a_plain_set_in_one_migration_does_not_reach_the_next(db, migrations):
+    with db.connect() as conn:
+        conn.execute("CREATE SCHEMA elsewhere")
+    path = migrations({
+        "20240101000001_a": "SET search_path = elsewhere;\nCREATE TABLE a (id int);\nSET lock_timeout = 1;\n",
+        "20240101000002_b": "CREATE TABLE b (id int);\nSELECT current_setting('lock_timeout');\n",
+    })
+    result, _ = _deploy(db, path, lock_timeout_s=7)
+    assert result.ok, result.failure
+    assert db.query("SELECT to_regclass('elsewhere.a') IS NOT NULL, to_regclass('public.b') IS NOT NULL") == [
+        (True, True)]
+
+
+def test_set_transaction_first_in_a_later_migration_still_works(db, migrations):
+    path = migrations({
+        "20240101000001_a": "CREATE TABLE a (id int);\n",
+        "20240101000002_b": "SET TRANSACTION ISOLATION LEVEL SERIALIZABLE;\nCREATE TABLE b (id int);\n",
+        "20240101000003_c": "CREATE TABLE c (id int);\n",
+    })
+    result, _ = _deploy(db, path)
+    assert result.ok, result.failure
+    assert sorted(_rows(db)) == ["20240101000001_a", "20240101000002_b", "20240101000003_c"]
+
+
+def test_a_lock_timeout_in_a_message_rolls_back_that_migration_only(db, migrations):
+    with db.connect() as conn:  # outside the migrated schema: the history starts empty
+        conn.execute("CREATE SCHEMA side; CREATE TABLE side.busy (id int)")
+    path = migrations({
+        "20240101000001_a": "CREATE TABLE a (id int);\n",
+        "20240101000002_b": "ALTER TABLE side.busy ADD COLUMN x int;\n",
+        "20240101000003_c": "CREATE TABLE c (id int);\n",
+    })
+    with db.connect() as holder:
+        holder.autocommit = False
+        holder.execute("LOCK TABLE side.busy IN ACCESS SHARE MODE")
+        result, events = _deploy(db, path, lock_timeout_s=2.0)
+        holder.rollback()
+    failure = result.failure
+    # The wait is told under the migration that waits, not the one before it in the message.
+    waits = [e for e in events if isinstance(e, BlockedByLock)]
+    assert waits and {w.migration for w in waits} == {"20240101000002_b"}, waits
+    assert [a.name for a in result.applied] == ["20240101000001_a"]
+    assert failure is not None and failure.name == "20240101000002_b" and failure.reason == "lock_timeout"
+    assert failure.rolled_back and not failure.recorded_failed
+    assert sorted(_rows(db)) == ["20240101000001_a"]
+    rerun, _ = _deploy(db, path)
+    assert [a.name for a in rerun.applied] == ["20240101000002_b", "20240101000003_c"]
+
+
+def test_the_log_tells_each_migration_as_when_each_goes_alone(db, make_db, migrations):
+    """Same events, in the same order, with the same row counts: only the round trips differ."""
+    scripts = _five(5, "UPDATE t5 SET id = id + 1;\n")
+    grouped_events = _deploy(db, migrations(scripts))[1]
+    alone_events: list[object] = []
+    other = make_db()
+    Deployment(other.target, load_folder(migrations({name: ALONE + text for name, text in scripts.items()})),
+               DeployOptions(pipeline=True), alone_events.append).run()
+
+    def shape(events):  # type: ignore[no-untyped-def]
+        told = []
+        for e in events:
+            if isinstance(e, MigrationStarted):
+                told.append(("started", e.name, e.position, e.total))
+            elif isinstance(e, StatementFinished) and e.summary != ALONE.strip().rstrip(";"):
+                told.append(("statement", e.migration, e.rowcount))
+            elif isinstance(e, (MigrationFinished, MigrationFailed)):
+                told.append((type(e).__name__, e.name))
+        return told
+
+    assert shape(grouped_events) == shape(alone_events)
+    assert ("statement", "20240101000005_m5", 1) in shape(grouped_events)
+
+
+def test_a_frozen_client_inside_a_message_keeps_no_table_locked(db, migrations):
+    """The server has the whole message: it runs the rest of it, each migration committing as it would have,
+    and holds no table once it is done; the history says exactly what committed."""
+    set_slowness(db, 1.0)
+    history = marked_history(migrations, 3, slow=[2])
+    proc = DeployProcess.start(db.url, history.path)
+    try:
+        wait_until_running(db, process=proc)
+        proc.signal(signal.SIGSTOP)
+        deadline = time.monotonic() + 1.0 + 6.0
+        while True:
+            with db.admin() as admin:
+                held = admin.execute(
+                    "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid) WHERE a.datname = %s "
+                    "AND a.application_name LIKE 'lumiku-tui%%' AND l.locktype = 'relation'", (db.name,)).fetchone()[0]
+            if not held:
+                break
+            assert time.monotonic() < deadline, "a frozen client's message still holds table locks"
+            time.sleep(0.1)
+        state = assert_invariant(db, history)
+        assert state.applied == set(history.names), "the server finishes the message it holds"
+    finally:
+        proc.signal(signal.SIGKILL)
+        proc.kill()
+    set_slowness(db, 0)
+    assert_rerun_completes(db, history, lock_wait_s=5)
+
+
+def test_a_silent_network_after_a_message_is_sent_claims_nothing_it_cannot_know(pg_server, db, migrations):
+    """The link stops forwarding right after a message of two migrations went out: the deploy ends by itself,
+    says it cannot tell what committed (the server cannot be asked over the same dead network) and how to find
+    out; once the network is back, status and a re-run settle it."""
+    history = marked_history(migrations, 2)
+    second = history.names[1]
+    script = (history.path / second / "migration.sql").read_text()
+    (history.path / second / "migration.sql").write_text(script + "\nSELECT 'the last statements';\n")
+    proxy = FreezableProxy(pg_server.port)
+    proxy.freeze_after(b"the last statements")
+    try:
+        started = time.monotonic()
+        finished = DeployProcess.start(proxy.url(db.url), history.path, "--statement-timeout", "3",
+                                       "--json").finish(timeout=45)
+        assert time.monotonic() - started < 30, "the deploy must give up on a silent network by itself"
+    finally:
+        proxy.close()
+    events = [json.loads(line) for line in finished.out.splitlines() if line.startswith("{")]
+    done = next(e for e in events if e["event"] == "deploy_finished")
+    state = assert_invariant(db, history)
+    assert set(done["applied"]) <= state.applied, "the output claims a migration the database does not hold"
+    failed = [e for e in events if e["event"] == "migration_failed"]
+    assert len(failed) == 1 and failed[0]["reason"] in ("commit_in_doubt", "connection_lost"), failed
+    if failed[0]["reason"] == "commit_in_doubt":
+        assert "lumiku-tui status" in failed[0]["next_step"] and second in failed[0]["message"], failed[0]
+    assert_rerun_completes(db, history, lock_wait_s=35)
