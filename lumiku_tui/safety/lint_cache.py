@@ -18,8 +18,10 @@ someone else - lints afresh and remembers the new report. A lint afresh after a 
 answers the check just read (`LiveReads`): the same reads, not done twice.
 
 Entries live in `<state folder>/lint-cache/` (LUMIKU_STATE_DIR, else $XDG_STATE_HOME/lumiku-tui, else
-~/.local/state/lumiku-tui), one JSON file per key, mode 0600, the newest `KEEP` kept. They hold migration
-names, table names, the count queries and the findings; never the database URL or its password.
+~/.local/state/lumiku-tui), one file per key: a line with the format and the digest of the rest, then
+JSON. Mode 0600; the `KEEP` most recently used are kept, fewer when they would take more than
+`KEEP_BYTES`. They hold migration names, table names, the count queries and the findings; never the
+database URL or its password.
 LUMIKU_LINT_CACHE=0 turns remembering off (every lint is afresh, nothing is written).
 """
 
@@ -53,6 +55,8 @@ __all__ = ["ENV", "KEEP", "LiveReads", "Remembered", "cache_folder", "code_ident
 ENV = "LUMIKU_LINT_CACHE"
 #: Entries kept; older ones (by last use) are removed when a new one is written.
 KEEP = 32
+#: ... and no more than these bytes together (the newest entry is always kept).
+KEEP_BYTES = 64 * 1024 * 1024
 #: The entry layout; a change makes every older entry a miss.
 FORMAT = 1
 _FOLDER = "lint-cache"
@@ -113,40 +117,46 @@ def _compute_identity() -> str | None:
 
 # --- canonical digests of what the database answered -----------------------------------------------------
 
-def _canonical(value: Any) -> Any:
-    """A JSON value that tells `value` apart from any other: every instance attribute of a dataclass (not
-    only its declared fields), dict items and set members in a fixed order, tuples, lists and sets tagged.
-    Raises TypeError for a value it does not know, so a new kind of fact is never silently left out."""
-    if value is None or isinstance(value, (bool, str)):
-        return value
-    if isinstance(value, int):
-        return {"int": str(value)}
-    if isinstance(value, float):
-        return {"float": repr(value)}
+def _encode(value: Any) -> str:
+    """A text that tells `value` apart from any other value: every instance attribute of a dataclass (not
+    only its declared fields), dict items and set members in a fixed order, each kind tagged (1, True, "1",
+    a tuple and a list differ). Raises TypeError for a kind it does not know (a subclass of str or int
+    included), so a new kind of fact is never silently left out. Strings are written by repr(), so the
+    text is the same for one Python version, which is part of the code's identity."""
+    kind = type(value)
+    if value is None:
+        return "N"
+    if kind is bool:
+        return "T" if value else "F"
+    if kind is str:
+        return "s" + repr(value)
+    if kind is int:
+        return "i" + repr(value)
+    if kind is float:
+        return "f" + repr(value)
+    if kind is dict:
+        return "d{" + ",".join(sorted(_encode(k) + ":" + _encode(v) for k, v in value.items())) + "}"
+    if kind is set or kind is frozenset:
+        return "S{" + ",".join(sorted(_encode(v) for v in value)) + "}"
+    if kind is tuple:
+        return "t(" + ",".join(_encode(v) for v in value) + ")"
+    if kind is list:
+        return "l[" + ",".join(_encode(v) for v in value) + "]"
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         attributes = dict(vars(value)) if hasattr(value, "__dict__") else {}
         for declared in dataclasses.fields(value):
             attributes[declared.name] = getattr(value, declared.name)
-        return {"object": f"{type(value).__module__}.{type(value).__qualname__}",
-                "attributes": [[name, _canonical(attributes[name])] for name in sorted(attributes)]}
-    if isinstance(value, Mapping):
-        items = [[_canonical(k), _canonical(v)] for k, v in value.items()]
-        return {"dict": sorted(items, key=_dumps)}
-    if isinstance(value, (set, frozenset)):
-        return {"set": sorted((_canonical(v) for v in value), key=_dumps)}
-    if isinstance(value, tuple):
-        return {"tuple": [_canonical(v) for v in value]}
-    if isinstance(value, list):
-        return {"list": [_canonical(v) for v in value]}
-    raise TypeError(f"no canonical form for {type(value).__name__}")
+        return (f"D{kind.__module__}.{kind.__qualname__}("
+                + ",".join(f"{name}={_encode(attributes[name])}" for name in sorted(attributes)) + ")")
+    raise TypeError(f"no canonical form for {kind.__name__}")
+
+
+def _digest(value: Any) -> str:
+    return hashlib.sha256(_encode(value).encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _dumps(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-
-
-def _digest(value: Any) -> str:
-    return hashlib.sha256(_dumps(_canonical(value)).encode()).hexdigest()
 
 
 def facts_digest(facts: SchemaFacts) -> str:
@@ -168,7 +178,9 @@ def finding_to_json(finding: Finding) -> dict[str, Any]:
     return out
 
 
-def _field_types() -> dict[str, tuple[type, ...]]:
+def _field_kinds() -> dict[str, tuple[type, ...]]:
+    """Per field, the JSON kinds its value may have (a StrEnum is written as its str value)."""
+    import enum
     import types
     import typing
 
@@ -176,28 +188,26 @@ def _field_types() -> dict[str, tuple[type, ...]]:
     for name, hint in get_type_hints(Finding).items():
         if name not in _FINDING_FIELDS:
             continue
-        args = typing.get_args(hint) if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union \
-            else (hint,)
-        found[name] = tuple(type(None) if a is None else a for a in args)
+        union = isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union
+        args = typing.get_args(hint) if union else (hint,)
+        found[name] = tuple(type(None) if a is None else str if isinstance(a, type) and issubclass(a, enum.Enum)
+                            else a for a in args)
+    assert set(found) == set(_FINDING_FIELDS), "a Finding field without a type this cache knows"
     return found
 
 
-_TYPES = _field_types()
+_KINDS = _field_kinds()
 
 
 def finding_from_json(data: Any) -> Finding:
     """The finding `finding_to_json` wrote; ValueError for anything else (a missing or extra field, a value of
     the wrong type, an unknown rule, severity or lock mode)."""
-    if not isinstance(data, dict) or set(data) != set(_FINDING_FIELDS):
+    if type(data) is not dict or data.keys() != _KINDS.keys():
         raise ValueError("not a finding")
-    finding = Finding(**data)
-    for name, allowed in _TYPES.items():
-        value = getattr(finding, name)
-        if not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed):
-            raise ValueError(f"finding field {name}: {type(value).__name__}")
-    if finding_to_json(finding) != data:
-        raise ValueError("finding does not read back as written")
-    return finding
+    for name, kinds in _KINDS.items():
+        if type(data[name]) not in kinds:  # exact: True is not an int here, nor 1 a bool
+            raise ValueError(f"finding field {name}: {type(data[name]).__name__}")
+    return Finding(**data)  # a rule, severity or lock mode it does not know raises ValueError
 
 
 # --- the database's answers, each read once --------------------------------------------------------------
@@ -309,16 +319,17 @@ class Remembered:
         finally:
             if fd >= 0:
                 os.close(fd)
-        try:
-            entry = json.loads(raw)
-            body = entry["body"]
-            if entry.get("format") != FORMAT or entry.get("digest") != hashlib.sha256(_dumps(body).encode()).hexdigest():
-                return None
-            if not isinstance(body, dict) or body.get("key") != self.key:
-                return None
-            return body
-        except (ValueError, KeyError, TypeError):
+        # The first line names the format and the digest of the rest: a file cut short or changed is told.
+        head, newline, text = raw.partition(b"\n")
+        if not newline or head != _header(text):
             return None
+        try:
+            body = json.loads(text)
+        except ValueError:
+            return None
+        if not isinstance(body, dict) or body.get("key") != self.key:
+            return None
+        return body
 
     def lookup(self, reads: LiveReads | None) -> LintReport | None:
         """The remembered report, when the database (if any) answers as it did; None: lint afresh."""
@@ -372,8 +383,8 @@ class Remembered:
                     "counts": _digest(reads.used_counts) if reads.used_requests else None,
                 }
             body = {"key": self.key, "live": live, "findings": [finding_to_json(f) for f in report.findings]}
-            entry = {"format": FORMAT, "digest": hashlib.sha256(_dumps(body).encode()).hexdigest(), "body": body}
-            data = _dumps(entry).encode()
+            text = _dumps(body).encode()
+            data = _header(text) + b"\n" + text
         except (TypeError, ValueError):
             return  # a fact without a canonical form: not remembered, never guessed
         try:
@@ -394,21 +405,28 @@ class Remembered:
             pass  # the report stands; it is just not remembered
 
     def _prune(self) -> None:
-        entries: list[tuple[float, Path]] = []
+        entries: list[tuple[float, int, Path]] = []
         now = time.time()
         for path in self.folder.iterdir():
             try:
-                modified = path.stat().st_mtime
+                info = path.stat()
             except OSError:
                 continue
             if path.name.startswith(".tmp-"):
-                if now - modified > 600:  # left by a process that died while writing
+                if now - info.st_mtime > 600:  # left by a process that died while writing
                     _unlink(path)
             elif path.suffix == ".json":
-                entries.append((modified, path))
-        entries.sort(reverse=True)
-        for _modified, path in entries[KEEP:]:
-            _unlink(path)
+                entries.append((info.st_mtime, info.st_size, path))
+        entries.sort(key=lambda e: (e[2] != self.path, -e[0]))  # this one first, then the most recently used
+        total = 0
+        for kept, (_modified, size, path) in enumerate(entries):
+            total += size
+            if kept >= KEEP or (kept and total > KEEP_BYTES):
+                _unlink(path)
+
+
+def _header(text: bytes) -> bytes:
+    return b"lumiku-tui lint cache %d sha256 %s" % (FORMAT, hashlib.sha256(text).hexdigest().encode())
 
 
 def _unlink(path: Path) -> None:

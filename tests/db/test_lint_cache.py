@@ -294,40 +294,42 @@ def test_offline_lint_is_remembered_by_the_key_alone(project: Callable[[dict[str
 
 
 @pytest.mark.parametrize("damage", ["garbage", "truncated", "empty", "tampered", "other key", "group writable",
-                                    "wrong field type", "unknown rule"])
+                                    "wrong field type", "unknown rule", "not json"])
 def test_a_damaged_entry_is_ignored_and_replaced(db: Database, project: Callable[[dict[str, str]], MigrationsFolder],
                                                   parses: Parses, cache_dir: Path, damage: str) -> None:
     folder = project(PENDING)
     expected = lint_pending(db.target, folder)
     [entry] = entries(cache_dir)
-    text = entry.read_text()
-    data = json.loads(text)
-    body = data["body"]
+    raw = entry.read_bytes()
+    head, _newline, text = raw.partition(b"\n")
+    body = json.loads(text)
 
-    def resign() -> str:
-        data["digest"] = __import__("hashlib").sha256(lint_cache._dumps(body).encode()).hexdigest()
-        return json.dumps(data)
+    def resign() -> bytes:  # a well-formed entry with this body
+        again = json.dumps(body).encode()
+        return lint_cache._header(again) + b"\n" + again
 
     if damage == "garbage":
         entry.write_bytes(b"\x00not json{{")
     elif damage == "truncated":
-        entry.write_text(text[: len(text) // 2])
+        entry.write_bytes(raw[: len(raw) // 2])
     elif damage == "empty":
-        entry.write_text("")
+        entry.write_bytes(b"")
     elif damage == "tampered":  # the findings emptied: the gate would let everything through
         body["findings"] = []
-        entry.write_text(json.dumps(data))
+        entry.write_bytes(head + b"\n" + json.dumps(body).encode())
     elif damage == "other key":
         body["key"] = "0" * 64
-        entry.write_text(resign())
+        entry.write_bytes(resign())
     elif damage == "group writable":
         os.chmod(entry, 0o620)
     elif damage == "wrong field type":
         body["findings"][0]["statement"] = str(body["findings"][0]["statement"])
-        entry.write_text(resign())
+        entry.write_bytes(resign())
     elif damage == "unknown rule":
         body["findings"][0]["rule"] = "no-such-rule"
-        entry.write_text(resign())
+        entry.write_bytes(resign())
+    elif damage == "not json":
+        entry.write_bytes(lint_cache._header(b"{not json") + b"\n{not json")
     parses.reset()
     assert lint_pending(db.target, folder) == expected
     assert parses.any, "a damaged entry is not used"
@@ -375,6 +377,17 @@ def test_the_newest_entries_are_kept(db: Database, project: Callable[[dict[str, 
     assert len(entries(cache_dir)) == 3
     assert not (cache_dir / ".tmp-stale.json").exists()
     assert stat.S_IMODE(cache_dir.stat().st_mode) == 0o700
+    # Fewer when they would take too much room; the one just written always stays.
+    size = max(p.stat().st_size for p in entries(cache_dir))
+    monkeypatch.setattr(lint_cache, "KEEP_BYTES", 2 * size)
+    with db.connect() as conn:
+        remembered_lint(folder.migrations, conn, "s6")
+    assert len(entries(cache_dir)) == 2
+    monkeypatch.setattr(lint_cache, "KEEP_BYTES", 1)
+    with db.connect() as conn:
+        memo = lint_cache.Remembered.open(folder.migrations, "s7", live=True)
+        remembered_lint(folder.migrations, conn, "s7")
+    assert memo is not None and entries(cache_dir) == [memo.path]
 
 
 # --- the parts: facts digest, findings as JSON, the code's identity ------------------------------------------
@@ -565,7 +578,7 @@ def test_a_remembered_report_is_checked_in_the_gates_snapshot(
 def test_entries_kept_and_names_in_the_key(project: Callable[[dict[str, str]], MigrationsFolder]) -> None:
     from lumiku_tui.prisma.folder import LocalMigration
 
-    assert lint_cache.KEEP == 32
+    assert lint_cache.KEEP == 32 and lint_cache.KEEP_BYTES == 64 * 1024 * 1024
     folder = project({"20250101000000_a": "CREATE TABLE a (id int);"})
     last = folder.migrations[-1]
     renamed = LocalMigration("20250101000000_b", last.path, last.raw)
@@ -573,3 +586,22 @@ def test_entries_kept_and_names_in_the_key(project: Callable[[dict[str, str]], M
     keys = {lint_cache.Remembered.open([*folder.migrations[:-1], m], "public", live=True).key  # type: ignore[union-attr]
             for m in (last, renamed)}
     assert len(keys) == 2
+
+
+def test_a_used_entry_outlives_newer_unused_ones(db: Database, project: Callable[[dict[str, str]], MigrationsFolder],
+                                                 parses: Parses, cache_dir: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(lint_cache, "KEEP", 2)
+    folder = project({"20250101000000_a": "CREATE TABLE a (id int);"})
+    path = {schema: lint_cache.Remembered.open(folder.migrations, schema, live=True).path  # type: ignore[union-attr]
+            for schema in ("s1", "s2", "s3")}
+    with db.connect() as conn:
+        remembered_lint(folder.migrations, conn, "s1")
+        remembered_lint(folder.migrations, conn, "s2")
+        os.utime(path["s1"], (1000, 1000))
+        os.utime(path["s2"], (2000, 2000))
+        parses.reset()
+        remembered_lint(folder.migrations, conn, "s1")  # used: now the most recent
+        assert parses.any == 0
+        remembered_lint(folder.migrations, conn, "s3")
+    assert entries(cache_dir) == sorted([path["s1"], path["s3"]])
