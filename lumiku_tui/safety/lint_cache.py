@@ -296,7 +296,12 @@ class Remembered:
             "committed": sorted([name, sorted(set(numbers))] for name, numbers in (committed or {}).items()),
         }
         key = hashlib.sha256(_dumps(material).encode()).hexdigest()
-        return cls(folder if folder is not None else cache_folder(), key)
+        if folder is None:
+            try:
+                folder = cache_folder()
+            except (RuntimeError, KeyError, OSError):  # no home folder to find the state folder in
+                return None
+        return cls(folder, key)
 
     # Reading ------------------------------------------------------------------------------------------
 

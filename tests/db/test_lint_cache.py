@@ -605,3 +605,20 @@ def test_a_used_entry_outlives_newer_unused_ones(db: Database, project: Callable
         assert parses.any == 0
         remembered_lint(folder.migrations, conn, "s3")
     assert entries(cache_dir) == sorted([path["s1"], path["s3"]])
+
+
+def test_without_a_home_folder_the_lint_is_afresh(project: Callable[[dict[str, str]], MigrationsFolder],
+                                                  parses: Parses, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = project({"20250101000000_a": "CREATE TABLE a (id int);"})
+    monkeypatch.delenv("LUMIKU_STATE_DIR")
+    monkeypatch.delenv("XDG_STATE_HOME", raising=False)
+
+    def no_home() -> Path:
+        raise RuntimeError("Could not determine home directory.")
+
+    monkeypatch.setattr(Path, "home", staticmethod(no_home))
+    for _ in range(2):
+        parses.reset()
+        report = remembered_lint(folder.migrations, None, "public")
+        assert parses.any, "nowhere to remember it: linted afresh"
+        assert report == lint_migrations(folder.migrations)
