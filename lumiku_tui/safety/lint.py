@@ -21,7 +21,8 @@ from lumiku_tui.errors import PlanError
 from lumiku_tui.safety.rules.analyze import Analyzer, InsertSummary, StatementContext
 from lumiku_tui.safety.rules.base import Opaque
 from lumiku_tui.safety.rules.hidden import side_effects
-from lumiku_tui.safety.measured import SchemaFacts, has_tables, load_facts, run_counts
+from lumiku_tui.safety.lint_cache import LiveReads, Remembered
+from lumiku_tui.safety.measured import SchemaFacts
 from lumiku_tui.safety.rules.model import Finding, LintReport, LockMode, Rule, Severity
 from lumiku_tui.safety.rules.schema import SimSchema
 from lumiku_tui.apply.plan import plan_of, statements_of
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
     from lumiku_tui.prisma.folder import LocalMigration, MigrationsFolder
     from lumiku_tui.pg.target import Target
 
-__all__ = ["Finding", "LintReport", "lint_batch", "lint_migrations", "lint_pending"]
+__all__ = ["Finding", "LintReport", "lint_batch", "lint_migrations", "lint_pending", "remembered_lint"]
 
 _RERUNNABLE = re.compile(r"\bIF\s+(?:NOT\s+)?EXISTS\b", re.IGNORECASE)
 _TX_CONTROL = (Kind.BEGIN, Kind.COMMIT, Kind.ROLLBACK)
@@ -291,6 +292,15 @@ def lint_migrations(migrations: Sequence["LocalMigration"], conn: "psycopg.Conne
     `attempted`: migrations the history records as failed or rolled back before (a re-run is real).
     `committed`: per resumed migration, the statements already in the database (not run again).
     """
+    reads = LiveReads(conn, schema) if conn is not None else None
+    return _lint(migrations, reads, schema, attempted=attempted, committed=committed)
+
+
+def _lint(migrations: Sequence["LocalMigration"], reads: LiveReads | None, schema: str, *,
+          attempted: Iterable[str] = (), committed: "dict[str, frozenset[int]] | None" = None) -> LintReport:
+    """lint_migrations, reading the database (if any) through `reads`."""
+    if reads is not None:
+        reads.begin()
     parsed: list[list[_Parsed]] = []
     fixed: dict[tuple[str, int], list[Finding]] = {}
     with _trusted_nodes():
@@ -299,19 +309,19 @@ def lint_migrations(migrations: Sequence["LocalMigration"], conn: "psycopg.Conne
             parsed.append(statements)
             for finding in findings:
                 fixed.setdefault((finding.migration, finding.statement), []).append(finding)
-    if conn is None:
+    if reads is None:
         analyzer = _analyze(parsed, SchemaFacts.offline(schema), {})
     else:
         # Pass 1 learns which live tables the batch touches (skipped when the schema holds none), pass 2
         # collects the counts the rules want, pass 3 writes the findings with them (skipped when none).
         touched: list[str] = []
-        if has_tables(conn, schema):
+        if reads.has_tables():
             discovery = _analyze(parsed, SchemaFacts.offline(schema), {})
             touched = [k for k in discovery.sim.touched if "." not in k]
-        facts = load_facts(conn, schema, touched)
+        facts = reads.facts(touched)
         analyzer = _analyze(parsed, facts, None)
         if analyzer.requests:
-            analyzer = _analyze(parsed, facts, run_counts(conn, analyzer.requests))
+            analyzer = _analyze(parsed, facts, reads.counts(analyzer.requests))
     by_statement: dict[tuple[str, int], list[Finding]] = {}
     for finding in _rerun_matters(analyzer.findings, set(attempted), analyzer.partial):
         by_statement.setdefault((finding.migration, finding.statement), []).append(finding)
@@ -416,8 +426,25 @@ def lint_batch(batch: "PendingBatch", conn: "psycopg.Connection | None", schema:
     """Findings for what `batch` runs: a resumed migration from where the deploy picks it up."""
     if not batch.migrations:
         return LintReport(())
-    return lint_migrations(batch.locals, conn, schema, attempted=batch.attempted,
+    return remembered_lint(batch.locals, conn, schema, attempted=batch.attempted,
                            committed=batch.committed_statements)
+
+
+def remembered_lint(migrations: Sequence["LocalMigration"], conn: "psycopg.Connection | None", schema: str, *,
+                    attempted: Iterable[str] = (), committed: "dict[str, frozenset[int]] | None" = None
+                    ) -> LintReport:
+    """lint_migrations, remembered (lumiku_tui.safety.lint_cache): the report an earlier lint of the same files
+    wrote when the database answers its reads as it did then, else a lint afresh (then remembered)."""
+    reads = LiveReads(conn, schema) if conn is not None else None
+    memo = Remembered.open(migrations, schema, live=conn is not None, attempted=attempted, committed=committed)
+    if memo is not None:
+        report = memo.lookup(reads)
+        if report is not None:
+            return report
+    report = _lint(migrations, reads, schema, attempted=attempted, committed=committed)
+    if memo is not None:
+        memo.store(reads, report)
+    return report
 
 
 @contextmanager

@@ -1,0 +1,441 @@
+"""Lint reports remembered by everything a lint depends on: a deploy after a lint, a preview or an earlier
+attempt of the same files against the same database state skips parsing and analysis, and gets the very
+report a lint afresh would give.
+
+A lint is a pure function of
+  - the code: this package's sources, pglast, psycopg and Python (their versions);
+  - the migrations: each one's name and checksum (the checksum is of the bytes the script is decoded from);
+  - the schema, whether a database is read at all, the migrations that failed before (`attempted`) and the
+    statements a resumed migration already committed;
+  - three answers from the database: whether the schema holds any table, the facts about the schema and
+    the tables the batch touches (`measured.load_facts`: rows counted, columns, constraints, sizes, ...),
+    and the counts the rules ask for (`measured.run_counts`).
+The key is a digest of the first three parts. The entry keeps the three answers (the facts and counts as
+digests) and the findings. A remembered report is returned only when the key matches and the database
+gives the same three answers again, read now (in the caller's snapshot, as a lint afresh reads them);
+anything else - an answer that differs, an entry unreadable, corrupt, of another format, or written by
+someone else - lints afresh and remembers the new report. A lint afresh after a failed check reuses the
+answers the check just read (`LiveReads`): the same reads, not done twice.
+
+Entries live in `<state folder>/lint-cache/` (LUMIKU_STATE_DIR, else $XDG_STATE_HOME/lumiku-tui, else
+~/.local/state/lumiku-tui), one file per key: a line with the format and the digest of the rest, then
+JSON. Mode 0600; the `KEEP` most recently used are kept, fewer when they would take more than
+`KEEP_BYTES`. They hold migration names, table names, the count queries and the findings; never the
+database URL or its password.
+LUMIKU_LINT_CACHE=0 turns remembering off (every lint is afresh, nothing is written).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import stat
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence, get_type_hints
+
+from lumiku_tui.safety.measured import SchemaFacts, has_tables, load_facts, run_counts
+from lumiku_tui.safety.rules.model import Finding, LintReport
+
+if TYPE_CHECKING:
+    import psycopg
+    from psycopg import sql
+
+    from lumiku_tui.prisma.folder import LocalMigration
+
+__all__ = ["ENV", "KEEP", "LiveReads", "Remembered", "cache_folder", "code_identity", "enabled", "facts_digest",
+           "finding_from_json", "finding_to_json"]
+
+#: Set to 0 (or off, no, false) to lint afresh every time and write nothing.
+ENV = "LUMIKU_LINT_CACHE"
+#: Entries kept; older ones (by last use) are removed when a new one is written.
+KEEP = 32
+#: ... and no more than these bytes together (the newest entry is always kept).
+KEEP_BYTES = 64 * 1024 * 1024
+#: The entry layout; a change makes every older entry a miss.
+FORMAT = 1
+_FOLDER = "lint-cache"
+_PACKAGE = Path(__file__).resolve().parent.parent
+
+
+def enabled() -> bool:
+    return os.environ.get(ENV, "1").strip().lower() not in ("0", "off", "no", "false")
+
+
+def cache_folder() -> Path:
+    from lumiku_tui.journal import default_state_dir
+
+    return default_state_dir() / _FOLDER
+
+
+# --- the code's identity --------------------------------------------------------------------------------
+
+_identity_lock = threading.Lock()
+_identity: list[str | None] = []  # computed once per process
+
+
+def code_identity() -> str | None:
+    """A digest of the code a lint runs: the contents of this package's .py files (or, in the single-file
+    binary, the binary itself), with pglast's, psycopg's and Python's versions. None when the sources cannot
+    be read: then nothing is remembered."""
+    with _identity_lock:
+        if not _identity:
+            _identity.append(_compute_identity())
+        return _identity[0]
+
+
+def _compute_identity() -> str | None:
+    import pglast
+    import psycopg
+
+    digest = hashlib.sha256()
+    digest.update(f"format {FORMAT}\0python {sys.version}\0pglast {pglast.__version__}\0"
+                  f"psycopg {psycopg.__version__}\0".encode())
+    try:
+        if getattr(sys, "frozen", False):
+            # The binary holds the code compiled, not as sources: it is its own identity.
+            with open(sys.executable, "rb") as binary:
+                for block in iter(lambda: binary.read(1 << 20), b""):
+                    digest.update(block)
+            return "binary:" + digest.hexdigest()
+        sources = sorted(_PACKAGE.rglob("*.py"))
+        if not sources:
+            return None
+        for path in sources:
+            data = path.read_bytes()
+            digest.update(f"{path.relative_to(_PACKAGE).as_posix()}\0{len(data)}\0".encode())
+            digest.update(data)
+    except OSError:
+        return None
+    return "source:" + digest.hexdigest()
+
+
+# --- canonical digests of what the database answered -----------------------------------------------------
+
+def _encode(value: Any) -> str:
+    """A text that tells `value` apart from any other value: every instance attribute of a dataclass (not
+    only its declared fields), dict items and set members in a fixed order, each kind tagged (1, True, "1",
+    a tuple and a list differ). Raises TypeError for a kind it does not know (a subclass of str or int
+    included), so a new kind of fact is never silently left out. Strings are written by repr(), so the
+    text is the same for one Python version, which is part of the code's identity."""
+    kind = type(value)
+    if value is None:
+        return "N"
+    if kind is bool:
+        return "T" if value else "F"
+    if kind is str:
+        return "s" + repr(value)
+    if kind is int:
+        return "i" + repr(value)
+    if kind is float:
+        return "f" + repr(value)
+    if kind is dict:
+        return "d{" + ",".join(sorted(_encode(k) + ":" + _encode(v) for k, v in value.items())) + "}"
+    if kind is set or kind is frozenset:
+        return "S{" + ",".join(sorted(_encode(v) for v in value)) + "}"
+    if kind is tuple:
+        return "t(" + ",".join(_encode(v) for v in value) + ")"
+    if kind is list:
+        return "l[" + ",".join(_encode(v) for v in value) + "]"
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        attributes = dict(vars(value)) if hasattr(value, "__dict__") else {}
+        for declared in dataclasses.fields(value):
+            attributes[declared.name] = getattr(value, declared.name)
+        return (f"D{kind.__module__}.{kind.__qualname__}("
+                + ",".join(f"{name}={_encode(attributes[name])}" for name in sorted(attributes)) + ")")
+    raise TypeError(f"no canonical form for {kind.__name__}")
+
+
+def _digest(value: Any) -> str:
+    return hashlib.sha256(_encode(value).encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+
+def facts_digest(facts: SchemaFacts) -> str:
+    """A digest of everything `facts` holds (every attribute, at every depth)."""
+    return _digest(facts)
+
+
+# --- findings as JSON and back --------------------------------------------------------------------------
+
+_FINDING_FIELDS = tuple(f.name for f in dataclasses.fields(Finding))
+
+
+def finding_to_json(finding: Finding) -> dict[str, Any]:
+    """Every field of the finding (the StrEnums as their values): what `finding_from_json` rebuilds it from."""
+    out: dict[str, Any] = {}
+    for name in _FINDING_FIELDS:
+        value = getattr(finding, name)
+        out[name] = value.value if hasattr(value, "value") else value
+    return out
+
+
+def _field_kinds() -> dict[str, tuple[type, ...]]:
+    """Per field, the JSON kinds its value may have (a StrEnum is written as its str value)."""
+    import enum
+    import types
+    import typing
+
+    found: dict[str, tuple[type, ...]] = {}
+    for name, hint in get_type_hints(Finding).items():
+        if name not in _FINDING_FIELDS:
+            continue
+        union = isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union
+        args = typing.get_args(hint) if union else (hint,)
+        found[name] = tuple(type(None) if a is None else str if isinstance(a, type) and issubclass(a, enum.Enum)
+                            else a for a in args)
+    assert set(found) == set(_FINDING_FIELDS), "a Finding field without a type this cache knows"
+    return found
+
+
+_KINDS = _field_kinds()
+
+
+def finding_from_json(data: Any) -> Finding:
+    """The finding `finding_to_json` wrote; ValueError for anything else (a missing or extra field, a value of
+    the wrong type, an unknown rule, severity or lock mode)."""
+    if type(data) is not dict or data.keys() != _KINDS.keys():
+        raise ValueError("not a finding")
+    for name, kinds in _KINDS.items():
+        if type(data[name]) not in kinds:  # exact: True is not an int here, nor 1 a bool
+            raise ValueError(f"finding field {name}: {type(data[name]).__name__}")
+    return Finding(**data)  # a rule, severity or lock mode it does not know raises ValueError
+
+
+# --- the database's answers, each read once --------------------------------------------------------------
+
+class LiveReads:
+    """The three reads a live lint makes, each done once per connection and arguments: a remembered report
+    is checked with them, and a lint afresh after a check that failed uses the same answers instead of
+    reading again. The last answers the lint used are what an entry remembers."""
+
+    def __init__(self, conn: "psycopg.Connection", schema: str) -> None:
+        self.conn = conn
+        self.schema = schema
+        self._has_tables: bool | None = None
+        self._facts: dict[tuple[str, ...], SchemaFacts] = {}
+        self._counts: dict[tuple[tuple[str, str], ...], dict[str, int]] = {}
+        self.begin()
+
+    def begin(self) -> None:
+        """A lint starts: what it uses from here on is what an entry remembers."""
+        self.used_has_tables: bool | None = None
+        self.used_touched: tuple[str, ...] | None = None
+        self.used_facts: SchemaFacts | None = None
+        self.used_requests: tuple[tuple[str, str], ...] = ()
+        self.used_counts: dict[str, int] | None = None
+
+    def has_tables(self) -> bool:
+        if self._has_tables is None:
+            self._has_tables = has_tables(self.conn, self.schema)
+        self.used_has_tables = self._has_tables
+        return self._has_tables
+
+    def facts(self, touched: Iterable[str]) -> SchemaFacts:
+        wanted = tuple(sorted(set(touched)))  # load_facts reads the same for any order or repeats
+        if wanted not in self._facts:
+            self._facts[wanted] = load_facts(self.conn, self.schema, wanted)
+        self.used_touched, self.used_facts = wanted, self._facts[wanted]
+        return self._facts[wanted]
+
+    def counts(self, requests: "Mapping[str, sql.Composable]") -> dict[str, int]:
+        texts = tuple((key, query.as_string(self.conn)) for key, query in requests.items())
+        if texts not in self._counts:
+            self._counts[texts] = run_counts(self.conn, dict(requests))
+        self.used_requests, self.used_counts = texts, self._counts[texts]
+        return dict(self._counts[texts])
+
+    def counts_of(self, texts: Sequence[tuple[str, str]]) -> dict[str, int]:
+        """The counts of requests remembered as their SQL text."""
+        from psycopg import sql
+
+        return self.counts({key: sql.SQL(text) for key, text in texts})
+
+
+# --- the remembered reports --------------------------------------------------------------------------------
+
+class Remembered:
+    """The entry for one lint's key: `lookup` before linting, `store` after linting afresh."""
+
+    def __init__(self, folder: Path, key: str) -> None:
+        self.folder = folder
+        self.key = key
+        self.path = folder / f"{key}.json"
+
+    @classmethod
+    def open(cls, migrations: Sequence["LocalMigration"], schema: str, *, live: bool, attempted: Iterable[str] = (),
+             committed: "Mapping[str, Iterable[int]] | None" = None,
+             folder: Path | None = None) -> "Remembered | None":
+        """The entry for this lint, or None when nothing is to be remembered (turned off, code unknown)."""
+        if not enabled():
+            return None
+        code = code_identity()
+        if code is None:
+            return None
+        from lumiku_tui.safety import measured
+
+        material = {
+            "format": FORMAT,
+            "code": code,
+            # Limits a test (or a later tuning) may change without changing a source file.
+            "limits": [measured.EXACT_COUNT_MAX_ROWS, measured.EXACT_COUNT_MAX_BYTES,
+                       measured.FACTS_STATEMENT_TIMEOUT_MS],
+            "schema": schema,
+            "live": live,
+            # The script lint reads is decoded from exactly the bytes the checksum is of.
+            "migrations": [[m.name, m.checksum, len(m.script)] for m in migrations],
+            "attempted": sorted(set(attempted)),
+            "committed": sorted([name, sorted(set(numbers))] for name, numbers in (committed or {}).items()),
+        }
+        key = hashlib.sha256(_dumps(material).encode()).hexdigest()
+        if folder is None:
+            try:
+                folder = cache_folder()
+            except (RuntimeError, KeyError, OSError):  # no home folder to find the state folder in
+                return None
+        return cls(folder, key)
+
+    # Reading ------------------------------------------------------------------------------------------
+
+    def _read(self) -> dict[str, Any] | None:
+        try:
+            fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        except OSError:
+            return None
+        try:
+            info = os.fstat(fd)
+            # Only a file of this user that nobody else may write: a report another user planted could wave a
+            # deploy through.
+            if not stat.S_ISREG(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o022:
+                return None
+            with os.fdopen(fd, "rb") as file:
+                fd = -1
+                raw = file.read()
+        except OSError:
+            return None
+        finally:
+            if fd >= 0:
+                os.close(fd)
+        # The first line names the format and the digest of the rest: a file cut short or changed is told.
+        head, newline, text = raw.partition(b"\n")
+        if not newline or head != _header(text):
+            return None
+        try:
+            body = json.loads(text)
+        except ValueError:
+            return None
+        if not isinstance(body, dict) or body.get("key") != self.key:
+            return None
+        return body
+
+    def lookup(self, reads: LiveReads | None) -> LintReport | None:
+        """The remembered report, when the database (if any) answers as it did; None: lint afresh."""
+        body = self._read()
+        if body is None:
+            return None
+        try:
+            findings = tuple(finding_from_json(item) for item in body["findings"])
+            if reads is None:
+                return LintReport(findings) if body["live"] is None else None
+            live = body["live"]
+            if not isinstance(live, dict) or reads.has_tables() is not live["has_tables"]:
+                return None
+            touched = live["touched"]
+            if not isinstance(touched, list) or not all(isinstance(t, str) for t in touched):
+                return None
+            if facts_digest(reads.facts(touched)) != live["facts"]:
+                return None
+            requests = live["requests"]
+            if requests:
+                texts = tuple((str(key), str(text)) for key, text in requests)
+                if _digest(reads.counts_of(texts)) != live["counts"]:
+                    return None
+            elif live["counts"] is not None:
+                return None
+        except (ValueError, KeyError, TypeError):
+            return None
+        self._touch()
+        return LintReport(findings)
+
+    def _touch(self) -> None:
+        try:
+            os.utime(self.path)
+        except OSError:
+            pass
+
+    # Writing ------------------------------------------------------------------------------------------
+
+    def store(self, reads: LiveReads | None, report: LintReport) -> None:
+        """Remember `report` with the answers it was linted on (nothing when they cannot be told exactly)."""
+        try:
+            live: dict[str, Any] | None = None
+            if reads is not None:
+                if reads.used_has_tables is None or reads.used_touched is None or reads.used_facts is None:
+                    return  # not linted through these reads
+                live = {
+                    "has_tables": reads.used_has_tables,
+                    "touched": list(reads.used_touched),
+                    "facts": facts_digest(reads.used_facts),
+                    "requests": [list(pair) for pair in reads.used_requests],
+                    "counts": _digest(reads.used_counts) if reads.used_requests else None,
+                }
+            body = {"key": self.key, "live": live, "findings": [finding_to_json(f) for f in report.findings]}
+            text = _dumps(body).encode()
+            data = _header(text) + b"\n" + text
+        except (TypeError, ValueError):
+            return  # a fact without a canonical form: not remembered, never guessed
+        try:
+            self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=self.folder)  # mode 0600
+            try:
+                with os.fdopen(fd, "wb") as file:
+                    file.write(data)
+                os.replace(tmp, self.path)
+            except BaseException:
+                try:
+                    os.unlink(tmp)
+                except OSError:
+                    pass
+                raise
+            self._prune()
+        except OSError:
+            pass  # the report stands; it is just not remembered
+
+    def _prune(self) -> None:
+        entries: list[tuple[float, int, Path]] = []
+        now = time.time()
+        for path in self.folder.iterdir():
+            try:
+                info = path.stat()
+            except OSError:
+                continue
+            if path.name.startswith(".tmp-"):
+                if now - info.st_mtime > 600:  # left by a process that died while writing
+                    _unlink(path)
+            elif path.suffix == ".json":
+                entries.append((info.st_mtime, info.st_size, path))
+        entries.sort(key=lambda e: (e[2] != self.path, -e[0]))  # this one first, then the most recently used
+        total = 0
+        for kept, (_modified, size, path) in enumerate(entries):
+            total += size
+            if kept >= KEEP or (kept and total > KEEP_BYTES):
+                _unlink(path)
+
+
+def _header(text: bytes) -> bytes:
+    return b"lumiku-tui lint cache %d sha256 %s" % (FORMAT, hashlib.sha256(text).hexdigest().encode())
+
+
+def _unlink(path: Path) -> None:
+    try:
+        path.unlink()
+    except OSError:
+        pass
