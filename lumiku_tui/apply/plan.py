@@ -107,8 +107,10 @@ class PendingMigration:
 
     @cached_property
     def _resume(self) -> Resume | PlanError | None:
-        if self.plan_error is not None or self.status.state is not State.FAILED:
-            return None  # rolled back means nothing of it remains: the whole file runs
+        # Only a failed row can leave parts behind (rolled back means nothing of it remains: the whole file
+        # runs): asked first, so a migration never tried is not split just to learn it has nothing to resume.
+        if self.status.state is not State.FAILED or self.plan_error is not None:
+            return None
         return resume_of(self.status, self.plan, after_sql_error=self.resume_requested)
 
     @property

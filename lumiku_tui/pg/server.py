@@ -66,6 +66,19 @@ def _missing_database_error(err: Exception, dbname: str) -> bool:
     return f'database "{dbname}" does not exist' in text
 
 
+def connect_unless_missing(target: "Target", purpose: str = "observe") -> "psycopg.Connection | None":
+    """A connection to the URL's database, or None when the server says it does not exist (other failures
+    are raised)."""
+    from lumiku_tui.errors import TargetError
+
+    try:
+        return target.connect(purpose)
+    except TargetError as err:
+        if _missing_database_error(err, target.dbname):
+            return None
+        raise
+
+
 def database_missing(target: "Target") -> bool:
     """Whether the URL's database does not exist (the server says so); other failures are raised."""
     from lumiku_tui.errors import TargetError

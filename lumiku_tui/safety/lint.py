@@ -15,21 +15,20 @@ import re
 import threading
 from contextlib import contextmanager
 from dataclasses import replace
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
 from lumiku_tui.errors import PlanError
-from lumiku_tui.safety.rules.analyze import Analyzer, InsertSummary, StatementContext
-from lumiku_tui.safety.rules.base import Opaque
-from lumiku_tui.safety.rules.hidden import side_effects
 from lumiku_tui.safety.lint_cache import LiveReads, Remembered
 from lumiku_tui.safety.measured import SchemaFacts
 from lumiku_tui.safety.rules.model import Finding, LintReport, LockMode, Rule, Severity
-from lumiku_tui.safety.rules.schema import SimSchema
 from lumiku_tui.apply.plan import plan_of, statements_of
 from lumiku_tui.sql.split import Kind, Statement, code_start, mentions
 
 if TYPE_CHECKING:
     import psycopg
+
+    from lumiku_tui.safety.rules.analyze import Analyzer, StatementContext
 
     from lumiku_tui.apply.plan import PendingBatch
     from lumiku_tui.prisma.folder import LocalMigration, MigrationsFolder
@@ -86,6 +85,7 @@ def _parse_migration(migration: "LocalMigration", committed: frozenset[int] = fr
         findings.append(_commit_points_finding(migration, inner[0]))
     parsed: list[_Parsed] = []
     from lumiku_tui.apply.plan import sent_numbers
+    from lumiku_tui.safety.rules.analyze import StatementContext
 
     numbers = sent_numbers(migration)
 
@@ -148,7 +148,7 @@ def _values_head(stmt: Statement) -> str | None:
 
 def _fills_rows(item: _Parsed) -> bool:
     """An INSERT of at least one row of VALUES without ON CONFLICT: after it, its table is known to hold rows."""
-    return len(item.nodes) == 1 and isinstance(item.nodes[0], InsertSummary) and item.nodes[0].values_rows > 0 \
+    return len(item.nodes) == 1 and isinstance(item.nodes[0], _parsing().InsertSummary) and item.nodes[0].values_rows > 0 \
         and not item.nodes[0].on_conflict and not item.nodes[0].sources
 
 
@@ -250,15 +250,34 @@ def _trusted_nodes() -> Iterator[None]:
             ast.Node.__setattr__ = checked  # type: ignore[method-assign]
 
 
+_loaded: "SimpleNamespace | None" = None
+
+
+def _parsing() -> "SimpleNamespace":
+    """The parser and what the rules build from it, loaded on first use: a remembered report needs neither."""
+    global _loaded
+    if _loaded is None:
+        import json
+
+        import pglast
+        from pglast.parser import parse_sql_json
+
+        from lumiku_tui.safety.rules.analyze import InsertSummary
+        from lumiku_tui.safety.rules.base import Opaque
+        from lumiku_tui.safety.rules.hidden import side_effects
+
+        _loaded = SimpleNamespace(json=json, pglast=pglast, parse_sql_json=parse_sql_json,
+                                  InsertSummary=InsertSummary, Opaque=Opaque, side_effects=side_effects)
+    return _loaded
+
+
 def _parse_statement(statement: Statement) -> tuple[Any, ...]:
     """The parse trees the rules need. Building pglast's Python nodes is the slow part of parsing, so
     statements no rule reads are only parsed (in C) to find syntax errors, and data inserts - the bulk
     of a large seed migration - are summed up from pglast's JSON instead of full nodes."""
-    import json
-
-    import pglast
-    from pglast.parser import parse_sql_json
-
+    parsing = _parsing()
+    pglast, parse_sql_json, json = parsing.pglast, parsing.parse_sql_json, parsing.json
+    InsertSummary, Opaque, side_effects = parsing.InsertSummary, parsing.Opaque, parsing.side_effects  # noqa: N806
     first = statement.keywords[0] if statement.keywords else ""
     if first in ("SELECT", "VALUES"):
         hidden = side_effects(json.loads(parse_sql_json(statement.text)))
@@ -274,6 +293,9 @@ def _parse_statement(statement: Statement) -> tuple[Any, ...]:
 
 
 def _analyze(parsed: list[list[_Parsed]], facts: SchemaFacts, counts: dict[str, int] | None) -> Analyzer:
+    from lumiku_tui.safety.rules.analyze import Analyzer
+    from lumiku_tui.safety.rules.schema import SimSchema
+
     analyzer = Analyzer(SimSchema(facts), counts)
     for statements in parsed:
         for item in statements:
@@ -451,7 +473,10 @@ def remembered_lint(migrations: Sequence["LocalMigration"], conn: "psycopg.Conne
 def _one_snapshot(conn: "psycopg.Connection", own: bool) -> Iterator[None]:
     """History and catalog read from one snapshot: while another deploy commits migration after
     migration, lint must not see a migration's tables and still count it pending ("already exists")."""
-    if not own:
+    from psycopg import pq
+
+    # A connection lent already inside a transaction reads from that transaction's snapshot.
+    if not own and not (conn.autocommit and conn.info.transaction_status == pq.TransactionStatus.IDLE):
         yield
         return
     with conn.transaction():

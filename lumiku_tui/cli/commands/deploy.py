@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import signal
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ from lumiku_tui.apply.detached import cancel_on_signals
 from lumiku_tui.cli.commands import open_args_project
 from lumiku_tui.cli.events import event_printer
 from lumiku_tui.cli.output import EXIT_ATTENTION, EXIT_OK, Out, describe_target
+from lumiku_tui.defaults import HISTORY_LOCK_TIMEOUT_S
 from lumiku_tui.errors import ApprovalRequired, LumikuError
 
 
@@ -43,13 +45,9 @@ def _plan_notes(pending) -> list[str]:
 
 
 def run(args: argparse.Namespace, out: Out) -> int:
-    from lumiku_tui.apply.deploy import DeployOptions, Deployment
-    from lumiku_tui.apply.plan import batch_of
-    from lumiku_tui.pg.server import database_missing
-    from lumiku_tui.prisma.status import StatusReport, classify, read_status
+    from lumiku_tui.pg.server import connect_unless_missing
 
     from lumiku_tui.cli.commands import open_journal
-    from lumiku_tui.record.session import checksums_of
 
     out.quiet = args.quiet  # type: ignore[attr-defined]
     project = open_args_project(args)
@@ -63,11 +61,34 @@ def run(args: argparse.Namespace, out: Out) -> int:
                           hint="Drop --record (the journal in the state folder keeps the whole story), or deploy "
                           "in the foreground.")
     _no_deploy_running(out, target)
-    create_database = database_missing(target)
+    # One connection reads the status and the lint before approval (a second one applies).
+    observer = connect_unless_missing(target, "status")
+    with contextlib.ExitStack() as closing:
+        if observer is not None:
+            closing.callback(observer.close)
+        return _deploy(args, out, project, journal, observer)
+
+
+def _deploy(args: argparse.Namespace, out: Out, project, journal, observer) -> int:  # type: ignore[no-untyped-def]
+    from lumiku_tui.apply.deploy import DeployOptions, Deployment
+    from lumiku_tui.apply.plan import batch_of
+    from lumiku_tui.prisma.status import StatusReport, classify, read_status
+    from lumiku_tui.record.session import checksums_of
+
+    target, folder = project.require()
+    create_database = observer is None
     if create_database:  # nothing recorded anywhere: every migration is pending
         report = StatusReport(target.display, target.schema, folder, classify(folder, []), False)
     else:
-        report = read_status(target, folder)
+        import psycopg
+
+        from lumiku_tui.prisma.history import from_database_error
+
+        try:  # a session holding the history table must not make the deploy hang without a word
+            observer.execute(f"SET lock_timeout = '{int(HISTORY_LOCK_TIMEOUT_S * 1000)}ms'")
+        except psycopg.Error as exc:
+            raise from_database_error(target, exc, reading=True) from None
+        report = read_status(target, folder, observer)
     # A migration cut off between its parts resumes: it needs the same approval as a pending one.
     resume = bool(getattr(args, "resume", False))
     batch = batch_of(report, resume=resume)
@@ -80,7 +101,9 @@ def run(args: argparse.Namespace, out: Out) -> int:
 
     prechecks = plan_prechecks(project.runbook, list(folder.by_name()), names)
     if names and not blocked and not create_database:  # a database yet to be created holds nothing to check
-        _prechecks_and_gates(args, out, project, record, journal, prechecks, resume=resume)
+        _prechecks_and_gates(args, out, project, record, journal, prechecks, resume=resume, conn=observer)
+    if observer is not None:
+        observer.close()  # not held open while the operator reads and approves
     if names and not blocked:
         _list_later_prechecks(out, prechecks)
     via = ""
@@ -210,7 +233,7 @@ def _list_later_prechecks(out: Out, plan) -> None:  # type: ignore[no-untyped-de
 
 
 def _prechecks_and_gates(args: argparse.Namespace, out: Out, project, record: "_Record | None", journal,
-                         plan, *, resume: bool = False) -> None:  # type: ignore[no-untyped-def]
+                         plan, *, resume: bool = False, conn=None) -> None:  # type: ignore[no-untyped-def]
     """Before approval, nothing applied if any stops: the runbook's prechecks that run before anything, then
     one lint read by both the runbook's [gate] and the deploy gate (statements certain to fail,
     lumiku_tui.safety.gate). Prechecks that guard a migration run in the deploy, right before it."""
@@ -234,7 +257,7 @@ def _prechecks_and_gates(args: argparse.Namespace, out: Out, project, record: "_
         journal.append("precheck", checks=[c.to_dict() for c in prechecks])
     blocker = precheck_blocker(prechecks)
     if blocker is None:
-        report = lint_pending(target, folder, resume=resume)
+        report = lint_pending(target, folder, resume=resume, conn=conn)
         if record is not None:
             record.lint = report
         blocker = gate_blocker(runbook, report.findings)  # the team's own policy speaks first
