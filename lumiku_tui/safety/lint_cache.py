@@ -90,13 +90,18 @@ def code_identity() -> str | None:
 
 
 def _compute_identity() -> str | None:
-    import pglast
+    import importlib.util
+
     import psycopg
 
     digest = hashlib.sha256()
-    digest.update(f"format {FORMAT}\0python {sys.version}\0pglast {pglast.__version__}\0"
-                  f"psycopg {psycopg.__version__}\0".encode())
+    digest.update(f"format {FORMAT}\0python {sys.version}\0psycopg {psycopg.__version__}\0".encode())
     try:
+        # pglast's version stands in its __init__.py: read, not imported (a remembered report needs no parser).
+        spec = importlib.util.find_spec("pglast")
+        if spec is None or spec.origin is None:
+            return None
+        digest.update(b"pglast\0" + Path(spec.origin).read_bytes())
         if getattr(sys, "frozen", False):
             # The binary holds the code compiled, not as sources: it is its own identity.
             with open(sys.executable, "rb") as binary:
