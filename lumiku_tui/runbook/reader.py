@@ -499,6 +499,10 @@ class MigrationGuards:
         mine = [c for c in self.checks if c.migration == migration]
         return run_sql_checks(self.target, mine, source=self.source) if mine else []
 
+    def covers(self, migration: str) -> bool:
+        """Whether a check guards `migration` (it must then run right before it, alone)."""
+        return any(c.migration == migration for c in self.checks)
+
 
 def migration_guards(target: "Target", runbook: Runbook) -> MigrationGuards | None:
     """The runbook's guarding prechecks for the deploy engine; None when it has none."""

@@ -213,3 +213,29 @@ def test_a_silent_network_after_a_message_is_sent_claims_nothing_it_cannot_know(
     if failed[0]["reason"] == "commit_in_doubt":
         assert "lumiku-tui status" in failed[0]["next_step"] and second in failed[0]["message"], failed[0]
     assert_rerun_completes(db, history, lock_wait_s=35)
+
+
+def test_a_guarded_migration_starts_a_message_of_its_own_after_its_check(db, migrations, monkeypatch):
+    """A runbook precheck guarding the third runs once the first two committed; the rest still go together."""
+    from lumiku_tui.apply.executor import StatementRunner
+
+    sent: list[str] = []
+    send = StatementRunner.run_message
+    monkeypatch.setattr(StatementRunner, "run_message",
+                        lambda self, text, on_result: (sent.append(text), send(self, text, on_result))[1])
+    checked: list[tuple[str, list]] = []
+
+    class Guards:
+        def __call__(self, name: str) -> list:
+            checked.append((name, db.query("SELECT migration_name FROM _prisma_migrations ORDER BY 1")))
+            return []
+
+        def covers(self, name: str) -> bool:
+            return name == "20240101000003_m3"
+
+    result, _ = _deploy(db, migrations(_five(5, "")), guards=Guards())
+    assert result.ok and len(result.applied) == 5
+    assert [name for name, _ in checked] == ["20240101000001_m1", "20240101000003_m3"]
+    # The check before the third saw the first two committed.
+    assert checked[1][1] == [("20240101000001_m1",), ("20240101000002_m2",)]
+    assert len(sent) == 2 and "t2" in sent[0] and "t3" not in sent[0] and "t5" in sent[1]
