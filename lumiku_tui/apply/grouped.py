@@ -6,9 +6,12 @@ waiting, in the middle of a transaction, for the rest (the bound `StatementRunne
 keeps). Within the message an error skips everything after it, so no migration ever runs after
 one that failed, and each COMMIT makes its migration and its history row durable together, as a
 migration sent alone. After each COMMIT the session's own settings are put back (a plain SET in a
-script does not reach the next migration), and a second COMMIT, which only warns that no
-transaction is open, makes the server send at once what it has answered so far: the deploy learns
-each migration's end as it happens, not when the whole message is done.
+script does not reach the next migration); PostgreSQL counts those statements into the next
+BEGIN's transaction, which changes nothing for them.
+
+The deploy adds to each migration but the first a NOTICE right after its BEGIN and timeouts: a
+notice makes PostgreSQL send at once what it has answered so far, so the deploy learns each
+migration's end and the next one's start as they happen, not when the whole message is done.
 
 The message is made of pieces; `pieces[i]` says what the i-th result answers.
 """
@@ -36,7 +39,6 @@ class Role(StrEnum):
     HISTORY = "history"  # the history row, written after the statements in their transaction
     COMMIT = "commit"
     RESET = "reset"  # the session's settings put back after the COMMIT
-    FLUSH = "flush"  # a COMMIT with no transaction open: it only warns, and the warning is sent at once
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,8 +93,6 @@ def compose(members: Sequence[Member], reset: Sequence[str], names: Sequence[str
         add(number, Role.COMMIT, "COMMIT")
         for setting in reset:
             add(number, Role.RESET, setting)
-        if number < len(members) - 1:
-            add(number, Role.FLUSH, "COMMIT")
     return GroupedMessage(SEPARATOR.join(texts), tuple(pieces))
 
 

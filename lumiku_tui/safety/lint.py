@@ -91,7 +91,7 @@ def _parse_migration(migration: "LocalMigration", committed: frozenset[int] = fr
 
     def parse(position: int, stmt: Statement) -> _Parsed | None:
         ctx = StatementContext(migration.name, stmt.index, len(body) - position - 1, transactional, in_block,
-                               rerunnable, stmt.text, numbers.get(stmt.index))
+                               rerunnable, stmt, numbers.get(stmt.index))
         try:
             item = _Parsed(ctx, stmt, _parse_statement(stmt), None)
         except ParseError as exc:

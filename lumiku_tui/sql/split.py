@@ -328,7 +328,8 @@ _FIRST_WORD = re.compile(r"([A-Za-z_][A-Za-z0-9_$]*)(?=[ \t\n\r\f(\"]|\Z)")
 def _first_word(text: str) -> str | None:
     """The statement's first word, upper-cased, when it is a plain one (no quote, comment or operator joins it)."""
     match = _FIRST_WORD.match(text, _leading_comments_end(text))
-    return match.group(1).upper() if match else None
+    # Interned: a data migration's 100,000s of statements share one "INSERT".
+    return sys.intern(match.group(1).upper()) if match else None
 
 
 def split_statements(script: str, name: str = "") -> list[Statement]:

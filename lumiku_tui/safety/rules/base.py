@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from pglast import ast, enums
 from psycopg import sql
@@ -19,6 +19,9 @@ from lumiku_tui.safety.rules.model import Finding, LockMode, Rule, Severity
 from lumiku_tui.pg.names import SERIAL_TYPES as _SERIAL_TYPES
 from lumiku_tui.pg.names import TYPE_NAMES as _TYPE_NAMES
 from lumiku_tui.safety.rules.hidden import do_block_scope, identifiers, node_names
+
+if TYPE_CHECKING:
+    from lumiku_tui.sql.split import Statement
 from lumiku_tui.safety.rules.schema import Content, SimSchema, SimTable
 
 AT = enums.AlterTableType
@@ -103,9 +106,15 @@ class StatementContext:
     transactional: bool  # runs inside the migration's transaction (locks held until its commit)
     in_transaction_block: bool  # more than one statement, or BEGIN/COMMIT: CONCURRENTLY cannot run
     rerunnable_script: bool  # the script uses IF [NOT] EXISTS elsewhere: it claims to be safe to re-run
-    text: str
+    #: The statement (its text is read from the script when asked for: a data migration's 100,000s of
+    #: contexts hold no copies of it).
+    statement: "Statement"
     #: The statement's number as the deploy logs it (what messages name); None: the file's index.
     sent_number: int | None = None
+
+    @property
+    def text(self) -> str:
+        return self.statement.text
 
     @property
     def number(self) -> int:
