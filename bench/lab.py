@@ -72,6 +72,8 @@ class Lab:
         """The URL goes in DATABASE_URL, as in the app's container: never on a command line a report shows."""
         env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DIRECT_URL")}
         env["NO_COLOR"] = "1"
+        # Journals and remembered lint reports go in the lab, not the user's own state folder.
+        env["LUMIKU_STATE_DIR"] = str(self.work / "state")
         if dbname is not None:
             env["DATABASE_URL"] = self.url(dbname)
         return env

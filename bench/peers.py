@@ -12,8 +12,18 @@ from bench.prisma_history import write_history
 from lumiku_tui.redact import redact
 
 
-def bench_deploy(lab: Lab, migrations: int, reps: int, *, link: str = "", max_ratio: float = 1.0) -> Figure:
-    """`link` names the network both sides go through when it is not plain localhost."""
+def bench_deploy(lab: Lab, migrations: int, reps: int, *, link: str = "", max_ratio: float = 1.0,
+                 gate_afresh: bool = False) -> Figure:
+    """`link` names the network both sides go through when it is not plain localhost. The gate's lint is
+    remembered from the first run on (same files, an empty database each time) unless `gate_afresh`
+    (`LUMIKU_LINT_CACHE=0`: every run lints the whole history before it applies anything)."""
+
+    def env_for(db: str) -> dict[str, str]:
+        env = lab.lumiku_env(db)
+        if gate_afresh:
+            env["LUMIKU_LINT_CACHE"] = "0"
+        return env
+
     folder = lab.work / "deploy_history"
     stats = write_history(folder, migrations)
     script = psql_script(folder, lab.work / "apply_all.psql")
@@ -23,7 +33,7 @@ def bench_deploy(lab: Lab, migrations: int, reps: int, *, link: str = "", max_ra
     def run_ours(rep: int) -> None:
         db = lab.fresh_db(f"bench_deploy_ours_{rep}")
         cmd = [*lab.lumiku, "deploy", "--yes", "--quiet", "--migrations", str(folder)]
-        require_ok(ours.add(run_process(cmd, env=lab.lumiku_env(db))), "lumiku-tui deploy")
+        require_ok(ours.add(run_process(cmd, env=env_for(db))), "lumiku-tui deploy")
         checked.setdefault("ours", user_relations(lab, db))
         with lab.admin(db) as conn:
             row = conn.execute("SELECT count(*) FROM _prisma_migrations WHERE finished_at IS NOT NULL "
@@ -32,7 +42,7 @@ def bench_deploy(lab: Lab, migrations: int, reps: int, *, link: str = "", max_ra
             raise BenchFailure(f"lumiku-tui deploy recorded {row[0] if row else 0} of {stats.migrations} "
                                "migrations as applied")
         # The same command once more finds nothing to apply: its cost is the fixed part of every deploy.
-        require_ok(again.add(run_process(cmd, env=lab.lumiku_env(db))), "lumiku-tui deploy (up to date)")
+        require_ok(again.add(run_process(cmd, env=env_for(db))), "lumiku-tui deploy (up to date)")
         lab.drop_db(db)
 
     def run_psql(rep: int) -> None:
@@ -46,8 +56,9 @@ def bench_deploy(lab: Lab, migrations: int, reps: int, *, link: str = "", max_ra
     if checked["ours"] != checked["psql"]:
         raise BenchFailure(f"deploy and psql built different schemas: {checked['ours']} vs {checked['psql']} "
                            "relations")
+    label = ", ".join(x for x in (link, "gate linted afresh" if gate_afresh else "") if x)
     return Figure(
-        f"deploy{link and ' (' + link + ')'}", "`lumiku-tui deploy --yes --quiet`", ours.median_s, ours.peak_mib,
+        f"deploy{label and ' (' + label + ')'}", "`lumiku-tui deploy --yes --quiet`", ours.median_s, ours.peak_mib,
         "`psql -f` (one transaction per migration, one session)", theirs.median_s, theirs.peak_mib,
         f"<= {max_ratio:.2f}x", max_ratio,
         detail=f"{stats.migrations} migrations, {stats.statements} statements, {stats.bytes / 1024:.0f} KiB of SQL "

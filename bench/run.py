@@ -79,6 +79,9 @@ def main(argv: list[str] | None = None) -> int:
                 local_reps = args.reps or (3 if args.quick else 9)
                 local = _guarded("deploy", lambda: [bench_deploy(lab, deploy_n, local_reps)], echo=False)
                 results += [show(r) for r in local]
+                if not args.quick:
+                    results += [show(r) for r in _guarded("deploy", lambda: [bench_deploy(
+                        lab, deploy_n, reps, gate_afresh=True, max_ratio=1.0)], echo=False)]
                 if args.rtt_ms and not args.quick:
                     with lab.network(args.rtt_ms) as measured_ms:
                         link = f"{measured_ms:.1f} ms round trip"

@@ -13,6 +13,7 @@ takes only complete lines, so it can follow a file another process is writing.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import getpass
 import hashlib
@@ -22,7 +23,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 from lumiku_tui.redact import redact
 
@@ -114,22 +115,37 @@ class Journal:
 
     def append_many(self, items: Iterable[tuple[str, dict[str, Any]]]) -> list[Entry]:
         """Write several entries, in order, with one flush to disk (a burst of statement events)."""
-        now, who, pid = datetime.now(timezone.utc), operator_name(), os.getpid()
-        entries = [Entry(kind, now, who, pid, _scrub(fields)) for kind, fields in items]
-        if not entries:
-            return []
-        line = "".join(json.dumps(e.to_dict(), default=str, ensure_ascii=False) + "\n" for e in entries).encode()
+        with self._locked() as fd:
+            return self._write(fd, items)
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[Callable[..., Entry]]:
+        """Hold the journal while doing something whose consequences other processes journal (ending a session
+        a deploy waits behind): the entry written with the function yielded comes before any of theirs."""
+        with self._locked() as fd:
+            yield lambda kind, **fields: self._write(fd, [(kind, fields)])[0]
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[int]:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             try:
-                os.write(fd, line)
-                os.fsync(fd)
+                yield fd
             finally:
                 fcntl.flock(fd, fcntl.LOCK_UN)
         finally:
             os.close(fd)
+
+    @staticmethod
+    def _write(fd: int, items: Iterable[tuple[str, dict[str, Any]]]) -> list[Entry]:
+        now, who, pid = datetime.now(timezone.utc), operator_name(), os.getpid()
+        entries = [Entry(kind, now, who, pid, _scrub(fields)) for kind, fields in items]
+        if entries:
+            os.write(fd, "".join(json.dumps(e.to_dict(), default=str, ensure_ascii=False) + "\n"
+                                 for e in entries).encode())
+            os.fsync(fd)
         return entries
 
     def event(self, event: "Event", **extra: Any) -> Entry:

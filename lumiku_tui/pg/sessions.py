@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING, Any, Protocol
 
 from lumiku_tui.errors import LumikuError
@@ -48,11 +49,16 @@ def end_session(target: "Target", pid: int, journal: "JournalAppend | None" = No
         if not exists:
             raise SessionError(f"No session with pid {pid} is connected to {target.dbname}.",
                                hint="It may have ended already; look at the lock holders again.")
+        holding = getattr(journal, "exclusive", None)
         try:
-            ended = locks.terminate_backend(conn, pid)
-            if journal is not None:
-                journal.append("session_ended", ended_pid=pid, application_name=seen[0], user=seen[1],
-                               query=seen[2], ok=ended)
+            # The journal is held across the end and its entry: a deploy that was waiting behind the session
+            # goes on at once, and what it journals next must come after the end that let it.
+            with holding() if holding is not None else contextlib.nullcontext(
+                    journal.append if journal is not None else None) as write:
+                ended = locks.terminate_backend(conn, pid)
+                if write is not None:
+                    write("session_ended", ended_pid=pid, application_name=seen[0], user=seen[1],
+                          query=seen[2], ok=ended)
             return ended
         except psycopg.errors.InsufficientPrivilege as exc:
             raise SessionError(

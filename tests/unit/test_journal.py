@@ -106,3 +106,18 @@ def test_the_last_deploy_process_is_read_from_its_start_entry_on(tmp_path: Path)
     assert process is not None and process.approved == ("0002_b",)
     assert [e.kind for e in process.entries] == ["migration_started"]
     assert process.offset == size_after_start  # a follower continues right after its start entry
+
+
+def test_what_is_written_while_holding_the_journal_comes_before_what_another_writer_tried_meanwhile(tmp_path):
+    """Ending a session a deploy waits behind: the end is journaled before what the deploy then journals."""
+    import threading
+    import time
+
+    journal = Journal(tmp_path / "journal.jsonl")
+    with journal.exclusive() as write:
+        other = threading.Thread(target=lambda: journal.append("migration_finished"))
+        other.start()
+        time.sleep(0.3)  # the other writer is waiting for the journal by now
+        write("session_ended", ended_pid=1)
+    other.join(5)
+    assert [e.kind for e in journal.entries()] == ["session_ended", "migration_finished"]
