@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 BUSY_CHECK_WAIT_S = 2.0
 #: The most statement text sent as one message by a pipelined migration (a longer statement goes alone).
 SCRIPT_BYTES = 256 * 1024
+_COPY_STATES = frozenset({pq.ExecStatus.COPY_IN, pq.ExecStatus.COPY_OUT, pq.ExecStatus.COPY_BOTH})
 #: Between two statements of a script: a statement may end in a `--` comment.
 _SEPARATOR = "\n;\n"
 
@@ -431,6 +432,12 @@ class StatementRunner:
             conn.pgconn.send_query(text.encode(conn.info.encoding))
             conn.wait(generators.send(conn.pgconn))
             while (result := conn.wait(generators.fetch(conn.pgconn))) is not None:
+                if result.status in _COPY_STATES:
+                    # The plan refuses COPY through the client; should one come anyway, the session waits for data
+                    # that never comes: it is closed (PostgreSQL rolls back), not waited on.
+                    conn.pgconn.finish()
+                    raise psycopg.OperationalError("a statement started copying data through the client; "
+                                                   "the connection was closed")
                 on_result(count, result)
                 count += 1
         return count

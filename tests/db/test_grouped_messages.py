@@ -239,3 +239,30 @@ def test_a_guarded_migration_starts_a_message_of_its_own_after_its_check(db, mig
     # The check before the third saw the first two committed.
     assert checked[1][1] == [("20240101000001_m1",), ("20240101000002_m2",)]
     assert len(sent) == 2 and "t2" in sent[0] and "t3" not in sent[0] and "t5" in sent[1]
+
+
+def test_a_copy_through_the_client_in_a_message_ends_the_connection_instead_of_waiting(db):
+    """The plan refuses COPY ... TO STDOUT / FROM STDIN; should one reach the server anyway, the deploy must
+    not wait for ever on data that never comes."""
+    import psycopg
+
+    from lumiku_tui.apply.executor import StatementRunner
+
+    conn = db.target.connect("deploy")
+    runner = StatementRunner(conn, lambda _e: None)
+    seen: list[int] = []
+    started = time.monotonic()
+    with pytest.raises(psycopg.OperationalError, match="copying data through the client"):
+        runner.run_message("SELECT 1;\nCOPY (SELECT 2) TO STDOUT;\nSELECT 3", lambda place, _r: seen.append(place))
+    assert time.monotonic() - started < 5 and seen == [0]
+    assert conn.broken or conn.closed or conn.pgconn.status != psycopg.pq.ConnStatus.OK
+    conn.close()
+
+
+def test_an_empty_migration_in_a_message_is_applied_as_prisma_applies_it(db, migrations):
+    path = migrations({"20240101000001_a": "CREATE TABLE a (id int);\n", "20240101000002_empty": "-- nothing yet\n",
+                       "20240101000003_c": "CREATE TABLE c (id int);\n"})
+    result, _ = _deploy(db, path)
+    assert result.ok and [a.name for a in result.applied] == ["20240101000001_a", "20240101000002_empty",
+                                                              "20240101000003_c"]
+    assert all(finished for finished, _logs in _rows(db).values())
