@@ -312,7 +312,8 @@ class Deployment:
                                            hard_deadline=bool(self.target.socket_timeout_s),
                                            statement_reply_deadline_s=self.target.socket_timeout_s,
                                            results=getattr(self.emit, "results", None))
-            self._flush_by_notice = len(plans) > 1 and self.options.pipeline and _can_raise_notices(conn)
+            self._flush_by_notice = (len(plans) > 1 and self.options.pipeline
+                                     and groups_on(facts.version_num) and _can_raise_notices(conn))
             done = 0
             while done < len(plans):
                 if self.cancelled:
@@ -1233,6 +1234,12 @@ MAX_GROUPED = MAX_MIGRATIONS
 #: send at once what it has answered so far (the COMMIT of the migration before, this one's BEGIN), so the
 #: deploy learns that this one started when it does. NOTICE, not WARNING: nothing reaches the server's log.
 _STARTED_NOTICE = "DO $lumiku$BEGIN RAISE NOTICE 'lumiku-tui: next migration started'; END$lumiku$"
+
+
+def groups_on(version_num: int) -> bool:
+    """Whether migrations may go several to a message on this server. Before PostgreSQL 13 statement_timeout
+    timed a simple-query message whole, and a SET inside it might not re-arm it: there each goes alone."""
+    return version_num >= 130000
 
 
 def _can_raise_notices(conn: psycopg.Connection) -> bool:

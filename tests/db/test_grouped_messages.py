@@ -266,3 +266,27 @@ def test_an_empty_migration_in_a_message_is_applied_as_prisma_applies_it(db, mig
     assert result.ok and [a.name for a in result.applied] == ["20240101000001_a", "20240101000002_empty",
                                                               "20240101000003_c"]
     assert all(finished for finished, _logs in _rows(db).values())
+
+
+def test_without_plpgsql_each_migration_goes_alone_and_all_apply(db, migrations, monkeypatch):
+    """The notice that tells a migration's start needs PL/pgSQL: where the role may not use it, nothing is
+    grouped, and the deploy is otherwise the same."""
+    from lumiku_tui.apply.executor import StatementRunner
+
+    with db.admin() as admin:
+        admin.execute("REVOKE USAGE ON LANGUAGE plpgsql FROM PUBLIC")
+    sent: list[str] = []
+    send = StatementRunner.run_message
+    monkeypatch.setattr(StatementRunner, "run_message",
+                        lambda self, text, on_result: (sent.append(text), send(self, text, on_result))[1])
+    result, _ = _deploy(db, migrations(_five(5, "")))
+    assert result.ok and len(result.applied) == 5 and not sent
+
+
+def test_migrations_go_together_only_on_postgresql_13_and_later():
+    """Before 13, statement_timeout timed a simple-query message whole (PostgreSQL's documentation of
+    statement_timeout): each migration goes alone there."""
+    from lumiku_tui.apply.deploy import groups_on
+
+    assert groups_on(130000) and groups_on(180004)
+    assert not groups_on(120022) and not groups_on(90624)
