@@ -606,7 +606,11 @@ class Deployment:
             runner.position_offset = piece.offset
             self._rolled_back(conn)
             if piece.role is Role.RESET:
-                raise error  # the migration before committed; the session could not be set up again
+                # The migration before it committed and was told; the session ended (or failed) while being
+                # set up again for the next one, which never started.
+                if conn.broken or conn.closed:
+                    return outcomes  # the deploy says the next one did not start, and a re-run goes on
+                raise error
             outcomes.append(self._failed(conn, plan, piece.statement, error, started, None, row_id, runner.watcher))
             return outcomes
         if lost is not None:
@@ -636,6 +640,8 @@ class Deployment:
         if rows is None:
             plan = group[told]
             self._plan = plan
+            if told != number:
+                self._announce(plan, first_position + told, total)
             later = [p.name for p in group[told + 1:]]
             failure = self._failed(conn, plan, None, exc, started, None, row_ids[told], self._runner.watcher if
                                    self._runner else None, in_doubt=True, sent_after=later)

@@ -290,3 +290,24 @@ def test_migrations_go_together_only_on_postgresql_13_and_later():
 
     assert groups_on(130000) and groups_on(180004)
     assert not groups_on(120022) and not groups_on(90624)
+
+
+def test_a_session_ended_between_two_migrations_of_a_message_keeps_the_first_and_never_starts_the_next(
+        db, migrations, monkeypatch):
+    """The server ends the session right after the first migration's COMMIT (here: the session ends itself while
+    its settings are put back): the first is applied and told so; the next never started; a re-run goes on."""
+    from lumiku_tui.apply import deploy as deploy_module
+
+    compose = deploy_module.compose
+    monkeypatch.setattr(deploy_module, "compose", lambda members, reset, names=(): compose(
+        members, [*reset, "SELECT pg_terminate_backend(pg_backend_pid())"], names))
+    path = migrations(_five(5, ""))
+    result, events = _deploy(db, path)
+    assert [a.name for a in result.applied] == ["20240101000001_m1"]
+    failure = result.failure
+    assert failure is not None and failure.name == "20240101000002_m2" and failure.reason == "connection_lost"
+    assert failure.rolled_back and not failure.recorded_failed and "not started" in failure.message
+    assert sorted(_rows(db)) == ["20240101000001_m1"]
+    monkeypatch.setattr(deploy_module, "compose", compose)
+    rerun, _ = _deploy(db, path)
+    assert [a.name for a in rerun.applied] == [f"2024010100000{n}_m{n}" for n in range(2, 6)]
