@@ -544,6 +544,7 @@ class Deployment:
         outcomes: list[AppliedMigration | MigrationFailed] = []
         rowcounts: list[int] = []
         failed: list[tuple[Piece, psycopg.pq.abc.PGresult]] = []
+        misaligned: list[int] = []
         state = {"member": 0, "started": time.perf_counter()}
 
         def start(number: int) -> None:
@@ -556,10 +557,18 @@ class Deployment:
                 runner.watcher.watch(plan.name, None, state["started"], deadline, {}, hard=hard)
 
         def on_result(place: int, res: "psycopg.pq.abc.PGresult") -> None:
+            if failed or misaligned:
+                return  # nothing after the first error runs; after a mismatch nothing is read as an answer
             piece = message.pieces[place]
             if res.status == psycopg.pq.ExecStatus.FATAL_ERROR or (
-                    piece.role is Role.COMMIT and res.command_status != b"COMMIT"):
+                    piece.role is Role.COMMIT and res.command_status == b"ROLLBACK"):
                 failed.append((piece, res))
+                return
+            expected = _ANSWERS.get(piece.role)
+            if expected is not None and not (res.command_status or b"").startswith(expected):
+                # An answer that is not the one this piece gives: what follows cannot be told by its place. The
+                # history rows, read on a new connection, say what committed.
+                misaligned.append(place)
                 return
             if piece.role is Role.BEGIN and piece.member > 0:
                 start(piece.member)
@@ -581,7 +590,9 @@ class Deployment:
         lost: psycopg.Error | None = None
         try:
             answered = runner.run_message(message.text, on_result)
-            if not failed and answered < len(message.pieces):
+            if misaligned:
+                lost = psycopg.OperationalError("the server's answers did not match the statements sent")
+            elif not failed and answered < len(message.pieces):
                 lost = psycopg.OperationalError("the server stopped answering in the middle of the migrations")
         except psycopg.OperationalError as exc:
             lost = exc
@@ -591,7 +602,7 @@ class Deployment:
                 runner.watcher.unwatch()
         number = state["member"]
         plan, row_id, started = group[number], row_ids[number], state["started"]
-        if failed:
+        if failed and not misaligned:
             # The server's own error (even one that ends the session): everything it ran before it was read, in
             # order, so the migrations not told committed did not.
             piece, res = failed[0]
@@ -610,7 +621,7 @@ class Deployment:
                 # set up again for the next one, which never started.
                 if conn.broken or conn.closed:
                     return outcomes  # the deploy says the next one did not start, and a re-run goes on
-                raise error
+                raise from_database_error(self.target, error) from None
             outcomes.append(self._failed(conn, plan, piece.statement, error, started, None, row_id, runner.watcher))
             return outcomes
         if lost is not None:
@@ -1236,6 +1247,10 @@ def _session_settings(version_num: int) -> list[str]:
 
 #: The most migrations one message carries.
 MAX_GROUPED = MAX_MIGRATIONS
+#: What PostgreSQL answers to each of the deploy's own pieces of a message (a migration's statements answer
+#: anything): an answer out of place means the answers no longer line up with the pieces.
+_ANSWERS = {Role.BEGIN: b"BEGIN", Role.SETTING: (b"SET", b"DO"), Role.HISTORY: (b"INSERT", b"UPDATE"),
+            Role.COMMIT: b"COMMIT", Role.RESET: (b"RESET", b"SET")}
 #: Raised by each migration of a message but the first, right after its BEGIN: a notice makes PostgreSQL
 #: send at once what it has answered so far (the COMMIT of the migration before, this one's BEGIN), so the
 #: deploy learns that this one started when it does. NOTICE, not WARNING: nothing reaches the server's log.

@@ -311,3 +311,35 @@ def test_a_session_ended_between_two_migrations_of_a_message_keeps_the_first_and
     monkeypatch.setattr(deploy_module, "compose", compose)
     rerun, _ = _deploy(db, path)
     assert [a.name for a in rerun.applied] == [f"2024010100000{n}_m{n}" for n in range(2, 6)]
+
+
+def test_answers_that_do_not_line_up_with_the_statements_sent_are_never_read_as_outcomes(db, migrations,
+                                                                                           monkeypatch):
+    """Should a piece of a message draw one answer too many, every later answer would be read against the wrong
+    piece: a COMMIT's place would get the answer of the history update before it, and the migration would be
+    told applied before its COMMIT ran (here it then fails: a deferred foreign key). The deploy notices the
+    first answer out of place, reads nothing more as an outcome, and takes what committed from the history."""
+    from lumiku_tui.apply import deploy as deploy_module
+    from lumiku_tui.apply.grouped import GroupedMessage
+
+    compose = deploy_module.compose
+
+    def one_answer_too_many(members, reset, names=()):  # type: ignore[no-untyped-def]
+        message = compose(members, reset, names)
+        text = message.text.replace('INSERT INTO "public"."_prisma_migrations"',
+                                    'SELECT 1\n;\nINSERT INTO "public"."_prisma_migrations"', 1)
+        return GroupedMessage(text, message.pieces)
+
+    monkeypatch.setattr(deploy_module, "compose", one_answer_too_many)
+    path = migrations({
+        "20240101000001_a": "CREATE TABLE p (id int PRIMARY KEY);\n"
+                            "CREATE TABLE c (pid int REFERENCES p DEFERRABLE INITIALLY DEFERRED);\n"
+                            "INSERT INTO c VALUES (1);\n",
+        "20240101000002_b": "CREATE TABLE b (id int);\n",
+    })
+    result, events = _deploy(db, path)
+    finished = sorted(name for name, (done, _logs) in _rows(db).items() if done)
+    assert finished == [] and result.applied == []
+    told = [e.name for e in events if isinstance(e, MigrationFinished)]
+    assert told == [], "a migration was told applied before its COMMIT ran"
+    assert result.failure is not None and result.failure.name == "20240101000001_a"
