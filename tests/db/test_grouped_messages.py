@@ -343,3 +343,59 @@ def test_answers_that_do_not_line_up_with_the_statements_sent_are_never_read_as_
     told = [e.name for e in events if isinstance(e, MigrationFinished)]
     assert told == [], "a migration was told applied before its COMMIT ran"
     assert result.failure is not None and result.failure.name == "20240101000001_a"
+
+
+def test_each_migration_of_a_message_is_told_as_it_commits_and_the_message_names_them(db, migrations):
+    """The log is live inside a message: the first migration is told applied while the second still runs; and
+    pg_stat_activity shows the message beginning with a comment naming its migrations."""
+    import threading
+
+    path = migrations({"20240101000001_quick": "CREATE TABLE quick (id int);\n",
+                       "20240101000002_slow": "CREATE TABLE slow (id int);\nSELECT pg_sleep(1.5);\n"})
+    told: dict[str, float] = {}
+    seen: list[str] = []
+
+    def sink(event) -> None:  # type: ignore[no-untyped-def]
+        if isinstance(event, MigrationFinished):
+            told[event.name] = time.monotonic()
+
+    def watch() -> None:
+        deadline = time.monotonic() + 10
+        with db.admin() as admin:
+            while time.monotonic() < deadline and not seen:
+                row = admin.execute("SELECT query FROM pg_stat_activity WHERE datname = %s AND wait_event = "
+                                    "'PgSleep'", (db.name,)).fetchone()
+                if row:
+                    seen.append(row[0])
+                time.sleep(0.05)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    result = Deployment(db.target, load_folder(path), DeployOptions(pipeline=True), sink).run()
+    watcher.join()
+    assert result.ok
+    assert told["20240101000002_slow"] - told["20240101000001_quick"] > 1.0, told
+    assert seen and seen[0].startswith("/* lumiku-tui deploy: 2 migrations, each in its own transaction: "
+                                       "20240101000001_quick 20240101000002_slow */"), seen
+
+
+def test_a_message_carries_at_most_32_migrations_and_a_large_one_goes_alone(db, migrations, monkeypatch):
+    from lumiku_tui.apply.executor import StatementRunner
+
+    sent: list[str] = []
+    send = StatementRunner.run_message
+    monkeypatch.setattr(StatementRunner, "run_message",
+                        lambda self, text, on_result: (sent.append(text), send(self, text, on_result))[1])
+    many = {f"2024010100{n:04d}_m{n}": f"CREATE TABLE t{n} (id int);\n" for n in range(1, 41)}
+    result, _ = _deploy(db, migrations(many))
+    assert result.ok and len(result.applied) == 40
+    assert len(sent) == 2
+    assert sent[0].startswith("/* lumiku-tui deploy: 32 migrations") and \
+        sent[1].startswith("/* lumiku-tui deploy: 8 migrations")
+    sent.clear()
+    large = "INSERT INTO big VALUES " + ", ".join(f"({n})" for n in range(60_000)) + ";\n"  # over 256 KB
+    result, _ = _deploy(db, migrations({"2024020100000001_big_table": "CREATE TABLE big (id int);\n",
+                                        "2024020100000002_big_rows": large,
+                                        "2024020100000003_after": "CREATE TABLE after_big (id int);\n"}))
+    assert result.ok and len(result.applied) == 3
+    assert not sent, "a migration over 256 KB goes alone, and so do the ones on either side of it here"
