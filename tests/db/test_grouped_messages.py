@@ -39,6 +39,18 @@ def _rows(db) -> dict[str, tuple[bool, bool]]:  # type: ignore[no-untyped-def]
         "SELECT migration_name, finished_at IS NOT NULL, logs IS NOT NULL FROM _prisma_migrations")}
 
 
+@pytest.fixture
+def sent(monkeypatch) -> list[str]:  # type: ignore[no-untyped-def]
+    """The messages of several migrations the deploy sends, as sent."""
+    from lumiku_tui.apply.executor import StatementRunner
+
+    messages: list[str] = []
+    send = StatementRunner.run_message
+    monkeypatch.setattr(StatementRunner, "run_message",
+                        lambda self, text, on_result: (messages.append(text), send(self, text, on_result))[1])
+    return messages
+
+
 def _five(fault_at: int, fault: str) -> dict[str, str]:
     scripts = {f"2024010100000{n}_m{n}": f"CREATE TABLE t{n} (id int);\nINSERT INTO t{n} VALUES ({n});\n"
                for n in range(1, 6)}
@@ -47,16 +59,10 @@ def _five(fault_at: int, fault: str) -> dict[str, str]:
     return scripts
 
 
-def test_a_failing_migration_in_a_message_is_named_exactly_and_nothing_after_it_runs(db, migrations, monkeypatch):
-    from lumiku_tui.apply.executor import StatementRunner
-
-    messages: list[str] = []
-    send = StatementRunner.run_message
-    monkeypatch.setattr(StatementRunner, "run_message",
-                        lambda self, text, on_result: (messages.append(text), send(self, text, on_result))[1])
+def test_a_failing_migration_in_a_message_is_named_exactly_and_nothing_after_it_runs(db, migrations, sent):
     path = migrations(_five(3, "SELECT id, nosuch FROM t3;\nCREATE TABLE after_the_error (id int);\n"))
     result, events = _deploy(db, path)
-    assert len(messages) == 1 and messages[0].count("COMMIT") >= 5, "the five went out as one message"
+    assert len(sent) == 1 and sent[0].count("COMMIT") >= 5, "the five went out as one message"
     assert [a.name for a in result.applied] == ["20240101000001_m1", "20240101000002_m2"]
     failure = result.failure
     assert failure is not None and failure.name == "20240101000003_m3" and failure.reason == "sql_error"
@@ -215,14 +221,8 @@ def test_a_silent_network_after_a_message_is_sent_claims_nothing_it_cannot_know(
     assert_rerun_completes(db, history, lock_wait_s=35)
 
 
-def test_a_guarded_migration_starts_a_message_of_its_own_after_its_check(db, migrations, monkeypatch):
+def test_a_guarded_migration_starts_a_message_of_its_own_after_its_check(db, migrations, sent):
     """A runbook precheck guarding the third runs once the first two committed; the rest still go together."""
-    from lumiku_tui.apply.executor import StatementRunner
-
-    sent: list[str] = []
-    send = StatementRunner.run_message
-    monkeypatch.setattr(StatementRunner, "run_message",
-                        lambda self, text, on_result: (sent.append(text), send(self, text, on_result))[1])
     checked: list[tuple[str, list]] = []
 
     class Guards:
@@ -268,17 +268,11 @@ def test_an_empty_migration_in_a_message_is_applied_as_prisma_applies_it(db, mig
     assert all(finished for finished, _logs in _rows(db).values())
 
 
-def test_without_plpgsql_each_migration_goes_alone_and_all_apply(db, migrations, monkeypatch):
+def test_without_plpgsql_each_migration_goes_alone_and_all_apply(db, migrations, sent):
     """The notice that tells a migration's start needs PL/pgSQL: where the role may not use it, nothing is
     grouped, and the deploy is otherwise the same."""
-    from lumiku_tui.apply.executor import StatementRunner
-
     with db.admin() as admin:
         admin.execute("REVOKE USAGE ON LANGUAGE plpgsql FROM PUBLIC")
-    sent: list[str] = []
-    send = StatementRunner.run_message
-    monkeypatch.setattr(StatementRunner, "run_message",
-                        lambda self, text, on_result: (sent.append(text), send(self, text, on_result))[1])
     result, _ = _deploy(db, migrations(_five(5, "")))
     assert result.ok and len(result.applied) == 5 and not sent
 
@@ -379,13 +373,7 @@ def test_each_migration_of_a_message_is_told_as_it_commits_and_the_message_names
                                        "20240101000001_quick 20240101000002_slow */"), seen
 
 
-def test_a_message_carries_at_most_32_migrations_and_a_large_one_goes_alone(db, migrations, monkeypatch):
-    from lumiku_tui.apply.executor import StatementRunner
-
-    sent: list[str] = []
-    send = StatementRunner.run_message
-    monkeypatch.setattr(StatementRunner, "run_message",
-                        lambda self, text, on_result: (sent.append(text), send(self, text, on_result))[1])
+def test_a_message_carries_at_most_32_migrations_and_a_large_one_goes_alone(db, migrations, sent):
     many = {f"2024010100{n:04d}_m{n}": f"CREATE TABLE t{n} (id int);\n" for n in range(1, 41)}
     result, _ = _deploy(db, migrations(many))
     assert result.ok and len(result.applied) == 40
