@@ -622,6 +622,8 @@ class Deployment:
                 if conn.broken or conn.closed:
                     return outcomes  # the deploy says the next one did not start, and a re-run goes on
                 raise from_database_error(self.target, error) from None
+            # The member the error belongs to (its BEGIN was read before, so it is the one started last).
+            plan, row_id = group[piece.member], row_ids[piece.member]
             outcomes.append(self._failed(conn, plan, piece.statement, error, started, None, row_id, runner.watcher))
             return outcomes
         if lost is not None:
