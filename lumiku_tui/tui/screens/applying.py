@@ -561,28 +561,15 @@ class ApplyingScreen(WizardScreen):
         if self.blocked is None or not self.blocked.blockers:
             return
         blocker = self.blocked.blockers[0]
-        pid = "-----" if self.ctx.presentation.fixed_sessions else str(blocker.pid)
-        self.app.push_screen(
-            ConfirmModal(f"End session pid {pid}, which blocks {self._blocked_table()}?",
-                         self._blocker_age(blocker) + ".\nPostgreSQL terminates that backend: its open transaction "
-                         "is rolled back and its lock released; this deploy then goes on.",
-                         yes="y = end that session", no="n / Esc = keep waiting"),
-            lambda confirmed: self._end_blocker(blocker.pid) if confirmed else None,
-        )
+        self.end_session_after_asking(
+            blocker.pid, f"End session pid {self.session_label(blocker.pid)}, which blocks {self._blocked_table()}?",
+            self._blocker_age(blocker) + ".\nPostgreSQL terminates that backend: its open transaction is rolled "
+            "back and its lock released; this deploy then goes on.", no="n / Esc = keep waiting",
+            done=self._blocker_ended)
 
-    @work(thread=True, group="end-blocker")
-    def _end_blocker(self, pid: int) -> None:
-        from lumiku_tui.pg.sessions import end_session
-
-        assert self.ctx.target is not None
-        try:
-            ended = end_session(self.ctx.target, pid, self.wizard.journal)
-        except LumikuError as err:
-            self.call_ui(self.notify, words.error_rich(err, self.ctx.presentation).plain, severity="error",
-                         timeout=15)
-            return
+    def _blocker_ended(self, pid: int, ended: bool) -> None:
         self.ended_blocker = pid
-        self.call_ui(self.notify, "Session ended; its lock is released." if ended else "That session had already gone.")
+        self.notify("Session ended; its lock is released." if ended else "That session had already gone.")
 
     def action_retry(self) -> None:
         timeout = self._timeout()

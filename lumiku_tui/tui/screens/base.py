@@ -8,7 +8,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, cast
 
 from rich.text import Text
-from textual import log
+from textual import log, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -78,6 +78,32 @@ class WizardScreen(Screen[Any]):
 
     def action_troubleshoot(self) -> None:
         self.post_message(TroubleshootRequested())
+
+    def session_label(self, pid: int) -> str:
+        """A session's pid as shown (fixed in screenshots and snapshots)."""
+        return "-----" if self.ctx.presentation.fixed_sessions else str(pid)
+
+    def end_session_after_asking(self, pid: int, question: str, detail: str, *, no: str,
+                                 done: Callable[[int, bool], None], yes: str = "y = end that session") -> None:
+        """Ask; if confirmed, end backend `pid` in a worker (journaled), then call `done(pid, ended)` on the UI
+        thread (`ended` False: it had gone already). A refusal (no such session, no right to end it) is shown."""
+        self.app.push_screen(ConfirmModal(question, detail, yes=yes, no=no),
+                             lambda confirmed: self._end_session(pid, done) if confirmed else None)
+
+    @work(thread=True, group="end-session")
+    def _end_session(self, pid: int, done: Callable[[int, bool], None]) -> None:
+        from lumiku_tui.errors import LumikuError
+        from lumiku_tui.pg.sessions import end_session
+        from lumiku_tui.tui import words
+
+        assert self.ctx.target is not None
+        try:
+            ended = end_session(self.ctx.target, pid, self.wizard.journal)
+        except LumikuError as err:
+            self.call_ui(self.notify, words.error_rich(err, self.ctx.presentation).plain, severity="error",
+                         timeout=15)
+            return
+        self.call_ui(done, pid, ended)
 
     def call_ui(self, callback: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         """From a worker thread: run `callback` on the UI thread and wait for it.

@@ -216,30 +216,16 @@ class FailureScreen(WizardScreen):
         blockers = self._blockers()
         if not self._lock_wait() or not blockers:
             return
-        blocker = blockers[0]
-        pid = "-----" if self.ctx.presentation.fixed_sessions else str(blocker.pid)
-        self.app.push_screen(
-            ConfirmModal(f"End session pid {pid}?",
-                         "PostgreSQL terminates that backend: its open transaction is rolled back and its lock "
-                         "released. Then r retries the deploy.",
-                         yes="y = end that session", no="n / Esc = leave it"),
-            lambda confirmed: self._end_blocker(blocker.pid) if confirmed else None,
-        )
+        pid = blockers[0].pid
+        self.end_session_after_asking(
+            pid, f"End session pid {self.session_label(pid)}?",
+            "PostgreSQL terminates that backend: its open transaction is rolled back and its lock released. Then r "
+            "retries the deploy.", no="n / Esc = leave it", done=self._blocker_ended)
 
-    @work(thread=True, group="failure-end-blocker")
-    def _end_blocker(self, pid: int) -> None:
-        from lumiku_tui.pg.sessions import end_session
-
-        assert self.ctx.target is not None
-        try:
-            ended = end_session(self.ctx.target, pid, self.wizard.journal)
-        except LumikuError as err:
-            self.call_ui(self.notify, words.error_rich(err, self.ctx.presentation).plain, severity="error",
-                         timeout=15)
-            return
+    def _blocker_ended(self, pid: int, ended: bool) -> None:
         self.ended_blocker = pid
-        self.call_ui(self.notify, ("Session ended; its lock is released. r retries the deploy." if ended
-                                   else "That session had already gone. r retries the deploy."), timeout=10)
+        self.notify("Session ended; its lock is released. r retries the deploy." if ended
+                    else "That session had already gone. r retries the deploy.", timeout=10)
 
     def action_retry(self) -> None:
         if self._lock_wait():

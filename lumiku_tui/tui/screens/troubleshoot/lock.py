@@ -11,7 +11,7 @@ from textual.widgets.option_list import Option
 
 from lumiku_tui.errors import LumikuError
 from lumiku_tui.apply.events import Backend
-from lumiku_tui.tui.screens.base import ConfirmModal, WizardScreen
+from lumiku_tui.tui.screens.base import WizardScreen
 
 
 class LockScreen(WizardScreen):
@@ -110,29 +110,16 @@ class LockScreen(WizardScreen):
         options = self.query_one("#lock-holders", OptionList)
         index = options.highlighted or 0
         holder = self.holders[min(index, len(self.holders) - 1)]
-        label = "-----" if self.ctx.presentation.fixed_sessions else str(holder.pid)
-        self.app.push_screen(
-            ConfirmModal(f"End session pid {label} ({holder.application_name or 'unnamed client'})?",
-                         "PostgreSQL terminates that backend: its open transaction is rolled back and Prisma's "
-                         "lock is released. If it was a running deploy, that migration is undone.",
-                         yes="y = end it", no="n / Esc = wait instead"),
-            lambda confirmed: self._end(holder.pid) if confirmed else None,
-        )
+        self.end_session_after_asking(
+            holder.pid, f"End session pid {self.session_label(holder.pid)} "
+            f"({holder.application_name or 'unnamed client'})?",
+            "PostgreSQL terminates that backend: its open transaction is rolled back and Prisma's lock is released. "
+            "If it was a running deploy, that migration is undone.",
+            yes="y = end it", no="n / Esc = wait instead", done=self._ended)
 
-    @work(thread=True, group="diagnose-lock-end")
-    def _end(self, pid: int) -> None:
-        from lumiku_tui.pg.sessions import end_session
-
-        ctx = self.ctx
-        assert ctx.target is not None
-        try:
-            ended = end_session(ctx.target, pid, self.wizard.journal)
-        except LumikuError as err:
-            self.call_ui(self.notify, err.what, severity="error")
-            return
+    def _ended(self, pid: int, ended: bool) -> None:
         self.ended.append(pid)
-        self.call_ui(self.notify, "Session ended; the lock is released." if ended
-                     else "That session had already gone.")
+        self.notify("Session ended; the lock is released." if ended else "That session had already gone.")
         self._read()
 
     def action_back(self) -> None:
