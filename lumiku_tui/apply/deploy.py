@@ -50,7 +50,7 @@ from lumiku_tui.apply.events import (
     StatementResults,
     ignore,
 )
-from lumiku_tui.apply.grouped import MAX_MIGRATIONS, SEPARATOR, Member, Piece, Role, compose
+from lumiku_tui.apply.grouped import ANSWERS, MAX_MIGRATIONS, SEPARATOR, Member, Piece, Role, compose
 from lumiku_tui.apply.plan import plan_batch
 from lumiku_tui.apply.resume import CUT_OFF, Resume
 from lumiku_tui.apply.schema_shift import refuse_a_schema_shift
@@ -179,7 +179,8 @@ class Deployment:
         self._silent_server = False
         self._session_settings = ""
         self._session_settings_list: list[str] = []
-        self._flush_by_notice = False
+        #: Whether small migrations go several to a message in this run (apply/grouped.py).
+        self._grouping = False
         self._plan: MigrationPlan | None = None
         self._history_exists = False
         self._resume: dict[str, Resume] = {}
@@ -312,8 +313,8 @@ class Deployment:
                                            hard_deadline=bool(self.target.socket_timeout_s),
                                            statement_reply_deadline_s=self.target.socket_timeout_s,
                                            results=getattr(self.emit, "results", None))
-            self._flush_by_notice = (len(plans) > 1 and self.options.pipeline
-                                     and groups_on(facts.version_num) and _can_raise_notices(conn))
+            self._grouping = (len(plans) > 1 and self.options.pipeline and groups_on(facts.version_num)
+                              and _can_raise_notices(conn))
             done = 0
             while done < len(plans):
                 if self.cancelled:
@@ -501,11 +502,11 @@ class Deployment:
         SCRIPT_BYTES of SQL, none guarded by a precheck (that runs right before it) or changed since approval
         after the first, each after the first able to tell the deploy when it starts (`_tells_its_start`)."""
         first = plans[start]
-        if not self._flush_by_notice or not self._plain(first):
+        if not self._grouping or not self._plain(first):
             return [first]
         group = [first]
         size = _sql_bytes(first)
-        for plan in plans[start + 1:start + MAX_GROUPED]:
+        for plan in plans[start + 1:start + MAX_MIGRATIONS]:
             if not self._plain(plan) or not _tells_its_start(plan) or self._guarded(plan):
                 break
             size += _sql_bytes(plan)
@@ -564,7 +565,7 @@ class Deployment:
                     piece.role is Role.COMMIT and res.command_status == b"ROLLBACK"):
                 failed.append((piece, res))
                 return
-            expected = _ANSWERS.get(piece.role)
+            expected = ANSWERS.get(piece.role)
             if expected is not None and not (res.command_status or b"").startswith(expected):
                 # An answer that is not the one this piece gives: what follows cannot be told by its place. The
                 # history rows, read on a new connection, say what committed.
@@ -1247,12 +1248,6 @@ def _session_settings(version_num: int) -> list[str]:
     return ["RESET ALL", *settings]
 
 
-#: The most migrations one message carries.
-MAX_GROUPED = MAX_MIGRATIONS
-#: What PostgreSQL answers to each of the deploy's own pieces of a message (a migration's statements answer
-#: anything): an answer out of place means the answers no longer line up with the pieces.
-_ANSWERS = {Role.BEGIN: b"BEGIN", Role.SETTING: (b"SET", b"DO"), Role.HISTORY: (b"INSERT", b"UPDATE"),
-            Role.COMMIT: b"COMMIT", Role.RESET: (b"RESET", b"SET")}
 #: Raised by each migration of a message but the first, right after its BEGIN: a notice makes PostgreSQL
 #: send at once what it has answered so far (the COMMIT of the migration before, this one's BEGIN), so the
 #: deploy learns that this one started when it does. NOTICE, not WARNING: nothing reaches the server's log.

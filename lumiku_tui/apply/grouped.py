@@ -41,6 +41,13 @@ class Role(StrEnum):
     RESET = "reset"  # the session's settings put back after the COMMIT
 
 
+#: The command tag PostgreSQL answers each of the deploy's own pieces with (a migration's statements answer
+#: anything): an answer out of place means the answers no longer line up with the pieces.
+ANSWERS: dict[Role, bytes | tuple[bytes, ...]] = {
+    Role.BEGIN: b"BEGIN", Role.SETTING: (b"SET", b"DO"), Role.HISTORY: (b"INSERT", b"UPDATE"),
+    Role.COMMIT: b"COMMIT", Role.RESET: (b"RESET", b"SET")}
+
+
 @dataclass(frozen=True, slots=True)
 class Piece:
     member: int  # which migration of the message (0-based)
@@ -96,4 +103,4 @@ def compose(members: Sequence[Member], reset: Sequence[str], names: Sequence[str
     return GroupedMessage(SEPARATOR.join(texts), tuple(pieces))
 
 
-__all__ = ["MAX_MIGRATIONS", "GroupedMessage", "Member", "Piece", "Role", "SEPARATOR", "compose"]
+__all__ = ["ANSWERS", "MAX_MIGRATIONS", "GroupedMessage", "Member", "Piece", "Role", "SEPARATOR", "compose"]
