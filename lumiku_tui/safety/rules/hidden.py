@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from typing import Any
 
 #: Functions a migration's SELECT commonly calls that change no table, column or type.
@@ -135,37 +136,34 @@ def _query_names(query: str, mode: int) -> set[str] | None:
     return names
 
 
-def _collect_names(tree: Any, names: set[str]) -> None:
+def _dicts(tree: Any) -> Iterator[dict[str, Any]]:
+    """Every object of a parse tree in pglast's JSON, however deep (without recursion)."""
     stack = [tree]
     while stack:
         item = stack.pop()
         if isinstance(item, list):
             stack.extend(item)
         elif isinstance(item, dict):
-            for key, value in item.items():
-                if key in _NAME_KEYS and isinstance(value, str):
-                    names.add(value)
-                else:
-                    stack.append(value)
+            yield item
+            stack.extend(item.values())
+
+
+def _collect_names(tree: Any, names: set[str]) -> None:
+    for item in _dicts(tree):
+        names.update(value for key, value in item.items() if key in _NAME_KEYS and isinstance(value, str))
 
 
 def side_effects(tree: Any) -> str | None:
     """What a parsed statement (pglast JSON) runs that may change the schema or data beyond what it names: a
     function not known to be harmless (`create_hypertable`, anything the project defined), or SELECT INTO."""
-    stack = [tree]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, list):
-            stack.extend(item)
-        elif isinstance(item, dict):
-            call = item.get("FuncCall")
-            if isinstance(call, dict):
-                names = [n.get("String", {}).get("sval", "") for n in call.get("funcname", ())]
-                name = names[-1].lower() if names else ""
-                if name not in HARMLESS_FUNCTIONS:
-                    return f"SELECT {'.'.join(n for n in names if n)}()"
-            select = item.get("SelectStmt")
-            if isinstance(select, dict) and "intoClause" in select:
-                return "SELECT ... INTO"
-            stack.extend(item.values())
+    for item in _dicts(tree):
+        call = item.get("FuncCall")
+        if isinstance(call, dict):
+            names = [n.get("String", {}).get("sval", "") for n in call.get("funcname", ())]
+            name = names[-1].lower() if names else ""
+            if name not in HARMLESS_FUNCTIONS:
+                return f"SELECT {'.'.join(n for n in names if n)}()"
+        select = item.get("SelectStmt")
+        if isinstance(select, dict) and "intoClause" in select:
+            return "SELECT ... INTO"
     return None
