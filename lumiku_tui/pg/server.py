@@ -81,14 +81,10 @@ def connect_unless_missing(target: "Target", purpose: str = "observe") -> "psyco
 
 def database_missing(target: "Target") -> bool:
     """Whether the URL's database does not exist (the server says so); other failures are raised."""
-    from lumiku_tui.errors import TargetError
-
-    try:
-        target.connect("observe").close()
-    except TargetError as err:
-        if _missing_database_error(err, target.dbname):
-            return True
-        raise
+    conn = connect_unless_missing(target)
+    if conn is None:
+        return True
+    conn.close()
     return False
 
 
