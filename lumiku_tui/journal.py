@@ -26,19 +26,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 from lumiku_tui.redact import redact
+from lumiku_tui.state import default_state_dir
 
 if TYPE_CHECKING:
     from lumiku_tui.apply.events import Event
     from lumiku_tui.pg.target import Target
-
-
-def default_state_dir() -> Path:
-    """Where sessions and journals are kept: LUMIKU_STATE_DIR, else $XDG_STATE_HOME/lumiku-tui, else ~/.local/state."""
-    override = os.environ.get("LUMIKU_STATE_DIR")
-    if override:
-        return Path(override)
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "lumiku-tui"
 
 
 def operator_name() -> str:
@@ -215,5 +207,5 @@ def current_deployment(entries: Iterable[Entry]) -> list[Entry]:
     return entries[start:]
 
 
-__all__ = ["DEPLOYMENT_ACTIVITY", "Entry", "Journal", "current_deployment", "event_item", "default_state_dir", "journal_path",
+__all__ = ["DEPLOYMENT_ACTIVITY", "Entry", "Journal", "current_deployment", "event_item", "journal_path",
            "operator_name", "since_last_complete"]

@@ -31,7 +31,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from lumiku_tui.apply import events as ev
 from lumiku_tui.errors import LumikuError
-from lumiku_tui.journal import Entry, Journal, default_state_dir, operator_name
+from lumiku_tui.journal import Entry, Journal, operator_name
+from lumiku_tui.state import default_state_dir
 
 if TYPE_CHECKING:
     from lumiku_tui.apply.deploy import Deployment, DeployOptions

@@ -4,7 +4,8 @@ The session is lumiku_tui.record.session, the checklist lumiku_tui.record.checkl
 Markdown lumiku_tui.record.markdown, the story the journal tells lumiku_tui.record.story.
 """
 
-from lumiku_tui.journal import default_state_dir, operator_name
+from lumiku_tui.journal import operator_name
+from lumiku_tui.state import default_state_dir
 from lumiku_tui.record.checklist import (OBJECTS_LABEL, ChecklistError, ChecklistItem, default_checklist,
                                          manual_key, verify_key)
 from lumiku_tui.record.session import (STATE_VERSION, DeploymentSession, approval_facts, checksums_of,

@@ -22,7 +22,8 @@ from lumiku_tui.apply.deploy import AppliedMigration
 from lumiku_tui.apply.events import Backend, MigrationFailed
 from lumiku_tui.errors import LumikuError
 from lumiku_tui.health import HealthResult
-from lumiku_tui.journal import Journal, current_deployment, default_state_dir, operator_name
+from lumiku_tui.journal import Journal, current_deployment, operator_name
+from lumiku_tui.state import default_state_dir
 from lumiku_tui.record.checklist import (ChecklistError, ChecklistItem, default_checklist, health_label,
                                          history_label)
 from lumiku_tui.record.story import DeploymentStory, failure_text, read_story

@@ -17,10 +17,9 @@ anything else - an answer that differs, an entry unreadable, corrupt, of another
 someone else - lints afresh and remembers the new report. A lint afresh after a failed check reuses the
 answers the check just read (`LiveReads`): the same reads, not done twice.
 
-Entries live in `<state folder>/lint-cache/` (LUMIKU_STATE_DIR, else $XDG_STATE_HOME/lumiku-tui, else
-~/.local/state/lumiku-tui), one file per key: a line with the format and the digest of the rest, then
-JSON. Mode 0600; the `KEEP` most recently used are kept, fewer when they would take more than
-`KEEP_BYTES`. They hold migration names, table names, the count queries and the findings; never the
+Entries live in `<state folder>/lint-cache/`, one file per key, written and read as lumiku_tui/state.py
+says (mode 0600, a first line with the digest of the JSON after it, only this user's files read); the
+`KEEP` most recently used are kept, fewer when they would take more than `KEEP_BYTES`. They hold migration names, table names, the count queries and the findings; never the
 database URL or its password.
 LUMIKU_LINT_CACHE=0 turns remembering off (every lint is afresh, nothing is written).
 """
@@ -29,18 +28,13 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import os
-import stat
-import sys
-import tempfile
-import threading
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence, get_type_hints
 
 from lumiku_tui.safety.measured import SchemaFacts, has_tables, load_facts, run_counts
 from lumiku_tui.safety.rules.model import Finding, LintReport
+from lumiku_tui.state import code_identity, default_state_dir, dumps, prune_entries, read_entry, touch_entry, write_entry
 
 if TYPE_CHECKING:
     import psycopg
@@ -48,8 +42,8 @@ if TYPE_CHECKING:
 
     from lumiku_tui.prisma.folder import LocalMigration
 
-__all__ = ["ENV", "KEEP", "LiveReads", "Remembered", "cache_folder", "code_identity", "enabled", "facts_digest",
-           "finding_from_json", "finding_to_json"]
+__all__ = ["ENV", "KEEP", "LiveReads", "Remembered", "cache_folder", "enabled", "facts_digest", "finding_from_json",
+           "finding_to_json"]
 
 #: Set to 0 (or off, no, false) to lint afresh every time and write nothing.
 ENV = "LUMIKU_LINT_CACHE"
@@ -60,7 +54,8 @@ KEEP_BYTES = 64 * 1024 * 1024
 #: The entry layout; a change makes every older entry a miss.
 FORMAT = 1
 _FOLDER = "lint-cache"
-_PACKAGE = Path(__file__).resolve().parent.parent
+#: What an entry's first line says it holds (lumiku_tui/state.py).
+KIND = "lint cache"
 
 
 def enabled() -> bool:
@@ -68,56 +63,7 @@ def enabled() -> bool:
 
 
 def cache_folder() -> Path:
-    from lumiku_tui.journal import default_state_dir
-
     return default_state_dir() / _FOLDER
-
-
-# --- the code's identity --------------------------------------------------------------------------------
-
-_identity_lock = threading.Lock()
-_identity: list[str | None] = []  # computed once per process
-
-
-def code_identity() -> str | None:
-    """A digest of the code a lint runs: the contents of this package's .py files (or, in the single-file
-    binary, the binary itself), with pglast's, psycopg's and Python's versions. None when the sources cannot
-    be read: then nothing is remembered."""
-    with _identity_lock:
-        if not _identity:
-            _identity.append(_compute_identity())
-        return _identity[0]
-
-
-def _compute_identity() -> str | None:
-    import importlib.util
-
-    import psycopg
-
-    digest = hashlib.sha256()
-    digest.update(f"format {FORMAT}\0python {sys.version}\0psycopg {psycopg.__version__}\0".encode())
-    try:
-        # pglast's version stands in its __init__.py: read, not imported (a remembered report needs no parser).
-        spec = importlib.util.find_spec("pglast")
-        if spec is None or spec.origin is None:
-            return None
-        digest.update(b"pglast\0" + Path(spec.origin).read_bytes())
-        if getattr(sys, "frozen", False):
-            # The binary holds the code compiled, not as sources: it is its own identity.
-            with open(sys.executable, "rb") as binary:
-                for block in iter(lambda: binary.read(1 << 20), b""):
-                    digest.update(block)
-            return "binary:" + digest.hexdigest()
-        sources = sorted(_PACKAGE.rglob("*.py"))
-        if not sources:
-            return None
-        for path in sources:
-            data = path.read_bytes()
-            digest.update(f"{path.relative_to(_PACKAGE).as_posix()}\0{len(data)}\0".encode())
-            digest.update(data)
-    except OSError:
-        return None
-    return "source:" + digest.hexdigest()
 
 
 # --- canonical digests of what the database answered -----------------------------------------------------
@@ -158,10 +104,6 @@ def _encode(value: Any) -> str:
 
 def _digest(value: Any) -> str:
     return hashlib.sha256(_encode(value).encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
 
 
 def facts_digest(facts: SchemaFacts) -> str:
@@ -300,7 +242,7 @@ class Remembered:
             "attempted": sorted(set(attempted)),
             "committed": sorted([name, sorted(set(numbers))] for name, numbers in (committed or {}).items()),
         }
-        key = hashlib.sha256(_dumps(material).encode()).hexdigest()
+        key = hashlib.sha256(dumps(material).encode()).hexdigest()
         if folder is None:
             try:
                 folder = cache_folder()
@@ -311,35 +253,8 @@ class Remembered:
     # Reading ------------------------------------------------------------------------------------------
 
     def _read(self) -> dict[str, Any] | None:
-        try:
-            fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-        except OSError:
-            return None
-        try:
-            info = os.fstat(fd)
-            # Only a file of this user that nobody else may write: a report another user planted could wave a
-            # deploy through.
-            if not stat.S_ISREG(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o022:
-                return None
-            with os.fdopen(fd, "rb") as file:
-                fd = -1
-                raw = file.read()
-        except OSError:
-            return None
-        finally:
-            if fd >= 0:
-                os.close(fd)
-        # The first line names the format and the digest of the rest: a file cut short or changed is told.
-        head, newline, text = raw.partition(b"\n")
-        if not newline or head != _header(text):
-            return None
-        try:
-            body = json.loads(text)
-        except ValueError:
-            return None
-        if not isinstance(body, dict) or body.get("key") != self.key:
-            return None
-        return body
+        body = read_entry(self.path, KIND, FORMAT)
+        return body if body is not None and body.get("key") == self.key else None
 
     def lookup(self, reads: LiveReads | None) -> LintReport | None:
         """The remembered report, when the database (if any) answers as it did; None: lint afresh."""
@@ -367,14 +282,8 @@ class Remembered:
                 return None
         except (ValueError, KeyError, TypeError):
             return None
-        self._touch()
+        touch_entry(self.path)
         return LintReport(findings)
-
-    def _touch(self) -> None:
-        try:
-            os.utime(self.path)
-        except OSError:
-            pass
 
     # Writing ------------------------------------------------------------------------------------------
 
@@ -393,54 +302,9 @@ class Remembered:
                     "counts": _digest(reads.used_counts) if reads.used_requests else None,
                 }
             body = {"key": self.key, "live": live, "findings": [finding_to_json(f) for f in report.findings]}
-            text = _dumps(body).encode()
-            data = _header(text) + b"\n" + text
+            written = write_entry(self.path, KIND, FORMAT, body)
         except (TypeError, ValueError):
             return  # a fact without a canonical form: not remembered, never guessed
-        try:
-            self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=self.folder)  # mode 0600
-            try:
-                with os.fdopen(fd, "wb") as file:
-                    file.write(data)
-                os.replace(tmp, self.path)
-            except BaseException:
-                try:
-                    os.unlink(tmp)
-                except OSError:
-                    pass
-                raise
-            self._prune()
-        except OSError:
-            pass  # the report stands; it is just not remembered
+        if written:
+            prune_entries(self.folder, KEEP, KEEP_BYTES, newest=self.path)
 
-    def _prune(self) -> None:
-        entries: list[tuple[float, int, Path]] = []
-        now = time.time()
-        for path in self.folder.iterdir():
-            try:
-                info = path.stat()
-            except OSError:
-                continue
-            if path.name.startswith(".tmp-"):
-                if now - info.st_mtime > 600:  # left by a process that died while writing
-                    _unlink(path)
-            elif path.suffix == ".json":
-                entries.append((info.st_mtime, info.st_size, path))
-        entries.sort(key=lambda e: (e[2] != self.path, -e[0]))  # this one first, then the most recently used
-        total = 0
-        for kept, (_modified, size, path) in enumerate(entries):
-            total += size
-            if kept >= KEEP or (kept and total > KEEP_BYTES):
-                _unlink(path)
-
-
-def _header(text: bytes) -> bytes:
-    return b"lumiku-tui lint cache %d sha256 %s" % (FORMAT, hashlib.sha256(text).hexdigest().encode())
-
-
-def _unlink(path: Path) -> None:
-    try:
-        path.unlink()
-    except OSError:
-        pass

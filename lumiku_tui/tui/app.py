@@ -206,7 +206,7 @@ class WizardApp(App[int]):
         ctx = self.ctx
         if ctx.session is None and ctx.target is not None:
             from lumiku_tui.runbook.reader import NO_RUNBOOK
-            from lumiku_tui.journal import default_state_dir
+            from lumiku_tui.state import default_state_dir
             from lumiku_tui.record.session import DeploymentSession
 
             state_dir = ctx.state_dir or default_state_dir()

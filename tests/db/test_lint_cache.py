@@ -22,6 +22,7 @@ from lumiku_tui.apply.plan import batch_of
 from lumiku_tui.prisma.folder import MigrationsFolder, load_folder
 from lumiku_tui.prisma.status import read_status
 from lumiku_tui.safety import lint as lint_module
+from lumiku_tui import state
 from lumiku_tui.safety import lint_cache
 from lumiku_tui.safety.gate import blocking_findings
 from lumiku_tui.safety.lint import LintReport, lint_migrations, lint_pending, remembered_lint
@@ -279,7 +280,7 @@ def test_the_key_follows_the_schema_the_code_and_the_database_being_read(
     assert open_(folder.migrations, "other", live=True).key != base.key  # type: ignore[union-attr]
     assert open_(folder.migrations, "public", live=False).key != base.key  # type: ignore[union-attr]
     assert open_(folder.migrations[:-1], "public", live=True).key != base.key  # type: ignore[union-attr]
-    monkeypatch.setattr(lint_cache, "_identity", ["source:another"])
+    monkeypatch.setattr(state, "_identity", ["source:another"])
     assert open_(folder.migrations, "public", live=True).key != base.key  # type: ignore[union-attr]
 
 
@@ -306,7 +307,7 @@ def test_a_damaged_entry_is_ignored_and_replaced(db: Database, project: Callable
 
     def resign() -> bytes:  # a well-formed entry with this body
         again = json.dumps(body).encode()
-        return lint_cache._header(again) + b"\n" + again
+        return state.entry_header(lint_cache.KIND, lint_cache.FORMAT, again) + b"\n" + again
 
     if damage == "garbage":
         entry.write_bytes(b"\x00not json{{")
@@ -329,7 +330,7 @@ def test_a_damaged_entry_is_ignored_and_replaced(db: Database, project: Callable
         body["findings"][0]["rule"] = "no-such-rule"
         entry.write_bytes(resign())
     elif damage == "not json":
-        entry.write_bytes(lint_cache._header(b"{not json") + b"\n{not json")
+        entry.write_bytes(state.entry_header(lint_cache.KIND, lint_cache.FORMAT, b"{not json") + b"\n{not json")
     parses.reset()
     assert lint_pending(db.target, folder) == expected
     assert parses.any, "a damaged entry is not used"
@@ -492,26 +493,26 @@ def test_the_code_identity_is_the_sources_contents(tmp_path: Path, monkeypatch: 
     (package / "sub").mkdir(parents=True)
     (package / "a.py").write_text("A = 1\n")
     (package / "sub" / "b.py").write_text("B = 2\n")
-    monkeypatch.setattr(lint_cache, "_PACKAGE", package)
-    first = lint_cache._compute_identity()
-    assert first is not None and first == lint_cache._compute_identity()
+    monkeypatch.setattr(state, "_PACKAGE", package)
+    first = state._compute_identity()
+    assert first is not None and first == state._compute_identity()
     (package / "sub" / "b.py").write_text("B = 3\n")
-    assert lint_cache._compute_identity() != first
+    assert state._compute_identity() != first
     (package / "sub" / "b.py").write_text("B = 2\n")
-    assert lint_cache._compute_identity() == first
+    assert state._compute_identity() == first
     (package / "c.py").write_text("")
-    assert lint_cache._compute_identity() != first
+    assert state._compute_identity() != first
     # The binary has no sources: the binary itself is the identity.
     binary = tmp_path / "lumiku-tui"
     binary.write_bytes(b"\x7fELF one build")
     monkeypatch.setattr("sys.frozen", True, raising=False)
     monkeypatch.setattr("sys.executable", str(binary))
-    built = lint_cache._compute_identity()
+    built = state._compute_identity()
     binary.write_bytes(b"\x7fELF another build")
-    assert built is not None and lint_cache._compute_identity() != built
+    assert built is not None and state._compute_identity() != built
     binary.unlink()
-    assert lint_cache._compute_identity() is None  # unknown code: nothing remembered
-    monkeypatch.setattr(lint_cache, "_identity", [None])
+    assert state._compute_identity() is None  # unknown code: nothing remembered
+    monkeypatch.setattr(state, "_identity", [None])
     assert lint_cache.Remembered.open([], "public", live=False) is None
 
 

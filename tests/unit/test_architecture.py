@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "lumiku_tui"
 
 #: Lower numbers are lower layers; a module may import only its own layer or lower ones.
 LAYERS = {
-    "errors": 0, "redact": 0, "defaults": 0,
+    "errors": 0, "redact": 0, "defaults": 0, "state": 0,
     "pg": 1, "prisma": 2, "sql": 3,
     "apply": 4, "safety": 4, "journal": 4,
     "doctor": 5, "verification": 5, "health": 5, "runbook": 5, "record": 6,
@@ -193,7 +193,7 @@ def test_only_the_app_opens_screens():
 
 def test_scripts_are_split_only_through_the_plan_of_the_pending_batch():
     """One memoised split per script: everything else asks apply/plan.py (statements_of, plan_of)."""
-    allowed = {"lumiku_tui.sql.split", "lumiku_tui.apply.plan"}
+    allowed = {"lumiku_tui.sql.split", "lumiku_tui.sql.remembered", "lumiku_tui.apply.plan"}
     splitters = {"split_statements", "plan_migration"}
     wrong = []
     for name, path in MODULES.items():

@@ -276,7 +276,7 @@ class _Record:
     """`deploy --record`: the wizard's Markdown record, written for a headless deploy (CI artifacts)."""
 
     def __init__(self, args: argparse.Namespace, out: Out, project, journal) -> None:
-        from lumiku_tui.journal import default_state_dir
+        from lumiku_tui.state import default_state_dir
         from lumiku_tui.prisma.status import read_status
         from lumiku_tui.record.markdown import app_name
         from lumiku_tui.record.session import DeploymentSession
