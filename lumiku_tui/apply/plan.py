@@ -21,7 +21,8 @@ from lumiku_tui.apply.resume import Resume, failed_part_sql_error, resume_of
 from lumiku_tui.errors import DeployBlocked, PlanError
 from lumiku_tui.prisma.folder import LocalMigration, prisma_sort_key
 from lumiku_tui.prisma.status import MigrationStatus, State
-from lumiku_tui.sql.split import MigrationPlan, Statement, plan_migration, split_statements
+from lumiku_tui.sql.remembered import plan_remembered
+from lumiku_tui.sql.split import MigrationPlan, Statement, split_statements
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -29,9 +30,16 @@ if TYPE_CHECKING:
     from lumiku_tui.prisma.status import StatusReport
 
 
+#: Plans kept in memory: more than a long history's migrations, so the gate's lint and the deploy after it
+#: split each script once (a plan holds small objects pointing into the script its migration already holds).
+PLANS_KEPT = 4096
+
+
+@functools.lru_cache(maxsize=PLANS_KEPT)
 def plan_of(migration: "LocalMigration") -> MigrationPlan:
-    """How `migration` runs (memoised); raises PlanError for a script the deploy refuses."""
-    return plan_migration(migration)
+    """How `migration` runs (memoised, and remembered between runs: sql/remembered.py); raises PlanError for a
+    script the deploy refuses."""
+    return plan_remembered(migration)
 
 
 class Script(Protocol):
@@ -54,7 +62,7 @@ def statements_of(migration: Script) -> tuple[Statement, ...]:
     script cannot even be split. Also for a script the deploy refuses to plan, so it can still be shown."""
     if isinstance(migration, LocalMigration):
         try:
-            return plan_migration(migration).all_statements  # planned already, or about to be: one split
+            return plan_of(migration).all_statements  # planned already, or about to be: one split
         except PlanError:
             pass
     return _statements(migration)

@@ -26,12 +26,12 @@ if TYPE_CHECKING:
 
 def created_schemas(plan: "MigrationPlan") -> list[tuple[str, int]]:
     """(schema name, line) of each CREATE SCHEMA in the migration, as PostgreSQL's parser reads it."""
-    from pglast import parser
-
     found = []
     for stmt in plan.statements:
         if stmt.first_keyword != "CREATE" or stmt.keywords[:2] != ("CREATE", "SCHEMA"):
             continue
+        from pglast import parser  # here: most histories create no schema, and need no parser for this
+
         try:
             (raw,) = parser.parse_sql(stmt.text)
         except Exception:  # the splitter's business; nothing certain to say here

@@ -9,7 +9,6 @@ leading keywords; the full parse tree is the safety analysis' business.
 
 from __future__ import annotations
 
-import functools
 import re
 import sys
 import dataclasses
@@ -168,8 +167,14 @@ def _keywords(text: str, limit: int = 12, prefix: int = 240) -> tuple[str, ...]:
 
     Quoted names and strings stand as "?" so a table called "concurrently" is not a keyword.
     """
-    words = _keywords_read(text, limit, prefix)
-    return _KEYWORD_TUPLES.setdefault(words, words) if len(_KEYWORD_TUPLES) < 4096 else words
+    return interned_keywords(_keywords_read(text, limit, prefix))
+
+
+def interned_keywords(words: tuple[str, ...]) -> tuple[str, ...]:
+    """One tuple (of interned words) per distinct keyword sequence, for the first few thousand sequences."""
+    if len(_KEYWORD_TUPLES) >= 4096:
+        return words
+    return _KEYWORD_TUPLES.setdefault(words, tuple(sys.intern(word) for word in words))
 
 
 def _keywords_read(text: str, limit: int, prefix: int) -> tuple[str, ...]:
@@ -649,15 +654,6 @@ class MigrationPlan:
                 f"{self.left_behind(len(self.parts))}; a re-run resumes after the last committed part.")
 
 
-#: Plans kept: more than a long history's migrations, so the gate's lint and the deploy after it split each
-#: script once (a plan holds small objects pointing into the script its migration already holds).
-PLANS_KEPT = 4096
-
-
-@functools.lru_cache(maxsize=PLANS_KEPT)
-def plan_migration(migration: LocalMigration) -> MigrationPlan:
-    """Memoised: the preview, the safety analysis and the deploy all plan the same migration."""
-    return _plan_migration(migration)
 
 
 def _refuse_unrunnable(name: str, statements: list[Statement]) -> None:
@@ -859,7 +855,8 @@ def _may_commit(stmt: Statement) -> bool:
     return first == ("CALL",) or (first == ("DO",) and bool(_COMMITS.search(stmt.text)))
 
 
-def _plan_migration(migration: LocalMigration) -> MigrationPlan:
+def plan_migration(migration: LocalMigration) -> MigrationPlan:
+    """How `migration` runs, split afresh (apply/plan.py's `plan_of` is the memoised way in)."""
     name = migration.name
     statements = split_statements(migration.script, f"{name}/migration.sql")
     _refuse_unrunnable(name, statements)
