@@ -133,18 +133,6 @@ def _plan_to_json(plan: MigrationPlan, key: str) -> dict[str, Any]:
             "wrapped": plan.wrapped, "warnings": list(plan.warnings)}
 
 
-def _int(value: Any) -> int:
-    if type(value) is not int:  # exact: True is not an int here
-        raise ValueError("not an integer")
-    return value
-
-
-def _bool(value: Any) -> bool:
-    if type(value) is not bool:
-        raise ValueError("not a boolean")
-    return value
-
-
 def _text(value: Any) -> str:
     if type(value) is not str:
         raise ValueError("not a string")
@@ -157,32 +145,34 @@ def _plan_from_json(migration: LocalMigration, body: dict[str, Any]) -> Migratio
     statements: list[Statement] = []
     for index, row in enumerate(body["statements"], 1):
         start, stop, line, kind, keywords, text_line, text_column, first = row
-        start, stop = _int(start), _int(stop)
-        if not 0 <= start <= stop <= length:
-            raise ValueError("a statement outside the script")
+        # Exact types: True is not an int here.
+        if not (type(start) is type(stop) is type(line) is type(text_line) is type(text_column) is int
+                and type(first) is str and 0 <= start <= stop <= length):
+            raise ValueError("a statement that is not offsets into the script")
         if keywords is not None:
-            if type(keywords) is not list:
-                raise ValueError("keywords not a list")
-            keywords = interned_keywords(tuple(_text(word) for word in keywords))
-        statements.append(Statement(index, script, start, stop, _int(line), _KINDS[_text(kind)], keywords,
-                                    _int(text_line), _int(text_column), sys.intern(_text(first))))
+            if type(keywords) is not list or not all(type(word) is str for word in keywords):
+                raise ValueError("keywords not a list of words")
+            keywords = interned_keywords(tuple(keywords))
+        statements.append(Statement(index, script, start, stop, line, _KINDS[kind], keywords, text_line, text_column,
+                                    sys.intern(first)))
     parts: list[Part] = []
     at = 0
     for row in body["parts"]:
         number, members, commit_line, begin, end = row
-        begin, end = _int(begin), _int(end)
-        if begin != at or not begin <= end <= length or _int(number) != len(parts) + 1:
+        if not (type(number) is type(begin) is type(end) is int and begin == at and begin <= end <= length
+                and number == len(parts) + 1 and (commit_line is None or type(commit_line) is int)):
             raise ValueError("parts that do not follow each other through the script")
-        if type(members) is not list or not members:
-            raise ValueError("a part without statements")
-        held = tuple(statements[_int(member) - 1] for member in members if _int(member) >= 1)
-        if len(held) != len(members):
+        if (type(members) is not list or not members
+                or not all(type(member) is int and 1 <= member <= len(statements) for member in members)):
             raise ValueError("a part holding a statement not in the plan")
-        parts.append(Part(number, held, None if commit_line is None else _int(commit_line), script[begin:end]))
+        parts.append(Part(number, tuple(statements[member - 1] for member in members), commit_line,
+                          script[begin:end]))
         at = end
     warnings = body["warnings"]
     if type(warnings) is not list:
         raise ValueError("warnings not a list")
-    return MigrationPlan(migration, tuple(stmt for part in parts for stmt in part.statements),
-                         _bool(body["transactional"]), _bool(body["wrapped"]), tuple(statements), tuple(parts),
-                         tuple(_text(warning) for warning in warnings))
+    transactional, wrapped = body["transactional"], body["wrapped"]
+    if type(transactional) is not bool or type(wrapped) is not bool:
+        raise ValueError("not a boolean")
+    return MigrationPlan(migration, tuple(stmt for part in parts for stmt in part.statements), transactional, wrapped,
+                         tuple(statements), tuple(parts), tuple(_text(warning) for warning in warnings))

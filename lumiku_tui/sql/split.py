@@ -172,6 +172,9 @@ def _keywords(text: str, limit: int = 12, prefix: int = 240) -> tuple[str, ...]:
 
 def interned_keywords(words: tuple[str, ...]) -> tuple[str, ...]:
     """One tuple (of interned words) per distinct keyword sequence, for the first few thousand sequences."""
+    known = _KEYWORD_TUPLES.get(words)
+    if known is not None:
+        return known
     if len(_KEYWORD_TUPLES) >= 4096:
         return words
     return _KEYWORD_TUPLES.setdefault(words, tuple(sys.intern(word) for word in words))
