@@ -272,3 +272,9 @@ def test_entries_beyond_the_limit_are_pruned_by_last_use(monkeypatch: pytest.Mon
     monkeypatch.setattr(remembered, "_pruned", type(remembered._pruned)())
     remembered.plan_remembered(_migration("20250101000009_new", b"SELECT 1;\n"))
     assert [p.exists() for p in paths] == [True, True, False, False, False]
+
+
+def test_the_limits_the_readme_states() -> None:
+    assert remembered.KEEP == 4096 and remembered.KEEP_BYTES == 64 * 1024 * 1024
+    assert remembered.MAX_SCRIPT_CHARS == 1 << 20
+    assert remembered.cache_folder() == state.default_state_dir() / "split-cache"
