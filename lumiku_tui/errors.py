@@ -48,6 +48,10 @@ class SourceError(LumikuError):
     code = "source"
 
 
+class ScriptChanged(SourceError):
+    """A migration read from its file in windows no longer holds what the folder read (its checksum differs)."""
+
+
 class PlanError(LumikuError):
     """The pending migrations cannot be applied safely as written; nothing was touched."""
 

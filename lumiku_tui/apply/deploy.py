@@ -73,7 +73,7 @@ from lumiku_tui.defaults import (
     REPLY_GRACE_S,
     TCP_USER_TIMEOUT_S,
 )
-from lumiku_tui.errors import DeployInterrupted, LockTimeout, LumikuError, PlanError
+from lumiku_tui.errors import DeployInterrupted, LockTimeout, LumikuError, PlanError, ScriptChanged
 from lumiku_tui.pg import locks
 from lumiku_tui.pg.connection import cut
 from lumiku_tui.pg.server import ServerInfo, ensure_database, require_writable, server_info
@@ -83,6 +83,7 @@ from lumiku_tui.prisma.history import from_database_error
 from lumiku_tui.prisma.status import MigrationStatus, classify, prisma_next_ledger, prisma_next_notice
 from lumiku_tui.redact import redact
 from lumiku_tui.sql.split import MigrationPlan, Statement
+from lumiku_tui.sql.streamed import non_data
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
@@ -479,6 +480,10 @@ class Deployment:
             conn.execute(self._session_settings)
         except Cancelled:
             return self._failed(conn, plan, None, None, started, "cancelled", row_id, runner.watcher)
+        except ScriptChanged as changed:
+            # Read from its file as it was sent, the file ended otherwise than the one read with the folder:
+            # what was sent is rolled back (run_pipelined ends the transaction before this is raised).
+            return self._changed_while_sent(plan, changed, started)
         except psycopg.Error as exc:
             settled = self._settle_lost_link(conn, exc, row_id)
             if settled is not None and settled[0]:
@@ -516,7 +521,9 @@ class Deployment:
         return group
 
     def _plain(self, plan: MigrationPlan) -> bool:
-        return plan.transactional and len(plan.parts) <= 1 and plan.name not in self._resume
+        # A migration read from its file in windows goes alone, sent script by script: never held as one message.
+        return (plan.transactional and len(plan.parts) <= 1 and plan.name not in self._resume
+                and not plan.migration.streamed)
 
     def _guarded(self, plan: MigrationPlan) -> bool:
         guards = self.options.guards
@@ -815,6 +822,17 @@ class Deployment:
         self.emit(event)
         return event
 
+    def _changed_while_sent(self, plan: MigrationPlan, changed: "ScriptChanged", started: float) -> MigrationFailed:
+        event = MigrationFailed(
+            name=plan.name, statement_index=None, line=None, column=None, statement="", sqlstate="",
+            message=f"rolled back: {changed.what}", detail="", hint="",
+            duration_ms=(time.perf_counter() - started) * 1000, reason="changed_since_approval", rolled_back=True,
+            recorded_failed=False,
+            next_step="Nothing of it was committed; migrations before it stay applied. Review the file as it is now "
+                      "(preview it again) and run the deploy again.")
+        self.emit(event)
+        return event
+
     def _not_started(self, plan: MigrationPlan) -> MigrationFailed:
         event = MigrationFailed(
             name=plan.name, statement_index=None, line=None, column=None, statement="", sqlstate="",
@@ -955,7 +973,7 @@ class Deployment:
         if plans is None:
             plans = [self._plan] if self._plan is not None else []
         if any(s.first_keyword == "SET" and "STATEMENT_TIMEOUT" in s.keywords[:4]
-               for plan in plans for s in plan.statements):
+               for plan in plans for s in non_data(plan.statements)):
             return None  # the script sets its own statement timeout: a long silence may be intended
         # Past this silence the watcher asks the server, from a second connection, whether the
         # deploy session is still at work; only if it is not (or cannot say) is the link given up.
@@ -1175,11 +1193,16 @@ class _EventPump:
     #: At most this many events per journal write: a pipelined migration of 100,000s of statements reports
     #: them all at once, and one write of them all would hold every line in memory at the same time.
     _BATCH = 512
+    #: Statements' results waiting to be told: a migration streamed from its file hands its results over script
+    #: by script, each holding the window of the file it was read from; beyond this many the deploy waits for
+    #: the journal, so what is waiting stays small whatever the file's size.
+    _RESULTS_WAITING = 8
 
     def __init__(self, sink: EventSink, journal: "Callable[[list[Event]], None] | None" = None) -> None:
         self._sink = sink
         self._journal = journal
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._room = threading.Semaphore(self._RESULTS_WAITING)
         self._thread = threading.Thread(target=self._loop, name="lumiku-events", daemon=True)
         self._thread.start()
 
@@ -1188,6 +1211,9 @@ class _EventPump:
 
     def results(self, results: StatementResults) -> None:
         """Statements' results in one piece: their events are made as they are delivered."""
+        while not self._room.acquire(timeout=1.0):
+            if not self._thread.is_alive():
+                return  # nothing tells them any more: not worth waiting for
         self._queue.put(results)
 
     def _loop(self) -> None:
@@ -1201,6 +1227,7 @@ class _EventPump:
                     event = next(telling, None)
                     if event is None:
                         telling = None
+                        self._room.release()
                     else:
                         batch.append(event)
                     continue
@@ -1273,8 +1300,10 @@ def _can_raise_notices(conn: psycopg.Connection) -> bool:
 def _tells_its_start(plan: MigrationPlan) -> bool:
     """Whether the notice may run first in its transaction: not before a SET TRANSACTION (or a SET of a
     transaction_* setting), which PostgreSQL accepts only before the transaction's first query."""
-    return not any(s.first_keyword == "SET" and "TRANSACTION" in s.text.upper() for s in plan.statements)
+    return not any(s.first_keyword == "SET" and "TRANSACTION" in s.text.upper() for s in non_data(plan.statements))
 
 
 def _sql_bytes(plan: MigrationPlan) -> int:
+    if plan.migration.streamed:
+        return plan.migration.size  # far more than a message of several migrations takes
     return sum(len(s.text.encode()) + len(SEPARATOR) for s in plan.statements)

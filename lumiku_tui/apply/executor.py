@@ -33,6 +33,7 @@ from lumiku_tui.apply.events import (
 from lumiku_tui.pg import locks
 from lumiku_tui.pg.connection import cut, reply_deadline
 from lumiku_tui.redact import redact
+from lumiku_tui.sql.streamed import StatementStream
 
 if TYPE_CHECKING:
     from lumiku_tui.pg.target import Target
@@ -383,6 +384,10 @@ class StatementRunner:
         self.commit_sent = False
         self.position_offset = 0
         rowcounts: list[int] = []
+        # A migration read from its file in windows is told script by script, so that neither its statements
+        # nor their row counts are held to the end (their events come before the COMMIT, as with run_live).
+        told_each_script = isinstance(statements, StatementStream)
+        told = 0
         if self.watcher is not None:
             self.watcher.watch(migration, None, started, deadline_s, {}, hard=self._hard_deadline)
         self.running.set()
@@ -397,7 +402,12 @@ class StatementRunner:
                     if self.watcher is not None and len(chunk) == 1:
                         self.watcher.watch(migration, None, started, deadline_s, {script: chunk[0].index},
                                            hard=self._hard_deadline)
-                    rowcounts += self._run_script(script, chunk, offsets)
+                    counted = self._run_script(script, chunk, offsets)
+                    if told_each_script:
+                        self.results(StatementResults(migration, chunk, counted, first_position + told, count))
+                        told += len(chunk)
+                    else:
+                        rowcounts += counted
             self.current = None
             with conn.pipeline():
                 after(conn)
@@ -415,7 +425,8 @@ class StatementRunner:
             self.running.clear()
             if self.watcher is not None:
                 self.watcher.unwatch()
-        self.results(StatementResults(migration, statements, rowcounts, first_position, count))
+        if not told_each_script:
+            self.results(StatementResults(migration, statements, rowcounts, first_position, count))
 
     def _tell_each(self, results: StatementResults) -> None:
         for event in results.events():

@@ -15,13 +15,14 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Protocol, Sequence
+from typing import TYPE_CHECKING, Iterator, Mapping, Protocol, Sequence
 
 from lumiku_tui.apply.resume import Resume, failed_part_sql_error, resume_of
 from lumiku_tui.errors import DeployBlocked, PlanError
 from lumiku_tui.prisma.folder import LocalMigration, prisma_sort_key
 from lumiku_tui.prisma.status import MigrationStatus, State
 from lumiku_tui.sql.remembered import plan_remembered
+from lumiku_tui.sql.streamed import StatementStream, plan_streamed
 from lumiku_tui.sql.split import MigrationPlan, Statement, split_statements
 
 if TYPE_CHECKING:
@@ -39,6 +40,10 @@ PLANS_KEPT = 4096
 def plan_of(migration: "LocalMigration") -> MigrationPlan:
     """How `migration` runs (memoised, and remembered between runs: sql/remembered.py); raises PlanError for a
     script the deploy refuses."""
+    if migration.streamed:
+        streamed = plan_streamed(migration)
+        if streamed is not None:
+            return streamed
     return plan_remembered(migration)
 
 
@@ -68,12 +73,36 @@ def statements_of(migration: Script) -> tuple[Statement, ...]:
     return _statements(migration)
 
 
-def sent_numbers(migration: "LocalMigration") -> dict[int, int]:
+class _Shifted(Mapping[int, int]):
+    """File index -> number sent, for a streamed migration: the index less the statements skipped before."""
+
+    def __init__(self, skipped: int, count: int) -> None:
+        self._skipped = skipped
+        self._count = count
+
+    def __getitem__(self, index: int) -> int:
+        number = index - self._skipped
+        if type(index) is not int or not 1 <= number <= self._count:
+            raise KeyError(index)
+        return number
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(range(1 + self._skipped, 1 + self._skipped + self._count))
+
+    def __len__(self) -> int:
+        return self._count
+
+
+def sent_numbers(migration: "LocalMigration") -> Mapping[int, int]:
     """File index -> the statement's number as the deploy sends and logs it (1-based among the statements
     sent). The one numbering every screen, finding and log uses: the script's own BEGIN/COMMIT are not sent
     and have no number. For a script the deploy refuses (nothing is sent), the file's own order."""
     try:
-        return {s.index: number for number, s in enumerate(plan_of(migration).statements, 1)}
+        plan = plan_of(migration)
+        if isinstance(plan.statements, StatementStream):
+            # Every statement of the file is sent but a BEGIN and a COMMIT around them all.
+            return _Shifted(1 if plan.wrapped else 0, len(plan.statements))
+        return {s.index: number for number, s in enumerate(plan.statements, 1)}
     except PlanError:
         pass
     try:

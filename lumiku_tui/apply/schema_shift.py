@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Sequence
 
 from lumiku_tui.errors import PlanError
+from lumiku_tui.sql.streamed import non_data
 
 if TYPE_CHECKING:
     import psycopg
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 def created_schemas(plan: "MigrationPlan") -> list[tuple[str, int]]:
     """(schema name, line) of each CREATE SCHEMA in the migration, as PostgreSQL's parser reads it."""
     found = []
-    for stmt in plan.statements:
+    for stmt in non_data(plan.statements):
         if stmt.first_keyword != "CREATE" or stmt.keywords[:2] != ("CREATE", "SCHEMA"):
             continue
         from pglast import parser  # here: most histories create no schema, and need no parser for this

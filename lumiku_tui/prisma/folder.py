@@ -14,8 +14,9 @@ import os
 import stat
 from dataclasses import InitVar, dataclass, field
 from pathlib import Path
+from typing import IO, Iterator
 
-from lumiku_tui.errors import SourceError
+from lumiku_tui.errors import ScriptChanged, SourceError
 
 SCRIPT_NAME = "migration.sql"
 LOCK_FILE = "migration_lock.toml"
@@ -91,14 +92,16 @@ class LocalMigration:
     Prisma decodes the file as UTF-8 with each invalid sequence replaced by U+FFFD, runs that
     text and checksums it; so does this class (for a valid file the text's bytes are the file's).
     Of a valid file only the text is kept (the bytes are the text's own): a data migration of
-    tens of megabytes is held once, not twice.
+    tens of megabytes is held once, not twice. A valid file larger than STREAM_FROM_BYTES is not
+    held at all (`streamed`): it is read in windows when it is split, linted or sent, each reading
+    checked against the checksum taken when the folder was read.
     """
 
     name: str
     path: Path
-    content: InitVar[bytes]
-    #: The SQL to run: decoded, without a byte-order mark (PostgreSQL rejects one).
-    script: str = field(init=False, repr=False, compare=False)
+    #: The file's bytes; None: read the file at `path` in pieces and keep no text when it is larger than
+    #: STREAM_FROM_BYTES and valid UTF-8 (else it is read whole, as bytes given here are).
+    content: InitVar[bytes | None]
     #: Prisma's checksum: of the decoded text's UTF-8 bytes, byte-order mark included.
     checksum: str = field(init=False)
     #: How many invalid UTF-8 sequences were replaced by U+FFFD (0 for a valid file).
@@ -108,8 +111,24 @@ class LocalMigration:
     has_bom: bool = field(init=False, compare=False)
     #: The file's bytes, kept only when they are not valid UTF-8 (then the text cannot give them back).
     _invalid: bytes | None = field(init=False, repr=False)
+    #: The SQL to run (decoded, without a byte-order mark); None when streamed.
+    _text: str | None = field(init=False, repr=False, compare=False)
+    #: For a streamed file: whether it holds nothing but white space.
+    _blank: bool = field(init=False, repr=False, compare=False)
 
-    def __post_init__(self, content: bytes) -> None:
+    def __post_init__(self, content: bytes | None) -> None:
+        if content is None:
+            scanned = _scan_file(self.path, f"{self.name}/{SCRIPT_NAME}")
+            if scanned is not None:
+                object.__setattr__(self, "checksum", scanned.checksum)
+                object.__setattr__(self, "replaced", 0)
+                object.__setattr__(self, "size", scanned.size)
+                object.__setattr__(self, "has_bom", scanned.has_bom)
+                object.__setattr__(self, "_invalid", None)
+                object.__setattr__(self, "_text", None)
+                object.__setattr__(self, "_blank", scanned.blank)
+                return
+            content = _read_regular(self.path, f"{self.name}/{SCRIPT_NAME}")
         try:
             text = content.decode("utf-8")
             replaced = 0
@@ -117,7 +136,8 @@ class LocalMigration:
             text = content.decode("utf-8", errors="replace")
             replaced = text.count("\ufffd") - content.decode("utf-8", errors="ignore").count("\ufffd")
         has_bom = content.startswith(b"\xef\xbb\xbf")
-        object.__setattr__(self, "script", text[1:] if text.startswith(_BOM) else text)
+        object.__setattr__(self, "_text", text[1:] if text.startswith(_BOM) else text)
+        object.__setattr__(self, "_blank", False)
         object.__setattr__(self, "replaced", replaced)
         object.__setattr__(self, "size", len(content))
         object.__setattr__(self, "has_bom", has_bom)
@@ -125,11 +145,38 @@ class LocalMigration:
         object.__setattr__(self, "checksum", checksum(content if not replaced else text.encode("utf-8")))
 
     @property
+    def streamed(self) -> bool:
+        """Not held in memory: read in windows (`windows`) by what splits, lints and sends it."""
+        return self._text is None
+
+    @property
+    def script(self) -> str:
+        """The SQL to run. Of a streamed file, read whole now (and checked against the checksum): what reads
+        every statement of a large file reads `windows()` instead."""
+        if self._text is not None:
+            return self._text
+        return "".join(self.windows())
+
+    def windows(self, chars: int = 1 << 20) -> Iterator[str]:
+        """The SQL to run in pieces of about `chars` characters (the whole text for a held file). Of a streamed
+        file, the bytes read are checksummed as they go: ScriptChanged, after the last piece, when the file is no
+        longer the one the folder read."""
+        if self._text is not None:
+            yield self._text
+            return
+        yield from _read_windows(self, chars)
+
+    @property
     def raw(self) -> bytes:
         """The file's bytes as read."""
         if self._invalid is not None:
             return self._invalid
-        return (_BOM if self.has_bom else "").encode("utf-8") + self.script.encode("utf-8")
+        if self._text is None:
+            data = _read_regular(self.path, f"{self.name}/{SCRIPT_NAME}")
+            if checksum(data) != self.checksum:
+                raise changed_on_disk(self)
+            return data
+        return (_BOM if self.has_bom else "").encode("utf-8") + self._text.encode("utf-8")
 
     @property
     def _prisma_bytes(self) -> bytes:
@@ -140,12 +187,100 @@ class LocalMigration:
 
     @property
     def is_empty(self) -> bool:
-        return not self.script.strip()
+        if self._text is None:
+            return self._blank
+        return not self._text.strip()
 
     def matches(self, recorded_checksum: str) -> bool:
         if recorded_checksum == self.checksum:
             return True
         return checksum_matches(self._prisma_bytes, recorded_checksum)
+
+
+def changed_on_disk(migration: "LocalMigration") -> ScriptChanged:
+    """The error for a streamed file whose reading did not end with the checksum the folder read."""
+    return ScriptChanged(
+        f"{migration.name}/{SCRIPT_NAME} changed on disk after it was read; what was sent of it was not committed.",
+        why="Its checksum is no longer the one read with the folder (the one approved and to be recorded).",
+        hint="Run the command again: it reads the file as it is now.")
+
+
+#: A valid UTF-8 migration.sql larger than this is not held in memory: it is read in windows.
+STREAM_FROM_BYTES = 8 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class _Scanned:
+    checksum: str
+    size: int
+    has_bom: bool
+    blank: bool
+
+
+def _scan_file(path: Path, shown: str) -> "_Scanned | None":
+    """Prisma's checksum and the facts a streamed migration keeps, the file read in pieces; None when it is to be
+    held instead: no larger than STREAM_FROM_BYTES, or not valid UTF-8 (Prisma checksums the text with invalid
+    sequences replaced, read whole). SourceError for a file that is not regular, too big, or holds a NUL."""
+    import codecs
+
+    handle = _open_regular(path, shown)
+    with handle:
+        size = os.fstat(handle.fileno()).st_size
+        if size <= STREAM_FROM_BYTES:
+            return None
+        digest = hashlib.sha256()
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        blank = True
+        head = b""
+        lines = 0
+        total = 0
+        while chunk := handle.read(1 << 20):
+            total += len(chunk)
+            if total > MAX_SCRIPT_BYTES:
+                raise SourceError(f"{shown} grew past {_size(MAX_SCRIPT_BYTES)} while it was read; "
+                                  "nothing was applied.", hint="Run again once the file is complete.")
+            nul = chunk.find(b"\x00")
+            if nul >= 0:
+                raise _nul_error(shown, lines + chunk.count(b"\n", 0, nul) + 1)
+            lines += chunk.count(b"\n")
+            if len(head) < 3:
+                head += chunk[:3]
+            digest.update(chunk)
+            try:
+                text = decoder.decode(chunk)
+            except UnicodeDecodeError:
+                return None
+            if blank and text.strip() and text.strip() != _BOM:
+                blank = False
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            return None
+    return _Scanned(digest.hexdigest(), total, head.startswith(b"\xef\xbb\xbf"), blank)
+
+
+def _read_windows(migration: LocalMigration, chars: int) -> Iterator[str]:
+    import codecs
+
+    handle = _open_regular(migration.path, f"{migration.name}/{SCRIPT_NAME}")
+    with handle:
+        digest = hashlib.sha256()
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        first = True
+        try:
+            while chunk := handle.read(chars):
+                digest.update(chunk)
+                text = decoder.decode(chunk)
+                if first and text.startswith(_BOM):
+                    text = text[1:]
+                first = False
+                if text:
+                    yield text
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            raise changed_on_disk(migration) from None
+    if digest.hexdigest() != migration.checksum:
+        raise changed_on_disk(migration)
 
 
 @dataclass(frozen=True)
@@ -224,8 +359,9 @@ def _size(count: int) -> str:
     return f"{count / (1024 * 1024):.1f} MiB" if count >= 1024 * 1024 else f"{count} bytes"
 
 
-def _read_regular(path: Path | str, shown: str) -> bytes:
-    """A regular file's bytes, bounded; anything else (FIFO, device, socket) is refused unread."""
+def _open_regular(path: Path | str, shown: str) -> IO[bytes]:
+    """A regular file opened for reading, no larger than MAX_SCRIPT_BYTES when opened; anything else (FIFO,
+    device, socket) is refused unread."""
     try:
         info = os.stat(path)
     except FileNotFoundError:
@@ -255,14 +391,30 @@ def _read_regular(path: Path | str, shown: str) -> bytes:
     except OSError as exc:
         raise SourceError(f"{shown} cannot be read: {exc.strerror or exc}.",
                           hint="Check the file's permissions.") from None
-    with os.fdopen(fd, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-            raise SourceError(f"{shown} changed while it was read; nothing was applied.", hint="Run again.")
+    handle = os.fdopen(fd, "rb")
+    if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+        handle.close()
+        raise SourceError(f"{shown} changed while it was read; nothing was applied.", hint="Run again.")
+    return handle
+
+
+def _read_regular(path: Path | str, shown: str) -> bytes:
+    """A regular file's bytes, bounded; anything else (FIFO, device, socket) is refused unread."""
+    with _open_regular(path, shown) as handle:
         data = handle.read(MAX_SCRIPT_BYTES + 1)
     if len(data) > MAX_SCRIPT_BYTES:
         raise SourceError(f"{shown} grew past {_size(MAX_SCRIPT_BYTES)} while it was read; "
                           "nothing was applied.", hint="Run again once the file is complete.")
     return data
+
+
+def _nul_error(shown: str, line: int) -> SourceError:
+    return SourceError(
+        f"{shown} holds a NUL byte (line {line}).",
+        why="PostgreSQL cannot take a NUL character in SQL text, and its scanner would stop there, "
+        "silently dropping the rest of the script.",
+        hint="Remove the NUL byte (it usually comes from a paste of binary data).",
+    )
 
 
 def checksum_on_disk(path: Path) -> str | None:
@@ -321,28 +473,22 @@ def load_folder(path: Path, how_found: str = "--migrations") -> MigrationsFolder
             ) from None
     for name in sorted(names, key=prisma_sort_key):
         script_file = os.path.join(root, name, SCRIPT_NAME)
+        shown = f"{name}/{SCRIPT_NAME}"
         try:
-            raw = _read_regular(script_file, f"{name}/{SCRIPT_NAME}")
+            migration = LocalMigration(name, Path(script_file), None)
         except (FileNotFoundError, NotADirectoryError):
-            raw = None
-        if raw is None:
             entry = path / name
             raise SourceError(
                 f"The migration folder {entry.name} has no {SCRIPT_NAME}.",
                 why=f"Every folder in {path} is a migration to Prisma; {entry} holds "
                 + (", ".join(sorted(p.name for p in entry.iterdir())) or "nothing") + ".",
                 hint=f"Restore {entry.name}/{SCRIPT_NAME} from version control, or remove the stray folder.",
-            )
-        migration = LocalMigration(name, Path(script_file), raw)
-        nul = raw.find(b"\x00")
-        if nul >= 0:
-            line = raw.count(b"\n", 0, nul) + 1
-            raise SourceError(
-                f"{name}/{SCRIPT_NAME} holds a NUL byte (line {line}).",
-                why="PostgreSQL cannot take a NUL character in SQL text, and its scanner would stop there, "
-                "silently dropping the rest of the script.",
-                hint="Remove the NUL byte (it usually comes from a paste of binary data).",
-            )
+            ) from None
+        if not migration.streamed:  # a streamed file was looked at for NUL bytes as it was read
+            text = migration.script  # decoding keeps NUL and newline bytes as they are
+            nul = text.find("\x00")
+            if nul >= 0:
+                raise _nul_error(shown, text.count("\n", 0, nul) + 1)
         migrations.append(migration)
     return MigrationsFolder(path=path, how_found=how_found, migrations=tuple(migrations), provider=provider)
 

@@ -24,6 +24,7 @@ from lumiku_tui.safety.measured import SchemaFacts
 from lumiku_tui.safety.rules.model import Finding, LintReport, LockMode, Rule, Severity
 from lumiku_tui.apply.plan import plan_of, statements_of
 from lumiku_tui.sql.split import Kind, Statement, code_start, mentions
+from lumiku_tui.sql.streamed import StatementStream, search_windows
 
 if TYPE_CHECKING:
     import psycopg
@@ -61,17 +62,24 @@ def _parse_migration(migration: "LocalMigration", committed: frozenset[int] = fr
 
     findings: list[Finding] = []
     try:
-        statements = list(statements_of(migration))
+        every = statements_of(migration)
     except PlanError as exc:
         findings.append(Finding(migration.name, 1, Rule.SYNTAX_ERROR, Severity.ERROR,
                                 exc.what, None,
                                 exc.hint or "Fix the script."))
         return [], findings
+    streamed = isinstance(every, StatementStream)
+    # A streamed migration is gone through once, window by window (sql/streamed.py: it holds no transaction
+    # control but a BEGIN ... COMMIT around everything, which its plan leaves out).
+    statements: Sequence[Statement] = every if streamed else list(every)
     wrapped = (len(statements) >= 2 and statements[0].kind is Kind.BEGIN and statements[-1].kind is Kind.COMMIT)
-    body = statements[1:-1] if wrapped else statements
+    body = plan_of(migration).statements if streamed else statements[1:-1] if wrapped else statements
     transactional = not (len(body) == 1 and body[0].kind is Kind.NO_TRANSACTION)
     in_block = wrapped or len(body) > 1
-    rerunnable = mentions(migration.script, "exists") and bool(_RERUNNABLE.search(migration.script))
+    if streamed:
+        rerunnable = search_windows(migration.windows(), _RERUNNABLE)
+    else:
+        rerunnable = mentions(migration.script, "exists") and bool(_RERUNNABLE.search(migration.script))
     if wrapped:
         begin, commit = statements[0], statements[-1]
         findings.append(Finding(
@@ -80,7 +88,7 @@ def _parse_migration(migration: "LocalMigration", committed: frozenset[int] = fr
             "does not send (they have no statement number): lumiku-tui runs it in one transaction of its own and skips them, but "
             "a tool that runs the script as written commits at that COMMIT, not as part of its migration record.",
             None, "Remove BEGIN/COMMIT: every migration already runs in one transaction."))
-    inner = [stmt for stmt in body if stmt.kind in _TX_CONTROL]
+    inner = [] if streamed else [stmt for stmt in body if stmt.kind in _TX_CONTROL]
     if inner:
         findings.append(_commit_points_finding(migration, inner[0]))
     parsed: list[_Parsed] = []

@@ -238,7 +238,7 @@ class Remembered:
             "schema": schema,
             "live": live,
             # The script lint reads is decoded from exactly the bytes the checksum is of.
-            "migrations": [[m.name, m.checksum, len(m.script)] for m in migrations],
+            "migrations": [[m.name, m.checksum, m.size] for m in migrations],
             "attempted": sorted(set(attempted)),
             "committed": sorted([name, sorted(set(numbers))] for name, numbers in (committed or {}).items()),
         }

@@ -82,7 +82,8 @@ def plan_remembered(migration: LocalMigration) -> MigrationPlan:
 
 def _entry(migration: LocalMigration) -> tuple[Path, str] | None:
     """Where this migration's plan is remembered, and its key; None when it is not to be."""
-    if not enabled() or len(migration.script) > MAX_SCRIPT_CHARS:
+    # The size in bytes first: a file too large to hold is not read whole to be measured.
+    if not enabled() or migration.size > 4 * MAX_SCRIPT_CHARS or len(migration.script) > MAX_SCRIPT_CHARS:
         return None
     code = code_identity()
     if code is None:

@@ -15,6 +15,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from functools import cached_property
 from enum import StrEnum
+from typing import Iterator, Sequence
 
 from lumiku_tui.errors import PlanError
 from lumiku_tui.pg.names import comment_end
@@ -37,7 +38,8 @@ class Kind(StrEnum):
 class Statement:
     # Slots: a data migration holds hundreds of thousands of statements, each object counts.
     index: int  # 1-based, in the file
-    #: The whole script: the statement's text is read from it when asked for, not kept as a copy.
+    #: The whole script (or, for a file read in windows, the window it was read from; sql/streamed.py): the
+    #: statement's text is read from it when asked for, not kept as a copy.
     source: str = field(repr=False)
     start: int  # offset of the statement in the script (characters)
     stop: int
@@ -361,36 +363,40 @@ def split_statements(script: str, name: str = "") -> list[Statement]:
             hint="Look for an unterminated quote, dollar quote or /* comment.",
         ) from None
     slices = _join_atomic_bodies(script, slices)
-    line = 1
-    cursor = 0
-    for index, piece in enumerate(slices, start=1):
-        text = script[piece]
-        line += script.count("\n", cursor, piece.start)
-        cursor = piece.start
-        first = _first_word(text)
-        if first in _DATA_STATEMENTS:
-            # kind_of says REGULAR for these whatever follows: the rest of the words wait until asked for.
-            statements.append(Statement(index, script, piece.start, piece.stop, line + _leading_comment_lines(text),
-                                        Kind.REGULAR,
-                                        None, line, piece.start - script.rfind("\n", 0, piece.start), first))
-            continue
-        keywords = _keywords(text)
-        if (keywords[:1] in (("CREATE",), ("DROP",), ("REINDEX",), ("ALTER",)) and "CONCURRENTLY" not in keywords
-                and "concurrently" in text[:20000].lower()):
-            # Long names or inner comments can push the word past the short prefix: read further.
-            keywords = _keywords(text, limit=400, prefix=20000)
-        first_line = line + _leading_comment_lines(text)
-        column = piece.start - script.rfind("\n", 0, piece.start)
-        statements.append(
-            Statement(index, script, piece.start, piece.stop, first_line, kind_of(keywords), keywords, line, column,
-                      keywords[0] if keywords else "")
-        )
+    statements.extend(statements_at(script, slices))
     # Rows after COPY ... FROM stdin are data, not SQL; the plan refuses the COPY itself.
     copy = next((i for i, s in enumerate(statements) if s.kind is Kind.COPY_STDIN), None)
     checked = slices if copy is None else slices[:copy + 1]
     _refuse_dropped_fragment(script, checked, name, whole=copy is None)
     _refuse_backslash_strings_without_standard_conformance(script, checked, name)
     return statements
+
+
+def statements_at(script: str, slices: "Sequence[slice]", index: int = 1, line: int = 1,
+                  column_base: int = 0) -> Iterator[Statement]:
+    """The statements `slices` cut from `script`, numbered from `index`. `script` may be a window of a longer
+    file: `line` is the file's line at the window's start, `column_base` how many characters of that line
+    come before it."""
+    cursor = 0
+    for number, piece in enumerate(slices, start=index):
+        text = script[piece]
+        line += script.count("\n", cursor, piece.start)
+        cursor = piece.start
+        newline = script.rfind("\n", 0, piece.start)
+        column = piece.start - newline if newline >= 0 else column_base + piece.start + 1
+        first = _first_word(text)
+        if first in _DATA_STATEMENTS:
+            # kind_of says REGULAR for these whatever follows: the rest of the words wait until asked for.
+            yield Statement(number, script, piece.start, piece.stop, line + _leading_comment_lines(text),
+                            Kind.REGULAR, None, line, column, first)
+            continue
+        keywords = _keywords(text)
+        if (keywords[:1] in (("CREATE",), ("DROP",), ("REINDEX",), ("ALTER",)) and "CONCURRENTLY" not in keywords
+                and "concurrently" in text[:20000].lower()):
+            # Long names or inner comments can push the word past the short prefix: read further.
+            keywords = _keywords(text, limit=400, prefix=20000)
+        yield Statement(number, script, piece.start, piece.stop, line + _leading_comment_lines(text),
+                        kind_of(keywords), keywords, line, column, keywords[0] if keywords else "")
 
 
 _ROUTINE_HEADS = (("CREATE", "FUNCTION"), ("CREATE", "PROCEDURE"), ("CREATE", "OR", "REPLACE", "FUNCTION"),

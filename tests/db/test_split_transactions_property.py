@@ -137,12 +137,14 @@ _ON_PURPOSE = {"rollback", "commit", "begin", "set_modes"}  # ROLLBACK/ABORT, AN
 def _assert_refusal_is_justified(conn: psycopg.Connection, blocks: list[Block], error: PlanError) -> None:
     match = re.search(r"line (\d+)", error.what)
     assert match, error.what
-    block = blocks[int(match.group(1)) - 1]
+    position = int(match.group(1)) - 1
+    block = blocks[position]
     event(f"refused at: {block.kind}")
     if block.kind in ("savepoint", "no_snapshot"):
-        # PostgreSQL itself rejects it there: the transaction-control skeleton up to it says so.
-        skeleton = [b if b.kind in ("begin", "commit", "savepoint") or b is block else Block("work", "SHOW search_path")
-                    for b in blocks[: blocks.index(block) + 1]]
+        # PostgreSQL itself rejects it there: the transaction-control skeleton up to it says so. (By position:
+        # an equal block may stand earlier, SAVEPOINT sp twice.)
+        skeleton = [b if b.kind in ("begin", "commit", "savepoint") or at == position else Block("work", "SHOW search_path")
+                    for at, b in enumerate(blocks[: position + 1])]
         assert _run_whole(conn, _text(skeleton)) == "25P01", (error.what, _text(skeleton))
         return
     if block.kind == "syntax":
@@ -179,6 +181,8 @@ _counter = itertools.count()
 @example(blocks=[Block("begin", "BEGIN"), Block("savepoint", "SAVEPOINT sp"), _work("insert", 2),
                  Block("savepoint", "ROLLBACK TO sp"), _work("insert", 4), Block("commit", "COMMIT")],
          pipeline=False)
+@example(blocks=[Block("begin", "BEGIN"), Block("savepoint", "SAVEPOINT sp"), Block("commit", "COMMIT"),
+                 Block("savepoint", "SAVEPOINT sp")], pipeline=False)
 @example(blocks=[_work("concurrently", 0)], pipeline=True)
 @example(blocks=[_work("insert", 0), Block("commit", "COMMIT"), _work("syntax", 2)], pipeline=True)
 @example(blocks=[_work("insert", 0), Block("commit", "COMMIT"), _work("concurrently", 2)], pipeline=False)

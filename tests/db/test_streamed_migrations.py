@@ -1,0 +1,294 @@
+"""A migration too large to hold is read from its file in windows, and behaves exactly as a held one.
+
+Statements read in windows are the statements of a split of the whole text, field for field, for generated
+scripts and windows down to a few characters; a streamed plan sends the same statements; a deploy of a
+streamed migration leaves the same database, the same history row (Prisma's checksum) and the same error
+(statement, line, column) as a held one; a file that changes while it is sent commits nothing; the lint
+finds the same; and the deploy's peak memory does not grow with the file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Callable
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from lumiku_tui.prisma import folder as folder_module
+from lumiku_tui.prisma.folder import LocalMigration, load_folder
+from lumiku_tui.sql import streamed
+from lumiku_tui.sql.split import Statement, plan_migration, split_statements
+from tests.conftest import REPO, Database
+
+_SHAPES = [
+    "INSERT INTO t (id, note) VALUES ({n}, 'row {n}; with a semicolon and ''quotes''');",
+    "INSERT INTO t (id, note) VALUES ({n}, $q$dollar {n}; quoted$q$);",
+    "-- a comment; with a semicolon\nINSERT INTO t (id, note) VALUES ({n}, 'after a comment');",
+    "/* a block\n comment; */ UPDATE t SET note = note || 'é' WHERE id = {n};",
+    "INSERT INTO t (id, note) VALUES ({n}, E'escaped \\' quote; {n}');",
+    "DELETE FROM t WHERE id = {n} + 1000000;",
+    "INSERT INTO t (id, note) VALUES ({n}, 'naïve ☃ {n}'); -- trailing; comment",
+    "INSERT INTO t (id, note)\r\nVALUES ({n}, 'crlf {n}');",
+    "SELECT {n};",
+    "CREATE INDEX IF NOT EXISTS t_note_{n} ON t (note);",
+]
+
+
+def _held(name: str, content: bytes) -> LocalMigration:
+    return LocalMigration(name, Path("/nonexistent") / name / "migration.sql", content)
+
+
+def _stream_of(tmp_path: Path, name: str, content: bytes, monkeypatch: pytest.MonkeyPatch) -> LocalMigration:
+    path = tmp_path / name / "migration.sql"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content)
+    monkeypatch.setattr(folder_module, "STREAM_FROM_BYTES", 0)
+    migration = LocalMigration(name, path, None)
+    assert migration.streamed
+    return migration
+
+
+def _facts(stmt: Statement) -> tuple[object, ...]:
+    return (stmt.index, stmt.text, stmt.line, stmt.text_line, stmt.text_column, stmt.kind, stmt.keywords,
+            stmt.first_keyword, stmt.summary, stmt.location(1), stmt.location(len(stmt.text)))
+
+
+@st.composite
+def _scripts(draw: st.DrawFn) -> bytes:
+    lines = [draw(st.sampled_from(_SHAPES)).format(n=n) for n in range(draw(st.integers(1, 60)))]
+    joiner = draw(st.sampled_from(["\n", "\n\n", " ", "\r\n"]))
+    head = draw(st.sampled_from(["", "\ufeff", "-- leading comment\n", "BEGIN;\n"]))
+    tail = draw(st.sampled_from(["", "\n", "\n-- the end\n"]))
+    text = head + joiner.join(lines) + tail
+    if head == "BEGIN;\n":
+        text += "\nCOMMIT;\n"
+    return text.encode()
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(content=_scripts(), window=st.sampled_from([7, 64, 333, 4096]))
+def test_statements_read_in_windows_are_the_whole_texts(content: bytes, window: int, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    migration = _stream_of(tmp_path, "20250101000000_data", content, monkeypatch)
+    held = _held("20250101000000_data", content)
+    assert migration.checksum == held.checksum and migration.size == held.size
+    assert [_facts(s) for s in streamed.streamed_statements(migration, window)] == \
+        [_facts(s) for s in split_statements(held.script)]
+    plan = streamed.plan_streamed(migration)
+    assert plan is not None, "a plain script was not planned from its file"
+    expected = plan_migration(held)
+    assert (plan.transactional, plan.wrapped, plan.warnings, len(plan.parts)) == \
+        (expected.transactional, expected.wrapped, expected.warnings, len(expected.parts))
+    assert len(plan.statements) == len(expected.statements) and len(plan.all_statements) == len(expected.all_statements)
+    assert [_facts(s) for s in plan.statements] == [_facts(s) for s in expected.statements]
+    assert _facts(plan.statements[0]) == _facts(expected.statements[0])
+    assert _facts(plan.statements[-1]) == _facts(expected.statements[-1])
+    assert streamed.search_windows(migration.windows(5), streamed_rerunnable()) == \
+        bool(streamed_rerunnable().search(held.script))
+
+
+def streamed_rerunnable():  # type: ignore[no-untyped-def]
+    from lumiku_tui.safety.lint import _RERUNNABLE
+
+    return _RERUNNABLE
+
+
+@pytest.mark.parametrize("script", [
+    "CREATE TABLE a (id int);\nCOMMIT;\nINSERT INTO a VALUES (1);\n",  # parts
+    "CREATE TABLE a (id int);\nCREATE INDEX CONCURRENTLY i ON a (id);\n",  # outside a transaction
+    "CREATE SCHEMA app;\nCREATE TABLE app.a (id int);\n",
+    "SET TRANSACTION ISOLATION LEVEL SERIALIZABLE;\nINSERT INTO a VALUES (1);\n",
+    "CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; END;\nSELECT f();\n",
+    "SET standard_conforming_strings = off;\nINSERT INTO a VALUES ('a\\'b');\n",
+    "INSERT INTO a VALUES (1);\nGO\n",
+    "INSERT INTO a VALUES ('unterminated);\n",
+    "BEGIN;\nINSERT INTO a VALUES (1);\n",  # never committed
+    "\\connect other\nINSERT INTO a VALUES (1);\n",
+])
+def test_what_only_a_held_plan_judges_is_planned_held(script: str, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from lumiku_tui.apply.plan import plan_of
+    from lumiku_tui.errors import PlanError
+
+    content = ("INSERT INTO a VALUES (2);\n" * 50 + script).encode()
+    migration = _stream_of(tmp_path, "20250101000000_m", content, monkeypatch)
+    assert streamed.plan_streamed(migration) is None
+    held = _held("20250101000000_m", content)
+    try:
+        expected = plan_migration(held)
+    except PlanError as refused:
+        with pytest.raises(PlanError) as again:
+            plan_of(migration)
+        assert again.value.what == refused.what
+        return
+    plan = plan_of(migration)
+    assert not isinstance(plan.statements, streamed.StatementStream)
+    assert [_facts(s) for s in plan.statements] == [_facts(s) for s in expected.statements]
+    assert plan.warnings == expected.warnings and len(plan.parts) == len(expected.parts)
+
+
+def _data_migration(rows: int, bad_row: int | None = None) -> bytes:
+    lines = ["-- a data migration"]
+    for n in range(1, rows + 1):
+        value = "'not a number'" if n == bad_row else str(n)
+        lines.append(f"INSERT INTO items (id, qty, note) VALUES ({n}, {value}, 'item {n}; \u00e9');")
+    return ("\n".join(lines) + "\n").encode()
+
+
+_TABLE = "CREATE TABLE items (id int PRIMARY KEY, qty int NOT NULL, note text);\n"
+
+
+def _project(migrations: Callable[..., Path], data: bytes, folder: Path | None = None) -> Path:
+    return migrations({"20250101000000_table": _TABLE, "20250102000000_data": data}, folder=folder)
+
+
+def _deploy(run_cli: Callable[..., tuple[int, str, str]], db: Database, path: Path) -> tuple[int, list[dict]]:
+    code, out, _err = run_cli("deploy", "--yes", "--json", "--database-url", db.url, "--migrations", str(path))
+    return code, [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+
+
+def _state(db: Database) -> tuple[object, ...]:
+    with db.connect() as conn:
+        items = conn.execute("SELECT count(*), coalesce(sum(id), 0), coalesce(sum(qty), 0), "
+                             "coalesce(string_agg(note, '|' ORDER BY id), '') FROM items").fetchone()
+        rows = conn.execute("SELECT migration_name, checksum, finished_at IS NOT NULL, rolled_back_at IS NULL, "
+                            "applied_steps_count FROM _prisma_migrations ORDER BY migration_name").fetchall()
+    return items, rows
+
+
+def _failure(events: list[dict]) -> dict:
+    [failed] = [e for e in events if e["event"] == "migration_failed"]
+    return {k: failed[k] for k in ("name", "statement_index", "line", "column", "sqlstate", "rolled_back",
+                                   "recorded_failed", "position")}
+
+
+@pytest.mark.parametrize("bad_row", [None, 1, 777, 1500])
+def test_a_streamed_deploy_leaves_what_a_held_one_leaves(bad_row: int | None, make_db: Callable[[], Database],
+                                                          migrations: Callable[..., Path], tmp_path: Path,
+                                                          run_cli: Callable[..., tuple[int, str, str]],
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    data = _data_migration(1500, bad_row)
+    held_db, streamed_db = make_db(), make_db()
+    path = _project(migrations, data)
+    held_code, held_events = _deploy(run_cli, held_db, path)
+    monkeypatch.setattr(folder_module, "STREAM_FROM_BYTES", 4096)
+    assert load_folder(path).migrations[-1].streamed
+    code, events = _deploy(run_cli, streamed_db, _project(migrations, data, tmp_path / "again"))
+    assert code == held_code == (0 if bad_row is None else 1)
+    assert _state(streamed_db) == _state(held_db)
+    told = [e for e in events if e["event"] == "statement_finished" and e["migration"] == "20250102000000_data"]
+    if bad_row is None:
+        items, rows = _state(streamed_db)
+        assert items[0] == 1500 and rows[-1][1] == LocalMigration("x", path, data).checksum and rows[-1][4] == 1
+        assert [e["index"] for e in told] == list(range(1, 1501))  # every statement told, in order, once
+    else:
+        assert _failure(events) == _failure(held_events)
+        assert _failure(events)["line"] == bad_row + 1 and _failure(events)["rolled_back"] is True
+        assert _state(streamed_db)[0][0] == 0  # nothing of it committed
+
+
+def test_a_file_changed_while_it_is_sent_commits_nothing(db: Database, migrations: Callable[..., Path],
+                                                         run_cli: Callable[..., tuple[int, str, str]],
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from lumiku_tui.apply import executor
+
+    path = _project(migrations, _data_migration(5000))  # over 256 KB: sent alone, in scripts
+    monkeypatch.setattr(folder_module, "STREAM_FROM_BYTES", 4096)
+    original = executor.StatementRunner.run_pipelined
+
+    def edited_meanwhile(self, migration, statements, **kwargs):  # type: ignore[no-untyped-def]
+        if isinstance(statements, streamed.StatementStream):
+            script = path / "20250102000000_data" / "migration.sql"
+            script.write_bytes(script.read_bytes().replace(b"(4999, 4999,", b"(4999, 5,"))
+        return original(self, migration, statements, **kwargs)
+
+    monkeypatch.setattr(executor.StatementRunner, "run_pipelined", edited_meanwhile)
+    code, events = _deploy(run_cli, db, path)
+    assert code == 1
+    [failed] = [e for e in events if e["event"] == "migration_failed"]
+    assert failed["reason"] == "changed_since_approval" and failed["rolled_back"] is True
+    assert "changed on disk" in failed["message"]
+    items, rows = _state(db)
+    assert items[0] == 0 and [r[0] for r in rows if r[2]] == ["20250101000000_table"]
+
+
+def test_the_lint_of_a_streamed_migration_is_the_held_ones(db: Database, migrations: Callable[..., Path],
+                                                           tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lumiku_tui.apply.plan import plan_of
+    from lumiku_tui.safety.lint import lint_pending
+
+    data = _data_migration(900).replace(b"VALUES (450, 450,", b"VALUES (450 450,")  # a syntax error in the run
+    data += b"CREATE INDEX IF NOT EXISTS items_note ON items (note);\nUPDATE items SET qty = qty + 1;\n"
+    path = _project(migrations, data)
+    held = lint_pending(db.target, load_folder(path))
+    monkeypatch.setattr(folder_module, "STREAM_FROM_BYTES", 4096)
+    again = load_folder(_project(migrations, data, tmp_path / "again"))
+    assert isinstance(plan_of(again.migrations[-1]).statements, streamed.StatementStream)
+    assert lint_pending(db.target, again).findings == held.findings
+    assert {f.rule.value for f in held.findings} >= {"data-change"}
+
+
+def test_peak_memory_does_not_grow_with_the_file(make_db: Callable[[], Database], tmp_path: Path) -> None:
+    """Two deploys in processes of their own: a data migration of 12 MiB and one of 48 MiB (each over the size
+    from which migrations are streamed); their peaks differ by less than the 36 MiB between the files."""
+    from bench.big_script import write_big_migration
+
+    probe = ("import resource, sys\nfrom lumiku_tui.__main__ import main\ncode = main(sys.argv[1:])\n"
+             "print('peak KiB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
+             "sys.exit(code)\n")
+    peaks = []
+    for mib, rows in ((12, 60_000), (48, 240_000)):
+        big = write_big_migration(tmp_path / f"big{mib}", mib=mib, rows=rows)
+        folder = big.folder
+        db = make_db()
+        env = {**os.environ, "PYTHONPATH": str(REPO), "DATABASE_URL": db.url}
+        done = subprocess.run([sys.executable, "-c", probe, "deploy", "--yes", "--quiet", "--migrations", str(folder)],
+                              env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+        peaks.append(int(done.stderr.rsplit("peak KiB", 1)[1].split()[0]) / 1024)
+        with db.connect() as conn:
+            assert conn.execute('SELECT count(*) FROM "BulkEvent"').fetchone() == (rows,)
+            assert conn.execute("SELECT checksum FROM _prisma_migrations WHERE finished_at IS NOT NULL "
+                                "ORDER BY migration_name DESC LIMIT 1").fetchone() == (big.checksum,)
+    # Held whole, the larger file would take about 4 x 36 MiB more (its text, and an object per statement).
+    assert peaks[1] - peaks[0] < 24, f"peak memory {peaks[0]:.0f} MiB for 12 MiB, {peaks[1]:.0f} MiB for 48 MiB"
+    assert peaks[1] < 150
+
+
+def test_a_streamed_migration_is_rehearsed_and_previewed_like_a_held_one(
+        db: Database, migrations: Callable[..., Path], run_cli: Callable[..., tuple[int, str, str]],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    path = _project(migrations, _data_migration(3000, bad_row=2500))
+    held = run_cli("deploy", "--dry-run", "--database-url", db.url, "--migrations", str(path))
+    monkeypatch.setattr(folder_module, "STREAM_FROM_BYTES", 4096)
+    assert load_folder(path).migrations[-1].streamed
+    code, out, err = run_cli("deploy", "--dry-run", "--database-url", db.url, "--migrations", str(path))
+    def verdict(text: str) -> list[str]:  # the outcome without the timings
+        return [line for line in text.splitlines() if " ms" not in line and "applied in" not in line]
+
+    assert code == held[0] == 1 and verdict(out) == verdict(held[1])
+    assert "line 2501" in out
+    with db.connect() as conn:
+        assert conn.execute("SELECT to_regclass('items'), to_regclass('_prisma_migrations')").fetchone() == (None, None)
+    # The text shown for a review is the file's, read whole when asked.
+    migration = load_folder(path).migrations[-1]
+    assert migration.script == (path / "20250102000000_data" / "migration.sql").read_text()
+
+
+def test_a_file_changed_after_the_folder_was_read_is_refused_before_anything_runs(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lumiku_tui.errors import ScriptChanged
+
+    migration = _stream_of(tmp_path, "20250102000000_data", _data_migration(500), monkeypatch)
+    migration.path.write_bytes(_data_migration(500).replace(b"(250, 250,", b"(250, 251,"))
+    with pytest.raises(ScriptChanged) as changed:
+        streamed.plan_streamed(migration)
+    assert "changed on disk after it was read" in changed.value.what
+    with pytest.raises(ScriptChanged):
+        migration.script  # noqa: B018  (read whole, it is checked too)
