@@ -118,8 +118,10 @@ class LocalMigration:
 
     def __post_init__(self, content: bytes | None) -> None:
         if content is None:
-            scanned = _scan_file(self.path, f"{self.name}/{SCRIPT_NAME}")
-            if scanned is not None:
+            scanned = _read_or_scan(self.path, f"{self.name}/{SCRIPT_NAME}")
+            if isinstance(scanned, bytes):
+                content = scanned
+            elif scanned is not None:
                 object.__setattr__(self, "checksum", scanned.checksum)
                 object.__setattr__(self, "replaced", 0)
                 object.__setattr__(self, "size", scanned.size)
@@ -128,7 +130,8 @@ class LocalMigration:
                 object.__setattr__(self, "_text", None)
                 object.__setattr__(self, "_blank", scanned.blank)
                 return
-            content = _read_regular(self.path, f"{self.name}/{SCRIPT_NAME}")
+            else:
+                content = _read_regular(self.path, f"{self.name}/{SCRIPT_NAME}")
         try:
             text = content.decode("utf-8")
             replaced = 0
@@ -217,17 +220,18 @@ class _Scanned:
     blank: bool
 
 
-def _scan_file(path: Path, shown: str) -> "_Scanned | None":
-    """Prisma's checksum and the facts a streamed migration keeps, the file read in pieces; None when it is to be
-    held instead: no larger than STREAM_FROM_BYTES, or not valid UTF-8 (Prisma checksums the text with invalid
-    sequences replaced, read whole). SourceError for a file that is not regular, too big, or holds a NUL."""
+def _read_or_scan(path: Path, shown: str) -> "bytes | _Scanned | None":
+    """The file's bytes when it is no larger than STREAM_FROM_BYTES; else Prisma's checksum and the facts a
+    streamed migration keeps, the file read in pieces; None when it is to be read whole all the same (not valid
+    UTF-8: Prisma checksums the text with invalid sequences replaced). SourceError for a file that is not
+    regular, too big, or holds a NUL."""
     import codecs
 
     handle = _open_regular(path, shown)
     with handle:
         size = os.fstat(handle.fileno()).st_size
         if size <= STREAM_FROM_BYTES:
-            return None
+            return _read_bounded(handle, shown)
         digest = hashlib.sha256()
         decoder = codecs.getincrementaldecoder("utf-8")()
         blank = True
@@ -237,8 +241,7 @@ def _scan_file(path: Path, shown: str) -> "_Scanned | None":
         while chunk := handle.read(1 << 20):
             total += len(chunk)
             if total > MAX_SCRIPT_BYTES:
-                raise SourceError(f"{shown} grew past {_size(MAX_SCRIPT_BYTES)} while it was read; "
-                                  "nothing was applied.", hint="Run again once the file is complete.")
+                raise _grew_past(shown)
             nul = chunk.find(b"\x00")
             if nul >= 0:
                 raise _nul_error(shown, lines + chunk.count(b"\n", 0, nul) + 1)
@@ -401,11 +404,19 @@ def _open_regular(path: Path | str, shown: str) -> IO[bytes]:
 def _read_regular(path: Path | str, shown: str) -> bytes:
     """A regular file's bytes, bounded; anything else (FIFO, device, socket) is refused unread."""
     with _open_regular(path, shown) as handle:
-        data = handle.read(MAX_SCRIPT_BYTES + 1)
+        return _read_bounded(handle, shown)
+
+
+def _read_bounded(handle: IO[bytes], shown: str) -> bytes:
+    data = handle.read(MAX_SCRIPT_BYTES + 1)
     if len(data) > MAX_SCRIPT_BYTES:
-        raise SourceError(f"{shown} grew past {_size(MAX_SCRIPT_BYTES)} while it was read; "
-                          "nothing was applied.", hint="Run again once the file is complete.")
+        raise _grew_past(shown)
     return data
+
+
+def _grew_past(shown: str) -> SourceError:
+    return SourceError(f"{shown} grew past {_size(MAX_SCRIPT_BYTES)} while it was read; nothing was applied.",
+                       hint="Run again once the file is complete.")
 
 
 def _nul_error(shown: str, line: int) -> SourceError:

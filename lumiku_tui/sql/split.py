@@ -367,7 +367,7 @@ def split_statements(script: str, name: str = "") -> list[Statement]:
     # Rows after COPY ... FROM stdin are data, not SQL; the plan refuses the COPY itself.
     copy = next((i for i, s in enumerate(statements) if s.kind is Kind.COPY_STDIN), None)
     checked = slices if copy is None else slices[:copy + 1]
-    _refuse_dropped_fragment(script, checked, name, whole=copy is None)
+    refuse_dropped_fragment(script, checked, name, whole=copy is None)
     _refuse_backslash_strings_without_standard_conformance(script, checked, name)
     return statements
 
@@ -401,7 +401,7 @@ def statements_at(script: str, slices: "Sequence[slice]", index: int = 1, line: 
 
 _ROUTINE_HEADS = (("CREATE", "FUNCTION"), ("CREATE", "PROCEDURE"), ("CREATE", "OR", "REPLACE", "FUNCTION"),
                   ("CREATE", "OR", "REPLACE", "PROCEDURE"))
-_ATOMIC = re.compile(r"\batomic\b", re.IGNORECASE)
+ATOMIC_WORD = re.compile(r"\batomic\b", re.IGNORECASE)
 
 
 def _join_atomic_bodies(script: str, slices: tuple[slice, ...]) -> tuple[slice, ...]:
@@ -411,7 +411,7 @@ def _join_atomic_bodies(script: str, slices: tuple[slice, ...]) -> tuple[slice, 
     are joined back the way psql does it: in a CREATE [OR REPLACE] FUNCTION|PROCEDURE, outside
     parentheses, BEGIN opens a block, CASE inside one opens another, END closes one.
     """
-    if not mentions(script, "atomic") or not _ATOMIC.search(script):
+    if not mentions(script, "atomic") or not ATOMIC_WORD.search(script):
         return slices
     joined: list[slice] = []
     i = 0
@@ -419,7 +419,7 @@ def _join_atomic_bodies(script: str, slices: tuple[slice, ...]) -> tuple[slice, 
         piece = slices[i]
         text = script[piece]
         keywords = _keywords(text, limit=4)
-        if any(keywords[:len(head)] == head for head in _ROUTINE_HEADS) and _ATOMIC.search(text):
+        if any(keywords[:len(head)] == head for head in _ROUTINE_HEADS) and ATOMIC_WORD.search(text):
             depth, parens = _block_depth(text, 0, 0)
             while depth > 0 and i + 1 < len(slices):
                 i += 1
@@ -473,7 +473,7 @@ def _psql_meta_error(name: str, line: int, command: str) -> PlanError:
     )
 
 
-def _refuse_dropped_fragment(script: str, slices: tuple[slice, ...], name: str, whole: bool = True) -> None:
+def refuse_dropped_fragment(script: str, slices: tuple[slice, ...], name: str, whole: bool = True) -> None:
     r"""Refuse what PostgreSQL's scanner leaves out of every statement: text holding no SQL keyword.
 
     The scanner keeps only pieces with a keyword in them, so a trailing `\gexec`, `GO` or a stray
@@ -734,7 +734,7 @@ _READ_ONLY_SETTING = re.compile(r"\b(?:default_)?transaction_read_only\s*(?:=|\b
 _OFF = ("off", "of", "false", "fals", "fal", "fa", "f", "no", "n", "0")
 
 
-def _read_only(stmt: Statement) -> bool:
+def makes_read_only(stmt: Statement) -> bool:
     """Sets this transaction, or (SESSION CHARACTERISTICS, default_transaction_read_only) the next ones, read-only."""
     words = stmt.keywords
     if words[:1] == ("SET",) and {"TRANSACTION_READ_ONLY", "DEFAULT_TRANSACTION_READ_ONLY"} & set(words[:3]):
@@ -764,7 +764,7 @@ def _split_parts(name: str, statements: list[Statement]) -> list[Part]:
     open_begin: Statement | None = None
     for stmt in statements:
         kind = stmt.kind
-        if (kind is Kind.BEGIN or stmt.first_keyword == "SET") and _read_only(stmt):
+        if (kind is Kind.BEGIN or stmt.first_keyword == "SET") and makes_read_only(stmt):
             raise _control_error(
                 name, stmt, "which makes a transaction read-only.",
                 "PostgreSQL refuses every write after it (Prisma fails there too), and lumiku-tui records the "
@@ -854,7 +854,7 @@ def _needs_block(stmt: Statement) -> bool:
 _COMMITS = re.compile(r"\b(?:COMMIT|ROLLBACK)\b", re.IGNORECASE)
 
 
-def _may_commit(stmt: Statement) -> bool:
+def may_commit(stmt: Statement) -> bool:
     """A DO block whose body holds COMMIT or ROLLBACK, or a CALL (its procedure may commit).
 
     PostgreSQL lets them commit only outside a transaction block: when the statement is alone in
@@ -883,7 +883,7 @@ def plan_migration(migration: LocalMigration) -> MigrationPlan:
             f"Sent alone, as Prisma sends the file, it runs outside any transaction block, where PostgreSQL "
             f"refuses {stmt.keywords[0]} (SQLSTATE 25P01): Prisma fails here.",
             "Move it into the migration whose statements it is meant to serve, or remove it.")
-    if len(statements) == 1 and (no_tx or (body and _may_commit(body[0]))):
+    if len(statements) == 1 and (no_tx or (body and may_commit(body[0]))):
         # Alone in its file, as Prisma sends it: PostgreSQL runs it outside any transaction block.
         return MigrationPlan(migration, tuple(body), False, False, tuple(statements), tuple(parts))
     warnings = tuple(

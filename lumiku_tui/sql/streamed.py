@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Iterable, Iterator, Sequence, overload
 
 from lumiku_tui.errors import PlanError
 from lumiku_tui.prisma.folder import changed_on_disk
-from lumiku_tui.sql.split import (SCAN_WINDOW, Kind, MigrationPlan, Part, Statement, _ATOMIC, _may_commit, _read_only,
-                                  _refuse_dropped_fragment, mentions, statements_at, transaction_modes)
+from lumiku_tui.sql.split import (ATOMIC_WORD, SCAN_WINDOW, Kind, MigrationPlan, Part, Statement, makes_read_only,
+                                  may_commit, mentions, refuse_dropped_fragment, statements_at, transaction_modes)
 
 if TYPE_CHECKING:
     from lumiku_tui.prisma.folder import LocalMigration
@@ -70,10 +70,10 @@ def streamed_statements(migration: "LocalMigration", window: int = SCAN_WINDOW) 
                 raise _NotStreamable()  # an unterminated quote or comment: the held plan says where
             size += window  # one statement longer than what was read: read on
             continue
-        if (mentions(buffer, "atomic") and _ATOMIC.search(buffer)) or mentions(buffer, "standard_conforming_strings"):
+        if (mentions(buffer, "atomic") and ATOMIC_WORD.search(buffer)) or mentions(buffer, "standard_conforming_strings"):
             raise _NotStreamable()
         try:
-            _refuse_dropped_fragment(buffer, tuple(pieces), migration.name, whole=exhausted)
+            refuse_dropped_fragment(buffer, tuple(pieces), migration.name, whole=exhausted)
         except PlanError:
             raise _NotStreamable() from None
         yield from statements_at(buffer, pieces, index, line, column_base)
@@ -205,12 +205,12 @@ def plan_streamed(migration: "LocalMigration") -> MigrationPlan | None:
             if commit is not None:
                 return None  # something after a COMMIT: parts
             kind = stmt.kind
-            if kind is Kind.BEGIN and count == 1 and not transaction_modes(stmt) and not _read_only(stmt):
+            if kind is Kind.BEGIN and count == 1 and not transaction_modes(stmt) and not makes_read_only(stmt):
                 wrapped_from = stmt
             elif kind is Kind.COMMIT and wrapped_from is not None and "CHAIN" not in stmt.keywords:
                 commit = stmt
             elif kind is not Kind.REGULAR or (stmt.first_keyword == "CREATE" and stmt.keywords[:2] == ("CREATE", "SCHEMA")) \
-                    or (stmt.first_keyword == "SET" and ("TRANSACTION" in stmt.text.upper() or _read_only(stmt))):
+                    or (stmt.first_keyword == "SET" and ("TRANSACTION" in stmt.text.upper() or makes_read_only(stmt))):
                 return None
             if first is None:
                 first = _detached(stmt)
@@ -222,7 +222,7 @@ def plan_streamed(migration: "LocalMigration") -> MigrationPlan | None:
     if first is None or last is None or (wrapped_from is not None and commit is None):
         return None
     last = _detached(last)
-    if count == 1 and _may_commit(first):
+    if count == 1 and may_commit(first):
         return None  # alone in its file it runs outside a transaction block: the held plan says so
     if wrapped_from is not None:
         if count < 3 or second is None or before_last is None:
