@@ -439,18 +439,23 @@ class StatementRunner:
         only usable again once every result is read. A failed link raises psycopg.OperationalError."""
         conn = self.conn
         count = 0
-        with self._statement_deadline(), conn.lock:
-            conn.pgconn.send_query(text.encode(conn.info.encoding))
-            conn.wait(generators.send(conn.pgconn))
-            while (result := conn.wait(generators.fetch(conn.pgconn))) is not None:
-                if result.status in _COPY_STATES:
-                    # The plan refuses COPY through the client; should one come anyway, the session waits for data
-                    # that never comes: it is closed (PostgreSQL rolls back), not waited on.
-                    conn.pgconn.finish()
-                    raise psycopg.OperationalError("a statement started copying data through the client; "
-                                                   "the connection was closed")
-                on_result(count, result)
-                count += 1
+        # While the message runs, a cancel (interrupt) asks the server to stop its running statement.
+        self.running.set()
+        try:
+            with self._statement_deadline(), conn.lock:
+                conn.pgconn.send_query(text.encode(conn.info.encoding))
+                conn.wait(generators.send(conn.pgconn))
+                while (result := conn.wait(generators.fetch(conn.pgconn))) is not None:
+                    if result.status in _COPY_STATES:
+                        # The plan refuses COPY through the client; should one come anyway, the session waits for
+                        # data that never comes: it is closed (PostgreSQL rolls back), not waited on.
+                        conn.pgconn.finish()
+                        raise psycopg.OperationalError("a statement started copying data through the client; "
+                                                       "the connection was closed")
+                    on_result(count, result)
+                    count += 1
+        finally:
+            self.running.clear()
         return count
 
     def _run_script(self, script: str, chunk: Sequence["Statement"], offsets: Sequence[int]) -> list[int]:

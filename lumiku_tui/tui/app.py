@@ -190,7 +190,7 @@ class WizardApp(App[int]):
         if not running:
             self.exit(128 + sig)
             return
-        if running[0].detached and (sig == getattr(signal, "SIGHUP", None) or not running[0].in_control):
+        if running[0].detached and (sig == getattr(signal, "SIGHUP", None) or running[0].watching_only):
             # A closed terminal ends only this view: the deploy goes on in its own process.
             self._leave_running(running[0])
             self.exit(128 + sig)

@@ -387,3 +387,32 @@ def test_a_message_carries_at_most_32_migrations_and_a_large_one_goes_alone(db, 
                                         "2024020100000003_after": "CREATE TABLE after_big (id int);\n"}))
     assert result.ok and len(result.applied) == 3
     assert not sent, "a migration over 256 KB goes alone, and so do the ones on either side of it here"
+
+
+def test_a_cancel_during_a_message_stops_the_running_statement_at_once(db, migrations, sent):  # type: ignore[no-untyped-def]
+    """The statement stops within seconds (the grace before the link would be cut is 20 s here), the migration
+    rolls back as cancelled, and the one before it in the message stays committed."""
+    import threading
+
+    path = migrations({"20240101000001_m1": "CREATE TABLE t1 (id int);\n",
+                       "20240101000002_m2": "CREATE TABLE t2 (id int);\nSELECT pg_sleep(30);\n",
+                       "20240101000003_m3": "CREATE TABLE t3 (id int);\n"})
+    events: list[object] = []
+    deployment = Deployment(db.target, load_folder(path), DeployOptions(pipeline=True, cancel_grace_s=20.0),
+                            events.append)
+    outcome: list[object] = []
+    worker = threading.Thread(target=lambda: outcome.append(deployment.run()))
+    worker.start()
+    with db.admin() as admin:
+        from tests.db.faultkit import running_backend, wait_for
+
+        wait_for(lambda: running_backend(admin, db.name) is not None, "the sleep to run", 10)
+        asked = time.monotonic()
+        deployment.cancel()
+        worker.join(15)
+        assert not worker.is_alive() and time.monotonic() - asked < 10
+        assert running_backend(admin, db.name) is None
+    assert len(sent) == 1  # the three went as one message
+    [failed] = [e for e in events if isinstance(e, MigrationFailed)]
+    assert failed.name == "20240101000002_m2" and failed.reason == "cancelled" and failed.rolled_back
+    assert _rows(db) == {"20240101000001_m1": (True, False)}

@@ -73,6 +73,10 @@ class ApplyingScreen(WizardScreen):
         self.failure: ev.MigrationFailed | None = None
         self.error: LumikuError | None = None
         self.cancel_requested = False
+        #: A detached deploy is asked to cancel once, by whichever comes second: the cancel, or this view
+        #: taking control of the deploy it just started.
+        self._cancel_sent = False
+        self._cancel_lock = threading.Lock()
         self.statement_started: float | None = None
         self.current_text = ""
         self.events_seen = 0
@@ -170,7 +174,11 @@ class ApplyingScreen(WizardScreen):
                                                            hint="Look at the overview, then deploy again."))
             return
         self.process = process
-        self.call_ui(self._attached, process, detached.Control.take(journal, view="the wizard"))
+        control = detached.Control.take(journal, view="the wizard")
+        # Known here, not only once the UI draws it: a signal that comes meanwhile must find this view in control.
+        self.control = control
+        self._send_cancel()
+        self.call_ui(self._attached, process, control)
         offset, seen = process.offset, []
         while not self._leaving.is_set():
             entries, offset = journal.read(offset)
@@ -224,8 +232,6 @@ class ApplyingScreen(WizardScreen):
         title.update(f"Deploy of {len(process.approved)} migration(s) to {self.ctx.display}, started by {process.who} "
                      f"at {when} in its own process ({process.pid}): closing this terminal leaves it running; "
                      f"{who}.")
-        if self.cancel_requested and isinstance(control, Control):
-            threading.Thread(target=control.cancel, args=(process,), name="lumiku-cancel", daemon=True).start()
         self.refresh_bindings()
 
     def _say(self, text: str) -> None:
@@ -236,6 +242,12 @@ class ApplyingScreen(WizardScreen):
     def in_control(self) -> bool:
         """Whether this view may cancel and end blocking sessions (always, for a deploy in this process)."""
         return not self.detached or isinstance(self.control, Control)
+
+    @property
+    def watching_only(self) -> bool:
+        """Another view controls the deploy. Not yet known right after the deploy process starts: a cancel asked
+        for then is carried out as soon as this view takes control (`_attached`)."""
+        return self.detached and self.control is not None and not isinstance(self.control, Control)
 
     def leave(self) -> None:
         """This view goes; a detached deploy goes on."""
@@ -523,20 +535,27 @@ class ApplyingScreen(WizardScreen):
         if not self.running or self.cancel_requested:
             return
         self.cancel_requested = True
-        if self.wizard.journal is not None and not self.detached:  # a detached deploy's control journals its own
+        if not self.detached and self.wizard.journal is not None:  # a detached deploy's control journals its own
             self.wizard.journal.append("cancel_requested", by="signal" if self.ctx.interrupted_by else "operator")
         self._log(Text("Cancelling: rolling back the migration in progress…", style="yellow"))
         self._flush()
         if self.detached:
-            # The deploy process rolls back on SIGTERM, as a foreground deploy does on a confirmed cancel.
-            if isinstance(self.control, Control) and self.process is not None:
-                threading.Thread(target=self.control.cancel, args=(self.process,), name="lumiku-cancel",
-                                 daemon=True).start()
+            self._send_cancel()
             return
         deployment = self.deployment
         if deployment is not None:
             # cancel() may wait on the server for a moment; the UI must not.
             threading.Thread(target=deployment.cancel, name="lumiku-cancel", daemon=True).start()
+
+    def _send_cancel(self) -> None:
+        """Ask the detached deploy to cancel, once, when a cancel was asked for and this view controls it. The
+        deploy process rolls back on SIGTERM, as a foreground deploy does on a confirmed cancel."""
+        with self._cancel_lock:
+            control, process = self.control, self.process
+            if self._cancel_sent or not self.cancel_requested or not isinstance(control, Control) or process is None:
+                return
+            self._cancel_sent = True
+        threading.Thread(target=control.cancel, args=(process,), name="lumiku-cancel", daemon=True).start()
 
     # -- recovering from a lock -----------------------------------------------------------------
 
