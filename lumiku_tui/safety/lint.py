@@ -497,8 +497,10 @@ def new_tables(findings: list[Finding]) -> set[str]:
     return {f.table for f in findings if f.table and f.severity is Severity.INFO and f.created_in_batch}
 
 
-def statement_lines(migration: "LocalMigration") -> dict[int, int]:
+def statement_lines(migration: "LocalMigration", wanted: "Iterable[int] | None" = None) -> dict[int, int]:
+    """File index -> the line of the statement's first keyword, for the `wanted` statements (default: all)."""
+    keep = None if wanted is None else set(wanted)
     try:
-        return {s.index: s.line for s in statements_of(migration)}
+        return {s.index: s.line for s in statements_of(migration) if keep is None or s.index in keep}
     except PlanError:
         return {}

@@ -295,3 +295,16 @@ def test_a_file_changed_after_the_folder_was_read_is_refused_before_anything_run
     assert "changed on disk after it was read" in changed.value.what
     with pytest.raises(ScriptChanged):
         migration.script  # noqa: B018  (read whole, it is checked too)
+
+
+def test_the_lint_command_names_the_same_lines_for_a_streamed_migration(
+        db: Database, migrations: Callable[..., Path], tmp_path: Path, run_cli: Callable[..., tuple[int, str, str]],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    data = _data_migration(900) + b"UPDATE items SET qty = qty + 1;\n"
+    args = ("--database-url", db.url, "--migrations")
+    held = run_cli("lint", *args, str(_project(migrations, data)))
+    monkeypatch.setattr(folder_module, "STREAM_FROM_BYTES", 4096)
+    streamed_run = run_cli("lint", *args, str(_project(migrations, data, tmp_path / "again")))
+    assert streamed_run[:2] == (held[0], held[1].replace(str(tmp_path / "prisma" / "migrations"),
+                                                         str(tmp_path / "again")))
+    assert "stmt 900 line  901" in held[1]  # the run's last INSERT, after the comment on line 1

@@ -37,7 +37,7 @@ def run(args: argparse.Namespace, out: Out) -> int:
         out.line(out.style(migration.name, "1") + f"  ({_count_text(findings)})")
         if migration.resume is not None:
             out.line(out.style(f"  {migration.resume.message}", "33"))
-        lines = statement_lines(migration.local)
+        lines = statement_lines(migration.local, (f.statement for f in findings))
         created = new_tables(findings)
         quiet = [f for f in findings if f.severity == "info" and f.lock and f.table in created]
         for finding in findings:
