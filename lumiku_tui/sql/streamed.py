@@ -68,7 +68,7 @@ def streamed_statements(migration: "LocalMigration", window: int = SCAN_WINDOW) 
         if pieces is None:
             if exhausted:
                 raise _NotStreamable()  # an unterminated quote or comment: the held plan says where
-            size += window  # one statement longer than what was read: read on
+            size *= 2  # one statement longer than what was read: read twice as much, so a long one costs two scans
             continue
         if (mentions(buffer, "atomic") and ATOMIC_WORD.search(buffer)) or mentions(buffer, "standard_conforming_strings"):
             raise _NotStreamable()
