@@ -16,6 +16,7 @@ from lumiku_tui.errors import LumikuError
 from lumiku_tui.apply.events import MigrationFailed, Backend
 from lumiku_tui.prisma.failure_logs import parse_failure_logs
 from lumiku_tui.redact import redact
+from lumiku_tui.sql.streamed import StatementStream
 
 if TYPE_CHECKING:
 
@@ -193,6 +194,8 @@ def _kind(sqlstate: str, reason: str) -> str:
 
 def _statement_at(statements: Sequence["Statement"], position: int) -> tuple["Statement", int] | None:
     """The statement holding a 1-based character position of the whole script, and the position in it."""
+    if isinstance(statements, StatementStream):
+        return statements.at_position(position)  # its statements count their start from their window
     offset = position - 1
     for stmt in statements:
         if stmt.start <= offset < stmt.start + len(stmt.text):
@@ -264,9 +267,13 @@ def _locate(facts: _Facts, statements: Sequence["Statement"]) -> tuple[int | Non
             location = stmt.location(in_stmt)
             facts.line, facts.column = location if location else (stmt.line, None)
     if facts.index is None and facts.line is not None:
-        before = [st for st in statements if st.text_line <= facts.line]
-        if before:
-            facts.index = before[-1].index
+        last = None
+        for st in statements:  # in the file's order
+            if st.text_line > facts.line:
+                break
+            last = st
+        if last is not None:
+            facts.index = last.index
     if facts.index is None and _kind(facts.sqlstate, facts.reason) == "already_exists":
         guessed = _statement_naming(statements, _quoted_names(facts.message))
         if guessed is not None:
@@ -298,7 +305,8 @@ def diagnose_failure(
         local = folder.by_name().get(facts.name)
         statement_line = error_offset = None
         if local is not None:
-            statement_line, error_offset = _locate(facts, list(statements_of(local)))
+            # As they are: a migration read in windows is gone through, not held (sql/streamed.py).
+            statement_line, error_offset = _locate(facts, statements_of(local))
         kind = _kind(facts.sqlstate, facts.reason)
         resumable = _committed_parts(conn, target.schema, facts.name) if facts.recorded else None
         existing = orphans = bad_rows = None

@@ -41,20 +41,26 @@ class _NotStreamable(Exception):
     """Something in the script that only the plan of a held script says exactly: plan it that way."""
 
 
-def streamed_statements(migration: "LocalMigration", window: int = SCAN_WINDOW) -> Iterator[Statement]:
+def streamed_statements(migration: "LocalMigration", window: int | None = None) -> Iterator[Statement]:
     """Every statement of the file, in order, each pointing into the window it was read from.
 
     _NotStreamable for what the held plan must judge (a BEGIN ATOMIC body, standard_conforming_strings
     turned off, text that is not a statement, an unterminated quote); ScriptChanged when the file is no
     longer the one the folder read.
     """
+    return (stmt for _base, stmt in _statements_with_bases(migration, window or SCAN_WINDOW))
+
+
+def _statements_with_bases(migration: "LocalMigration", window: int) -> Iterator[tuple[int, Statement]]:
+    """streamed_statements, each with where its window starts in the whole text (a statement's `start` counts
+    from its window's start)."""
     import pglast
 
     pieces_read = migration.windows(window)
     buffer = ""
     size = window
     exhausted = False
-    index, line, column_base = 1, 1, 0
+    index, line, column_base, base = 1, 1, 0, 0
     while True:
         while not exhausted and len(buffer) < size:
             more = next(pieces_read, None)
@@ -76,11 +82,13 @@ def streamed_statements(migration: "LocalMigration", window: int = SCAN_WINDOW) 
             refuse_dropped_fragment(buffer, tuple(pieces), migration.name, whole=exhausted)
         except PlanError:
             raise _NotStreamable() from None
-        yield from statements_at(buffer, pieces, index, line, column_base)
+        for stmt in statements_at(buffer, pieces, index, line, column_base):
+            yield base, stmt
         if exhausted:
             return
         index += len(pieces)
         cut = pieces[-1].stop
+        base += cut
         newline = buffer.rfind("\n", 0, cut)
         line += buffer.count("\n", 0, cut)
         column_base = column_base + cut if newline < 0 else cut - newline - 1
@@ -152,6 +160,18 @@ class StatementStream(Sequence[Statement]):
             raise changed_on_disk(self.migration) from None  # the same bytes read the same way
         if seen != self._total:
             raise changed_on_disk(self.migration)
+
+    def at_position(self, position: int) -> tuple[Statement, int] | None:
+        """The statement holding a 1-based character position of the whole text, and the position in it (what
+        PostgreSQL reports for a script sent whole, as Prisma sends it)."""
+        offset = position - 1
+        for base, stmt in _statements_with_bases(self.migration, SCAN_WINDOW):
+            start = base + stmt.start
+            if start > offset:
+                return None
+            if offset < start + len(stmt.text):
+                return stmt, offset - start + 1
+        return None
 
     @overload
     def __getitem__(self, position: int) -> Statement: ...

@@ -308,3 +308,21 @@ def test_the_lint_command_names_the_same_lines_for_a_streamed_migration(
     assert streamed_run[:2] == (held[0], held[1].replace(str(tmp_path / "prisma" / "migrations"),
                                                          str(tmp_path / "again")))
     assert "stmt 900 line  901" in held[1]  # the run's last INSERT, after the comment on line 1
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(content=_scripts(), where=st.floats(0, 1))
+def test_a_position_in_the_whole_text_finds_the_same_statement(content: bytes, where: float, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """What PostgreSQL reports for a script sent whole (Prisma's failure logs): a character position."""
+    from lumiku_tui.doctor.failure import _statement_at
+
+    migration = _stream_of(tmp_path, "20250101000000_data", content, monkeypatch)
+    monkeypatch.setattr(streamed, "SCAN_WINDOW", 64)  # many windows
+    plan = streamed.plan_streamed(migration)
+    assert plan is not None
+    held = split_statements(_held("20250101000000_data", content).script)
+    position = 1 + int(where * len(_held("x", content).script))
+    found, expected = _statement_at(plan.all_statements, position), _statement_at(held, position)
+    assert (None if found is None else (_facts(found[0]), found[1])) == \
+        (None if expected is None else (_facts(expected[0]), expected[1]))
