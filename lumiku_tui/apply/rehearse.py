@@ -417,6 +417,8 @@ def _number(plan: MigrationPlan, stmt: Statement | None) -> int | None:
 
 
 def _adds_enum_value(stmt: Statement) -> bool:
+    if stmt.first_keyword != "ALTER":
+        return False  # without reading the keywords of every INSERT of a data migration
     words = stmt.keywords
     return words[:2] == ("ALTER", "TYPE") and "ADD" in words and "VALUE" in words
 
