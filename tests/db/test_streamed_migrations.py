@@ -326,3 +326,15 @@ def test_a_position_in_the_whole_text_finds_the_same_statement(content: bytes, w
     found, expected = _statement_at(plan.all_statements, position), _statement_at(held, position)
     assert (None if found is None else (_facts(found[0]), found[1])) == \
         (None if expected is None else (_facts(expected[0]), expected[1]))
+
+
+def test_a_large_file_changed_on_disk_is_shown_as_changed_not_as_new_text(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from lumiku_tui.tui.widgets.sql_view import script_to_show
+
+    migration = _stream_of(tmp_path, "20250102000000_data", _data_migration(200), monkeypatch)
+    assert script_to_show(migration) == _data_migration(200).decode()
+    migration.path.write_bytes(_data_migration(200).replace(b"(100, 100,", b"(100, 7,"))
+    shown = script_to_show(migration)
+    assert "changed on disk after it was read" in shown and "(100, 7," not in shown
+    assert all(line.startswith("-- ") for line in shown.splitlines())

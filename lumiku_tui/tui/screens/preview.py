@@ -17,7 +17,7 @@ from lumiku_tui.project import findings_for
 from lumiku_tui.tui.navigation import ApprovalRequested, RehearsalRequested
 from lumiku_tui.tui.offload import CHILD_THRESHOLD_BYTES
 from lumiku_tui.tui.screens.base import FilteredListScreen, NameFilter
-from lumiku_tui.tui.widgets.sql_view import SqlView
+from lumiku_tui.tui.widgets.sql_view import SqlView, script_to_show
 
 _SEVERITY_LOOK = {"error": ("✗ error", "bold red"), "warning": ("! warning", "yellow"), "info": ("i info", "cyan")}
 #: Risk first: errors, then warnings, then notes.
@@ -134,7 +134,7 @@ class PreviewScreen(FilteredListScreen):
         self.plan_errors.clear()
         self.lint_done = False
         if self.selected in by_name:
-            self.query_one(SqlView).load(by_name[self.selected].script)
+            self.query_one(SqlView).load(script_to_show(by_name[self.selected]))
         for name in self.pending:
             self._relabel(name)
         self._split_all()
@@ -162,7 +162,7 @@ class PreviewScreen(FilteredListScreen):
         if migration is None:
             return
         statements = self.statements.get(name)
-        self.query_one(SqlView).load(migration.script, statements,
+        self.query_one(SqlView).load(script_to_show(migration), statements,
                                      numbers=self._sent(name, statements) if statements is not None else None)
         self._describe()
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from rich.segment import Segment
 from rich.style import Style
@@ -21,7 +22,11 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from lumiku_tui.errors import LumikuError
 from lumiku_tui.sql.split import Statement
+
+if TYPE_CHECKING:
+    from lumiku_tui.prisma.folder import LocalMigration
 
 GUTTER = 6
 #: Beyond this many lines a statement is lexed line by line, so one huge INSERT stays cheap.
@@ -68,6 +73,15 @@ def _lex_lines(text: str) -> list[list[Segment]]:
             if part:
                 lines[-1].append(Segment(part, style))
     return lines
+
+
+def script_to_show(migration: "LocalMigration") -> str:
+    """The migration's text for the view. A file too large to hold is read from disk when shown; should it have
+    changed since the folder was read, the view says so instead of showing text that was not approved."""
+    try:
+        return migration.script
+    except LumikuError as err:
+        return "\n".join(f"-- {line}" for line in (err.what, err.hint) if line)
 
 
 class SqlView(ScrollView, can_focus=True):
