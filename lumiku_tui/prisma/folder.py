@@ -235,6 +235,7 @@ def _read_or_scan(path: Path, shown: str) -> "bytes | _Scanned | None":
         digest = hashlib.sha256()
         decoder = codecs.getincrementaldecoder("utf-8")()
         blank = True
+        first = True
         head = b""
         lines = 0
         total = 0
@@ -253,7 +254,9 @@ def _read_or_scan(path: Path, shown: str) -> "bytes | _Scanned | None":
                 text = decoder.decode(chunk)
             except UnicodeDecodeError:
                 return None
-            if blank and text.strip() and text.strip() != _BOM:
+            if first and text:  # a byte-order mark at the start is not part of the SQL, as for a held file
+                text, first = text.removeprefix(_BOM), False
+            if blank and text.strip():
                 blank = False
         try:
             decoder.decode(b"", final=True)

@@ -132,40 +132,42 @@ class StatementStream(Sequence[Statement]):
     """Statements of a streamed migration, read from its file each time they are gone through; the first and
     the last are kept. Equal only to itself."""
 
-    def __init__(self, migration: "LocalMigration", count: int, first: Statement, last: Statement,
-                 skip_first: bool, skip_last: bool, total: int, noted: "tuple[Statement, ...] | None") -> None:
+    def __init__(self, migration: "LocalMigration", first: Statement, last: Statement, total: int, *,
+                 skip_first: bool, skip_last: bool, noted: "tuple[Statement, ...] | None") -> None:
         self.migration = migration
         #: Every statement but its INSERTs, UPDATEs and DELETEs, kept when planned (None: too many to keep).
         self.noted = noted
-        self._count = count
         self._first = first
         self._last = last
-        self._skip_first = skip_first
-        self._skip_last = skip_last
         self._total = total  # statements in the file, the skipped ones included
+        #: File indexes of the statements this stream holds (a wrapping BEGIN and COMMIT skipped).
+        self._from = 2 if skip_first else 1
+        self._to = total - 1 if skip_last else total
 
     def __len__(self) -> int:
-        return self._count
+        return self._to - self._from + 1
 
-    def __iter__(self) -> Iterator[Statement]:
-        start = 2 if self._skip_first else 1
-        stop = self._total - 1 if self._skip_last else self._total
+    def _read(self) -> Iterator[tuple[int, Statement]]:
+        """Every statement of the file with its window's start; ScriptChanged when the file no longer reads as
+        it did when planned."""
         seen = 0
         try:
-            for stmt in streamed_statements(self.migration):
+            for base, stmt in _statements_with_bases(self.migration, SCAN_WINDOW):
                 seen += 1
-                if start <= stmt.index <= stop:
-                    yield stmt
+                yield base, stmt
         except _NotStreamable:
             raise changed_on_disk(self.migration) from None  # the same bytes read the same way
         if seen != self._total:
             raise changed_on_disk(self.migration)
 
+    def __iter__(self) -> Iterator[Statement]:
+        return (stmt for _base, stmt in self._read() if self._from <= stmt.index <= self._to)
+
     def at_position(self, position: int) -> tuple[Statement, int] | None:
         """The statement holding a 1-based character position of the whole text, and the position in it (what
         PostgreSQL reports for a script sent whole, as Prisma sends it)."""
         offset = position - 1
-        for base, stmt in _statements_with_bases(self.migration, SCAN_WINDOW):
+        for base, stmt in self._read():
             start = base + stmt.start
             if start > offset:
                 return None
@@ -181,14 +183,14 @@ class StatementStream(Sequence[Statement]):
 
     def __getitem__(self, position: int | slice) -> Statement | Sequence[Statement]:
         if isinstance(position, slice):
-            return tuple(itertools.islice(self, *position.indices(self._count)))
+            return tuple(itertools.islice(self, *position.indices(len(self))))
         if position < 0:
-            position += self._count
-        if not 0 <= position < self._count:
+            position += len(self)
+        if not 0 <= position < len(self):
             raise IndexError(position)
         if position == 0:
             return self._first
-        if position == self._count - 1:
+        if position == len(self) - 1:
             return self._last
         return next(itertools.islice(self, position, None))
 
@@ -199,7 +201,7 @@ class StatementStream(Sequence[Statement]):
         return id(self)
 
     def __repr__(self) -> str:
-        return f"<{self._count} statements of {self.migration.name}, read from its file>"
+        return f"<{len(self)} statements of {self.migration.name}, read from its file>"
 
 
 def plan_streamed(migration: "LocalMigration") -> MigrationPlan | None:
@@ -211,7 +213,8 @@ def plan_streamed(migration: "LocalMigration") -> MigrationPlan | None:
     second: Statement | None = None
     before_last: Statement | None = None
     last: Statement | None = None
-    wrapped_from = commit = None
+    wrapped = False  # the file starts with its own BEGIN (without modes)
+    commit = None
     noted: list[Statement] | None = []
     try:
         for stmt in streamed_statements(migration):
@@ -226,11 +229,10 @@ def plan_streamed(migration: "LocalMigration") -> MigrationPlan | None:
                 return None  # something after a COMMIT: parts
             kind = stmt.kind
             if kind is Kind.BEGIN and count == 1 and not transaction_modes(stmt) and not makes_read_only(stmt):
-                wrapped_from = stmt
-            elif kind is Kind.COMMIT and wrapped_from is not None and "CHAIN" not in stmt.keywords:
+                wrapped = True
+            elif kind is Kind.COMMIT and wrapped and "CHAIN" not in stmt.keywords:
                 commit = stmt
-            elif kind is not Kind.REGULAR or (stmt.first_keyword == "CREATE" and stmt.keywords[:2] == ("CREATE", "SCHEMA")) \
-                    or (stmt.first_keyword == "SET" and ("TRANSACTION" in stmt.text.upper() or makes_read_only(stmt))):
+            elif kind is not Kind.REGULAR or _judged_held(stmt):
                 return None
             if first is None:
                 first = _detached(stmt)
@@ -239,22 +241,30 @@ def plan_streamed(migration: "LocalMigration") -> MigrationPlan | None:
             last = stmt
     except _NotStreamable:
         return None
-    if first is None or last is None or (wrapped_from is not None and commit is None):
+    if first is None or last is None or (wrapped and commit is None):
         return None
     last = _detached(last)
     if count == 1 and may_commit(first):
         return None  # alone in its file it runs outside a transaction block: the held plan says so
-    if wrapped_from is not None:
+    every = StatementStream(migration, first, last, count, skip_first=False, skip_last=False,
+                            noted=None if noted is None else tuple(noted))
+    body = every
+    if wrapped:
         if count < 3 or second is None or before_last is None:
             return None
         kept = None if noted is None else tuple(s for s in noted if s.index not in (1, count))
-        body = StatementStream(migration, count - 2, second, _detached(before_last), True, True, count, kept)
-    else:
-        body = StatementStream(migration, count, first, last, False, False, count,
-                               None if noted is None else tuple(noted))
-    every = StatementStream(migration, count, first, last, False, False, count, None if noted is None else tuple(noted))
+        body = StatementStream(migration, second, _detached(before_last), count, skip_first=True, skip_last=True,
+                               noted=kept)
     # One part, the whole file: its source is never read for a migration of one part (a resume needs parts).
-    return MigrationPlan(migration, body, True, wrapped_from is not None, every, (Part(1, body, None, ""),))
+    return MigrationPlan(migration, body, True, wrapped, every, (Part(1, body, None, ""),))
+
+
+def _judged_held(stmt: Statement) -> bool:
+    """A plain statement only the plan of a held script says the right things about: one creating a schema
+    (the schema-shift check), or setting the transaction's characteristics or making it read-only."""
+    if stmt.first_keyword == "CREATE":
+        return stmt.keywords[:2] == ("CREATE", "SCHEMA")
+    return stmt.first_keyword == "SET" and ("TRANSACTION" in stmt.text.upper() or makes_read_only(stmt))
 
 
 def non_data(statements: Sequence[Statement]) -> Iterable[Statement]:
@@ -268,8 +278,9 @@ def non_data(statements: Sequence[Statement]) -> Iterable[Statement]:
 
 def search_windows(windows: "Iterator[str]", pattern: "re.Pattern[str]") -> bool:
     r"""Whether `pattern` matches anywhere in the text the windows make up, for a pattern whose matches hold
-    only letters (of any script, as case-insensitive matching allows) and white space and start at a word boundary (like `\bIF\s+EXISTS\b`): a match that runs
-    across two windows is found in what the first leaves over."""
+    only letters (of any script, as case-insensitive matching allows) and white space and start at a word
+    boundary (like `\bIF\s+EXISTS\b`): a match that runs across two windows is found in what the first
+    leaves over."""
     carry = ""
     for window in windows:
         text = carry + window

@@ -297,6 +297,21 @@ def test_a_file_changed_after_the_folder_was_read_is_refused_before_anything_run
         migration.script  # noqa: B018  (read whole, it is checked too)
 
 
+def test_a_planned_stream_whose_file_changed_says_so_wherever_it_is_read(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from lumiku_tui.errors import ScriptChanged
+
+    migration = _stream_of(tmp_path, "20250102000000_data", _data_migration(300), monkeypatch)
+    plan = streamed.plan_streamed(migration)
+    assert plan is not None
+    # Now a quote that never ends: read as it is, the file no longer splits as planned.
+    migration.path.write_bytes(_data_migration(300).replace(b"'item 150;", b"'item 150; '"))
+    with pytest.raises(ScriptChanged):
+        list(plan.statements)
+    with pytest.raises(ScriptChanged):
+        plan.all_statements.at_position(10_000_000)  # type: ignore[attr-defined]
+
+
 def test_the_lint_command_names_the_same_lines_for_a_streamed_migration(
         db: Database, migrations: Callable[..., Path], tmp_path: Path, run_cli: Callable[..., tuple[int, str, str]],
         monkeypatch: pytest.MonkeyPatch) -> None:
