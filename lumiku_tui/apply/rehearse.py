@@ -52,7 +52,7 @@ from lumiku_tui.pg.server import require_writable, server_info
 from lumiku_tui.apply.plan import PendingBatch, plan_batch
 from lumiku_tui.apply.resume import Resume
 from lumiku_tui.sql.split import MigrationPlan, Statement, sets_transaction_modes
-from lumiku_tui.sql.streamed import StatementStream
+from lumiku_tui.sql.streamed import non_data
 from lumiku_tui.prisma.status import classify
 
 if TYPE_CHECKING:
@@ -342,19 +342,17 @@ def _rehearse_one(conn: psycopg.Connection, target: "Target", plan: MigrationPla
                   added: dict[str, tuple[str, int]] | None = None, skip: int = 0,
                   session: "tuple[Statement, ...]" = ()) -> RehearsedMigration:
     # A resumed migration runs after the session its committed parts set up (SET, search_path), as the deploy does.
-    statements: Sequence[Statement]
-    if isinstance(plan.statements, StatementStream) and not skip:
-        # Read from its file as it runs (its plan holds nothing that sets a transaction's modes).
-        statements = plan.statements
-    else:
-        statements = ([*session, *(stmt for part in plan.parts[skip:] for stmt in part.statements)] if skip
-                      else list(plan.statements))
-        # The rehearsal runs every migration in one transaction, past its first query, where PostgreSQL
-        # refuses new modes; the deploy gives each part its own transaction, where they stand as written.
-        for stmt in (s for s in statements if sets_transaction_modes(s)):
-            on_event(Notice(f"{plan.name}: statement {stmt.index} (line {stmt.line}), `{stmt.summary}`, sets the "
-                            "modes of its transaction; not rehearsed, since the rehearsal shares one transaction "
-                            "among all migrations."))
+    # As planned, not listed: a migration read from its file in windows is read again as it runs.
+    statements: Sequence[Statement] = ([*session, *(stmt for part in plan.parts[skip:] for stmt in part.statements)]
+                                       if skip else plan.statements)
+    # The rehearsal runs every migration in one transaction, past its first query, where PostgreSQL
+    # refuses new modes; the deploy gives each part its own transaction, where they stand as written.
+    setting_modes = [s for s in non_data(statements) if sets_transaction_modes(s)]  # a BEGIN or a SET
+    for stmt in setting_modes:
+        on_event(Notice(f"{plan.name}: statement {stmt.index} (line {stmt.line}), `{stmt.summary}`, sets the modes "
+                        "of its transaction; not rehearsed, since the rehearsal shares one transaction among all "
+                        "migrations."))
+    if setting_modes:
         statements = [s for s in statements if not sets_transaction_modes(s)]
     on_event(MigrationStarted(plan.name, position, total, len(statements), True, len(plan.parts) or 1,
                               plan.commit_points))
