@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
     import psycopg
 
-    from lumiku_tui.prisma.folder import MigrationsFolder
+    from lumiku_tui.prisma.folder import LocalMigration, MigrationsFolder
     from lumiku_tui.sql.split import Statement
     from lumiku_tui.pg.target import Target
 
@@ -314,7 +314,7 @@ def diagnose_failure(
         if kind == "already_exists":
             existing = _existing_object(conn, target.schema, facts.name, facts.message, facts.statement)
             if local is not None:
-                presence = _presence(conn, target.schema, facts.name, local.script)
+                presence = _presence(conn, target.schema, local)
         elif kind == "foreign_key":
             orphans = _orphans(conn, target.schema, facts.message, facts.detail, facts.statement)
             bad_rows = orphans
@@ -488,14 +488,15 @@ def _choices(name: str, kind: str, recorded: bool, unchanged: bool, existing: Ex
 _DATA_OR_CODE = frozenset({"INSERT", "UPDATE", "DELETE", "MERGE", "DO", "COPY", "SELECT", "TRUNCATE", "CALL"})
 
 
-def _presence(conn: "psycopg.Connection", schema: str, migration: str, script: str) -> MigrationPresence:
+def _presence(conn: "psycopg.Connection", schema: str, migration: "LocalMigration") -> MigrationPresence:
     from lumiku_tui.apply.plan import statements_of
-    from lumiku_tui.verification.expectations import SqlScript, expectations_of
+    from lumiku_tui.verification.expectations import expectations_of
     from lumiku_tui.verification.verify import compare
 
-    checks = compare(expectations_of([SqlScript(migration, script)], schema), conn, {migration})
+    # The migration itself, not its text: one read in windows is not read whole for this (verification replays it).
+    checks = compare(expectations_of([migration], schema), conn, {migration.name})
     try:
-        data_or_code = sum(1 for st in statements_of(SqlScript(migration, script)) if st.keywords and st.keywords[0] in _DATA_OR_CODE)
+        data_or_code = sum(1 for st in statements_of(migration) if st.keywords and st.keywords[0] in _DATA_OR_CODE)
     except LumikuError:
         data_or_code = 0
     return MigrationPresence(

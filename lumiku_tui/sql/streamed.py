@@ -268,12 +268,12 @@ def _judged_held(stmt: Statement) -> bool:
 
 
 def non_data(statements: Sequence[Statement]) -> Iterable[Statement]:
-    """The statements but INSERTs, UPDATEs and DELETEs, as far as `statements` keeps them apart: of a stream
-    the ones noted when it was planned (its file is not read again), else every statement. What is asked of a
-    script's SETs, CREATEs and other statements of its own is asked of these."""
+    """The statements but INSERTs, UPDATEs and DELETEs: of a stream the ones noted when it was planned (its
+    file is not read again when they were few enough to keep). What is asked of a script's SETs, CREATEs and
+    other statements of its own is asked of these."""
     if isinstance(statements, StatementStream) and statements.noted is not None:
         return statements.noted
-    return statements
+    return (stmt for stmt in statements if stmt.first_keyword not in _DATA)
 
 
 def search_windows(windows: "Iterator[str]", pattern: "re.Pattern[str]") -> bool:

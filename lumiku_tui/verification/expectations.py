@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any, Iterable
 from lumiku_tui.errors import LumikuError
 from lumiku_tui.pg.names import format_type, is_serial, names_of, qualified_name
 from lumiku_tui.apply.plan import statements_of
+from lumiku_tui.sql.split import Statement
+from lumiku_tui.sql.streamed import non_data
 
 if TYPE_CHECKING:
     from lumiku_tui.prisma.folder import LocalMigration
@@ -127,17 +129,24 @@ class Expectations:
     # -- replay -----------------------------------------------------------------------
 
     def replay(self, migration: "LocalMigration | SqlScript") -> None:
-        try:
-            nodes = parse_nodes(migration.script)
-        except ValueError:
-            nodes = self._parse_each(migration)
+        if getattr(migration, "streamed", False):
+            # Tens of megabytes of rows: parsed whole they would take gigabytes, and rows create no objects.
+            nodes = self._parse_each(migration, schema_only=True)
+        else:
+            try:
+                nodes = parse_nodes(migration.script)
+            except ValueError:
+                nodes = self._parse_each(migration)
         for node in nodes:
             self._apply(node, migration.name)
 
-    def _parse_each(self, migration: "LocalMigration | SqlScript") -> list[Node]:
-        """Statement by statement, so one the parser rejects does not hide the others."""
+    def _parse_each(self, migration: "LocalMigration | SqlScript", *, schema_only: bool = False) -> list[Node]:
+        """Statement by statement, so one the parser rejects does not hide the others; with `schema_only`, the
+        statements but INSERTs, UPDATEs and DELETEs."""
         try:
-            statements = statements_of(migration)
+            statements: Iterable[Statement] = statements_of(migration)
+            if schema_only:
+                statements = non_data(statements)  # type: ignore[arg-type]
         except LumikuError:
             self.unparsed.append((migration.name, 0))
             return []

@@ -4,7 +4,8 @@ Statements read in windows are the statements of a split of the whole text, fiel
 scripts and windows down to a few characters; a streamed plan sends the same statements; a deploy of a
 streamed migration leaves the same database, the same history row (Prisma's checksum) and the same error
 (statement, line, column) as a held one; a file that changes while it is sent commits nothing; the lint
-finds the same; and the deploy's peak memory does not grow with the file.
+finds the same; the verification checks the same; and the peak memory of the deploy and of the verification
+after it does not grow with the file.
 """
 
 from __future__ import annotations
@@ -245,7 +246,8 @@ def test_peak_memory_does_not_grow_with_the_file(make_db: Callable[[], Database]
              "status = open('/proc/self/status').read()\n"
              "print('peak KiB', re.search(r'VmHWM:\\s*(\\d+)', status).group(1), file=sys.stderr)\n"
              "sys.exit(code)\n")
-    peaks = []
+    peaks: list[float] = []
+    verify_peaks: list[float] = []
     for mib, rows in ((12, 60_000), (48, 240_000)):
         big = write_big_migration(tmp_path / f"big{mib}", mib=mib, rows=rows)
         folder = big.folder
@@ -259,9 +261,41 @@ def test_peak_memory_does_not_grow_with_the_file(make_db: Callable[[], Database]
             assert conn.execute('SELECT count(*) FROM "BulkEvent"').fetchone() == (rows,)
             assert conn.execute("SELECT checksum FROM _prisma_migrations WHERE finished_at IS NOT NULL "
                                 "ORDER BY migration_name DESC LIMIT 1").fetchone() == (big.checksum,)
+        # The verification after it replays the migrations' SQL: the rows are not parsed (whole, a 12 MiB file
+        # took 500 MiB).
+        done = subprocess.run([sys.executable, "-c", probe, "verify", "--migrations", str(folder)],
+                              env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0 and "All 10 checks passed" in done.stdout, done.stdout + done.stderr[-2000:]
+        verify_peaks.append(int(done.stderr.rsplit("peak KiB", 1)[1].split()[0]) / 1024)
     # Held whole, the larger file would take about 4 x 36 MiB more (its text, and an object per statement).
     assert peaks[1] - peaks[0] < 24, f"peak memory {peaks[0]:.0f} MiB for 12 MiB, {peaks[1]:.0f} MiB for 48 MiB"
     assert peaks[1] < 150
+    assert verify_peaks[1] - verify_peaks[0] < 24 and verify_peaks[1] < 150, f"verify peaks {verify_peaks} MiB"
+
+
+def test_a_streamed_migration_is_verified_like_a_held_one(make_db: Callable[[], Database],
+                                                          migrations: Callable[..., Path], tmp_path: Path,
+                                                          run_cli: Callable[..., tuple[int, str, str]],
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Objects a data migration creates among its rows are expected and checked as when the file is held, and one
+    missing from the database is named either way."""
+    data = (b"ALTER TABLE items ADD COLUMN sku text;\n" + _data_migration(1200)
+            + b"CREATE UNIQUE INDEX items_sku_key ON items (sku);\nALTER TABLE items ALTER COLUMN note SET NOT NULL;\n")
+    path = _project(migrations, data)
+    db = make_db()
+    assert _deploy(run_cli, db, path)[0] == 0
+    with db.connect() as conn:
+        conn.execute("DROP INDEX items_sku_key")
+
+    def checks() -> tuple[int, str]:
+        code, out, _err = run_cli("verify", "--database-url", db.url, "--migrations", str(path))
+        return code, "\n".join(line for line in out.splitlines() if not line.startswith(("Target", "Migrations")))
+
+    held = checks()
+    monkeypatch.setattr(folder_module, "STREAM_FROM_BYTES", 4096)
+    assert load_folder(path).migrations[-1].streamed
+    assert checks() == held
+    assert held[0] == 1 and "items_sku_key" in held[1] and "missing" in held[1]
 
 
 def test_a_streamed_migration_is_rehearsed_and_previewed_like_a_held_one(
