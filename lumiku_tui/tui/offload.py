@@ -108,17 +108,23 @@ def _main() -> None:
     sys.stdout.buffer.flush()
 
 
-def plan_for_preview(migration: Any) -> tuple[str, list[Any], int, str | None]:
-    """The statements to show, how many the deploy sends, and why the engine would refuse it (or None)."""
-    from lumiku_tui.apply.plan import plan_of, statements_of
+def plan_for_preview(migration: Any) -> tuple[str, Any, int, str | None, Any]:
+    """The statements to show, how many the deploy sends, why the engine would refuse it (or None), and the
+    number each statement is sent under (apply.plan.sent_numbers). Of a migration too large to hold, the
+    statements are marks (sql/marks.py): a few arrays, not one object (and one copy of the text) per statement."""
+    from lumiku_tui.apply.plan import plan_of, sent_numbers, statements_of
     from lumiku_tui.errors import LumikuError
+    from lumiku_tui.sql.marks import StatementMarks
+
+    def shown(statements: Any) -> Any:
+        return StatementMarks(statements) if migration.streamed else list(statements)
 
     try:
         plan = plan_of(migration)
     except LumikuError as err:
-        statements = list(statements_of(migration))  # raises when not even splitting works
-        return migration.name, statements, len(statements), str(err)
-    return migration.name, list(plan.all_statements), len(plan.statements), None
+        statements = shown(statements_of(migration))  # raises when not even splitting works
+        return migration.name, statements, len(statements), str(err), sent_numbers(migration)
+    return migration.name, shown(plan.all_statements), len(plan.statements), None, sent_numbers(migration)
 
 
 def lint_for_preview(target: Any, folder: Any) -> Any:

@@ -226,3 +226,56 @@ async def test_a_migration_the_deploy_would_resume_is_what_the_preview_shows(db,
         assert app.screen.pending == [CUT]
         statements = {f.statement for f in app.ctx.lint.for_migration(CUT)}
         assert 4 in statements and 2 not in statements and not app.ctx.lint.errors
+
+
+async def test_a_migration_too_large_to_hold_is_previewed_from_its_file(db, migrations, tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its lines are read from the file as they are shown and its statements arrive as marks: the same text,
+    numbers and statement details as a held one; edited on disk meanwhile, it is shown as changed, not as new
+    text."""
+    from lumiku_tui.prisma import folder as folder_module
+    from lumiku_tui.sql.marks import StatementMarks
+    from lumiku_tui.sql.split import split_statements
+
+    rows = 3000
+    script = ("-- A data migration read in windows\n"
+              "CREATE TABLE streamed_items (id int PRIMARY KEY, note text);\n"
+              + "".join(f"INSERT INTO streamed_items VALUES ({n}, 'row {n};\twith a tab');\n" for n in range(1, rows + 1))
+              + "CREATE INDEX streamed_items_note ON streamed_items (note);\n")
+    name = "20250101000000_streamed_items"
+    folder = migrations({name: script})
+    monkeypatch.setattr(folder_module, "STREAM_FROM_BYTES", 4096)
+    app = make_app(db.url, folder, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await _to_overview(pilot, app)
+        assert app.ctx.folder.by_name()[name].streamed
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, PreviewScreen), "the preview")
+        preview = app.screen
+        view = preview.query_one(SqlView)
+        await wait_until(pilot, lambda: not view.reading and len(view.statements) == rows + 2,
+                         "the lines and the statement marks")
+        assert isinstance(preview.statements[name], StatementMarks)
+        assert view.line_count == script.count("\n") + 1
+        text = screen_text(app)
+        assert "CREATE TABLE streamed_items" in text and f"Statement 1/{rows + 2}" in text
+        await pilot.press("n", "n", "n")
+        await pilot.pause()
+        text = screen_text(app)
+        assert f"Statement 4/{rows + 2} · line 5 · INSERT INTO streamed_items VALUES (3, 'row 3;" in flat(text)
+        held = split_statements(script)[3]
+        assert (view.current_statement.text, view.current_statement.summary) == (held.text, held.summary)
+        assert "(3, 'row 3;    with a tab')" in text  # the tab drawn as four spaces, as in a held script
+        view.scroll_end(animate=False)  # not animated: only the last lines are read from the file
+        await pilot.pause()
+        text = screen_text(app)
+        assert "streamed_items_note" in text and f"{rows + 2}  CREATE INDEX" in text
+
+        path = folder / name / "migration.sql"
+        path.write_text(script.replace("(1500, 'row 1500;", "(1500, 'row 9999;"))
+        view.goto_statement(1500)
+        await wait_until(pilot, lambda: view.notice, "the view noticing the edit")
+        text = screen_text(app)
+        assert "changed on disk after it was read" in flat(text).replace(" -- ", " ") and "9999" not in text
+        assert "press r" in flat(text).replace(" -- ", " ")
+        assert "cannot be shown as it was read" in flat(text)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from rich.text import Text
 from textual import log, on
 from textual.app import ComposeResult
@@ -12,12 +14,12 @@ from textual.widgets.option_list import Option, OptionDoesNotExist
 
 from lumiku_tui.apply.wording import error_text
 from lumiku_tui.errors import LumikuError
-from lumiku_tui.sql.split import Kind, Statement, sets_transaction_modes
+from lumiku_tui.sql.split import Kind, sets_transaction_modes
 from lumiku_tui.project import findings_for
 from lumiku_tui.tui.navigation import ApprovalRequested, RehearsalRequested
 from lumiku_tui.tui.offload import CHILD_THRESHOLD_BYTES
 from lumiku_tui.tui.screens.base import FilteredListScreen, NameFilter
-from lumiku_tui.tui.widgets.sql_view import SqlView, script_to_show
+from lumiku_tui.tui.widgets.sql_view import Shown, SqlView
 
 _SEVERITY_LOOK = {"error": ("✗ error", "bold red"), "warning": ("! warning", "yellow"), "info": ("i info", "cyan")}
 #: Risk first: errors, then warnings, then notes.
@@ -62,9 +64,12 @@ class PreviewScreen(FilteredListScreen):
     def __init__(self, pending: list[str]) -> None:
         super().__init__()
         self.pending = list(pending)
-        self.statements: dict[str, list[Statement]] = {}
+        #: Each migration's statements as split (of one too large to hold, their marks: sql/marks.py).
+        self.statements: dict[str, Shown] = {}
         #: How many statements the deploy will send (the script's own BEGIN/COMMIT are not sent).
         self.run_counts: dict[str, int] = {}
+        #: File index -> the number the deploy sends each statement under (apply.plan.sent_numbers).
+        self.numbers: dict[str, Mapping[int, int]] = {}
         self.split_errors: dict[str, str] = {}
         #: Migrations the engine would refuse to run as written (PlanError), with its words.
         self.plan_errors: dict[str, str] = {}
@@ -130,11 +135,12 @@ class PreviewScreen(FilteredListScreen):
         by_name = self.ctx.folder.by_name()
         self.statements.clear()
         self.run_counts.clear()
+        self.numbers.clear()
         self.split_errors.clear()
         self.plan_errors.clear()
         self.lint_done = False
         if self.selected in by_name:
-            self.query_one(SqlView).load(script_to_show(by_name[self.selected]))
+            self.query_one(SqlView).load_migration(by_name[self.selected])
         for name in self.pending:
             self._relabel(name)
         self._split_all()
@@ -161,9 +167,7 @@ class PreviewScreen(FilteredListScreen):
         migration = self.ctx.folder.by_name().get(name)
         if migration is None:
             return
-        statements = self.statements.get(name)
-        self.query_one(SqlView).load(script_to_show(migration), statements,
-                                     numbers=self._sent(name, statements) if statements is not None else None)
+        self.query_one(SqlView).load_migration(migration, self.statements.get(name), numbers=self.numbers.get(name))
         self._describe()
 
     def _split_all(self) -> None:
@@ -184,15 +188,16 @@ class PreviewScreen(FilteredListScreen):
     def _error_text(self, exc: BaseException) -> str:
         return self.ctx.presentation.text(error_text(exc))
 
-    def _statements_ready(self, name: str, statements: list[Statement], run_count: int,
-                          plan_error: str | None) -> None:
+    def _statements_ready(self, name: str, statements: Shown, run_count: int, plan_error: str | None,
+                          numbers: Mapping[int, int]) -> None:
         self.statements[name] = statements
         self.run_counts[name] = run_count
+        self.numbers[name] = numbers
         if plan_error:
             self.plan_errors[name] = plan_error
         self._relabel(name)
         if name == self.selected:
-            self.query_one(SqlView).set_statements(statements, self._sent(name, statements))
+            self.query_one(SqlView).set_statements(statements, numbers)
             self._describe()
 
     def _split_failed(self, name: str, message: str) -> None:
@@ -249,10 +254,15 @@ class PreviewScreen(FilteredListScreen):
         view = self.query_one(SqlView)
         statement = view.current_statement
         if statement is None:
-            info.update(Text(f"{name}: finding statement boundaries…  (scroll freely meanwhile)", style="dim"))
+            if view.notice:
+                info.update(Text(f"{name} cannot be shown as it was read (above: why, and what to do).", style="red"))
+            elif view.reading:
+                info.update(Text(f"{name}: reading its file…", style="dim"))
+            else:
+                info.update(Text(f"{name}: finding statement boundaries…  (scroll freely meanwhile)", style="dim"))
             return
         width = max(20, self.size.width - 4)  # padding and the pane's scrollbar
-        sent = self._sent(name, view.statements)
+        sent = self.numbers.get(name, {})
         if statement.index in sent:
             # Counted as the list and the deploy's log count: the statements that are sent.
             head = Text(f"Statement {sent[statement.index]}/{len(sent)}", style="bold")
@@ -282,14 +292,6 @@ class PreviewScreen(FilteredListScreen):
         info.update(text)
         self.query_one("#statement-pane", VerticalScroll).scroll_home(animate=False)
         self.call_after_refresh(self._mark_overflow)
-
-    def _sent(self, name: str, statements: list[Statement]) -> dict[int, int]:
-        """File index -> position among the statements the deploy sends (the script's BEGIN/COMMIT are not)."""
-        run_count = self.run_counts.get(name, len(statements))
-        skipped = {Kind.BEGIN, Kind.COMMIT} if run_count < len(statements) else set()
-        # A BEGIN that sets modes is sent: PostgreSQL applies them where it stands.
-        sent = [s.index for s in statements if s.kind not in skipped or sets_transaction_modes(s)]
-        return {index: position for position, index in enumerate(sent, 1)}
 
     def _mark_overflow(self) -> None:
         """A pane that holds more than it shows says so, and how to read the rest."""

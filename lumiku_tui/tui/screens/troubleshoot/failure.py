@@ -16,7 +16,7 @@ from lumiku_tui.apply.events import MigrationFailed, Backend
 from lumiku_tui.tui import words
 from lumiku_tui.tui.navigation import DeployResumed, EditRequested, OverviewRequested, RetryRequested
 from lumiku_tui.tui.screens.base import ConfirmModal, WizardScreen
-from lumiku_tui.tui.widgets.sql_view import SqlView, script_to_show
+from lumiku_tui.tui.widgets.sql_view import SqlView
 
 
 class FailureScreen(WizardScreen):
@@ -133,8 +133,8 @@ class FailureScreen(WizardScreen):
             if d.line and d.statement_index is not None and self.ctx.folder is not None:
                 local = self.ctx.folder.by_name().get(d.migration)
                 if local is not None:
-                    view.load(script_to_show(local), mark=(d.line, d.column))
-                    view.styles.height = min(8, view.line_count + 1)
+                    view.load_migration(local, mark=(d.line, d.column))
+                    view.styles.height = 8 if local.streamed else min(8, view.line_count + 1)
                     # Once the view has its size: scrolling before that is clamped to line 1.
                     self.call_after_refresh(view.goto_line, d.line)
                     mark = True
@@ -369,7 +369,7 @@ class FailureScreen(WizardScreen):
                 self.notify(words.error_rich(err, ctx.presentation).plain, severity="error", timeout=15)
                 return
             self.replanned = count
-            self.query_one("#failure-sql", SqlView).load(script_to_show(local))
+            self.query_one("#failure-sql", SqlView).load_migration(local)
             self.notify(f"Re-planned {local.name}: {count} statement(s). R marks the failed attempt rolled back; "
                         "the overview then deploys the edited migration.", timeout=10)
 
