@@ -154,18 +154,61 @@ class Journal:
         except (FileNotFoundError, NotADirectoryError):
             return [], offset
         end = data.rfind(b"\n") + 1  # a line still being written is left for the next read
-        entries = []
-        for raw in data[:end].splitlines():
-            if not raw.strip():
-                continue
-            try:
-                entries.append(Entry.from_dict(json.loads(raw)))
-            except (ValueError, KeyError, TypeError):
-                continue  # a torn line from a crashed writer: the rest of the journal stays readable
+        entries = [entry for raw in data[:end].splitlines() if raw.strip() and (entry := _parsed(raw)) is not None]
         return entries, offset + end
 
     def entries(self) -> list[Entry]:
         return self.read()[0]
+
+    def entries_since(self, kind: str, marks: int = 1) -> list[Entry]:
+        """The complete entries from the `marks`-th last entry of `kind` on (all of them when there are fewer):
+        what the current deployment is read from, without parsing every deploy there ever was."""
+        return self.read(self.line_offset(kind, marks) or 0)[0]
+
+    def line_offset(self, kind: str, marks: int = 1) -> int | None:
+        """Where the `marks`-th last complete line of an entry of `kind` starts; None when there are fewer. The
+        file is searched from its end, a piece at a time: the journal of a long-lived target holds every
+        statement of every deploy, and neither the time nor the memory this takes may grow with it."""
+        marker = b'\n{"kind": %s, ' % json.dumps(kind).encode()  # the journal writes `kind` first
+        try:
+            with open(self.path, "rb") as handle:
+                position = handle.seek(0, os.SEEK_END)
+                carry = b""  # the start of the piece searched before: a mark may run across into it
+                last_newline: int | None = None  # a line after it is still being written: not read
+                found = 0
+                while position > 0:
+                    step = min(position, _TAIL_READ)
+                    position -= step
+                    handle.seek(position)
+                    piece = handle.read(step)
+                    base = position
+                    if position == 0:
+                        piece, base = b"\n" + piece, -1  # the first line is looked for as the others are
+                    window = piece + carry
+                    if last_newline is None and (newline := window.rfind(b"\n")) >= 0:
+                        last_newline = base + newline
+                    end = len(window)
+                    while (hit := window.rfind(marker, 0, end)) >= 0:
+                        end = hit  # a mark cannot overlap another: it holds one newline, its first byte
+                        if last_newline is not None and base + hit < last_newline:
+                            found += 1
+                            if found == marks:
+                                return base + hit + 1
+                    carry = window[: len(marker) - 1]
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        return None
+
+
+#: How much of the journal `line_offset` reads at a time.
+_TAIL_READ = 1 << 20
+
+
+def _parsed(raw: bytes) -> Entry | None:
+    try:
+        return Entry.from_dict(json.loads(raw))
+    except (ValueError, KeyError, TypeError):
+        return None  # a torn line from a crashed writer: the rest of the journal stays readable
 
 
 def event_item(event: "Event", **extra: Any) -> tuple[str, dict[str, Any]]:

@@ -287,7 +287,8 @@ class Deployment:
         if self._planned:
             return True
         try:
-            return any(e.kind in DEPLOYMENT_ACTIVITY for e in since_last_complete(self.journal.entries()))
+            return any(e.kind in DEPLOYMENT_ACTIVITY
+                       for e in since_last_complete(self.journal.entries_since("deployment_complete")))
         except OSError:
             return False
 

@@ -190,30 +190,26 @@ class DeployProcess:
         }
 
 
-#: How a deploy process's start entry begins on its line (the journal writes `kind` first).
-_START_LINE = b'{"kind": "%s", ' % STARTED.encode()
-
-
 def last_deploy_process(journal: Journal) -> DeployProcess | None:
     """The last deploy process this target's journal tells of, or None if none ever ran.
 
     Only the lines from its start entry on are parsed: the journal of a long-lived target holds every
     statement of every deploy, and status, deploy and the wizard ask this each time.
     """
+    begin = journal.line_offset(STARTED)  # searched from the end: memory does not grow with the journal
+    if begin is None:
+        return None
     try:
         with open(journal.path, "rb") as handle:
+            handle.seek(begin)
             data = handle.read()
-    except OSError:  # no journal yet, or a state folder that cannot hold one
+    except OSError:  # a state folder that cannot be read
         return None
     data = data[: data.rfind(b"\n") + 1]  # a line still being written is not read
-    found = data.rfind(b"\n" + _START_LINE)
-    begin = found + 1 if found >= 0 else (0 if data.startswith(_START_LINE) else -1)
-    if begin < 0:
-        return None
     entries: list[Entry] = []
     start = None
     offset = position = begin
-    for line in data[begin:].splitlines(keepends=True):
+    for line in data.splitlines(keepends=True):
         position += len(line)
         parsed = _parse(line)
         if parsed is None:

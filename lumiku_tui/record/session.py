@@ -138,7 +138,8 @@ class DeploymentSession:
         """The current deployment as the journal tells it (None without a journal)."""
         if self.journal is None:
             return None
-        return read_story(current_deployment(self.journal.entries()))
+        # From the last but one complete deployment on: all current_deployment may tell.
+        return read_story(current_deployment(self.journal.entries_since("deployment_complete", 2)))
 
     def database(self) -> "StatusReport | None":
         """The migrations' state in the database at this moment, or None (the reason in database_error)."""

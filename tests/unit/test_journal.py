@@ -5,7 +5,11 @@ from __future__ import annotations
 import multiprocessing
 from pathlib import Path
 
-from lumiku_tui.journal import Journal, journal_path, since_last_complete
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from lumiku_tui.journal import Journal, current_deployment, journal_path, since_last_complete
 from lumiku_tui.pg.target import parse_database_url
 
 SECRET = "pw-Very$ecret9"
@@ -121,3 +125,42 @@ def test_what_is_written_while_holding_the_journal_comes_before_what_another_wri
         write("session_ended", ended_pid=1)
     other.join(5)
     assert [e.kind for e in journal.entries()] == ["session_ended", "migration_finished"]
+
+
+_KINDS = ["approved", "migration_started", "statement_finished", "deployment_complete", "verified", "dry_run"]
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(kinds=st.lists(st.sampled_from(_KINDS), max_size=60), sizes=st.lists(st.integers(0, 300), min_size=60,
+       max_size=60), torn=st.sampled_from([b"", b'{"kind": "deployment_complete", "at": "2026-', b'{"kind": "app']),
+       read=st.integers(1, 700), marks=st.integers(1, 3))
+def test_the_current_deployment_read_from_the_end_is_the_whole_journals(
+        kinds: list[str], sizes: list[int], torn: bytes, read: int, marks: int, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Read back from its end in pieces down to one byte, with a line still being written at the end: the
+    entries from the last (or the last but one) complete deployment on are the ones a reading of the whole
+    file gives, so a deploy with nothing to do and the record tell the same as before, without reading every
+    deploy there ever was."""
+    from lumiku_tui import journal as journal_module
+
+    monkeypatch.setattr(journal_module, "_TAIL_READ", read)
+    journal = Journal(tmp_path / f"j{len(kinds)}-{read}-{marks}.jsonl")
+    journal.path.unlink(missing_ok=True)
+    for kind, size in zip(kinds, sizes):
+        # Sizes vary so that marks fall across the pieces read, and a field may hold what looks like a mark.
+        journal.append(kind, note="x" * size, text='\n{"kind": "deployment_complete", ')
+    with journal.path.open("ab") as handle:
+        handle.write(torn)
+    whole = journal.entries()
+    positions = [i for i, e in enumerate(whole) if e.kind == "deployment_complete"]
+    expected = whole[positions[-marks]:] if len(positions) >= marks else whole
+    assert [e.to_dict() for e in journal.entries_since("deployment_complete", marks)] == \
+        [e.to_dict() for e in expected]
+    assert [e.to_dict() for e in since_last_complete(journal.entries_since("deployment_complete"))] == \
+        [e.to_dict() for e in since_last_complete(whole)]
+    assert [e.to_dict() for e in current_deployment(journal.entries_since("deployment_complete", 2))] == \
+        [e.to_dict() for e in current_deployment(whole)]
+
+
+def test_a_missing_journal_has_no_entries(tmp_path: Path) -> None:
+    assert Journal(tmp_path / "none.jsonl").entries_since("deployment_complete") == []
