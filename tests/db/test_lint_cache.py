@@ -295,7 +295,8 @@ def test_offline_lint_is_remembered_by_the_key_alone(project: Callable[[dict[str
 
 
 @pytest.mark.parametrize("damage", ["garbage", "truncated", "empty", "tampered", "other key", "group writable",
-                                    "wrong field type", "unknown rule", "not json"])
+                                    "wrong field type", "unknown rule", "fields reordered", "short row",
+                                    "not json"])
 def test_a_damaged_entry_is_ignored_and_replaced(db: Database, project: Callable[[dict[str, str]], MigrationsFolder],
                                                   parses: Parses, cache_dir: Path, damage: str) -> None:
     folder = project(PENDING)
@@ -324,10 +325,21 @@ def test_a_damaged_entry_is_ignored_and_replaced(db: Database, project: Callable
     elif damage == "group writable":
         os.chmod(entry, 0o620)
     elif damage == "wrong field type":
-        body["findings"][0]["statement"] = str(body["findings"][0]["statement"])
+        table = body["findings"]
+        at = table["fields"].index("statement")
+        table["rows"][0][at] = str(table["rows"][0][at])
         entry.write_bytes(resign())
     elif damage == "unknown rule":
-        body["findings"][0]["rule"] = "no-such-rule"
+        table = body["findings"]
+        table["rows"][0][table["fields"].index("rule")] = "no-such-rule"
+        entry.write_bytes(resign())
+    elif damage == "fields reordered":  # each value would be read as another field
+        table = body["findings"]
+        table["fields"] = table["fields"][1:] + table["fields"][:1]
+        table["rows"] = [row[1:] + row[:1] for row in table["rows"]]
+        entry.write_bytes(resign())
+    elif damage == "short row":
+        body["findings"]["rows"][0].pop()
         entry.write_bytes(resign())
     elif damage == "not json":
         entry.write_bytes(state.entry_header(lint_cache.KIND, lint_cache.FORMAT, b"{not json") + b"\n{not json")
@@ -479,6 +491,16 @@ def test_findings_read_back_exactly() -> None:
         assert back == finding and dataclasses.astuple(back) == dataclasses.astuple(finding)
         assert type(back.rule) is Rule and type(back.severity) is Severity
         assert back.lock is None or type(back.lock) is LockMode
+    # As an entry keeps them: a table of rows.
+    table = json.loads(json.dumps(lint_cache.findings_to_json(findings)))
+    back_all = lint_cache.findings_from_json(table)
+    assert [dataclasses.astuple(f) for f in back_all] == [dataclasses.astuple(f) for f in findings]
+    assert all(type(f.rule) is Rule and type(f.severity) is Severity for f in back_all)
+    for broken_table in ({**table, "rows": [table["rows"][0] + [None]]}, {**table, "fields": table["fields"][::-1]},
+                         {**table, "rows": [dict(zip(table["fields"], table["rows"][0]))]}, table["rows"],
+                         {**table, "extra": 1}):
+        with pytest.raises(ValueError):
+            lint_cache.findings_from_json(broken_table)
     sample = lint_cache.finding_to_json(findings[1])
     assert set(sample) == {f.name for f in dataclasses.fields(Finding)}
     for broken in ({**sample, "extra": 1}, {k: v for k, v in sample.items() if k != "number"},

@@ -97,10 +97,13 @@ class Finding:
         return str(self.number) if self.number is not None else "not sent"
 
     def __post_init__(self) -> None:
-        # An unknown rule, severity or lock mode is a bug in a rule: fail loudly where it is written.
-        object.__setattr__(self, "rule", Rule(self.rule))
-        object.__setattr__(self, "severity", Severity(self.severity))
-        if self.lock is not None:
+        # An unknown rule, severity or lock mode is a bug in a rule: fail loudly where it is written. (Given
+        # as members, as thousands of remembered findings are, they are taken as they are.)
+        if type(self.rule) is not Rule:
+            object.__setattr__(self, "rule", Rule(self.rule))
+        if type(self.severity) is not Severity:
+            object.__setattr__(self, "severity", Severity(self.severity))
+        if self.lock is not None and type(self.lock) is not LockMode:
             object.__setattr__(self, "lock", LockMode(self.lock))
 
     def to_dict(self) -> dict[str, object]:
