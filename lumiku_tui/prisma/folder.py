@@ -14,7 +14,7 @@ import os
 import stat
 from dataclasses import InitVar, dataclass, field
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO, Iterable, Iterator
 
 from lumiku_tui.errors import ScriptChanged, SourceError
 
@@ -298,6 +298,12 @@ class MigrationsFolder:
 
     def by_name(self) -> dict[str, LocalMigration]:
         return {m.name: m for m in self.migrations}
+
+
+def checksums_of(folder: "MigrationsFolder | None", names: "Iterable[str]") -> dict[str, str]:
+    """The checksums of the files `names` as read now (what an approval or a dry run saw)."""
+    local = folder.by_name() if folder is not None else {}
+    return {name: local[name].checksum for name in names if name in local}
 
 
 def find_migrations_dir(explicit: str | Path | None = None, *, cwd: Path | None = None,

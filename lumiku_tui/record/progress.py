@@ -5,11 +5,12 @@ Markdown lumiku_tui.record.markdown, the story the journal tells lumiku_tui.reco
 """
 
 from lumiku_tui.journal import operator_name
+from lumiku_tui.prisma.folder import checksums_of
 from lumiku_tui.state import default_state_dir
 from lumiku_tui.record.checklist import (OBJECTS_LABEL, ChecklistError, ChecklistItem, default_checklist,
                                          manual_key, verify_key)
-from lumiku_tui.record.session import (STATE_VERSION, DeploymentSession, approval_facts, checksums_of,
-                                       default_record_dir, rehearsal_verdict)
+from lumiku_tui.record.session import (STATE_VERSION, DeploymentSession, approval_facts, default_record_dir,
+                                       rehearsal_verdict)
 
 #: The session's former name.
 DeploymentProgress = DeploymentSession

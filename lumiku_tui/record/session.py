@@ -58,12 +58,6 @@ def rehearsal_verdict(rehearsal: Any) -> str | None:
             f"{len(rehearsal.failed)} would fail{where}: " + ", ".join(m.name for m in rehearsal.failed))
 
 
-def checksums_of(folder: Any, names: Sequence[str]) -> dict[str, str]:
-    """The checksums of the files `names` as read now (what an approval or a dry run saw)."""
-    local = folder.by_name() if folder is not None else {}
-    return {name: local[name].checksum for name in names if name in local}
-
-
 def default_record_dir() -> Path:
     """Where records go: LUMIKU_RECORD_DIR, else the state folder (it outlives a replaced container's CWD)."""
     override = os.environ.get("LUMIKU_RECORD_DIR")
@@ -543,5 +537,5 @@ class DeploymentSession:
         return render_record(self, now or _now())
 
 
-__all__ = ["STATE_VERSION", "DeploymentSession", "approval_facts", "checksums_of", "default_record_dir",
+__all__ = ["STATE_VERSION", "DeploymentSession", "approval_facts", "default_record_dir",
            "rehearsal_verdict"]

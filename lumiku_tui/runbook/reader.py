@@ -20,7 +20,6 @@ a function that can act is refused before it runs (`checks.screen`) unless its c
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
@@ -173,6 +172,8 @@ def load_runbook(path: Path | None) -> Runbook:
 
 
 def parse_runbook(text: str, path: Path) -> Runbook:
+    import tomllib  # here: most commands of a project without a runbook never read one
+
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

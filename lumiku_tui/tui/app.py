@@ -274,7 +274,8 @@ class WizardApp(App[int]):
         ctx.approved_at = ctx.presentation.now()
         session = self.session
         if session is not None:
-            from lumiku_tui.record.session import approval_facts, checksums_of
+            from lumiku_tui.prisma.folder import checksums_of
+            from lumiku_tui.record.session import approval_facts
 
             now = ctx.basis(approved)
             # A verdict computed on other files or another database state is not what was approved on.

@@ -73,7 +73,7 @@ def _deploy(args: argparse.Namespace, out: Out, project, journal, observer) -> i
     from lumiku_tui.apply.deploy import DeployOptions, Deployment
     from lumiku_tui.apply.plan import batch_of
     from lumiku_tui.prisma.status import StatusReport, classify, read_status
-    from lumiku_tui.record.session import checksums_of
+    from lumiku_tui.prisma.folder import checksums_of
 
     target, folder = project.require()
     create_database = observer is None
@@ -353,7 +353,8 @@ def _rehearse(args: argparse.Namespace, out: Out, target, folder, journal) -> in
         bound["resume"] = True  # rehearse what `deploy --resume` runs
     result = run(target, folder, lock_timeout_s=lock_timeout,
                  on_event=ignore if out.json_mode else event_printer(out), **bound)
-    from lumiku_tui.record.session import checksums_of, rehearsal_verdict
+    from lumiku_tui.prisma.folder import checksums_of
+    from lumiku_tui.record.session import rehearsal_verdict
 
     if journal is not None:
         journal.append("dry_run", ok=result.ok, verdict=rehearsal_verdict(result),

@@ -62,7 +62,8 @@ class RehearsalScreen(WizardScreen):
             return
         journal = self.wizard.journal
         if journal is not None:
-            from lumiku_tui.record.session import checksums_of, rehearsal_verdict
+            from lumiku_tui.prisma.folder import checksums_of
+            from lumiku_tui.record.session import rehearsal_verdict
 
             journal.append("dry_run", ok=result.ok, verdict=rehearsal_verdict(result),
                            checksums=checksums_of(ctx.folder, [m.name for m in result.migrations]))
