@@ -119,10 +119,13 @@ class StatementResults:
     rowcounts: Sequence[int]
     first_position: int
     count: int
+    #: Each event with its statement's first words (False: without, as a rehearsal tells its statements).
+    summaries: bool = True
 
     def events(self) -> Iterator[StatementFinished]:
         for position, (stmt, rows) in enumerate(zip(self.statements, self.rowcounts), start=self.first_position):
-            yield StatementFinished(self.migration, stmt.index, position, self.count, None, rows, stmt.summary)
+            yield StatementFinished(self.migration, stmt.index, position, self.count, None, rows,
+                                    stmt.summary if self.summaries else "")
 
 
 @dataclass(frozen=True)

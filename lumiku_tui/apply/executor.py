@@ -383,11 +383,6 @@ class StatementRunner:
         started = time.perf_counter()
         self.commit_sent = False
         self.position_offset = 0
-        rowcounts: list[int] = []
-        # A migration read from its file in windows is told script by script, so that neither its statements
-        # nor their row counts are held to the end (their events come before the COMMIT, as with run_live).
-        told_each_script = isinstance(statements, StatementStream)
-        told = 0
         if self.watcher is not None:
             self.watcher.watch(migration, None, started, deadline_s, {}, hard=self._hard_deadline)
         self.running.set()
@@ -395,20 +390,8 @@ class StatementRunner:
             with conn.pipeline():
                 conn.execute("BEGIN")
                 before(conn)
-            with self._statement_deadline():
-                for script, chunk, offsets in _scripts(statements):
-                    if self._cancelled():  # a cancel between two scripts finds no statement to stop
-                        raise Cancelled()
-                    if self.watcher is not None and len(chunk) == 1:
-                        self.watcher.watch(migration, None, started, deadline_s, {script: chunk[0].index},
-                                           hard=self._hard_deadline)
-                    counted = self._run_script(script, chunk, offsets)
-                    if told_each_script:
-                        self.results(StatementResults(migration, chunk, counted, first_position + told, count))
-                        told += len(chunk)
-                    else:
-                        rowcounts += counted
-            self.current = None
+            untold = self.run_scripts(migration, statements, deadline_s=deadline_s, count=count,
+                                      first_position=first_position, started=started)
             with conn.pipeline():
                 after(conn)
                 # From here the COMMIT may reach the server: a lost reply leaves the outcome in doubt.
@@ -425,8 +408,49 @@ class StatementRunner:
             self.running.clear()
             if self.watcher is not None:
                 self.watcher.unwatch()
-        if not told_each_script:
-            self.results(StatementResults(migration, statements, rowcounts, first_position, count))
+        if untold is not None:
+            self.results(untold)
+
+    def run_scripts(self, migration: str, statements: Sequence["Statement"], *, deadline_s: float | None = None,
+                    count: int | None = None, first_position: int = 1, started: float | None = None,
+                    summaries: bool = True) -> StatementResults | None:
+        """The statements, in the transaction the caller holds, as scripts of at most SCRIPT_BYTES, each one
+        simple-query message. Their results are returned, for the caller to tell when it sees fit (after its
+        COMMIT); of a migration read from its file in windows they are told script by script instead, and None
+        is returned. Raises Cancelled between scripts, psycopg.Error at the first failing statement (`current`
+        and `position_offset` say which, and where in its script)."""
+        count = len(statements) if count is None else count
+        started = time.perf_counter() if started is None else started
+        self.position_offset = 0
+        rowcounts: list[int] = []
+        # A migration read from its file in windows is told script by script, so that neither its statements
+        # nor their row counts are held to the end (their events come before the COMMIT, as with run_live).
+        told_each_script = isinstance(statements, StatementStream)
+        told = 0
+        running = self.running.is_set()
+        self.running.set()
+        try:
+            with self._statement_deadline():
+                for script, chunk, offsets in _scripts(statements):
+                    if self._cancelled():  # a cancel between two scripts finds no statement to stop
+                        raise Cancelled()
+                    if self.watcher is not None and len(chunk) == 1:
+                        self.watcher.watch(migration, None, started, deadline_s, {script: chunk[0].index},
+                                           hard=self._hard_deadline)
+                    counted = self._run_script(script, chunk, offsets)
+                    if told_each_script:
+                        self.results(StatementResults(migration, chunk, counted, first_position + told, count,
+                                                      summaries))
+                        told += len(chunk)
+                    else:
+                        rowcounts += counted
+        finally:
+            if not running:
+                self.running.clear()
+        self.current = None
+        if told_each_script:
+            return None
+        return StatementResults(migration, statements, rowcounts, first_position, count, summaries)
 
     def _tell_each(self, results: StatementResults) -> None:
         for event in results.events():

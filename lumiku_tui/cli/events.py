@@ -12,13 +12,13 @@ from lumiku_tui.cli.output import Out
 
 def event_printer(out: Out) -> Callable[[Any], None]:
     lock = threading.Lock()
+    voice = replace(CLI_VOICE, quiet=bool(getattr(out, "quiet", False)))  # once: a data migration has 100,000s
 
     def show(event: Any) -> None:
         with lock:
             if out.json_mode:
                 out.json(event.to_dict())
                 return
-            voice = replace(CLI_VOICE, quiet=bool(getattr(out, "quiet", False)))
             for line in event_lines(event, voice):
                 out.line(out.render(line))
 

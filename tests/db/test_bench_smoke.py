@@ -33,6 +33,7 @@ def test_bench_quick_run_prints_ratios_against_its_baselines() -> None:
     # The data migration: deployed whole, recorded with Prisma's checksum, against psql over the same file.
     assert re.search(r"^big script \(\d+ MiB\) .* vs .*psql.* ratio \d+\.\d+x", out, re.MULTILINE), out
     assert re.search(r"^\s+10,000 INSERTs in one migration\.sql", out, re.MULTILINE), out
+    assert re.search(r"^big script \(\d+ MiB\), dry run .* vs .*psql.* ratio \d+\.\d+x", out, re.MULTILINE), out
     assert re.search(r"^status +skipped: .*--skip-prisma", out, re.MULTILINE), out
     startup = re.findall(r"^start-up +`lumiku-tui (--help|status --json)` .* ratio (\d+\.\d+)x", out, re.MULTILINE)
     assert [label for label, _ in startup] == ["--help", "status --json"], out
