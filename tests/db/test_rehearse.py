@@ -236,3 +236,41 @@ def test_an_unresolved_failed_migration_blocks_the_rehearsal_like_a_deploy(
         rehearse(db.target, folder)
     assert raised.value.failed == ["20250101000000_a"]
     assert db.query("SELECT to_regclass('b')") == [(None,)]
+
+
+def test_rows_are_rehearsed_a_script_at_a_time_and_ddl_one_by_one(db: Database,
+                                                                   migrations: Callable[..., Path]) -> None:
+    """A data migration's statements go as the deploy sends them, many to a script (told without a timer each,
+    as in the deploy's log); DDL runs one by one, each timed, under the hold bound. A failing row is named with
+    its statement and line either way, and once the rehearsal holds a strong lock on a table with rows, rows run
+    one by one too, for the bound to time them."""
+    from lumiku_tui.apply.events import StatementStarted
+
+    db.query("CREATE TABLE live (id int PRIMARY KEY, note text);"
+             "INSERT INTO live SELECT g, 'x' FROM generate_series(1, 50) g;")
+    rows = "".join(f"INSERT INTO items VALUES ({n}, {n});\n" for n in range(1, 301)) + "UPDATE items SET qty = qty + 1;\n"
+    folder = load_folder(migrations({
+        "20250101000000_table": "CREATE TABLE items (id int PRIMARY KEY, qty int NOT NULL);\n"
+                                "CREATE INDEX items_qty ON items (qty);\n",
+        "20250102000000_rows": rows,
+        "20250103000000_bad_row": "INSERT INTO items VALUES (1000, 1);\n\nINSERT INTO items VALUES (1001, NULL);\n",
+        "20250104000000_lock_then_rows": "ALTER TABLE live ADD COLUMN extra int;\nINSERT INTO live VALUES (51, 'y');\n",
+    }))
+    before = snapshot(db)
+    events: list[Event] = []
+    result = rehearse(db.target, folder, on_event=events.append)
+
+    def told(kind: type, name: str) -> list:  # type: ignore[type-arg]
+        return [e for e in events if isinstance(e, kind) and e.migration == name]
+
+    assert [e.index for e in told(StatementStarted, "20250101000000_table")] == [1, 2]
+    assert all(e.duration_ms is not None for e in told(StatementFinished, "20250101000000_table"))
+    assert told(StatementStarted, "20250102000000_rows") == []
+    finished = told(StatementFinished, "20250102000000_rows")
+    assert [e.index for e in finished] == list(range(1, 302))
+    assert all(e.duration_ms is None for e in finished) and [e.rowcount for e in finished][-2:] == [1, 300]
+    table, ok_rows, bad, locked = result.migrations
+    assert table.ok and ok_rows.ok and locked.ok
+    assert not bad.ok and bad.statement_index == 2 and bad.line == 3 and bad.sqlstate == "23502"
+    assert [e.index for e in told(StatementStarted, "20250104000000_lock_then_rows")] == [1, 2]
+    assert snapshot(db) == before
