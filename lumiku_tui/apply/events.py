@@ -108,6 +108,19 @@ class StatementFinished(Event):
 
 
 @dataclass(frozen=True)
+class StatementsFinished(Event):
+    """Statements of a migration read from its file in windows, sent as one script and answered, told together:
+    a data migration of 100,000s of statements is told (and journaled) in a few hundred of these, not in one
+    event each. Their indexes and positions follow the first one's."""
+
+    migration: str
+    index: int  # the first one's, 1-based in the file
+    position: int  # the first one's, 1-based among the statements sent
+    count: int  # the statements the migration sends
+    rowcounts: tuple[int, ...]  # each one's row count (-1: none), in order
+
+
+@dataclass(frozen=True)
 class StatementResults:
     """The results of statements sent together (pipelined), handed over at once and told as one
     StatementFinished each, made only as they are delivered: a data migration of 100,000s of
@@ -121,8 +134,15 @@ class StatementResults:
     count: int
     #: Each event with its statement's first words (False: without, as a rehearsal tells its statements).
     summaries: bool = True
+    #: Told as one StatementsFinished (consecutive statements of a migration read from its file in windows).
+    together: bool = False
 
-    def events(self) -> Iterator[StatementFinished]:
+    def events(self) -> Iterator["StatementFinished | StatementsFinished"]:
+        if self.together:
+            if self.statements:
+                yield StatementsFinished(self.migration, self.statements[0].index, self.first_position, self.count,
+                                         tuple(self.rowcounts))
+            return
         for position, (stmt, rows) in enumerate(zip(self.statements, self.rowcounts), start=self.first_position):
             yield StatementFinished(self.migration, stmt.index, position, self.count, None, rows,
                                     stmt.summary if self.summaries else "")

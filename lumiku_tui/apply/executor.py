@@ -440,7 +440,7 @@ class StatementRunner:
                     counted = self._run_script(script, chunk, offsets)
                     if told_each_script:
                         self.results(StatementResults(migration, chunk, counted, first_position + told, count,
-                                                      summaries))
+                                                      summaries, together=True))
                         told += len(chunk)
                     else:
                         rowcounts += counted

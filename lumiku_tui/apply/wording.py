@@ -128,6 +128,13 @@ def event_lines(event: ev.Event, voice: Voice = CLI_VOICE, *, full: bool = True)
         rows = f"{event.rowcount} row(s)" if event.rowcount >= 0 else ""
         return [(Span(f"      {event.position:>3}/{event.count}  {summary:<{width}} "),
                  Span(timing or rows, "dim"))]
+    if isinstance(event, ev.StatementsFinished):
+        if voice.quiet:
+            return []
+        last = event.position + len(event.rowcounts) - 1
+        rows = sum(count for count in event.rowcounts if count >= 0)
+        sent = f"{len(event.rowcounts)} statement(s) in one script"
+        return [(Span(f"      {event.position:>3}-{last}/{event.count}  {sent} "), Span(f"{rows} row(s)", "dim"))]
     if isinstance(event, ev.BlockedByLock):
         return [(Span(f"      waiting {event.waited_ms / 1000:.1f} s for a table lock held by "
                       f"{holders(event.blockers, voice)}", "warn"),)]

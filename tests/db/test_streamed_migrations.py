@@ -201,11 +201,16 @@ def test_a_streamed_deploy_leaves_what_a_held_one_leaves(bad_row: int | None, ma
     code, events = _deploy(run_cli, streamed_db, _project(migrations, data, tmp_path / "again"))
     assert code == held_code == (0 if bad_row is None else 1)
     assert _state(streamed_db) == _state(held_db)
-    told = [e for e in events if e["event"] == "statement_finished" and e["migration"] == "20250102000000_data"]
+    # Told a script at a time: a few events, not one per statement (nor a journal line each).
+    told = [e for e in events if e["event"] == "statements_finished" and e["migration"] == "20250102000000_data"]
+    assert not [e for e in events if e["event"] == "statement_finished" and e["migration"] == "20250102000000_data"]
     if bad_row is None:
         items, rows = _state(streamed_db)
         assert items[0] == 1500 and rows[-1][1] == LocalMigration("x", path, data).checksum and rows[-1][4] == 1
-        assert [e["index"] for e in told] == list(range(1, 1501))  # every statement told, in order, once
+        # Every statement told, in order, once, with its row count.
+        assert [e["index"] + n for e in told for n in range(len(e["rowcounts"]))] == list(range(1, 1501))
+        assert [e["position"] for e in told] == [e["index"] for e in told]
+        assert all(count == 1 for e in told for count in e["rowcounts"]) and len(told) < 1500 / 100
     else:
         assert _failure(events) == _failure(held_events)
         assert _failure(events)["line"] == bad_row + 1 and _failure(events)["rolled_back"] is True

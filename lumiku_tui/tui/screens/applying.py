@@ -337,11 +337,12 @@ class ApplyingScreen(WizardScreen):
             self.current_statement = (event.migration, event.index)
             self._unblocked()
             return
-        elif isinstance(event, ev.StatementFinished):
+        elif isinstance(event, (ev.StatementFinished, ev.StatementsFinished)):
+            finished = len(event.rowcounts) if isinstance(event, ev.StatementsFinished) else 1
             self.statement_started = None
-            self._advanced += 1
+            self._advanced += finished
             position, total, done = self._migration_bar
-            self._migration_bar = (position, total, done + 1)
+            self._migration_bar = (position, total, done + finished)
             if self.blocked is not None:
                 self._unblocked()
         elif isinstance(event, ev.BlockedByLock):
