@@ -137,7 +137,9 @@ async def preview(args: argparse.Namespace, state: Path) -> dict[str, float]:
             if not isinstance(screen, PreviewScreen):
                 return False
             found = screen.query(SqlView)  # pushed, yet its widgets may not be mounted on a busy machine
-            return bool(found) and found.first().line_count > 0 and found.first().lexed_lines > 0
+            # A migration over 8 MiB first shows a note while its file is indexed: the first screen is its SQL.
+            return (bool(found) and found.first().line_count > 0 and found.first().lexed_lines > 0
+                    and not found.first().reading)
 
         await _until(app, first_screen, "the preview's first screen")
         drawn = time.monotonic() - pressed

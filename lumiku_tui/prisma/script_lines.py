@@ -73,18 +73,21 @@ class ScriptLines(Sequence[str]):
             while chunk := handle.read(INDEX_READ_BYTES):
                 digest.update(chunk)
                 chunk_text = chunk[max(0, start - position):]  # the byte-order mark is not text
+                counted = lines = 0  # newlines in chunk[:counted]
                 while True:
                     cut = chunk.find(b"\n", max(0, next_mark - 1 - position))
                     if cut < 0:
                         break
-                    self._offsets.append(position + cut + 1)
-                    self._first_lines.append(lines_before + chunk.count(b"\n", 0, cut + 1))
-                    next_mark = position + cut + 1 + BLOCK_BYTES
+                    lines += chunk.count(b"\n", counted, cut + 1)
+                    counted = cut + 1
+                    self._offsets.append(position + counted)
+                    self._first_lines.append(lines_before + lines)
+                    next_mark = position + counted + BLOCK_BYTES
                 pieces = chunk_text.replace(b"\t", b"    ").split(b"\n")
                 if len(pieces) == 1:
                     current += len(pieces[0])
                 else:
-                    width = max(width, current + len(pieces[0]), *(len(p) for p in pieces[1:-1]))
+                    width = max(width, current + len(pieces[0]), max(map(len, pieces[1:-1]), default=0))
                     current = len(pieces[-1])
                 lines_before += chunk.count(b"\n")
                 position += len(chunk)
