@@ -365,7 +365,14 @@ def _rehearse_one(conn: psycopg.Connection, target: "Target", plan: MigrationPla
         if _takes_no_strong_lock(statements, bound):
             if bound is not None:
                 bound.plain()
-            told = runner.run_scripts(plan.name, statements, summaries=False)
+            if runner.watcher is not None:
+                # Watched as one pipelined part: a row another session holds is named as a table is.
+                runner.watcher.watch(plan.name, None)
+            try:
+                told = runner.run_scripts(plan.name, statements, summaries=False)
+            finally:
+                if runner.watcher is not None:
+                    runner.watcher.unwatch()
             if told is not None:
                 runner.results(told)
         else:

@@ -274,3 +274,22 @@ def test_rows_are_rehearsed_a_script_at_a_time_and_ddl_one_by_one(db: Database,
     assert not bad.ok and bad.statement_index == 2 and bad.line == 3 and bad.sqlstate == "23502"
     assert [e.index for e in told(StatementStarted, "20250104000000_lock_then_rows")] == [1, 2]
     assert snapshot(db) == before
+
+
+def test_rows_sent_a_script_at_a_time_still_name_who_holds_them(db: Database,
+                                                                  migrations: Callable[..., Path]) -> None:
+    """A data migration's UPDATE waiting for a row another session holds: the rehearsal, which sends such
+    statements many to a script, still names that session, as it does for DDL sent one by one."""
+    db.query("CREATE TABLE users (id int PRIMARY KEY, plan text); INSERT INTO users VALUES (1, 'a'), (2, 'b');")
+    folder = load_folder(migrations({"20250101000000_plans": "UPDATE users SET plan = 'pro' WHERE id = 2;\n"
+                                                             "UPDATE users SET plan = 'pro' WHERE id = 1;\n"}))
+    with db.connect(application_name="busy app") as app:
+        app.execute("BEGIN")
+        app.execute("SELECT * FROM users WHERE id = 1 FOR UPDATE")  # the row the second UPDATE needs
+        result = rehearse(db.target, folder, lock_timeout_s=1.0)
+        app.execute("ROLLBACK")
+    [blocked] = result.migrations
+    assert result.lock_blocked and not result.ok and blocked.sqlstate == "55P03"
+    assert blocked.statement_index == 2 and blocked.line == 2
+    assert [b.application_name for b in blocked.blockers] == ["busy app"]
+    assert "busy app" in (blocked.error or "")
