@@ -201,11 +201,14 @@ class LocalMigration:
 
 
 def changed_on_disk(migration: "LocalMigration") -> ScriptChanged:
-    """The error for a streamed file whose reading did not end with the checksum the folder read."""
+    """The error for a streamed file whose reading did not end with the checksum the folder read. Said where
+    it is read (a plan, a lint, a deploy, a preview): what that reading did about it is its caller's to say."""
     return ScriptChanged(
-        f"{migration.name}/{SCRIPT_NAME} changed on disk after it was read; what was sent of it was not committed.",
-        why="Its checksum is no longer the one read with the folder (the one approved and to be recorded).",
-        hint="Run the command again: it reads the file as it is now.")
+        f"{migration.name}/{SCRIPT_NAME} changed on disk after it was read: it is no longer the file that was "
+        "checked and approved.",
+        why="Its checksum is no longer the one taken when the folder was read (the one to be recorded).",
+        hint="Read it again (run the command again, or press r on the wizard's overview): the file as it is now "
+        "is then checked, and approved, anew.")
 
 
 #: A valid UTF-8 migration.sql larger than this is not held in memory: it is read in windows.

@@ -26,7 +26,7 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from lumiku_tui.errors import LumikuError, ScriptChanged
+from lumiku_tui.errors import LumikuError
 from lumiku_tui.prisma.script_lines import script_lines
 from lumiku_tui.sql.marks import StatementMarks
 from lumiku_tui.sql.split import Statement
@@ -101,14 +101,8 @@ def _lines_of(migration: "LocalMigration") -> tuple[Sequence[str], bool]:
 
 def changed_notice(err: BaseException, name: str) -> list[str]:
     """What the view shows of a migration it can no longer show as read: why, and what to do, as SQL comments."""
-    if isinstance(err, ScriptChanged):
-        said: tuple[str, ...] = (
-            f"{name}/migration.sql changed on disk after it was read, so it is not shown: what this screen shows "
-            "is what was read and checked.",
-            "To see it as it is now, go back to the overview and press r: the folder is read again, and the "
-            "migration is checked and approved anew.")
-    elif isinstance(err, LumikuError):
-        said = tuple(line for line in (err.what, err.hint) if line)
+    if isinstance(err, LumikuError):
+        said: tuple[str, ...] = tuple(line for line in (err.what, err.hint) if line)
     else:
         said = (f"{name}/migration.sql cannot be read: {type(err).__name__}: {err}",)
     # Wrapped: the view does not wrap, and the reason matters more than any SQL line.
