@@ -1305,6 +1305,4 @@ def _tells_its_start(plan: MigrationPlan) -> bool:
 
 
 def _sql_bytes(plan: MigrationPlan) -> int:
-    if plan.migration.streamed:
-        return plan.migration.size  # far more than a message of several migrations takes
     return sum(len(s.text.encode()) + len(SEPARATOR) for s in plan.statements)

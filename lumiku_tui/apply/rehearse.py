@@ -463,7 +463,7 @@ def _committed_enum_value(plan: MigrationPlan, stmt: Statement, added: dict[str,
                and any(_adds_enum_value(s) for s in non_data(p.statements))]
     if earlier:
         last = earlier[-1]
-        adder = next(s for s in reversed(last.statements) if _adds_enum_value(s))
+        adder = [s for s in non_data(last.statements) if _adds_enum_value(s)][-1]
         return (f"it uses an enum value added at line {adder.line} (`{adder.summary}`), which no transaction may use "
                 f"before the one that added it commits; the deploy commits here ({last.where})")
     if added:

@@ -663,8 +663,6 @@ class MigrationPlan:
                 f"{self.left_behind(len(self.parts))}; a re-run resumes after the last committed part.")
 
 
-
-
 def _refuse_unrunnable(name: str, statements: list[Statement]) -> None:
     for stmt in statements:
         if stmt.kind is Kind.PSQL_META:

@@ -246,7 +246,7 @@ class ApplyingScreen(WizardScreen):
     @property
     def watching_only(self) -> bool:
         """Another view controls the deploy. Not yet known right after the deploy process starts: a cancel asked
-        for then is carried out as soon as this view takes control (`_attached`)."""
+        for then is carried out as soon as this view takes control (`_send_cancel`)."""
         return self.detached and self.control is not None and not isinstance(self.control, Control)
 
     def leave(self) -> None:
